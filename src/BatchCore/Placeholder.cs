@@ -1,0 +1,2 @@
+namespace BatchCore;
+internal static class Placeholder { }
