@@ -1,0 +1,88 @@
+namespace BatchCore.Hosts;
+
+/// <summary>
+/// Runs attempts on one kind of host (simulated, process, docker, inprocess, slurm).
+/// The dispatcher calls <see cref="Launch"/> from its scheduling loop, so implementations must return quickly and do
+/// their work asynchronously; they report progress only through the <see cref="IAttemptEventSink"/> they are given.
+/// A failure to start (missing executable, missing image) is reported as an <see cref="AttemptExit"/>, never thrown.
+/// </summary>
+public abstract class HostDriver : IAsyncDisposable
+{
+    /// <summary>The driver kind as written in specs: <c>simulated</c>, <c>process</c>, <c>docker</c>, ...</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>
+    /// Starts an attempt. Must not block: returns once the launch is under way. The driver later calls
+    /// <see cref="IAttemptEventSink.Started"/> (STARTING → RUNNING) and exactly once <see cref="IAttemptEventSink.Exited"/>.
+    /// </summary>
+    public abstract void Launch(AttemptLaunch launch, IAttemptEventSink sink);
+
+    /// <summary>
+    /// Stops a launched attempt: SIGTERM (or the driver's equivalent) to everything it started, SIGKILL after
+    /// <paramref name="gracePeriod"/>. The attempt still reports <see cref="IAttemptEventSink.Exited"/> exactly once.
+    /// Terminating an attempt that already exited does nothing.
+    /// </summary>
+    public abstract void Terminate(AttemptToken token, TimeSpan gracePeriod);
+
+    /// <summary>Stops every attempt still running and releases the driver's resources.</summary>
+    public virtual ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Identifies one attempt of one job on one host; handed back in every event.</summary>
+/// <param name="Value">An engine-assigned number, unique for the engine's lifetime.</param>
+public readonly record struct AttemptToken(long Value);
+
+/// <summary>Receives attempt progress from a driver. Implementations are thread-safe and never block.</summary>
+public interface IAttemptEventSink
+{
+    /// <summary>The container or process is up (AWS: STARTING → RUNNING).</summary>
+    void Started(AttemptToken token);
+
+    /// <summary>The attempt ended. Called exactly once per launched attempt.</summary>
+    void Exited(AttemptToken token, AttemptExit exit);
+}
+
+/// <summary>How an attempt ended, as AWS reports it in <c>attempts[].container</c>.</summary>
+/// <param name="ExitCode">The container's exit code, or <c>null</c> when it never ran.</param>
+/// <param name="Reason">AWS's <c>container.reason</c>, e.g. <c>OutOfMemoryError: Container killed due to memory usage</c>.</param>
+/// <param name="HostFailure">True when the host, not the job, ended the attempt (lost host, launch failure).</param>
+public readonly record struct AttemptExit(int? ExitCode, string? Reason = null, bool HostFailure = false)
+{
+    /// <summary>AWS's reason text for a container killed by its memory limit.</summary>
+    public const string OutOfMemoryReason = "OutOfMemoryError: Container killed due to memory usage";
+}
+
+/// <summary>Everything a driver needs to run one attempt. Immutable.</summary>
+public sealed record AttemptLaunch
+{
+    public required AttemptToken Token { get; init; }
+    public required string JobId { get; init; }
+    /// <summary>1-based attempt number (<c>AWS_BATCH_JOB_ATTEMPT</c>).</summary>
+    public required int Attempt { get; init; }
+    public required string JobDefinitionName { get; init; }
+    /// <summary><c>&lt;jobDefinitionName&gt;/default/&lt;id&gt;</c>, as AWS names log streams.</summary>
+    public required string LogStreamName { get; init; }
+    /// <summary>The container image, for image jobs; null for process jobs.</summary>
+    public string? Image { get; init; }
+    /// <summary>The command in exec form, <c>Ref::</c> parameters already substituted token by token.</summary>
+    public required IReadOnlyList<string> Command { get; init; }
+    /// <summary>The final environment: definition, overrides and the <c>AWS_BATCH_*</c> variables.</summary>
+    public required IReadOnlyDictionary<string, string> Environment { get; init; }
+    /// <summary>Requested vCPUs (VCPU resource requirement), possibly fractional.</summary>
+    public required double Vcpus { get; init; }
+    /// <summary>Requested memory in MiB (MEMORY resource requirement): a hard limit.</summary>
+    public required int MemoryMiB { get; init; }
+    public int Gpus { get; init; }
+    /// <summary>The name of the host the attempt was placed on.</summary>
+    public required string HostName { get; init; }
+    /// <summary>Where the attempt may keep files; the driver creates it. Null: the driver picks a temporary directory.</summary>
+    public string? WorkingDirectory { get; init; }
+    /// <summary>Simulated drivers only: how long the attempt runs and how it exits.</summary>
+    public TimeSpan? SimulatedRunTime { get; init; }
+    /// <summary>Simulated drivers only: the exit code the attempt ends with.</summary>
+    public int SimulatedExitCode { get; init; }
+}

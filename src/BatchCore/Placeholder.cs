@@ -1,2 +1,0 @@
-namespace BatchCore;
-internal static class Placeholder { }
