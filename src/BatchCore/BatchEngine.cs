@@ -1,0 +1,459 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using BatchCore.Dispatch;
+using BatchCore.Logs;
+using BatchCore.Model;
+using BatchCore.Validation;
+
+namespace BatchCore;
+
+/// <summary>
+/// An embeddable AWS Batch: compute environments, job queues, job definitions, scheduling policies, consumable
+/// resources and jobs, with AWS's names, rules and states. One async method per AWS Batch operation.
+/// </summary>
+/// <remarks>
+/// One scheduling loop owns all state (single writer, no locks in BatchCore's code); every call is a message to it
+/// through a bounded <see cref="Channel{T}"/> — when <see cref="BatchEngineOptions.RequestQueueCapacity"/> requests
+/// wait, callers wait asynchronously (back-pressure instead of unbounded memory). Bad input throws
+/// <see cref="BatchClientException"/> and changes nothing.
+/// </remarks>
+public sealed class BatchEngine : IAsyncDisposable
+{
+    private readonly EngineCore _core;
+    private readonly Channel<Command> _commands;
+    private readonly Task _loop;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly BatchEngineOptions _options;
+    private int _disposed;
+
+    /// <summary>Creates and starts an engine.</summary>
+    public BatchEngine(BatchEngineOptions? options = null)
+    {
+        _options = options ?? new BatchEngineOptions();
+        ValidateOptions(_options);
+        _core = new EngineCore(_options);
+        _commands = Channel.CreateBounded<Command>(new BoundedChannelOptions(_options.RequestQueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _loop = Task.Run(RunLoopAsync);
+    }
+
+    private static void ValidateOptions(BatchEngineOptions o)
+    {
+        var p = new Problems();
+        p.Required(o.Region, "options.region");
+        p.Required(o.AccountId, "options.accountId");
+        p.Range(o.RequestQueueCapacity, 1, int.MaxValue, "options.requestQueueCapacity");
+        p.Range(o.HostMemoryReserveMiB, 0, 1 << 20, "options.hostMemoryReserveMiB");
+        if (o.TerminationGracePeriod < TimeSpan.Zero)
+        {
+            p.Add("options.terminationGracePeriod", "must not be negative");
+        }
+
+        p.ThrowIfAny();
+    }
+
+    /// <summary>Attempts' logs (GetLogEvents).</summary>
+    public LogStore Logs => _core.Logs;
+
+    /// <summary>The options the engine runs with.</summary>
+    public BatchEngineOptions Options => _options;
+
+    /// <summary>Now, on the engine's clock (virtual or real).</summary>
+    public DateTimeOffset UtcNow => _core.Time.GetUtcNow();
+
+    // ---- compute environments ------------------------------------------------------------------------------------
+
+    public Task<ComputeEnvironmentResponse> CreateComputeEnvironmentAsync(CreateComputeEnvironmentRequest request, CancellationToken ct = default) =>
+        Run(c => c.CreateComputeEnvironment(request), ct);
+
+    public Task<ComputeEnvironmentResponse> UpdateComputeEnvironmentAsync(UpdateComputeEnvironmentRequest request, CancellationToken ct = default) =>
+        Run(c => c.UpdateComputeEnvironment(request), ct);
+
+    public Task DeleteComputeEnvironmentAsync(string computeEnvironment, CancellationToken ct = default) =>
+        Run(c => { c.DeleteComputeEnvironment(computeEnvironment); return true; }, ct);
+
+    public Task<IReadOnlyList<ComputeEnvironmentDetail>> DescribeComputeEnvironmentsAsync(DescribeComputeEnvironmentsRequest? request = null, CancellationToken ct = default) =>
+        Run(c => c.DescribeComputeEnvironments(request ?? new()), ct);
+
+    // ---- job queues ----------------------------------------------------------------------------------------------
+
+    public Task<JobQueueResponse> CreateJobQueueAsync(CreateJobQueueRequest request, CancellationToken ct = default) =>
+        Run(c => c.CreateJobQueue(request), ct);
+
+    public Task<JobQueueResponse> UpdateJobQueueAsync(UpdateJobQueueRequest request, CancellationToken ct = default) =>
+        Run(c => c.UpdateJobQueue(request), ct);
+
+    public Task DeleteJobQueueAsync(string jobQueue, CancellationToken ct = default) =>
+        Run(c => { c.DeleteJobQueue(jobQueue); return true; }, ct);
+
+    public Task<IReadOnlyList<JobQueueDetail>> DescribeJobQueuesAsync(IReadOnlyList<string>? jobQueues = null, CancellationToken ct = default) =>
+        Run(c => c.DescribeJobQueues(jobQueues), ct);
+
+    public Task<JobQueueSnapshot> GetJobQueueSnapshotAsync(string jobQueue, CancellationToken ct = default) =>
+        Run(c => c.GetJobQueueSnapshot(jobQueue), ct);
+
+    // ---- job definitions -----------------------------------------------------------------------------------------
+
+    public Task<RegisterJobDefinitionResponse> RegisterJobDefinitionAsync(RegisterJobDefinitionRequest request, CancellationToken ct = default) =>
+        Run(c => c.RegisterJobDefinition(request), ct);
+
+    public Task DeregisterJobDefinitionAsync(string jobDefinition, CancellationToken ct = default) =>
+        Run(c => { c.DeregisterJobDefinition(jobDefinition); return true; }, ct);
+
+    public Task<IReadOnlyList<JobDefinition>> DescribeJobDefinitionsAsync(DescribeJobDefinitionsRequest? request = null, CancellationToken ct = default) =>
+        Run(c => c.DescribeJobDefinitions(request ?? new()), ct);
+
+    // ---- scheduling policies ----------------------------------------------------------------------------------------
+
+    public Task<SchedulingPolicyResponse> CreateSchedulingPolicyAsync(CreateSchedulingPolicyRequest request, CancellationToken ct = default) =>
+        Run(c => c.CreateSchedulingPolicy(request), ct);
+
+    public Task UpdateSchedulingPolicyAsync(UpdateSchedulingPolicyRequest request, CancellationToken ct = default) =>
+        Run(c => { c.UpdateSchedulingPolicy(request); return true; }, ct);
+
+    public Task DeleteSchedulingPolicyAsync(string arn, CancellationToken ct = default) =>
+        Run(c => { c.DeleteSchedulingPolicy(arn); return true; }, ct);
+
+    public Task<IReadOnlyList<SchedulingPolicyDetail>> DescribeSchedulingPoliciesAsync(IReadOnlyList<string>? arns = null, CancellationToken ct = default) =>
+        Run(c => c.DescribeSchedulingPolicies(arns), ct);
+
+    // ---- consumable resources -------------------------------------------------------------------------------------
+
+    public Task<ConsumableResourceResponse> CreateConsumableResourceAsync(CreateConsumableResourceRequest request, CancellationToken ct = default) =>
+        Run(c => c.CreateConsumableResource(request), ct);
+
+    public Task<ConsumableResourceResponse> UpdateConsumableResourceAsync(UpdateConsumableResourceRequest request, CancellationToken ct = default) =>
+        Run(c => c.UpdateConsumableResource(request), ct);
+
+    public Task DeleteConsumableResourceAsync(string consumableResource, CancellationToken ct = default) =>
+        Run(c => { c.DeleteConsumableResource(consumableResource); return true; }, ct);
+
+    public Task<ConsumableResourceDetail> DescribeConsumableResourceAsync(string consumableResource, CancellationToken ct = default) =>
+        Run(c => c.DescribeConsumableResource(consumableResource), ct);
+
+    public Task<IReadOnlyList<ConsumableResourceDetail>> ListConsumableResourcesAsync(CancellationToken ct = default) =>
+        Run(c => c.ListConsumableResources(), ct);
+
+    // ---- jobs -------------------------------------------------------------------------------------------------------
+
+    /// <summary>AWS SubmitJob. Returns once the job is accepted (SUBMITTED); nothing of a rejected request is kept.</summary>
+    public Task<SubmitJobResponse> SubmitJobAsync(SubmitJobRequest request, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var p = new Problems();
+        EngineCore.ValidateSubmitStateless(request, _options, p);
+        p.ThrowIfAny();
+        return Run(c => c.SubmitJob(request), ct);
+    }
+
+    /// <summary>DescribeJobs for up to 100 job ids; unknown ids are left out.</summary>
+    public Task<IReadOnlyList<JobDetail>> DescribeJobsAsync(IReadOnlyList<string> jobs, CancellationToken ct = default) =>
+        Run(c => c.DescribeJobs(jobs), ct);
+
+    public Task<ListJobsResponse> ListJobsAsync(ListJobsRequest request, CancellationToken ct = default) =>
+        Run(c => c.ListJobs(request), ct);
+
+    /// <summary>AWS CancelJob: SUBMITTED/PENDING/RUNNABLE jobs fail; STARTING/RUNNING ones are untouched (still succeeds).</summary>
+    public Task CancelJobAsync(string jobId, string reason, CancellationToken ct = default) =>
+        Run(c => { c.Cancel(jobId, reason); return true; }, ct);
+
+    /// <summary>AWS TerminateJob: STARTING/RUNNING jobs are stopped and fail; earlier ones are cancelled.</summary>
+    public Task TerminateJobAsync(string jobId, string reason, CancellationToken ct = default) =>
+        Run(c => { c.Terminate(jobId, reason); return true; }, ct);
+
+    /// <summary>Waits until the job reaches SUCCEEDED or FAILED and returns it then.</summary>
+    public async Task<JobDetail> WaitForJobAsync(string jobId, CancellationToken ct = default)
+    {
+        var task = await Run(c => c.AddWaiter(jobId), ct).ConfigureAwait(false);
+        return await task.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Every job state change from now on, in order, until the engine stops or the caller cancels.</summary>
+    /// <param name="capacity">How many changes may wait for the reader before the oldest are dropped.</param>
+    /// <param name="ct">Stops the stream.</param>
+    public async IAsyncEnumerable<JobStateChange> WatchJobsAsync(int capacity = 100_000, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var reader = await Run(c => c.AddWatcher(capacity), ct).ConfigureAwait(false);
+        try
+        {
+            while (await reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var change))
+                {
+                    yield return change;
+                }
+            }
+        }
+        finally
+        {
+            if (Volatile.Read(ref _disposed) == 0)
+            {
+                try
+                {
+                    await Run(c => { c.RemoveWatcher(reader); return true; }, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // the engine stopped meanwhile
+                }
+            }
+        }
+    }
+
+    // ---- tags -------------------------------------------------------------------------------------------------------
+
+    public Task<IReadOnlyDictionary<string, string>> ListTagsForResourceAsync(string resourceArn, CancellationToken ct = default) =>
+        Run(c => c.ListTagsForResource(resourceArn), ct);
+
+    public Task TagResourceAsync(string resourceArn, IReadOnlyDictionary<string, string> tags, CancellationToken ct = default) =>
+        Run(c => { c.TagResource(resourceArn, tags); return true; }, ct);
+
+    public Task UntagResourceAsync(string resourceArn, IReadOnlyList<string> tagKeys, CancellationToken ct = default) =>
+        Run(c => { c.UntagResource(resourceArn, tagKeys); return true; }, ct);
+
+    // ---- logs and advice --------------------------------------------------------------------------------------------
+
+    /// <summary>CloudWatch Logs' GetLogEvents over the engine's log streams.</summary>
+    public GetLogEventsResponse GetLogEvents(string logStreamName, string? nextToken = null, int limit = 10_000) =>
+        Logs.GetLogEvents(logStreamName, nextToken, limit);
+
+    // ---- virtual time -----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Virtual time only: runs the engine until nothing is left to do — every timer fired, every job that can finish
+    /// finished — moving the clock from event to event. Deterministic for the same calls and seed.
+    /// </summary>
+    public Task RunUntilIdleAsync(CancellationToken ct = default) => Run(c => { c.RunVirtual(long.MaxValue); return true; }, ct);
+
+    /// <summary>Virtual time only: moves the clock forward by <paramref name="by"/>, running everything due meanwhile.</summary>
+    public Task AdvanceTimeAsync(TimeSpan by, CancellationToken ct = default) =>
+        Run(c => { c.RunVirtual(c.NowMs + (long)by.TotalMilliseconds); return true; }, ct);
+
+    /// <summary>Counters of what the engine did.</summary>
+    public EngineStatistics Statistics => _core.Statistics;
+
+    /// <summary>Runs <paramref name="func"/> on the scheduling loop; the way tools and the simulator read state consistently.</summary>
+    internal Task<T> Run<T>(Func<EngineCore, T> func, CancellationToken ct)
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return Task.FromException<T>(new ObjectDisposedException(nameof(BatchEngine)));
+        }
+
+        var cmd = new Command<T>(func);
+        var write = _commands.Writer.WriteAsync(cmd, ct);
+        if (write.IsCompletedSuccessfully)
+        {
+            return cmd.Task;
+        }
+
+        return WriteSlowAsync(write, cmd);
+    }
+
+    private static async Task<T> WriteSlowAsync<T>(ValueTask write, Command<T> cmd)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            throw new ObjectDisposedException(nameof(BatchEngine));
+        }
+
+        return await cmd.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The scheduling loop: drain requests and driver events, fire due timers, run a scheduling cycle when something
+    /// changed; sleep until a request, an event or the next timer.
+    /// </summary>
+    private async Task RunLoopAsync()
+    {
+        var reader = _commands.Reader;
+        var events = _core.EventReader;
+        var virtualTime = _core.IsVirtual;
+        while (true)
+        {
+            var did = false;
+            for (var i = 0; i < 4096 && reader.TryRead(out var cmd); i++)
+            {
+                cmd.Execute(_core);
+                did = true;
+            }
+
+            did |= _core.DrainEvents();
+            if (!virtualTime)
+            {
+                did |= _core.FireDueTimers(_core.NowMs);
+            }
+
+            if (_core.Dirty)
+            {
+                RunCycleSafely();
+                did = true;
+            }
+
+            if (did)
+            {
+                continue;
+            }
+
+            if (_stop.IsCancellationRequested && reader.Completion.IsCompleted)
+            {
+                return;
+            }
+
+            // Idle: wait for a request, a driver event or (real time) the next timer.
+            var next = virtualTime ? null : _core.NextTimerDue();
+            try
+            {
+                await WaitForWorkAsync(reader, events, next).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // timer due or stopping
+            }
+
+            if (reader.Completion.IsCompleted && !reader.TryPeek(out _) && _stop.IsCancellationRequested)
+            {
+                _core.DrainEvents();
+                return;
+            }
+        }
+    }
+
+    private void RunCycleSafely()
+    {
+        try
+        {
+            _core.Settle();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug must not kill the loop: the engine keeps serving; the error is kept for diagnostics.
+            LastLoopError = e;
+        }
+    }
+
+    /// <summary>The last unexpected error the loop survived (null when none): for diagnostics and tests.</summary>
+    public Exception? LastLoopError { get; private set; }
+
+    private async Task WaitForWorkAsync(ChannelReader<Command> reader, ChannelReader<HostEvent> events, long? nextDue)
+    {
+        var a = reader.WaitToReadAsync(_stop.Token);
+        if (a.IsCompleted)
+        {
+            await a.ConfigureAwait(false);
+            return;
+        }
+
+        var b = events.WaitToReadAsync(_stop.Token);
+        if (b.IsCompleted)
+        {
+            await b.ConfigureAwait(false);
+            return;
+        }
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        var tasks = new List<Task>(3) { a.AsTask(), b.AsTask() };
+        if (nextDue is { } due)
+        {
+            var delay = TimeSpan.FromMilliseconds(Math.Max(0, due - _core.NowMs));
+            tasks.Add(Task.Delay(delay, _core.Time, cts.Token));
+        }
+
+        await Task.WhenAny(tasks).ConfigureAwait(false);
+        await cts.CancelAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Stops the engine: no new requests; attempts still running are terminated (SIGTERM, then SIGKILL after the
+    /// grace period) and their ends awaited for up to <paramref name="timeout"/>; drivers are disposed.
+    /// </summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var cmd = new Command<bool>(c => { c.TerminateAll("Engine stopped"); return true; });
+            if (_commands.Writer.TryWrite(cmd))
+            {
+                await cmd.Task.WaitAsync(timeout).ConfigureAwait(false);
+            }
+
+            var deadline = DateTime.UtcNow + timeout;
+            while (DateTime.UtcNow < deadline)
+            {
+                var check = new Command<int>(c => c.RunningAttempts);
+                if (!_commands.Writer.TryWrite(check) || await check.Task.ConfigureAwait(false) == 0)
+                {
+                    break;
+                }
+
+                await Task.Delay(20).ConfigureAwait(false);
+            }
+        }
+        catch (TimeoutException)
+        {
+            // fall through to disposal
+        }
+
+        _commands.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _core.CompleteWatchers();
+        await _core.DisposeDriversAsync().ConfigureAwait(false);
+        while (_commands.Reader.TryRead(out var left))
+        {
+            left.Fail(new ObjectDisposedException(nameof(BatchEngine)));
+        }
+
+        _stop.Dispose();
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => new(StopAsync(_options.TerminationGracePeriod + TimeSpan.FromSeconds(5)));
+
+    private abstract class Command
+    {
+        public abstract void Execute(EngineCore core);
+
+        public abstract void Fail(Exception e);
+    }
+
+    private sealed class Command<T>(Func<EngineCore, T> func) : Command
+    {
+        private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<T> Task => _tcs.Task;
+
+        public override void Execute(EngineCore core)
+        {
+            try
+            {
+                _tcs.TrySetResult(func(core));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _tcs.TrySetException(e);
+            }
+        }
+
+        public override void Fail(Exception e) => _tcs.TrySetException(e);
+    }
+}

@@ -1,0 +1,100 @@
+using System.Threading.Channels;
+using BatchCore.Logs;
+
+namespace BatchCore;
+
+/// <summary>
+/// How a <see cref="BatchEngine"/> behaves. Validated and copied when the engine is created; defaults live in
+/// <see cref="BatchEngineDefaults"/>.
+/// </summary>
+public sealed record BatchEngineOptions
+{
+    /// <summary>The region in ARNs. The default is <c>local</c>.</summary>
+    public string Region { get; init; } = BatchEngineDefaults.Region;
+
+    /// <summary>The account in ARNs. The default is <c>000000000000</c>.</summary>
+    public string AccountId { get; init; } = BatchEngineDefaults.AccountId;
+
+    /// <summary>
+    /// Where time comes from when <see cref="VirtualTime"/> is false. The default is <see cref="TimeProvider.System"/>.
+    /// </summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Run on a virtual clock that moves only when <see cref="BatchEngine.RunUntilIdleAsync"/> or
+    /// <see cref="BatchEngine.AdvanceTimeAsync"/> asks: the simulator's and the tests' mode. The default is false.
+    /// </summary>
+    public bool VirtualTime { get; init; }
+
+    /// <summary>The virtual clock's start. The default is 2026-01-01T00:00:00Z.</summary>
+    public DateTimeOffset VirtualStart { get; init; } = BatchEngineDefaults.VirtualStart;
+
+    /// <summary>Seed of every random choice the engine makes (job ids, simulated faults). The default is 1.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>AWS's quotas, enforced by default.</summary>
+    public BatchQuotas Quotas { get; init; } = new();
+
+    /// <summary>Allow <c>timeout.attemptDurationSeconds</c> below AWS's 60 s minimum (≥1 s). The default is false.</summary>
+    public bool AllowShortTimeouts { get; init; }
+
+    /// <summary>Memory an EC2 host keeps for itself, as the ECS agent does (AWS: 32 MiB). The default is 32 MiB.</summary>
+    public int HostMemoryReserveMiB { get; init; } = BatchEngineDefaults.HostMemoryReserveMiB;
+
+    /// <summary>Time between SIGTERM and SIGKILL when an attempt is terminated or times out (AWS: 30 s).</summary>
+    public TimeSpan TerminationGracePeriod { get; init; } = BatchEngineDefaults.TerminationGracePeriod;
+
+    /// <summary>
+    /// How many API requests may wait for the scheduling loop before callers wait too (back-pressure).
+    /// The default is 65,536; when full, callers wait asynchronously (<see cref="BoundedChannelFullMode.Wait"/>).
+    /// </summary>
+    public int RequestQueueCapacity { get; init; } = BatchEngineDefaults.RequestQueueCapacity;
+
+    /// <summary>How a job is placed on a host. The default is <see cref="Placement.PlacementStrategy.BestFit"/>.</summary>
+    public Placement.PlacementStrategy PlacementStrategy { get; init; } = Placement.PlacementStrategy.BestFit;
+
+    /// <summary>
+    /// Place a window of waiting jobs together (largest first) when at least this many wait in one queue. 0 turns
+    /// batch placement off. The default is 32.
+    /// </summary>
+    public int BatchPlacementThreshold { get; init; } = BatchEngineDefaults.BatchPlacementThreshold;
+
+    /// <summary>How far past a blocked head a backfilling queue looks per scheduling cycle. The default is 1,000.</summary>
+    public int BackfillScanLimit { get; init; } = BatchEngineDefaults.BackfillScanLimit;
+
+    /// <summary>Where attempts' logs go. The default is a new <see cref="InMemoryLogStore"/>.</summary>
+    public LogStore? LogStore { get; init; }
+
+    /// <summary>Host drivers by kind (<c>process</c>, <c>docker</c>, ...). The simulated driver is always present.</summary>
+    public IReadOnlyDictionary<string, Func<Model.HostSpec, Hosts.HostDriver>>? DriverFactories { get; init; }
+
+    /// <summary>How managed compute environments get hosts. The default provisions simulated hosts instantly.</summary>
+    public Provisioning.ProvisioningOptions Provisioning { get; init; } = new();
+}
+
+/// <summary>AWS Batch's service quotas (reference §2.7), configurable.</summary>
+public sealed record BatchQuotas
+{
+    public int MaxJobQueues { get; init; } = 50;
+    public int MaxComputeEnvironments { get; init; } = 50;
+    public int MaxComputeEnvironmentsPerQueue { get; init; } = 3;
+    public int MaxDependencies { get; init; } = 20;
+    public int MaxArraySize { get; init; } = 10_000;
+    public int MaxSubmittedJobs { get; init; } = 1_000_000;
+    public int MaxTags { get; init; } = 50;
+    public int MaxActiveShareIdentifiers { get; init; } = 500;
+    public int MaxConsumableResources { get; init; } = 50_000;
+}
+
+/// <summary>The engine's defaults, in one place.</summary>
+public static class BatchEngineDefaults
+{
+    public const string Region = "local";
+    public const string AccountId = "000000000000";
+    public const int HostMemoryReserveMiB = 32;
+    public const int RequestQueueCapacity = 65_536;
+    public const int BatchPlacementThreshold = 32;
+    public const int BackfillScanLimit = 1_000;
+    public static readonly TimeSpan TerminationGracePeriod = TimeSpan.FromSeconds(30);
+    public static readonly DateTimeOffset VirtualStart = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+}

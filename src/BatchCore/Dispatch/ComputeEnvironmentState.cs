@@ -1,0 +1,59 @@
+using BatchCore.Model;
+using BatchCore.Placement;
+
+namespace BatchCore.Dispatch;
+
+/// <summary>A compute environment as the scheduling loop keeps it: its settings, hosts and provisioned vCPUs.</summary>
+internal sealed class ComputeEnvironmentState
+{
+    public required string Name { get; init; }
+    public required string Arn { get; init; }
+    /// <summary>MANAGED or UNMANAGED.</summary>
+    public required string Type { get; init; }
+    public required string State { get; set; }
+    public string Status { get; set; } = ResourceStatus.VALID;
+    public string? StatusReason { get; set; }
+    public ComputeResource? Resources { get; set; }
+    public int? UnmanagedvCpus { get; set; }
+    public string? ServiceRole { get; set; }
+    public Dictionary<string, string> Tags { get; init; } = new(StringComparer.Ordinal);
+    public IReadOnlyList<HostSpec>? HostSpecs { get; init; }
+    public string? Provider { get; init; }
+    public long CreatedOrder { get; init; }
+
+    public HostIndex Index { get; } = new();
+
+    /// <summary>Hosts by name.</summary>
+    public Dictionary<string, Host> Hosts { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>EC2 or FARGATE: the platform of every host of this CE.</summary>
+    public string Platform => IsFargate ? PlatformCapability.FARGATE : PlatformCapability.EC2;
+    public bool IsManaged => Type == CEType.MANAGED;
+    public bool IsFargate => Resources?.Type is CRType.FARGATE or CRType.FARGATE_SPOT;
+    public bool IsSpot => Resources?.Type is CRType.SPOT or CRType.FARGATE_SPOT;
+    /// <summary>x86_64 or arm64 for EC2 environments whose instance types say so; null when mixed or unknown.</summary>
+    public string? Architecture { get; set; }
+
+    /// <summary>Nominal vCPUs of all hosts, booting ones included: what maxvCpus limits.</summary>
+    public int ProvisionedVcpus { get; set; }
+
+    /// <summary>vCPU-milli in use by STARTING and RUNNING attempts.</summary>
+    public long UsedVcpuMilli { get; set; }
+
+    public int MinvCpus => Resources?.MinvCpus ?? 0;
+    public int MaxvCpus => Resources?.MaxvCpus ?? int.MaxValue;
+
+    /// <summary>Queues that list this CE (AWS: a CE in a queue cannot be deleted).</summary>
+    public List<JobQueueState> Queues { get; } = [];
+
+    /// <summary>Whether new placements may go here (AWS: DISABLED or INVALID CEs get none).</summary>
+    public bool AcceptsPlacements => State == ResourceState.ENABLED && Status == ResourceStatus.VALID;
+
+    /// <summary>The largest request any host of this environment could ever hold (null: unknown/unbounded).</summary>
+    public ResourceVector? MaxHostShape { get; set; }
+
+    /// <summary>Cost accounting: host-seconds and price, for the simulator's report.</summary>
+    public double AccruedCostUsd { get; set; }
+    public int PeakHosts { get; set; }
+    public bool ScaleInTimerArmed { get; set; }
+}

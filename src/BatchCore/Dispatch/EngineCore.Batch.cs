@@ -1,0 +1,128 @@
+using BatchCore.Jobs;
+using BatchCore.Placement;
+
+namespace BatchCore.Dispatch;
+
+internal sealed partial class EngineCore
+{
+    private const int BatchWindow = 256;
+    private readonly List<Job> _window = new(BatchWindow);
+    private readonly List<Job> _order = new(BatchWindow);
+    private readonly Host?[] _planA = new Host?[BatchWindow];
+    private readonly Host?[] _planB = new Host?[BatchWindow];
+    private readonly HashSet<Host> _opened = [];
+
+    /// <summary>
+    /// Batch placement for a FIFO queue with many RUNNABLE jobs: a window from the front is planned largest first
+    /// with best fit (tighter packing than one at a time), and also one at a time with first fit; the plan that opens
+    /// fewer idle hosts wins. Jobs still start in submission order, so FIFO semantics hold. When any job of the window
+    /// does not fit, nothing is planned and the queue falls back to one-at-a-time placement.
+    /// </summary>
+    private void PlaceBatch(JobQueueState q)
+    {
+        ComputeEnvironmentState? ce = null;
+        foreach (var c in q.ComputeEnvironments)
+        {
+            if (c.AcceptsPlacements)
+            {
+                ce = c;
+                break;
+            }
+        }
+
+        if (ce is null || ce.IsFargate || ce.IsManaged && ce.Index.Count == 0)
+        {
+            return;
+        }
+
+        var room = Math.Min(BatchWindow, q.MaxRunning - q.RunningCount);
+        _window.Clear();
+        var fifo = q.Fifo;
+        for (var i = 0; i < fifo.RawCount && _window.Count < room; i++)
+        {
+            var job = fifo.RawAt(i);
+            if (job is null || !job.InReadyQueue)
+            {
+                continue;
+            }
+
+            if (job.Spec.Consumables.Length > 0 || job.Spec.Fargate || (job.Spec.Architecture is { } a && ce.Architecture is { } ca && a != ca))
+            {
+                break; // keep the window simple: those go one at a time
+            }
+
+            _window.Add(job);
+        }
+
+        if (_window.Count < 2)
+        {
+            return;
+        }
+
+        // Plan A: largest first (by vCPU, then memory), best fit.
+        _order.Clear();
+        _order.AddRange(_window);
+        _order.Sort(static (x, y) =>
+        {
+            var c = y.Spec.Request.VcpuMilli.CompareTo(x.Spec.Request.VcpuMilli);
+            return c != 0 ? c : y.Spec.Request.MemoryMiB.CompareTo(x.Spec.Request.MemoryMiB);
+        });
+        var openedA = Plan(ce, _order, _planA, PlacementStrategy.BestFit, byWindowIndex: true);
+        var openedB = Plan(ce, _window, _planB, PlacementStrategy.FirstFit, byWindowIndex: false);
+        Host?[]? plan = openedA >= 0 && (openedB < 0 || openedA <= openedB) ? _planA : openedB >= 0 ? _planB : null;
+        if (plan is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < _window.Count; i++)
+        {
+            var job = _window[i];
+            RemoveFromReady(job);
+            StartAttempt(job, plan[i]!);
+        }
+    }
+
+    /// <summary>
+    /// Tentatively places <paramref name="jobs"/> on the index, records the hosts in <paramref name="plan"/> (indexed
+    /// by the job's position in the window), then undoes every change. Returns how many idle hosts the plan opens, or
+    /// −1 if some job did not fit.
+    /// </summary>
+    private int Plan(ComputeEnvironmentState ce, List<Job> jobs, Host?[] plan, PlacementStrategy strategy, bool byWindowIndex)
+    {
+        _opened.Clear();
+        var placed = 0;
+        var ok = true;
+        for (; placed < jobs.Count; placed++)
+        {
+            var job = jobs[placed];
+            var req = job.Spec.Request;
+            var host = ce.Index.Find(req, job.Spec.Architecture, strategy);
+            if (host is null)
+            {
+                ok = false;
+                break;
+            }
+
+            if (host.RunningAttempts == 0 && host.Free == host.Capacity)
+            {
+                _opened.Add(host);
+            }
+
+            host.Free = host.Free - req;
+            ce.Index.Update(host);
+            plan[byWindowIndex ? _window.IndexOf(job) : placed] = host;
+        }
+
+        // Undo.
+        for (var i = 0; i < placed; i++)
+        {
+            var job = jobs[i];
+            var host = plan[byWindowIndex ? _window.IndexOf(job) : i]!;
+            host.Free = host.Free + job.Spec.Request;
+            ce.Index.Update(host);
+        }
+
+        return ok ? _opened.Count : -1;
+    }
+}

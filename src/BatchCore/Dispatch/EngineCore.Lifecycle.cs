@@ -1,0 +1,870 @@
+using System.Globalization;
+using BatchCore.Hosts;
+using BatchCore.Jobs;
+using BatchCore.Model;
+
+namespace BatchCore.Dispatch;
+
+internal sealed partial class EngineCore
+{
+    /// <summary>
+    /// The one place a job changes state: keeps counts (queue, share, array summary) and tells watchers.
+    /// Every transition of the AWS table goes through here.
+    /// </summary>
+    private void SetState(Job job, JobState next, string? reason, bool initial = false)
+    {
+        var prev = job.State;
+        if (!initial)
+        {
+            System.Diagnostics.Debug.Assert(!prev.IsTerminal(), "terminal states are absorbing");
+            if (prev == next)
+            {
+                return;
+            }
+        }
+
+        job.State = next;
+        if (reason is not null)
+        {
+            job.StatusReason = reason;
+        }
+
+        var q = job.Queue;
+        if (!initial)
+        {
+            Count(q, prev, -1, job);
+        }
+
+        Count(q, next, +1, job);
+        if (job.Parent is { } parent && parent.StatusSummary is { } summary)
+        {
+            if (!initial)
+            {
+                summary[(int)prev]--;
+            }
+
+            summary[(int)next]++;
+            parent.StatusSummaryLastUpdatedAt = NowMs;
+        }
+
+        if (_watchers.Count > 0)
+        {
+            var change = new JobStateChange(job.Id, job.Name, next.ToAws(), initial ? next.ToAws() : prev.ToAws(), job.StatusReason, NowMs);
+            foreach (var w in _watchers)
+            {
+                w.Writer.TryWrite(change);
+            }
+        }
+
+        if (next.IsTerminal())
+        {
+            OnTerminal(job);
+        }
+    }
+
+    private void Count(JobQueueState q, JobState state, int delta, Job job)
+    {
+        switch (state)
+        {
+            case JobState.Submitted:
+                _submittedCount += delta;
+                break;
+            case JobState.Runnable:
+                q.RunnableCount += delta;
+                break;
+            case JobState.Starting:
+            case JobState.Running:
+                q.RunningCount += delta;
+                break;
+            default:
+                break;
+        }
+
+        if (q.IsFairShare && job.Spec.ShareIdentifier is { } sid && !job.IsArrayParent && state <= JobState.Running)
+        {
+            ShareOf(q, sid).ActiveJobs += delta;
+        }
+    }
+
+    private ShareState ShareOf(JobQueueState q, string id)
+    {
+        if (!q.Shares.TryGetValue(id, out var s))
+        {
+            q.Shares[id] = s = new ShareState(id, q.Policy!.WeightOf(id));
+        }
+
+        return s;
+    }
+
+    // ---- phase 1: SUBMITTED jobs are evaluated ----------------------------------------------------------------------
+
+    private void EvaluateSubmitted()
+    {
+        if (_submitted.Count == 0)
+        {
+            return;
+        }
+
+        // Index loop: evaluating a job can't submit new ones, but keep it robust.
+        for (var i = 0; i < _submitted.Count; i++)
+        {
+            var job = _submitted[i];
+            if (job.State != JobState.Submitted)
+            {
+                continue; // cancelled before evaluation
+            }
+
+            if (job.ArraySize > 0)
+            {
+                SpawnChildren(job);
+            }
+            else
+            {
+                Release(job);
+            }
+        }
+
+        _submitted.Clear();
+    }
+
+    /// <summary>SUBMITTED → PENDING (waits on dependencies) or RUNNABLE, or FAILED if a dependency failed.</summary>
+    private void Release(Job job)
+    {
+        if (job.DependencyFailed)
+        {
+            if (job.State == JobState.Submitted)
+            {
+                SetState(job, JobState.Pending, null);
+            }
+
+            SetState(job, JobState.Failed, job.PendingCancelReason ?? StatusReasons.DependentJobFailed);
+            return;
+        }
+
+        if (job.UnmetDependencies > 0)
+        {
+            SetState(job, JobState.Pending, null);
+            return;
+        }
+
+        if (job.PendingCancelReason is { } cancel)
+        {
+            if (job.State == JobState.Submitted)
+            {
+                SetState(job, JobState.Pending, null);
+            }
+
+            job.IsCancelled = true;
+            SetState(job, JobState.Failed, cancel);
+            return;
+        }
+
+        MakeRunnable(job, front: false);
+    }
+
+    private void SpawnChildren(Job parent)
+    {
+        var n = parent.ArraySize;
+        parent.StatusSummary = new int[7];
+        parent.StatusSummaryLastUpdatedAt = NowMs;
+        parent.Children = new Job[n];
+        var now = NowMs;
+        Job? nToN = null;
+        var nToNAny = false;
+        var sequential = false;
+        var sequentialAny = false;
+        foreach (var d in parent.Spec.DependsOn)
+        {
+            if (d.Type == ArrayJobDependency.N_TO_N && d.JobId is not null)
+            {
+                nToN = _jobs[d.JobId];
+                nToNAny = d.Extensions?.Condition == "ANY";
+            }
+            else if (d.Type == ArrayJobDependency.SEQUENTIAL)
+            {
+                sequential = true;
+                sequentialAny = d.Extensions?.Condition == "ANY";
+            }
+        }
+
+        // The parent is PENDING while it has children to run (AWS).
+        SetState(parent, JobState.Pending, null);
+        parent.ChildrenGated = parent.UnmetDependencies > 0 || parent.DependencyFailed;
+        for (var i = 0; i < n; i++)
+        {
+            var child = new Job(parent.Id + ":" + i.ToString(CultureInfo.InvariantCulture), parent.Name, parent.Queue, parent.Spec, parent.Seq, now)
+            {
+                Parent = parent,
+                ArrayIndex = i,
+            };
+            parent.Children[i] = child;
+            _jobs[child.Id] = child;
+            parent.Queue.AllJobs.Add(child);
+            SetState(child, JobState.Pending, null, initial: true);
+            if (parent.ChildrenGated)
+            {
+                child.UnmetDependencies++;
+            }
+
+            if (nToN?.Children is { } depChildren && i < depChildren.Length)
+            {
+                WireDependency(child, depChildren[i], nToNAny);
+            }
+
+            if (sequential && i > 0)
+            {
+                WireDependency(child, parent.Children[i - 1], sequentialAny);
+            }
+        }
+
+        if (parent.DependencyFailed)
+        {
+            FailGatedChildren(parent, parent.PendingCancelReason ?? StatusReasons.DependentJobFailed);
+            return;
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            var child = parent.Children[i];
+            if (child.State == JobState.Pending && child.UnmetDependencies == 0)
+            {
+                Release(child);
+            }
+            else if (child.DependencyFailed && child.State == JobState.Pending)
+            {
+                SetState(child, JobState.Failed, StatusReasons.DependentJobFailed);
+            }
+        }
+    }
+
+    private void FailGatedChildren(Job parent, string reason)
+    {
+        foreach (var child in parent.Children!)
+        {
+            if (child.State.IsBeforeStarting())
+            {
+                RemoveFromReady(child);
+                SetState(child, JobState.Failed, reason);
+            }
+        }
+    }
+
+    private void MakeRunnable(Job job, bool front)
+    {
+        job.RunnableSince = NowMs;
+        job.HeadSince = -1;
+        if (front)
+        {
+            job.Seq = -(++_retrySeq);
+        }
+
+        SetState(job, JobState.Runnable, null);
+        Enqueue(job, front);
+        _dirty = true;
+    }
+
+    private void Enqueue(Job job, bool front)
+    {
+        // BatchCore extension: children beyond the array's concurrency cap wait off the queue, in order.
+        if (job.Parent is { Spec.ArrayMaxConcurrency: { } cap } parent && parent.RunningChildren + ReadyChildren(parent) >= cap)
+        {
+            (parent.Parked ??= new Queue<Job>()).Enqueue(job);
+            return;
+        }
+
+        var q = job.Queue;
+        if (q.IsFairShare)
+        {
+            ShareOf(q, job.Spec.ShareIdentifier!).Ready.Add(job);
+            job.InReadyQueue = true;
+        }
+        else if (front)
+        {
+            q.Fifo.PushFront(job);
+        }
+        else
+        {
+            q.Fifo.PushBack(job);
+        }
+
+        if (job.Parent is { } p)
+        {
+            p.ReadyChildren++;
+        }
+    }
+
+    private static int ReadyChildren(Job parent) => parent.ReadyChildren;
+
+    private void RemoveFromReady(Job job)
+    {
+        if (!job.InReadyQueue)
+        {
+            if (job.Parent?.Parked is { Count: > 0 } parked && parked.Contains(job))
+            {
+                var keep = parked.Where(j => j != job).ToList();
+                parked.Clear();
+                foreach (var j in keep)
+                {
+                    parked.Enqueue(j);
+                }
+            }
+
+            return;
+        }
+
+        var q = job.Queue;
+        if (q.IsFairShare)
+        {
+            ShareOf(q, job.Spec.ShareIdentifier!).Ready.Remove(job);
+            job.InReadyQueue = false;
+        }
+        else
+        {
+            q.Fifo.Remove(job);
+        }
+
+        if (job.Parent is { } p)
+        {
+            p.ReadyChildren--;
+        }
+    }
+
+    // ---- attempts ------------------------------------------------------------------------------------------------------
+
+    private void StartAttempt(Job job, Placement.Host host)
+    {
+        var req = job.Spec.Request;
+        var ce = host.ComputeEnvironment;
+        host.Free = host.Free - req;
+        ce.Index.Update(host);
+        host.RunningAttempts++;
+        ce.UsedVcpuMilli += req.VcpuMilli;
+        foreach (var (res, qty) in job.Spec.Consumables)
+        {
+            // AWS: consumable resources are locked when the job moves to STARTING.
+            res.InUse += qty;
+        }
+
+        var q = job.Queue;
+        q.RunningVcpuMilli += req.VcpuMilli;
+        if (q.IsFairShare)
+        {
+            var share = ShareOf(q, job.Spec.ShareIdentifier!);
+            share.Accrue(NowMs, q.Policy!.DecaySeconds);
+            share.RunningVcpuMilli += req.VcpuMilli;
+        }
+
+        if (job.Parent is { } parent)
+        {
+            parent.RunningChildren++;
+        }
+
+        var token = ++_tokenSeq;
+        job.AttemptToken = token;
+        job.Host = host;
+        job.TimedOut = false;
+        job.TerminateReason = null;
+        job.AttemptStartedAt = 0;
+        job.HeadSince = -1;
+        _attempts[token] = job;
+        Statistics.Placements++;
+        SetState(job, JobState.Starting, null);
+        host.Driver.Launch(BuildLaunch(job, host, token), this);
+    }
+
+    private AttemptLaunch BuildLaunch(Job job, Placement.Host host, long token)
+    {
+        var spec = job.Spec;
+        var attempt = job.AttemptCount + 1;
+        var simulated = host.Driver is SimulatedHostDriver;
+        var exitCode = attempt <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
+        var defName = spec.Definition.JobDefinitionName;
+        var stream = (defName.Length > 200 ? defName[..200] : defName) + "/default/" + job.Id.Replace(':', '-') + "-" + attempt.ToString(CultureInfo.InvariantCulture);
+        return new AttemptLaunch
+        {
+            Token = new AttemptToken(token),
+            JobId = job.Id,
+            Attempt = attempt,
+            JobDefinitionName = defName,
+            LogStreamName = stream,
+            Image = spec.Image,
+            Command = spec.Command,
+            Environment = simulated ? EmptyEnvironment : BuildEnvironment(job, host, attempt),
+            Vcpus = spec.Request.Vcpus,
+            MemoryMiB = spec.Request.MemoryMiB,
+            Gpus = spec.Request.Gpus,
+            HostName = host.Name,
+            SimulatedRunTime = TimeSpan.FromSeconds(spec.SimulatedRunTimeSeconds),
+            SimulatedExitCode = exitCode,
+        };
+    }
+
+    private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
+
+    /// <summary>The definition's environment plus overrides plus AWS's injected variables.</summary>
+    private static Dictionary<string, string> BuildEnvironment(Job job, Placement.Host host, int attempt)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var kv in job.Spec.Environment)
+        {
+            env[kv.Name!] = kv.Value ?? "";
+        }
+
+        env["AWS_BATCH_JOB_ID"] = job.Id;
+        env["AWS_BATCH_JOB_ATTEMPT"] = attempt.ToString(CultureInfo.InvariantCulture);
+        env["AWS_BATCH_CE_NAME"] = host.ComputeEnvironment.Name;
+        env["AWS_BATCH_JQ_NAME"] = job.Queue.Name;
+        if (job.Parent is { } parent)
+        {
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = job.ArrayIndex.ToString(CultureInfo.InvariantCulture);
+            env["AWS_BATCH_JOB_ARRAY_SIZE"] = parent.ArraySize.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return env;
+    }
+
+    private void OnAttemptStarted(long token)
+    {
+        if (!_attempts.TryGetValue(token, out var job) || job.State != JobState.Starting)
+        {
+            return;
+        }
+
+        var now = NowMs;
+        job.AttemptStartedAt = now;
+        job.StartedAt = now;
+        Statistics.Started++;
+        SetState(job, JobState.Running, null);
+        if (job.Spec.TimeoutSeconds is { } seconds)
+        {
+            // AWS: the timeout counts from the attempt's startedAt.
+            job.TimeoutTimer = AddTimer(new TimerEntry { Kind = TimerKind.AttemptTimeout, DueMs = now + (seconds * 1000L), Target = job, Token = token });
+        }
+    }
+
+    private void OnAttemptTimeout(Job job, long token)
+    {
+        if (job.AttemptToken != token || job.State is not (JobState.Starting or JobState.Running) || job.Host is null)
+        {
+            return;
+        }
+
+        job.TimedOut = true;
+        job.Host.Driver.Terminate(new AttemptToken(token), _options.TerminationGracePeriod);
+    }
+
+    private void OnAttemptExited(long token, AttemptExit exit)
+    {
+        if (!_attempts.Remove(token, out var job))
+        {
+            return;
+        }
+
+        var now = NowMs;
+        var host = job.Host!;
+        ReleaseAttemptResources(job, host);
+        if (job.TimeoutTimer is { } timer)
+        {
+            timer.Cancelled = true;
+            job.TimeoutTimer = null;
+        }
+
+        string attemptReason;
+        if (job.TimedOut)
+        {
+            attemptReason = StatusReasons.TimeoutExceeded;
+        }
+        else if (job.TerminateReason is { } tr)
+        {
+            attemptReason = tr;
+        }
+        else if (job.HostLostReason is { } lost)
+        {
+            attemptReason = lost;
+            exit = exit with { HostFailure = true };
+        }
+        else if (exit.HostFailure)
+        {
+            attemptReason = exit.Reason ?? StatusReasons.HostTerminated;
+        }
+        else
+        {
+            attemptReason = StatusReasons.Essential;
+        }
+
+        var stream = BuildLogStreamName(job);
+        (job.Attempts ??= []).Add(new AttemptDetail
+        {
+            Container = new AttemptContainerDetail
+            {
+                ExitCode = exit.ExitCode,
+                Reason = exit.Reason,
+                LogStreamName = stream,
+                ContainerInstanceArn = $"arn:aws:ecs:{_options.Region}:{_options.AccountId}:container-instance/{host.ComputeEnvironment.Name}/{host.Name}",
+                TaskArn = $"arn:aws:ecs:{_options.Region}:{_options.AccountId}:task/{host.ComputeEnvironment.Name}/{job.Id.Replace(':', '-')}-{job.AttemptCount + 1}",
+            },
+            StartedAt = job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt,
+            StoppedAt = now,
+            StatusReason = attemptReason,
+        });
+        job.Host = null;
+        job.HostLostReason = null;
+        job.StoppedAt = now;
+
+        if (exit.ExitCode == 0 && !job.TimedOut && job.TerminateReason is null && !exit.HostFailure)
+        {
+            SetState(job, JobState.Succeeded, StatusReasons.Essential);
+            return;
+        }
+
+        // AWS: timed-out, cancelled and terminated attempts are not retried.
+        if (job.TimedOut || job.TerminateReason is not null)
+        {
+            SetState(job, JobState.Failed, attemptReason);
+            return;
+        }
+
+        var retry = ShouldRetry(job.Spec.EvaluateOnExit, attemptReason, exit.Reason, exit.ExitCode);
+        if (retry && job.AttemptCount < job.Spec.MaxAttempts && job.PendingCancelReason is null)
+        {
+            // AWS: a retried job goes back to RUNNABLE, at the front of the queue.
+            job.StatusReason = attemptReason;
+            MakeRunnable(job, front: true);
+            return;
+        }
+
+        SetState(job, JobState.Failed, attemptReason);
+    }
+
+    private static string BuildLogStreamName(Job job)
+    {
+        var defName = job.Spec.Definition.JobDefinitionName;
+        return (defName.Length > 200 ? defName[..200] : defName) + "/default/" + job.Id.Replace(':', '-') + "-" + (job.AttemptCount + 1).ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// AWS's evaluateOnExit: entries in order, the first whose every given condition matches decides; globs may end
+    /// with <c>*</c>; no entry matching means retry.
+    /// </summary>
+    internal static bool ShouldRetry(IReadOnlyList<EvaluateOnExit>? rules, string? statusReason, string? reason, int? exitCode)
+    {
+        if (rules is null)
+        {
+            return true;
+        }
+
+        var code = exitCode?.ToString(CultureInfo.InvariantCulture);
+        foreach (var e in rules)
+        {
+            if (e.OnStatusReason is not null && !GlobMatch(e.OnStatusReason, statusReason))
+            {
+                continue;
+            }
+
+            if (e.OnReason is not null && !GlobMatch(e.OnReason, reason))
+            {
+                continue;
+            }
+
+            if (e.OnExitCode is not null && !GlobMatch(e.OnExitCode, code))
+            {
+                continue;
+            }
+
+            return e.Action!.Equals(RetryAction.RETRY, StringComparison.OrdinalIgnoreCase);
+        }
+
+        return true;
+    }
+
+    internal static bool GlobMatch(string glob, string? value)
+    {
+        value ??= "";
+        return glob.EndsWith('*')
+            ? value.StartsWith(glob.AsSpan(0, glob.Length - 1), StringComparison.Ordinal)
+            : value == glob;
+    }
+
+    private void ReleaseAttemptResources(Job job, Placement.Host host)
+    {
+        var req = job.Spec.Request;
+        var ce = host.ComputeEnvironment;
+        host.Free = host.Free + req;
+        host.RunningAttempts--;
+        ce.UsedVcpuMilli -= req.VcpuMilli;
+        if (host.RunningAttempts == 0)
+        {
+            host.IdleSinceMs = NowMs;
+        }
+
+        if (host.SingleUse || (host.Draining && host.RunningAttempts == 0))
+        {
+            RemoveHost(host);
+        }
+        else
+        {
+            ce.Index.Update(host);
+            if (host.RunningAttempts == 0 && ce.IsManaged)
+            {
+                ScheduleScaleIn(ce);
+            }
+        }
+
+        foreach (var (res, qty) in job.Spec.Consumables)
+        {
+            // AWS: unlocked at SUCCEEDED or FAILED; a non-replenishable resource is used up.
+            if (res.Replenishable)
+            {
+                res.InUse -= qty;
+            }
+            else
+            {
+                res.InUse -= qty;
+                res.TotalQuantity -= qty;
+            }
+        }
+
+        var q = job.Queue;
+        q.RunningVcpuMilli -= req.VcpuMilli;
+        if (q.IsFairShare)
+        {
+            var share = ShareOf(q, job.Spec.ShareIdentifier!);
+            share.Accrue(NowMs, q.Policy!.DecaySeconds);
+            share.RunningVcpuMilli -= req.VcpuMilli;
+        }
+
+        if (job.Parent is { } parent)
+        {
+            parent.RunningChildren--;
+            UnparkChild(parent);
+        }
+
+        _capacityVersion++;
+        _dirty = true;
+    }
+
+    private void UnparkChild(Job parent)
+    {
+        if (parent.Parked is not { Count: > 0 } parked || parent.Spec.ArrayMaxConcurrency is not { } cap)
+        {
+            return;
+        }
+
+        while (parked.Count > 0 && parent.RunningChildren + parent.ReadyChildren < cap)
+        {
+            var next = parked.Dequeue();
+            if (next.State == JobState.Runnable)
+            {
+                Enqueue(next, front: true);
+            }
+        }
+    }
+
+    // ---- terminal states, dependencies, arrays --------------------------------------------------------------------------
+
+    private void OnTerminal(Job job)
+    {
+        job.StoppedAt ??= NowMs;
+        if (job.State == JobState.Succeeded)
+        {
+            Statistics.Succeeded++;
+        }
+        else
+        {
+            Statistics.Failed++;
+        }
+
+        if (job.Dependents is { } dependents)
+        {
+            job.Dependents = null;
+            foreach (var d in dependents)
+            {
+                OnDependencyDone(d.Job, job.State == JobState.Succeeded || d.AnyState);
+            }
+        }
+
+        if (job.Parent is { } parent && !parent.State.IsTerminal())
+        {
+            var summary = parent.StatusSummary!;
+            if (summary[(int)JobState.Succeeded] + summary[(int)JobState.Failed] == parent.ArraySize)
+            {
+                // AWS: any child failure fails the parent.
+                var failed = summary[(int)JobState.Failed] > 0;
+                parent.StoppedAt = NowMs;
+                SetState(parent, failed ? JobState.Failed : JobState.Succeeded,
+                    failed ? (parent.StatusReason ?? "Array Child Job failed") : null);
+            }
+        }
+
+        if (_waiters.Remove(job.Id, out var waiters))
+        {
+            var detail = Describe(job);
+            foreach (var w in waiters)
+            {
+                w.TrySetResult(detail);
+            }
+        }
+    }
+
+    private void OnDependencyDone(Job job, bool satisfied)
+    {
+        if (job.State.IsTerminal())
+        {
+            return;
+        }
+
+        job.UnmetDependencies--;
+        if (!satisfied)
+        {
+            job.DependencyFailed = true;
+        }
+
+        if (job.State == JobState.Submitted)
+        {
+            return; // evaluated in the next cycle with what it knows now
+        }
+
+        if (job.IsArrayParent && job.Children is not null)
+        {
+            if (job.DependencyFailed)
+            {
+                if (job.ChildrenGated)
+                {
+                    job.ChildrenGated = false;
+                    FailGatedChildren(job, job.PendingCancelReason ?? StatusReasons.DependentJobFailed);
+                }
+
+                return;
+            }
+
+            if (job.UnmetDependencies == 0 && job.ChildrenGated)
+            {
+                job.ChildrenGated = false;
+                foreach (var child in job.Children)
+                {
+                    if (child.State == JobState.Pending)
+                    {
+                        OnDependencyDone(child, satisfied: true);
+                    }
+                }
+            }
+
+            return;
+        }
+
+        if (job.State != JobState.Pending)
+        {
+            return;
+        }
+
+        if (job.DependencyFailed)
+        {
+            // AWS: PENDING → FAILED as soon as any dependency fails.
+            SetState(job, JobState.Failed, job.PendingCancelReason ?? StatusReasons.DependentJobFailed);
+        }
+        else if (job.UnmetDependencies == 0)
+        {
+            Release(job);
+        }
+    }
+
+    // ---- cancel and terminate --------------------------------------------------------------------------------------------
+
+    public void Cancel(string? jobId, string? reason)
+    {
+        CheckIdAndReason(jobId, reason);
+        if (!_jobs.TryGetValue(jobId!, out var job) || job.State.IsTerminal())
+        {
+            return; // AWS: cancelling an unknown or finished job still succeeds
+        }
+
+        CancelJob(job, reason!, terminateRunning: false);
+    }
+
+    public void Terminate(string? jobId, string? reason)
+    {
+        CheckIdAndReason(jobId, reason);
+        if (!_jobs.TryGetValue(jobId!, out var job) || job.State.IsTerminal())
+        {
+            return;
+        }
+
+        CancelJob(job, reason!, terminateRunning: true);
+    }
+
+    private static void CheckIdAndReason(string? jobId, string? reason)
+    {
+        var p = new Validation.Problems();
+        p.Required(jobId, "jobId");
+        p.Required(reason, "reason");
+        p.MaxLength(reason, 1024, "reason");
+        p.ThrowIfAny();
+    }
+
+    private void CancelJob(Job job, string reason, bool terminateRunning)
+    {
+        if (job.IsArrayParent)
+        {
+            // AWS: cancel/terminate of the parent cascades to the children; the parent ends when they all have.
+            job.IsCancelled |= !terminateRunning;
+            job.IsTerminated |= terminateRunning;
+            job.StatusReason = reason;
+            if (job.Children is null)
+            {
+                if (job.State == JobState.Submitted)
+                {
+                    SetState(job, JobState.Failed, reason);
+                }
+
+                return;
+            }
+
+            foreach (var child in job.Children)
+            {
+                if (!child.State.IsTerminal())
+                {
+                    CancelJob(child, reason, terminateRunning);
+                }
+            }
+
+            return;
+        }
+
+        switch (job.State)
+        {
+            case JobState.Submitted:
+            case JobState.Runnable:
+                job.IsCancelled = true;
+                RemoveFromReady(job);
+                SetState(job, JobState.Failed, reason);
+                break;
+            case JobState.Pending:
+                job.IsCancelled = true;
+                if (terminateRunning || job.UnmetDependencies == 0)
+                {
+                    SetState(job, JobState.Failed, reason);
+                }
+                else
+                {
+                    // AWS: a PENDING job is cancelled once its dependencies have completed.
+                    job.PendingCancelReason = reason;
+                    job.StatusReason = reason;
+                }
+
+                break;
+            case JobState.Starting:
+            case JobState.Running:
+                if (terminateRunning && job.Host is { } host)
+                {
+                    job.IsTerminated = true;
+                    job.TerminateReason = reason;
+                    host.Driver.Terminate(new AttemptToken(job.AttemptToken), _options.TerminationGracePeriod);
+                }
+
+                // AWS: CancelJob does nothing to STARTING or RUNNING jobs, and still succeeds.
+                break;
+            default:
+                break;
+        }
+    }
+}

@@ -1,0 +1,289 @@
+using System.Globalization;
+using BatchCore.Jobs;
+using BatchCore.Model;
+
+namespace BatchCore.Dispatch;
+
+internal sealed partial class EngineCore
+{
+    public IReadOnlyList<JobDetail> DescribeJobs(IReadOnlyList<string>? jobIds)
+    {
+        if (jobIds is null)
+        {
+            throw new BatchClientException("jobs is required");
+        }
+
+        if (jobIds.Count > 100)
+        {
+            throw new BatchClientException($"jobs must have at most 100 entries, had {jobIds.Count}");
+        }
+
+        var list = new List<JobDetail>(jobIds.Count);
+        foreach (var id in jobIds)
+        {
+            if (id is not null && _jobs.TryGetValue(id, out var job))
+            {
+                list.Add(Describe(job));
+            }
+        }
+
+        return list;
+    }
+
+    public JobDetail Describe(Job job)
+    {
+        var spec = job.Spec;
+        ArrayPropertiesDetail? array = null;
+        if (job.IsArrayParent)
+        {
+            array = new ArrayPropertiesDetail
+            {
+                Size = job.ArraySize,
+                StatusSummary = job.StatusSummary is { } s ? Summary(s) : Summary(new int[7]),
+                StatusSummaryLastUpdatedAt = job.StatusSummary is null ? null : job.StatusSummaryLastUpdatedAt,
+            };
+        }
+        else if (job.Parent is not null)
+        {
+            array = new ArrayPropertiesDetail { Index = job.ArrayIndex };
+        }
+
+        var last = job.Attempts is { Count: > 0 } a ? a[^1] : null;
+        return new JobDetail
+        {
+            JobArn = JobArn(job.Id),
+            JobName = job.Name,
+            JobId = job.Id,
+            JobQueue = job.Queue.Arn,
+            Status = job.State.ToAws(),
+            ShareIdentifier = spec.ShareIdentifier,
+            SchedulingPriority = job.Queue.IsFairShare ? spec.SchedulingPriority : null,
+            Attempts = job.Attempts is null ? [] : [.. job.Attempts],
+            StatusReason = job.StatusReason,
+            CreatedAt = job.CreatedAt,
+            RetryStrategy = spec.RetryStrategy,
+            StartedAt = job.StartedAt,
+            StoppedAt = job.State.IsTerminal() ? job.StoppedAt : null,
+            DependsOn = job.Parent is null ? spec.DependsOn : [],
+            JobDefinition = spec.Definition.JobDefinitionArn,
+            Parameters = spec.Parameters,
+            Container = job.IsArrayParent ? null : new ContainerDetail
+            {
+                Image = spec.Image,
+                Command = spec.Command,
+                Environment = spec.Environment,
+                ResourceRequirements = spec.ResourceRequirements,
+                ExitCode = last?.Container?.ExitCode,
+                Reason = last?.Container?.Reason,
+                LogStreamName = last?.Container?.LogStreamName,
+                ContainerInstanceArn = last?.Container?.ContainerInstanceArn,
+                TaskArn = last?.Container?.TaskArn,
+                LinuxParameters = spec.Definition.ContainerProperties?.LinuxParameters,
+                Privileged = spec.Definition.ContainerProperties?.Privileged,
+            },
+            ArrayProperties = array,
+            Timeout = spec.TimeoutSeconds is { } t ? new JobTimeout { AttemptDurationSeconds = t } : null,
+            Tags = job.MutableTags is { } mt ? new Dictionary<string, string>(mt) : spec.Tags,
+            PropagateTags = spec.PropagateTags,
+            PlatformCapabilities = spec.Definition.PlatformCapabilities,
+            IsCancelled = job.IsCancelled,
+            IsTerminated = job.IsTerminated,
+            ConsumableResourceProperties = spec.ConsumableResourceProperties,
+        };
+    }
+
+    private static Dictionary<string, int> Summary(int[] counts)
+    {
+        var d = new Dictionary<string, int>(7, StringComparer.Ordinal);
+        for (var i = 0; i < counts.Length; i++)
+        {
+            d[((JobState)i).ToAws()] = counts[i];
+        }
+
+        return d;
+    }
+
+    /// <summary>
+    /// AWS ListJobs: by queue or by array parent; without a filter only the given status (default RUNNING); with a
+    /// filter the status is ignored (except SHARE_IDENTIFIER) and results are newest first.
+    /// </summary>
+    public ListJobsResponse ListJobs(ListJobsRequest r)
+    {
+        var p = new Validation.Problems();
+        if ((r.JobQueue is null) == (r.ArrayJobId is null))
+        {
+            p.Add("exactly one of jobQueue and arrayJobId must be given");
+        }
+
+        JobState? status = null;
+        if (r.JobStatus is { } js)
+        {
+            if (JobStateExtensions.TryParse(js, out var st))
+            {
+                status = st;
+            }
+            else
+            {
+                p.Add("jobStatus", $"must be one of {string.Join(" | ", JobStatus.All.Order(StringComparer.Ordinal))}, was {js}");
+            }
+        }
+
+        if (r.Filters is { Count: > 1 })
+        {
+            p.Add("filters", $"must have at most 1 entry, had {r.Filters.Count}");
+        }
+
+        var filter = r.Filters is { Count: 1 } fl ? fl[0] : null;
+        var maxPage = filter is null ? 1000 : 100;
+        p.Range(r.MaxResults, 1, maxPage, "maxResults");
+        if (filter is not null)
+        {
+            p.OneOf(filter.Name, "filters[0].name", ListJobsFilterName.JOB_NAME, ListJobsFilterName.JOB_DEFINITION, ListJobsFilterName.BEFORE_CREATED_AT, ListJobsFilterName.AFTER_CREATED_AT, ListJobsFilterName.SHARE_IDENTIFIER);
+            if (filter.Values is not { Count: 1 })
+            {
+                p.Add("filters[0].values", "must have exactly 1 value");
+            }
+        }
+
+        var start = 0;
+        if (r.NextToken is not null && !int.TryParse(r.NextToken, NumberStyles.None, CultureInfo.InvariantCulture, out start))
+        {
+            p.Add("nextToken", $"is not a token returned by ListJobs: '{r.NextToken}'");
+        }
+
+        p.ThrowIfAny();
+        IReadOnlyList<Job> source;
+        if (r.JobQueue is { } qn)
+        {
+            source = FindQueue(qn)?.AllJobs ?? throw new BatchClientException($"jobQueue {qn} does not exist");
+        }
+        else
+        {
+            source = _jobs.TryGetValue(r.ArrayJobId!, out var parent) && parent.Children is { } c ? c : [];
+        }
+
+        IEnumerable<Job> selected;
+        if (filter is null)
+        {
+            var wanted = status ?? JobState.Running;
+            selected = source.Where(j => j.State == wanted);
+        }
+        else
+        {
+            var value = filter.Values![0];
+            selected = filter.Name switch
+            {
+                ListJobsFilterName.JOB_NAME => source.Where(j => Matches(j.Name, value, ignoreCase: true)),
+                ListJobsFilterName.JOB_DEFINITION => value.StartsWith("arn:", StringComparison.Ordinal)
+                    ? source.Where(j => j.Spec.Definition.JobDefinitionArn == value)
+                    : source.Where(j => Matches(j.Spec.Definition.JobDefinitionName, value, ignoreCase: false)),
+                ListJobsFilterName.BEFORE_CREATED_AT => source.Where(j => j.CreatedAt < ParseMs(value)),
+                ListJobsFilterName.AFTER_CREATED_AT => source.Where(j => j.CreatedAt > ParseMs(value)),
+                _ => source.Where(j => j.Spec.ShareIdentifier == value && (status is null || j.State == status)),
+            };
+            selected = selected.OrderByDescending(j => j.CreatedAt);
+        }
+
+        var page = r.MaxResults ?? maxPage;
+        var items = selected.Skip(start).Take(page + 1).ToList();
+        var more = items.Count > page;
+        if (more)
+        {
+            items.RemoveAt(items.Count - 1);
+        }
+
+        var summaries = items.Select(Summarize).ToList();
+        return new ListJobsResponse(summaries, more ? (start + page).ToString(CultureInfo.InvariantCulture) : null);
+    }
+
+    private static long ParseMs(string value) =>
+        long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms)
+            ? ms
+            : throw new BatchClientException($"filters[0].values must be epoch milliseconds, was '{value}'");
+
+    private static bool Matches(string name, string pattern, bool ignoreCase)
+    {
+        var cmp = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        return pattern.EndsWith('*') ? name.StartsWith(pattern[..^1], cmp) : string.Equals(name, pattern, cmp);
+    }
+
+    private JobSummary Summarize(Job job)
+    {
+        var last = job.Attempts is { Count: > 0 } a ? a[^1] : null;
+        return new JobSummary
+        {
+            JobArn = JobArn(job.Id),
+            JobId = job.Id,
+            JobName = job.Name,
+            CreatedAt = job.CreatedAt,
+            Status = job.State.ToAws(),
+            StatusReason = job.StatusReason,
+            StartedAt = job.StartedAt,
+            StoppedAt = job.State.IsTerminal() ? job.StoppedAt : null,
+            Container = last?.Container is { } c ? new AttemptContainerDetail { ExitCode = c.ExitCode, Reason = c.Reason } : null,
+            ArrayProperties = job.IsArrayParent
+                ? new ArrayPropertiesDetail { Size = job.ArraySize, StatusSummary = job.StatusSummary is { } s ? Summary(s) : null }
+                : job.Parent is not null ? new ArrayPropertiesDetail { Index = job.ArrayIndex } : null,
+            JobDefinition = job.Spec.Definition.JobDefinitionArn,
+            ShareIdentifier = job.Spec.ShareIdentifier,
+        };
+    }
+
+    /// <summary>AWS GetJobQueueSnapshot: the first 100 RUNNABLE jobs in dispatch order, and capacity use per share.</summary>
+    public JobQueueSnapshot GetJobQueueSnapshot(string? jobQueue)
+    {
+        if (string.IsNullOrEmpty(jobQueue))
+        {
+            throw new BatchClientException("jobQueue is required");
+        }
+
+        var q = FindQueue(jobQueue) ?? throw new BatchClientException($"jobQueue {jobQueue} does not exist");
+        var front = new List<FrontOfQueueJobSummary>();
+        if (q.IsFairShare)
+        {
+            front.AddRange(q.Shares.Values.SelectMany(s => s.Ready)
+                .OrderBy(j => q.Shares[j.Spec.ShareIdentifier!].WeightedUsage).ThenByDescending(j => j.Spec.SchedulingPriority).ThenBy(j => j.Seq)
+                .Take(100).Select(j => new FrontOfQueueJobSummary(JobArn(j.Id), j.RunnableSince)));
+        }
+        else
+        {
+            for (var i = 0; i < q.Fifo.RawCount && front.Count < 100; i++)
+            {
+                if (q.Fifo.RawAt(i) is { InReadyQueue: true } j)
+                {
+                    front.Add(new FrontOfQueueJobSummary(JobArn(j.Id), j.RunnableSince));
+                }
+            }
+        }
+
+        var usage = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (q.IsFairShare)
+        {
+            foreach (var s in q.Shares.Values)
+            {
+                usage[s.Id] = s.RunningVcpuMilli / 1000.0;
+            }
+        }
+        else
+        {
+            usage[""] = q.RunningVcpuMilli / 1000.0;
+        }
+
+        return new JobQueueSnapshot { FrontOfQueue = front, LastUpdatedAt = NowMs, CapacityUsage = usage };
+    }
+
+    /// <summary>For tests and the simulator: fair-share usage per share identifier (undecayed vCPU-seconds).</summary>
+    public IReadOnlyDictionary<string, double> ShareUsage(string jobQueue)
+    {
+        var q = FindQueue(jobQueue) ?? throw new BatchClientException($"jobQueue {jobQueue} does not exist");
+        var now = NowMs;
+        var d = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var s in q.Shares.Values)
+        {
+            s.Accrue(now, q.Policy!.DecaySeconds);
+            d[s.Id] = s.TotalUsage;
+        }
+
+        return d;
+    }
+}

@@ -1,0 +1,1063 @@
+using System.Globalization;
+using BatchCore.Hosts;
+using BatchCore.Jobs;
+using BatchCore.Model;
+using BatchCore.Placement;
+using BatchCore.Validation;
+
+namespace BatchCore.Dispatch;
+
+internal sealed partial class EngineCore
+{
+    // ---- compute environments ---------------------------------------------------------------------------------------
+
+    public ComputeEnvironmentResponse CreateComputeEnvironment(CreateComputeEnvironmentRequest r)
+    {
+        var p = new Problems();
+        ResourceValidation.ValidateCreateComputeEnvironment(r, p, Catalog);
+        if (r.ComputeEnvironmentName is { } n && _ces.ContainsKey(n))
+        {
+            p.Add($"Object already exists: computeEnvironmentName {n}");
+        }
+
+        if (_ces.Count >= _options.Quotas.MaxComputeEnvironments)
+        {
+            p.Add($"compute environments: the quota of {_options.Quotas.MaxComputeEnvironments} is reached");
+        }
+
+        var drivers = new List<HostDriver>();
+        if (!p.Any && r.Hosts is { } hosts)
+        {
+            for (var i = 0; i < hosts.Count; i++)
+            {
+                try
+                {
+                    drivers.Add(CreateDriver(hosts[i], $"hosts[{i}]"));
+                }
+                catch (BatchClientException e)
+                {
+                    p.Add(e.Message);
+                }
+            }
+        }
+
+        p.ThrowIfAny();
+        var name = r.ComputeEnvironmentName!;
+        var ce = new ComputeEnvironmentState
+        {
+            Name = name,
+            Arn = Arn("compute-environment", name),
+            Type = r.Type!,
+            State = r.State ?? ResourceState.ENABLED,
+            Resources = r.ComputeResources,
+            UnmanagedvCpus = r.UnmanagedvCpus,
+            ServiceRole = r.ServiceRole,
+            Tags = new(r.Tags ?? new Dictionary<string, string>(), StringComparer.Ordinal),
+            HostSpecs = r.Hosts,
+            Provider = r.Provider,
+            CreatedOrder = ++_resourceOrder,
+        };
+        ce.Architecture = ArchitectureOf(ce);
+        ce.MaxHostShape = MaxShapeOf(ce);
+        _ces[name] = ce;
+        if (r.Hosts is { } hs)
+        {
+            for (var i = 0; i < hs.Count; i++)
+            {
+                var spec = hs[i];
+                AddHost(ce, spec.HostName ?? $"{name}-host-{i}", new ResourceVector(
+                    ResourceVector.ToMilli(spec.Vcpus), spec.MemoryMiB - _options.HostMemoryReserveMiB, spec.Gpus),
+                    drivers[i], spec.Architecture ?? "x86_64", instanceType: null, spot: false, price: 0, nominalVcpus: (int)Math.Ceiling(spec.Vcpus));
+            }
+
+            ce.MaxHostShape = MaxShapeOf(ce);
+        }
+
+        EnsureMinCapacity(ce);
+        _dirty = true;
+        return new ComputeEnvironmentResponse(name, ce.Arn);
+    }
+
+    private HostDriver CreateDriver(HostSpec spec, string field)
+    {
+        var kind = spec.Driver ?? "simulated";
+        if (kind == "simulated")
+        {
+            return _simulatedDriver;
+        }
+
+        if (_options.DriverFactories is { } f && f.TryGetValue(kind, out var factory))
+        {
+            return factory(spec);
+        }
+
+        throw new BatchClientException($"{field}.driver {kind} is not available in this engine (known: simulated{(_options.DriverFactories is { } k ? ", " + string.Join(", ", k.Keys) : "")})");
+    }
+
+    internal Host AddHost(ComputeEnvironmentState ce, string name, ResourceVector capacity, HostDriver driver, string arch,
+        string? instanceType, bool spot, double price, int nominalVcpus, bool singleUse = false, bool ready = true)
+    {
+        var host = new Host(++_hostSeq, name, ce, capacity, driver)
+        {
+            Platform = ce.Platform,
+            Architecture = string.Intern(arch),
+            InstanceType = instanceType,
+            Spot = spot,
+            PricePerHour = price,
+            NominalVcpus = nominalVcpus,
+            SingleUse = singleUse,
+            Ready = ready,
+            LaunchedAtMs = NowMs,
+            IdleSinceMs = NowMs,
+        };
+        ce.Hosts[name] = host;
+        ce.Index.Add(host);
+        ce.ProvisionedVcpus += nominalVcpus;
+        ce.PeakHosts = Math.Max(ce.PeakHosts, ce.Hosts.Count);
+        _capacityVersion++;
+        _dirty = true;
+        Statistics.HostsLaunched++;
+        return host;
+    }
+
+    internal void RemoveHost(Host host)
+    {
+        var ce = host.ComputeEnvironment;
+        if (!ce.Hosts.Remove(host.Name))
+        {
+            return;
+        }
+
+        ce.Index.Remove(host);
+        ce.ProvisionedVcpus -= host.NominalVcpus;
+        var hours = (NowMs - host.LaunchedAtMs) / 3_600_000.0;
+        ce.AccruedCostUsd += hours * host.PricePerHour;
+        Statistics.HostsTerminated++;
+    }
+
+    private static string? ArchitectureOf(ComputeEnvironmentState ce)
+    {
+        if (ce.IsFargate)
+        {
+            return "x86_64";
+        }
+
+        var types = ce.Resources?.InstanceTypes;
+        if (types is null || types.Count == 0)
+        {
+            return ce.IsManaged ? "x86_64" : null;
+        }
+
+        return types.Any(t => t == "default_arm64" || t.Contains('g', StringComparison.Ordinal) && IsArmFamily(t)) ? "arm64" : "x86_64";
+    }
+
+    private static bool IsArmFamily(string t)
+    {
+        var fam = t.Split('.')[0];
+        return fam.Length >= 3 && fam.EndsWith('g') && fam != "g5" && !fam.StartsWith('p');
+    }
+
+    private ResourceVector? MaxShapeOf(ComputeEnvironmentState ce)
+    {
+        if (ce.IsFargate)
+        {
+            return new ResourceVector(16_000, 122_880, 0);
+        }
+
+        if (!ce.IsManaged)
+        {
+            if (ce.Hosts.Count == 0)
+            {
+                return null;
+            }
+
+            var best = new ResourceVector(0, 0, 0);
+            foreach (var h in ce.Hosts.Values)
+            {
+                best = new ResourceVector(Math.Max(best.VcpuMilli, h.Capacity.VcpuMilli), Math.Max(best.MemoryMiB, h.Capacity.MemoryMiB), Math.Max(best.Gpus, h.Capacity.Gpus));
+            }
+
+            return best;
+        }
+
+        var max = new ResourceVector(0, 0, 0);
+        foreach (var t in AllowedTypes(ce))
+        {
+            max = new ResourceVector(Math.Max(max.VcpuMilli, t.Vcpus * 1000), Math.Max(max.MemoryMiB, t.MemoryMiB - _options.HostMemoryReserveMiB), Math.Max(max.Gpus, t.Gpus));
+        }
+
+        return max;
+    }
+
+    public ComputeEnvironmentResponse UpdateComputeEnvironment(UpdateComputeEnvironmentRequest r)
+    {
+        var p = new Problems();
+        p.Required(r.ComputeEnvironment, "computeEnvironment");
+        p.ThrowIfAny();
+        var ce = FindCe(r.ComputeEnvironment!) ?? throw new BatchClientException($"computeEnvironment {r.ComputeEnvironment} does not exist");
+        ResourceValidation.ValidateUpdateComputeEnvironment(r, ce, p, Catalog);
+        p.ThrowIfAny();
+
+        // Everything validated: apply.
+        if (r.State is { } st)
+        {
+            ce.State = st;
+        }
+
+        if (r.ServiceRole is { } role)
+        {
+            ce.ServiceRole = role;
+        }
+
+        if (r.UnmanagedvCpus is { } u)
+        {
+            ce.UnmanagedvCpus = u;
+        }
+
+        if (r.ComputeResources is { } cr && ce.Resources is { } cur)
+        {
+            ce.Resources = cur with
+            {
+                MinvCpus = cr.MinvCpus ?? cur.MinvCpus,
+                MaxvCpus = cr.MaxvCpus ?? cur.MaxvCpus,
+                DesiredvCpus = cr.DesiredvCpus ?? cur.DesiredvCpus,
+                AllocationStrategy = cr.AllocationStrategy ?? cur.AllocationStrategy,
+                InstanceTypes = cr.InstanceTypes ?? cur.InstanceTypes,
+                Subnets = cr.Subnets ?? cur.Subnets,
+                SecurityGroupIds = cr.SecurityGroupIds ?? cur.SecurityGroupIds,
+                BidPercentage = cr.BidPercentage ?? cur.BidPercentage,
+                ImageId = cr.ImageId ?? cur.ImageId,
+                InstanceRole = cr.InstanceRole ?? cur.InstanceRole,
+                Ec2KeyPair = cr.Ec2KeyPair ?? cur.Ec2KeyPair,
+                Type = cr.Type ?? cur.Type,
+                ScalingPolicy = cr.ScalingPolicy ?? cur.ScalingPolicy,
+            };
+            ce.Architecture = ArchitectureOf(ce);
+            ce.MaxHostShape = MaxShapeOf(ce);
+        }
+
+        EnsureMinCapacity(ce);
+        ScheduleScaleIn(ce);
+        _capacityVersion++;
+        _dirty = true;
+        return new ComputeEnvironmentResponse(ce.Name, ce.Arn);
+    }
+
+    public void DeleteComputeEnvironment(string? nameOrArn)
+    {
+        if (string.IsNullOrEmpty(nameOrArn))
+        {
+            throw new BatchClientException("computeEnvironment is required");
+        }
+
+        var ce = FindCe(nameOrArn) ?? throw new BatchClientException($"computeEnvironment {nameOrArn} does not exist");
+        if (ce.State != ResourceState.DISABLED)
+        {
+            throw new BatchClientException($"computeEnvironment {ce.Name} must be DISABLED before it is deleted, was {ce.State}");
+        }
+
+        if (ce.Queues.Count > 0)
+        {
+            throw new BatchClientException($"computeEnvironment {ce.Name} is in job queue {ce.Queues[0].Name}: remove it from every queue before deleting it");
+        }
+
+        foreach (var h in ce.Hosts.Values.ToList())
+        {
+            if (h.RunningAttempts == 0)
+            {
+                RemoveHost(h);
+            }
+            else
+            {
+                h.Draining = true;
+            }
+        }
+
+        _ces.Remove(ce.Name);
+        ce.Status = ResourceStatus.DELETED;
+    }
+
+    public IReadOnlyList<ComputeEnvironmentDetail> DescribeComputeEnvironments(DescribeComputeEnvironmentsRequest r)
+    {
+        if (r.ComputeEnvironments is { Count: > 100 })
+        {
+            throw new BatchClientException($"computeEnvironments must have at most 100 entries, had {r.ComputeEnvironments.Count}");
+        }
+
+        IEnumerable<ComputeEnvironmentState> ces = r.ComputeEnvironments is { Count: > 0 } names
+            ? names.Select(FindCe).OfType<ComputeEnvironmentState>()
+            : _ces.Values.OrderBy(c => c.CreatedOrder);
+        return ces.Select(ce => new ComputeEnvironmentDetail
+        {
+            ComputeEnvironmentName = ce.Name,
+            ComputeEnvironmentArn = ce.Arn,
+            Type = ce.Type,
+            State = ce.State,
+            Status = ce.Status,
+            StatusReason = ce.StatusReason ?? "ComputeEnvironment Healthy",
+            ComputeResources = ce.Resources is null ? null : ce.Resources with { DesiredvCpus = ce.ProvisionedVcpus },
+            UnmanagedvCpus = ce.UnmanagedvCpus,
+            ServiceRole = ce.ServiceRole,
+            EcsClusterArn = $"arn:aws:ecs:{_options.Region}:{_options.AccountId}:cluster/{ce.Name}",
+            Tags = new Dictionary<string, string>(ce.Tags),
+            Hosts = ce.HostSpecs,
+            Provider = ce.Provider,
+        }).ToList();
+    }
+
+    private ComputeEnvironmentState? FindCe(string nameOrArn) =>
+        _ces.GetValueOrDefault(NameOf(nameOrArn, "compute-environment"));
+
+    // ---- job queues --------------------------------------------------------------------------------------------------
+
+    public JobQueueResponse CreateJobQueue(CreateJobQueueRequest r)
+    {
+        var p = new Problems();
+        Names.Check(p, r.JobQueueName, "jobQueueName", firstAlphanumeric: false);
+        p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
+        if (r.Priority is null)
+        {
+            p.Add("priority", "is required");
+        }
+
+        p.Range(r.Priority, 0, 1000, "priority");
+        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
+        if (r.JobQueueName is { } n && _queues.ContainsKey(n))
+        {
+            p.Add($"Job queue {n} already exists");
+        }
+
+        if (_queues.Count >= _options.Quotas.MaxJobQueues)
+        {
+            p.Add($"job queues: the quota of {_options.Quotas.MaxJobQueues} is reached");
+        }
+
+        var ces = ResolveCeOrder(r.ComputeEnvironmentOrder, p);
+        var policy = r.SchedulingPolicyArn is { } arn ? ResolvePolicy(arn, p) : null;
+        ValidateTimeLimitActions(r.JobStateTimeLimitActions, p);
+        ValidateQueueExtensions(r.Extensions, p);
+        p.ThrowIfAny();
+
+        var q = new JobQueueState
+        {
+            Name = r.JobQueueName!,
+            Arn = Arn("job-queue", r.JobQueueName!),
+            Priority = r.Priority!.Value,
+            State = r.State ?? ResourceState.ENABLED,
+            CreatedOrder = ++_resourceOrder,
+            ComputeEnvironments = ces,
+            ComputeEnvironmentOrder = r.ComputeEnvironmentOrder!.OrderBy(o => o.Order).Select(o => o with { ComputeEnvironment = FindCe(o.ComputeEnvironment!)!.Arn }).ToList(),
+            Policy = policy,
+            TimeLimitActions = r.JobStateTimeLimitActions ?? [],
+            Extensions = r.Extensions,
+            Tags = new(r.Tags ?? new Dictionary<string, string>(), StringComparer.Ordinal),
+        };
+        _queues[q.Name] = q;
+        foreach (var ce in ces)
+        {
+            ce.Queues.Add(q);
+        }
+
+        SortQueues();
+        _dirty = true;
+        return new JobQueueResponse(q.Name, q.Arn);
+    }
+
+    private ComputeEnvironmentState[] ResolveCeOrder(IReadOnlyList<ComputeEnvironmentOrder>? order, Problems p)
+    {
+        if (order is null || order.Count == 0)
+        {
+            p.Add("computeEnvironmentOrder: At least 1 compute environment must be provided");
+            return [];
+        }
+
+        if (order.Count > _options.Quotas.MaxComputeEnvironmentsPerQueue)
+        {
+            p.Add("computeEnvironmentOrder", $"must have at most {_options.Quotas.MaxComputeEnvironmentsPerQueue} entries, had {order.Count}");
+        }
+
+        var list = new List<ComputeEnvironmentState>();
+        var seenOrders = new HashSet<int>();
+        foreach (var (o, i) in order.Select((o, i) => (o, i)))
+        {
+            if (!seenOrders.Add(o.Order))
+            {
+                p.Add($"computeEnvironmentOrder[{i}].order", $"must be unique, {o.Order} appears twice");
+            }
+
+            if (string.IsNullOrEmpty(o.ComputeEnvironment))
+            {
+                p.Add($"computeEnvironmentOrder[{i}].computeEnvironment", "is required");
+                continue;
+            }
+
+            var ce = FindCe(o.ComputeEnvironment);
+            if (ce is null)
+            {
+                p.Add($"computeEnvironmentOrder is malformed: computeEnvironment {o.ComputeEnvironment} does not exist");
+                continue;
+            }
+
+            if (list.Contains(ce))
+            {
+                p.Add($"computeEnvironmentOrder[{i}].computeEnvironment", $"lists {ce.Name} twice");
+            }
+
+            list.Add(ce);
+        }
+
+        if (list.Count > 1)
+        {
+            var fargate = list.Count(c => c.IsFargate);
+            if (fargate != 0 && fargate != list.Count)
+            {
+                p.Add("computeEnvironmentOrder", "cannot mix EC2/SPOT and FARGATE/FARGATE_SPOT compute environments in one job queue");
+            }
+
+            var archs = list.Select(c => c.Architecture).Where(a => a is not null).Distinct().Count();
+            if (archs > 1)
+            {
+                p.Add("computeEnvironmentOrder", "cannot mix compute environments of different architectures (x86_64 and arm64) in one job queue");
+            }
+        }
+
+        var sorted = order.Select((o, i) => (o.Order, i)).OrderBy(x => x.Order).Select(x => x.i).ToList();
+        return [.. sorted.Where(i => i < list.Count && FindCe(order[i].ComputeEnvironment ?? "") is not null).Select(i => FindCe(order[i].ComputeEnvironment!)!).Distinct()];
+    }
+
+    private SchedulingPolicyState? ResolvePolicy(string arn, Problems p)
+    {
+        var policy = _policies.GetValueOrDefault(NameOf(arn, "scheduling-policy"));
+        if (policy is null)
+        {
+            p.Add("schedulingPolicyArn", $"does not name an existing scheduling policy: {arn}");
+        }
+
+        return policy;
+    }
+
+    private static void ValidateTimeLimitActions(IReadOnlyList<JobStateTimeLimitAction>? actions, Problems p)
+    {
+        if (actions is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < actions.Count; i++)
+        {
+            var a = actions[i];
+            var f = $"jobStateTimeLimitActions[{i}]";
+            p.Required(a.Reason, f + ".reason");
+            p.MaxLength(a.Reason, 1024, f + ".reason");
+            if (a.State != JobStateTimeLimitActionsValues.RUNNABLE)
+            {
+                p.Add(f + ".state", $"must be RUNNABLE, was {a.State ?? "null"}");
+            }
+
+            if (a.Action != JobStateTimeLimitActionsValues.CANCEL)
+            {
+                p.Add(f + ".action", $"must be CANCEL, was {a.Action ?? "null"}");
+            }
+
+            p.Range(a.MaxTimeSeconds, 600, 86_400, f + ".maxTimeSeconds");
+        }
+    }
+
+    private static void ValidateQueueExtensions(JobQueueExtensions? e, Problems p)
+    {
+        if (e?.MaxRunningJobs is { } m && m < 1)
+        {
+            p.Add("extensions.maxRunningJobs", $"must be at least 1, was {m}");
+        }
+    }
+
+    private void SortQueues()
+    {
+        _queuesByPriority.Clear();
+        _queuesByPriority.AddRange(_queues.Values.OrderByDescending(q => q.Priority).ThenBy(q => q.CreatedOrder));
+    }
+
+    public JobQueueResponse UpdateJobQueue(UpdateJobQueueRequest r)
+    {
+        var p = new Problems();
+        p.Required(r.JobQueue, "jobQueue");
+        p.ThrowIfAny();
+        var q = FindQueue(r.JobQueue!) ?? throw new BatchClientException($"jobQueue {r.JobQueue} does not exist");
+        p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
+        p.Range(r.Priority, 0, 1000, "priority");
+        var ces = r.ComputeEnvironmentOrder is null ? null : ResolveCeOrder(r.ComputeEnvironmentOrder, p);
+        SchedulingPolicyState? policy = null;
+        if (r.SchedulingPolicyArn is { } arn)
+        {
+            if (q.Policy is null)
+            {
+                // AWS: a FIFO queue cannot get a scheduling policy later.
+                p.Add("schedulingPolicyArn", $"cannot be added to job queue {q.Name}: it was created without a scheduling policy (FIFO)");
+            }
+            else if (arn.Length == 0)
+            {
+                p.Add("schedulingPolicyArn", "cannot be removed from a job queue; it can only be replaced");
+            }
+            else
+            {
+                policy = ResolvePolicy(arn, p);
+            }
+        }
+
+        ValidateTimeLimitActions(r.JobStateTimeLimitActions, p);
+        ValidateQueueExtensions(r.Extensions, p);
+        p.ThrowIfAny();
+
+        if (r.State is { } st)
+        {
+            q.State = st;
+        }
+
+        if (r.Priority is { } prio)
+        {
+            q.Priority = prio;
+            SortQueues();
+        }
+
+        if (ces is not null)
+        {
+            foreach (var ce in q.ComputeEnvironments)
+            {
+                ce.Queues.Remove(q);
+            }
+
+            q.ComputeEnvironments = ces;
+            q.ComputeEnvironmentOrder = r.ComputeEnvironmentOrder!.OrderBy(o => o.Order).Select(o => o with { ComputeEnvironment = FindCe(o.ComputeEnvironment!)!.Arn }).ToList();
+            foreach (var ce in ces)
+            {
+                ce.Queues.Add(q);
+            }
+        }
+
+        if (policy is not null)
+        {
+            q.Policy = policy;
+            foreach (var s in q.Shares.Values)
+            {
+                s.Weight = policy.WeightOf(s.Id);
+            }
+        }
+
+        if (r.JobStateTimeLimitActions is { } actions)
+        {
+            q.TimeLimitActions = actions;
+        }
+
+        if (r.Extensions is { } ext)
+        {
+            q.Extensions = ext;
+        }
+
+        _capacityVersion++;
+        _dirty = true;
+        return new JobQueueResponse(q.Name, q.Arn);
+    }
+
+    public void DeleteJobQueue(string? nameOrArn)
+    {
+        if (string.IsNullOrEmpty(nameOrArn))
+        {
+            throw new BatchClientException("jobQueue is required");
+        }
+
+        var q = FindQueue(nameOrArn) ?? throw new BatchClientException($"jobQueue {nameOrArn} does not exist");
+        if (q.State != ResourceState.DISABLED)
+        {
+            throw new BatchClientException($"jobQueue {q.Name} must be DISABLED before it is deleted, was {q.State}");
+        }
+
+        // AWS: "All jobs in the queue are eventually terminated."
+        foreach (var job in q.AllJobs.ToList())
+        {
+            if (!job.State.IsTerminal() && job.Parent is null)
+            {
+                Terminate(job.Id, "Job queue deleted");
+            }
+        }
+
+        foreach (var ce in q.ComputeEnvironments)
+        {
+            ce.Queues.Remove(q);
+        }
+
+        _queues.Remove(q.Name);
+        q.Status = ResourceStatus.DELETED;
+        SortQueues();
+    }
+
+    public IReadOnlyList<JobQueueDetail> DescribeJobQueues(IReadOnlyList<string>? names)
+    {
+        if (names is { Count: > 100 })
+        {
+            throw new BatchClientException($"jobQueues must have at most 100 entries, had {names.Count}");
+        }
+
+        IEnumerable<JobQueueState> qs = names is { Count: > 0 }
+            ? names.Select(FindQueue).OfType<JobQueueState>()
+            : _queues.Values.OrderBy(q => q.CreatedOrder);
+        return qs.Select(q => new JobQueueDetail
+        {
+            JobQueueName = q.Name,
+            JobQueueArn = q.Arn,
+            State = q.State,
+            Status = q.Status,
+            StatusReason = "JobQueue Healthy",
+            SchedulingPolicyArn = q.Policy?.Arn,
+            Priority = q.Priority,
+            ComputeEnvironmentOrder = q.ComputeEnvironmentOrder,
+            JobStateTimeLimitActions = q.TimeLimitActions,
+            Tags = new Dictionary<string, string>(q.Tags),
+            Extensions = q.Extensions,
+        }).ToList();
+    }
+
+    private JobQueueState? FindQueue(string nameOrArn) => _queues.GetValueOrDefault(NameOf(nameOrArn, "job-queue"));
+
+    // ---- job definitions ---------------------------------------------------------------------------------------------
+
+    public RegisterJobDefinitionResponse RegisterJobDefinition(RegisterJobDefinitionRequest r)
+    {
+        var p = new Problems();
+        ResourceValidation.ValidateJobDefinition(r, p, _options);
+        p.ThrowIfAny();
+        var name = r.JobDefinitionName!;
+        if (!_definitions.TryGetValue(name, out var revisions))
+        {
+            _definitions[name] = revisions = [];
+        }
+
+        var rev = revisions.Count + 1;
+        var def = new JobDefinition
+        {
+            JobDefinitionName = name,
+            JobDefinitionArn = Arn("job-definition", name + ":" + rev.ToString(CultureInfo.InvariantCulture)),
+            Revision = rev,
+            Status = "ACTIVE",
+            Type = r.Type!,
+            Parameters = r.Parameters is null ? new Dictionary<string, string>() : new Dictionary<string, string>(r.Parameters),
+            SchedulingPriority = r.SchedulingPriority,
+            RetryStrategy = r.RetryStrategy,
+            ContainerProperties = r.ContainerProperties is { } cp ? cp with { Command = cp.Command ?? [] } : null,
+            Timeout = r.Timeout,
+            Tags = r.Tags is null ? new Dictionary<string, string>() : new Dictionary<string, string>(r.Tags),
+            PropagateTags = r.PropagateTags,
+            PlatformCapabilities = r.PlatformCapabilities is { Count: > 0 } pc ? pc : [PlatformCapability.EC2],
+            ConsumableResourceProperties = r.ConsumableResourceProperties,
+        };
+        revisions.Add(def);
+        return new RegisterJobDefinitionResponse(name, def.JobDefinitionArn, rev);
+    }
+
+    public void DeregisterJobDefinition(string? jobDefinition)
+    {
+        if (string.IsNullOrEmpty(jobDefinition))
+        {
+            throw new BatchClientException("jobDefinition is required");
+        }
+
+        var (name, rev) = ParseDefinitionRef(jobDefinition);
+        if (rev is null)
+        {
+            throw new BatchClientException($"jobDefinition must be name:revision or an ARN, was {jobDefinition}");
+        }
+
+        if (!_definitions.TryGetValue(name, out var revisions) || rev < 1 || rev > revisions.Count)
+        {
+            throw new BatchClientException($"jobDefinition {jobDefinition} does not exist");
+        }
+
+        revisions[rev.Value - 1] = revisions[rev.Value - 1] with { Status = "INACTIVE" };
+    }
+
+    public IReadOnlyList<JobDefinition> DescribeJobDefinitions(DescribeJobDefinitionsRequest r)
+    {
+        if (r.JobDefinitions is { Count: > 100 })
+        {
+            throw new BatchClientException($"jobDefinitions must have at most 100 entries, had {r.JobDefinitions.Count}");
+        }
+
+        if (r.Status is not null and not "ACTIVE" and not "INACTIVE")
+        {
+            throw new BatchClientException($"status must be one of ACTIVE | INACTIVE, was {r.Status}");
+        }
+
+        var result = new List<JobDefinition>();
+        if (r.JobDefinitions is { Count: > 0 } refs)
+        {
+            foreach (var reference in refs)
+            {
+                var (name, rev) = ParseDefinitionRef(reference);
+                if (!_definitions.TryGetValue(name, out var revisions))
+                {
+                    continue;
+                }
+
+                if (rev is { } v)
+                {
+                    if (v >= 1 && v <= revisions.Count)
+                    {
+                        result.Add(revisions[v - 1]);
+                    }
+                }
+                else
+                {
+                    result.AddRange(revisions);
+                }
+            }
+        }
+        else if (r.JobDefinitionName is { } n)
+        {
+            result.AddRange(_definitions.GetValueOrDefault(n) ?? []);
+        }
+        else
+        {
+            foreach (var revisions in _definitions.Values)
+            {
+                result.AddRange(revisions);
+            }
+        }
+
+        return r.Status is null ? result : result.Where(d => d.Status == r.Status).ToList();
+    }
+
+    private static (string Name, int? Revision) ParseDefinitionRef(string reference)
+    {
+        var s = NameOf(reference, "job-definition");
+        var colon = s.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(s.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var rev))
+        {
+            return (s[..colon], rev);
+        }
+
+        return (s, null);
+    }
+
+    private JobDefinition? ResolveDefinitionForSubmit(string reference, Problems p)
+    {
+        var (name, rev) = ParseDefinitionRef(reference);
+        if (!_definitions.TryGetValue(name, out var revisions))
+        {
+            p.Add("jobDefinition", $"{reference} does not exist");
+            return null;
+        }
+
+        if (rev is { } v)
+        {
+            if (v < 1 || v > revisions.Count)
+            {
+                p.Add("jobDefinition", $"{reference} does not exist");
+                return null;
+            }
+
+            var d = revisions[v - 1];
+            if (d.Status != "ACTIVE")
+            {
+                p.Add("jobDefinition", $"{reference} is INACTIVE");
+                return null;
+            }
+
+            return d;
+        }
+
+        for (var i = revisions.Count - 1; i >= 0; i--)
+        {
+            if (revisions[i].Status == "ACTIVE")
+            {
+                return revisions[i];
+            }
+        }
+
+        p.Add("jobDefinition", $"{reference} has no ACTIVE revision");
+        return null;
+    }
+
+    // ---- scheduling policies ------------------------------------------------------------------------------------------
+
+    public SchedulingPolicyResponse CreateSchedulingPolicy(CreateSchedulingPolicyRequest r)
+    {
+        var p = new Problems();
+        Names.Check(p, r.Name, "name", firstAlphanumeric: false);
+        ResourceValidation.ValidateFairshare(r.FairsharePolicy, p);
+        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
+        if (r.Name is { } n && _policies.ContainsKey(n))
+        {
+            p.Add($"Object already exists: scheduling policy {n}");
+        }
+
+        p.ThrowIfAny();
+        var policy = new SchedulingPolicyState
+        {
+            Name = r.Name!,
+            Arn = Arn("scheduling-policy", r.Name!),
+            Policy = r.FairsharePolicy ?? new FairsharePolicy(),
+            Tags = new(r.Tags ?? new Dictionary<string, string>(), StringComparer.Ordinal),
+        };
+        _policies[policy.Name] = policy;
+        return new SchedulingPolicyResponse(policy.Name, policy.Arn);
+    }
+
+    public void UpdateSchedulingPolicy(UpdateSchedulingPolicyRequest r)
+    {
+        var p = new Problems();
+        p.Required(r.Arn, "arn");
+        ResourceValidation.ValidateFairshare(r.FairsharePolicy, p);
+        p.ThrowIfAny();
+        var policy = _policies.GetValueOrDefault(NameOf(r.Arn!, "scheduling-policy")) ?? throw new BatchClientException($"arn {r.Arn} does not name an existing scheduling policy");
+        policy.Policy = r.FairsharePolicy ?? new FairsharePolicy();
+        foreach (var q in _queues.Values)
+        {
+            if (q.Policy == policy)
+            {
+                foreach (var s in q.Shares.Values)
+                {
+                    s.Weight = policy.WeightOf(s.Id);
+                }
+            }
+        }
+
+        _dirty = true;
+    }
+
+    public void DeleteSchedulingPolicy(string? arn)
+    {
+        if (string.IsNullOrEmpty(arn))
+        {
+            throw new BatchClientException("arn is required");
+        }
+
+        var policy = _policies.GetValueOrDefault(NameOf(arn, "scheduling-policy")) ?? throw new BatchClientException($"arn {arn} does not name an existing scheduling policy");
+        if (_queues.Values.FirstOrDefault(q => q.Policy == policy) is { } used)
+        {
+            throw new BatchClientException($"scheduling policy {policy.Name} is used by job queue {used.Name}");
+        }
+
+        _policies.Remove(policy.Name);
+    }
+
+    public IReadOnlyList<SchedulingPolicyDetail> DescribeSchedulingPolicies(IReadOnlyList<string>? arns)
+    {
+        IEnumerable<SchedulingPolicyState> ps = arns is { Count: > 0 }
+            ? arns.Select(a => _policies.GetValueOrDefault(NameOf(a, "scheduling-policy"))).OfType<SchedulingPolicyState>()
+            : _policies.Values;
+        return ps.Select(x => new SchedulingPolicyDetail { Name = x.Name, Arn = x.Arn, FairsharePolicy = x.Policy, Tags = new Dictionary<string, string>(x.Tags) }).ToList();
+    }
+
+    // ---- consumable resources ----------------------------------------------------------------------------------------
+
+    public ConsumableResourceResponse CreateConsumableResource(CreateConsumableResourceRequest r)
+    {
+        var p = new Problems();
+        Names.Check(p, r.ConsumableResourceName, "consumableResourceName", firstAlphanumeric: false);
+        if (r.TotalQuantity is null)
+        {
+            p.Add("totalQuantity", "is required");
+        }
+
+        p.Range(r.TotalQuantity, 1, long.MaxValue / 2, "totalQuantity");
+        p.OneOf(r.ResourceType, "resourceType", ConsumableResourceType.REPLENISHABLE, ConsumableResourceType.NON_REPLENISHABLE);
+        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
+        if (r.ConsumableResourceName is { } n && _consumables.ContainsKey(n))
+        {
+            p.Add($"Object already exists: consumable resource {n}");
+        }
+
+        if (_consumables.Count >= _options.Quotas.MaxConsumableResources)
+        {
+            p.Add($"consumable resources: the quota of {_options.Quotas.MaxConsumableResources} is reached");
+        }
+
+        p.ThrowIfAny();
+        var c = new ConsumableResourceState
+        {
+            Name = r.ConsumableResourceName!,
+            Arn = Arn("consumable-resource", r.ConsumableResourceName!),
+            Replenishable = r.ResourceType != ConsumableResourceType.NON_REPLENISHABLE,
+            TotalQuantity = r.TotalQuantity!.Value,
+            CreatedAt = NowMs,
+            Tags = new(r.Tags ?? new Dictionary<string, string>(), StringComparer.Ordinal),
+        };
+        _consumables[c.Name] = c;
+        return new ConsumableResourceResponse(c.Name, c.Arn);
+    }
+
+    public ConsumableResourceResponse UpdateConsumableResource(UpdateConsumableResourceRequest r)
+    {
+        var p = new Problems();
+        p.Required(r.ConsumableResource, "consumableResource");
+        p.OneOf(r.Operation, "operation", "SET", "ADD", "REMOVE");
+        p.Required(r.Quantity, "quantity");
+        p.Range(r.Quantity, 0, long.MaxValue / 2, "quantity");
+        p.ThrowIfAny();
+        var c = FindConsumable(r.ConsumableResource!) ?? throw new BatchClientException($"consumableResource {r.ConsumableResource} does not exist");
+        var total = (r.Operation ?? "SET") switch
+        {
+            "ADD" => c.TotalQuantity + r.Quantity!.Value,
+            "REMOVE" => c.TotalQuantity - r.Quantity!.Value,
+            _ => r.Quantity!.Value,
+        };
+        if (total < 0)
+        {
+            throw new BatchClientException($"quantity: removing {r.Quantity} would make totalQuantity negative ({total})");
+        }
+
+        c.TotalQuantity = total;
+        _capacityVersion++;
+        _dirty = true;
+        return new ConsumableResourceResponse(c.Name, c.Arn);
+    }
+
+    public void DeleteConsumableResource(string? nameOrArn)
+    {
+        if (string.IsNullOrEmpty(nameOrArn))
+        {
+            throw new BatchClientException("consumableResource is required");
+        }
+
+        var c = FindConsumable(nameOrArn) ?? throw new BatchClientException($"consumableResource {nameOrArn} does not exist");
+        _consumables.Remove(c.Name);
+    }
+
+    public ConsumableResourceDetail DescribeConsumableResource(string? nameOrArn)
+    {
+        if (string.IsNullOrEmpty(nameOrArn))
+        {
+            throw new BatchClientException("consumableResource is required");
+        }
+
+        var c = FindConsumable(nameOrArn) ?? throw new BatchClientException($"consumableResource {nameOrArn} does not exist");
+        return Describe(c);
+    }
+
+    public IReadOnlyList<ConsumableResourceDetail> ListConsumableResources() => _consumables.Values.Select(Describe).ToList();
+
+    private static ConsumableResourceDetail Describe(ConsumableResourceState c) => new()
+    {
+        ConsumableResourceName = c.Name,
+        ConsumableResourceArn = c.Arn,
+        TotalQuantity = c.TotalQuantity,
+        InUseQuantity = c.InUse,
+        AvailableQuantity = c.Available,
+        ResourceType = c.Replenishable ? ConsumableResourceType.REPLENISHABLE : ConsumableResourceType.NON_REPLENISHABLE,
+        CreatedAt = c.CreatedAt,
+        Tags = new Dictionary<string, string>(c.Tags),
+    };
+
+    private ConsumableResourceState? FindConsumable(string nameOrArn) => _consumables.GetValueOrDefault(NameOf(nameOrArn, "consumable-resource"));
+
+    // ---- tags --------------------------------------------------------------------------------------------------------
+
+    private Dictionary<string, string>? TagsOf(string arn)
+    {
+        if (arn.Contains(":compute-environment/", StringComparison.Ordinal))
+        {
+            return FindCe(arn)?.Tags;
+        }
+
+        if (arn.Contains(":job-queue/", StringComparison.Ordinal))
+        {
+            return FindQueue(arn)?.Tags;
+        }
+
+        if (arn.Contains(":scheduling-policy/", StringComparison.Ordinal))
+        {
+            return _policies.GetValueOrDefault(NameOf(arn, "scheduling-policy"))?.Tags;
+        }
+
+        if (arn.Contains(":consumable-resource/", StringComparison.Ordinal))
+        {
+            return FindConsumable(arn)?.Tags;
+        }
+
+        if (arn.Contains(":job/", StringComparison.Ordinal))
+        {
+            return _jobs.TryGetValue(NameOf(arn, "job"), out var job) ? JobTags(job) : null;
+        }
+
+        return null;
+    }
+
+    public IReadOnlyDictionary<string, string> ListTagsForResource(string? arn)
+    {
+        if (string.IsNullOrEmpty(arn))
+        {
+            throw new BatchClientException("resourceArn is required");
+        }
+
+        if (arn.Contains(":job-definition/", StringComparison.Ordinal))
+        {
+            var (name, rev) = ParseDefinitionRef(arn);
+            var def = _definitions.GetValueOrDefault(name) is { } revs && rev is { } v && v >= 1 && v <= revs.Count ? revs[v - 1] : null;
+            return def is null ? throw new BatchClientException($"resourceArn {arn} does not exist") : new Dictionary<string, string>(def.Tags);
+        }
+
+        return TagsOf(arn) is { } t ? new Dictionary<string, string>(t) : throw new BatchClientException($"resourceArn {arn} does not exist");
+    }
+
+    public void TagResource(string? arn, IReadOnlyDictionary<string, string>? tags)
+    {
+        var p = new Problems();
+        p.Required(arn, "resourceArn");
+        Names.CheckTags(p, tags, "tags", _options.Quotas.MaxTags);
+        p.ThrowIfAny();
+        if (arn!.Contains(":job-definition/", StringComparison.Ordinal))
+        {
+            var (name, rev) = ParseDefinitionRef(arn);
+            if (_definitions.GetValueOrDefault(name) is not { } revs || rev is not { } v || v < 1 || v > revs.Count)
+            {
+                throw new BatchClientException($"resourceArn {arn} does not exist");
+            }
+
+            var merged = new Dictionary<string, string>(revs[v - 1].Tags);
+            foreach (var (k, val) in tags ?? new Dictionary<string, string>())
+            {
+                merged[k] = val;
+            }
+
+            revs[v - 1] = revs[v - 1] with { Tags = merged };
+            return;
+        }
+
+        var target = TagsOf(arn) ?? throw new BatchClientException($"resourceArn {arn} does not exist");
+        if (target.Count + (tags?.Keys.Count(k => !target.ContainsKey(k)) ?? 0) > _options.Quotas.MaxTags)
+        {
+            throw new BatchClientException($"tags: Member must have length less than or equal to {_options.Quotas.MaxTags}");
+        }
+
+        foreach (var (k, v) in tags ?? new Dictionary<string, string>())
+        {
+            target[k] = v;
+        }
+    }
+
+    public void UntagResource(string? arn, IReadOnlyList<string>? keys)
+    {
+        if (string.IsNullOrEmpty(arn))
+        {
+            throw new BatchClientException("resourceArn is required");
+        }
+
+        if (arn.Contains(":job-definition/", StringComparison.Ordinal))
+        {
+            var (name, rev) = ParseDefinitionRef(arn);
+            if (_definitions.GetValueOrDefault(name) is not { } revs || rev is not { } v || v < 1 || v > revs.Count)
+            {
+                throw new BatchClientException($"resourceArn {arn} does not exist");
+            }
+
+            var kept = revs[v - 1].Tags.Where(kv => keys is null || !keys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            revs[v - 1] = revs[v - 1] with { Tags = kept };
+            return;
+        }
+
+        var target = TagsOf(arn) ?? throw new BatchClientException($"resourceArn {arn} does not exist");
+        foreach (var k in keys ?? [])
+        {
+            target.Remove(k);
+        }
+    }
+}

@@ -1,0 +1,456 @@
+using System.Globalization;
+using System.Text;
+using BatchCore.Jobs;
+using BatchCore.Model;
+using BatchCore.Placement;
+
+namespace BatchCore.Dispatch;
+
+internal sealed partial class EngineCore
+{
+    /// <summary>What became of one attempt to place a job.</summary>
+    private enum PlaceOutcome : byte
+    {
+        Placed,
+        /// <summary>Some CE could hold it, but no host has room now.</summary>
+        NoCapacity,
+        /// <summary>No CE of the queue could ever hold it (AWS: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT).</summary>
+        NeverFits,
+        /// <summary>A consumable resource is short.</summary>
+        WaitingConsumable,
+        /// <summary>A host is booting for it.</summary>
+        WaitingProvision,
+        /// <summary>The CE is at maxvCpus.</summary>
+        AtMaxvCpus,
+    }
+
+    /// <summary>
+    /// One scheduling cycle:
+    /// 1. SUBMITTED jobs are evaluated (PENDING or RUNNABLE; array parents spawn children);
+    /// 2. queues are visited in priority order (AWS: higher priority first among queues sharing a CE);
+    /// 3. each queue offers its jobs in its order — FIFO (head-of-line blocking unless backfill) or fair share
+    ///    (least weighted usage first) — to its CEs in computeEnvironmentOrder;
+    /// 4. placement filters and scores hosts (<see cref="HostIndex"/>); managed CEs provision when nothing fits.
+    /// </summary>
+    private void RunCycle()
+    {
+        EvaluateSubmitted();
+        ResetPlannedCapacity();
+        var queues = _queuesByPriority;
+        for (var i = 0; i < queues.Count; i++)
+        {
+            var q = queues[i];
+            if (q.RunnableCount == 0)
+            {
+                continue;
+            }
+
+            if (q.IsFairShare)
+            {
+                DispatchFairShare(q);
+            }
+            else
+            {
+                DispatchFifo(q);
+            }
+        }
+
+        _dirty = false;
+    }
+
+    private void DispatchFifo(JobQueueState q)
+    {
+        var fifo = q.Fifo;
+        var head = fifo.PeekFront();
+        if (head is null)
+        {
+            return;
+        }
+
+        // Nothing changed since this head was blocked: skip the queue (keeps blocked queues O(1) per cycle).
+        if (ReferenceEquals(q.BlockedHead, head) && q.BlockedVersion == _capacityVersion && !q.Backfill)
+        {
+            return;
+        }
+
+        if (_options.BatchPlacementThreshold > 0 && q.RunnableCount >= _options.BatchPlacementThreshold && !q.Backfill)
+        {
+            PlaceBatch(q);
+            head = fifo.PeekFront();
+            if (head is null)
+            {
+                return;
+            }
+        }
+
+        var blocked = false;
+        var scanned = 0;
+        var n = fifo.RawCount;
+        for (var i = 0; i < n; i++)
+        {
+            var job = fifo.RawAt(i);
+            if (job is null || !job.InReadyQueue)
+            {
+                continue;
+            }
+
+            if (q.RunningCount >= q.MaxRunning)
+            {
+                break; // BatchCore extension: the queue's cap on running jobs
+            }
+
+            var outcome = TryPlace(job);
+            if (outcome == PlaceOutcome.Placed)
+            {
+                continue;
+            }
+
+            if (!blocked)
+            {
+                blocked = true;
+                NoteBlockedHead(q, job, outcome);
+            }
+
+            // AWS FIFO: a head that cannot start blocks the queue. Backfill (extension) looks further.
+            if (!q.Backfill || ++scanned >= _options.BackfillScanLimit)
+            {
+                break;
+            }
+        }
+
+        if (!blocked)
+        {
+            q.BlockedHead = null;
+        }
+
+        fifo.CompactIfSparse();
+    }
+
+    private void DispatchFairShare(JobQueueState q)
+    {
+        var now = NowMs;
+        var policy = q.Policy!;
+        var decay = policy.DecaySeconds;
+        var limit = ReservationLimit(q);
+        var blockedShares = 0;
+        var shares = q.Shares;
+        foreach (var s in shares.Values)
+        {
+            s.Accrue(now, decay);
+            s.BlockedThisCycle = false;
+        }
+
+        var headNoted = false;
+        while (q.RunningCount < q.MaxRunning)
+        {
+            // Least weighted usage first (AWS fair share); running work counts a little so that shares alternate
+            // within one instant instead of one share taking every free slot before usage has accrued.
+            ShareState? best = null;
+            var bestScore = double.MaxValue;
+            foreach (var s in shares.Values)
+            {
+                if (s.Ready.Count == 0 || s.BlockedThisCycle)
+                {
+                    continue;
+                }
+
+                var score = (s.DecayedUsage + (s.RunningVcpuMilli / 1000.0 * decay * 0.1)) * s.Weight;
+                if (score < bestScore || (score == bestScore && best is not null && string.CompareOrdinal(s.Id, best.Id) < 0))
+                {
+                    best = s;
+                    bestScore = score;
+                }
+            }
+
+            if (best is null)
+            {
+                break;
+            }
+
+            var job = best.Ready.Min!;
+            if (q.RunningVcpuMilli + job.Spec.Request.VcpuMilli > limit)
+            {
+                break; // AWS computeReservation: capacity held back for share identifiers not yet active
+            }
+
+            var outcome = TryPlace(job);
+            if (outcome != PlaceOutcome.Placed)
+            {
+                best.BlockedThisCycle = true;
+                if (!headNoted)
+                {
+                    headNoted = true;
+                    NoteBlockedHead(q, job, outcome);
+                }
+
+                if (++blockedShares > 64)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// AWS computeReservation: (computeReservation/100)^activeShares of the queue's max vCPUs stays free for share
+    /// identifiers that are not active yet.
+    /// </summary>
+    private static long ReservationLimit(JobQueueState q)
+    {
+        var cr = q.Policy!.Policy.ComputeReservation;
+        if (cr <= 0)
+        {
+            return long.MaxValue;
+        }
+
+        long maxMilli = 0;
+        foreach (var ce in q.ComputeEnvironments)
+        {
+            maxMilli += ce.IsManaged ? (long)ce.MaxvCpus * 1000 : ce.UnmanagedvCpus is { } u && u > 0 ? u * 1000L : SumCapacity(ce);
+        }
+
+        var active = 0;
+        foreach (var s in q.Shares.Values)
+        {
+            if (s.ActiveJobs > 0)
+            {
+                active++;
+            }
+        }
+
+        var reserved = Math.Pow(cr / 100.0, Math.Max(1, active));
+        return (long)(maxMilli * (1 - reserved));
+    }
+
+    private static long SumCapacity(ComputeEnvironmentState ce)
+    {
+        long sum = 0;
+        foreach (var h in ce.Hosts.Values)
+        {
+            sum += h.Capacity.VcpuMilli;
+        }
+
+        return sum;
+    }
+
+    /// <summary>Filter → score → select over the queue's CEs in order; provisions in managed CEs when nothing fits.</summary>
+    private PlaceOutcome TryPlace(Job job)
+    {
+        var spec = job.Spec;
+        foreach (var (res, qty) in spec.Consumables)
+        {
+            // AWS: a job whose consumable resource is short waits in RUNNABLE.
+            if (res.Available < qty)
+            {
+                return PlaceOutcome.WaitingConsumable;
+            }
+        }
+
+        var req = spec.Request;
+        var anyCouldFit = false;
+        var waiting = false;
+        var atMax = false;
+        var ces = job.Queue.ComputeEnvironments;
+        for (var i = 0; i < ces.Length; i++)
+        {
+            var ce = ces[i];
+            if (ce.IsFargate != spec.Fargate || (spec.Architecture is not null && ce.Architecture is not null && spec.Architecture != ce.Architecture))
+            {
+                continue; // platform and architecture filters: this CE can never run the job
+            }
+
+            if (ce.MaxHostShape is not { } shape || !shape.Fits(req))
+            {
+                continue;
+            }
+
+            anyCouldFit = true;
+            if (!ce.AcceptsPlacements)
+            {
+                continue; // AWS: a DISABLED or INVALID CE gets no new placements; fall through to the next
+            }
+
+            Host? host;
+            if (ce.IsFargate)
+            {
+                host = LaunchFargateHost(ce, req);
+                if (host is null)
+                {
+                    atMax = true;
+                    continue;
+                }
+            }
+            else
+            {
+                host = ce.Index.Find(req, spec.Architecture, _options.PlacementStrategy);
+                if (host is null && ce.IsManaged)
+                {
+                    host = Provision(ce, job, out var capped);
+                    atMax |= capped;
+                    if (host is not null && !host.Accepts)
+                    {
+                        waiting = true;
+                        continue;
+                    }
+                }
+            }
+
+            if (host is null)
+            {
+                continue;
+            }
+
+            RemoveFromReady(job);
+            StartAttempt(job, host);
+            return PlaceOutcome.Placed;
+        }
+
+        return !anyCouldFit ? PlaceOutcome.NeverFits
+            : waiting ? PlaceOutcome.WaitingProvision
+            : atMax ? PlaceOutcome.AtMaxvCpus
+            : PlaceOutcome.NoCapacity;
+    }
+
+    /// <summary>A blocked head gets a statusReason (AWS's codes plus counted filter reasons) and its time-limit timer.</summary>
+    private void NoteBlockedHead(JobQueueState q, Job job, PlaceOutcome outcome)
+    {
+        q.BlockedHead = job;
+        q.BlockedVersion = _capacityVersion;
+        var now = NowMs;
+        if (job.HeadSince < 0)
+        {
+            job.HeadSince = now;
+        }
+
+        var category = outcome switch
+        {
+            PlaceOutcome.NeverFits => StatusReasons.JobResourceRequirement,
+            PlaceOutcome.AtMaxvCpus => StatusReasons.ComputeEnvironmentMaxResource,
+            PlaceOutcome.WaitingConsumable => "RESOURCE:CONSUMABLE_RESOURCE_UNAVAILABLE",
+            _ => StatusReasons.InsufficientInstanceCapacity,
+        };
+        if (job.StatusReason is null || !job.StatusReason.StartsWith(category, StringComparison.Ordinal))
+        {
+            // Cold path: formatted once per job and category, never per cycle.
+            job.StatusReason = outcome is PlaceOutcome.NoCapacity or PlaceOutcome.NeverFits ? category + " - " + ExplainFit(job) : category;
+        }
+
+        ArmTimeLimit(q, job);
+    }
+
+    /// <summary>Counts, per filter, the hosts of the job's CEs that reject it: the "why" of a RUNNABLE job.</summary>
+    private static string ExplainFit(Job job)
+    {
+        var req = job.Spec.Request;
+        int hosts = 0, vcpu = 0, mem = 0, gpu = 0, platform = 0, arch = 0, notReady = 0, disabled = 0;
+        foreach (var ce in job.Queue.ComputeEnvironments)
+        {
+            if (!ce.AcceptsPlacements)
+            {
+                disabled++;
+            }
+
+            var all = ce.Index.All;
+            var limit = Math.Min(all.Count, 100_000);
+            for (var i = 0; i < limit; i++)
+            {
+                var h = all[i];
+                hosts++;
+                if (ce.IsFargate != job.Spec.Fargate)
+                {
+                    platform++;
+                    continue;
+                }
+
+                if (job.Spec.Architecture is { } a && a != h.Architecture)
+                {
+                    arch++;
+                }
+
+                if (!h.Accepts)
+                {
+                    notReady++;
+                }
+
+                if (h.Free.VcpuMilli < req.VcpuMilli)
+                {
+                    vcpu++;
+                }
+
+                if (h.Free.MemoryMiB < req.MemoryMiB)
+                {
+                    mem++;
+                }
+
+                if (h.Free.Gpus < req.Gpus)
+                {
+                    gpu++;
+                }
+            }
+        }
+
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"0/{hosts} hosts available");
+        void Part(int n, string what)
+        {
+            if (n > 0)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $", {n} {what}");
+            }
+        }
+
+        Part(vcpu, "insufficient vCPU");
+        Part(mem, "insufficient memory");
+        Part(gpu, "insufficient GPU");
+        Part(platform, "platform mismatch");
+        Part(arch, "architecture mismatch");
+        Part(notReady, "not ready or draining");
+        Part(disabled, "compute environments disabled");
+        return sb.ToString();
+    }
+
+    private void ArmTimeLimit(JobQueueState q, Job job)
+    {
+        if (q.TimeLimitActions.Count == 0 || (ReferenceEquals(q.TimedHead, job) && q.HeadTimer is { Cancelled: false }))
+        {
+            return;
+        }
+
+        foreach (var a in q.TimeLimitActions)
+        {
+            if (job.StatusReason is { } sr && sr.StartsWith(a.Reason!, StringComparison.Ordinal))
+            {
+                q.HeadTimer?.Cancelled = true;
+                q.TimedHead = job;
+                q.HeadTimer = AddTimer(new TimerEntry { Kind = TimerKind.QueueTimeLimit, DueMs = job.HeadSince + (a.MaxTimeSeconds * 1000L), Target = q, Token = job.Seq });
+                return;
+            }
+        }
+    }
+
+    /// <summary>AWS jobStateTimeLimitActions: cancel a job stuck at the head of the queue in RUNNABLE.</summary>
+    private void OnQueueTimeLimit(JobQueueState q, long seq)
+    {
+        var job = q.TimedHead;
+        q.HeadTimer = null;
+        q.TimedHead = null;
+        if (job is null || job.Seq != seq || job.State != JobState.Runnable || job.HeadSince < 0)
+        {
+            return;
+        }
+
+        var now = NowMs;
+        foreach (var a in q.TimeLimitActions)
+        {
+            if (job.StatusReason is { } sr && sr.StartsWith(a.Reason!, StringComparison.Ordinal) && now - job.HeadSince >= a.MaxTimeSeconds * 1000L)
+            {
+                job.IsCancelled = true;
+                RemoveFromReady(job);
+                SetState(job, JobState.Failed, a.Reason);
+                q.BlockedHead = null;
+                _dirty = true;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,373 @@
+using System.Threading.Channels;
+using BatchCore.Hosts;
+using BatchCore.Jobs;
+using BatchCore.Logs;
+using BatchCore.Model;
+using BatchCore.Provisioning;
+
+namespace BatchCore.Dispatch;
+
+/// <summary>
+/// All scheduling state and the code that changes it. Only the scheduling loop calls into this class (single
+/// writer), so nothing here takes a lock. Drivers report through <see cref="IAttemptEventSink"/>, which only writes
+/// to a channel the loop drains.
+/// </summary>
+internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSink
+{
+    private readonly BatchEngineOptions _options;
+    private readonly TimeProvider _time;
+    private readonly VirtualTimeProvider? _virtual;
+    private readonly Random _random;
+    private readonly Channel<HostEvent> _events = Channel.CreateUnbounded<HostEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly PriorityQueue<TimerEntry, (long Due, long Seq)> _timers = new();
+    private long _timerSeq;
+
+    private readonly Dictionary<string, ComputeEnvironmentState> _ces = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, JobQueueState> _queues = new(StringComparer.Ordinal);
+    private readonly List<JobQueueState> _queuesByPriority = [];
+    private readonly Dictionary<string, List<JobDefinition>> _definitions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SchedulingPolicyState> _policies = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ConsumableResourceState> _consumables = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, Job> _attempts = [];
+    private readonly List<Job> _submitted = [];
+    private readonly Dictionary<string, HostDriver> _sharedDrivers = new(StringComparer.Ordinal);
+    private readonly SimulatedHostDriver _simulatedDriver;
+    private readonly SimulatedHostDriver _fargateDriver;
+
+    private long _seq;
+    private long _retrySeq;
+    private long _tokenSeq;
+    private int _hostSeq;
+    private long _resourceOrder;
+    private long _capacityVersion;
+    private bool _dirty;
+    private int _submittedCount;
+
+    private readonly List<Channel<JobStateChange>> _watchers = [];
+    private readonly Dictionary<string, List<TaskCompletionSource<JobDetail>>> _waiters = new(StringComparer.Ordinal);
+
+    public EngineCore(BatchEngineOptions options)
+    {
+        _options = options;
+        if (options.VirtualTime)
+        {
+            _virtual = new VirtualTimeProvider(options.VirtualStart);
+            _time = _virtual;
+        }
+        else
+        {
+            _time = options.TimeProvider;
+        }
+
+        _random = new Random(options.Seed);
+        Logs = options.LogStore ?? new InMemoryLogStore();
+        Catalog = options.Provisioning.Catalog ?? InstanceCatalog.Default;
+        _simulatedDriver = new SimulatedHostDriver(this);
+        _fargateDriver = new SimulatedHostDriver(this, options.Provisioning.FargateStartTime);
+    }
+
+    public LogStore Logs { get; }
+    public InstanceCatalog Catalog { get; }
+    public BatchEngineOptions Options => _options;
+    public TimeProvider Time => _time;
+    public bool IsVirtual => _virtual is not null;
+    public ChannelReader<HostEvent> EventReader => _events.Reader;
+    public EngineStatistics Statistics { get; } = new();
+
+    /// <summary>Now, epoch ms, from the virtual or the injected clock.</summary>
+    public long NowMs => _virtual?.NowMs ?? _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // ---- ISimulationScheduler: the loop's own timers -------------------------------------------------------------
+
+    object ISimulationScheduler.Schedule(long dueMs, Action callback) =>
+        AddTimer(new TimerEntry { Kind = TimerKind.Callback, DueMs = dueMs, Callback = callback });
+
+    void ISimulationScheduler.Cancel(object handle) => ((TimerEntry)handle).Cancelled = true;
+
+    public TimerEntry AddTimer(TimerEntry entry)
+    {
+        _timers.Enqueue(entry, (entry.DueMs, ++_timerSeq));
+        return entry;
+    }
+
+    /// <summary>The due time of the next live timer, or null.</summary>
+    public long? NextTimerDue()
+    {
+        while (_timers.TryPeek(out var t, out var p))
+        {
+            if (!t.Cancelled)
+            {
+                return p.Due;
+            }
+
+            _timers.Dequeue();
+        }
+
+        return null;
+    }
+
+    /// <summary>Fires every timer due at or before <paramref name="nowMs"/>, in due order.</summary>
+    public bool FireDueTimers(long nowMs)
+    {
+        var fired = false;
+        while (_timers.TryPeek(out var t, out var p) && p.Due <= nowMs)
+        {
+            _timers.Dequeue();
+            if (t.Cancelled)
+            {
+                continue;
+            }
+
+            fired = true;
+            Fire(t);
+        }
+
+        return fired;
+    }
+
+    // ---- IAttemptEventSink: drivers report here, from any thread ----------------------------------------------------
+
+    void IAttemptEventSink.Started(AttemptToken token) => _events.Writer.TryWrite(new HostEvent(true, token, default));
+
+    void IAttemptEventSink.Exited(AttemptToken token, AttemptExit exit) => _events.Writer.TryWrite(new HostEvent(false, token, exit));
+
+    /// <summary>Handles every event the drivers reported so far.</summary>
+    public bool DrainEvents()
+    {
+        var any = false;
+        while (_events.Reader.TryRead(out var e))
+        {
+            any = true;
+            if (e.Started)
+            {
+                OnAttemptStarted(e.Token.Value);
+            }
+            else
+            {
+                OnAttemptExited(e.Token.Value, e.Exit);
+            }
+        }
+
+        return any;
+    }
+
+    /// <summary>
+    /// Virtual time: runs events, cycles and timers in time order until nothing is left or the clock would pass
+    /// <paramref name="untilMs"/>. Deterministic: the same calls give the same result.
+    /// </summary>
+    public void RunVirtual(long untilMs)
+    {
+        var clock = _virtual ?? throw new InvalidOperationException("RunUntilIdle needs BatchEngineOptions.VirtualTime");
+        while (true)
+        {
+            Settle();
+            var next = NextTimerDue();
+            if (next is null || next.Value > untilMs)
+            {
+                break;
+            }
+
+            clock.AdvanceTo(next.Value);
+            FireDueTimers(next.Value);
+        }
+
+        if (untilMs != long.MaxValue)
+        {
+            clock.AdvanceTo(untilMs);
+            Settle();
+        }
+    }
+
+    /// <summary>Processes reported events and runs scheduling cycles until nothing changes.</summary>
+    public void Settle()
+    {
+        for (var i = 0; i < 10_000; i++)
+        {
+            var any = DrainEvents();
+            if (_dirty)
+            {
+                RunCycle();
+                any = true;
+            }
+
+            if (!any)
+            {
+                return;
+            }
+        }
+    }
+
+    public bool Dirty => _dirty;
+
+    private void Fire(TimerEntry t)
+    {
+        switch (t.Kind)
+        {
+            case TimerKind.Callback:
+                t.Callback!();
+                break;
+            case TimerKind.AttemptTimeout:
+                OnAttemptTimeout((Job)t.Target!, t.Token);
+                break;
+            case TimerKind.QueueTimeLimit:
+                OnQueueTimeLimit((JobQueueState)t.Target!, t.Token);
+                break;
+            case TimerKind.HostReady:
+                OnHostReady((Placement.Host)t.Target!);
+                break;
+            case TimerKind.ScaleIn:
+                OnScaleInCheck((ComputeEnvironmentState)t.Target!);
+                break;
+            case TimerKind.SpotInterruption:
+                OnSpotInterruption((Placement.Host)t.Target!);
+                break;
+            default:
+                break;
+        }
+    }
+
+    // ---- ids, ARNs -------------------------------------------------------------------------------------------------
+
+    private string NewId()
+    {
+        Span<byte> b = stackalloc byte[16];
+        _random.NextBytes(b);
+        b[7] = (byte)((b[7] & 0x0F) | 0x40); // version 4
+        b[8] = (byte)((b[8] & 0x3F) | 0x80); // RFC 4122 variant
+        return new Guid(b).ToString();
+    }
+
+    private string Arn(string kind, string name) => $"arn:aws:batch:{_options.Region}:{_options.AccountId}:{kind}/{name}";
+
+    public string JobArn(string jobId) => Arn("job", jobId);
+
+    /// <summary>Strips an ARN of this engine's kind to its name; returns the input when it is not such an ARN.</summary>
+    private static string NameOf(string nameOrArn, string kind)
+    {
+        if (!nameOrArn.StartsWith("arn:", StringComparison.Ordinal))
+        {
+            return nameOrArn;
+        }
+
+        var marker = ":" + kind + "/";
+        var i = nameOrArn.IndexOf(marker, StringComparison.Ordinal);
+        return i < 0 ? nameOrArn : nameOrArn[(i + marker.Length)..];
+    }
+
+    // ---- watchers ----------------------------------------------------------------------------------------------------
+
+    public ChannelReader<JobStateChange> AddWatcher(int capacity)
+    {
+        var ch = Channel.CreateBounded<JobStateChange>(new BoundedChannelOptions(capacity)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.DropOldest,
+        });
+        _watchers.Add(ch);
+        return ch.Reader;
+    }
+
+    public void RemoveWatcher(ChannelReader<JobStateChange> reader)
+    {
+        for (var i = 0; i < _watchers.Count; i++)
+        {
+            if (ReferenceEquals(_watchers[i].Reader, reader))
+            {
+                _watchers[i].Writer.TryComplete();
+                _watchers.RemoveAt(i);
+                return;
+            }
+        }
+    }
+
+    public void CompleteWatchers()
+    {
+        foreach (var w in _watchers)
+        {
+            w.Writer.TryComplete();
+        }
+
+        _watchers.Clear();
+        foreach (var list in _waiters.Values)
+        {
+            foreach (var tcs in list)
+            {
+                tcs.TrySetException(new ObjectDisposedException(nameof(BatchEngine)));
+            }
+        }
+
+        _waiters.Clear();
+    }
+
+    public Task<JobDetail> AddWaiter(string jobId)
+    {
+        if (!_jobs.TryGetValue(jobId, out var job))
+        {
+            throw new BatchClientException($"jobId {jobId} does not exist");
+        }
+
+        if (job.State.IsTerminal())
+        {
+            return Task.FromResult(Describe(job));
+        }
+
+        var tcs = new TaskCompletionSource<JobDetail>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_waiters.TryGetValue(jobId, out var list))
+        {
+            _waiters[jobId] = list = [];
+        }
+
+        list.Add(tcs);
+        return tcs.Task;
+    }
+
+    public async ValueTask DisposeDriversAsync()
+    {
+        foreach (var ce in _ces.Values)
+        {
+            foreach (var h in ce.Hosts.Values)
+            {
+                if (h.Driver is not SimulatedHostDriver && !_sharedDrivers.ContainsValue(h.Driver))
+                {
+                    await h.Driver.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        foreach (var d in _sharedDrivers.Values)
+        {
+            await d.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Terminates every attempt still running (graceful engine stop).</summary>
+    public void TerminateAll(string reason)
+    {
+        foreach (var job in _attempts.Values.ToList())
+        {
+            if (job.State is JobState.Starting or JobState.Running && job.Host is not null)
+            {
+                job.TerminateReason ??= reason;
+                job.IsTerminated = true;
+                job.Host.Driver.Terminate(new AttemptToken(job.AttemptToken), _options.TerminationGracePeriod);
+            }
+        }
+    }
+
+    public int RunningAttempts => _attempts.Count;
+}
+
+/// <summary>Counters the engine keeps for reports and metrics.</summary>
+public sealed class EngineStatistics
+{
+    public long Submitted { get; internal set; }
+    public long Started { get; internal set; }
+    public long Succeeded { get; internal set; }
+    public long Failed { get; internal set; }
+    public long Placements { get; internal set; }
+    public long HostsLaunched { get; internal set; }
+    public long HostsTerminated { get; internal set; }
+    public long SpotInterruptions { get; internal set; }
+}

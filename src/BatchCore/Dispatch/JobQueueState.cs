@@ -1,0 +1,119 @@
+using BatchCore.Jobs;
+using BatchCore.Model;
+using BatchCore.Queues;
+
+namespace BatchCore.Dispatch;
+
+/// <summary>A job queue as the loop keeps it: settings plus its RUNNABLE jobs in dispatch order.</summary>
+internal sealed class JobQueueState
+{
+    public required string Name { get; init; }
+    public required string Arn { get; init; }
+    public required int Priority { get; set; }
+    public required string State { get; set; }
+    public string Status { get; set; } = ResourceStatus.VALID;
+    public long CreatedOrder { get; init; }
+    public ComputeEnvironmentState[] ComputeEnvironments { get; set; } = [];
+    public IReadOnlyList<ComputeEnvironmentOrder> ComputeEnvironmentOrder { get; set; } = [];
+    public SchedulingPolicyState? Policy { get; set; }
+    public IReadOnlyList<JobStateTimeLimitAction> TimeLimitActions { get; set; } = [];
+    public JobQueueExtensions? Extensions { get; set; }
+    public Dictionary<string, string> Tags { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>FIFO order of RUNNABLE jobs (queues without a scheduling policy).</summary>
+    public JobDeque Fifo { get; } = new();
+
+    /// <summary>Fair-share state per share identifier (queues with a scheduling policy).</summary>
+    public Dictionary<string, ShareState> Shares { get; } = new(StringComparer.Ordinal);
+
+    public int RunnableCount { get; set; }
+    /// <summary>STARTING + RUNNING.</summary>
+    public int RunningCount { get; set; }
+    /// <summary>vCPU-milli of STARTING + RUNNING jobs.</summary>
+    public long RunningVcpuMilli { get; set; }
+    /// <summary>The head that could not be placed, and the capacity version then: skip it until something changes.</summary>
+    public Job? BlockedHead { get; set; }
+    public long BlockedVersion { get; set; } = -1;
+    /// <summary>Every job ever submitted here, for ListJobs.</summary>
+    public List<Job> AllJobs { get; } = [];
+
+    public bool IsFairShare => Policy is not null;
+    public bool Backfill => Extensions?.Backfill == true;
+    public int MaxRunning => Extensions?.MaxRunningJobs ?? int.MaxValue;
+
+    /// <summary>The job whose head-of-queue time limit timer is armed.</summary>
+    public Job? TimedHead { get; set; }
+    public TimerEntry? HeadTimer { get; set; }
+}
+
+/// <summary>
+/// One share identifier of a fair-share queue: its decayed, weighted usage and its RUNNABLE jobs
+/// (higher schedulingPriority first, then submission order).
+/// </summary>
+internal sealed class ShareState
+{
+    public ShareState(string id, double weight)
+    {
+        Id = id;
+        Weight = weight;
+    }
+
+    public string Id { get; }
+    public double Weight { get; set; }
+    /// <summary>vCPU-seconds, exponentially decayed over the policy's shareDecaySeconds.</summary>
+    public double DecayedUsage { get; private set; }
+    /// <summary>Undecayed vCPU-seconds, for reports and the fairness property.</summary>
+    public double TotalUsage { get; private set; }
+    public long LastUpdateMs { get; private set; } = -1;
+    public long RunningVcpuMilli { get; set; }
+    /// <summary>Jobs of this share in SUBMITTED..RUNNING (AWS: the share is active).</summary>
+    public int ActiveJobs { get; set; }
+    public SortedSet<Job> Ready { get; } = new(ReadyOrder.Instance);
+    public bool BlockedThisCycle { get; set; }
+
+    /// <summary>Brings usage up to <paramref name="nowMs"/>: U ← U·e^(−Δ/τ) + r·τ·(1 − e^(−Δ/τ)).</summary>
+    public void Accrue(long nowMs, double decaySeconds)
+    {
+        if (LastUpdateMs < 0)
+        {
+            LastUpdateMs = nowMs;
+            return;
+        }
+
+        var dt = (nowMs - LastUpdateMs) / 1000.0;
+        if (dt <= 0)
+        {
+            return;
+        }
+
+        var rate = RunningVcpuMilli / 1000.0;
+        var f = Math.Exp(-dt / decaySeconds);
+        DecayedUsage = (DecayedUsage * f) + (rate * decaySeconds * (1 - f));
+        TotalUsage += rate * dt;
+        LastUpdateMs = nowMs;
+    }
+
+    public double WeightedUsage => DecayedUsage * Weight;
+
+    private sealed class ReadyOrder : IComparer<Job>
+    {
+        public static readonly ReadyOrder Instance = new();
+
+        public int Compare(Job? x, Job? y)
+        {
+            if (ReferenceEquals(x, y))
+            {
+                return 0;
+            }
+
+            var c = y!.Spec.SchedulingPriority.CompareTo(x!.Spec.SchedulingPriority);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = x.Seq.CompareTo(y.Seq);
+            return c != 0 ? c : string.CompareOrdinal(x.Id, y.Id);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+namespace BatchCore.Dispatch;
+
+/// <summary>What a timer does when it fires.</summary>
+internal enum TimerKind : byte
+{
+    AttemptTimeout,
+    QueueTimeLimit,
+    SimulatedStart,
+    SimulatedExit,
+    HostReady,
+    ScaleIn,
+    SpotInterruption,
+    Callback,
+    Terminated,
+}
+
+/// <summary>A timer on the loop's own timer queue (virtual or real time). Cancelled lazily.</summary>
+internal sealed class TimerEntry
+{
+    public required TimerKind Kind { get; init; }
+    public long DueMs { get; init; }
+    public bool Cancelled { get; set; }
+    public object? Target { get; init; }
+    public long Token { get; init; }
+    public int Value { get; init; }
+    public Action? Callback { get; init; }
+}

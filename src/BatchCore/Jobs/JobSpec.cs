@@ -1,0 +1,38 @@
+using BatchCore.Model;
+using BatchCore.Placement;
+
+namespace BatchCore.Jobs;
+
+/// <summary>
+/// What a job runs and needs, resolved once at submission from the definition and the overrides. Shared by all
+/// children of an array job (they differ only by index), which keeps memory per queued job small.
+/// </summary>
+internal sealed class JobSpec
+{
+    public required JobDefinition Definition { get; init; }
+    public required ResourceVector Request { get; init; }
+    public required IReadOnlyList<string> Command { get; init; }
+    public required IReadOnlyList<Model.KeyValuePair> Environment { get; init; }
+    public string? Image { get; init; }
+    public required IReadOnlyDictionary<string, string> Parameters { get; init; }
+    public required int MaxAttempts { get; init; }
+    public IReadOnlyList<EvaluateOnExit>? EvaluateOnExit { get; init; }
+    public RetryStrategy? RetryStrategy { get; init; }
+    public int? TimeoutSeconds { get; init; }
+    public required bool Fargate { get; init; }
+    /// <summary>x86_64, arm64, or null for any.</summary>
+    public string? Architecture { get; init; }
+    public string? ShareIdentifier { get; init; }
+    public int SchedulingPriority { get; init; }
+    public required IReadOnlyDictionary<string, string> Tags { get; init; }
+    public bool? PropagateTags { get; init; }
+    /// <summary>Consumable resources, resolved to engine objects, with quantities.</summary>
+    public (Dispatch.ConsumableResourceState Resource, long Quantity)[] Consumables { get; init; } = [];
+    public ConsumableResourceProperties? ConsumableResourceProperties { get; init; }
+    public required IReadOnlyList<ResourceRequirement> ResourceRequirements { get; init; }
+    public double SimulatedRunTimeSeconds { get; init; }
+    public int SimulatedExitCode { get; init; }
+    public int SimulatedFailingAttempts { get; init; }
+    public int? ArrayMaxConcurrency { get; init; }
+    public IReadOnlyList<JobDependency> DependsOn { get; init; } = [];
+}

@@ -1,0 +1,139 @@
+namespace BatchCore.Model;
+
+/// <summary>AWS <c>CreateComputeEnvironment</c> request, plus BatchCore's host list and provider (extensions).</summary>
+public sealed record CreateComputeEnvironmentRequest
+{
+    public string? ComputeEnvironmentName { get; init; }
+    /// <summary><see cref="CEType"/>: MANAGED or UNMANAGED.</summary>
+    public string? Type { get; init; }
+    /// <summary><see cref="ResourceState"/>; AWS requires ENABLED at creation. The default is ENABLED.</summary>
+    public string? State { get; init; }
+    public int? UnmanagedvCpus { get; init; }
+    public ComputeResource? ComputeResources { get; init; }
+    public string? ServiceRole { get; init; }
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
+    /// <summary>BatchCore extension: the hosts of an UNMANAGED compute environment.</summary>
+    public IReadOnlyList<HostSpec>? Hosts { get; init; }
+    /// <summary>BatchCore extension: who provides a MANAGED CE's hosts: <c>simulated</c> or <c>local</c>. The default is <c>simulated</c>.</summary>
+    public string? Provider { get; init; }
+}
+
+/// <summary>BatchCore extension: one host of an UNMANAGED compute environment.</summary>
+public sealed record HostSpec
+{
+    public string? HostName { get; init; }
+    /// <summary>The host driver: <c>simulated</c>, <c>process</c>, <c>docker</c>, <c>inprocess</c>. The default is <c>simulated</c>.</summary>
+    public string? Driver { get; init; }
+    /// <summary>Driver endpoint, e.g. <c>unix:///var/run/docker.sock</c>.</summary>
+    public string? Endpoint { get; init; }
+    public double Vcpus { get; init; }
+    public int MemoryMiB { get; init; }
+    public int Gpus { get; init; }
+    /// <summary><c>x86_64</c> (default) or <c>arm64</c>.</summary>
+    public string? Architecture { get; init; }
+    /// <summary>Allow plain TCP to a non-loopback Docker endpoint.</summary>
+    public bool AllowInsecureRemote { get; init; }
+}
+
+/// <summary>AWS <c>ComputeResource</c>.</summary>
+public sealed record ComputeResource
+{
+    /// <summary><see cref="CRType"/>.</summary>
+    public string? Type { get; init; }
+    /// <summary><see cref="CRAllocationStrategy"/>. The default is BEST_FIT.</summary>
+    public string? AllocationStrategy { get; init; }
+    public int? MinvCpus { get; init; }
+    public int? MaxvCpus { get; init; }
+    public int? DesiredvCpus { get; init; }
+    public IReadOnlyList<string>? InstanceTypes { get; init; }
+    public string? ImageId { get; init; }
+    public IReadOnlyList<string>? Subnets { get; init; }
+    public IReadOnlyList<string>? SecurityGroupIds { get; init; }
+    public string? Ec2KeyPair { get; init; }
+    public string? InstanceRole { get; init; }
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
+    public string? PlacementGroup { get; init; }
+    public int? BidPercentage { get; init; }
+    public string? SpotIamFleetRole { get; init; }
+    public LaunchTemplateSpecification? LaunchTemplate { get; init; }
+    public IReadOnlyList<Ec2Configuration>? Ec2Configuration { get; init; }
+    public ComputeScalingPolicy? ScalingPolicy { get; init; }
+}
+
+/// <summary>AWS <c>LaunchTemplateSpecification</c>.</summary>
+public sealed record LaunchTemplateSpecification
+{
+    public string? LaunchTemplateId { get; init; }
+    public string? LaunchTemplateName { get; init; }
+    public string? Version { get; init; }
+}
+
+/// <summary>AWS <c>Ec2Configuration</c>.</summary>
+public sealed record Ec2Configuration
+{
+    public string? ImageType { get; init; }
+    public string? ImageIdOverride { get; init; }
+}
+
+/// <summary>AWS <c>scalingPolicy</c>.</summary>
+public sealed record ComputeScalingPolicy
+{
+    /// <summary>20–10,080 minutes an idle instance is kept before it is terminated.</summary>
+    public int? MinScaleDownDelayMinutes { get; init; }
+}
+
+/// <summary>AWS <c>UpdateComputeEnvironment</c> request.</summary>
+public sealed record UpdateComputeEnvironmentRequest
+{
+    /// <summary>Name or ARN.</summary>
+    public string? ComputeEnvironment { get; init; }
+    public string? State { get; init; }
+    public int? UnmanagedvCpus { get; init; }
+    public ComputeResourceUpdate? ComputeResources { get; init; }
+    public string? ServiceRole { get; init; }
+}
+
+/// <summary>AWS <c>ComputeResourceUpdate</c>: scaling fields and infrastructure fields.</summary>
+public sealed record ComputeResourceUpdate
+{
+    public int? MinvCpus { get; init; }
+    public int? MaxvCpus { get; init; }
+    public int? DesiredvCpus { get; init; }
+    public string? AllocationStrategy { get; init; }
+    public IReadOnlyList<string>? InstanceTypes { get; init; }
+    public IReadOnlyList<string>? Subnets { get; init; }
+    public IReadOnlyList<string>? SecurityGroupIds { get; init; }
+    public int? BidPercentage { get; init; }
+    public string? ImageId { get; init; }
+    public string? InstanceRole { get; init; }
+    public string? Ec2KeyPair { get; init; }
+    public string? Type { get; init; }
+    public ComputeScalingPolicy? ScalingPolicy { get; init; }
+}
+
+/// <summary>AWS <c>CreateComputeEnvironment</c> / <c>UpdateComputeEnvironment</c> response.</summary>
+public sealed record ComputeEnvironmentResponse(string ComputeEnvironmentName, string ComputeEnvironmentArn);
+
+/// <summary>AWS <c>ComputeEnvironmentDetail</c>.</summary>
+public sealed record ComputeEnvironmentDetail
+{
+    public required string ComputeEnvironmentName { get; init; }
+    public required string ComputeEnvironmentArn { get; init; }
+    public required string Type { get; init; }
+    public required string State { get; init; }
+    public required string Status { get; init; }
+    public string? StatusReason { get; init; }
+    public ComputeResource? ComputeResources { get; init; }
+    public int? UnmanagedvCpus { get; init; }
+    public string? ServiceRole { get; init; }
+    public string? EcsClusterArn { get; init; }
+    public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyList<HostSpec>? Hosts { get; init; }
+    public string? Provider { get; init; }
+}
+
+/// <summary>AWS <c>DescribeComputeEnvironments</c> request.</summary>
+public sealed record DescribeComputeEnvironmentsRequest
+{
+    public IReadOnlyList<string>? ComputeEnvironments { get; init; }
+}

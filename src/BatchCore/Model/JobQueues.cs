@@ -1,0 +1,97 @@
+namespace BatchCore.Model;
+
+/// <summary>AWS <c>CreateJobQueue</c> request.</summary>
+public sealed record CreateJobQueueRequest
+{
+    public string? JobQueueName { get; init; }
+    /// <summary><see cref="ResourceState"/>. The default is ENABLED.</summary>
+    public string? State { get; init; }
+    public string? SchedulingPolicyArn { get; init; }
+    /// <summary>Higher runs first among queues that share a compute environment. Required.</summary>
+    public int? Priority { get; init; }
+    public IReadOnlyList<ComputeEnvironmentOrder>? ComputeEnvironmentOrder { get; init; }
+    public IReadOnlyList<JobStateTimeLimitAction>? JobStateTimeLimitActions { get; init; }
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
+    /// <summary>BatchCore extensions: backfill and a cap on running jobs.</summary>
+    public JobQueueExtensions? Extensions { get; init; }
+}
+
+/// <summary>AWS <c>ComputeEnvironmentOrder</c>.</summary>
+public sealed record ComputeEnvironmentOrder
+{
+    public int Order { get; init; }
+    /// <summary>Name or ARN.</summary>
+    public string? ComputeEnvironment { get; init; }
+}
+
+/// <summary>AWS <c>JobStateTimeLimitAction</c>.</summary>
+public sealed record JobStateTimeLimitAction
+{
+    /// <summary>The status reason a head-of-queue job must have for the action to apply, logged as the reason.</summary>
+    public string? Reason { get; init; }
+    /// <summary>Only RUNNABLE.</summary>
+    public string? State { get; init; }
+    /// <summary>600–86,400 seconds.</summary>
+    public int MaxTimeSeconds { get; init; }
+    /// <summary>Only CANCEL.</summary>
+    public string? Action { get; init; }
+}
+
+/// <summary>
+/// BatchCore extensions to a job queue, beyond AWS (§4 of the reference: what AWS users ask for).
+/// </summary>
+public sealed record JobQueueExtensions
+{
+    /// <summary>
+    /// Let later jobs that fit start ahead of a FIFO head that cannot be placed. The default is false: AWS's strict
+    /// head-of-line blocking.
+    /// </summary>
+    public bool Backfill { get; init; }
+
+    /// <summary>At most this many jobs of the queue STARTING or RUNNING at once. The default is no cap.</summary>
+    public int? MaxRunningJobs { get; init; }
+}
+
+/// <summary>AWS <c>UpdateJobQueue</c> request.</summary>
+public sealed record UpdateJobQueueRequest
+{
+    /// <summary>Name or ARN.</summary>
+    public string? JobQueue { get; init; }
+    public string? State { get; init; }
+    public string? SchedulingPolicyArn { get; init; }
+    public int? Priority { get; init; }
+    public IReadOnlyList<ComputeEnvironmentOrder>? ComputeEnvironmentOrder { get; init; }
+    public IReadOnlyList<JobStateTimeLimitAction>? JobStateTimeLimitActions { get; init; }
+    public JobQueueExtensions? Extensions { get; init; }
+}
+
+/// <summary>AWS <c>CreateJobQueue</c> / <c>UpdateJobQueue</c> response.</summary>
+public sealed record JobQueueResponse(string JobQueueName, string JobQueueArn);
+
+/// <summary>AWS <c>JobQueueDetail</c>.</summary>
+public sealed record JobQueueDetail
+{
+    public required string JobQueueName { get; init; }
+    public required string JobQueueArn { get; init; }
+    public required string State { get; init; }
+    public required string Status { get; init; }
+    public string? StatusReason { get; init; }
+    public string? SchedulingPolicyArn { get; init; }
+    public required int Priority { get; init; }
+    public required IReadOnlyList<ComputeEnvironmentOrder> ComputeEnvironmentOrder { get; init; }
+    public IReadOnlyList<JobStateTimeLimitAction> JobStateTimeLimitActions { get; init; } = [];
+    public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+    public JobQueueExtensions? Extensions { get; init; }
+}
+
+/// <summary>AWS <c>GetJobQueueSnapshot</c> response: the first RUNNABLE jobs in dispatch order and capacity use.</summary>
+public sealed record JobQueueSnapshot
+{
+    public required IReadOnlyList<FrontOfQueueJobSummary> FrontOfQueue { get; init; }
+    public long LastUpdatedAt { get; init; }
+    /// <summary>vCPUs in use by the queue's STARTING and RUNNING jobs, per share identifier ("" for FIFO queues).</summary>
+    public IReadOnlyDictionary<string, double> CapacityUsage { get; init; } = new Dictionary<string, double>();
+}
+
+/// <summary>AWS <c>FrontOfQueueJobSummary</c>.</summary>
+public sealed record FrontOfQueueJobSummary(string JobArn, long EarliestTimeAtPosition);

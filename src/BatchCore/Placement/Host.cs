@@ -1,0 +1,63 @@
+using BatchCore.Hosts;
+
+namespace BatchCore.Placement;
+
+using TimerEntryRef = BatchCore.Dispatch.TimerEntry;
+
+/// <summary>
+/// One host of a compute environment, as the scheduling loop sees it. Owned and mutated by the loop only.
+/// </summary>
+internal sealed class Host
+{
+    public Host(int id, string name, Dispatch.ComputeEnvironmentState ce, ResourceVector capacity, HostDriver driver)
+    {
+        Id = id;
+        Name = name;
+        ComputeEnvironment = ce;
+        Capacity = capacity;
+        Free = capacity;
+        Driver = driver;
+    }
+
+    /// <summary>Unique for the engine's lifetime; FirstFit order.</summary>
+    public int Id { get; }
+    public string Name { get; }
+    public Dispatch.ComputeEnvironmentState ComputeEnvironment { get; }
+    /// <summary>Usable capacity: nominal minus the host's memory reserve.</summary>
+    public ResourceVector Capacity { get; }
+    public ResourceVector Free { get; set; }
+    public HostDriver Driver { get; }
+    /// <summary>EC2 or FARGATE.</summary>
+    public string Platform { get; init; } = Model.PlatformCapability.EC2;
+    /// <summary>x86_64 or arm64.</summary>
+    public string Architecture { get; init; } = "x86_64";
+    public string? InstanceType { get; init; }
+    public bool Spot { get; init; }
+    /// <summary>On-demand (or spot) price per hour, for reports.</summary>
+    public double PricePerHour { get; init; }
+    /// <summary>Nominal vCPUs counted against the CE's maxvCpus.</summary>
+    public int NominalVcpus { get; init; }
+    /// <summary>When the host becomes usable (booting until then).</summary>
+    public long ReadyAtMs { get; set; }
+    public bool Ready { get; set; } = true;
+    /// <summary>Leaving: takes no new attempts (scale-in, spot interruption, host lost).</summary>
+    public bool Draining { get; set; }
+    /// <summary>Fargate: one task per host; removed when its attempt ends.</summary>
+    public bool SingleUse { get; init; }
+    public int RunningAttempts { get; set; }
+    public long IdleSinceMs { get; set; }
+    public long LaunchedAtMs { get; set; }
+
+    // HostIndex bookkeeping: an intrusive doubly-linked list per free-vCPU bucket (no allocation on moves).
+    internal int Bucket = -1;
+    internal Host? PrevInBucket;
+    internal Host? NextInBucket;
+    internal int SlotInAll = -1;
+
+    public bool Accepts => Ready && !Draining;
+
+    /// <summary>Booting hosts: capacity not yet promised to waiting jobs in this cycle.</summary>
+    public ResourceVector PlannedFree { get; set; }
+
+    public TimerEntryRef? InterruptionTimer { get; set; }
+}

@@ -1,0 +1,674 @@
+using System.Globalization;
+using BatchCore.Dispatch;
+using BatchCore.Model;
+using BatchCore.Provisioning;
+
+namespace BatchCore.Validation;
+
+/// <summary>The rules of AWS Batch's resource requests (reference §2.1, §2.4, §2.5, §2.6), checked before anything is applied.</summary>
+internal static class ResourceValidation
+{
+    private static readonly string[] Strategies = [.. CRAllocationStrategy.All];
+
+    public static void ValidateCreateComputeEnvironment(CreateComputeEnvironmentRequest r, Problems p, InstanceCatalog catalog)
+    {
+        Names.Check(p, r.ComputeEnvironmentName, "computeEnvironmentName", firstAlphanumeric: false);
+        if (r.Type is null)
+        {
+            p.Add("type", "is required");
+        }
+
+        p.OneOf(r.Type, "type", CEType.MANAGED, CEType.UNMANAGED);
+        p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
+        if (r.State == ResourceState.DISABLED)
+        {
+            p.Add("state", "must be ENABLED when a compute environment is created");
+        }
+
+        Names.CheckTags(p, r.Tags, "tags", 50);
+        p.OneOf(r.Provider, "provider", "simulated", "local");
+        if (r.Type == CEType.UNMANAGED)
+        {
+            if (r.ComputeResources is not null)
+            {
+                p.Add("computeResources", "must not be set for an UNMANAGED compute environment");
+            }
+
+            p.Range(r.UnmanagedvCpus, 0, int.MaxValue, "unmanagedvCpus");
+            ValidateHosts(r.Hosts, p);
+        }
+        else if (r.Type == CEType.MANAGED)
+        {
+            if (r.Hosts is { Count: > 0 })
+            {
+                p.Add("hosts", "can only be listed for an UNMANAGED compute environment; a MANAGED one provisions its own");
+            }
+
+            if (r.UnmanagedvCpus is not null)
+            {
+                p.Add("unmanagedvCpus", "can only be set for an UNMANAGED compute environment");
+            }
+
+            if (r.ComputeResources is not { } cr)
+            {
+                p.Add("computeResources", "is required for a MANAGED compute environment");
+                return;
+            }
+
+            ValidateComputeResources(cr, p, catalog);
+        }
+    }
+
+    private static void ValidateHosts(IReadOnlyList<HostSpec>? hosts, Problems p)
+    {
+        if (hosts is null)
+        {
+            return;
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            var h = hosts[i];
+            var f = $"hosts[{i}]";
+            if (h.HostName is { } n && !names.Add(n))
+            {
+                p.Add(f + ".hostName", $"must be unique, {n} appears twice");
+            }
+
+            if (h.Vcpus <= 0 || double.IsNaN(h.Vcpus))
+            {
+                p.Add(f + ".vcpus", string.Create(CultureInfo.InvariantCulture, $"must be greater than 0, was {h.Vcpus}"));
+            }
+
+            if (h.MemoryMiB <= 64)
+            {
+                p.Add(f + ".memoryMiB", string.Create(CultureInfo.InvariantCulture, $"must be greater than 64, was {h.MemoryMiB}"));
+            }
+
+            if (h.Gpus < 0)
+            {
+                p.Add(f + ".gpus", string.Create(CultureInfo.InvariantCulture, $"must be at least 0, was {h.Gpus}"));
+            }
+
+            p.OneOf(h.Architecture, f + ".architecture", "x86_64", "arm64");
+        }
+    }
+
+    private static void ValidateComputeResources(ComputeResource cr, Problems p, InstanceCatalog catalog)
+    {
+        const string f = "computeResources";
+        if (cr.Type is null)
+        {
+            p.Add(f + ".type", "is required");
+        }
+
+        p.OneOf(cr.Type, f + ".type", CRType.EC2, CRType.SPOT, CRType.FARGATE, CRType.FARGATE_SPOT);
+        if (cr.MaxvCpus is null)
+        {
+            p.Add(f + ".maxvCpus", "is required");
+        }
+
+        p.Range(cr.MaxvCpus, 0, 10_000_000, f + ".maxvCpus");
+        var fargate = cr.Type is CRType.FARGATE or CRType.FARGATE_SPOT;
+        if (fargate)
+        {
+            // AWS: a Fargate CE refuses the EC2-only fields.
+            void Refuse(object? value, string field)
+            {
+                if (value is not null)
+                {
+                    p.Add($"{f}.{field}", $"is not allowed for a {cr.Type} compute environment");
+                }
+            }
+
+            Refuse(cr.MinvCpus, "minvCpus");
+            Refuse(cr.DesiredvCpus, "desiredvCpus");
+            Refuse(cr.InstanceTypes, "instanceTypes");
+            Refuse(cr.ImageId, "imageId");
+            Refuse(cr.LaunchTemplate, "launchTemplate");
+            Refuse(cr.AllocationStrategy, "allocationStrategy");
+            Refuse(cr.InstanceRole, "instanceRole");
+            Refuse(cr.Ec2KeyPair, "ec2KeyPair");
+            Refuse(cr.PlacementGroup, "placementGroup");
+            Refuse(cr.BidPercentage, "bidPercentage");
+            Refuse(cr.SpotIamFleetRole, "spotIamFleetRole");
+            Refuse(cr.Ec2Configuration, "ec2Configuration");
+            Refuse(cr.Tags, "tags");
+            Refuse(cr.ScalingPolicy, "scalingPolicy");
+            if (cr.Subnets is { Count: > 16 })
+            {
+                p.Add(f + ".subnets", $"must have at most 16 entries on Fargate, had {cr.Subnets.Count}");
+            }
+
+            return;
+        }
+
+        p.Range(cr.MinvCpus, 0, 10_000_000, f + ".minvCpus");
+        p.Range(cr.DesiredvCpus, 0, 10_000_000, f + ".desiredvCpus");
+        if (cr.MinvCpus is { } min && cr.MaxvCpus is { } max && min > max)
+        {
+            p.Add(f + ".minvCpus", $"must not exceed maxvCpus ({max}), was {min}");
+        }
+
+        if (cr.DesiredvCpus is { } d && ((cr.MinvCpus is { } mn && d < mn) || (cr.MaxvCpus is { } mx && d > mx)))
+        {
+            p.Add(f + ".desiredvCpus", $"must be between minvCpus and maxvCpus, was {d}");
+        }
+
+        p.OneOf(cr.AllocationStrategy, f + ".allocationStrategy", Strategies);
+        var spot = cr.Type == CRType.SPOT;
+        if (cr.AllocationStrategy is CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED or CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED or CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED && !spot)
+        {
+            p.Add(f + ".allocationStrategy", $"{cr.AllocationStrategy} is for SPOT compute environments only");
+        }
+
+        if (cr.AllocationStrategy == CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED && spot)
+        {
+            p.Add(f + ".allocationStrategy", "BEST_FIT_PROGRESSIVE_ORDERED is for On-Demand (EC2) compute environments only");
+        }
+
+        p.Range(cr.BidPercentage, 0, 100, f + ".bidPercentage");
+        if (cr.BidPercentage is not null && !spot)
+        {
+            p.Add(f + ".bidPercentage", "can only be set for a SPOT compute environment");
+        }
+
+        if (cr.ScalingPolicy?.MinScaleDownDelayMinutes is { } delay)
+        {
+            p.Range(delay, 20, 10_080, f + ".scalingPolicy.minScaleDownDelayMinutes");
+        }
+
+        ValidateInstanceTypes(cr.InstanceTypes, p, catalog, f + ".instanceTypes");
+    }
+
+    public static void ValidateInstanceTypes(IReadOnlyList<string>? types, Problems p, InstanceCatalog catalog, string field)
+    {
+        if (types is null)
+        {
+            return;
+        }
+
+        var archs = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in types)
+        {
+            var expanded = catalog.Expand(t);
+            if (expanded.Count == 0)
+            {
+                p.Add(field, $"Instance type {t} does not exist");
+                continue;
+            }
+
+            foreach (var e in expanded)
+            {
+                archs.Add(e.Architecture);
+            }
+        }
+
+        if (archs.Count > 1)
+        {
+            p.Add(field, "cannot mix x86_64 and arm64 instance types");
+        }
+    }
+
+    public static void ValidateUpdateComputeEnvironment(UpdateComputeEnvironmentRequest r, ComputeEnvironmentState ce, Problems p, InstanceCatalog catalog)
+    {
+        p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
+        if (r.ComputeResources is not { } cr)
+        {
+            return;
+        }
+
+        const string f = "computeResources";
+        if (!ce.IsManaged)
+        {
+            p.Add(f, "cannot be updated on an UNMANAGED compute environment");
+            return;
+        }
+
+        var cur = ce.Resources!;
+        if (ce.IsFargate)
+        {
+            // AWS: Fargate CEs can update only maxvCpus, subnets and security groups.
+            if (cr.MinvCpus is not null || cr.DesiredvCpus is not null || cr.AllocationStrategy is not null || cr.InstanceTypes is not null ||
+                cr.BidPercentage is not null || cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null)
+            {
+                p.Add(f, "of a Fargate compute environment can only update maxvCpus, subnets and securityGroupIds");
+            }
+        }
+
+        var min = cr.MinvCpus ?? cur.MinvCpus ?? 0;
+        var max = cr.MaxvCpus ?? cur.MaxvCpus ?? 0;
+        p.Range(cr.MinvCpus, 0, 10_000_000, f + ".minvCpus");
+        p.Range(cr.MaxvCpus, 0, 10_000_000, f + ".maxvCpus");
+        if (min > max)
+        {
+            p.Add(f + ".minvCpus", $"must not exceed maxvCpus ({max}), was {min}");
+        }
+
+        if (cr.DesiredvCpus is { } d && (d < min || d > max))
+        {
+            p.Add(f + ".desiredvCpus", $"must be between minvCpus and maxvCpus, was {d}");
+        }
+
+        p.OneOf(cr.AllocationStrategy, f + ".allocationStrategy", Strategies);
+        var infrastructure = cr.AllocationStrategy is not null || cr.InstanceTypes is not null || cr.BidPercentage is not null ||
+                             cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null;
+        if (infrastructure && !ce.IsFargate && (cur.AllocationStrategy ?? CRAllocationStrategy.BEST_FIT) == CRAllocationStrategy.BEST_FIT)
+        {
+            // AWS: infrastructure updates need a strategy other than BEST_FIT.
+            p.Add(f, "infrastructure updates (allocationStrategy, instanceTypes, bidPercentage, imageId, instanceRole, ec2KeyPair, type) are not allowed on a BEST_FIT compute environment");
+        }
+
+        if (cr.Type is { } t && !ce.IsFargate)
+        {
+            p.OneOf(t, f + ".type", CRType.EC2, CRType.SPOT);
+        }
+
+        if (cr.ScalingPolicy?.MinScaleDownDelayMinutes is { } delay)
+        {
+            p.Range(delay, 20, 10_080, f + ".scalingPolicy.minScaleDownDelayMinutes");
+        }
+
+        ValidateInstanceTypes(cr.InstanceTypes, p, catalog, f + ".instanceTypes");
+    }
+
+    public static void ValidateFairshare(FairsharePolicy? fp, Problems p)
+    {
+        if (fp is null)
+        {
+            return;
+        }
+
+        p.Range(fp.ShareDecaySeconds, 0, 604_800, "fairsharePolicy.shareDecaySeconds");
+        p.Range(fp.ComputeReservation, 0, 99, "fairsharePolicy.computeReservation");
+        var ids = new List<string>();
+        for (var i = 0; i < fp.ShareDistribution.Count; i++)
+        {
+            var s = fp.ShareDistribution[i];
+            var f = $"fairsharePolicy.shareDistribution[{i}]";
+            if (string.IsNullOrEmpty(s.ShareIdentifier))
+            {
+                p.Add(f + ".shareIdentifier", "is required");
+                continue;
+            }
+
+            p.MaxLength(s.ShareIdentifier, 255, f + ".shareIdentifier");
+            var star = s.ShareIdentifier.IndexOf('*', StringComparison.Ordinal);
+            if (star >= 0 && star != s.ShareIdentifier.Length - 1)
+            {
+                p.Add(f + ".shareIdentifier", $"may contain * only as its last character, was {s.ShareIdentifier}");
+            }
+
+            p.Range(s.WeightFactor, 0.0001, 999.9999, f + ".weightFactor");
+            foreach (var other in ids)
+            {
+                if (Overlaps(other, s.ShareIdentifier))
+                {
+                    p.Add(f + ".shareIdentifier", $"{s.ShareIdentifier} overlaps {other}");
+                }
+            }
+
+            ids.Add(s.ShareIdentifier);
+        }
+    }
+
+    private static bool Overlaps(string a, string b)
+    {
+        if (a == b)
+        {
+            return true;
+        }
+
+        static string Prefix(string s) => s.EndsWith('*') ? s[..^1] : s;
+        var pa = Prefix(a);
+        var pb = Prefix(b);
+        return (a.EndsWith('*') && pb.StartsWith(pa, StringComparison.Ordinal)) || (b.EndsWith('*') && pa.StartsWith(pb, StringComparison.Ordinal));
+    }
+
+    // ---- job definitions -----------------------------------------------------------------------------------------------
+
+    public static void ValidateJobDefinition(RegisterJobDefinitionRequest r, Problems p, BatchEngineOptions options)
+    {
+        Names.Check(p, r.JobDefinitionName, "jobDefinitionName", firstAlphanumeric: false);
+        if (r.Type is null)
+        {
+            p.Add("type", "is required");
+        }
+        else if (r.Type == JobDefinitionType.multinode || r.NodeProperties is not null)
+        {
+            p.Add("type", "multinode (multi-node parallel) job definitions are not supported by BatchCore yet");
+        }
+        else
+        {
+            p.OneOf(r.Type, "type", JobDefinitionType.container);
+        }
+
+        Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags);
+        p.Range(r.SchedulingPriority, 0, 9999, "schedulingPriority");
+        var platforms = r.PlatformCapabilities ?? [];
+        if (platforms.Count > 1)
+        {
+            p.Add("platformCapabilities", $"must have one entry (EC2 or FARGATE), had {platforms.Count}");
+        }
+
+        foreach (var pc in platforms)
+        {
+            p.OneOf(pc, "platformCapabilities", PlatformCapability.EC2, PlatformCapability.FARGATE);
+        }
+
+        var fargate = platforms.Contains(PlatformCapability.FARGATE);
+        if (r.Type == JobDefinitionType.container && r.ContainerProperties is null)
+        {
+            p.Add("containerProperties", "is required for a container job definition (containerProperties or eksProperties must be provided)");
+        }
+
+        if (r.ContainerProperties is { } cp)
+        {
+            ValidateContainer(cp, fargate, p, "containerProperties");
+        }
+
+        ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");
+        ValidateTimeout(r.Timeout, p, "timeout", options);
+        ValidateParameters(r.Parameters, p);
+        ValidateConsumables(r.ConsumableResourceProperties, p, "consumableResourceProperties");
+    }
+
+    private static void ValidateParameters(IReadOnlyDictionary<string, string>? parameters, Problems p)
+    {
+        if (parameters is null)
+        {
+            return;
+        }
+
+        foreach (var (k, v) in parameters)
+        {
+            if (string.IsNullOrEmpty(k))
+            {
+                p.Add("parameters", "keys must not be empty");
+            }
+
+            if (v is null)
+            {
+                p.Add($"parameters.{k}", "must not be null");
+            }
+        }
+    }
+
+    public static void ValidateConsumables(ConsumableResourceProperties? c, Problems p, string field)
+    {
+        if (c is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < c.ConsumableResourceList.Count; i++)
+        {
+            var e = c.ConsumableResourceList[i];
+            p.Required(e.ConsumableResource, $"{field}.consumableResourceList[{i}].consumableResource");
+            if (e.Quantity < 1)
+            {
+                p.Add($"{field}.consumableResourceList[{i}].quantity", $"must be at least 1, was {e.Quantity}");
+            }
+        }
+    }
+
+    public static void ValidateContainer(ContainerProperties cp, bool fargate, Problems p, string f)
+    {
+        p.MaxLength(cp.Image, 255, f + ".image");
+        if (cp.Image is null && (cp.Command is null || cp.Command.Count == 0))
+        {
+            p.Add(f, "needs an image or a command");
+        }
+
+        ValidateEnvironment(cp.Environment, p, f + ".environment");
+        var req = ValidateResourceRequirements(cp.ResourceRequirements, p, f + ".resourceRequirements");
+        if (cp.Vcpus is { } legacyV)
+        {
+            p.Range(legacyV, 1, 10_000, f + ".vcpus");
+        }
+
+        if (cp.Memory is { } legacyM)
+        {
+            p.Range(legacyM, 4, int.MaxValue, f + ".memory");
+        }
+
+        var vcpus = req.Vcpus ?? cp.Vcpus;
+        var memory = req.Memory ?? cp.Memory;
+        if (vcpus is null)
+        {
+            p.Add(f + ".resourceRequirements", "must give VCPU (the number of vCPUs is required)");
+        }
+
+        if (memory is null)
+        {
+            p.Add(f + ".resourceRequirements", "must give MEMORY (the memory hard limit in MiB is required)");
+        }
+
+        ValidatePlatformResources(vcpus, memory, req.Gpus, fargate, p, f + ".resourceRequirements");
+        if (cp.RuntimePlatform?.CpuArchitecture is { } arch)
+        {
+            p.OneOf(arch, f + ".runtimePlatform.cpuArchitecture", "X86_64", "ARM64");
+        }
+
+        if (fargate)
+        {
+            if (cp.Privileged == true)
+            {
+                p.Add(f + ".privileged", "must not be true on Fargate");
+            }
+
+            if (cp.LinuxParameters is { } lp)
+            {
+                if (lp.Devices is { Count: > 0 })
+                {
+                    p.Add(f + ".linuxParameters.devices", "are not supported on Fargate");
+                }
+
+                if (lp.Tmpfs is { Count: > 0 })
+                {
+                    p.Add(f + ".linuxParameters.tmpfs", "is not supported on Fargate");
+                }
+
+                if (lp.MaxSwap is not null || lp.Swappiness is not null)
+                {
+                    p.Add(f + ".linuxParameters.maxSwap", "swap is not supported on Fargate");
+                }
+
+                if (lp.SharedMemorySize is not null)
+                {
+                    p.Add(f + ".linuxParameters.sharedMemorySize", "is not supported on Fargate");
+                }
+            }
+        }
+    }
+
+    public static void ValidatePlatformResources(double? vcpus, int? memory, int? gpus, bool fargate, Problems p, string f)
+    {
+        if (fargate)
+        {
+            if (gpus is > 0)
+            {
+                p.Add(f, "GPU resources are not available for jobs that run on Fargate resources");
+            }
+
+            if (vcpus is { } v && memory is { } m && !FargateSizes.IsValid(v, m))
+            {
+                p.Add(f, string.Create(CultureInfo.InvariantCulture, $"VCPU {v} with MEMORY {m} is not a valid Fargate size: {FargateSizes.Describe(v)}"));
+            }
+        }
+        else if (vcpus is { } v && v < 1)
+        {
+            p.Add(f, string.Create(CultureInfo.InvariantCulture, $"VCPU must be at least 1 for jobs on EC2 resources, was {v}"));
+        }
+    }
+
+    public static void ValidateEnvironment(IReadOnlyList<Model.KeyValuePair>? env, Problems p, string f)
+    {
+        if (env is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < env.Count; i++)
+        {
+            var name = env[i].Name;
+            if (string.IsNullOrEmpty(name))
+            {
+                p.Add($"{f}[{i}].name", "is required");
+            }
+            else if (name.StartsWith("AWS_BATCH", StringComparison.Ordinal))
+            {
+                p.Add($"{f}[{i}].name", $"must not start with AWS_BATCH (reserved), was {name}");
+            }
+        }
+    }
+
+    public static (double? Vcpus, int? Memory, int? Gpus) ValidateResourceRequirements(IReadOnlyList<ResourceRequirement>? reqs, Problems p, string f)
+    {
+        double? vcpus = null;
+        int? memory = null;
+        int? gpus = null;
+        if (reqs is null)
+        {
+            return (vcpus, memory, gpus);
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < reqs.Count; i++)
+        {
+            var r = reqs[i];
+            var fi = $"{f}[{i}]";
+            if (r.Type is null)
+            {
+                p.Add(fi + ".type", "is required");
+                continue;
+            }
+
+            if (!seen.Add(r.Type))
+            {
+                p.Add(fi + ".type", $"{r.Type} is given more than once");
+            }
+
+            switch (r.Type)
+            {
+                case ResourceType.VCPU:
+                    if (double.TryParse(r.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0)
+                    {
+                        vcpus = v;
+                    }
+                    else
+                    {
+                        p.Add(fi + ".value", $"VCPU must be a positive number, was '{r.Value}'");
+                    }
+
+                    break;
+                case ResourceType.MEMORY:
+                    if (int.TryParse(r.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m >= 4)
+                    {
+                        memory = m;
+                    }
+                    else
+                    {
+                        p.Add(fi + ".value", $"MEMORY must be a whole number of MiB, at least 4, was '{r.Value}'");
+                    }
+
+                    break;
+                case ResourceType.GPU:
+                    if (int.TryParse(r.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var g) && g >= 0)
+                    {
+                        gpus = g;
+                    }
+                    else
+                    {
+                        p.Add(fi + ".value", $"GPU must be a whole number, was '{r.Value}'");
+                    }
+
+                    break;
+                default:
+                    p.Add(fi + ".type", $"must be one of GPU | VCPU | MEMORY, was {r.Type}");
+                    break;
+            }
+        }
+
+        return (vcpus, memory, gpus);
+    }
+
+    public static void ValidateRetryStrategy(RetryStrategy? rs, Problems p, string f)
+    {
+        if (rs is null)
+        {
+            return;
+        }
+
+        if (rs.Attempts is null && rs.EvaluateOnExit is not null)
+        {
+            p.Add(f + ".attempts", "is required when evaluateOnExit is given");
+        }
+
+        p.Range(rs.Attempts, 1, 10, f + ".attempts");
+        if (rs.EvaluateOnExit is not { } list)
+        {
+            return;
+        }
+
+        if (list.Count > 5)
+        {
+            p.Add(f + ".evaluateOnExit", $"must have at most 5 entries, had {list.Count}");
+        }
+
+        for (var i = 0; i < list.Count; i++)
+        {
+            var e = list[i];
+            var fi = $"{f}.evaluateOnExit[{i}]";
+            if (e.Action is null)
+            {
+                p.Add(fi + ".action", "is required");
+            }
+            else if (!e.Action.Equals(RetryAction.RETRY, StringComparison.OrdinalIgnoreCase) && !e.Action.Equals(RetryAction.EXIT, StringComparison.OrdinalIgnoreCase))
+            {
+                p.Add(fi + ".action", $"must be one of RETRY | EXIT, was {e.Action}");
+            }
+
+            CheckGlob(e.OnStatusReason, fi + ".onStatusReason", p, digitsOnly: false);
+            CheckGlob(e.OnReason, fi + ".onReason", p, digitsOnly: false);
+            CheckGlob(e.OnExitCode, fi + ".onExitCode", p, digitsOnly: true);
+        }
+    }
+
+    private static void CheckGlob(string? glob, string f, Problems p, bool digitsOnly)
+    {
+        if (glob is null)
+        {
+            return;
+        }
+
+        p.MaxLength(glob, 512, f);
+        var star = glob.IndexOf('*', StringComparison.Ordinal);
+        if (star >= 0 && star != glob.Length - 1)
+        {
+            p.Add(f, $"may contain * only at the end, was '{glob}'");
+        }
+
+        if (digitsOnly && glob.TrimEnd('*').Any(c => !char.IsAsciiDigit(c)))
+        {
+            p.Add(f, $"may contain only digits (and a trailing *), was '{glob}'");
+        }
+    }
+
+    public static void ValidateTimeout(JobTimeout? t, Problems p, string f, BatchEngineOptions options)
+    {
+        if (t?.AttemptDurationSeconds is not { } s)
+        {
+            return;
+        }
+
+        var min = options.AllowShortTimeouts ? 1 : 60;
+        if (s < min)
+        {
+            p.Add(f + ".attemptDurationSeconds", options.AllowShortTimeouts
+                ? $"must be at least 1, was {s}"
+                : $"must be at least 60 (AWS's minimum; the engine option AllowShortTimeouts permits 1), was {s}");
+        }
+    }
+}

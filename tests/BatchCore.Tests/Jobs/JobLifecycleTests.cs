@@ -1,0 +1,193 @@
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Jobs;
+
+public class JobLifecycleTests
+{
+    [Fact]
+    public async Task SubmittedJob_RunsToSucceeded_WithOneAttemptAndMillisecondTimes()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var start = engine.UtcNow.ToUnixTimeMilliseconds();
+        var r = await engine.SubmitJobAsync(TestEngine.Job(runSeconds: 30));
+        Assert.Equal(JobStatus.SUBMITTED, (await engine.DescribeAsync(r.JobId)).Status is JobStatus.SUBMITTED or JobStatus.RUNNABLE or JobStatus.STARTING or JobStatus.RUNNING ? JobStatus.SUBMITTED : "x");
+
+        await engine.RunUntilIdleAsync();
+
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.Equal(0, attempt.Container!.ExitCode);
+        Assert.StartsWith("def/default/", attempt.Container.LogStreamName, StringComparison.Ordinal);
+        Assert.Equal(start, job.CreatedAt);
+        Assert.Equal(start, job.StartedAt);
+        Assert.Equal(start + 30_000, job.StoppedAt);
+        Assert.Equal($"arn:aws:batch:local:000000000000:job/{r.JobId}", r.JobArn);
+    }
+
+    [Fact]
+    public async Task NonZeroExit_WithoutRetries_Fails()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var r = await engine.SubmitJobAsync(TestEngine.Job(exitCode: 3));
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(3, job.Container!.ExitCode);
+        Assert.Single(job.Attempts);
+    }
+
+    [Fact]
+    public async Task RetryStrategy_RetriesUntilSuccess()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 3 }));
+        var r = await engine.SubmitJobAsync(TestEngine.Job(def: "retry", exitCode: 1, failingAttempts: 2));
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        Assert.Equal([1, 1, 0], job.Attempts.Select(a => a.Container!.ExitCode!.Value));
+    }
+
+    [Fact]
+    public async Task RetryStrategy_StopsAtAttempts()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 2 }));
+        var r = await engine.SubmitJobAsync(TestEngine.Job(def: "retry", exitCode: 1));
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(2, job.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task EvaluateOnExit_ExitAction_StopsRetrying()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy
+        {
+            Attempts = 5,
+            EvaluateOnExit = [new() { OnExitCode = "4*", Action = "exit" }, new() { OnReason = "*", Action = "RETRY" }],
+        }));
+        var r = await engine.SubmitJobAsync(TestEngine.Job(def: "retry", exitCode: 42));
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Single(job.Attempts);
+    }
+
+    [Fact]
+    public async Task Timeout_FailsAttempt_AndIsNotRetried()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("slow", retry: new RetryStrategy { Attempts = 3 }, timeout: 5));
+        var r = await engine.SubmitJobAsync(TestEngine.Job(def: "slow", runSeconds: 100));
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(StatusReasons.TimeoutExceeded, job.StatusReason);
+        Assert.Single(job.Attempts);
+        Assert.Equal(job.StartedAt + 5000, job.StoppedAt);
+    }
+
+    [Fact]
+    public async Task CancelRunnable_Fails_WithReason_AndNoAttempt()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        var first = await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 100));
+        var second = await engine.SubmitJobAsync(TestEngine.Job("b"));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(second.JobId));
+        await engine.CancelJobAsync(second.JobId, "no longer needed");
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(second.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal("no longer needed", job.StatusReason);
+        Assert.True(job.IsCancelled);
+        Assert.Empty(job.Attempts);
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(first.JobId));
+    }
+
+    [Fact]
+    public async Task CancelRunning_DoesNothing_AndSucceeds()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var r = await engine.SubmitJobAsync(TestEngine.Job(runSeconds: 100));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(r.JobId));
+        await engine.CancelJobAsync(r.JobId, "too late");
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        Assert.False(job.IsCancelled);
+    }
+
+    [Fact]
+    public async Task TerminateRunning_Fails_WithReason_NotRetried()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 3 }));
+        var r = await engine.SubmitJobAsync(TestEngine.Job(def: "retry", runSeconds: 100));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.TerminateJobAsync(r.JobId, "stop it");
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal("stop it", job.StatusReason);
+        Assert.True(job.IsTerminated);
+        Assert.Single(job.Attempts);
+    }
+
+    [Fact]
+    public async Task CancelAndTerminate_UnknownJob_Succeed()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.CancelJobAsync("nope", "r");
+        await engine.TerminateJobAsync("nope", "r");
+    }
+
+    [Theory]
+    [InlineData("", "r")]
+    [InlineData("id", "")]
+    public async Task CancelAndTerminate_EmptyArguments_Throw(string id, string reason)
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await Assert.ThrowsAsync<BatchClientException>(() => engine.CancelJobAsync(id, reason));
+        await Assert.ThrowsAsync<BatchClientException>(() => engine.TerminateJobAsync(id, reason));
+    }
+
+    [Fact]
+    public async Task WaitForJobAsync_ReturnsTerminalDetail()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var r = await engine.SubmitJobAsync(TestEngine.Job());
+        var wait = engine.WaitForJobAsync(r.JobId);
+        await engine.RunUntilIdleAsync();
+        var detail = await wait;
+        Assert.Equal(JobStatus.SUCCEEDED, detail.Status);
+    }
+
+    [Fact]
+    public async Task WatchJobsAsync_StreamsEveryTransitionInOrder()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        using var cts = new CancellationTokenSource();
+        var seen = new List<string>();
+        var enumerator = engine.WatchJobsAsync(ct: cts.Token).GetAsyncEnumerator(cts.Token);
+        var first = enumerator.MoveNextAsync(); // subscribes
+        await Task.Delay(50, TestContext.Current.CancellationToken); // lets the subscription reach the loop (not a timed assertion)
+        var r = await engine.SubmitJobAsync(TestEngine.Job());
+        await engine.RunUntilIdleAsync();
+        Assert.True(await first);
+        seen.Add(enumerator.Current.Status);
+        while (seen.Count < 5 && await enumerator.MoveNextAsync())
+        {
+            seen.Add(enumerator.Current.Status);
+        }
+
+        Assert.Equal([JobStatus.SUBMITTED, JobStatus.RUNNABLE, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.SUCCEEDED], seen.Take(5));
+        await cts.CancelAsync();
+        _ = r;
+    }
+}
