@@ -39,6 +39,19 @@ internal sealed class BinEliminationSearch
     private readonly int[] _map;
     private readonly Random _rng;
 
+    // Descent ("general add/drop"): refill one bin with the heaviest subset of its items and the pool's.
+    private const int MaxRefillCandidates = 22;
+    private const int RefillNodeLimit = 20_000;
+    private readonly int[] _cand = new int[MaxRefillCandidates];
+    private readonly double[] _suffix = new double[MaxRefillCandidates + 1];
+    private readonly bool[] _take = new bool[MaxRefillCandidates];
+    private readonly bool[] _bestTake = new bool[MaxRefillCandidates];
+    private long[] _dfsLoad = [];
+    private int _candCount;
+    private double _refillBest;
+    private int _refillBestCount;
+    private int _nodes;
+
     private int _partialCount;
     private int _removed;
     private int _bestCount;
@@ -50,6 +63,12 @@ internal sealed class BinEliminationSearch
     private int _moveDelta;
     private int _moveTies;
     private int _out1, _out2, _in1, _in2;
+
+    // The least-bad worsening move of the current pass, applied when the pass finds nothing admissible (tabu search).
+    private int _currentBin;
+    private bool _hasFallback;
+    private double _fallbackGain;
+    private int _fallbackBin, _fallbackOut1, _fallbackOut2, _fallbackIn1, _fallbackIn2;
 
     internal BinEliminationSearch(long[] demands, long[] capacity, int seed)
     {
@@ -88,6 +107,7 @@ internal sealed class BinEliminationSearch
         _bestBinOf = new int[_n];
         _map = new int[_n];
         _rng = new Random(seed);
+        _dfsLoad = new long[(MaxRefillCandidates + 1) * _d];
     }
 
     /// <summary>The outcome: best packing found (never worse than the start), iterations used, why it stopped.</summary>
@@ -149,10 +169,20 @@ internal sealed class BinEliminationSearch
                 if (++cursor >= _partialCount)
                 {
                     cursor = 0;
-                    if (movesThisPass == 0)
+                    if (Descent(ref iteration, out var refilled))
                     {
-                        Kick();
+                        Record();
+                        success = true;
+                        break;
                     }
+
+                    // The fallback was found before the refills; it is stale if they changed anything.
+                    if (movesThisPass == 0 && !refilled)
+                    {
+                        ApplyFallbackOrKick();
+                    }
+
+                    _hasFallback = false;
 
                     movesThisPass = 0;
                 }
@@ -246,6 +276,7 @@ internal sealed class BinEliminationSearch
     private bool TryMove(int b)
     {
         _hasMove = false;
+        _currentBin = b;
         var items = _bins[b];
         var s = items.Count;
         var d = _d;
@@ -328,8 +359,24 @@ internal sealed class BinEliminationSearch
 
     private void Consider(double gain, int delta, int out1, int out2, int in1, int in2, bool pointless)
     {
-        if (gain < -Epsilon || pointless)
+        if (pointless)
         {
+            return;
+        }
+
+        if (gain < -Epsilon)
+        {
+            if (!_hasFallback || gain > _fallbackGain)
+            {
+                _hasFallback = true;
+                _fallbackGain = gain;
+                _fallbackBin = _currentBin;
+                _fallbackOut1 = out1;
+                _fallbackOut2 = out2;
+                _fallbackIn1 = in1;
+                _fallbackIn2 = in2;
+            }
+
             return;
         }
 
@@ -400,7 +447,178 @@ internal sealed class BinEliminationSearch
         AssertInvariants();
     }
 
-    // No admissible move in a whole pass: push a random item of a random bin into the pool.
+    // One pass of refills over all bins; true when the pool then fits the removed bins.
+    private bool Descent(ref long iteration, out bool refilled)
+    {
+        refilled = false;
+        for (var b = 0; b < _partialCount; b++)
+        {
+            iteration++;
+            if (Refill(b))
+            {
+                refilled = true;
+                if (PoolFits())
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    // Replaces bin b's content by the heaviest feasible subset of (its items ∪ pool), by depth-first branch and bound.
+    private bool Refill(int b)
+    {
+        var items = _bins[b];
+        var d = _d;
+        _candCount = 0;
+        double current = 0;
+        for (var x = 0; x < items.Count && _candCount < MaxRefillCandidates; x++)
+        {
+            _cand[_candCount++] = items[x];
+            current += _weight[items[x]];
+        }
+
+        if (_candCount < items.Count)
+        {
+            return false; // a bin with very many items: the pair moves cover it
+        }
+
+        // The heaviest pool items first; they are the ones worth placing.
+        var firstPool = _candCount;
+        for (var u = 0; u < _pool.Count; u++)
+        {
+            var j = _pool[u];
+            if (_candCount < MaxRefillCandidates)
+            {
+                _cand[_candCount++] = j;
+                continue;
+            }
+
+            var lightest = firstPool;
+            for (var v = firstPool + 1; v < _candCount; v++)
+            {
+                if (_weight[_cand[v]] < _weight[_cand[lightest]])
+                {
+                    lightest = v;
+                }
+            }
+
+            if (_weight[j] > _weight[_cand[lightest]])
+            {
+                _cand[lightest] = j;
+            }
+        }
+
+        // Sort candidates by weight, heaviest first (insertion sort: at most MaxRefillCandidates).
+        for (var x = 1; x < _candCount; x++)
+        {
+            var c = _cand[x];
+            var y = x - 1;
+            while (y >= 0 && _weight[_cand[y]] < _weight[c])
+            {
+                _cand[y + 1] = _cand[y];
+                y--;
+            }
+
+            _cand[y + 1] = c;
+        }
+
+        _suffix[_candCount] = 0;
+        for (var x = _candCount - 1; x >= 0; x--)
+        {
+            _suffix[x] = _suffix[x + 1] + _weight[_cand[x]];
+        }
+
+        _refillBest = current + Epsilon;
+        _refillBestCount = -1;
+        _nodes = 0;
+        Array.Clear(_dfsLoad, 0, d);
+        Search(0, 0, 0, 0);
+        if (_refillBestCount < 0)
+        {
+            return false;
+        }
+
+        // Apply: everything in the candidate set that is not chosen goes (or stays) out of the bin.
+        var tenure = 3 + _rng.Next(8);
+        for (var x = 0; x < _candCount; x++)
+        {
+            var item = _cand[x];
+            var inBin = _binOf[item] == b;
+            if (inBin && !_bestTake[x])
+            {
+                MoveToPool(item, b, tenure);
+            }
+            else if (!inBin && _bestTake[x])
+            {
+                MoveToBin(item, b);
+            }
+        }
+
+        _moves++;
+        AssertInvariants();
+        return true;
+    }
+
+    private void Search(int depth, int at, double weight, int count)
+    {
+        if (++_nodes > RefillNodeLimit)
+        {
+            return;
+        }
+
+        if (weight > _refillBest)
+        {
+            _refillBest = weight;
+            _refillBestCount = count;
+            Array.Copy(_take, _bestTake, _candCount);
+        }
+
+        if (at == _candCount || weight + _suffix[at] <= _refillBest)
+        {
+            return;
+        }
+
+        var d = _d;
+        var item = _cand[at];
+        var load = _dfsLoad.AsSpan(depth * d, d);
+        var next = _dfsLoad.AsSpan((depth + 1) * d, d);
+        var fits = true;
+        for (var k = 0; k < d; k++)
+        {
+            next[k] = load[k] + _demands[(item * d) + k];
+            fits &= next[k] <= _capacity[k];
+        }
+
+        if (fits)
+        {
+            _take[at] = true;
+            Search(depth + 1, at + 1, weight + _weight[item], count + 1);
+            _take[at] = false;
+        }
+
+        load.CopyTo(next);
+        Search(depth + 1, at + 1, weight, count);
+    }
+
+    // No admissible move in a whole pass: take the least-bad worsening move, else push a random item into the pool.
+    private void ApplyFallbackOrKick()
+    {
+        if (_hasFallback)
+        {
+            _out1 = _fallbackOut1;
+            _out2 = _fallbackOut2;
+            _in1 = _fallbackIn1;
+            _in2 = _fallbackIn2;
+            Apply(_fallbackBin);
+            return;
+        }
+
+        Kick();
+    }
+
     private void Kick()
     {
         if (_partialCount == 0)

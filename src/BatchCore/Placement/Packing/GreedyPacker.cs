@@ -85,6 +85,17 @@ internal static class GreedyPacker
         Array.Sort(order, new DescendingKey(keyScratch));
     }
 
+    /// <summary>Sorts all item indices by decreasing key, ties by index.</summary>
+    internal static void SortDescending(int[] order, double[] keys)
+    {
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        Array.Sort(order, new DescendingKey(keys));
+    }
+
     /// <summary>
     /// Packs the items in <paramref name="order"/> into bins opened on demand. <paramref name="residual"/> must hold
     /// n × d values. Returns the bin count; <paramref name="binOfItem"/> gets each item's bin.

@@ -222,6 +222,9 @@ public static class VectorPacker
         return packed.BinCount;
     }
 
+    // Branch-and-bound nodes per bin for minimum bin slack: enough to find exact fills of a few items.
+    private const int MinimumBinSlackNodes = 4_000;
+
     private static PackingResult Optimized(PackingProblem problem, PackingOptions options, int lb, int lb2)
     {
         var n = problem.ItemCount;
@@ -267,6 +270,12 @@ public static class VectorPacker
             Keep(GreedyPacker.PackBinCentric(demands, capacity, candidate, residual, order));
         }
 
+        if (bestBins > lb2)
+        {
+            GreedyPacker.Order(demands, capacity, GreedyPacker.ItemOrder.DecreasingSum, order, keys);
+            Keep(new MinimumBinSlack(demands, capacity, MinimumBinSlackNodes).Pack(order, candidate));
+        }
+
         if (bestBins == lb2 || options.MaxIterations == 0)
         {
             return Result(false, 0);
@@ -278,15 +287,51 @@ public static class VectorPacker
         var deadline = budget == Timeout.InfiniteTimeSpan
             ? long.MaxValue
             : clock.GetTimestamp() + (long)(budget.TotalSeconds * clock.TimestampFrequency);
+        // 2a. Perturbed minimum bin slack: the order jittered by up to ±10 %, for a quarter of the budget. One restart
+        //     counts as n iterations.
+        long iterations = 0;
+        var timedOut = false;
+        var rng = new Random(options.Seed);
+        var mbs = new MinimumBinSlack(demands, capacity, MinimumBinSlackNodes);
+        var baseKeys = new double[n];
+        GreedyPacker.Order(demands, capacity, GreedyPacker.ItemOrder.DecreasingSum, order, baseKeys);
+        var start = clock.GetTimestamp();
+        var mbsDeadline = deadline == long.MaxValue ? long.MaxValue : start + ((deadline - start) / 4);
+        var mbsIterations = options.MaxIterations / 4;
+        while (bestBins > lb2 && iterations + n <= mbsIterations)
+        {
+            if (mbsDeadline != long.MaxValue && clock.GetTimestamp() >= mbsDeadline)
+            {
+                break;
+            }
+
+            iterations += n;
+            for (var i = 0; i < n; i++)
+            {
+                keys[i] = baseKeys[i] * (0.9 + (0.2 * rng.NextDouble()));
+            }
+
+            GreedyPacker.SortDescending(order, keys);
+            Keep(mbs.Pack(order, candidate));
+        }
+
+        if (bestBins == lb2)
+        {
+            return Result(false, iterations);
+        }
+
+        // 2b. Bin elimination with the rest of the budget.
         var search = new BinEliminationSearch(demands, capacity, options.Seed);
-        var outcome = search.Run(best, bestBins, lb2, options.MaxIterations, clock, deadline);
+        var outcome = search.Run(best, bestBins, lb2, options.MaxIterations - iterations, clock, deadline);
         if (outcome.BinCount < bestBins)
         {
             bestBins = outcome.BinCount;
             search.BestBinOf.AsSpan().CopyTo(best);
         }
 
-        return Result(outcome.TimedOut, outcome.Iterations);
+        iterations += outcome.Iterations;
+        timedOut |= outcome.TimedOut;
+        return Result(timedOut, iterations);
 
         void Keep(int bins)
         {
