@@ -163,6 +163,7 @@ internal sealed class BinEliminationSearch
                     {
                         Record();
                         success = true;
+                        break;
                     }
                 }
 

@@ -59,12 +59,11 @@ internal sealed class MinimumBinSlack
         while (_count > 0)
         {
             var first = _remaining[0];
+            _suffix[_count] = 0;
             for (var x = _count - 1; x >= 1; x--)
             {
                 _suffix[x] = _suffix[x + 1] + _weight[_remaining[x]];
             }
-
-            _suffix[_count] = 0;
             for (var k = 0; k < d; k++)
             {
                 _load[k] = _demands[(first * d) + k];
