@@ -184,7 +184,6 @@ internal sealed class BinEliminationSearch
                     }
 
                     _hasFallback = false;
-
                     movesThisPass = 0;
                 }
             }
@@ -199,6 +198,7 @@ internal sealed class BinEliminationSearch
         var target = _bestCount - 1;
         var r = Math.Min(2, target);
         _removed = r;
+        _hasFallback = false;
         _pool.Clear();
         Array.Clear(_poolLoad);
         if (r == 0)
