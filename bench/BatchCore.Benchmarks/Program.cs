@@ -1,8 +1,19 @@
+using BatchCore.Benchmarks.Quality;
 using BenchmarkDotNet.Running;
 
 namespace BatchCore.Benchmarks;
 
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <summary><c>quality [--quick]</c> runs the placement-quality report; anything else goes to BenchmarkDotNet.</summary>
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "quality")
+        {
+            return PlacementQualityReport.Run(args[1..]);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }
