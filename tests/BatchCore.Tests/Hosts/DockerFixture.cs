@@ -44,7 +44,12 @@ public sealed class DockerFixture : IAsyncLifetime
             return;
         }
 
-        _dir = Directory.CreateTempSubdirectory("bcd-").FullName; // short: unix socket paths are limited to 108 bytes
+        // Short (unix socket paths are limited to 108 bytes); under BATCHCORE_DOCKER_TEST_ROOT when CI sets it, so that
+        // its safety net can find a daemon of this run by PID if the test host dies before disposing the fixture.
+        var root = Environment.GetEnvironmentVariable("BATCHCORE_DOCKER_TEST_ROOT");
+        _dir = string.IsNullOrEmpty(root) || !Directory.Exists(root)
+            ? Directory.CreateTempSubdirectory("bcd-").FullName
+            : Directory.CreateDirectory(Path.Combine(root, "bcd-" + Guid.NewGuid().ToString("N")[..8])).FullName;
         var socket = Path.Combine(_dir, "docker.sock");
         Endpoint = "unix://" + socket;
         var log = Path.Combine(_dir, "dockerd.log");
