@@ -110,6 +110,21 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
         await AssertCleanAsync(launch);
     }
 
+    [Fact]
+    public async Task UnreachableDaemon_ExitsAsAHostFailureInsteadOfThrowing()
+    {
+        var socket = Path.Combine(Path.GetTempPath(), "batchcore-no-daemon-" + Guid.NewGuid().ToString("N")[..8] + ".sock");
+        await using var driver = new DockerHostDriver(new DockerHostDriverOptions { LogStore = Logs, Endpoint = "unix://" + socket });
+        var launch = MakeLaunch(["true"]);
+
+        driver.Launch(launch, Events);
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Null(exit.ExitCode);
+        Assert.True(exit.HostFailure);
+        Assert.Equal(0, Events.StartedCount(launch.Token));
+    }
+
     [Theory]
     [InlineData("tcp://10.1.2.3:2375")]
     [InlineData("tcp://docker.example.com:2375")]

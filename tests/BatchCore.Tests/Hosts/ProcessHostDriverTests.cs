@@ -192,6 +192,25 @@ public sealed class ProcessHostDriverTests : HostDriverContractTests
     }
 
     [Fact]
+    public async Task LimitsDisabled_TerminateStillReachesTheWholeProcessTree()
+    {
+        RequireDriver();
+        await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, EnableLimits = false });
+        var tree = MakeLaunch(["sh", "-c", "sleep 300 & sleep 300 & echo ready; wait"]);
+        var leftovers = MakeLaunch(["sh", "-c", "sleep 300 & echo started-child"]);
+        driver.Launch(tree, Events);
+        driver.Launch(leftovers, Events);
+        await WaitForLogLineAsync(tree, "ready");
+
+        driver.Terminate(tree.Token, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(143, (await Events.WaitExitedAsync(tree.Token)).ExitCode);
+        Assert.Equal(0, (await Events.WaitExitedAsync(leftovers.Token)).ExitCode);
+        await AssertCleanAsync(tree);
+        await AssertCleanAsync(leftovers);
+    }
+
+    [Fact]
     public async Task LimitsDisabled_RunsAndSaysSoInTheLog()
     {
         RequireDriver();

@@ -59,8 +59,6 @@ public sealed class ProcessHostDriver : HostDriver
         }
 
         _inheritedNames = [.. names];
-        _useSetsid = OperatingSystem.IsLinux() && File.Exists(SetsidPath);
-
         if (!options.EnableLimits)
         {
             LimitsUnavailableReason = "limits disabled by ProcessHostDriverOptions.EnableLimits";
@@ -71,6 +69,9 @@ public sealed class ProcessHostDriver : HostDriver
             LimitsUnavailableReason = reason;
         }
 
+        // Without cgroups, a session of its own per attempt is how SIGTERM reaches the job's whole process tree. With
+        // cgroups the cgroup lists the tree, and the extra exec of setsid would only cost start latency.
+        _useSetsid = _cgroups is null && OperatingSystem.IsLinux() && File.Exists(SetsidPath);
         if (LimitsUnavailableReason is not null)
         {
             _options.Diagnostic?.Invoke("process driver: running attempts without resource limits: " + LimitsUnavailableReason);
@@ -350,7 +351,7 @@ public sealed class ProcessHostDriver : HostDriver
             var target = _cgroup is not null ? ShellPath : executable;
             if (driver._useSetsid)
             {
-                // A session of its own, so that SIGTERM reaches the whole process group even without cgroups.
+                // A session of its own, so that SIGTERM reaches the whole process group without cgroups.
                 // setsid does not fork here: our child is never a process-group leader.
                 args.Insert(0, target);
                 target = SetsidPath;
