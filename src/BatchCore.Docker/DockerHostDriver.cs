@@ -1,0 +1,523 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using Docker.DotNet.X509;
+
+namespace BatchCore.Hosts.Docker;
+
+/// <summary>
+/// Runs attempts as Docker containers (kind <c>docker</c>) through the Docker Engine API: the launch's image and command
+/// (exec form), its environment, and the requested memory (hard limit, no extra swap), vCPUs and a pids limit. Logs are
+/// followed into the attempt's log stream; the container is always removed when the attempt ends. Containers carry the
+/// labels <c>batchcore.attempt</c> and <c>batchcore.job-id</c>.
+/// </summary>
+public sealed class DockerHostDriver : HostDriver
+{
+    /// <summary>Label holding the attempt token.</summary>
+    public const string AttemptLabel = "batchcore.attempt";
+
+    /// <summary>Label holding the job id.</summary>
+    public const string JobIdLabel = "batchcore.job-id";
+
+    /// <summary>The reason of an attempt terminated before its container was started.</summary>
+    public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
+
+    // docker-init (tini) exits 127 after "[FATAL tini (7)] exec x failed: No such file or directory".
+    private const int InitExecFailedExitCode = 127;
+    private const string InitFatalPrefix = "[FATAL tini";
+
+    private readonly DockerHostDriverOptions _options;
+    private readonly DockerClientConfiguration _configuration;
+    private readonly DockerClient _client;
+    private readonly ConcurrentDictionary<AttemptToken, Attempt> _attempts = new();
+    private readonly CancellationTokenSource _disposing = new();
+    private int _disposed;
+
+    /// <summary>Creates the driver. Does not contact the daemon until the first launch.</summary>
+    /// <exception cref="BatchClientException">The options break a rule, e.g. plain TCP to a remote address.</exception>
+    public DockerHostDriver(DockerHostDriverOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var endpoint = options.Validate();
+        _options = options with { };
+        Credentials? credentials = null;
+        if (endpoint.Scheme == "tcp" && options.ClientCertificate is not null)
+        {
+            var tls = new CertificateCredentials(options.ClientCertificate);
+            if (options.ServerCertificateValidation is not null)
+            {
+                tls.ServerCertificateValidationCallback = options.ServerCertificateValidation;
+            }
+
+            credentials = tls;
+        }
+
+        _configuration = credentials is null ? new DockerClientConfiguration(endpoint) : new DockerClientConfiguration(endpoint, credentials);
+        _client = _configuration.CreateClient();
+    }
+
+    /// <inheritdoc />
+    public override string Kind => "docker";
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The token is already running on this driver.</exception>
+    public override void Launch(AttemptLaunch launch, IAttemptEventSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        ArgumentNullException.ThrowIfNull(sink);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var attempt = new Attempt(this, launch, sink);
+        if (!_attempts.TryAdd(launch.Token, attempt))
+        {
+            ThrowDuplicate(launch.Token);
+        }
+
+        attempt.Completion = Task.Run(attempt.RunAsync);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Docker's stop timeout has a granularity of seconds: the grace period is rounded up.</remarks>
+    public override void Terminate(AttemptToken token, TimeSpan gracePeriod)
+    {
+        if (gracePeriod < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(gracePeriod), gracePeriod, "gracePeriod must not be negative");
+        }
+
+        if (_attempts.TryGetValue(token, out var attempt))
+        {
+            attempt.Terminate(gracePeriod);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var running = new List<Task>();
+        foreach (var (_, attempt) in _attempts)
+        {
+            attempt.Terminate(TimeSpan.Zero);
+            if (attempt.Completion is { } completion)
+            {
+                running.Add(completion);
+            }
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        _client.Dispose();
+        _configuration.Dispose();
+        _disposing.Dispose();
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDuplicate(AttemptToken token) =>
+        throw new InvalidOperationException($"attempt {token.Value} is already running on this driver");
+
+    /// <summary>The daemon's message from an API error body (<c>{"message":"..."}</c>), else the exception's.</summary>
+    private static string DaemonMessage(Exception e)
+    {
+        if (e is DockerApiException api && !string.IsNullOrEmpty(api.ResponseBody))
+        {
+            const string key = "\"message\":\"";
+            var body = api.ResponseBody;
+            var start = body.IndexOf(key, StringComparison.Ordinal);
+            if (start >= 0)
+            {
+                start += key.Length;
+                var end = body.LastIndexOf('"');
+                if (end > start)
+                {
+                    return System.Text.RegularExpressions.Regex.Unescape(body[start..end]);
+                }
+            }
+
+            return body.Trim();
+        }
+
+        return e.Message;
+    }
+
+    /// <summary>One launched attempt: its container and termination state.</summary>
+    private sealed class Attempt(DockerHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
+    {
+        private readonly Lock _gate = new();
+        private bool _terminateRequested;
+        private TimeSpan _grace;
+        private bool _started;
+        private string? _containerId;
+        private string? _initExecFailure;
+
+        public Task? Completion { get; set; }
+
+        private IContainerOperations Containers => driver._client.Containers;
+
+        public async Task RunAsync()
+        {
+            AttemptExit exit;
+            try
+            {
+                exit = await RunCoreAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // Failures are values: a daemon that fails mid-attempt ends it as a host failure.
+                exit = new AttemptExit(null, "CannotInspectContainerError: " + DaemonMessage(e), HostFailure: true);
+            }
+            finally
+            {
+                await RemoveContainerAsync().ConfigureAwait(false);
+                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
+            }
+
+            sink.Exited(launch.Token, exit);
+        }
+
+        private async Task<AttemptExit> RunCoreAsync()
+        {
+            if (IsTerminateRequested())
+            {
+                return new AttemptExit(null, TerminatedBeforeStartReason);
+            }
+
+            if (string.IsNullOrEmpty(launch.Image))
+            {
+                return new AttemptExit(null, "CannotCreateContainerError: the docker driver needs an image");
+            }
+
+            if (await EnsureImageAsync(launch.Image).ConfigureAwait(false) is { } pullError)
+            {
+                return new AttemptExit(null, "CannotPullContainerError: " + pullError);
+            }
+
+            CreateContainerResponse created;
+            try
+            {
+                created = await Containers.CreateContainerAsync(CreateParameters(), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (DockerApiException e)
+            {
+                return new AttemptExit(null, "CannotCreateContainerError: " + DaemonMessage(e));
+            }
+
+            lock (_gate)
+            {
+                _containerId = created.ID;
+                if (_terminateRequested)
+                {
+                    return new AttemptExit(null, TerminatedBeforeStartReason);
+                }
+            }
+
+            try
+            {
+                await Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (DockerApiException e)
+            {
+                // e.g. exec: "x": executable file not found in $PATH
+                return new AttemptExit(null, "CannotStartContainerError: " + DaemonMessage(e));
+            }
+
+            bool stopNow;
+            TimeSpan grace;
+            lock (_gate)
+            {
+                _started = true;
+                stopNow = _terminateRequested;
+                grace = _grace;
+            }
+
+            sink.Started(launch.Token);
+            if (stopNow)
+            {
+                _ = StopAsync(created.ID, grace);
+            }
+
+            using var logsDone = new CancellationTokenSource();
+            var logs = FollowLogsAsync(created.ID, logsDone.Token);
+            var waited = await Containers.WaitContainerAsync(created.ID, CancellationToken.None).ConfigureAwait(false);
+
+            // The log stream ends when the container has stopped; the bound only guards against a daemon that never closes it.
+            logsDone.CancelAfter(driver._options.LogDrainTimeout);
+            await logs.ConfigureAwait(false);
+
+            var code = (int)waited.StatusCode;
+            var inspected = await Containers.InspectContainerAsync(created.ID, CancellationToken.None).ConfigureAwait(false);
+            if (code != 0 && inspected.State is { OOMKilled: true })
+            {
+                return new AttemptExit(137, AttemptExit.OutOfMemoryReason);
+            }
+
+            if (code == InitExecFailedExitCode && _initExecFailure is { } failure)
+            {
+                // With an init process the container starts and docker-init reports the failed exec: same meaning as
+                // the daemon's start error without one.
+                return new AttemptExit(null, "CannotStartContainerError: " + failure);
+            }
+
+            return new AttemptExit(code);
+        }
+
+        private CreateContainerParameters CreateParameters()
+        {
+            var env = new List<string>(launch.Environment.Count);
+            foreach (var (name, value) in launch.Environment)
+            {
+                env.Add(name + "=" + value);
+            }
+
+            var memory = (long)launch.MemoryMiB * 1024 * 1024;
+            var options = driver._options;
+            return new CreateContainerParameters
+            {
+                Image = launch.Image,
+                Cmd = launch.Command.Count == 0 ? null : [.. launch.Command],
+                Env = env,
+                Labels = new Dictionary<string, string>
+                {
+                    [AttemptLabel] = launch.Token.Value.ToString(CultureInfo.InvariantCulture),
+                    [JobIdLabel] = launch.JobId,
+                },
+                AttachStdout = false,
+                AttachStderr = false,
+                HostConfig = new HostConfig
+                {
+                    Memory = memory,
+                    MemorySwap = memory, // no swap beyond the memory limit
+                    NanoCPUs = (long)Math.Round(launch.Vcpus * 1e9),
+                    PidsLimit = options.PidsLimit,
+                    NetworkMode = options.NetworkMode,
+                    Init = options.InitProcessEnabled ? true : null,
+                },
+            };
+        }
+
+        /// <summary>Null when the image is present (or was pulled), else why not.</summary>
+        private async Task<string?> EnsureImageAsync(string image)
+        {
+            try
+            {
+                await driver._client.Images.InspectImageAsync(image, CancellationToken.None).ConfigureAwait(false);
+                return null;
+            }
+            catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                if (!driver._options.PullMissingImages)
+                {
+                    return $"image {image} is not present and pulling is disabled";
+                }
+            }
+
+            var (repository, tag) = SplitImage(image);
+            using var timeout = new CancellationTokenSource(driver._options.ImagePullTimeout);
+            var progress = new PullProgress();
+            try
+            {
+                await driver._client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = repository, Tag = tag },
+                    null, progress, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return $"pulling {image} took longer than {driver._options.ImagePullTimeout}";
+            }
+            catch (DockerApiException e)
+            {
+                return DaemonMessage(e);
+            }
+
+            // The daemon reports pull failures in the progress stream with status 200.
+            return progress.Error;
+        }
+
+        private static (string Repository, string? Tag) SplitImage(string image)
+        {
+            if (image.Contains('@', StringComparison.Ordinal))
+            {
+                return (image, null);
+            }
+
+            var colon = image.LastIndexOf(':');
+            return colon > image.LastIndexOf('/') ? (image[..colon], image[(colon + 1)..]) : (image, "latest");
+        }
+
+        private async Task FollowLogsAsync(string id, CancellationToken cancellationToken)
+        {
+            try
+            {
+                using var stream = await Containers.GetContainerLogsAsync(id, false,
+                    new ContainerLogsParameters { Follow = true, ShowStdout = true, ShowStderr = true }, cancellationToken).ConfigureAwait(false);
+                var buffer = new byte[16 * 1024];
+                var stdout = new LineSplitter(this);
+                var stderr = new LineSplitter(this);
+                while (true)
+                {
+                    var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false);
+                    if (read.EOF)
+                    {
+                        break;
+                    }
+
+                    (read.Target == MultiplexedStream.TargetStream.StandardError ? stderr : stdout).Append(buffer.AsSpan(0, read.Count));
+                }
+
+                stdout.Flush();
+                stderr.Flush();
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or DockerApiException)
+            {
+                // Cut off by the drain bound or the daemon; the lines read so far are kept.
+            }
+        }
+
+        private void AppendLog(string line)
+        {
+            if (driver._options.InitProcessEnabled && _initExecFailure is null
+                && line.StartsWith(InitFatalPrefix, StringComparison.Ordinal) && line.Contains(" exec ", StringComparison.Ordinal))
+            {
+                _initExecFailure = line;
+            }
+
+            driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+        }
+
+        private bool IsTerminateRequested()
+        {
+            lock (_gate)
+            {
+                return _terminateRequested;
+            }
+        }
+
+        public void Terminate(TimeSpan grace)
+        {
+            string? id;
+            lock (_gate)
+            {
+                if (_terminateRequested && grace >= _grace)
+                {
+                    return;
+                }
+
+                _terminateRequested = true;
+                _grace = grace;
+                id = _started ? _containerId : null;
+            }
+
+            if (id is not null)
+            {
+                _ = StopAsync(id, grace);
+            }
+        }
+
+        private async Task StopAsync(string id, TimeSpan grace)
+        {
+            try
+            {
+                var seconds = (uint)Math.Ceiling(grace.TotalSeconds);
+                await Containers.StopContainerAsync(id, new ContainerStopParameters { WaitBeforeKillSeconds = seconds },
+                    driver._disposing.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is DockerApiException or OperationCanceledException or ObjectDisposedException or IOException
+                or HttpRequestException)
+            {
+                // Already gone; RunAsync reports the exit and removes the container.
+            }
+        }
+
+        private async Task RemoveContainerAsync()
+        {
+            string? id;
+            lock (_gate)
+            {
+                id = _containerId;
+            }
+
+            if (id is null)
+            {
+                return;
+            }
+
+            try
+            {
+                await Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true },
+                    CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException)
+            {
+                // Already removed, or the daemon is gone (its containers went with it).
+            }
+        }
+
+        /// <summary>Turns a byte stream into log lines (UTF-8, split on '\n', a trailing '\r' dropped).</summary>
+        private sealed class LineSplitter(Attempt attempt)
+        {
+            private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
+            private readonly StringBuilder _line = new();
+            private char[] _chars = new char[1024];
+
+            public void Append(ReadOnlySpan<byte> bytes)
+            {
+                var needed = _decoder.GetCharCount(bytes, flush: false);
+                if (needed > _chars.Length)
+                {
+                    _chars = new char[Math.Max(needed, _chars.Length * 2)];
+                }
+
+                var count = _decoder.GetChars(bytes, _chars, flush: false);
+                var span = _chars.AsSpan(0, count);
+                while (span.IndexOf('\n') is var newline and >= 0)
+                {
+                    _line.Append(span[..newline]);
+                    Emit();
+                    span = span[(newline + 1)..];
+                }
+
+                _line.Append(span);
+            }
+
+            public void Flush()
+            {
+                if (_line.Length > 0)
+                {
+                    Emit();
+                }
+            }
+
+            private void Emit()
+            {
+                if (_line.Length > 0 && _line[^1] == '\r')
+                {
+                    _line.Length--;
+                }
+
+                attempt.AppendLog(_line.ToString());
+                _line.Clear();
+            }
+        }
+    }
+
+    /// <summary>Collects the error a pull reports in its progress stream.</summary>
+    private sealed class PullProgress : IProgress<JSONMessage>
+    {
+        public string? Error { get; private set; }
+
+        public void Report(JSONMessage value)
+        {
+            if (value.Error is not null || !string.IsNullOrEmpty(value.ErrorMessage))
+            {
+                Error ??= value.ErrorMessage ?? value.Error?.Message;
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using BatchCore.Logs;
+
+namespace BatchCore.Hosts.Docker;
+
+/// <summary>Default values of <see cref="DockerHostDriverOptions"/>, in one place.</summary>
+public static class DockerHostDriverDefaults
+{
+    /// <summary>The local Docker Engine socket: <c>unix:///var/run/docker.sock</c>.</summary>
+    public const string Endpoint = "unix:///var/run/docker.sock";
+
+    /// <summary>The <c>PidsLimit</c> of each container: 4096.</summary>
+    public const long PidsLimit = 4096;
+
+    /// <summary>How long pulling a missing image may take: 2 minutes.</summary>
+    public static readonly TimeSpan ImagePullTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long to wait for a container's log stream to drain after it exited: 10 seconds.</summary>
+    public static readonly TimeSpan LogDrainTimeout = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Configures a <see cref="DockerHostDriver"/>. Validated and copied when the driver is created.</summary>
+public sealed record DockerHostDriverOptions
+{
+    /// <summary>Receives every attempt's stdout and stderr lines (stream <see cref="AttemptLaunch.LogStreamName"/>).</summary>
+    public required LogStore LogStore { get; init; }
+
+    /// <summary>Stamps log lines.</summary>
+    /// <value>The default is <see cref="TimeProvider.System"/>.</value>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// The Docker Engine API endpoint: <c>unix:///path/to/docker.sock</c> or <c>tcp://host:port</c>. A <c>tcp://</c>
+    /// endpoint uses TLS when <see cref="ClientCertificate"/> is set; plain TCP is only accepted to a loopback address
+    /// unless <see cref="AllowInsecureRemote"/> is true.
+    /// </summary>
+    /// <value>The default is <c>unix:///var/run/docker.sock</c>.</value>
+    public string Endpoint { get; init; } = DockerHostDriverDefaults.Endpoint;
+
+    /// <summary>Client certificate (with private key) for a TLS <c>tcp://</c> endpoint. Null: no TLS.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public X509Certificate2? ClientCertificate { get; init; }
+
+    /// <summary>Validates the daemon's certificate on a TLS endpoint. Null: the platform's default validation.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public RemoteCertificateValidationCallback? ServerCertificateValidation { get; init; }
+
+    /// <summary>Accept a plain-TCP (unauthenticated, unencrypted) endpoint on a non-loopback address.</summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool AllowInsecureRemote { get; init; }
+
+    /// <summary>The most processes and threads one container may have.</summary>
+    /// <value>The default is 4096.</value>
+    public long PidsLimit { get; init; } = DockerHostDriverDefaults.PidsLimit;
+
+    /// <summary>The containers' network mode (<c>bridge</c>, <c>host</c>, <c>none</c>, ...). Null: the daemon's default.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? NetworkMode { get; init; }
+
+    /// <summary>
+    /// Run an init process (docker-init) as PID 1 that forwards signals and reaps zombies (AWS:
+    /// <c>linuxParameters.initProcessEnabled</c>). Without it a job that installs no SIGTERM handler is only killed when
+    /// the grace period ends.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>, as in AWS.</value>
+    public bool InitProcessEnabled { get; init; }
+
+    /// <summary>Pull an image that is not present locally (AWS always pulls). False: a missing image fails the attempt.</summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool PullMissingImages { get; init; } = true;
+
+    /// <summary>How long pulling a missing image may take before the attempt fails with <c>CannotPullContainerError</c>.</summary>
+    /// <value>The default is 2 minutes.</value>
+    public TimeSpan ImagePullTimeout { get; init; } = DockerHostDriverDefaults.ImagePullTimeout;
+
+    /// <summary>How long to wait for the log stream to end after the container exited.</summary>
+    /// <value>The default is 10 seconds.</value>
+    public TimeSpan LogDrainTimeout { get; init; } = DockerHostDriverDefaults.LogDrainTimeout;
+
+    /// <summary>Checks the options; returns the parsed endpoint. Throws <see cref="BatchClientException"/> naming every problem.</summary>
+    internal Uri Validate()
+    {
+        List<string>? problems = null;
+        Uri? uri = null;
+        if (LogStore is null)
+        {
+            (problems ??= []).Add("LogStore is required");
+        }
+
+        if (TimeProvider is null)
+        {
+            (problems ??= []).Add("TimeProvider is required");
+        }
+
+        if (string.IsNullOrWhiteSpace(Endpoint) || !Uri.TryCreate(Endpoint, UriKind.Absolute, out uri)
+            || (uri.Scheme != "unix" && uri.Scheme != "tcp"))
+        {
+            (problems ??= []).Add($"Endpoint must be unix:///path or tcp://host:port, was '{Endpoint}'");
+            uri = null;
+        }
+        else if (uri.Scheme == "tcp" && ClientCertificate is null && !AllowInsecureRemote && !IsLoopback(uri))
+        {
+            (problems ??= []).Add($"Endpoint '{Endpoint}' is plain TCP to a non-loopback address, which gives anyone on the " +
+                "network root on that host; set ClientCertificate for TLS, or AllowInsecureRemote = true");
+        }
+
+        if (PidsLimit < 1)
+        {
+            (problems ??= []).Add($"PidsLimit must be at least 1, was {PidsLimit}");
+        }
+
+        if (ImagePullTimeout <= TimeSpan.Zero)
+        {
+            (problems ??= []).Add($"ImagePullTimeout must be positive, was {ImagePullTimeout}");
+        }
+
+        if (LogDrainTimeout <= TimeSpan.Zero)
+        {
+            (problems ??= []).Add($"LogDrainTimeout must be positive, was {LogDrainTimeout}");
+        }
+
+        if (problems is not null)
+        {
+            throw new BatchClientException(problems);
+        }
+
+        return uri!;
+    }
+
+    private static bool IsLoopback(Uri uri) =>
+        string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+}

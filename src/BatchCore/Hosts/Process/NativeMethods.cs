@@ -1,0 +1,14 @@
+using System.Runtime.InteropServices;
+
+namespace BatchCore.Hosts.Process;
+
+/// <summary>The few libc calls the process driver needs that .NET does not expose (signals to arbitrary pids).</summary>
+internal static partial class NativeMethods
+{
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+
+    /// <summary>kill(2). Negative <paramref name="pid"/> signals a process group. Errors (ESRCH) are ignored by callers.</summary>
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,519 @@
+using System.Collections;
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using BatchCore.Logs;
+using CliWrap;
+
+namespace BatchCore.Hosts.Process;
+
+/// <summary>
+/// Runs attempts as local processes (kind <c>process</c>). The command runs in exec form with exactly the launch's
+/// environment on top of the driver's PATH and HOME; stdout and stderr lines go to the attempt's log stream. On Linux each
+/// attempt gets its own cgroup with the requested memory (hard limit, no extra swap), vCPU quota and a pids limit, and the
+/// job's first process joins it before it execs the job, so nothing the job starts escapes its limits or termination.
+/// </summary>
+public sealed class ProcessHostDriver : HostDriver
+{
+    /// <summary>AWS's reason prefix when the container (here: the process) cannot be started.</summary>
+    public const string CannotStartReasonPrefix = "CannotStartContainerError: ";
+
+    /// <summary>The reason of an attempt terminated before its process was started.</summary>
+    public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
+
+    // Joins the cgroups named by the first arguments, then execs the job: "$@" keeps every job argument one literal word.
+    private const string JoinCgroupsScript =
+        "n=$1; shift; while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 125; shift; n=$((n-1)); done; exec \"$@\"";
+
+    private const string ShellPath = "/bin/sh";
+    private const string SetsidPath = "/usr/bin/setsid";
+
+    private static long s_instances;
+
+    private readonly ProcessHostDriverOptions _options;
+    private readonly ConcurrentDictionary<AttemptToken, Attempt> _attempts = new();
+    private readonly CgroupLayout? _cgroups;
+    private readonly string _instanceId;
+    private readonly string? _inheritedPath;
+    private readonly string? _inheritedHome;
+    private readonly string[] _inheritedNames;
+    private readonly bool _useSetsid;
+    private int _disposed;
+
+    /// <summary>Creates the driver; probes cgroups once.</summary>
+    /// <exception cref="BatchClientException">The options break a rule (the message names it).</exception>
+    public ProcessHostDriver(ProcessHostDriverOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options with { };
+        _instanceId = string.Create(CultureInfo.InvariantCulture,
+            $"{Environment.ProcessId}-{Interlocked.Increment(ref s_instances)}");
+        _inheritedPath = Environment.GetEnvironmentVariable("PATH");
+        _inheritedHome = Environment.GetEnvironmentVariable("HOME");
+        var names = new List<string>();
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            names.Add((string)entry.Key);
+        }
+
+        _inheritedNames = [.. names];
+        if (!options.EnableLimits)
+        {
+            LimitsUnavailableReason = "limits disabled by ProcessHostDriverOptions.EnableLimits";
+        }
+        else
+        {
+            _cgroups = CgroupLayout.Probe(_options, _instanceId + "-probe", out var reason);
+            LimitsUnavailableReason = reason;
+        }
+
+        // Without cgroups, a session of its own per attempt is how SIGTERM reaches the job's whole process tree. With
+        // cgroups the cgroup lists the tree, and the extra exec of setsid would only cost start latency.
+        _useSetsid = _cgroups is null && OperatingSystem.IsLinux() && File.Exists(SetsidPath);
+        if (LimitsUnavailableReason is not null)
+        {
+            _options.Diagnostic?.Invoke("process driver: running attempts without resource limits: " + LimitsUnavailableReason);
+        }
+    }
+
+    /// <inheritdoc />
+    public override string Kind => "process";
+
+    /// <summary>
+    /// Null when attempts run with memory, CPU and pids limits; otherwise why they run without (no writable cgroup
+    /// hierarchy, not Linux, or <see cref="ProcessHostDriverOptions.EnableLimits"/> is false).
+    /// </summary>
+    public string? LimitsUnavailableReason { get; }
+
+    /// <summary>"v1" or "v2" when limits are enforced, else null.</summary>
+    public string? CgroupVersion => _cgroups?.Version;
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The token is already running on this driver, or the driver is disposed.</exception>
+    public override void Launch(AttemptLaunch launch, IAttemptEventSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        ArgumentNullException.ThrowIfNull(sink);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ThrowDisposed();
+        }
+
+        var attempt = new Attempt(this, launch, sink);
+        if (!_attempts.TryAdd(launch.Token, attempt))
+        {
+            ThrowDuplicate(launch.Token);
+        }
+
+        attempt.Completion = Task.Run(attempt.RunAsync);
+    }
+
+    /// <inheritdoc />
+    public override void Terminate(AttemptToken token, TimeSpan gracePeriod)
+    {
+        if (gracePeriod < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(gracePeriod), gracePeriod, "gracePeriod must not be negative");
+        }
+
+        if (_attempts.TryGetValue(token, out var attempt))
+        {
+            attempt.Terminate(gracePeriod);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var running = new List<Task>();
+        foreach (var (_, attempt) in _attempts)
+        {
+            attempt.Terminate(TimeSpan.Zero);
+            if (attempt.Completion is { } completion)
+            {
+                running.Add(completion);
+            }
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
+        _cgroups?.RemoveParents();
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(ProcessHostDriver));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDuplicate(AttemptToken token) =>
+        throw new InvalidOperationException($"attempt {token.Value} is already running on this driver");
+
+    /// <summary>The environment: nothing inherited but PATH and HOME, then the launch's variables.</summary>
+    private Dictionary<string, string?> BuildEnvironment(AttemptLaunch launch)
+    {
+        var env = new Dictionary<string, string?>(_inheritedNames.Length + launch.Environment.Count + 2, StringComparer.Ordinal);
+        foreach (var name in _inheritedNames)
+        {
+            env[name] = null; // CliWrap: null removes an inherited variable
+        }
+
+        env["PATH"] = _inheritedPath ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        env["HOME"] = _inheritedHome;
+        foreach (var (name, value) in launch.Environment)
+        {
+            env[name] = value;
+        }
+
+        return env;
+    }
+
+    /// <summary>Resolves argv[0] like execvp: a name with a slash is a path (relative to the working directory), else
+    /// the first executable file of that name on PATH.</summary>
+    private static string? ResolveExecutable(string name, string? path, string workingDirectory)
+    {
+        if (name.Length == 0)
+        {
+            return null;
+        }
+
+        if (name.Contains('/', StringComparison.Ordinal))
+        {
+            var full = Path.GetFullPath(name, workingDirectory);
+            return IsExecutableFile(full) ? full : null;
+        }
+
+        if (path is null)
+        {
+            return null;
+        }
+
+        foreach (var range in path.AsSpan().Split(':'))
+        {
+            var dir = path[range];
+            if (dir.Length == 0)
+            {
+                continue;
+            }
+
+            var candidate = Path.Combine(dir, name);
+            if (IsExecutableFile(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsExecutableFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            return true;
+        }
+
+        const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        return (File.GetUnixFileMode(path) & anyExecute) != 0;
+    }
+
+    /// <summary>One launched attempt: its process, cgroup, working directory and termination state.</summary>
+    private sealed class Attempt(ProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
+    {
+        private readonly Lock _gate = new();
+        private readonly CancellationTokenSource _killTimer = new();
+        private bool _terminateRequested;
+        private TimeSpan _grace;
+        private int _pid;
+        private bool _processExited;
+        private AttemptCgroup? _cgroup;
+        private int _exitReported;
+
+        public Task? Completion { get; set; }
+
+        public async Task RunAsync()
+        {
+            AttemptExit exit;
+            try
+            {
+                exit = await RunCoreAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // Failures are values: whatever went wrong in the driver ends the attempt as a host failure.
+                exit = new AttemptExit(null, "CannotStartContainerError: " + e.Message, HostFailure: true);
+            }
+            finally
+            {
+                await _killTimer.CancelAsync().ConfigureAwait(false);
+                _killTimer.Dispose();
+                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
+            }
+
+            if (Interlocked.Exchange(ref _exitReported, 1) == 0)
+            {
+                sink.Exited(launch.Token, exit);
+            }
+        }
+
+        private async Task<AttemptExit> RunCoreAsync()
+        {
+            if (IsTerminateRequested())
+            {
+                return new AttemptExit(null, TerminatedBeforeStartReason);
+            }
+
+            var options = driver._options;
+            var command = launch.Command;
+            if (command.Count == 0)
+            {
+                return new AttemptExit(null, CannotStartReasonPrefix + "command is empty");
+            }
+
+            var ownsWorkDir = launch.WorkingDirectory is null;
+            var workDir = launch.WorkingDirectory
+                ?? Path.Combine(options.WorkRoot, driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture));
+            var env = driver.BuildEnvironment(launch);
+            try
+            {
+                Directory.CreateDirectory(workDir);
+                var executable = ResolveExecutable(command[0], env["PATH"], workDir);
+                if (executable is null)
+                {
+                    return new AttemptExit(null, CannotStartReasonPrefix + "executable file not found: " + command[0]);
+                }
+
+                if (driver._cgroups is { } layout)
+                {
+                    try
+                    {
+                        _cgroup = layout.Create(driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture),
+                            launch.Vcpus, launch.MemoryMiB);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        return new AttemptExit(null, "CannotCreateContainerError: cgroup: " + e.Message, HostFailure: true);
+                    }
+                }
+                else
+                {
+                    AppendLog("batchcore: running without resource limits: " + driver.LimitsUnavailableReason);
+                }
+
+                return await RunProcessAsync(executable, env, workDir).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (_cgroup is not null)
+                {
+                    if (!await _cgroup.RemoveAsync(options.TimeProvider).ConfigureAwait(false))
+                    {
+                        options.Diagnostic?.Invoke("process driver: could not remove cgroup " + _cgroup);
+                    }
+                }
+
+                if (ownsWorkDir)
+                {
+                    TryDeleteDirectory(workDir);
+                }
+            }
+        }
+
+        private async Task<AttemptExit> RunProcessAsync(string executable, Dictionary<string, string?> env, string workDir)
+        {
+            // argv: [setsid] [/bin/sh -c JOIN sh N procs...] executable args...
+            var args = new List<string>(launch.Command.Count + 8);
+            if (_cgroup is not null)
+            {
+                args.Add("-c");
+                args.Add(JoinCgroupsScript);
+                args.Add("sh");
+                args.Add(_cgroup.ProcsFiles.Count.ToString(CultureInfo.InvariantCulture));
+                args.AddRange(_cgroup.ProcsFiles);
+                args.Add(executable);
+            }
+
+            for (var i = 1; i < launch.Command.Count; i++)
+            {
+                args.Add(launch.Command[i]);
+            }
+
+            var target = _cgroup is not null ? ShellPath : executable;
+            if (driver._useSetsid)
+            {
+                // A session of its own, so that SIGTERM reaches the whole process group without cgroups.
+                // setsid does not fork here: our child is never a process-group leader.
+                args.Insert(0, target);
+                target = SetsidPath;
+            }
+
+            var stdout = PipeTarget.ToDelegate(AppendLog);
+            var cli = Cli.Wrap(target)
+                .WithArguments(args)
+                .WithWorkingDirectory(workDir)
+                .WithEnvironmentVariables(env!)
+                .WithValidation(CommandResultValidation.None)
+                .WithStandardOutputPipe(stdout)
+                .WithStandardErrorPipe(stdout);
+
+            CommandTask<CommandResult> running;
+            System.Diagnostics.Process? process = null;
+            lock (_gate)
+            {
+                if (_terminateRequested)
+                {
+                    return new AttemptExit(null, TerminatedBeforeStartReason);
+                }
+
+                try
+                {
+                    running = cli.ExecuteAsync(null, p => process = p);
+                }
+                catch (Win32Exception e)
+                {
+                    return new AttemptExit(null, CannotStartReasonPrefix + e.Message);
+                }
+
+                _pid = running.ProcessId;
+            }
+
+            sink.Started(launch.Token);
+
+            // The job may leave children holding stdout open; like a container, the attempt ends with its main process,
+            // so kill what is left before waiting for the pipes to drain.
+            if (process is not null)
+            {
+                try
+                {
+                    await process.WaitForExitAsync().ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+                {
+                    // CliWrap already finished with the process.
+                }
+
+                lock (_gate)
+                {
+                    _processExited = true;
+                }
+
+                KillLeftovers();
+            }
+
+            var result = await running.ConfigureAwait(false);
+            var code = result.ExitCode;
+            if (code != 0 && _cgroup is not null && _cgroup.OomKilled())
+            {
+                return new AttemptExit(137, AttemptExit.OutOfMemoryReason);
+            }
+
+            return new AttemptExit(code);
+        }
+
+        private void KillLeftovers()
+        {
+            _cgroup?.SignalAll(NativeMethods.SIGKILL);
+            if (driver._useSetsid && _pid > 0)
+            {
+                _ = NativeMethods.Kill(-_pid, NativeMethods.SIGKILL);
+            }
+        }
+
+        private void AppendLog(string line) =>
+            driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+
+        private bool IsTerminateRequested()
+        {
+            lock (_gate)
+            {
+                return _terminateRequested;
+            }
+        }
+
+        public void Terminate(TimeSpan grace)
+        {
+            int pid;
+            lock (_gate)
+            {
+                if (_terminateRequested && grace >= _grace)
+                {
+                    return;
+                }
+
+                _terminateRequested = true;
+                _grace = grace;
+                pid = _pid;
+            }
+
+            if (pid == 0)
+            {
+                return; // not started: RunAsync sees the flag and never starts it
+            }
+
+            Signal(pid, NativeMethods.SIGTERM);
+            _ = KillAfterAsync(pid, grace);
+        }
+
+        private async Task KillAfterAsync(int pid, TimeSpan grace)
+        {
+            try
+            {
+                if (grace > TimeSpan.Zero)
+                {
+                    await Task.Delay(grace, driver._options.TimeProvider, _killTimer.Token).ConfigureAwait(false);
+                }
+
+                Signal(pid, NativeMethods.SIGKILL);
+            }
+            catch (OperationCanceledException)
+            {
+                // exited within the grace period
+            }
+            catch (ObjectDisposedException)
+            {
+                // exited within the grace period
+            }
+        }
+
+        private void Signal(int pid, int signal)
+        {
+            lock (_gate)
+            {
+                // Once the process has been reaped its pid may be reused: signal only while it is live.
+                if (_processExited)
+                {
+                    return;
+                }
+
+                if (driver._useSetsid)
+                {
+                    _ = NativeMethods.Kill(-pid, signal);
+                }
+
+                _ = NativeMethods.Kill(pid, signal);
+                _cgroup?.SignalAll(signal);
+            }
+        }
+
+        private static void TryDeleteDirectory(string dir)
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+using System.Reflection;
+using BatchCore.Hosts;
+using BatchCore.Hosts.Process;
+using BatchCore.Logs;
+
+namespace BatchCore.Tests.Hosts;
+
+/// <summary>The host-driver contract for <see cref="ProcessHostDriver"/>, plus its own rules.</summary>
+public sealed class ProcessHostDriverTests : HostDriverContractTests
+{
+    private static readonly Lazy<string> DummyDll = new(FindDummy);
+    private ProcessHostDriver? _created;
+
+    protected override HostDriver CreateDriver(LogStore logs) => _created = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = logs });
+
+    private ProcessHostDriver ProcessDriver => (ProcessHostDriver)Driver;
+
+    protected override string? UnavailableReason => OperatingSystem.IsLinux() ? null : "the process driver tests need Linux";
+
+    protected override string? LimitsUnavailableReason => ProcessDriver.LimitsUnavailableReason;
+
+    protected override IReadOnlyList<string> Command(DummyJob job, params string[] args)
+    {
+        var verb = job switch
+        {
+            DummyJob.Sleep => "sleep",
+            DummyJob.Exit => "exit",
+            DummyJob.Env => "env",
+            DummyJob.Echo => "echo",
+            DummyJob.Alloc => "alloc",
+            DummyJob.Spin => "spin",
+            DummyJob.IgnoreSigterm => "ignore-sigterm",
+            DummyJob.Stderr => "stderr",
+            _ => throw new ArgumentOutOfRangeException(nameof(job)),
+        };
+
+        // The GC would otherwise honour the cgroup limit and throw OutOfMemoryException instead of being OOM-killed.
+        string[] prefix = job == DummyJob.Alloc
+            ? ["env", "DOTNET_GCHeapHardLimit=0x100000000", "dotnet", DummyDll.Value, verb]
+            : ["dotnet", DummyDll.Value, verb];
+        return [.. prefix, .. args];
+    }
+
+    protected override Task AssertNothingLeftAsync(AttemptLaunch launch)
+    {
+        // Attempt cgroups are named "<pid>-<driver#>-<token>" under <own cgroup>/batchcore in each hierarchy.
+        var suffix = "-" + launch.Token.Value;
+        foreach (var controller in new[] { "memory", "cpu", "pids" })
+        {
+            var own = OwnCgroup(controller);
+            if (own is null)
+            {
+                continue;
+            }
+
+            var parent = Path.Combine("/sys/fs/cgroup", controller, own.TrimStart('/'), "batchcore");
+            if (Directory.Exists(parent))
+            {
+                Assert.DoesNotContain(Directory.EnumerateDirectories(parent), d => d.EndsWith(suffix, StringComparison.Ordinal));
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static string? OwnCgroup(string controller)
+    {
+        if (!File.Exists("/proc/self/cgroup"))
+        {
+            return null;
+        }
+
+        foreach (var line in File.ReadAllLines("/proc/self/cgroup"))
+        {
+            var parts = line.Split(':', 3);
+            if (parts.Length == 3 && parts[1].Split(',').Contains(controller))
+            {
+                return parts[2];
+            }
+        }
+
+        return null;
+    }
+
+    private static string FindDummy()
+    {
+        var configuration = typeof(ProcessHostDriverTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "tests", "BatchCore.Tests.Dummy", "bin", configuration, "net10.0", "BatchCore.Tests.Dummy.dll");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new FileNotFoundException("BatchCore.Tests.Dummy.dll not found above " + AppContext.BaseDirectory + "; build the solution");
+    }
+
+    [Fact]
+    public async Task Environment_InheritsOnlyPathAndHome()
+    {
+        RequireDriver();
+        var secret = "BATCHCORE_TEST_SECRET_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(secret, "leaked");
+        try
+        {
+            await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs });
+            var launch = MakeLaunch(Command(DummyJob.Env, secret, "PATH", "HOME"));
+            driver.Launch(launch, Events);
+            var exit = await Events.WaitExitedAsync(launch.Token);
+
+            Assert.Equal(0, exit.ExitCode);
+            var lines = LogLines(launch);
+            Assert.Contains(secret + " is unset", lines);
+            Assert.Contains(lines, l => l.StartsWith("PATH=", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(secret, null);
+        }
+    }
+
+    [Fact]
+    public async Task WorkingDirectory_Temporary_IsCreatedAndRemoved()
+    {
+        RequireDriver();
+        var root = Directory.CreateTempSubdirectory("batchcore-workroot-").FullName;
+        try
+        {
+            await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, WorkRoot = root });
+            var launch = MakeLaunch(["sh", "-c", "pwd; touch left-behind"]);
+            driver.Launch(launch, Events);
+            var exit = await Events.WaitExitedAsync(launch.Token);
+
+            Assert.Equal(0, exit.ExitCode);
+            Assert.StartsWith(root + "/", LogLines(launch)[0], StringComparison.Ordinal);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(root));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task WorkingDirectory_Given_IsUsedAndKept()
+    {
+        RequireDriver();
+        var dir = Path.Combine(Directory.CreateTempSubdirectory("batchcore-wd-").FullName, "job");
+        try
+        {
+            var launch = MakeLaunch(["sh", "-c", "pwd"]) with { WorkingDirectory = dir };
+
+            var exit = await RunAsync(launch);
+
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Equal([dir], LogLines(launch));
+            Assert.True(Directory.Exists(dir));
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(dir)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task BackgroundChildren_AreKilledWhenTheMainProcessExits()
+    {
+        RequireDriver();
+        var launch = MakeLaunch(["sh", "-c", "sleep 300 & echo started-child"]);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["started-child"], LogLines(launch));
+    }
+
+    [Fact]
+    public async Task Terminate_ReachesTheWholeProcessTree()
+    {
+        RequireDriver();
+        var launch = MakeLaunch(["sh", "-c", "sleep 300 & sleep 300 & echo ready; wait"]);
+        Driver.Launch(launch, Events);
+        await WaitForLogLineAsync(launch, "ready");
+
+        Driver.Terminate(launch.Token, TimeSpan.FromSeconds(10));
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(143, exit.ExitCode);
+        await AssertCleanAsync(launch);
+    }
+
+    [Fact]
+    public async Task LimitsDisabled_TerminateStillReachesTheWholeProcessTree()
+    {
+        RequireDriver();
+        await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, EnableLimits = false });
+        var tree = MakeLaunch(["sh", "-c", "sleep 300 & sleep 300 & echo ready; wait"]);
+        var leftovers = MakeLaunch(["sh", "-c", "sleep 300 & echo started-child"]);
+        driver.Launch(tree, Events);
+        driver.Launch(leftovers, Events);
+        await WaitForLogLineAsync(tree, "ready");
+
+        driver.Terminate(tree.Token, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(143, (await Events.WaitExitedAsync(tree.Token)).ExitCode);
+        Assert.Equal(0, (await Events.WaitExitedAsync(leftovers.Token)).ExitCode);
+        await AssertCleanAsync(tree);
+        await AssertCleanAsync(leftovers);
+    }
+
+    [Fact]
+    public async Task LimitsDisabled_RunsAndSaysSoInTheLog()
+    {
+        RequireDriver();
+        var diagnostics = new List<string>();
+        await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions
+        {
+            LogStore = Logs,
+            EnableLimits = false,
+            Diagnostic = diagnostics.Add,
+        });
+        var launch = MakeLaunch(["sh", "-c", "echo hi"]);
+        driver.Launch(launch, Events);
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.NotNull(driver.LimitsUnavailableReason);
+        Assert.Null(driver.CgroupVersion);
+        Assert.Single(diagnostics);
+        Assert.Equal(2, LogLines(launch).Length);
+        Assert.StartsWith("batchcore: running without resource limits", LogLines(launch)[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Limits_AreAvailableOnThisMachine_WhenRunningAsRootOnLinux()
+    {
+        // Documents the environment: as root on Linux with cgroup v1 (or usable v2), limits must work.
+        if (!OperatingSystem.IsLinux() || Environment.UserName != "root")
+        {
+            Assert.Skip("needs root on Linux");
+        }
+
+        Assert.Null(ProcessDriver.LimitsUnavailableReason);
+        Assert.NotNull(ProcessDriver.CgroupVersion);
+    }
+
+    [Fact]
+    public void Options_Invalid_ThrowsBatchClientExceptionNamingEveryProblem()
+    {
+        var e = Assert.Throws<BatchClientException>(() => new ProcessHostDriver(new ProcessHostDriverOptions
+        {
+            LogStore = Logs,
+            PidsMax = 0,
+            WorkRoot = "relative",
+            CgroupParent = "../escape",
+        }));
+
+        Assert.Equal(3, e.Problems.Count);
+        Assert.Contains(e.Problems, p => p.StartsWith("PidsMax", StringComparison.Ordinal));
+        Assert.Contains(e.Problems, p => p.StartsWith("WorkRoot", StringComparison.Ordinal));
+        Assert.Contains(e.Problems, p => p.StartsWith("CgroupParent", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_KillsEverythingStillRunning()
+    {
+        RequireDriver();
+        var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs });
+        var launch = MakeLaunch(Command(DummyJob.Sleep, "300"));
+        driver.Launch(launch, Events);
+        await Events.WaitStartedAsync(launch.Token);
+
+        await driver.DisposeAsync();
+
+        Assert.Equal(1, Events.ExitedCount(launch.Token));
+        await AssertCleanAsync(launch);
+        Assert.Throws<ObjectDisposedException>(() => driver.Launch(MakeLaunch(Command(DummyJob.Exit, "0")), Events));
+    }
+}
