@@ -396,6 +396,11 @@ internal sealed partial class EngineCore
             HostName = host.Name,
             SimulatedRunTime = TimeSpan.FromSeconds(spec.SimulatedRunTimeSeconds),
             SimulatedExitCode = exitCode,
+            ArrayIndex = job.Parent is null ? null : job.ArrayIndex,
+            Parameters = spec.Parameters,
+            Handler = spec.Definition.Extensions?.Handler,
+            JobName = job.Name,
+            JobQueueName = job.Queue.Name,
         };
     }
 

@@ -60,8 +60,9 @@ internal sealed partial class EngineCore
         }
 
         var price = Catalog.Fargate.PricePerHour(size.Vcpus, size.MemoryMiB, ce.IsSpot);
+        var driver = ce.Provider == "local" ? ManagedDriver(ce) : _fargateDriver;
         var host = AddHost(ce, "fargate-" + (_hostSeq + 1).ToString(CultureInfo.InvariantCulture),
-            new ResourceVector(ResourceVector.ToMilli(size.Vcpus), size.MemoryMiB, 0), _fargateDriver, "x86_64",
+            new ResourceVector(ResourceVector.ToMilli(size.Vcpus), size.MemoryMiB, 0), driver, "x86_64",
             instanceType: null, spot: ce.IsSpot, price: price, nominalVcpus: vcpus, singleUse: true);
         MaybeScheduleInterruption(host, Catalog.Fargate.SpotInterruptionRatePerHour);
         return host;
@@ -100,6 +101,11 @@ internal sealed partial class EngineCore
             return null;
         }
 
+        if (ce.Provider == "local" && !LocalMachineHasRoom(ce, type))
+        {
+            return null; // the local provider carves only this machine's capacity into instances
+        }
+
         return LaunchInstance(ce, type, req);
     }
 
@@ -116,7 +122,7 @@ internal sealed partial class EngineCore
         var ready = boot <= TimeSpan.Zero;
         var host = AddHost(ce, type.Name + "-" + (_hostSeq + 1).ToString(CultureInfo.InvariantCulture),
             new ResourceVector(type.Vcpus * 1000, type.MemoryMiB - _options.HostMemoryReserveMiB, type.Gpus),
-            ManagedDriver(), type.Architecture, type.Name, spot, price, type.Vcpus, ready: ready);
+            ManagedDriver(ce), type.Architecture, type.Name, spot, price, type.Vcpus, ready: ready);
         if (!ready)
         {
             host.PlannedFree = host.Capacity - planned;
@@ -132,9 +138,37 @@ internal sealed partial class EngineCore
         return host;
     }
 
-    private Hosts.HostDriver ManagedDriver()
+    /// <summary>
+    /// The <c>local</c> provider: instance-sized slices of this machine (an m6i.large is 2 vCPU / 8 GiB, enforced by
+    /// the process driver's cgroup limits), never more in total than the machine's processors and memory.
+    /// </summary>
+    private bool LocalMachineHasRoom(ComputeEnvironmentState ce, InstanceType type)
     {
-        var kind = _options.Provisioning.ManagedHostDriver;
+        long vcpus = type.Vcpus;
+        long memory = type.MemoryMiB;
+        foreach (var c in _ces.Values)
+        {
+            if (c.Provider != "local")
+            {
+                continue;
+            }
+
+            foreach (var h in c.Hosts.Values)
+            {
+                vcpus += h.NominalVcpus;
+                memory += h.Capacity.MemoryMiB;
+            }
+        }
+
+        var machineVcpus = _options.Provisioning.LocalVcpus ?? Environment.ProcessorCount;
+        var machineMemory = _options.Provisioning.LocalMemoryMiB ?? (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024));
+        _ = ce;
+        return vcpus <= Math.Max(machineVcpus, type.Vcpus) && memory <= Math.Max(machineMemory, type.MemoryMiB);
+    }
+
+    private Hosts.HostDriver ManagedDriver(ComputeEnvironmentState ce)
+    {
+        var kind = ce.Provider == "local" ? _options.Provisioning.LocalHostDriver : _options.Provisioning.ManagedHostDriver;
         if (kind == "simulated")
         {
             return _simulatedDriver;

@@ -648,6 +648,7 @@ internal sealed partial class EngineCore
             PropagateTags = r.PropagateTags,
             PlatformCapabilities = r.PlatformCapabilities is { Count: > 0 } pc ? pc : [PlatformCapability.EC2],
             ConsumableResourceProperties = r.ConsumableResourceProperties,
+            Extensions = r.Extensions,
         };
         revisions.Add(def);
         return new RegisterJobDefinitionResponse(name, def.JobDefinitionArn, rev);

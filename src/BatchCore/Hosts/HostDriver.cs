@@ -81,6 +81,16 @@ public sealed record AttemptLaunch
     public required string HostName { get; init; }
     /// <summary>Where the attempt may keep files; the driver creates it. Null: the driver picks a temporary directory.</summary>
     public string? WorkingDirectory { get; init; }
+    /// <summary>Array children: the 0-based index; otherwise null.</summary>
+    public int? ArrayIndex { get; init; }
+    /// <summary>The job's parameters (definition defaults merged with the submitted ones).</summary>
+    public IReadOnlyDictionary<string, string> Parameters { get; init; } = new Dictionary<string, string>();
+    /// <summary>In-process jobs: the handler name from the definition's <c>extensions.handler</c>.</summary>
+    public string? Handler { get; init; }
+    /// <summary>The job's name.</summary>
+    public string JobName { get; init; } = "";
+    /// <summary>The job queue's name.</summary>
+    public string JobQueueName { get; init; } = "";
     /// <summary>Simulated drivers only: how long the attempt runs and how it exits.</summary>
     public TimeSpan? SimulatedRunTime { get; init; }
     /// <summary>Simulated drivers only: the exit code the attempt ends with.</summary>

@@ -18,6 +18,18 @@ public sealed record RegisterJobDefinitionRequest
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
     public IReadOnlyList<string>? PlatformCapabilities { get; init; }
     public ConsumableResourceProperties? ConsumableResourceProperties { get; init; }
+    /// <summary>BatchCore extensions: run a .NET handler in-process instead of a command or image.</summary>
+    public JobDefinitionExtensions? Extensions { get; init; }
+}
+
+/// <summary>BatchCore extensions to a job definition.</summary>
+public sealed record JobDefinitionExtensions
+{
+    /// <summary>
+    /// The name of an in-process .NET job handler (run by the <c>inprocess</c> host driver) instead of
+    /// <c>containerProperties.command</c> or <c>image</c>.
+    /// </summary>
+    public string? Handler { get; init; }
 }
 
 /// <summary>AWS <c>ContainerProperties</c> (the fields BatchCore uses; the rest are accepted and echoed).</summary>
@@ -148,6 +160,7 @@ public sealed record JobDefinition
     public bool? PropagateTags { get; init; }
     public IReadOnlyList<string> PlatformCapabilities { get; init; } = [PlatformCapability.EC2];
     public ConsumableResourceProperties? ConsumableResourceProperties { get; init; }
+    public JobDefinitionExtensions? Extensions { get; init; }
 }
 
 /// <summary>AWS <c>DescribeJobDefinitions</c> request.</summary>

@@ -21,6 +21,15 @@ public sealed record ProvisioningOptions
     /// <summary>Simulate spot interruptions with the catalog's rates. The default is false.</summary>
     public bool SimulateSpotInterruptions { get; init; }
 
-    /// <summary>The driver kind for hosts of managed CEs. The default is <c>simulated</c>.</summary>
+    /// <summary>The driver kind for hosts of managed CEs with the <c>simulated</c> provider. The default is <c>simulated</c>.</summary>
     public string ManagedHostDriver { get; init; } = "simulated";
+
+    /// <summary>The driver kind for hosts of managed CEs with the <c>local</c> provider. The default is <c>process</c>.</summary>
+    public string LocalHostDriver { get; init; } = "process";
+
+    /// <summary>vCPUs the <c>local</c> provider may carve. The default is the machine's processor count.</summary>
+    public int? LocalVcpus { get; init; }
+
+    /// <summary>Memory (MiB) the <c>local</c> provider may carve. The default is the memory available to the process.</summary>
+    public long? LocalMemoryMiB { get; init; }
 }

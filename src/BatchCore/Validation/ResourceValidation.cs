@@ -358,6 +358,11 @@ internal static class ResourceValidation
         }
 
         var fargate = platforms.Contains(PlatformCapability.FARGATE);
+        if (r.Extensions?.Handler is { } handler && string.IsNullOrWhiteSpace(handler))
+        {
+            p.Add("extensions.handler", "must not be empty");
+        }
+
         if (r.Type == JobDefinitionType.container && r.ContainerProperties is null)
         {
             p.Add("containerProperties", "is required for a container job definition (containerProperties or eksProperties must be provided)");
@@ -365,7 +370,7 @@ internal static class ResourceValidation
 
         if (r.ContainerProperties is { } cp)
         {
-            ValidateContainer(cp, fargate, p, "containerProperties");
+            ValidateContainer(cp, fargate, p, "containerProperties", r.Extensions?.Handler is not null);
         }
 
         ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");
@@ -413,10 +418,10 @@ internal static class ResourceValidation
         }
     }
 
-    public static void ValidateContainer(ContainerProperties cp, bool fargate, Problems p, string f)
+    public static void ValidateContainer(ContainerProperties cp, bool fargate, Problems p, string f, bool hasHandler = false)
     {
         p.MaxLength(cp.Image, 255, f + ".image");
-        if (cp.Image is null && (cp.Command is null || cp.Command.Count == 0))
+        if (cp.Image is null && (cp.Command is null || cp.Command.Count == 0) && !hasHandler)
         {
             p.Add(f, "needs an image or a command");
         }
