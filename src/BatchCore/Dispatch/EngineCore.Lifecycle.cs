@@ -24,6 +24,7 @@ internal sealed partial class EngineCore
         }
 
         job.State = next;
+        _dirty = true; // a job that left a queue or ended can unblock others
         if (reason is not null)
         {
             job.StatusReason = reason;

@@ -1,0 +1,278 @@
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Dispatch;
+
+public class SchedulingTests
+{
+    [Fact]
+    public async Task Fifo_HeadOfLineBlocking_LaterSmallJobWaits()
+    {
+        // One host of 4 vCPU; a 2-vCPU job runs; the head needs 4 vCPU and blocks a 1-vCPU job behind it (AWS FIFO).
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 4);
+        var running = await engine.SubmitJobAsync(TestEngine.Job("running", vcpus: 2, runSeconds: 100));
+        var big = await engine.SubmitJobAsync(TestEngine.Job("big", vcpus: 4, runSeconds: 10));
+        var small = await engine.SubmitJobAsync(TestEngine.Job("small", vcpus: 1, runSeconds: 10));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(running.JobId));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(big.JobId));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(small.JobId));
+        Assert.StartsWith(StatusReasons.InsufficientInstanceCapacity, (await engine.DescribeAsync(big.JobId)).StatusReason, StringComparison.Ordinal);
+        await engine.RunUntilIdleAsync();
+        Assert.True((await engine.DescribeAsync(small.JobId)).StartedAt >= (await engine.DescribeAsync(big.JobId)).StartedAt);
+    }
+
+    [Fact]
+    public async Task Backfill_LetsLaterJobThatFitsStartAheadOfBlockedHead()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 4, extensions: new JobQueueExtensions { Backfill = true });
+        await engine.SubmitJobAsync(TestEngine.Job("running", vcpus: 2, runSeconds: 100));
+        var big = await engine.SubmitJobAsync(TestEngine.Job("big", vcpus: 4, runSeconds: 10));
+        var small = await engine.SubmitJobAsync(TestEngine.Job("small", vcpus: 1, runSeconds: 10));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(big.JobId));
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(small.JobId));
+    }
+
+    [Fact]
+    public async Task JobThatFitsNoComputeEnvironment_StaysRunnable_WithMisconfigurationReason()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 2, memoryMiB: 4096);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("huge", vcpus: 8));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(10));
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.RUNNABLE, job.Status);
+        Assert.StartsWith(StatusReasons.JobResourceRequirement, job.StatusReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HostMemoryReserve_JobAskingNominalMemoryDoesNotFit()
+    {
+        // AWS/ECS: the agent reserves 32 MiB, so a job asking for a host's nominal memory does not fit it.
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 2, memoryMiB: 4096);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("exact", vcpus: 1, memory: 4096));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.StartsWith(StatusReasons.JobResourceRequirement, (await engine.DescribeAsync(r.JobId)).StatusReason, StringComparison.Ordinal);
+        var ok = await engine.SubmitJobAsync(TestEngine.Job("fits", vcpus: 1, memory: 4064));
+        await engine.CancelJobAsync(r.JobId, "unblock");
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(ok.JobId));
+    }
+
+    [Fact]
+    public async Task HigherPriorityQueue_IsServedFirst_OnSharedComputeEnvironment()
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 1, MemoryMiB = 4096 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "low", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "high", Priority = 10, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        await engine.SubmitJobAsync(TestEngine.Job("blocker", queue: "low", runSeconds: 10)); // takes the only host
+        var low = await engine.SubmitJobAsync(TestEngine.Job("low", queue: "low"));
+        var high = await engine.SubmitJobAsync(TestEngine.Job("high", queue: "high"));
+        await engine.RunUntilIdleAsync();
+        Assert.True((await engine.DescribeAsync(high.JobId)).StartedAt < (await engine.DescribeAsync(low.JobId)).StartedAt);
+    }
+
+    [Fact]
+    public async Task ComputeEnvironmentOrder_FallsThroughWhenFirstIsFullOrDisabled()
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "first", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "f", Vcpus = 1, MemoryMiB = 4096 }] });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "second", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "s", Vcpus = 1, MemoryMiB = 4096 }] });
+        await engine.CreateJobQueueAsync(new()
+        {
+            JobQueueName = "q",
+            Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 2, ComputeEnvironment = "second" }, new() { Order = 1, ComputeEnvironment = "first" }],
+        });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 100));
+        var b = await engine.SubmitJobAsync(TestEngine.Job("b", runSeconds: 100));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(b.JobId)); // fell through to the second CE
+        Assert.Contains("/first/", await Arn(engine, a.JobId), StringComparison.Ordinal);
+        Assert.Contains("/second/", await Arn(engine, b.JobId), StringComparison.Ordinal);
+
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "first", State = ResourceState.DISABLED });
+        await engine.RunUntilIdleAsync();
+        var c = await engine.SubmitJobAsync(TestEngine.Job("c"));
+        await engine.RunUntilIdleAsync();
+        var jc = await engine.DescribeAsync(c.JobId);
+        Assert.Contains("/second/", jc.Attempts[0].Container!.ContainerInstanceArn, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> Arn(BatchEngine engine, string jobId)
+    {
+        await engine.RunUntilIdleAsync();
+        return (await engine.DescribeAsync(jobId)).Attempts[0].Container!.ContainerInstanceArn!;
+    }
+
+    [Fact]
+    public async Task DisabledQueue_RejectsNewJobs_ButRunsQueuedOnes()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 10));
+        var b = await engine.SubmitJobAsync(TestEngine.Job("b", runSeconds: 10));
+        await engine.UpdateJobQueueAsync(new() { JobQueue = "q", State = ResourceState.DISABLED });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job("c")));
+        Assert.Contains("DISABLED", e.Message, StringComparison.Ordinal);
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(b.JobId));
+    }
+
+    [Fact]
+    public async Task MaxRunningJobs_CapsTheQueue()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4, extensions: new JobQueueExtensions { MaxRunningJobs = 1 });
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add((await engine.SubmitJobAsync(TestEngine.Job($"j{i}", runSeconds: 10))).JobId);
+        }
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        var running = await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q" });
+        Assert.Single(running.JobSummaryList);
+        await engine.RunUntilIdleAsync();
+        var jobs = await engine.DescribeJobsAsync(ids);
+        Assert.All(jobs, j => Assert.Equal(JobStatus.SUCCEEDED, j.Status));
+        Assert.Equal(30_000, jobs.Max(j => j.StoppedAt!.Value) - jobs.Min(j => j.CreatedAt));
+    }
+
+    [Fact]
+    public async Task ConsumableResource_LimitsConcurrency_AndIsReleased()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "licence", TotalQuantity = 1 });
+        var req = TestEngine.Job("x", runSeconds: 10) with
+        {
+            ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "licence", Quantity = 1 }] },
+        };
+        var a = await engine.SubmitJobAsync(req with { JobName = "a" });
+        var b = await engine.SubmitJobAsync(req with { JobName = "b" });
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(a.JobId));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(b.JobId));
+        Assert.Equal(1, (await engine.DescribeConsumableResourceAsync("licence")).InUseQuantity);
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(b.JobId));
+        Assert.Equal(0, (await engine.DescribeConsumableResourceAsync("licence")).InUseQuantity);
+    }
+
+    [Fact]
+    public async Task JobStateTimeLimitAction_CancelsStuckHead_AndNextAdvances()
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 4096 }] });
+        await engine.CreateJobQueueAsync(new()
+        {
+            JobQueueName = "q",
+            Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
+            JobStateTimeLimitActions = [new() { Reason = StatusReasons.JobResourceRequirement, State = "RUNNABLE", Action = "CANCEL", MaxTimeSeconds = 600 }],
+        });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        var stuck = await engine.SubmitJobAsync(TestEngine.Job("stuck", vcpus: 16));
+        var next = await engine.SubmitJobAsync(TestEngine.Job("next"));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(599));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(stuck.JobId));
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(stuck.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(StatusReasons.JobResourceRequirement, job.StatusReason);
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(next.JobId));
+    }
+
+    [Fact]
+    public async Task RetriedJob_GoesToTheFrontOfTheQueue()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 2 }));
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", def: "retry", exitCode: 1, failingAttempts: 1, runSeconds: 10));
+        var b = await engine.SubmitJobAsync(TestEngine.Job("b", runSeconds: 10));
+        await engine.RunUntilIdleAsync();
+        var ja = await engine.DescribeAsync(a.JobId);
+        var jb = await engine.DescribeAsync(b.JobId);
+        Assert.Equal(2, ja.Attempts.Count);
+        Assert.True(ja.StoppedAt <= jb.StartedAt, "the retried job ran again before the job queued behind it");
+    }
+
+    [Fact]
+    public async Task FargateProfile_EachJobGetsItsOwnRightSizedHost()
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new()
+        {
+            ComputeEnvironmentName = "fg",
+            Type = CEType.MANAGED,
+            ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 4, Subnets = ["s"], SecurityGroupIds = ["g"] },
+        });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fg" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("fdef", vcpus: 1, memory: 2048) with { PlatformCapabilities = [PlatformCapability.FARGATE] });
+        var ids = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            ids.Add((await engine.SubmitJobAsync(TestEngine.Job($"f{i}", def: "fdef", runSeconds: 60))).JobId);
+        }
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        var jobs = await engine.DescribeJobsAsync(ids);
+        Assert.Equal(4, jobs.Count(j => j.Status == JobStatus.RUNNING)); // maxvCpus 4, one 1-vCPU task per job
+        Assert.StartsWith(StatusReasons.ComputeEnvironmentMaxResource, jobs.First(j => j.Status == JobStatus.RUNNABLE).StatusReason, StringComparison.Ordinal);
+        await engine.RunUntilIdleAsync();
+        Assert.All(await engine.DescribeJobsAsync(ids), j => Assert.Equal(JobStatus.SUCCEEDED, j.Status));
+    }
+
+    [Fact]
+    public async Task ManagedEc2_ScalesOutForDemand_WithinMaxvCpus()
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new()
+        {
+            ComputeEnvironmentName = "ec2",
+            Type = CEType.MANAGED,
+            ComputeResources = new() { Type = CRType.EC2, MinvCpus = 0, MaxvCpus = 8, InstanceTypes = ["m6i.large"], AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE },
+        });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ec2" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        for (var i = 0; i < 12; i++)
+        {
+            await engine.SubmitJobAsync(TestEngine.Job($"j{i}", runSeconds: 60));
+        }
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+        Assert.Equal(8, ce.ComputeResources!.DesiredvCpus);
+        var running = await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q" });
+        Assert.Equal(8, running.JobSummaryList.Count);
+        await engine.RunUntilIdleAsync();
+        var after = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+        Assert.Equal(0, after.ComputeResources!.DesiredvCpus); // idle instances scaled in to minvCpus
+    }
+
+    [Fact]
+    public async Task FairShare_RequiresShareIdentifier_AndFavoursLowerWeight()
+    {
+        await using var engine = TestEngine.Create();
+        var policy = await engine.CreateSchedulingPolicyAsync(new()
+        {
+            Name = "fs",
+            FairsharePolicy = new() { ShareDecaySeconds = 600, ShareDistribution = [new() { ShareIdentifier = "a", WeightFactor = 1 }, new() { ShareIdentifier = "b", WeightFactor = 0.5 }] },
+        });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 3, MemoryMiB = 16384 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, SchedulingPolicyArn = policy.Arn, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job("x")));
+        Assert.Contains("shareIdentifier", e.Message, StringComparison.Ordinal);
+        for (var i = 0; i < 300; i++)
+        {
+            await engine.SubmitJobAsync(TestEngine.Job($"a{i}", share: "a", runSeconds: 60));
+            await engine.SubmitJobAsync(TestEngine.Job($"b{i}", share: "b", runSeconds: 60));
+        }
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromHours(1)); // both shares stay busy all along
+        var usage = await engine.Run(c => c.ShareUsage("q"), TestContext.Current.CancellationToken);
+        var ratio = usage["b"] / usage["a"];
+        Assert.InRange(ratio, 1.8, 2.2); // weight 0.5 gets twice the compute of weight 1
+    }
+}

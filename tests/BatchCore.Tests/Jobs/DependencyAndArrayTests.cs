@@ -1,0 +1,220 @@
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Jobs;
+
+public class DependencyAndArrayTests
+{
+    [Fact]
+    public async Task Dependent_RunsAfterBothDependenciesSucceed()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 10));
+        var b = await engine.SubmitJobAsync(TestEngine.Job("b", runSeconds: 20));
+        var c = await engine.SubmitJobAsync(TestEngine.Job("c", dependsOn: [new() { JobId = a.JobId }, new() { JobId = b.JobId }]));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.PENDING, await engine.StatusAsync(c.JobId));
+        await engine.RunUntilIdleAsync();
+        var jc = await engine.DescribeAsync(c.JobId);
+        var jb = await engine.DescribeAsync(b.JobId);
+        Assert.Equal(JobStatus.SUCCEEDED, jc.Status);
+        Assert.True(jc.StartedAt >= jb.StoppedAt);
+    }
+
+    [Fact]
+    public async Task FailedDependency_FailsDependent_WithoutRunningIt()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", exitCode: 1));
+        var c = await engine.SubmitJobAsync(TestEngine.Job("c", dependsOn: [new() { JobId = a.JobId }]));
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(c.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(StatusReasons.DependentJobFailed, job.StatusReason);
+        Assert.Empty(job.Attempts);
+    }
+
+    [Fact]
+    public async Task AnyConditionExtension_RunsDependentAfterFailure()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", exitCode: 1));
+        var c = await engine.SubmitJobAsync(TestEngine.Job("c", dependsOn: [new() { JobId = a.JobId, Extensions = new() { Condition = "ANY" } }]));
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(c.JobId));
+    }
+
+    [Fact]
+    public async Task DependencyOnFinishedJob_IsSatisfiedAtOnce()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a"));
+        await engine.RunUntilIdleAsync();
+        var c = await engine.SubmitJobAsync(TestEngine.Job("c", dependsOn: [new() { JobId = a.JobId }]));
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(c.JobId));
+    }
+
+    [Fact]
+    public async Task CancelPending_WaitsForDependencies_ThenFails()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 100));
+        var c = await engine.SubmitJobAsync(TestEngine.Job("c", dependsOn: [new() { JobId = a.JobId }]));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.CancelJobAsync(c.JobId, "cancel me");
+        Assert.Equal(JobStatus.PENDING, await engine.StatusAsync(c.JobId)); // AWS: cancelled once dependencies complete
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(c.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal("cancel me", job.StatusReason);
+        Assert.True(job.IsCancelled);
+        Assert.Empty(job.Attempts);
+    }
+
+    [Fact]
+    public async Task ArrayJob_ChildrenRun_ParentSucceeds_WithStatusSummary()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 5));
+        await engine.RunUntilIdleAsync();
+        var parent = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.SUCCEEDED, parent.Status);
+        Assert.Empty(parent.Attempts);
+        Assert.Equal(5, parent.ArrayProperties!.Size);
+        Assert.Equal(5, parent.ArrayProperties.StatusSummary![JobStatus.SUCCEEDED]);
+        Assert.Equal(5, parent.ArrayProperties.StatusSummary.Values.Sum());
+        var child = await engine.DescribeAsync(r.JobId + ":3");
+        Assert.Equal(3, child.ArrayProperties!.Index);
+        Assert.Single(child.Attempts);
+        var list = await engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = r.JobId, JobStatus = JobStatus.SUCCEEDED });
+        Assert.Equal(5, list.JobSummaryList.Count);
+    }
+
+    [Fact]
+    public async Task ArrayParent_IsPendingWhileChildrenRun_AndNeverRunnable()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var seen = new List<JobStateChange>();
+        using var cts = new CancellationTokenSource();
+        var watch = Task.Run(async () =>
+        {
+            await foreach (var c in engine.WatchJobsAsync(ct: cts.Token))
+            {
+                lock (seen)
+                {
+                    seen.Add(c);
+                }
+            }
+        }, TestContext.Current.CancellationToken);
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 3, runSeconds: 50));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.PENDING, await engine.StatusAsync(r.JobId));
+        await engine.RunUntilIdleAsync();
+        await Task.Delay(50, TestContext.Current.CancellationToken);
+        await cts.CancelAsync();
+        lock (seen)
+        {
+            var parentStates = seen.Where(c => c.JobId == r.JobId).Select(c => c.Status).ToList();
+            Assert.DoesNotContain(JobStatus.RUNNABLE, parentStates);
+            Assert.DoesNotContain(JobStatus.RUNNING, parentStates);
+            Assert.Equal(JobStatus.SUCCEEDED, parentStates[^1]);
+        }
+    }
+
+    [Fact]
+    public async Task AnyChildFailure_FailsParent()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 3, exitCode: 2));
+        await engine.RunUntilIdleAsync();
+        var parent = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, parent.Status);
+        Assert.Equal(3, parent.ArrayProperties!.StatusSummary![JobStatus.FAILED]);
+    }
+
+    [Fact]
+    public async Task SequentialArray_RunsOneChildAtATime_InIndexOrder()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("seq", arraySize: 4, runSeconds: 10, dependsOn: [new() { Type = ArrayJobDependency.SEQUENTIAL }]));
+        await engine.RunUntilIdleAsync();
+        var children = await engine.DescribeJobsAsync([.. Enumerable.Range(0, 4).Select(i => $"{r.JobId}:{i}")]);
+        for (var i = 1; i < 4; i++)
+        {
+            Assert.True(children[i].StartedAt >= children[i - 1].StoppedAt, $"child {i} started before child {i - 1} stopped");
+        }
+
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(r.JobId));
+    }
+
+    [Fact]
+    public async Task NToN_ChildWaitsForMatchingChild()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", arraySize: 3, runSeconds: 10));
+        var b = await engine.SubmitJobAsync(TestEngine.Job("b", arraySize: 3, runSeconds: 5, dependsOn: [new() { JobId = a.JobId, Type = ArrayJobDependency.N_TO_N }]));
+        await engine.RunUntilIdleAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            var ai = await engine.DescribeAsync($"{a.JobId}:{i}");
+            var bi = await engine.DescribeAsync($"{b.JobId}:{i}");
+            Assert.True(bi.StartedAt >= ai.StoppedAt);
+        }
+    }
+
+    [Fact]
+    public async Task ArrayMaxConcurrency_CapsRunningChildren()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 6, runSeconds: 10, arrayMaxConcurrency: 2));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        var running = await engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = r.JobId, JobStatus = JobStatus.RUNNING });
+        Assert.Equal(2, running.JobSummaryList.Count);
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(r.JobId));
+        Assert.Equal(TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds((await engine.DescribeAsync(r.JobId)).StoppedAt!.Value - (await engine.DescribeAsync(r.JobId)).CreatedAt));
+    }
+
+    [Fact]
+    public async Task CancelArrayParent_CascadesToWaitingChildren()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 3, runSeconds: 10));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.CancelJobAsync(r.JobId, "stop");
+        await engine.RunUntilIdleAsync();
+        var parent = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, parent.Status);
+        Assert.Equal(1, parent.ArrayProperties!.StatusSummary![JobStatus.SUCCEEDED]);
+        Assert.Equal(2, parent.ArrayProperties.StatusSummary[JobStatus.FAILED]);
+    }
+
+    [Fact]
+    public async Task TerminateArrayParent_StopsRunningChildren()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 3, runSeconds: 100));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.TerminateJobAsync(r.JobId, "stop");
+        await engine.RunUntilIdleAsync();
+        var parent = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, parent.Status);
+        Assert.Equal(3, parent.ArrayProperties!.StatusSummary![JobStatus.FAILED]);
+        Assert.True(parent.StoppedAt < parent.CreatedAt + 100_000);
+    }
+
+    [Fact]
+    public async Task ArrayDependingOnJob_ChildrenWaitForIt()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 10));
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 2, dependsOn: [new() { JobId = a.JobId }]));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.PENDING, await engine.StatusAsync(r.JobId + ":0"));
+        await engine.RunUntilIdleAsync();
+        var child = await engine.DescribeAsync(r.JobId + ":1");
+        Assert.Equal(JobStatus.SUCCEEDED, child.Status);
+        Assert.True(child.StartedAt >= (await engine.DescribeAsync(a.JobId)).StoppedAt);
+    }
+}
