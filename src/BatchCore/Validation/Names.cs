@@ -44,7 +44,7 @@ internal static class Names
 
         if (tags.Count > max)
         {
-            p.Add(field, $"must have length less than or equal to {max}, had {tags.Count}");
+            p.Add(field + ":", $"Member must have length less than or equal to {max}, had {tags.Count}");
         }
 
         foreach (var (k, v) in tags)

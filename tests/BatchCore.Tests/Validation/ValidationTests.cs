@@ -1,0 +1,243 @@
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Validation;
+
+/// <summary>Every rule of the resource requests, broken: one BatchClientException naming the field and the rule, nothing applied.</summary>
+public class ValidationTests
+{
+    private static async Task<BatchClientException> Rejects(Func<BatchEngine, Task> act, string expected)
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => act(engine));
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        return e;
+    }
+
+    public static TheoryData<string, SubmitJobRequest, string> BadSubmissions => new()
+    {
+        { "array too big", TestEngine.Job(arraySize: 10_001), "arrayProperties.size must be between 2 and 10000, was 10001" },
+        { "array too small", TestEngine.Job(arraySize: 1), "arrayProperties.size must be between 2 and 10000, was 1" },
+        { "name with dot", TestEngine.Job("bad.name"), "jobName may contain only letters, digits, hyphens and underscores" },
+        { "leading hyphen", TestEngine.Job("-bad"), "jobName must start with a letter or digit" },
+        { "name too long", TestEngine.Job(new string('a', 129)), "jobName must be at most 128 characters" },
+        { "unknown queue", TestEngine.Job(queue: "nope"), "jobQueue nope does not exist" },
+        { "unknown definition", TestEngine.Job(def: "nope"), "jobDefinition nope does not exist" },
+        { "unknown dependency", TestEngine.Job(dependsOn: [new() { JobId = "missing" }]), "dependsOn[0].jobId missing does not exist" },
+        { "too many dependencies", TestEngine.Job(dependsOn: [.. Enumerable.Range(0, 21).Select(i => new JobDependency { JobId = $"j{i}" })]), "dependsOn must have at most 20 entries, had 21" },
+        { "sequential without array", TestEngine.Job(dependsOn: [new() { Type = ArrayJobDependency.SEQUENTIAL }]), "SEQUENTIAL applies only to array jobs" },
+        { "bad dependency type", TestEngine.Job(dependsOn: [new() { JobId = "x", Type = "ALL" }]), "dependsOn[0].type must be one of N_TO_N | SEQUENTIAL, was ALL" },
+        { "reserved env", TestEngine.Job() with { ContainerOverrides = new() { Environment = [new("AWS_BATCH_X", "1")] } }, "containerOverrides.environment[0].name must not start with AWS_BATCH" },
+        { "bad vcpu", TestEngine.Job() with { ContainerOverrides = new() { ResourceRequirements = [new(ResourceType.VCPU, "abc")] } }, "VCPU must be a positive number" },
+        { "memory too small", TestEngine.Job() with { ContainerOverrides = new() { ResourceRequirements = [new(ResourceType.MEMORY, "2")] } }, "MEMORY must be a whole number of MiB, at least 4" },
+        { "ec2 fractional vcpu", TestEngine.Job(vcpus: 0.5), "VCPU must be at least 1 for jobs on EC2 resources, was 0.5" },
+        { "retry attempts", TestEngine.Job() with { RetryStrategy = new() { Attempts = 11 } }, "retryStrategy.attempts must be between 1 and 10, was 11" },
+        { "evaluateOnExit without attempts", TestEngine.Job() with { RetryStrategy = new() { EvaluateOnExit = [new() { Action = "RETRY" }] } }, "retryStrategy.attempts is required when evaluateOnExit is given" },
+        { "too many evaluateOnExit", TestEngine.Job() with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [.. Enumerable.Range(0, 6).Select(_ => new EvaluateOnExit { Action = "EXIT" })] } }, "retryStrategy.evaluateOnExit must have at most 5 entries, had 6" },
+        { "bad action", TestEngine.Job() with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [new() { Action = "MAYBE" }] } }, "retryStrategy.evaluateOnExit[0].action must be one of RETRY | EXIT, was MAYBE" },
+        { "glob star inside", TestEngine.Job() with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [new() { Action = "EXIT", OnReason = "a*b" }] } }, "may contain * only at the end" },
+        { "exit code glob letters", TestEngine.Job() with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [new() { Action = "EXIT", OnExitCode = "1a" }] } }, "may contain only digits" },
+        { "timeout below 1", TestEngine.Job() with { Timeout = new() { AttemptDurationSeconds = 0 } }, "timeout.attemptDurationSeconds must be at least 1, was 0" },
+        { "share without policy", TestEngine.Job(share: "a"), "shareIdentifier must not be set" },
+        { "priority override", TestEngine.Job() with { SchedulingPriorityOverride = 10_000 }, "schedulingPriorityOverride must be between 0 and 9999, was 10000" },
+        { "too many tags", TestEngine.Job() with { Tags = Enumerable.Range(0, 51).ToDictionary(i => $"k{i}", i => "v") }, "Member must have length less than or equal to 50" },
+        { "array cap not array", TestEngine.Job(arrayMaxConcurrency: 2), "extensions.arrayMaxConcurrency applies only to array jobs" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSubmissions))]
+    public async Task SubmitJob_RejectsBadInput(string rule, SubmitJobRequest request, string expected)
+    {
+        _ = rule;
+        await using var engine = await TestEngine.WithQueueAsync();
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(request));
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        var listed = await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", Filters = [new() { Name = "JOB_NAME", Values = ["*"] }] });
+        Assert.Empty(listed.JobSummaryList); // nothing partially applied
+    }
+
+    [Fact]
+    public async Task Timeout_Below60_IsRejected_UnlessShortTimeoutsAllowed()
+    {
+        await using var engine = new BatchEngine(new BatchEngineOptions { VirtualTime = true });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.RegisterJobDefinitionAsync(TestEngine.Definition("d", timeout: 3)));
+        Assert.Contains("timeout.attemptDurationSeconds must be at least 60", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ReportsEveryProblem_NotJustTheFirst()
+    {
+        var e = await Rejects(engine => engine.SubmitJobAsync(new SubmitJobRequest { JobName = "-x", ArrayProperties = new() { Size = 1 } }), "jobName");
+        Assert.True(e.Problems.Count >= 4, string.Join(" | ", e.Problems));
+    }
+
+    public static TheoryData<string, RegisterJobDefinitionRequest, string> BadDefinitions => new()
+    {
+        { "multinode", TestEngine.Definition("d") with { Type = JobDefinitionType.multinode }, "multinode (multi-node parallel) job definitions are not supported" },
+        { "no container", new RegisterJobDefinitionRequest { JobDefinitionName = "d", Type = "container" }, "containerProperties is required" },
+        { "bad type", TestEngine.Definition("d") with { Type = "lambda" }, "type must be one of container, was lambda" },
+        { "reserved env", TestEngine.Definition("d") with { ContainerProperties = TestEngine.Definition("d").ContainerProperties! with { Environment = [new("AWS_BATCH_JOB_ID", "x")] } }, "must not start with AWS_BATCH" },
+        { "fargate gpu", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { ResourceRequirements = [new("VCPU", "1"), new("MEMORY", "2048"), new("GPU", "1")] } }, "GPU resources are not available for jobs that run on Fargate" },
+        { "fargate bad pair", Fargate(1, 1024), "VCPU 1 with MEMORY 1024 is not a valid Fargate size" },
+        { "fargate bad vcpu", Fargate(3, 8192), "VCPU must be one of 0.25, 0.5, 1, 2, 4, 8, 16 on Fargate" },
+        { "fargate privileged", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { Privileged = true } }, "privileged must not be true on Fargate" },
+        { "fargate devices", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { LinuxParameters = new() { Devices = [new() { HostPath = "/dev/x" }] } } }, "devices are not supported on Fargate" },
+        { "fargate swap", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { LinuxParameters = new() { MaxSwap = 10 } } }, "swap is not supported on Fargate" },
+        { "bad platform", TestEngine.Definition("d") with { PlatformCapabilities = ["LAMBDA"] }, "platformCapabilities must be one of EC2 | FARGATE" },
+        { "scheduling priority", TestEngine.Definition("d") with { SchedulingPriority = 10_000 }, "schedulingPriority must be between 0 and 9999" },
+        { "missing vcpu", TestEngine.Definition("d") with { ContainerProperties = new() { Image = "x", ResourceRequirements = [new("MEMORY", "512")] } }, "must give VCPU" },
+        { "duplicate requirement", TestEngine.Definition("d") with { ContainerProperties = new() { Image = "x", ResourceRequirements = [new("VCPU", "1"), new("VCPU", "2"), new("MEMORY", "512")] } }, "VCPU is given more than once" },
+        { "bad name", TestEngine.Definition("bad name"), "jobDefinitionName may contain only letters" },
+    };
+
+    private static RegisterJobDefinitionRequest Fargate(double vcpus, int memory) =>
+        TestEngine.Definition("f", vcpus, memory) with { PlatformCapabilities = [PlatformCapability.FARGATE] };
+
+    [Theory]
+    [MemberData(nameof(BadDefinitions))]
+    public async Task RegisterJobDefinition_RejectsBadInput(string rule, RegisterJobDefinitionRequest request, string expected)
+    {
+        _ = rule;
+        await Rejects(engine => engine.RegisterJobDefinitionAsync(request), expected);
+    }
+
+    public static TheoryData<string, CreateComputeEnvironmentRequest, string> BadComputeEnvironments => new()
+    {
+        { "no type", new() { ComputeEnvironmentName = "x" }, "type is required" },
+        { "bad type", new() { ComputeEnvironmentName = "x", Type = "HYBRID" }, "type must be one of MANAGED | UNMANAGED, was HYBRID" },
+        { "created disabled", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, State = ResourceState.DISABLED }, "state must be ENABLED when a compute environment is created" },
+        { "managed without resources", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED }, "computeResources is required for a MANAGED compute environment" },
+        { "unmanaged with resources", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 4 } }, "computeResources must not be set for an UNMANAGED compute environment" },
+        { "no maxvcpus", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2 } }, "computeResources.maxvCpus is required" },
+        { "min over max", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MinvCpus = 8, MaxvCpus = 4 } }, "computeResources.minvCpus must not exceed maxvCpus (4), was 8" },
+        { "unknown instance type", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 4, InstanceTypes = ["unknown"] } }, "Instance type unknown does not exist" },
+        { "mixed architectures", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 4, InstanceTypes = ["m6i", "m6g"] } }, "cannot mix x86_64 and arm64 instance types" },
+        { "fargate instance types", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 4, InstanceTypes = ["m6i"] } }, "computeResources.instanceTypes is not allowed for a FARGATE compute environment" },
+        { "fargate minvcpus", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE_SPOT, MaxvCpus = 4, MinvCpus = 0 } }, "computeResources.minvCpus is not allowed for a FARGATE_SPOT compute environment" },
+        { "fargate strategy", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 4, AllocationStrategy = "BEST_FIT" } }, "computeResources.allocationStrategy is not allowed for a FARGATE compute environment" },
+        { "spot strategy on ec2", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 4, AllocationStrategy = CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED } }, "SPOT_CAPACITY_OPTIMIZED is for SPOT compute environments only" },
+        { "ordered on spot", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.SPOT, MaxvCpus = 4, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED } }, "BEST_FIT_PROGRESSIVE_ORDERED is for On-Demand (EC2) compute environments only" },
+        { "bid on ec2", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 4, BidPercentage = 50 } }, "bidPercentage can only be set for a SPOT compute environment" },
+        { "scale down delay", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 4, ScalingPolicy = new() { MinScaleDownDelayMinutes = 5 } } }, "minScaleDownDelayMinutes must be between 20 and 10080, was 5" },
+        { "duplicate", new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED }, "Object already exists: computeEnvironmentName ce" },
+        { "bad host", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 0, MemoryMiB = 1024 }] }, "hosts[0].vcpus must be greater than 0, was 0" },
+        { "unknown driver", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 1, MemoryMiB = 1024, Driver = "k8s" }] }, "hosts[0].driver k8s is not available" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadComputeEnvironments))]
+    public async Task CreateComputeEnvironment_RejectsBadInput(string rule, CreateComputeEnvironmentRequest request, string expected)
+    {
+        _ = rule;
+        await Rejects(engine => engine.CreateComputeEnvironmentAsync(request), expected);
+    }
+
+    [Fact]
+    public async Task CreateJobQueue_Rules()
+    {
+        await Rejects(e => e.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }), "Job queue q already exists");
+        await Rejects(e => e.CreateJobQueueAsync(new() { JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [] }), "At least 1 compute environment must be provided");
+        await Rejects(e => e.CreateJobQueueAsync(new() { JobQueueName = "q2", Priority = 1, State = "JUNK", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }), "state must be one of ENABLED | DISABLED, was JUNK");
+        await Rejects(e => e.CreateJobQueueAsync(new() { JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "arn:aws:batch:local:000000000000:compute-environment/none" }] }), "computeEnvironmentOrder is malformed");
+        await Rejects(e => e.CreateJobQueueAsync(new() { JobQueueName = "q2", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }), "priority is required");
+        await Rejects(e => e.CreateJobQueueAsync(new()
+        {
+            JobQueueName = "q2",
+            Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
+            JobStateTimeLimitActions = [new() { Reason = "r", State = "RUNNABLE", Action = "CANCEL", MaxTimeSeconds = 100 }],
+        }), "jobStateTimeLimitActions[0].maxTimeSeconds must be between 600 and 86400, was 100");
+    }
+
+    [Fact]
+    public async Task JobQueue_CannotMixEc2AndFargate()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "fg", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 4 } });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.CreateJobQueueAsync(new()
+        {
+            JobQueueName = "mixed",
+            Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }, new() { Order = 2, ComputeEnvironment = "fg" }],
+        }));
+        Assert.Contains("cannot mix EC2/SPOT and FARGATE/FARGATE_SPOT", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FifoQueue_CannotGetAPolicyLater_AndPolicyCannotBeRemoved()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var policy = await engine.CreateSchedulingPolicyAsync(new() { Name = "p" });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateJobQueueAsync(new() { JobQueue = "q", SchedulingPolicyArn = policy.Arn }));
+        Assert.Contains("created without a scheduling policy", e.Message, StringComparison.Ordinal);
+
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "fs", Priority = 1, SchedulingPolicyArn = policy.Arn, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        var p2 = await engine.CreateSchedulingPolicyAsync(new() { Name = "p2" });
+        await engine.UpdateJobQueueAsync(new() { JobQueue = "fs", SchedulingPolicyArn = p2.Arn }); // replaced: fine
+        e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateJobQueueAsync(new() { JobQueue = "fs", SchedulingPolicyArn = "" }));
+        Assert.Contains("cannot be removed", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DeleteComputeEnvironment_MustBeDisabledAndInNoQueue()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.DeleteComputeEnvironmentAsync("ce"));
+        Assert.Contains("must be DISABLED before it is deleted", e.Message, StringComparison.Ordinal);
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ce", State = ResourceState.DISABLED });
+        e = await Assert.ThrowsAsync<BatchClientException>(() => engine.DeleteComputeEnvironmentAsync("ce"));
+        Assert.Contains("is in job queue q", e.Message, StringComparison.Ordinal);
+        await engine.UpdateJobQueueAsync(new() { JobQueue = "q", State = ResourceState.DISABLED });
+        await engine.DeleteJobQueueAsync("q");
+        await engine.DeleteComputeEnvironmentAsync("ce");
+        Assert.Empty(await engine.DescribeComputeEnvironmentsAsync());
+    }
+
+    [Fact]
+    public async Task UpdateComputeEnvironment_InfrastructureUpdateOnBestFit_IsRejected_AndNothingApplied()
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "m", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 16, AllocationStrategy = CRAllocationStrategy.BEST_FIT } });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { MaxvCpus = 32, InstanceTypes = ["c6i"] } }));
+        Assert.Contains("not allowed on a BEST_FIT compute environment", e.Message, StringComparison.Ordinal);
+        Assert.Equal(16, (await engine.DescribeComputeEnvironmentsAsync()).Single().ComputeResources!.MaxvCpus);
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { MaxvCpus = 32 } }); // scaling update
+        Assert.Equal(32, (await engine.DescribeComputeEnvironmentsAsync()).Single().ComputeResources!.MaxvCpus);
+    }
+
+    [Fact]
+    public async Task SchedulingPolicy_Rules()
+    {
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ComputeReservation = 100 } }), "fairsharePolicy.computeReservation must be between 0 and 99, was 100");
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDecaySeconds = 604_801 } }), "fairsharePolicy.shareDecaySeconds must be between 0 and 604800");
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [new() { ShareIdentifier = "a*", WeightFactor = 1 }, new() { ShareIdentifier = "ab", WeightFactor = 2 }] } }), "ab overlaps a*");
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [new() { ShareIdentifier = "a", WeightFactor = 1000 }] } }), "weightFactor must be between 0.0001 and 999.9999");
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [new() { ShareIdentifier = "a*b", WeightFactor = 1 }] } }), "may contain * only as its last character");
+    }
+
+    [Fact]
+    public async Task DefaultSchedulingPolicy_IsEmptyFairshare()
+    {
+        await using var engine = TestEngine.Create();
+        var p = await engine.CreateSchedulingPolicyAsync(new() { Name = "p" });
+        Assert.Equal("arn:aws:batch:local:000000000000:scheduling-policy/p", p.Arn);
+        var d = (await engine.DescribeSchedulingPoliciesAsync([p.Arn])).Single();
+        Assert.Equal(0, d.FairsharePolicy.ComputeReservation);
+        Assert.Equal(0, d.FairsharePolicy.ShareDecaySeconds);
+        Assert.Empty(d.FairsharePolicy.ShareDistribution);
+        Assert.Empty(d.Tags);
+    }
+
+    [Fact]
+    public async Task ConsumableResource_Rules()
+    {
+        await Rejects(e => e.CreateConsumableResourceAsync(new() { ConsumableResourceName = "c" }), "totalQuantity is required");
+        await Rejects(e => e.CreateConsumableResourceAsync(new() { ConsumableResourceName = "c", TotalQuantity = 1, ResourceType = "FOREVER" }), "resourceType must be one of REPLENISHABLE | NON_REPLENISHABLE");
+    }
+
+    [Fact]
+    public void EngineOptions_AreValidated()
+    {
+        var e = Assert.Throws<BatchClientException>(() => new BatchEngine(new BatchEngineOptions { RequestQueueCapacity = 0 }));
+        Assert.Contains("options.requestQueueCapacity must be between 1", e.Message, StringComparison.Ordinal);
+    }
+}
