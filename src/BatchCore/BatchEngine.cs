@@ -146,7 +146,8 @@ public sealed class BatchEngine : IAsyncDisposable
         var p = new Problems();
         EngineCore.ValidateSubmitStateless(request, _options, p);
         p.ThrowIfAny();
-        return Run(c => c.SubmitJob(request), ct);
+        var submitter = System.Diagnostics.Activity.Current?.Context;
+        return Run(c => c.SubmitJob(request, submitter), ct);
     }
 
     /// <summary>DescribeJobs for up to 100 job ids; unknown ids are left out.</summary>
@@ -418,6 +419,7 @@ public sealed class BatchEngine : IAsyncDisposable
 
         _core.CompleteWatchers();
         await _core.DisposeDriversAsync().ConfigureAwait(false);
+        _core.Telemetry.Dispose();
         while (_commands.Reader.TryRead(out var left))
         {
             left.Fail(new ObjectDisposedException(nameof(BatchEngine)));

@@ -56,4 +56,12 @@ internal sealed class ComputeEnvironmentState
     public double AccruedCostUsd { get; set; }
     public int PeakHosts { get; set; }
     public bool ScaleInTimerArmed { get; set; }
+
+    /// <summary>Host count, readable from other threads (gauges).</summary>
+    public int HostCount => Volatile.Read(ref _hostCount);
+    internal int _hostCount;
+
+    /// <summary>vCPU-milli of all hosts, readable from other threads (gauges).</summary>
+    public long CapacityVcpuMilli => Volatile.Read(ref _capacityVcpuMilli);
+    internal long _capacityVcpuMilli;
 }

@@ -48,6 +48,11 @@ internal sealed partial class EngineCore
             parent.StatusSummaryLastUpdatedAt = NowMs;
         }
 
+        if (!initial)
+        {
+            Telemetry.Transition(job, prev, next, NowMs);
+        }
+
         if (_watchers.Count > 0)
         {
             var change = new JobStateChange(job.Id, job.Name, next.ToAws(), initial ? next.ToAws() : prev.ToAws(), job.StatusReason, NowMs);
@@ -197,6 +202,7 @@ internal sealed partial class EngineCore
             {
                 Parent = parent,
                 ArrayIndex = i,
+                SubmitterContext = parent.SubmitterContext,
             };
             parent.Children[i] = child;
             _jobs[child.Id] = child;
@@ -218,6 +224,7 @@ internal sealed partial class EngineCore
             }
         }
 
+        Telemetry.Submitted(parent, n);
         if (parent.DependencyFailed)
         {
             FailGatedChildren(parent, parent.PendingCancelReason ?? StatusReasons.DependentJobFailed);

@@ -60,6 +60,7 @@ internal sealed partial class EngineCore
         ce.Architecture = ArchitectureOf(ce);
         ce.MaxHostShape = MaxShapeOf(ce);
         _ces[name] = ce;
+        Telemetry.SetResources(_queues.Values, _ces.Values);
         if (r.Hosts is { } hs)
         {
             for (var i = 0; i < hs.Count; i++)
@@ -112,6 +113,8 @@ internal sealed partial class EngineCore
         };
         ce.Hosts[name] = host;
         ce.Index.Add(host);
+        ce._hostCount++;
+        ce._capacityVcpuMilli += capacity.VcpuMilli;
         ce.ProvisionedVcpus += nominalVcpus;
         ce.PeakHosts = Math.Max(ce.PeakHosts, ce.Hosts.Count);
         _capacityVersion++;
@@ -129,6 +132,8 @@ internal sealed partial class EngineCore
         }
 
         ce.Index.Remove(host);
+        ce._hostCount--;
+        ce._capacityVcpuMilli -= host.Capacity.VcpuMilli;
         ce.ProvisionedVcpus -= host.NominalVcpus;
         var hours = (NowMs - host.LaunchedAtMs) / 3_600_000.0;
         ce.AccruedCostUsd += hours * host.PricePerHour;
@@ -274,6 +279,7 @@ internal sealed partial class EngineCore
         }
 
         _ces.Remove(ce.Name);
+        Telemetry.SetResources(_queues.Values, _ces.Values);
         ce.Status = ResourceStatus.DELETED;
     }
 
@@ -359,6 +365,7 @@ internal sealed partial class EngineCore
         }
 
         SortQueues();
+        Telemetry.SetResources(_queues.Values, _ces.Values);
         _dirty = true;
         return new JobQueueResponse(q.Name, q.Arn);
     }
@@ -588,6 +595,7 @@ internal sealed partial class EngineCore
         _queues.Remove(q.Name);
         q.Status = ResourceStatus.DELETED;
         SortQueues();
+        Telemetry.SetResources(_queues.Values, _ces.Values);
     }
 
     public IReadOnlyList<JobQueueDetail> DescribeJobQueues(IReadOnlyList<string>? names)

@@ -94,7 +94,7 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>SubmitJob, on the loop: resolves names, checks the rules that need state, then accepts the job.</summary>
-    public SubmitJobResponse SubmitJob(SubmitJobRequest r)
+    public SubmitJobResponse SubmitJob(SubmitJobRequest r, System.Diagnostics.ActivityContext? submitter = null)
     {
         var p = new Problems();
         var q = FindQueue(r.JobQueue!);
@@ -156,7 +156,7 @@ internal sealed partial class EngineCore
         // Accepted: nothing above changed any state.
         var now = NowMs;
         var id = NewId();
-        var job = new Job(id, r.JobName!, q!, spec!, ++_seq, now);
+        var job = new Job(id, r.JobName!, q!, spec!, ++_seq, now) { SubmitterContext = submitter };
         if (r.ArrayProperties?.Size is { } n)
         {
             job.ArraySize = n;
@@ -181,6 +181,11 @@ internal sealed partial class EngineCore
         _submitted.Add(job);
         _dirty = true;
         Statistics.Submitted++;
+        if (job.ArraySize == 0)
+        {
+            Telemetry.Submitted(job, 1);
+        }
+
         return new SubmitJobResponse(JobArn(id), job.Name, id);
     }
 

@@ -74,6 +74,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     public bool IsVirtual => _virtual is not null;
     public ChannelReader<HostEvent> EventReader => _events.Reader;
     public EngineStatistics Statistics { get; } = new();
+    public Telemetry.BatchCoreTelemetry Telemetry { get; } = new();
 
     /// <summary>Now, epoch ms, from the virtual or the injected clock.</summary>
     public long NowMs => _virtual?.NowMs ?? _time.GetUtcNow().ToUnixTimeMilliseconds();

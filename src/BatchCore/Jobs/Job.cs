@@ -70,6 +70,12 @@ internal sealed class Job
     public long RunnableSince { get; set; }
     public bool InReadyQueue { get; set; }
 
+    /// <summary>The submitter's activity, to link attempt traces to (null when nobody traced the submit).</summary>
+    public System.Diagnostics.ActivityContext? SubmitterContext { get; set; }
+
+    /// <summary>The running attempt's trace activity, when traced.</summary>
+    public System.Diagnostics.Activity? Activity { get; set; }
+
     public bool IsArrayParent => ArraySize > 0 && Parent is null;
 
     /// <summary>Tags changed by TagResource after submission (copy-on-write of the spec's tags).</summary>

@@ -1,0 +1,89 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace BatchCore.Tests.Telemetry;
+
+public class TelemetryTests
+{
+    [Fact]
+    public async Task Metrics_CountSubmittedStartedSucceededFailed_ByQueue_AndObserveGauges()
+    {
+        var counts = new ConcurrentDictionary<string, long>();
+        var histograms = new ConcurrentDictionary<string, int>();
+        var gauges = new ConcurrentDictionary<string, double>();
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "BatchCore")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((i, v, tags, _) =>
+        {
+            Assert.Equal("queue", tags[0].Key);
+            counts.AddOrUpdate(i.Name, v, (_, old) => old + v);
+        });
+        listener.SetMeasurementEventCallback<double>((i, v, _, _) =>
+        {
+            if (i is Histogram<double>)
+            {
+                histograms.AddOrUpdate(i.Name, 1, (_, old) => old + 1);
+            }
+            else
+            {
+                gauges[i.Name] = v;
+            }
+        });
+        listener.SetMeasurementEventCallback<int>((i, v, _, _) => gauges[i.Name] = v);
+        listener.Start();
+
+        await engine.SubmitJobAsync(TestEngine.Job("ok", runSeconds: 10));
+        await engine.SubmitJobAsync(TestEngine.Job("bad", exitCode: 1, runSeconds: 10));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        listener.RecordObservableInstruments();
+        Assert.Equal(1, gauges["batchcore.queue.depth"]);
+        Assert.Equal(1, gauges["batchcore.jobs.running"]);
+        Assert.Equal(1, gauges["batchcore.hosts"]);
+        Assert.Equal(1.0, gauges["batchcore.compute_environment.utilization"]);
+
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(2, counts["batchcore.jobs.submitted"]);
+        Assert.Equal(2, counts["batchcore.jobs.started"]);
+        Assert.Equal(1, counts["batchcore.jobs.succeeded"]);
+        Assert.Equal(1, counts["batchcore.jobs.failed"]);
+        Assert.Equal(2, histograms["batchcore.job.run_time"]);
+        Assert.Equal(2, histograms["batchcore.job.wait_time"]);
+        Assert.Equal(2, histograms["batchcore.dispatch.latency"]);
+    }
+
+    [Fact]
+    public async Task Traces_OneActivityPerAttempt_LinkedToTheSubmitter()
+    {
+        var stopped = new ConcurrentBag<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "BatchCore" or "test",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => stopped.Add(a),
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var source = new ActivitySource("test");
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new BatchCore.Model.RetryStrategy { Attempts = 2 }));
+        ActivityTraceId traceId;
+        using (var submit = source.StartActivity("submit"))
+        {
+            traceId = submit!.TraceId;
+            await engine.SubmitJobAsync(TestEngine.Job(def: "retry", exitCode: 1, failingAttempts: 1));
+        }
+
+        await engine.RunUntilIdleAsync();
+        var attempts = stopped.Where(a => a.OperationName == "batchcore.attempt").ToList();
+        Assert.Equal(2, attempts.Count);
+        Assert.All(attempts, a => Assert.Equal(traceId, Assert.Single(a.Links).Context.TraceId));
+        Assert.Contains(attempts, a => (string?)a.GetTagItem("batchcore.job.status") == "SUCCEEDED");
+    }
+}
