@@ -24,6 +24,7 @@ public sealed class BatchEngine : IAsyncDisposable
     private readonly Task _loop;
     private readonly CancellationTokenSource _stop = new();
     private readonly BatchEngineOptions _options;
+    private readonly List<Command> _executed = [];
     private int _disposed;
 
     /// <summary>Creates and starts an engine.</summary>
@@ -32,6 +33,11 @@ public sealed class BatchEngine : IAsyncDisposable
         _options = options ?? new BatchEngineOptions();
         ValidateOptions(_options);
         _core = new EngineCore(_options);
+        if (_options.Journal.Durability == Journal.Durability.Journal)
+        {
+            _core.OpenJournal(_options.Journal.StateDirectory!);
+        }
+
         _commands = Channel.CreateBounded<Command>(new BoundedChannelOptions(_options.RequestQueueCapacity)
         {
             SingleReader = true,
@@ -47,6 +53,11 @@ public sealed class BatchEngine : IAsyncDisposable
         p.Required(o.AccountId, "options.accountId");
         p.Range(o.RequestQueueCapacity, 1, int.MaxValue, "options.requestQueueCapacity");
         p.Range(o.HostMemoryReserveMiB, 0, 1 << 20, "options.hostMemoryReserveMiB");
+        if (o.Journal.Durability == Journal.Durability.Journal && string.IsNullOrEmpty(o.Journal.StateDirectory))
+        {
+            p.Add("options.journal.stateDirectory", "is required when durability is Journal");
+        }
+
         if (o.TerminationGracePeriod < TimeSpan.Zero)
         {
             p.Add("options.terminationGracePeriod", "must not be negative");
@@ -67,13 +78,13 @@ public sealed class BatchEngine : IAsyncDisposable
     // ---- compute environments ------------------------------------------------------------------------------------
 
     public Task<ComputeEnvironmentResponse> CreateComputeEnvironmentAsync(CreateComputeEnvironmentRequest request, CancellationToken ct = default) =>
-        Run(c => c.CreateComputeEnvironment(request), ct);
+        Run(c => { var r = c.CreateComputeEnvironment(request); c.JournalResource("CreateComputeEnvironment", request); return r; }, ct);
 
     public Task<ComputeEnvironmentResponse> UpdateComputeEnvironmentAsync(UpdateComputeEnvironmentRequest request, CancellationToken ct = default) =>
-        Run(c => c.UpdateComputeEnvironment(request), ct);
+        Run(c => { var r = c.UpdateComputeEnvironment(request); c.JournalResource("UpdateComputeEnvironment", request); return r; }, ct);
 
     public Task DeleteComputeEnvironmentAsync(string computeEnvironment, CancellationToken ct = default) =>
-        Run(c => { c.DeleteComputeEnvironment(computeEnvironment); return true; }, ct);
+        Run(c => { c.DeleteComputeEnvironment(computeEnvironment); c.JournalResource("DeleteComputeEnvironment", computeEnvironment); return true; }, ct);
 
     public Task<IReadOnlyList<ComputeEnvironmentDetail>> DescribeComputeEnvironmentsAsync(DescribeComputeEnvironmentsRequest? request = null, CancellationToken ct = default) =>
         Run(c => c.DescribeComputeEnvironments(request ?? new()), ct);
@@ -81,13 +92,13 @@ public sealed class BatchEngine : IAsyncDisposable
     // ---- job queues ----------------------------------------------------------------------------------------------
 
     public Task<JobQueueResponse> CreateJobQueueAsync(CreateJobQueueRequest request, CancellationToken ct = default) =>
-        Run(c => c.CreateJobQueue(request), ct);
+        Run(c => { var r = c.CreateJobQueue(request); c.JournalResource("CreateJobQueue", request); return r; }, ct);
 
     public Task<JobQueueResponse> UpdateJobQueueAsync(UpdateJobQueueRequest request, CancellationToken ct = default) =>
-        Run(c => c.UpdateJobQueue(request), ct);
+        Run(c => { var r = c.UpdateJobQueue(request); c.JournalResource("UpdateJobQueue", request); return r; }, ct);
 
     public Task DeleteJobQueueAsync(string jobQueue, CancellationToken ct = default) =>
-        Run(c => { c.DeleteJobQueue(jobQueue); return true; }, ct);
+        Run(c => { c.DeleteJobQueue(jobQueue); c.JournalResource("DeleteJobQueue", jobQueue); return true; }, ct);
 
     public Task<IReadOnlyList<JobQueueDetail>> DescribeJobQueuesAsync(IReadOnlyList<string>? jobQueues = null, CancellationToken ct = default) =>
         Run(c => c.DescribeJobQueues(jobQueues), ct);
@@ -98,10 +109,10 @@ public sealed class BatchEngine : IAsyncDisposable
     // ---- job definitions -----------------------------------------------------------------------------------------
 
     public Task<RegisterJobDefinitionResponse> RegisterJobDefinitionAsync(RegisterJobDefinitionRequest request, CancellationToken ct = default) =>
-        Run(c => c.RegisterJobDefinition(request), ct);
+        Run(c => { var r = c.RegisterJobDefinition(request); c.JournalResource("RegisterJobDefinition", request); return r; }, ct);
 
     public Task DeregisterJobDefinitionAsync(string jobDefinition, CancellationToken ct = default) =>
-        Run(c => { c.DeregisterJobDefinition(jobDefinition); return true; }, ct);
+        Run(c => { c.DeregisterJobDefinition(jobDefinition); c.JournalResource("DeregisterJobDefinition", jobDefinition); return true; }, ct);
 
     public Task<IReadOnlyList<JobDefinition>> DescribeJobDefinitionsAsync(DescribeJobDefinitionsRequest? request = null, CancellationToken ct = default) =>
         Run(c => c.DescribeJobDefinitions(request ?? new()), ct);
@@ -109,13 +120,13 @@ public sealed class BatchEngine : IAsyncDisposable
     // ---- scheduling policies ----------------------------------------------------------------------------------------
 
     public Task<SchedulingPolicyResponse> CreateSchedulingPolicyAsync(CreateSchedulingPolicyRequest request, CancellationToken ct = default) =>
-        Run(c => c.CreateSchedulingPolicy(request), ct);
+        Run(c => { var r = c.CreateSchedulingPolicy(request); c.JournalResource("CreateSchedulingPolicy", request); return r; }, ct);
 
     public Task UpdateSchedulingPolicyAsync(UpdateSchedulingPolicyRequest request, CancellationToken ct = default) =>
-        Run(c => { c.UpdateSchedulingPolicy(request); return true; }, ct);
+        Run(c => { c.UpdateSchedulingPolicy(request); c.JournalResource("UpdateSchedulingPolicy", request); return true; }, ct);
 
     public Task DeleteSchedulingPolicyAsync(string arn, CancellationToken ct = default) =>
-        Run(c => { c.DeleteSchedulingPolicy(arn); return true; }, ct);
+        Run(c => { c.DeleteSchedulingPolicy(arn); c.JournalResource("DeleteSchedulingPolicy", arn); return true; }, ct);
 
     public Task<IReadOnlyList<SchedulingPolicyDetail>> DescribeSchedulingPoliciesAsync(IReadOnlyList<string>? arns = null, CancellationToken ct = default) =>
         Run(c => c.DescribeSchedulingPolicies(arns), ct);
@@ -123,13 +134,13 @@ public sealed class BatchEngine : IAsyncDisposable
     // ---- consumable resources -------------------------------------------------------------------------------------
 
     public Task<ConsumableResourceResponse> CreateConsumableResourceAsync(CreateConsumableResourceRequest request, CancellationToken ct = default) =>
-        Run(c => c.CreateConsumableResource(request), ct);
+        Run(c => { var r = c.CreateConsumableResource(request); c.JournalResource("CreateConsumableResource", request); return r; }, ct);
 
     public Task<ConsumableResourceResponse> UpdateConsumableResourceAsync(UpdateConsumableResourceRequest request, CancellationToken ct = default) =>
-        Run(c => c.UpdateConsumableResource(request), ct);
+        Run(c => { var r = c.UpdateConsumableResource(request); c.JournalResource("UpdateConsumableResource", request); return r; }, ct);
 
     public Task DeleteConsumableResourceAsync(string consumableResource, CancellationToken ct = default) =>
-        Run(c => { c.DeleteConsumableResource(consumableResource); return true; }, ct);
+        Run(c => { c.DeleteConsumableResource(consumableResource); c.JournalResource("DeleteConsumableResource", consumableResource); return true; }, ct);
 
     public Task<ConsumableResourceDetail> DescribeConsumableResourceAsync(string consumableResource, CancellationToken ct = default) =>
         Run(c => c.DescribeConsumableResource(consumableResource), ct);
@@ -210,10 +221,10 @@ public sealed class BatchEngine : IAsyncDisposable
         Run(c => c.ListTagsForResource(resourceArn), ct);
 
     public Task TagResourceAsync(string resourceArn, IReadOnlyDictionary<string, string> tags, CancellationToken ct = default) =>
-        Run(c => { c.TagResource(resourceArn, tags); return true; }, ct);
+        Run(c => { c.TagResource(resourceArn, tags); c.JournalResource("TagResource", new EngineCore.TagRecord(resourceArn, tags, null)); return true; }, ct);
 
     public Task UntagResourceAsync(string resourceArn, IReadOnlyList<string> tagKeys, CancellationToken ct = default) =>
-        Run(c => { c.UntagResource(resourceArn, tagKeys); return true; }, ct);
+        Run(c => { c.UntagResource(resourceArn, tagKeys); c.JournalResource("UntagResource", new EngineCore.TagRecord(resourceArn, null, tagKeys)); return true; }, ct);
 
     // ---- logs and advice --------------------------------------------------------------------------------------------
 
@@ -232,6 +243,9 @@ public sealed class BatchEngine : IAsyncDisposable
     /// <summary>Virtual time only: moves the clock forward by <paramref name="by"/>, running everything due meanwhile.</summary>
     public Task AdvanceTimeAsync(TimeSpan by, CancellationToken ct = default) =>
         Run(c => { c.RunVirtual(c.NowMs + (long)by.TotalMilliseconds); return true; }, ct);
+
+    /// <summary>What recovery found when the engine opened its state directory (null without a journal).</summary>
+    public RecoveryReport? Recovery => _core.Recovery;
 
     /// <summary>Counters of what the engine did.</summary>
     public EngineStatistics Statistics => _core.Statistics;
@@ -280,9 +294,19 @@ public sealed class BatchEngine : IAsyncDisposable
         while (true)
         {
             var did = false;
+            var journaling = _core.Journaling;
             for (var i = 0; i < 4096 && reader.TryRead(out var cmd); i++)
             {
                 cmd.Execute(_core);
+                if (journaling)
+                {
+                    _executed.Add(cmd); // acknowledged only once its records are durable
+                }
+                else
+                {
+                    cmd.Complete();
+                }
+
                 did = true;
             }
 
@@ -296,6 +320,18 @@ public sealed class BatchEngine : IAsyncDisposable
             {
                 RunCycleSafely();
                 did = true;
+            }
+
+            if (journaling)
+            {
+                // Group commit: one write + one fsync for the whole batch, then the acknowledgements.
+                _core.CommitJournal();
+                foreach (var c in _executed)
+                {
+                    c.Complete();
+                }
+
+                _executed.Clear();
             }
 
             if (did)
@@ -384,11 +420,14 @@ public sealed class BatchEngine : IAsyncDisposable
 
         try
         {
-            var cmd = new Command<bool>(c => { c.TerminateAll("Engine stopped"); return true; });
+            // With a journal, the journal is closed first: attempts stopped now stay RUNNING in it, and the next start
+            // ends them as host failures and retries them per retryStrategy instead of recording them FAILED.
+            var cmd = new Command<bool>(c => { c.Stopping = true; c.CommitJournal(); c.CloseJournal(); c.TerminateAll("Engine stopped"); return true; });
             if (_commands.Writer.TryWrite(cmd))
             {
                 await cmd.Task.WaitAsync(timeout).ConfigureAwait(false);
             }
+
 
             var deadline = DateTime.UtcNow + timeout;
             while (DateTime.UtcNow < deadline)
@@ -418,6 +457,7 @@ public sealed class BatchEngine : IAsyncDisposable
         }
 
         _core.CompleteWatchers();
+        _core.CloseJournal();
         await _core.DisposeDriversAsync().ConfigureAwait(false);
         _core.Telemetry.Dispose();
         while (_commands.Reader.TryRead(out var left))
@@ -435,12 +475,16 @@ public sealed class BatchEngine : IAsyncDisposable
     {
         public abstract void Execute(EngineCore core);
 
+        public abstract void Complete();
+
         public abstract void Fail(Exception e);
     }
 
     private sealed class Command<T>(Func<EngineCore, T> func) : Command
     {
         private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+        private Exception? _error;
 
         public Task<T> Task => _tcs.Task;
 
@@ -448,11 +492,23 @@ public sealed class BatchEngine : IAsyncDisposable
         {
             try
             {
-                _tcs.TrySetResult(func(core));
+                _result = func(core);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                _tcs.TrySetException(e);
+                _error = e;
+            }
+        }
+
+        public override void Complete()
+        {
+            if (_error is not null)
+            {
+                _tcs.TrySetException(_error);
+            }
+            else
+            {
+                _tcs.TrySetResult(_result!);
             }
         }
 

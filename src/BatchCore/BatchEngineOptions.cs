@@ -68,6 +68,9 @@ public sealed record BatchEngineOptions
     /// <summary>Host drivers by kind (<c>process</c>, <c>docker</c>, ...). The simulated driver is always present.</summary>
     public IReadOnlyDictionary<string, Func<Model.HostSpec, Hosts.HostDriver>>? DriverFactories { get; init; }
 
+    /// <summary>Durability: none (in memory, the default) or a journal in a state directory.</summary>
+    public Journal.JournalOptions Journal { get; init; } = new();
+
     /// <summary>How managed compute environments get hosts. The default provisions simulated hosts instantly.</summary>
     public Provisioning.ProvisioningOptions Provisioning { get; init; } = new();
 }

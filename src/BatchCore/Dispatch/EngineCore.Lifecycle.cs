@@ -51,6 +51,7 @@ internal sealed partial class EngineCore
         if (!initial)
         {
             Telemetry.Transition(job, prev, next, NowMs);
+            JournalState(job);
         }
 
         if (_watchers.Count > 0)

@@ -764,7 +764,7 @@ internal sealed partial class EngineCore
             }
 
             var d = revisions[v - 1];
-            if (d.Status != "ACTIVE")
+            if (d.Status != "ACTIVE" && !_replaying)
             {
                 p.Add("jobDefinition", $"{reference} is INACTIVE");
                 return null;

@@ -34,6 +34,12 @@ internal sealed partial class EngineCore
     /// </summary>
     private void RunCycle()
     {
+        if (Stopping)
+        {
+            _dirty = false;
+            return; // a stopping engine starts nothing new
+        }
+
         EvaluateSubmitted();
         ResetPlannedCapacity();
         var queues = _queuesByPriority;

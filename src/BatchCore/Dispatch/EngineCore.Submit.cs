@@ -94,7 +94,7 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>SubmitJob, on the loop: resolves names, checks the rules that need state, then accepts the job.</summary>
-    public SubmitJobResponse SubmitJob(SubmitJobRequest r, System.Diagnostics.ActivityContext? submitter = null)
+    public SubmitJobResponse SubmitJob(SubmitJobRequest r, System.Diagnostics.ActivityContext? submitter = null, string? fixedId = null, long? fixedCreatedAt = null)
     {
         var p = new Problems();
         var q = FindQueue(r.JobQueue!);
@@ -102,13 +102,13 @@ internal sealed partial class EngineCore
         {
             p.Add("jobQueue", $"{r.JobQueue} does not exist");
         }
-        else if (q.State != ResourceState.ENABLED)
+        else if (q.State != ResourceState.ENABLED && !_replaying)
         {
             p.Add("jobQueue", $"{q.Name} is DISABLED and takes no new jobs");
         }
 
         var def = ResolveDefinitionForSubmit(r.JobDefinition!, p);
-        if (_submittedCount >= _options.Quotas.MaxSubmittedJobs)
+        if (_submittedCount >= _options.Quotas.MaxSubmittedJobs && !_replaying)
         {
             p.Add($"jobs in SUBMITTED: the quota of {_options.Quotas.MaxSubmittedJobs} is reached");
         }
@@ -154,8 +154,8 @@ internal sealed partial class EngineCore
         p.ThrowIfAny();
 
         // Accepted: nothing above changed any state.
-        var now = NowMs;
-        var id = NewId();
+        var now = fixedCreatedAt ?? NowMs;
+        var id = fixedId ?? NewId();
         var job = new Job(id, r.JobName!, q!, spec!, ++_seq, now) { SubmitterContext = submitter };
         if (r.ArrayProperties?.Size is { } n)
         {
@@ -181,6 +181,7 @@ internal sealed partial class EngineCore
         _submitted.Add(job);
         _dirty = true;
         Statistics.Submitted++;
+        JournalSubmit(job, r);
         if (job.ArraySize == 0)
         {
             Telemetry.Submitted(job, 1);

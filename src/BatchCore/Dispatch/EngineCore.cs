@@ -17,7 +17,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private readonly BatchEngineOptions _options;
     private readonly TimeProvider _time;
     private readonly VirtualTimeProvider? _virtual;
-    private readonly Random _random;
+    private Random _random;
     private readonly Channel<HostEvent> _events = Channel.CreateUnbounded<HostEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly PriorityQueue<TimerEntry, (long Due, long Seq)> _timers = new();
     private long _timerSeq;
@@ -201,6 +201,9 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     public bool Dirty => _dirty;
 
+    /// <summary>Set by StopAsync: no new placements from now on.</summary>
+    public bool Stopping { get; set; }
+
     private void Fire(TimerEntry t)
     {
         switch (t.Kind)
@@ -236,7 +239,8 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         _random.NextBytes(b);
         b[7] = (byte)((b[7] & 0x0F) | 0x40); // version 4
         b[8] = (byte)((b[8] & 0x3F) | 0x80); // RFC 4122 variant
-        return new Guid(b).ToString();
+        var id = new Guid(b).ToString();
+        return _jobs.ContainsKey(id) ? NewId() : id;
     }
 
     private string Arn(string kind, string name) => $"arn:aws:batch:{_options.Region}:{_options.AccountId}:{kind}/{name}";

@@ -37,6 +37,8 @@ internal sealed class Job
 
     public List<AttemptDetail>? Attempts { get; set; }
     public int AttemptCount => Attempts?.Count ?? 0;
+    /// <summary>How many attempts the journal already has.</summary>
+    public int JournaledAttempts { get; set; }
 
     // The running attempt.
     public Host? Host { get; set; }

@@ -141,4 +141,5 @@ public static class StatusReasons
     public const string HostTerminated = "Host EC2 (instance) terminated.";
     public const string SpotInterrupted = "Host EC2 (instance) terminated: Spot interruption.";
     public const string CancelledByEngine = "Job cancelled by the engine";
+    public const string EngineRestarted = "Host terminated: the engine stopped while the attempt ran";
 }

@@ -1,0 +1,497 @@
+using System.Text.Json;
+using BatchCore.Jobs;
+using BatchCore.Journal;
+using BatchCore.Model;
+
+namespace BatchCore.Dispatch;
+
+internal sealed partial class EngineCore
+{
+    private const string JournalFileName = "journal.bcj";
+    private const string SnapshotFileName = "snapshot.bcj";
+    private JournalWriter? _journal;
+    private bool _replaying;
+    private string? _stateDirectory;
+    private readonly List<(string Op, byte[] Json)> _resourceLog = [];
+    private readonly Dictionary<string, (string DefinitionArn, byte[] Json)> _submitLog = new(StringComparer.Ordinal);
+
+    public bool Journaling => _journal is not null;
+
+    /// <summary>What recovery found: for the caller to report.</summary>
+    public RecoveryReport? Recovery { get; private set; }
+
+    // ---- writing -----------------------------------------------------------------------------------------------------
+
+    public void JournalResource(string op, object request)
+    {
+        if (_journal is null || _replaying)
+        {
+            return;
+        }
+
+        var json = JsonSerializer.SerializeToUtf8Bytes(request, request.GetType(), JournalCodec.Json);
+        _resourceLog.Add((op, json));
+        JournalCodec.Resource(_journal.BeginRecord(), op, request);
+        _journal.EndRecord();
+    }
+
+    private void JournalSubmit(Job job, SubmitJobRequest r)
+    {
+        if (_journal is null || _replaying)
+        {
+            return;
+        }
+
+        var json = JsonSerializer.SerializeToUtf8Bytes(r, JournalCodec.Json);
+        _submitLog[job.Id] = (job.Spec.Definition.JobDefinitionArn, json);
+        JournalCodec.Submit(_journal.BeginRecord(), job.Id, job.CreatedAt, job.Spec.Definition.JobDefinitionArn, r);
+        _journal.EndRecord();
+    }
+
+    private void JournalState(Job job)
+    {
+        if (_journal is null || _replaying)
+        {
+            return;
+        }
+
+        byte[]? attempt = null;
+        if (job.Attempts is { } attempts && attempts.Count > job.JournaledAttempts)
+        {
+            attempt = JsonSerializer.SerializeToUtf8Bytes(attempts[^1], JournalCodec.Json);
+            job.JournaledAttempts = attempts.Count;
+        }
+
+        JournalCodec.State(_journal.BeginRecord(), RecordKind.State, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempt);
+        _journal.EndRecord();
+    }
+
+    private static JobFlags FlagsOf(Job job) =>
+        (job.IsCancelled ? JobFlags.Cancelled : 0) | (job.IsTerminated ? JobFlags.Terminated : 0) | (job.PendingCancelReason is not null ? JobFlags.PendingCancel : 0);
+
+    /// <summary>Group commit: one write and (per policy) one fsync for everything the loop did in this batch.</summary>
+    public void CommitJournal()
+    {
+        if (_journal is null)
+        {
+            return;
+        }
+
+        _journal.Commit();
+        if (_journal.Length > _options.Journal.CompactAfterBytes)
+        {
+            Compact();
+        }
+    }
+
+    // ---- recovery ------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Opens the state directory: replays snapshot + journal (cutting a torn tail, refusing corruption), brings every
+    /// job to a valid state, writes a fresh snapshot and starts a new journal.
+    /// </summary>
+    public void OpenJournal(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        _stateDirectory = directory;
+        var snapshot = Path.Combine(directory, SnapshotFileName);
+        var journal = Path.Combine(directory, JournalFileName);
+        var records = new List<DecodedRecord>();
+        foreach (var (path, payloads) in new[] { (snapshot, JournalFile.ReadAll(snapshot, truncateTornTail: false)), (journal, JournalFile.ReadAll(journal, truncateTornTail: true)) })
+        {
+            long index = 0;
+            foreach (var p in payloads)
+            {
+                try
+                {
+                    records.Add(JournalCodec.Decode(p));
+                }
+                catch (Exception e) when (e is InvalidDataException or MessagePack.MessagePackSerializationException or EndOfStreamException)
+                {
+                    throw new JournalCorruptException(path, index, "undecodable record: " + e.Message);
+                }
+
+                index++;
+            }
+        }
+
+        if (records.Count > 0)
+        {
+            Replay(records);
+            ForgetExpiredJobs();
+        }
+
+        // Start clean: everything recovered goes into a new snapshot; the journal starts empty.
+        _journal = null;
+        WriteSnapshot(snapshot);
+        if (File.Exists(journal))
+        {
+            File.Delete(journal);
+        }
+
+        _journal = new JournalWriter(journal, _options.Journal);
+    }
+
+    private void Replay(List<DecodedRecord> records)
+    {
+        _replaying = true;
+        var report = new RecoveryReport();
+        try
+        {
+            var finals = new Dictionary<string, (int Order, DecodedRecord Record)>(StringComparer.Ordinal);
+            var attempts = new Dictionary<string, List<AttemptDetail>>(StringComparer.Ordinal);
+            var order = 0;
+            foreach (var rec in records)
+            {
+                switch (rec.Kind)
+                {
+                    case RecordKind.Resource:
+                        ReplayResource(rec.Op!, rec.Json!);
+                        break;
+                    case RecordKind.Submit:
+                        var request = JsonSerializer.Deserialize<SubmitJobRequest>(rec.Json!, JournalCodec.Json)!;
+                        _submitLog[rec.JobId!] = (rec.DefinitionArn!, rec.Json!);
+                        SubmitJob(request with { JobDefinition = rec.DefinitionArn }, null, rec.JobId, rec.Time);
+                        report.Jobs++;
+                        break;
+                    case RecordKind.State:
+                        finals[rec.JobId!] = (order++, rec);
+                        if (rec.Json is { Length: > 0 } a)
+                        {
+                            Add(attempts, rec.JobId!, JsonSerializer.Deserialize<AttemptDetail>(a, JournalCodec.Json)!);
+                        }
+
+                        break;
+                    case RecordKind.Full:
+                        finals[rec.JobId!] = (order++, rec);
+                        if (rec.Json is { Length: > 0 } all)
+                        {
+                            attempts[rec.JobId!] = JsonSerializer.Deserialize<List<AttemptDetail>>(all, JournalCodec.Json)!;
+                        }
+
+                        break;
+                    default:
+                        break;
+                }
+            }
+
+            // Children and SUBMITTED → PENDING/RUNNABLE, as the first cycle would have done.
+            EvaluateSubmitted();
+
+            foreach (var (id, (_, rec)) in finals.OrderBy(f => f.Value.Order))
+            {
+                if (!_jobs.TryGetValue(id, out var job))
+                {
+                    throw new JournalCorruptException($"journal names job {id}, which no submit record created");
+                }
+
+                if (attempts.TryGetValue(id, out var list))
+                {
+                    job.Attempts = list;
+                    job.JournaledAttempts = list.Count;
+                }
+
+                ApplyRecovered(job, rec, report);
+            }
+        }
+        finally
+        {
+            _replaying = false;
+        }
+
+        // New ids must never repeat recovered ones: reseed from what was recovered.
+        _random = new Random(HashCode.Combine(_options.Seed, _jobs.Count, NowMs));
+        Recovery = report;
+        _dirty = true;
+    }
+
+    private static void Add(Dictionary<string, List<AttemptDetail>> d, string id, AttemptDetail a)
+    {
+        if (!d.TryGetValue(id, out var list))
+        {
+            d[id] = list = [];
+        }
+
+        list.Add(a);
+    }
+
+    private void ApplyRecovered(Job job, DecodedRecord rec, RecoveryReport report)
+    {
+        var state = (JobState)rec.State;
+        job.IsCancelled = (rec.Flags & JobFlags.Cancelled) != 0;
+        job.IsTerminated = (rec.Flags & JobFlags.Terminated) != 0;
+        job.StartedAt = rec.StartedAt;
+        if (job.State.IsTerminal())
+        {
+            job.StatusReason = rec.Reason ?? job.StatusReason;
+            job.StoppedAt = rec.StoppedAt ?? job.StoppedAt;
+            return;
+        }
+
+        if (state.IsTerminal())
+        {
+            RemoveFromReady(job);
+            job.StoppedAt = rec.StoppedAt;
+            SetState(job, state, rec.Reason);
+            return;
+        }
+
+        if ((rec.Flags & JobFlags.PendingCancel) != 0)
+        {
+            job.PendingCancelReason = rec.Reason;
+        }
+
+        if (state is JobState.Starting or JobState.Running)
+        {
+            // The engine died while this attempt ran: the attempt ends as a host failure and retries per retryStrategy.
+            report.InterruptedAttempts++;
+            (job.Attempts ??= []).Add(new AttemptDetail
+            {
+                Container = new AttemptContainerDetail { Reason = StatusReasons.EngineRestarted },
+                StartedAt = rec.StartedAt,
+                StoppedAt = NowMs,
+                StatusReason = StatusReasons.EngineRestarted,
+            });
+            job.JournaledAttempts = job.Attempts.Count;
+            job.StartedAt = rec.StartedAt;
+            if (job.State != JobState.Runnable)
+            {
+                return; // e.g. still PENDING because a dependency's record came later: it gets there on its own
+            }
+
+            RemoveFromReady(job);
+            if (job.Attempts.Count < job.Spec.MaxAttempts && !job.IsTerminated)
+            {
+                job.StatusReason = StatusReasons.EngineRestarted;
+                job.Seq = -(++_retrySeq);
+                Enqueue(job, front: true);
+                report.Retried++;
+            }
+            else
+            {
+                job.StoppedAt = NowMs;
+                SetState(job, JobState.Failed, StatusReasons.EngineRestarted);
+                report.Failed++;
+            }
+
+            return;
+        }
+
+        if (state == JobState.Runnable && job.State == JobState.Runnable && job.AttemptCount > 0)
+        {
+            // A retry that was waiting: back to the front, as when it was retried.
+            RemoveFromReady(job);
+            job.Seq = -(++_retrySeq);
+            Enqueue(job, front: true);
+            job.StatusReason = rec.Reason;
+        }
+    }
+
+    private void ReplayResource(string op, byte[] json)
+    {
+        T Read<T>() => JsonSerializer.Deserialize<T>(json, JournalCodec.Json)!;
+        switch (op)
+        {
+            case nameof(CreateComputeEnvironment): CreateComputeEnvironment(Read<CreateComputeEnvironmentRequest>()); break;
+            case nameof(UpdateComputeEnvironment): UpdateComputeEnvironment(Read<UpdateComputeEnvironmentRequest>()); break;
+            case nameof(DeleteComputeEnvironment): DeleteComputeEnvironment(Read<string>()); break;
+            case nameof(CreateJobQueue): CreateJobQueue(Read<CreateJobQueueRequest>()); break;
+            case nameof(UpdateJobQueue): UpdateJobQueue(Read<UpdateJobQueueRequest>()); break;
+            case nameof(DeleteJobQueue): DeleteJobQueue(Read<string>()); break;
+            case nameof(RegisterJobDefinition): RegisterJobDefinition(Read<RegisterJobDefinitionRequest>()); break;
+            case nameof(DeregisterJobDefinition): DeregisterJobDefinition(Read<string>()); break;
+            case nameof(CreateSchedulingPolicy): CreateSchedulingPolicy(Read<CreateSchedulingPolicyRequest>()); break;
+            case nameof(UpdateSchedulingPolicy): UpdateSchedulingPolicy(Read<UpdateSchedulingPolicyRequest>()); break;
+            case nameof(DeleteSchedulingPolicy): DeleteSchedulingPolicy(Read<string>()); break;
+            case nameof(CreateConsumableResource): CreateConsumableResource(Read<CreateConsumableResourceRequest>()); break;
+            case nameof(UpdateConsumableResource): UpdateConsumableResource(Read<UpdateConsumableResourceRequest>()); break;
+            case nameof(DeleteConsumableResource): DeleteConsumableResource(Read<string>()); break;
+            case nameof(TagResource):
+                var tag = Read<TagRecord>();
+                TagResource(tag.Arn, tag.Tags);
+                break;
+            case nameof(UntagResource):
+                var untag = Read<TagRecord>();
+                UntagResource(untag.Arn, untag.Keys);
+                break;
+            default:
+                throw new JournalCorruptException($"journal has an unknown resource operation '{op}'");
+        }
+
+        _resourceLog.Add((op, json));
+    }
+
+    /// <summary>The journal body of Tag/UntagResource.</summary>
+    internal sealed record TagRecord(string Arn, IReadOnlyDictionary<string, string>? Tags, IReadOnlyList<string>? Keys);
+
+    // ---- snapshots and compaction ----------------------------------------------------------------------------------------
+
+    /// <summary>Writes the whole current state as a snapshot (temp file, fsync, atomic rename) and restarts the journal.</summary>
+    private void Compact()
+    {
+        if (_stateDirectory is null || _journal is null)
+        {
+            return;
+        }
+
+        _journal.Commit();
+        _journal.Dispose();
+        _journal = null;
+        WriteSnapshot(Path.Combine(_stateDirectory, SnapshotFileName));
+        var journal = Path.Combine(_stateDirectory, JournalFileName);
+        File.Delete(journal);
+        _journal = new JournalWriter(journal, _options.Journal);
+    }
+
+    private void WriteSnapshot(string path)
+    {
+        var tmp = path + ".tmp";
+        var cutoff = NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds;
+        var keep = JobsToKeep(cutoff);
+        using (var writer = new JournalWriter(tmp, _options.Journal with { FsyncPolicy = FsyncPolicy.EveryCommit }))
+        {
+            foreach (var (op, json) in _resourceLog)
+            {
+                var w = writer.BeginRecord();
+                var mp = new MessagePack.MessagePackWriter(w);
+                mp.WriteArrayHeader(3);
+                mp.Write((byte)RecordKind.Resource);
+                mp.Write(op);
+                mp.Write(json);
+                mp.Flush();
+                writer.EndRecord();
+            }
+
+            foreach (var job in keep)
+            {
+                if (job.Parent is null && _submitLog.TryGetValue(job.Id, out var submit))
+                {
+                    var w = writer.BeginRecord();
+                    var mp = new MessagePack.MessagePackWriter(w);
+                    mp.WriteArrayHeader(5);
+                    mp.Write((byte)RecordKind.Submit);
+                    mp.Write(job.Id);
+                    mp.Write(job.CreatedAt);
+                    mp.Write(submit.DefinitionArn);
+                    mp.Write(submit.Json);
+                    mp.Flush();
+                    writer.EndRecord();
+                }
+            }
+
+            foreach (var job in keep)
+            {
+                if (job.State == JobState.Submitted)
+                {
+                    continue;
+                }
+
+                var attempts = job.Attempts is { Count: > 0 } a ? JsonSerializer.SerializeToUtf8Bytes(a, JournalCodec.Json) : null;
+                JournalCodec.State(writer.BeginRecord(), RecordKind.Full, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempts);
+                writer.EndRecord();
+            }
+
+            writer.Commit();
+        }
+
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Jobs in submission order, without terminal jobs older than the retention that no kept job depends on
+    /// (dependencies always point back in time, so one pass from newest to oldest finds them).
+    /// </summary>
+    private List<Job> JobsToKeep(long cutoff)
+    {
+        var tops = _jobs.Values.Where(j => j.Parent is null && _queues.ContainsKey(j.Queue.Name)).OrderBy(j => j.CreatedAt).ThenBy(j => j.Id, StringComparer.Ordinal).ToList();
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        var keepTop = new bool[tops.Count];
+        for (var i = tops.Count - 1; i >= 0; i--)
+        {
+            var j = tops[i];
+            var old = j.State.IsTerminal() && (j.StoppedAt ?? j.CreatedAt) < cutoff;
+            if (old && !needed.Contains(j.Id))
+            {
+                continue;
+            }
+
+            keepTop[i] = true;
+            foreach (var d in j.Spec.DependsOn)
+            {
+                if (d.JobId is { } dep)
+                {
+                    needed.Add(dep);
+                    var colon = dep.IndexOf(':', StringComparison.Ordinal);
+                    if (colon > 0)
+                    {
+                        needed.Add(dep[..colon]);
+                    }
+                }
+            }
+        }
+
+        var result = new List<Job>();
+        for (var i = 0; i < tops.Count; i++)
+        {
+            if (!keepTop[i])
+            {
+                continue;
+            }
+
+            result.Add(tops[i]);
+            if (tops[i].Children is { } children)
+            {
+                result.AddRange(children);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Drops terminal jobs past the retention that nothing kept depends on (AWS keeps them at least 7 days).</summary>
+    private void ForgetExpiredJobs()
+    {
+        var keep = new HashSet<Job>(JobsToKeep(NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds));
+        var drop = _jobs.Values.Where(j => !keep.Contains(j) && j.State.IsTerminal() && (j.Parent is null || !keep.Contains(j.Parent))).ToList();
+        if (drop.Count == 0)
+        {
+            return;
+        }
+
+        var dropped = new HashSet<Job>(drop);
+        foreach (var j in drop)
+        {
+            _jobs.Remove(j.Id);
+            _submitLog.Remove(j.Id);
+        }
+
+        foreach (var q in _queues.Values)
+        {
+            q.AllJobs.RemoveAll(dropped.Contains);
+        }
+    }
+
+    public void CloseJournal()
+    {
+        _journal?.Dispose();
+        _journal = null;
+    }
+}
+
+/// <summary>What recovery found in a state directory.</summary>
+public sealed class RecoveryReport
+{
+    /// <summary>Jobs recovered.</summary>
+    public int Jobs { get; internal set; }
+    /// <summary>Attempts that were STARTING or RUNNING when the engine died.</summary>
+    public int InterruptedAttempts { get; internal set; }
+    /// <summary>Of those, jobs sent back to RUNNABLE (front of the queue) per retryStrategy.</summary>
+    public int Retried { get; internal set; }
+    /// <summary>Of those, jobs that failed (no attempts left, or terminated).</summary>
+    public int Failed { get; internal set; }
+}

@@ -1,0 +1,43 @@
+namespace BatchCore.Journal;
+
+/// <summary>Whether the engine's state survives a crash.</summary>
+public enum Durability
+{
+    /// <summary>In memory only: the default for the simulator and tests.</summary>
+    None,
+
+    /// <summary>Every state change is appended to a journal in <see cref="JournalOptions.StateDirectory"/>; SubmitJob returns only once its record is durable.</summary>
+    Journal,
+}
+
+/// <summary>When the journal is flushed to disk.</summary>
+public enum FsyncPolicy
+{
+    /// <summary>fsync after every group commit (one per scheduling-loop batch): nothing acknowledged is ever lost.</summary>
+    EveryCommit,
+
+    /// <summary>fsync at most every <see cref="JournalOptions.FsyncInterval"/>; a crash may lose that much acknowledged work.</summary>
+    Interval,
+}
+
+/// <summary>Durability settings. Defaults in one place.</summary>
+public sealed record JournalOptions
+{
+    /// <summary>The default is <see cref="Durability.None"/>.</summary>
+    public Durability Durability { get; init; } = Durability.None;
+
+    /// <summary>Where the journal and snapshot live (created readable by the owner only). Required for <see cref="Durability.Journal"/>.</summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>The default is <see cref="FsyncPolicy.EveryCommit"/>.</summary>
+    public FsyncPolicy FsyncPolicy { get; init; } = FsyncPolicy.EveryCommit;
+
+    /// <summary>For <see cref="FsyncPolicy.Interval"/>. The default is 100 ms.</summary>
+    public TimeSpan FsyncInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Terminal jobs are kept this long, then dropped at the next compaction (AWS keeps them at least 7 days). The default is 7 days.</summary>
+    public TimeSpan TerminalJobRetention { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Compact (write a snapshot, truncate the journal) when the journal has grown past this many bytes. The default is 256 MiB.</summary>
+    public long CompactAfterBytes { get; init; } = 256L << 20;
+}

@@ -1,0 +1,175 @@
+using BatchCore.Journal;
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Journal;
+
+public sealed class JournalTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bc-journal-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    private BatchEngineOptions Options(DateTimeOffset? start = null) => new()
+    {
+        VirtualTime = true,
+        VirtualStart = start ?? BatchEngineDefaults.VirtualStart,
+        AllowShortTimeouts = true,
+        BatchPlacementThreshold = 0,
+        Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = _dir },
+    };
+
+    private static async Task SetUpAsync(BatchEngine engine)
+    {
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }], Tags = new Dictionary<string, string> { ["team"] = "a" } });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def", retry: new RetryStrategy { Attempts = 2 }));
+    }
+
+    [Fact]
+    public async Task Restart_RecoversResourcesAndJobs_InTheirStates()
+    {
+        string done, failed, queued, arr, dependent;
+        DateTimeOffset stoppedAt;
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+            done = (await engine.SubmitJobAsync(TestEngine.Job("done", runSeconds: 5))).JobId;
+            failed = (await engine.SubmitJobAsync(TestEngine.Job("failed", exitCode: 3, runSeconds: 5))).JobId;
+            arr = (await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 3, runSeconds: 5))).JobId;
+            await engine.RunUntilIdleAsync();
+            queued = (await engine.SubmitJobAsync(TestEngine.Job("queued", vcpus: 2, runSeconds: 5) with { DependsOn = [new() { JobId = done }] })).JobId;
+            dependent = (await engine.SubmitJobAsync(TestEngine.Job("dep", dependsOn: [new() { JobId = queued }]))).JobId;
+            stoppedAt = engine.UtcNow;
+        }
+
+        await using (var engine = new BatchEngine(Options(stoppedAt)))
+        {
+            Assert.Equal(5, engine.Recovery!.Jobs);
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(done));
+            var f = await engine.DescribeAsync(failed);
+            Assert.Equal(JobStatus.FAILED, f.Status);
+            Assert.Equal(2, f.Attempts.Count);
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(arr));
+            Assert.Equal(3, (await engine.DescribeAsync(arr)).ArrayProperties!.StatusSummary![JobStatus.SUCCEEDED]);
+            Assert.Equal("a", (await engine.ListTagsForResourceAsync("arn:aws:batch:local:000000000000:job-queue/q"))["team"]);
+            await engine.RunUntilIdleAsync();
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(queued));
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(dependent));
+            var again = await engine.SubmitJobAsync(TestEngine.Job("after"));
+            Assert.NotEqual(done, again.JobId);
+        }
+    }
+
+    [Fact]
+    public async Task AttemptRunningAtCrash_EndsAsHostFailure_AndIsRetried()
+    {
+        string id;
+        DateTimeOffset stoppedAt;
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+            id = (await engine.SubmitJobAsync(TestEngine.Job("long", runSeconds: 1000))).JobId;
+            await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(id));
+            stoppedAt = engine.UtcNow;
+        }
+
+        await using (var engine = new BatchEngine(Options(stoppedAt)))
+        {
+            Assert.Equal(1, engine.Recovery!.InterruptedAttempts);
+            var job = await engine.DescribeAsync(id);
+            Assert.Equal(StatusReasons.EngineRestarted, Assert.Single(job.Attempts).StatusReason);
+            await engine.RunUntilIdleAsync();
+            job = await engine.DescribeAsync(id);
+            Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+            Assert.Equal(2, job.Attempts.Count);
+        }
+    }
+
+    [Fact]
+    public async Task TornFinalRecord_IsCutOff()
+    {
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+            await engine.SubmitJobAsync(TestEngine.Job("a"));
+        }
+
+        // A crash mid-write: half a record at the end of the journal.
+        var journal = Path.Combine(_dir, "journal.bcj");
+        await File.AppendAllBytesAsync(journal, [200, 0, 0, 0, 1, 2, 3, 4, 5, 6], TestContext.Current.CancellationToken);
+        await using (var engine = new BatchEngine(Options()))
+        {
+            Assert.Equal(1, engine.Recovery!.Jobs);
+        }
+    }
+
+    [Fact]
+    public async Task CorruptRecordInTheMiddle_StopsRecovery_NamingFileAndOffset()
+    {
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+        }
+
+        // The journal holds three resource records; corrupt the first one's payload.
+        var snapshot = Path.Combine(_dir, "journal.bcj");
+        var bytes = await File.ReadAllBytesAsync(snapshot, TestContext.Current.CancellationToken);
+        bytes[8 + 8 + 3] ^= 0xFF;
+        await File.WriteAllBytesAsync(snapshot, bytes, TestContext.Current.CancellationToken);
+        var e = Assert.Throws<JournalCorruptException>(() => new BatchEngine(Options()));
+        Assert.Equal(snapshot, e.Path);
+        Assert.Equal(8, e.Offset);
+        Assert.Contains("corrupt record at offset 8", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task StateDirectory_IsReadableByItsOwnerOnly()
+    {
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            Assert.Skip("unix permissions");
+            return;
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_dir));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "journal.bcj")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "snapshot.bcj")));
+    }
+
+    [Fact]
+    public async Task Compaction_DropsTerminalJobsPastRetention_KeepsTheRest()
+    {
+        string old, recent;
+        DateTimeOffset stoppedAt;
+        var options = Options() with { Journal = Options().Journal with { TerminalJobRetention = TimeSpan.FromHours(1) } };
+        await using (var engine = new BatchEngine(options))
+        {
+            await SetUpAsync(engine);
+            old = (await engine.SubmitJobAsync(TestEngine.Job("old"))).JobId;
+            await engine.RunUntilIdleAsync();
+            await engine.AdvanceTimeAsync(TimeSpan.FromHours(2));
+            recent = (await engine.SubmitJobAsync(TestEngine.Job("recent"))).JobId;
+            await engine.RunUntilIdleAsync();
+            stoppedAt = engine.UtcNow;
+        }
+
+        await using (var engine = new BatchEngine(options with { VirtualStart = stoppedAt }))
+        {
+            Assert.Empty(await engine.DescribeJobsAsync([old]));
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(recent));
+        }
+    }
+}
