@@ -21,6 +21,8 @@ internal static class CliJson
     public static readonly JsonSerializerOptions Write = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
+        // Console and files, never HTML: keep '+', '<', quotes in messages readable.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
