@@ -1,0 +1,255 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using BatchCore.Cli.Logs;
+using BatchCore.Cli.Spec;
+using BatchCore.Logs;
+using BatchCore.Model;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace BatchCore.Cli.Commands;
+
+/// <summary>
+/// <c>batchcore run &lt;spec&gt;</c>: validates the spec, creates its resources in a real engine (MANAGED compute
+/// environments default to the <c>local</c> provider: jobs run as processes on this machine), submits the jobs, shows
+/// progress while they run and prints every job at the end. Exit 0 when every job SUCCEEDED, 1 when one FAILED, 2 when
+/// the spec is invalid, 130 when interrupted.
+/// </summary>
+internal static class RunCommand
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan PlainInterval = TimeSpan.FromSeconds(2);
+
+    public static Command Create()
+    {
+        var spec = new Argument<FileInfo>("spec") { Description = "The spec file (JSON, or YAML with a .yaml/.yml extension)." };
+        var output = CommonOptions.Output("table", "json");
+        var shortTimeouts = CommonOptions.AllowShortTimeouts();
+        var state = CommonOptions.State("Keep log streams (logs/) and the final job details (jobs.json) in this directory, for `batchcore logs`.", withDefault: false);
+        var command = new Command("run", "Create the spec's resources, submit its jobs and run them on this machine until every job has finished.")
+        {
+            spec, output, shortTimeouts, state,
+        };
+        command.SetAction((parse, ct) => RunAsync(
+            parse.GetRequiredValue(spec), parse.GetValue(output) == "json", parse.GetValue(shortTimeouts), parse.GetValue(state), ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(FileInfo file, bool json, bool allowShortTimeouts, DirectoryInfo? stateDir, CancellationToken ct)
+    {
+        // 1. Validate in a throwaway engine: nothing runs unless the whole spec is valid.
+        var doc = SpecDocument.Load(file.FullName);
+        var problems = await Engines.ValidateAsync(doc, allowShortTimeouts, ct);
+        if (problems.Count > 0)
+        {
+            foreach (var p in problems)
+            {
+                await Console.Error.WriteLineAsync(p.ToString());
+            }
+
+            return ExitCodes.InvalidInput;
+        }
+
+        // 2. Ctrl+C stops gracefully: running attempts are terminated, the final state is still printed.
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            LogStore logs = stateDir is null ? new InMemoryLogStore() : new FileLogStore(Path.Combine(stateDir.FullName, "logs"));
+            var engine = Engines.ForRun(allowShortTimeouts, logs);
+            try
+            {
+                var applier = new SpecApplier(engine);
+                await applier.ApplyAsync(doc, Engines.WithDefaultProvider, CancellationToken.None);
+                if (applier.Problems.Count > 0)
+                {
+                    foreach (var p in applier.Problems)
+                    {
+                        await Console.Error.WriteLineAsync(p.ToString());
+                    }
+
+                    return ExitCodes.InvalidInput;
+                }
+
+                var queues = doc.JobQueues.Select(q => q.Request?.JobQueueName).OfType<string>().ToList();
+                var waits = applier.Jobs.Select(j => engine.WaitForJobAsync(j.JobId, CancellationToken.None)).ToList();
+                var all = Task.WhenAll(waits);
+                var interrupted = false;
+                try
+                {
+                    await ShowProgressAsync(engine, applier.Jobs, queues, all, file.Name, json, interrupt.Token);
+                }
+                catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+                {
+                    interrupted = true;
+                    await Console.Error.WriteLineAsync("Interrupted: terminating running jobs...");
+                    foreach (var j in applier.Jobs)
+                    {
+                        await engine.TerminateJobAsync(j.JobId, "Interrupted (Ctrl+C)", CancellationToken.None);
+                    }
+
+                    await Task.WhenAny(all, Task.Delay(engine.Options.TerminationGracePeriod + TimeSpan.FromSeconds(5), CancellationToken.None));
+                }
+
+                // 3. The final state of every job, array children included.
+                var details = await JobReport.CollectAsync(engine, applier.Jobs, CancellationToken.None);
+                if (stateDir is not null)
+                {
+                    await File.WriteAllTextAsync(Path.Combine(stateDir.FullName, JobReport.StateFileName), JobReport.ToJson(details), CancellationToken.None);
+                }
+
+                if (json)
+                {
+                    Console.WriteLine(JobReport.ToJson(details));
+                }
+                else
+                {
+                    AnsiConsole.Write(JobReport.ToTable(details));
+                }
+
+                if (interrupted)
+                {
+                    return ExitCodes.Interrupted;
+                }
+
+                return details.Any(d => d.Status == JobStatus.FAILED) ? ExitCodes.JobFailed : ExitCodes.Success;
+            }
+            finally
+            {
+                await engine.StopAsync(engine.Options.TerminationGracePeriod + TimeSpan.FromSeconds(5));
+            }
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static async Task ShowProgressAsync(BatchEngine engine, List<SubmittedJob> jobs, List<string> queues, Task all, string title, bool json,
+        CancellationToken ct)
+    {
+        var started = DateTime.UtcNow;
+        var interactive = !json && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+        if (interactive)
+        {
+            var first = await Progress.TakeAsync(engine, jobs, queues, ct);
+            await AnsiConsole.Live(Render(first, title, DateTime.UtcNow - started)).AutoClear(true).StartAsync(async ctx =>
+            {
+                while (!all.IsCompleted)
+                {
+                    await Task.WhenAny(all, Task.Delay(PollInterval, ct));
+                    ct.ThrowIfCancellationRequested();
+                    ctx.UpdateTarget(Render(await Progress.TakeAsync(engine, jobs, queues, ct), title, DateTime.UtcNow - started));
+                }
+            });
+            return;
+        }
+
+        // Not a terminal: a plain line when the counts change, at most every PlainInterval.
+        var writer = json ? Console.Error : Console.Out;
+        string? last = null;
+        while (!all.IsCompleted)
+        {
+            await Task.WhenAny(all, Task.Delay(PlainInterval, ct));
+            ct.ThrowIfCancellationRequested();
+            var p = await Progress.TakeAsync(engine, jobs, queues, ct);
+            var line = p.Line();
+            if (line != last)
+            {
+                await writer.WriteLineAsync($"[{(DateTime.UtcNow - started).TotalSeconds,5:F1}s] {line}");
+                last = line;
+            }
+        }
+    }
+
+    private static Rows Render(Progress p, string title, TimeSpan elapsed)
+    {
+        var items = new List<IRenderable>
+        {
+            new Markup($"[bold]batchcore run[/] {Markup.Escape(title)} — {p.Done}/{p.Total} jobs done, {elapsed.TotalSeconds:F0}s"),
+        };
+        var chart = new BreakdownChart().Width(60).ShowPercentage();
+        foreach (var (status, color) in StatusColors)
+        {
+            if (p.Counts.TryGetValue(status, out var n) && n > 0)
+            {
+                chart.AddItem(status, n, color);
+            }
+        }
+
+        items.Add(chart);
+        if (p.Running.Count > 0)
+        {
+            var table = new Table().Border(TableBorder.Rounded).Title("running attempts");
+            table.AddColumn("Job").AddColumn("Job ID").AddColumn(new TableColumn("Running for").RightAligned());
+            foreach (var r in p.Running.Take(10))
+            {
+                table.AddRow(Markup.Escape(r.JobName), Markup.Escape(r.JobId), $"{r.RunningFor.TotalSeconds:F1}s");
+            }
+
+            if (p.Running.Count > 10)
+            {
+                table.AddRow($"… {p.Running.Count - 10} more", "", "");
+            }
+
+            items.Add(table);
+        }
+
+        return new Rows(items);
+    }
+
+    internal static readonly (string Status, Color Color)[] StatusColors =
+    [
+        (JobStatus.SUBMITTED, Color.Grey), (JobStatus.PENDING, Color.Yellow), (JobStatus.RUNNABLE, Color.Orange1),
+        (JobStatus.STARTING, Color.Aqua), (JobStatus.RUNNING, Color.Blue), (JobStatus.SUCCEEDED, Color.Green), (JobStatus.FAILED, Color.Red),
+    ];
+
+    /// <summary>One look at the jobs: count per status (array children counted, parents not), running attempts.</summary>
+    private sealed record Progress(Dictionary<string, int> Counts, int Total, int Done, List<RunningAttempt> Running)
+    {
+        public string Line() =>
+            string.Join(" ", JobStatus.All.Select(s => s + " " + Counts.GetValueOrDefault(s).ToString(CultureInfo.InvariantCulture)))
+            + string.Create(CultureInfo.InvariantCulture, $" ({Done}/{Total} done)");
+
+        public static async Task<Progress> TakeAsync(BatchEngine engine, List<SubmittedJob> jobs, List<string> queues, CancellationToken ct)
+        {
+            var counts = JobStatus.All.ToDictionary(s => s, _ => 0);
+            foreach (var chunk in jobs.Chunk(100))
+            {
+                foreach (var d in await engine.DescribeJobsAsync(chunk.Select(j => j.JobId).ToList(), ct))
+                {
+                    if (d.ArrayProperties?.StatusSummary is { } summary && d.ArrayProperties.Size is > 0)
+                    {
+                        foreach (var (s, n) in summary)
+                        {
+                            counts[s] = counts.GetValueOrDefault(s) + n;
+                        }
+                    }
+                    else
+                    {
+                        counts[d.Status]++;
+                    }
+                }
+            }
+
+            var running = new List<RunningAttempt>();
+            var now = engine.UtcNow.ToUnixTimeMilliseconds();
+            foreach (var q in queues)
+            {
+                var page = await engine.ListJobsAsync(new ListJobsRequest { JobQueue = q, JobStatus = JobStatus.RUNNING }, ct);
+                running.AddRange(page.JobSummaryList.Select(s => new RunningAttempt(s.JobName, s.JobId, TimeSpan.FromMilliseconds(now - (s.StartedAt ?? now)))));
+            }
+
+            var total = jobs.Sum(j => j.ArraySize ?? 1);
+            return new Progress(counts, total, counts[JobStatus.SUCCEEDED] + counts[JobStatus.FAILED], running);
+        }
+    }
+
+    private sealed record RunningAttempt(string JobName, string JobId, TimeSpan RunningFor);
+}

@@ -1,0 +1,32 @@
+using System.Reflection;
+using System.Text;
+using CliWrap;
+using CliWrap.Buffered;
+
+namespace BatchCore.Cli.Tests;
+
+/// <summary>Runs the built <c>batchcore</c> (BatchCore.Cli.dll) as a separate process, as a user would.</summary>
+internal static class Cli
+{
+    public static string Dll { get; } = Locate();
+
+    public static string Spec(string name) => Path.Combine(AppContext.BaseDirectory, "Specs", name);
+
+    public static async Task<BufferedCommandResult> RunAsync(params string[] args)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2)); // a hang fails the test instead of the run
+        return await CliWrap.Cli.Wrap("dotnet")
+            .WithArguments([Dll, .. args])
+            .WithValidation(CommandResultValidation.None)
+            .WithEnvironmentVariables(e => e.Set("NO_COLOR", "1"))
+            .ExecuteBufferedAsync(Encoding.UTF8, cts.Token);
+    }
+
+    public static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string Locate()
+    {
+        var path = typeof(Cli).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "CliDll").Value!;
+        return File.Exists(path) ? path : throw new FileNotFoundException("BatchCore.Cli.dll not found; build the solution", path);
+    }
+}

@@ -1,0 +1,267 @@
+using System.Text.Json;
+
+namespace BatchCore.Cli.Tests;
+
+public sealed class ValidateTests
+{
+    [Fact]
+    public async Task Validate_ValidSpec_ExitsZero()
+    {
+        var r = await Cli.RunAsync("validate", Cli.Spec("valid.yaml"));
+
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("valid", r.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Validate_InvalidSpec_ExitsTwo_WithEveryProblemAndItsPath()
+    {
+        var r = await Cli.RunAsync("validate", Cli.Spec("invalid.json"));
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(
+            [
+                "jobs[3].jobQeue: unknown field of SubmitJobRequest",
+                "jobz: unknown top-level key (known: computeEnvironments, schedulingPolicies, consumableResources, jobQueues, jobDefinitions, jobs)",
+                "jobQueues[0].priority: is required",
+                "jobDefinitions[1].containerProperties.resourceRequirements: must give MEMORY (the memory hard limit in MiB is required)",
+                "jobs[1].arrayProperties.size: must be between 2 and 10000, was 10001",
+                "jobs[2].dependsOn[0].jobName: job too-big was not submitted: jobs[1] is invalid",
+            ],
+            Cli.Lines(r.StandardOutput));
+    }
+
+    [Fact]
+    public async Task Validate_YamlSyntaxError_NamesTheLine()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"batchcore-bad-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, "jobs:\n  - jobName: a\n    jobQueue: [unclosed\n", TestContext.Current.CancellationToken);
+        try
+        {
+            var r = await Cli.RunAsync("validate", file);
+
+            Assert.Equal(2, r.ExitCode);
+            Assert.StartsWith("line ", Cli.Lines(r.StandardOutput).Single());
+            Assert.Contains("YAML syntax error", r.StandardOutput);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Run_InvalidSpec_ExitsTwo_RunsNothing()
+    {
+        var r = await Cli.RunAsync("run", Cli.Spec("invalid.json"), "--output", "json");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("", r.StandardOutput.Trim());
+        Assert.Contains("jobs[1].arrayProperties.size: must be between 2 and 10000, was 10001", r.StandardError);
+    }
+}
+
+public sealed class RunTests
+{
+    [Fact]
+    public async Task Run_ValidSpec_Json_EveryJobSucceeded_WithAttemptsLogsAndArraySummary()
+    {
+        var r = await Cli.RunAsync("run", Cli.Spec("valid.yaml"), "--output", "json");
+
+        Assert.True(r.ExitCode == 0, r.StandardError + r.StandardOutput);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        var jobs = doc.RootElement.GetProperty("jobs").EnumerateArray().ToList();
+        Assert.Equal(6, jobs.Count); // fan-out + 3 children, reduce, retry-once
+        Assert.All(jobs, j => Assert.Equal("SUCCEEDED", j.GetProperty("status").GetString()));
+
+        var parent = jobs.Single(j => j.GetProperty("jobName").GetString() == "fan-out" && !j.GetProperty("arrayProperties").TryGetProperty("index", out _));
+        var array = parent.GetProperty("arrayProperties");
+        Assert.Equal(3, array.GetProperty("size").GetInt32());
+        Assert.Equal(3, array.GetProperty("statusSummary").GetProperty("SUCCEEDED").GetInt32());
+        var parentId = parent.GetProperty("jobId").GetString();
+        var children = jobs.Where(j => j.GetProperty("jobId").GetString()!.StartsWith(parentId + ":", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, children.Count);
+
+        var retried = jobs.Single(j => j.GetProperty("jobName").GetString() == "retry-once");
+        var attempts = retried.GetProperty("attempts").EnumerateArray().ToList();
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(1, attempts[0].GetProperty("container").GetProperty("exitCode").GetInt32());
+        Assert.Equal(0, attempts[1].GetProperty("container").GetProperty("exitCode").GetInt32());
+        Assert.All(attempts, a => Assert.StartsWith("flaky/default/", a.GetProperty("container").GetProperty("logStreamName").GetString()));
+
+        var reduce = jobs.Single(j => j.GetProperty("jobName").GetString() == "reduce");
+        Assert.Equal(parentId, reduce.GetProperty("dependsOn")[0].GetProperty("jobId").GetString());
+        Assert.True(reduce.GetProperty("startedAt").GetInt64() >= children.Max(c => c.GetProperty("stoppedAt").GetInt64()));
+        Assert.True(reduce.GetProperty("createdAt").GetInt64() > 0);
+    }
+
+    [Fact]
+    public async Task Run_FailingJob_ExitsOne_DependentFails()
+    {
+        var r = await Cli.RunAsync("run", Cli.Spec("failing.json"), "--output", "json");
+
+        Assert.Equal(1, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        var jobs = doc.RootElement.GetProperty("jobs").EnumerateArray().ToList();
+        Assert.All(jobs, j => Assert.Equal("FAILED", j.GetProperty("status").GetString()));
+        Assert.Equal(3, jobs[0].GetProperty("attempts")[0].GetProperty("container").GetProperty("exitCode").GetInt32());
+        Assert.Equal("Dependent Job failed", jobs[1].GetProperty("statusReason").GetString());
+    }
+
+    [Fact]
+    public async Task Run_Table_ListsJobs()
+    {
+        var r = await Cli.RunAsync("run", Cli.Spec("failing.json"));
+
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("after-failure", r.StandardOutput);
+        Assert.Contains("Dependent Job failed", r.StandardOutput);
+    }
+
+    [Fact]
+    public async Task Logs_AfterRunWithState_PrintsEveryAttempt()
+    {
+        var state = Path.Combine(Path.GetTempPath(), "batchcore-state-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var run = await Cli.RunAsync("run", Cli.Spec("valid.yaml"), "--output", "json", "--state", state);
+            Assert.True(run.ExitCode == 0, run.StandardError);
+            Assert.True(File.Exists(Path.Combine(state, "jobs.json")));
+
+            var retried = await Cli.RunAsync("logs", "retry-once", "--state", state);
+            Assert.Equal(0, retried.ExitCode);
+            var lines = Cli.Lines(retried.StandardOutput);
+            Assert.Contains("attempt 1", lines);
+            Assert.Contains("attempt 2", lines);
+
+            using var doc = JsonDocument.Parse(run.StandardOutput);
+            var reduceId = doc.RootElement.GetProperty("jobs").EnumerateArray()
+                .Single(j => j.GetProperty("jobName").GetString() == "reduce").GetProperty("jobId").GetString()!;
+            var reduce = await Cli.RunAsync("logs", reduceId, "--state", state);
+            Assert.Equal(["reduced"], Cli.Lines(reduce.StandardOutput));
+
+            var array = await Cli.RunAsync("logs", "fan-out", "--state", state);
+            Assert.Contains("index=0", array.StandardOutput);
+            Assert.Contains("index=2", array.StandardOutput);
+
+            var unknown = await Cli.RunAsync("logs", "no-such-job", "--state", state);
+            Assert.Equal(2, unknown.ExitCode);
+            Assert.Contains("no-such-job is not in", unknown.StandardError);
+        }
+        finally
+        {
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Logs_WithoutState_ClearError()
+    {
+        var r = await Cli.RunAsync("logs", "x", "--state", Path.Combine(Path.GetTempPath(), "batchcore-none-" + Guid.NewGuid().ToString("N")));
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("no run state", r.StandardError);
+    }
+}
+
+public sealed class AdviseTests
+{
+    [Fact]
+    public async Task Advise_Json_OneVerdictPerDefinition()
+    {
+        var r = await Cli.RunAsync("advise", Cli.Spec("advise.yaml"), "--output", "json");
+
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        var defs = doc.RootElement.GetProperty("jobDefinitions").EnumerateArray().ToDictionary(d => d.GetProperty("jobDefinitionName").GetString()!);
+        Assert.Equal("FARGATE", defs["small"].GetProperty("platform").GetString());
+        Assert.Equal(4, defs["small"].GetProperty("expectedJobs").GetInt32());
+        Assert.Equal("EC2", defs["gpu"].GetProperty("platform").GetString());
+        Assert.Contains(defs["gpu"].GetProperty("reasons").EnumerateArray(), x => x.GetString()!.Contains("GPU", StringComparison.Ordinal));
+        Assert.Equal("EC2", defs["many"].GetProperty("platform").GetString());
+        Assert.Equal(10_000, defs["many"].GetProperty("expectedJobs").GetInt32());
+    }
+
+    [Fact]
+    public async Task Advise_Table_NamesPlatforms()
+    {
+        var r = await Cli.RunAsync("advise", Cli.Spec("advise.yaml"));
+
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("FARGATE", r.StandardOutput);
+        Assert.Contains("EC2", r.StandardOutput);
+    }
+}
+
+public sealed class PackTests
+{
+    [Fact]
+    public async Task Pack_SmallCsv_HostsAndLowerBound()
+    {
+        var r = await Cli.RunAsync("pack", "--jobs", Cli.Spec("pack.csv"), "--host", "4,4096");
+
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        Assert.Equal(2, doc.RootElement.GetProperty("hosts").GetInt32());
+        Assert.Equal(2, doc.RootElement.GetProperty("lowerBound").GetInt32());
+        Assert.Equal(4, doc.RootElement.GetProperty("jobs").GetInt32());
+        var placements = doc.RootElement.GetProperty("placements").EnumerateArray().ToList();
+        Assert.Equal([0, 1, 2, 3], placements.Select(p => p.GetProperty("job").GetInt32()));
+        // 3+1 and 2+2 vCPUs: jobs 0 and 1 share a host, 2 and 3 the other.
+        Assert.Equal(placements[0].GetProperty("host").GetInt32(), placements[1].GetProperty("host").GetInt32());
+        Assert.Equal(placements[2].GetProperty("host").GetInt32(), placements[3].GetProperty("host").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("first-fit")]
+    [InlineData("best-fit")]
+    [InlineData("spread")]
+    public async Task Pack_OtherStrategies_NeverBelowLowerBound(string strategy)
+    {
+        var r = await Cli.RunAsync("pack", "--jobs", Cli.Spec("pack.csv"), "--host", "4,4096", "--strategy", strategy);
+
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        Assert.True(doc.RootElement.GetProperty("hosts").GetInt32() >= doc.RootElement.GetProperty("lowerBound").GetInt32());
+    }
+
+    [Fact]
+    public async Task Pack_MalformedLine_ExitsTwo_NamingTheLine()
+    {
+        var r = await Cli.RunAsync("pack", "--jobs", Cli.Spec("pack-bad.csv"), "--host", "4,4096");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("line 3", r.StandardError);
+    }
+
+    [Fact]
+    public async Task Pack_JobLargerThanHost_ExitsTwo_NamingTheLine()
+    {
+        var r = await Cli.RunAsync("pack", "--jobs", Cli.Spec("pack-too-big.csv"), "--host", "4,4096");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("line 4", r.StandardError);
+        Assert.Contains("larger than the host", r.StandardError);
+    }
+
+    [Fact]
+    public async Task Pack_FractionalVcpus_Table()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"batchcore-pack-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, "vcpus,memoryMiB,gpus\n0.5,512,0\n0.25,256,1\n1.25,1024,1\n", TestContext.Current.CancellationToken);
+        try
+        {
+            var r = await Cli.RunAsync("pack", "--jobs", file, "--host", "2,2048,2", "--output", "table");
+
+            Assert.Equal(0, r.ExitCode);
+            Assert.Contains("1 hosts for 3 jobs", r.StandardOutput);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}
