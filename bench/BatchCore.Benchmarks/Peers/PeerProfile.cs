@@ -36,6 +36,39 @@ public static class PeerProfile
             }
         }
 
+        // The engine alone: virtual clock, simulated host, one thread, no driver and no thread hops.
+        for (var r = 0; r < rounds; r++)
+        {
+            var engine = new BatchEngine(new BatchEngineOptions { VirtualTime = true, Quotas = new BatchQuotas { MaxSubmittedJobs = int.MaxValue } });
+            await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+            {
+                ComputeEnvironmentName = "local",
+                Type = CEType.UNMANAGED,
+                Hosts = [new HostSpec { HostName = "local", Vcpus = 10_000, MemoryMiB = 10_000 * 128 + 64 }],
+            });
+            await engine.CreateJobQueueAsync(new CreateJobQueueRequest
+            {
+                JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "local" }],
+            });
+            await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+            {
+                JobDefinitionName = "noop",
+                Type = JobDefinitionType.container,
+                ContainerProperties = new ContainerProperties { Image = "x", ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")] },
+            });
+            var sw = Stopwatch.StartNew();
+            var parent = await engine.SubmitJobAsync(new SubmitJobRequest
+            {
+                JobName = "a", JobQueue = "q", JobDefinition = "noop", ArrayProperties = new ArrayProperties { Size = PeerThroughputBenchmarks.Jobs },
+            });
+            var submitted = sw.Elapsed;
+            await engine.RunUntilIdleAsync();
+            sw.Stop();
+            var status = (await engine.DescribeJobsAsync([parent.JobId])).Single().Status;
+            Console.WriteLine($"engine only (virtual time, simulated) round {r}: {status} {PeerThroughputBenchmarks.Jobs / sw.Elapsed.TotalSeconds,10:N0} jobs/s ({sw.Elapsed.TotalMilliseconds:N0} ms, submit {submitted.TotalMilliseconds:N1} ms)");
+            await engine.StopAsync(TimeSpan.FromSeconds(5));
+        }
+
         return 0;
     }
 

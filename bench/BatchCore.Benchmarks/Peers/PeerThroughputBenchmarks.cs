@@ -71,7 +71,7 @@ public class PeerThroughputBenchmarks
     }
 
     [GlobalCleanup(Target = nameof(Quartz))]
-    public Task CleanupQuartz() => _quartz.Shutdown(waitForJobsToComplete: true);
+    public Task CleanupQuartz() => _quartz.Shutdown(waitForJobsToComplete: true).AsTask();
 
     [GlobalSetup(Target = nameof(Hangfire))]
     public void SetupHangfire()
