@@ -1,0 +1,158 @@
+using BatchCore.Hosts;
+using BatchCore.Hosts.InProcess;
+using BatchCore.Hosts.Process;
+using BatchCore.Logs;
+using BatchCore.Model;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace BatchCore.Hosting;
+
+/// <summary>Registers BatchCore in a <see cref="IServiceCollection"/>.</summary>
+public static class BatchCoreServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers a singleton <see cref="BatchEngine"/>, the hosted service that creates the configured resources at
+    /// start and stops the engine gracefully, and the in-process handler registry. Call once; later calls only add
+    /// <paramref name="configure"/>.
+    /// </summary>
+    public static IBatchCoreBuilder AddBatchCore(this IServiceCollection services, Action<BatchCoreOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(BatchCoreMarker)))
+        {
+            return new BatchCoreBuilder(services);
+        }
+
+        services.AddSingleton<BatchCoreMarker>();
+        services.AddOptions<BatchCoreOptions>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(CreateRegistry);
+        services.TryAddSingleton(CreateEngine);
+        services.AddHostedService<BatchCoreHostedService>();
+        return new BatchCoreBuilder(services);
+    }
+
+    /// <summary>
+    /// <see cref="AddBatchCore(IServiceCollection, Action{BatchCoreOptions})"/> with the options bound from
+    /// <paramref name="section"/> (usually <c>configuration.GetSection("BatchCore")</c>), then <paramref name="configure"/>.
+    /// Unknown keys and values that do not convert fail the start with a <see cref="BatchCoreConfigurationException"/>
+    /// naming the path.
+    /// </summary>
+    public static IBatchCoreBuilder AddBatchCore(this IServiceCollection services, IConfiguration section, Action<BatchCoreOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        services.Configure<BatchCoreOptions>(o => Bind(section, o));
+        return services.AddBatchCore(configure);
+    }
+
+    /// <summary>Registers <typeparamref name="THandler"/> as the handler named <paramref name="name"/>, resolved in a DI scope per attempt.</summary>
+    public static IBatchCoreBuilder AddJobHandler<THandler>(this IBatchCoreBuilder builder, string name)
+        where THandler : class, IBatchJobHandler
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        builder.Services.TryAddScoped<THandler>();
+        builder.Services.AddSingleton(new JobHandlerRegistration(name,
+            static sp => new ScopedJobHandler<THandler>(sp.GetRequiredService<IServiceScopeFactory>())));
+        return builder;
+    }
+
+    /// <summary>Registers a delegate as the handler named <paramref name="name"/>; its result is the exit code.</summary>
+    public static IBatchCoreBuilder AddJobHandler(this IBatchCoreBuilder builder, string name, Func<BatchJobContext, CancellationToken, Task<int>> handler)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(handler);
+        builder.Services.AddSingleton(new JobHandlerRegistration(name, _ => new DelegateJobHandler(handler)));
+        return builder;
+    }
+
+    /// <summary>Registers the engine's health check (<see cref="BatchCoreHealthCheck"/>) under <paramref name="name"/>.</summary>
+    public static IHealthChecksBuilder AddBatchCoreCheck(this IHealthChecksBuilder builder, string name = BatchCoreHostingDefaults.HealthCheckName,
+        HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddCheck<BatchCoreHealthCheck>(name, failureStatus, tags ?? []);
+    }
+
+    /// <summary>Binds <paramref name="section"/> onto <paramref name="options"/>, turning binder errors into path-named ones.</summary>
+    internal static void Bind(IConfiguration section, BatchCoreOptions options)
+    {
+        try
+        {
+            section.Bind(options, b => b.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            // The binder wraps the precise error ("... at 'BatchCore:JobQueues:0:Priority' ..."): report the innermost.
+            var path = section is IConfigurationSection s ? s.Path : "";
+            Exception inner = e;
+            while (inner.InnerException is InvalidOperationException next)
+            {
+                inner = next;
+            }
+
+            throw new BatchCoreConfigurationException(path, inner.Message, e);
+        }
+    }
+
+    private static InProcessHandlerRegistry CreateRegistry(IServiceProvider sp)
+    {
+        var registry = new InProcessHandlerRegistry();
+        foreach (var r in sp.GetServices<JobHandlerRegistration>())
+        {
+            registry.Add(r.Name, r.Create(sp));
+        }
+
+        return registry;
+    }
+
+    private static BatchEngine CreateEngine(IServiceProvider sp)
+    {
+        var options = sp.GetRequiredService<IOptions<BatchCoreOptions>>().Value;
+        var engine = options.Engine;
+        var logs = engine.LogStore ?? new InMemoryLogStore();
+        var time = engine.TimeProvider;
+        var factories = new Dictionary<string, Func<HostSpec, HostDriver>>(StringComparer.Ordinal);
+        if (engine.DriverFactories is { } given)
+        {
+            foreach (var (kind, factory) in given)
+            {
+                factories[kind] = factory;
+            }
+        }
+
+        var registry = sp.GetRequiredService<InProcessHandlerRegistry>();
+        factories.TryAdd(InProcessHostDriverDefaults.Kind, InProcessHostDriver.SharedFactory(new InProcessHostDriverOptions
+        {
+            HandlerResolver = registry.Resolve,
+            LogStore = logs,
+            TimeProvider = time,
+        }));
+        if (options.EnableProcessDriver && !factories.ContainsKey("process"))
+        {
+            var process = new Lazy<ProcessHostDriver>(() => new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = logs, TimeProvider = time }));
+            factories["process"] = _ => process.Value;
+        }
+
+        return new BatchEngine(engine with { LogStore = logs, DriverFactories = factories });
+    }
+
+    /// <summary>Marks that AddBatchCore ran.</summary>
+    private sealed class BatchCoreMarker;
+
+    private sealed class DelegateJobHandler(Func<BatchJobContext, CancellationToken, Task<int>> run) : IBatchJobHandler
+    {
+        public Task<int> RunAsync(BatchJobContext context, CancellationToken cancellationToken) => run(context, cancellationToken);
+    }
+}

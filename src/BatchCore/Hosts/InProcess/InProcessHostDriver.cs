@@ -1,0 +1,344 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using BatchCore.Logs;
+using BatchCore.Model;
+
+namespace BatchCore.Hosts.InProcess;
+
+/// <summary>
+/// Runs attempts as .NET handlers (<see cref="IBatchJobHandler"/>) on the thread pool of this process (kind
+/// <c>inprocess</c>). The handler is the one named by the job definition's <c>extensions.handler</c>; vCPUs, memory and
+/// consumable resources are accounted by the engine against the host's declared capacity, as for any host.
+/// </summary>
+/// <remarks>
+/// <para>How an attempt ends:</para>
+/// <list type="bullet">
+/// <item>the handler returns <c>n</c>: exit code <c>n</c>;</item>
+/// <item>the handler throws: exit code 1 and <c>container.reason</c> = <c>Full.Exception.Type: message</c> (≤255
+/// characters); the exception is also written to the log stream; the engine's <c>retryStrategy</c> applies;</item>
+/// <item>the attempt is terminated (TerminateJob, timeout, engine stop): the handler's token fires; a handler that then
+/// throws <see cref="OperationCanceledException"/> exits 143 (128 + SIGTERM), one that returns exits with its code;</item>
+/// <item>a terminated handler still running after the grace period: exit 137 (128 + SIGKILL) with a reason saying it
+/// was abandoned. A thread cannot be killed: the handler's task keeps running unobserved until it returns, so a handler
+/// must honour its token;</item>
+/// <item>no handler of that name: no start, exit code null, <c>CannotStartContainerError: no handler named X</c>.</item>
+/// </list>
+/// <para>Memory limits are not enforced (handlers share this process's heap).</para>
+/// </remarks>
+public sealed class InProcessHostDriver : HostDriver
+{
+    /// <summary>AWS's reason prefix when the container (here: the handler) cannot be started.</summary>
+    public const string CannotStartReasonPrefix = "CannotStartContainerError: ";
+
+    /// <summary>The reason of an attempt terminated before its handler was started.</summary>
+    public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
+
+    private readonly InProcessHostDriverOptions _options;
+    private readonly ConcurrentDictionary<long, Attempt> _attempts = new();
+    private int _disposed;
+
+    /// <summary>Creates the driver.</summary>
+    /// <exception cref="BatchClientException">The options break a rule (the message names it).</exception>
+    public InProcessHostDriver(InProcessHostDriverOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options with { };
+    }
+
+    /// <summary>
+    /// A factory for <see cref="BatchEngineOptions.DriverFactories"/> (key <c>inprocess</c>) that hands every host the
+    /// same driver, created on first use.
+    /// </summary>
+    public static Func<HostSpec, HostDriver> SharedFactory(InProcessHostDriverOptions options)
+    {
+        var driver = new Lazy<InProcessHostDriver>(() => new InProcessHostDriver(options), LazyThreadSafetyMode.ExecutionAndPublication);
+        return _ => driver.Value;
+    }
+
+    /// <inheritdoc />
+    public override string Kind => InProcessHostDriverDefaults.Kind;
+
+    /// <summary>Attempts launched and not yet reported as exited.</summary>
+    public int RunningCount => _attempts.Count;
+
+    internal LogStore LogStore => _options.LogStore;
+
+    internal TimeProvider TimeProvider => _options.TimeProvider;
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The token is already running on this driver, or the driver is disposed.</exception>
+    public override void Launch(AttemptLaunch launch, IAttemptEventSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        ArgumentNullException.ThrowIfNull(sink);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ThrowDisposed();
+        }
+
+        var attempt = new Attempt(this, launch, sink);
+        if (!_attempts.TryAdd(launch.Token.Value, attempt))
+        {
+            ThrowDuplicate(launch.Token);
+        }
+
+        // Not the engine's loop thread: the handler's synchronous part must not hold up scheduling.
+        ThreadPool.UnsafeQueueUserWorkItem(attempt, preferLocal: false);
+    }
+
+    /// <inheritdoc />
+    public override void Terminate(AttemptToken token, TimeSpan gracePeriod)
+    {
+        if (gracePeriod < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(gracePeriod), gracePeriod, "gracePeriod must not be negative");
+        }
+
+        if (_attempts.TryGetValue(token.Value, out var attempt))
+        {
+            attempt.Terminate(gracePeriod);
+        }
+    }
+
+    /// <summary>
+    /// Cancels every running handler, waits up to <see cref="InProcessHostDriverOptions.DisposeGracePeriod"/> for them,
+    /// and reports the rest as abandoned (137). Idempotent: the engine may dispose a shared driver once per host.
+    /// </summary>
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var pending = new List<Task>();
+        foreach (var (_, attempt) in _attempts)
+        {
+            attempt.Terminate(_options.DisposeGracePeriod);
+            pending.Add(attempt.WhenReported());
+        }
+
+        await Task.WhenAll(pending).ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(InProcessHostDriver));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDuplicate(AttemptToken token) =>
+        throw new InvalidOperationException($"attempt {token.Value} is already running on this driver");
+
+    /// <summary>Whole-reason text, capped at AWS's 255 characters.</summary>
+    internal static string Cap(string reason) =>
+        reason.Length <= InProcessHostDriverDefaults.MaxReasonLength ? reason : reason[..InProcessHostDriverDefaults.MaxReasonLength];
+
+    /// <summary>
+    /// One launched attempt. It is its own thread-pool work item and continuation target, so a handler that completes
+    /// synchronously costs this object, its context and a token source.
+    /// </summary>
+    private sealed class Attempt(InProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink) : IThreadPoolWorkItem
+    {
+        private readonly CancellationTokenSource _cts = new();
+        private readonly Lock _gate = new();
+        private BatchJobContext? _context;
+        private Task<int>? _task;
+        private ITimer? _graceTimer;
+        private TaskCompletionSource? _reported;
+        private bool _terminateRequested;
+        private bool _handlerStarted;
+        private int _exited;
+
+        /// <summary>Thread pool: resolve the handler, report Started, run it.</summary>
+        public void Execute()
+        {
+            IBatchJobHandler? handler;
+            var name = launch.Handler;
+            if (string.IsNullOrEmpty(name))
+            {
+                ReportNotStarted(new AttemptExit(null, CannotStartReasonPrefix + "the job definition names no handler (extensions.handler)"));
+                return;
+            }
+
+            try
+            {
+                handler = driver._options.HandlerResolver(name);
+            }
+            catch (Exception e)
+            {
+                ReportNotStarted(new AttemptExit(null, Cap(CannotStartReasonPrefix + "resolving handler " + name + " failed: " + e.GetType().FullName + ": " + e.Message)));
+                return;
+            }
+
+            if (handler is null)
+            {
+                ReportNotStarted(new AttemptExit(null, Cap(CannotStartReasonPrefix + "no handler named " + name)));
+                return;
+            }
+
+            bool terminated;
+            lock (_gate)
+            {
+                terminated = _terminateRequested;
+                _handlerStarted = !terminated;
+            }
+
+            if (terminated)
+            {
+                // Terminated between Launch and now: never started, like a container stopped before it ran.
+                ReportNotStarted(new AttemptExit(null, TerminatedBeforeStartReason));
+                return;
+            }
+
+            sink.Started(launch.Token);
+            var context = _context = new BatchJobContext(launch, driver);
+            Task<int> task;
+            try
+            {
+                task = handler.RunAsync(context, _cts.Token) ?? throw new InvalidOperationException($"handler {name} returned a null task");
+            }
+            catch (Exception e)
+            {
+                task = Task.FromException<int>(e);
+            }
+
+            _task = task;
+            if (task.IsCompleted)
+            {
+                OnHandlerCompleted();
+            }
+            else
+            {
+                task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(OnHandlerCompleted);
+            }
+        }
+
+        private void OnHandlerCompleted()
+        {
+            var task = _task!;
+            _context?.FlushLog();
+            AttemptExit exit;
+            if (task.IsCompletedSuccessfully)
+            {
+                exit = new AttemptExit(task.Result);
+            }
+            else
+            {
+                var error = task.IsCanceled ? new TaskCanceledException(task) : task.Exception!.InnerExceptions.Count == 1
+                    ? task.Exception.InnerException!
+                    : task.Exception;
+                bool terminated;
+                lock (_gate)
+                {
+                    terminated = _terminateRequested;
+                }
+
+                if (terminated && error is OperationCanceledException)
+                {
+                    exit = new AttemptExit(InProcessHostDriverDefaults.TerminatedExitCode);
+                }
+                else
+                {
+                    WriteException(error);
+                    exit = new AttemptExit(InProcessHostDriverDefaults.ExceptionExitCode, Cap(error.GetType().FullName + ": " + error.Message));
+                }
+            }
+
+            Report(exit);
+            _cts.Dispose();
+        }
+
+        private void WriteException(Exception error)
+        {
+            try
+            {
+                var log = _context!.Log;
+                log.WriteLine(error.ToString());
+                log.Flush();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // a failing log store must not lose the exit
+            }
+        }
+
+        /// <summary>SIGTERM: fire the token (off this thread: callbacks are user code), then SIGKILL after the grace.</summary>
+        public void Terminate(TimeSpan grace)
+        {
+            lock (_gate)
+            {
+                if (_terminateRequested || Volatile.Read(ref _exited) != 0)
+                {
+                    return;
+                }
+
+                _terminateRequested = true;
+                if (_handlerStarted)
+                {
+                    _graceTimer = driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
+                }
+            }
+
+            try
+            {
+                _ = _cts.CancelAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // the handler finished meanwhile
+            }
+        }
+
+        /// <summary>The grace period passed and the handler still runs: report the attempt killed and stop watching it.</summary>
+        private void Abandon()
+        {
+            _context?.FlushLog();
+            Report(new AttemptExit(InProcessHostDriverDefaults.AbandonedExitCode, Cap(
+                "Handler " + launch.Handler + " ignored cancellation for the grace period and was abandoned (an in-process handler cannot be killed)")));
+        }
+
+        private void ReportNotStarted(AttemptExit exit)
+        {
+            Report(exit);
+            _cts.Dispose();
+        }
+
+        /// <summary>Reports the exit exactly once.</summary>
+        private void Report(AttemptExit exit)
+        {
+            if (Interlocked.Exchange(ref _exited, 1) != 0)
+            {
+                return;
+            }
+
+            ITimer? timer;
+            TaskCompletionSource? reported;
+            lock (_gate)
+            {
+                timer = _graceTimer;
+                reported = _reported;
+            }
+
+            timer?.Dispose();
+            driver._attempts.TryRemove(launch.Token.Value, out _);
+            sink.Exited(launch.Token, exit);
+            reported?.TrySetResult();
+        }
+
+        /// <summary>Completes once the exit was reported.</summary>
+        public Task WhenReported()
+        {
+            lock (_gate)
+            {
+                if (Volatile.Read(ref _exited) != 0)
+                {
+                    return Task.CompletedTask;
+                }
+
+                _reported ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return _reported.Task;
+            }
+        }
+    }
+}

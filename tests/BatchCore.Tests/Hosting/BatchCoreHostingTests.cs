@@ -1,0 +1,312 @@
+using BatchCore.Hosting;
+using BatchCore.Hosts.InProcess;
+using BatchCore.Model;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace BatchCore.Tests.Hosting;
+
+/// <summary>
+/// BatchCore inside a generic host, on the real clock. Awaits carry hang guards only; nothing asserts on timing.
+/// </summary>
+public sealed class BatchCoreHostingTests
+{
+    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(60);
+
+    private static IHost Build(Action<IBatchCoreBuilder> handlers, Action<BatchCoreOptions>? configure = null,
+        IDictionary<string, string?>? config = null, Action<IServiceCollection>? services = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(config ?? new Dictionary<string, string?>());
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        var batch = builder.Services.AddBatchCore(builder.Configuration.GetSection(BatchCoreHostingDefaults.SectionName), configure);
+        handlers(batch);
+        builder.Services.AddHealthChecks().AddBatchCoreCheck();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2));
+        services?.Invoke(builder.Services);
+        return builder.Build();
+    }
+
+    private static void LocalQueue(BatchCoreOptions o, double vcpus = 2) => o
+        .AddLocalComputeEnvironment("local", vcpus, 4096)
+        .AddJobQueue("q", 1, "local");
+
+    [Fact]
+    public async Task Host_RunsAScopedHandler_AndStopsCleanly()
+    {
+        using var host = Build(b => b.AddJobHandler<CountingHandler>("count"), o =>
+        {
+            LocalQueue(o);
+            o.AddHandlerJobDefinition("count", "count");
+        }, services: s => s.AddSingleton<CountingHandler.Tally>());
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+
+        var a = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "a", JobQueue = "q", JobDefinition = "count" }, guard.Token);
+        var b = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "b", JobQueue = "q", JobDefinition = "count" }, guard.Token);
+        Assert.Equal(JobStatus.SUCCEEDED, (await engine.WaitForJobAsync(a.JobId, guard.Token)).Status);
+        Assert.Equal(JobStatus.SUCCEEDED, (await engine.WaitForJobAsync(b.JobId, guard.Token)).Status);
+        await host.StopAsync(guard.Token);
+
+        var tally = host.Services.GetRequiredService<CountingHandler.Tally>();
+        Assert.Equal(2, tally.Runs);
+        Assert.Equal(2, tally.Disposed); // one scope per attempt, disposed after it
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => engine.DescribeJobQueuesAsync());
+    }
+
+    [Fact]
+    public async Task Stop_WithJobsInFlight_LetsThemFinishWithinTheDrainTimeout()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = Build(b => b.AddJobHandler("wait", async (_, ct) =>
+        {
+            started.TrySetResult();
+            await release.Task.WaitAsync(ct);
+            return 0;
+        }), o =>
+        {
+            LocalQueue(o);
+            o.AddHandlerJobDefinition("wait", "wait");
+        });
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "inflight", JobQueue = "q", JobDefinition = "wait" }, guard.Token);
+        await started.Task.WaitAsync(guard.Token);
+        var finished = engine.WaitForJobAsync(job.JobId, guard.Token);
+
+        var stopping = host.StopAsync(guard.Token);
+        // The queue stops taking jobs while the running one may finish.
+        await WaitUntilAsync(async () => (await engine.DescribeJobQueuesAsync(["q"], guard.Token)).Single().State == ResourceState.DISABLED, guard.Token);
+        await Assert.ThrowsAsync<BatchClientException>(() =>
+            engine.SubmitJobAsync(new SubmitJobRequest { JobName = "late", JobQueue = "q", JobDefinition = "wait" }, guard.Token));
+        release.SetResult();
+        var detail = await finished;
+        await stopping;
+
+        Assert.Equal(JobStatus.SUCCEEDED, detail.Status);
+    }
+
+    [Fact]
+    public async Task Stop_AfterTheDrainTimeout_TerminatesHandlers_ThroughTheirToken()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = Build(b => b.AddJobHandler("stubborn", async (_, ct) =>
+        {
+            using var reg = ct.Register(() => cancelled.TrySetResult());
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return 0;
+        }), o =>
+        {
+            LocalQueue(o);
+            o.AddHandlerJobDefinition("stubborn", "stubborn");
+            o.DrainTimeout = TimeSpan.Zero;
+        });
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "stubborn" }, guard.Token);
+        await started.Task.WaitAsync(guard.Token);
+        var finished = engine.WaitForJobAsync(job.JobId, guard.Token);
+
+        await host.StopAsync(guard.Token);
+
+        await cancelled.Task.WaitAsync(guard.Token);
+        var detail = await finished;
+        Assert.Equal(JobStatus.FAILED, detail.Status);
+        Assert.Equal(143, detail.Attempts.Single().Container!.ExitCode);
+    }
+
+    [Fact]
+    public async Task Configuration_CreatesTheResources()
+    {
+        var config = new Dictionary<string, string?>
+        {
+            ["BatchCore:ComputeEnvironments:0:ComputeEnvironmentName"] = "cfg-ce",
+            ["BatchCore:ComputeEnvironments:0:Type"] = "UNMANAGED",
+            ["BatchCore:ComputeEnvironments:0:Hosts:0:HostName"] = "cfg-h0",
+            ["BatchCore:ComputeEnvironments:0:Hosts:0:Driver"] = "inprocess",
+            ["BatchCore:ComputeEnvironments:0:Hosts:0:Vcpus"] = "2",
+            ["BatchCore:ComputeEnvironments:0:Hosts:0:MemoryMiB"] = "2048",
+            ["BatchCore:SchedulingPolicies:0:Name"] = "fair",
+            ["BatchCore:SchedulingPolicies:0:FairsharePolicy:ShareDecaySeconds"] = "600",
+            ["BatchCore:SchedulingPolicies:0:FairsharePolicy:ShareDistribution:0:ShareIdentifier"] = "team*",
+            ["BatchCore:SchedulingPolicies:0:FairsharePolicy:ShareDistribution:0:WeightFactor"] = "0.5",
+            ["BatchCore:JobQueues:0:JobQueueName"] = "cfg-q",
+            ["BatchCore:JobQueues:0:Priority"] = "10",
+            ["BatchCore:JobQueues:0:ComputeEnvironmentOrder:0:Order"] = "1",
+            ["BatchCore:JobQueues:0:ComputeEnvironmentOrder:0:ComputeEnvironment"] = "cfg-ce",
+            ["BatchCore:JobQueues:0:Tags:team"] = "data",
+            ["BatchCore:JobDefinitions:0:JobDefinitionName"] = "cfg-def",
+            ["BatchCore:JobDefinitions:0:Type"] = "container",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:ResourceRequirements:0:Type"] = "VCPU",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:ResourceRequirements:0:Value"] = "1",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:ResourceRequirements:1:Type"] = "MEMORY",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:ResourceRequirements:1:Value"] = "256",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:Environment:0:Name"] = "GREETING",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:Environment:0:Value"] = "hi",
+            ["BatchCore:JobDefinitions:0:Parameters:who"] = "config",
+            ["BatchCore:JobDefinitions:0:Extensions:Handler"] = "greet",
+            ["BatchCore:DrainTimeout"] = "00:00:05",
+        };
+        using var host = Build(b => b.AddJobHandler("greet", (c, _) =>
+            Task.FromResult(c.Environment["GREETING"] == "hi" && c.Parameters["who"] == "config" ? 0 : 3)), config: config);
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+
+        var queue = (await engine.DescribeJobQueuesAsync(["cfg-q"], guard.Token)).Single();
+        var policies = await engine.DescribeSchedulingPoliciesAsync(ct: guard.Token);
+        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "cfg-q", JobDefinition = "cfg-def" }, guard.Token);
+        var detail = await engine.WaitForJobAsync(job.JobId, guard.Token);
+        await host.StopAsync(guard.Token);
+
+        Assert.Equal(10, queue.Priority);
+        Assert.Equal("data", queue.Tags["team"]);
+        Assert.Equal(0.5, policies.Single().FairsharePolicy.ShareDistribution.Single().WeightFactor);
+        Assert.Equal(JobStatus.SUCCEEDED, detail.Status);
+        Assert.Equal(TimeSpan.FromSeconds(5), host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BatchCoreOptions>>().Value.DrainTimeout);
+    }
+
+    [Fact]
+    public async Task Configuration_MissingPriority_FailsTheStartNamingThePath()
+    {
+        var config = new Dictionary<string, string?>
+        {
+            ["BatchCore:ComputeEnvironments:0:ComputeEnvironmentName"] = "ce",
+            ["BatchCore:ComputeEnvironments:0:Type"] = "UNMANAGED",
+            ["BatchCore:JobQueues:0:JobQueueName"] = "nopriority",
+            ["BatchCore:JobQueues:0:ComputeEnvironmentOrder:0:Order"] = "1",
+            ["BatchCore:JobQueues:0:ComputeEnvironmentOrder:0:ComputeEnvironment"] = "ce",
+        };
+        using var host = Build(_ => { }, config: config);
+
+        var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => host.StartAsync());
+
+        Assert.Equal("BatchCore:JobQueues:0 (jobQueueName nopriority)", e.Path);
+        Assert.StartsWith("BatchCore:JobQueues:0 (jobQueueName nopriority): ", e.Message, StringComparison.Ordinal);
+        Assert.Contains("priority", e.Message, StringComparison.Ordinal);
+        Assert.IsType<BatchClientException>(e.InnerException);
+    }
+
+    [Fact]
+    public async Task Configuration_ValueThatDoesNotConvert_FailsNamingTheKey()
+    {
+        var config = new Dictionary<string, string?> { ["BatchCore:JobQueues:0:Priority"] = "high" };
+        using var host = Build(_ => { }, config: config);
+
+        var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => host.StartAsync());
+
+        Assert.Equal("BatchCore", e.Path);
+        Assert.Contains("BatchCore:JobQueues:0:Priority", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Configuration_UnknownKey_FailsNamingIt()
+    {
+        var config = new Dictionary<string, string?> { ["BatchCore:JobQueues:0:Priorty"] = "1" };
+        using var host = Build(_ => { }, config: config);
+
+        var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => host.StartAsync());
+
+        Assert.Contains("Priorty", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HealthCheck_IsHealthyWhileRunning_AndUnhealthyAfterStop()
+    {
+        using var host = Build(_ => { }, o => LocalQueue(o));
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+
+        var running = await health.CheckHealthAsync(guard.Token);
+        await host.StopAsync(guard.Token);
+        var stopped = await health.CheckHealthAsync(guard.Token);
+
+        Assert.Equal(HealthStatus.Healthy, running.Status);
+        Assert.Equal(1, running.Entries[BatchCoreHostingDefaults.HealthCheckName].Data["jobQueues"]);
+        Assert.Equal(HealthStatus.Unhealthy, stopped.Status);
+        Assert.Contains("stopped", stopped.Entries[BatchCoreHostingDefaults.HealthCheckName].Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task JobStateChanges_AreLogged()
+    {
+        var provider = new ListLoggerProvider();
+        using var host = Build(b => b.AddJobHandler("ok", (_, _) => Task.FromResult(0)), o =>
+        {
+            LocalQueue(o);
+            o.AddHandlerJobDefinition("ok", "ok");
+        }, services: s => s.AddLogging(l => l.AddProvider(provider)));
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+
+        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "logged", JobQueue = "q", JobDefinition = "ok" }, guard.Token);
+        await engine.WaitForJobAsync(job.JobId, guard.Token);
+        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("SUCCEEDED", StringComparison.Ordinal))), guard.Token);
+        await host.StopAsync(guard.Token);
+
+        Assert.Contains(provider.Lines, l => l.Contains($"Job {job.JobId} (logged) RUNNABLE -> STARTING", StringComparison.Ordinal));
+        Assert.Contains(provider.Lines, l => l.StartsWith($"Information: Job {job.JobId} (logged) SUCCEEDED", StringComparison.Ordinal));
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, CancellationToken guard)
+    {
+        while (!await condition())
+        {
+            await Task.Delay(10, guard);
+        }
+    }
+
+    /// <summary>A scoped handler that counts its runs and its scope's disposals.</summary>
+    private sealed class CountingHandler(CountingHandler.Tally tally) : IBatchJobHandler, IDisposable
+    {
+        public Task<int> RunAsync(BatchJobContext context, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref tally.RunCount);
+            return Task.FromResult(0);
+        }
+
+        public void Dispose() => Interlocked.Increment(ref tally.DisposeCount);
+
+        public sealed class Tally
+        {
+            public int RunCount;
+            public int DisposeCount;
+
+            public int Runs => Volatile.Read(ref RunCount);
+
+            public int Disposed => Volatile.Read(ref DisposeCount);
+        }
+    }
+
+    private sealed class ListLoggerProvider : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new ListLogger(this);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class ListLogger(ListLoggerProvider owner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                owner.Lines.Enqueue(logLevel + ": " + formatter(state, exception));
+        }
+    }
+}

@@ -1,0 +1,308 @@
+using System.Globalization;
+using BatchCore.Hosts;
+using BatchCore.Hosts.InProcess;
+using BatchCore.Logs;
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Hosts.InProcess;
+
+/// <summary>
+/// In-process handlers through the whole engine, on the real clock (handlers run on the thread pool). Awaits carry hang
+/// guards only; nothing asserts on timing.
+/// </summary>
+public sealed class InProcessEngineTests : IAsyncLifetime
+{
+    private static readonly TimeSpan HangGuard = AttemptEventRecorder.HangGuard;
+    private readonly InProcessHandlerRegistry _handlers = new();
+    private readonly InMemoryLogStore _logs = new();
+    private BatchEngine _engine = null!;
+
+    public ValueTask InitializeAsync()
+    {
+        var driverOptions = new InProcessHostDriverOptions { HandlerResolver = _handlers.Resolve, LogStore = _logs };
+        _engine = new BatchEngine(new BatchEngineOptions
+        {
+            AllowShortTimeouts = true,
+            LogStore = _logs,
+            TerminationGracePeriod = TimeSpan.FromSeconds(30),
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                [InProcessHostDriverDefaults.Kind] = InProcessHostDriver.SharedFactory(driverOptions),
+            },
+        });
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync() => await _engine.StopAsync(TimeSpan.FromSeconds(30));
+
+    private async Task SetUpAsync(double hostVcpus = 2, int hosts = 1, JobQueueExtensions? queue = null)
+    {
+        await _engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "local",
+            Type = CEType.UNMANAGED,
+            Hosts = Enumerable.Range(0, hosts)
+                .Select(i => new HostSpec { HostName = "h" + i, Driver = InProcessHostDriverDefaults.Kind, Vcpus = hostVcpus, MemoryMiB = 4096 })
+                .ToList(),
+        });
+        await _engine.CreateJobQueueAsync(new CreateJobQueueRequest
+        {
+            JobQueueName = "q",
+            Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "local" }],
+            Extensions = queue,
+        });
+    }
+
+    private Task Define(string name, string handler, RetryStrategy? retry = null, int? timeoutSeconds = null,
+        ConsumableResourceProperties? consumables = null, IReadOnlyList<string>? command = null) =>
+        _engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+        {
+            JobDefinitionName = name,
+            Type = JobDefinitionType.container,
+            ContainerProperties = new ContainerProperties
+            {
+                Command = command,
+                ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")],
+            },
+            RetryStrategy = retry,
+            Timeout = timeoutSeconds is null ? null : new JobTimeout { AttemptDurationSeconds = timeoutSeconds },
+            ConsumableResourceProperties = consumables,
+            Extensions = new JobDefinitionExtensions { Handler = handler },
+        });
+
+    private async Task<JobDetail> RunAsync(string definition, IReadOnlyDictionary<string, string>? parameters = null)
+    {
+        var submitted = await _engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = definition, Parameters = parameters });
+        return await WaitAsync(submitted.JobId);
+    }
+
+    private async Task<JobDetail> WaitAsync(string jobId)
+    {
+        using var guard = new CancellationTokenSource(HangGuard);
+        return await _engine.WaitForJobAsync(jobId, guard.Token);
+    }
+
+    [Fact]
+    public async Task Handler_ReturningZero_Succeeds_AndSeesItsParametersAndLog()
+    {
+        await SetUpAsync();
+        _handlers.Add("greet", (c, _) =>
+        {
+            c.Log.WriteLine("hello " + c.Parameters["who"] + " from attempt " + c.Attempt.ToString(CultureInfo.InvariantCulture));
+            return Task.FromResult(c.Environment["AWS_BATCH_JQ_NAME"] == "q" ? 0 : 9);
+        });
+        await Define("greet", "greet", command: ["Ref::who"]);
+
+        var job = await RunAsync("greet", new Dictionary<string, string> { ["who"] = "world" });
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        Assert.Equal(0, job.Container!.ExitCode);
+        var events = _engine.GetLogEvents(job.Container.LogStreamName!).Events;
+        Assert.Equal(["hello world from attempt 1"], events.Select(e => e.Message));
+    }
+
+    [Fact]
+    public async Task Handler_Throwing_FailsWithTheExceptionType_AndIsRetriedByRetryStrategy()
+    {
+        await SetUpAsync();
+        var calls = 0;
+        _handlers.Add("flaky", (_, _) =>
+        {
+            Interlocked.Increment(ref calls);
+            throw new TimeoutException("backend did not answer");
+        });
+        await Define("flaky", "flaky", retry: new RetryStrategy { Attempts = 3 });
+
+        var job = await RunAsync("flaky");
+
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(3, calls);
+        Assert.Equal(3, job.Attempts.Count);
+        Assert.All(job.Attempts, a =>
+        {
+            Assert.Equal(1, a.Container!.ExitCode);
+            Assert.Equal("System.TimeoutException: backend did not answer", a.Container.Reason);
+        });
+        Assert.Equal("System.TimeoutException: backend did not answer", job.Container!.Reason);
+    }
+
+    [Fact]
+    public async Task Handler_Throwing_OnlyOnTheFirstAttempt_SucceedsOnTheRetry()
+    {
+        await SetUpAsync();
+        _handlers.Add("once", (c, _) => c.Attempt == 1 ? throw new InvalidOperationException("first") : Task.FromResult(0));
+        await Define("once", "once", retry: new RetryStrategy
+        {
+            Attempts = 2,
+            EvaluateOnExit = [new EvaluateOnExit { OnReason = "System.InvalidOperationException*", Action = RetryAction.RETRY }],
+        });
+
+        var job = await RunAsync("once");
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        Assert.Equal(2, job.Attempts.Count);
+    }
+
+    [Fact]
+    public async Task UnknownHandler_FailsWithCannotStartContainerError()
+    {
+        await SetUpAsync();
+        await Define("ghost", "nobody-registered-this");
+
+        var job = await RunAsync("ghost");
+
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Null(job.Attempts.Single().Container!.ExitCode);
+        Assert.Equal("CannotStartContainerError: no handler named nobody-registered-this", job.Attempts.Single().Container!.Reason);
+    }
+
+    [Fact]
+    public async Task Timeout_FiresTheToken_AndFailsTheJob()
+    {
+        await SetUpAsync();
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _handlers.Add("slow", async (_, ct) =>
+        {
+            using var reg = ct.Register(() => fired.TrySetResult());
+            await Task.Delay(Timeout.Infinite, ct);
+            return 0;
+        });
+        await Define("slow", "slow", timeoutSeconds: 1);
+
+        var job = await RunAsync("slow");
+
+        await fired.Task.WaitAsync(HangGuard);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(StatusReasons.TimeoutExceeded, job.StatusReason);
+        Assert.Equal(143, job.Attempts.Single().Container!.ExitCode);
+    }
+
+    [Fact]
+    public async Task TerminateJob_FiresTheToken_AndFailsTheJob()
+    {
+        await SetUpAsync();
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _handlers.Add("forever", async (_, ct) =>
+        {
+            using var reg = ct.Register(() => fired.TrySetResult());
+            running.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return 0;
+        });
+        await Define("forever", "forever");
+        var submitted = await _engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "forever" });
+        await running.Task.WaitAsync(HangGuard);
+
+        await _engine.TerminateJobAsync(submitted.JobId, "operator said stop");
+        var job = await WaitAsync(submitted.JobId);
+
+        await fired.Task.WaitAsync(HangGuard);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal("operator said stop", job.StatusReason);
+        Assert.True(job.IsTerminated);
+    }
+
+    [Fact]
+    public async Task TwoVcpuHost_RunsAtMostTwoOneVcpuHandlersAtOnce()
+    {
+        await SetUpAsync(hostVcpus: 2);
+        var probe = new ConcurrencyProbe();
+        _handlers.Add("probe", probe.RunAsync);
+        await Define("probe", "probe");
+
+        var max = await RunManyAsync(probe, jobs: 6, expectedConcurrency: 2);
+
+        Assert.Equal(2, max);
+    }
+
+    [Fact]
+    public async Task ConsumableResource_OfOne_SerializesHandlers()
+    {
+        await SetUpAsync(hostVcpus: 4);
+        await _engine.CreateConsumableResourceAsync(new CreateConsumableResourceRequest { ConsumableResourceName = "license", TotalQuantity = 1 });
+        var probe = new ConcurrencyProbe();
+        _handlers.Add("licensed", probe.RunAsync);
+        await Define("licensed", "licensed", consumables: new ConsumableResourceProperties
+        {
+            ConsumableResourceList = [new ConsumableResourceRequirement { ConsumableResource = "license", Quantity = 1 }],
+        });
+
+        var max = await RunManyAsync(probe, jobs: 4, expectedConcurrency: 1, definition: "licensed");
+
+        Assert.Equal(1, max);
+    }
+
+    [Fact]
+    public async Task QueueMaxRunningJobs_CapsHandlers()
+    {
+        await SetUpAsync(hostVcpus: 4, queue: new JobQueueExtensions { MaxRunningJobs = 3 });
+        var probe = new ConcurrencyProbe();
+        _handlers.Add("capped", probe.RunAsync);
+        await Define("capped", "capped");
+
+        var max = await RunManyAsync(probe, jobs: 7, expectedConcurrency: 3, definition: "capped");
+
+        Assert.Equal(3, max);
+    }
+
+    /// <summary>
+    /// Submits <paramref name="jobs"/> probe jobs, then repeatedly: waits until the engine shows as many running as the
+    /// limit allows (or as remain) and releases one. Returns the highest concurrency the handlers themselves observed.
+    /// </summary>
+    private async Task<int> RunManyAsync(ConcurrencyProbe probe, int jobs, int expectedConcurrency, string definition = "probe")
+    {
+        var ids = new List<string>();
+        for (var i = 0; i < jobs; i++)
+        {
+            ids.Add((await _engine.SubmitJobAsync(new SubmitJobRequest { JobName = "p" + i, JobQueue = "q", JobDefinition = definition })).JobId);
+        }
+
+        using var guard = new CancellationTokenSource(HangGuard);
+        for (var remaining = jobs; remaining > 0; remaining--)
+        {
+            var expected = Math.Min(expectedConcurrency, remaining);
+            while (probe.Current < expected)
+            {
+                await Task.Delay(5, guard.Token);
+            }
+
+            probe.ReleaseOne();
+        }
+
+        foreach (var id in ids)
+        {
+            Assert.Equal(JobStatus.SUCCEEDED, (await WaitAsync(id)).Status);
+        }
+
+        return probe.Max;
+    }
+
+    /// <summary>Handlers that count themselves in and wait until the test lets one go.</summary>
+    private sealed class ConcurrencyProbe
+    {
+        private readonly SemaphoreSlim _release = new(0);
+        private int _current;
+        private int _max;
+
+        public int Current => Volatile.Read(ref _current);
+
+        public int Max => Volatile.Read(ref _max);
+
+        public void ReleaseOne() => _release.Release();
+
+        public async Task<int> RunAsync(BatchJobContext context, CancellationToken ct)
+        {
+            var now = Interlocked.Increment(ref _current);
+            int seen;
+            while ((seen = Volatile.Read(ref _max)) < now && Interlocked.CompareExchange(ref _max, now, seen) != seen)
+            {
+            }
+
+            await _release.WaitAsync(ct);
+            Interlocked.Decrement(ref _current);
+            return 0;
+        }
+    }
+}

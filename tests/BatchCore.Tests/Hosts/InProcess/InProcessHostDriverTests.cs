@@ -1,0 +1,224 @@
+using System.Globalization;
+using BatchCore.Hosts;
+using BatchCore.Hosts.InProcess;
+using BatchCore.Logs;
+
+namespace BatchCore.Tests.Hosts.InProcess;
+
+/// <summary>
+/// The host-driver contract for <see cref="InProcessHostDriver"/>: a contract command's first word names a handler, the
+/// rest are its arguments (<see cref="BatchJobContext.Command"/>). Stdout and stderr are both the context's log.
+/// </summary>
+public sealed class InProcessHostDriverTests : HostDriverContractTests
+{
+    private readonly InProcessHandlerRegistry _handlers = DummyHandlers.Create();
+
+    protected override HostDriver CreateDriver(LogStore logs) =>
+        new InProcessHostDriver(new InProcessHostDriverOptions { HandlerResolver = _handlers.Resolve, LogStore = logs });
+
+    protected override string? LimitsUnavailableReason => "in-process handlers share this process: no memory or CPU limits";
+
+    protected override IReadOnlyList<string> Command(DummyJob job, params string[] args) => [DummyHandlers.NameOf(job), .. args];
+
+    protected override AttemptLaunch MakeLaunch(IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? environment = null,
+        double vcpus = 1, int memoryMiB = 512) =>
+        base.MakeLaunch(command, environment, vcpus, memoryMiB) with { Handler = command[0], Command = command.Skip(1).ToArray() };
+
+    [Fact]
+    public async Task Exception_ExitsOneWithTheExceptionTypeAsReasonAndLogsIt()
+    {
+        _handlers.Add("throws", (_, _) => throw new InvalidOperationException("the widget broke"));
+        var launch = MakeLaunch(["throws"]);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(1, exit.ExitCode);
+        Assert.Equal("System.InvalidOperationException: the widget broke", exit.Reason);
+        Assert.Equal(1, Events.StartedCount(launch.Token));
+        Assert.Contains(LogLines(launch), l => l.StartsWith("System.InvalidOperationException: the widget broke", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AsyncException_IsReportedLikeASynchronousOne()
+    {
+        _handlers.Add("throws-later", async (_, _) =>
+        {
+            await Task.Yield();
+            throw new FormatException(new string('x', 400));
+        });
+        var launch = MakeLaunch(["throws-later"]);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(1, exit.ExitCode);
+        Assert.StartsWith("System.FormatException: xxx", exit.Reason, StringComparison.Ordinal);
+        Assert.Equal(255, exit.Reason!.Length);
+    }
+
+    [Fact]
+    public async Task VoidDelegate_ExitsZero()
+    {
+        _handlers.Add("void", async (BatchJobContext c, CancellationToken _) =>
+        {
+            await Task.Yield();
+            c.Log.Write("partial ");
+            c.Log.Write("line");
+        });
+        var launch = MakeLaunch(["void"]);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["partial line"], LogLines(launch));
+    }
+
+    [Fact]
+    public async Task Context_CarriesTheLaunch()
+    {
+        BatchJobContext? seen = null;
+        _handlers.Add("ctx", (c, _) => { seen = c; return Task.FromResult(0); });
+        var launch = MakeLaunch(["ctx", "a"], new Dictionary<string, string> { ["AWS_BATCH_JOB_ARRAY_SIZE"] = "7" }) with
+        {
+            ArrayIndex = 3,
+            JobName = "named",
+            JobQueueName = "queue",
+            Parameters = new Dictionary<string, string> { ["p"] = "v" },
+        };
+
+        await RunAsync(launch);
+
+        Assert.NotNull(seen);
+        Assert.Equal(launch.JobId, seen.JobId);
+        Assert.Equal("named", seen.JobName);
+        Assert.Equal("queue", seen.JobQueueName);
+        Assert.Equal(1, seen.Attempt);
+        Assert.Equal(3, seen.ArrayIndex);
+        Assert.Equal(7, seen.ArraySize);
+        Assert.Equal("v", seen.Parameters["p"]);
+        Assert.Equal(["a"], seen.Command);
+        Assert.Equal(launch.LogStreamName, seen.LogStreamName);
+    }
+
+    [Fact]
+    public async Task NoHandlerName_CannotStart()
+    {
+        var launch = MakeLaunch(["x"]) with { Handler = null };
+
+        var exit = await RunAsync(launch);
+
+        Assert.Null(exit.ExitCode);
+        Assert.StartsWith(InProcessHostDriver.CannotStartReasonPrefix, exit.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, Events.StartedCount(launch.Token));
+    }
+
+    [Fact]
+    public async Task HandlerReturningAfterCancellation_ExitsWithItsCode()
+    {
+        _handlers.Add("polite", async (_, ct) =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            return 42;
+        });
+        var launch = MakeLaunch(["polite"]);
+        Driver.Launch(launch, Events);
+        await Events.WaitStartedAsync(launch.Token);
+
+        Driver.Terminate(launch.Token, TimeSpan.FromMinutes(5));
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(42, exit.ExitCode);
+        await AssertCleanAsync(launch);
+    }
+
+    [Fact]
+    public async Task Dispose_CancelsRunningHandlers()
+    {
+        var launch = MakeLaunch(Command(DummyJob.Sleep, "300"));
+        Driver.Launch(launch, Events);
+        await Events.WaitStartedAsync(launch.Token);
+
+        await Driver.DisposeAsync();
+
+        Assert.Equal(143, (await Events.WaitExitedAsync(launch.Token)).ExitCode);
+        Assert.Equal(0, ((InProcessHostDriver)Driver).RunningCount);
+        await Driver.DisposeAsync(); // idempotent
+    }
+
+    [Fact]
+    public void Options_AreValidated()
+    {
+        var e = Assert.Throws<BatchClientException>(() => new InProcessHostDriver(new InProcessHostDriverOptions
+        {
+            HandlerResolver = null!,
+            LogStore = null!,
+            DisposeGracePeriod = TimeSpan.FromSeconds(-1),
+        }));
+
+        Assert.Equal(3, e.Problems.Count);
+    }
+
+    [Fact]
+    public void Registry_RejectsDuplicateNames()
+    {
+        _handlers.Add("dup", (_, _) => Task.FromResult(0));
+
+        Assert.Throws<ArgumentException>(() => _handlers.Add("dup", (_, _) => Task.FromResult(0)));
+        Assert.Contains("dup", _handlers.Names);
+        Assert.Null(_handlers.Resolve("missing"));
+    }
+}
+
+/// <summary>Handlers doing what <see cref="DummyJob"/> asks, the in-process counterpart of the dummy program.</summary>
+internal static class DummyHandlers
+{
+    public static string NameOf(DummyJob job) => job switch
+    {
+        DummyJob.Sleep => "sleep",
+        DummyJob.Exit => "exit",
+        DummyJob.Env => "env",
+        DummyJob.Echo => "echo",
+        DummyJob.Alloc => "alloc",
+        DummyJob.Spin => "spin",
+        DummyJob.IgnoreSigterm => "ignore-sigterm",
+        DummyJob.Stderr => "stderr",
+        _ => throw new ArgumentOutOfRangeException(nameof(job)),
+    };
+
+    private static int Int(BatchJobContext c, int i) => int.Parse(c.Command[i], CultureInfo.InvariantCulture);
+
+    public static InProcessHandlerRegistry Create() => new InProcessHandlerRegistry()
+        .Add("sleep", async (c, ct) => { await Task.Delay(TimeSpan.FromSeconds(Int(c, 0)), ct); return 0; })
+        .Add("exit", (c, _) => Task.FromResult(Int(c, 0)))
+        .Add("env", (c, _) =>
+        {
+            foreach (var name in c.Command)
+            {
+                c.Log.WriteLine(name + "=" + c.Environment.GetValueOrDefault(name, ""));
+            }
+
+            return Task.FromResult(0);
+        })
+        .Add("echo", (c, _) =>
+        {
+            foreach (var arg in c.Command)
+            {
+                c.Log.WriteLine(arg);
+            }
+
+            return Task.FromResult(0);
+        })
+        .Add("stderr", (c, _) => { c.Log.WriteLine(string.Join(' ', c.Command)); return Task.FromResult(0); })
+        .Add("ignore-sigterm", async (c, _) =>
+        {
+            c.Log.WriteLine("ready");
+            await Task.Delay(TimeSpan.FromSeconds(Int(c, 0)), CancellationToken.None);
+            return 0;
+        });
+}
