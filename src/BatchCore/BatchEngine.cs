@@ -429,8 +429,8 @@ public sealed class BatchEngine : IAsyncDisposable
             }
 
 
-            var deadline = DateTime.UtcNow + timeout;
-            while (DateTime.UtcNow < deadline)
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            while (System.Diagnostics.Stopwatch.GetElapsedTime(started) < timeout)
             {
                 var check = new Command<int>(c => c.RunningAttempts);
                 if (!_commands.Writer.TryWrite(check) || await check.Task.ConfigureAwait(false) == 0)

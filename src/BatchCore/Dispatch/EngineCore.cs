@@ -330,20 +330,27 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     public async ValueTask DisposeDriversAsync()
     {
+        // One driver instance may serve many hosts (and shared managed drivers): dispose each exactly once.
+        var drivers = new HashSet<HostDriver>(ReferenceEqualityComparer.Instance);
         foreach (var ce in _ces.Values)
         {
             foreach (var h in ce.Hosts.Values)
             {
-                if (h.Driver is not SimulatedHostDriver && !_sharedDrivers.ContainsValue(h.Driver))
-                {
-                    await h.Driver.DisposeAsync().ConfigureAwait(false);
-                }
+                drivers.Add(h.Driver);
             }
         }
 
         foreach (var d in _sharedDrivers.Values)
         {
-            await d.DisposeAsync().ConfigureAwait(false);
+            drivers.Add(d);
+        }
+
+        foreach (var d in drivers)
+        {
+            if (d is not SimulatedHostDriver)
+            {
+                await d.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
