@@ -158,6 +158,38 @@ public sealed class RunTests
     }
 
     [Fact]
+    public async Task Run_WithState_Again_ResumesWithoutRunningDoneJobsAgain()
+    {
+        var state = Path.Combine(Path.GetTempPath(), "batchcore-state-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var first = await Cli.RunAsync("run", Cli.Spec("valid.yaml"), "--output", "json", "--state", state);
+            Assert.True(first.ExitCode == 0, first.StandardError);
+            var second = await Cli.RunAsync("run", Cli.Spec("valid.yaml"), "--output", "json", "--state", state);
+            Assert.True(second.ExitCode == 0, second.StandardError);
+            Assert.Contains("Resuming", second.StandardError, StringComparison.Ordinal);
+
+            static Dictionary<string, (string Status, int Attempts)> Jobs(string json)
+            {
+                using var doc = JsonDocument.Parse(json);
+                return doc.RootElement.GetProperty("jobs").EnumerateArray().ToDictionary(
+                    j => j.GetProperty("jobId").GetString()!,
+                    j => (j.GetProperty("status").GetString()!, j.GetProperty("attempts").GetArrayLength()));
+            }
+
+            // Same jobs, same attempts: nothing ran twice.
+            Assert.Equal(Jobs(first.StandardOutput), Jobs(second.StandardOutput));
+        }
+        finally
+        {
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Logs_WithoutState_ClearError()
     {
         var r = await Cli.RunAsync("logs", "x", "--state", Path.Combine(Path.GetTempPath(), "batchcore-none-" + Guid.NewGuid().ToString("N")));

@@ -36,6 +36,9 @@ internal static class RunCommand
         return command;
     }
 
+    /// <summary>The spec's jobs and their ids, written once all are submitted (durably, in the journal).</summary>
+    public const string RunStateFileName = "run.json";
+
     private static async Task<int> RunAsync(FileInfo file, bool json, bool allowShortTimeouts, DirectoryInfo? stateDir, CancellationToken ct)
     {
         // 1. Validate in a throwaway engine: nothing runs unless the whole spec is valid.
@@ -62,11 +65,32 @@ internal static class RunCommand
         try
         {
             LogStore logs = stateDir is null ? new InMemoryLogStore() : new FileLogStore(Path.Combine(stateDir.FullName, "logs"));
-            var engine = Engines.ForRun(allowShortTimeouts, logs);
+            var engine = Engines.ForRun(allowShortTimeouts, logs, stateDir is null ? null : Path.Combine(stateDir.FullName, "journal"));
             try
             {
                 var applier = new SpecApplier(engine);
-                await applier.ApplyAsync(doc, Engines.WithDefaultProvider, CancellationToken.None);
+                var runFile = stateDir is null ? null : Path.Combine(stateDir.FullName, RunStateFileName);
+                if (runFile is not null && File.Exists(runFile))
+                {
+                    // Resume: the journal recovered every job; the run file maps the spec's jobs to them. Jobs already
+                    // done are not run again; attempts the interruption cut short are retried per retryStrategy.
+                    applier.Jobs.AddRange(JsonSerializer.Deserialize<List<SubmittedJob>>(await File.ReadAllTextAsync(runFile, CancellationToken.None)) ?? []);
+                    await Console.Error.WriteLineAsync($"Resuming {applier.Jobs.Count} jobs from {stateDir!.FullName} ({engine.Recovery?.InterruptedAttempts ?? 0} interrupted attempts).");
+                }
+                else if (engine.Recovery is { Jobs: > 0 })
+                {
+                    await Console.Error.WriteLineAsync($"{stateDir!.FullName} holds a run that was interrupted before all its jobs were submitted; remove the directory to start again.");
+                    return ExitCodes.InvalidInput;
+                }
+                else
+                {
+                    await applier.ApplyAsync(doc, Engines.WithDefaultProvider, CancellationToken.None);
+                    if (runFile is not null && applier.Problems.Count == 0)
+                    {
+                        await File.WriteAllTextAsync(runFile, JsonSerializer.Serialize(applier.Jobs), CancellationToken.None);
+                    }
+                }
+
                 if (applier.Problems.Count > 0)
                 {
                     foreach (var p in applier.Problems)
@@ -88,13 +112,21 @@ internal static class RunCommand
                 catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
                 {
                     interrupted = true;
-                    await Console.Error.WriteLineAsync("Interrupted: terminating running jobs...");
-                    foreach (var j in applier.Jobs)
+                    if (stateDir is null)
                     {
-                        await engine.TerminateJobAsync(j.JobId, "Interrupted (Ctrl+C)", CancellationToken.None);
-                    }
+                        await Console.Error.WriteLineAsync("Interrupted: terminating running jobs...");
+                        foreach (var j in applier.Jobs)
+                        {
+                            await engine.TerminateJobAsync(j.JobId, "Interrupted (Ctrl+C)", CancellationToken.None);
+                        }
 
-                    await Task.WhenAny(all, Task.Delay(engine.Options.TerminationGracePeriod + TimeSpan.FromSeconds(5), CancellationToken.None));
+                        await Task.WhenAny(all, Task.Delay(engine.Options.TerminationGracePeriod + TimeSpan.FromSeconds(5), CancellationToken.None));
+                    }
+                    else
+                    {
+                        // The journal keeps the running jobs as they are: `run --state` again resumes them.
+                        await Console.Error.WriteLineAsync($"Interrupted: run the same command again to resume from {stateDir.FullName}.");
+                    }
                 }
 
                 // 3. The final state of every job, array children included.

@@ -41,8 +41,10 @@ internal static class Engines
     });
 
     /// <summary>An engine on the real clock with the process and docker drivers writing to <paramref name="logs"/>.</summary>
-    public static BatchEngine ForRun(bool allowShortTimeouts, LogStore logs) => new(new BatchEngineOptions
+    public static BatchEngine ForRun(bool allowShortTimeouts, LogStore logs, string? journalDirectory = null) => new(new BatchEngineOptions
     {
+        // With a state directory, every state change is journaled there and an interrupted run resumes.
+        Journal = journalDirectory is null ? new() : new BatchCore.Journal.JournalOptions { Durability = BatchCore.Journal.Durability.Journal, StateDirectory = journalDirectory },
         // A fresh seed per run: job ids (and so log stream names) differ between runs, as on AWS.
         Seed = Random.Shared.Next(),
         AllowShortTimeouts = allowShortTimeouts,
