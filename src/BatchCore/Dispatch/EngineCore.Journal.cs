@@ -58,7 +58,7 @@ internal sealed partial class EngineCore
         byte[]? attempt = null;
         if (job.Attempts is { } attempts && attempts.Count > job.JournaledAttempts)
         {
-            attempt = JsonSerializer.SerializeToUtf8Bytes(attempts[^1], JournalCodec.Json);
+            attempt = JsonSerializer.SerializeToUtf8Bytes(attempts[^1].ToDetail(job, _options.Region, _options.AccountId), JournalCodec.Json);
             job.JournaledAttempts = attempts.Count;
         }
 
@@ -144,7 +144,7 @@ internal sealed partial class EngineCore
         try
         {
             var finals = new Dictionary<string, (int Order, DecodedRecord Record)>(StringComparer.Ordinal);
-            var attempts = new Dictionary<string, List<AttemptDetail>>(StringComparer.Ordinal);
+            var attempts = new Dictionary<string, List<AttemptRecord>>(StringComparer.Ordinal);
             var order = 0;
             foreach (var rec in records)
             {
@@ -163,7 +163,7 @@ internal sealed partial class EngineCore
                         finals[rec.JobId!] = (order++, rec);
                         if (rec.Json is { Length: > 0 } a)
                         {
-                            Add(attempts, rec.JobId!, JsonSerializer.Deserialize<AttemptDetail>(a, JournalCodec.Json)!);
+                            Add(attempts, rec.JobId!, new AttemptRecord(JsonSerializer.Deserialize<AttemptDetail>(a, JournalCodec.Json)!));
                         }
 
                         break;
@@ -171,7 +171,7 @@ internal sealed partial class EngineCore
                         finals[rec.JobId!] = (order++, rec);
                         if (rec.Json is { Length: > 0 } all)
                         {
-                            attempts[rec.JobId!] = JsonSerializer.Deserialize<List<AttemptDetail>>(all, JournalCodec.Json)!;
+                            attempts[rec.JobId!] = JsonSerializer.Deserialize<List<AttemptDetail>>(all, JournalCodec.Json)!.Select(d => new AttemptRecord(d)).ToList();
                         }
 
                         break;
@@ -210,7 +210,7 @@ internal sealed partial class EngineCore
         _dirty = true;
     }
 
-    private static void Add(Dictionary<string, List<AttemptDetail>> d, string id, AttemptDetail a)
+    private static void Add(Dictionary<string, List<AttemptRecord>> d, string id, AttemptRecord a)
     {
         if (!d.TryGetValue(id, out var list))
         {
@@ -250,13 +250,13 @@ internal sealed partial class EngineCore
         {
             // The engine died while this attempt ran: the attempt ends as a host failure and retries per retryStrategy.
             report.InterruptedAttempts++;
-            (job.Attempts ??= []).Add(new AttemptDetail
+            (job.Attempts ??= []).Add(new AttemptRecord(new AttemptDetail
             {
                 Container = new AttemptContainerDetail { Reason = StatusReasons.EngineRestarted },
                 StartedAt = rec.StartedAt,
                 StoppedAt = NowMs,
                 StatusReason = StatusReasons.EngineRestarted,
-            });
+            }));
             job.JournaledAttempts = job.Attempts.Count;
             job.StartedAt = rec.StartedAt;
             if (job.State != JobState.Runnable)
@@ -391,7 +391,7 @@ internal sealed partial class EngineCore
                     continue;
                 }
 
-                var attempts = job.Attempts is { Count: > 0 } a ? JsonSerializer.SerializeToUtf8Bytes(a, JournalCodec.Json) : null;
+                var attempts = job.Attempts is { Count: > 0 } a ? JsonSerializer.SerializeToUtf8Bytes(a.Select(x => x.ToDetail(job, _options.Region, _options.AccountId)).ToList(), JournalCodec.Json) : null;
                 JournalCodec.State(writer.BeginRecord(), RecordKind.Full, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempts);
                 writer.EndRecord();
             }

@@ -378,7 +378,66 @@ internal sealed partial class EngineCore
         _attempts[token] = job;
         Statistics.Placements++;
         SetState(job, JobState.Starting, null);
-        host.Driver.Launch(BuildLaunch(job, host, token), this);
+        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
+        {
+            LaunchSimulated(job, host, token);
+        }
+        else
+        {
+            host.Driver.Launch(BuildLaunch(job, host, token), this);
+        }
+    }
+
+    /// <summary>
+    /// The engine's own simulated hosts run attempts on the loop's timers directly: one timer entry per attempt, no
+    /// launch record, no closure, no event round-trip — what lets the simulator replay a day of a cluster in seconds.
+    /// (<see cref="SimulatedHostDriver"/> does the same through the driver contract for standalone use.)
+    /// </summary>
+    private void LaunchSimulated(Job job, Placement.Host host, long token)
+    {
+        var spec = job.Spec;
+        var code = job.AttemptCount + 1 <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
+        var delay = ReferenceEquals(host.Driver, _fargateDriver) ? (long)_options.Provisioning.FargateStartTime.TotalMilliseconds : 0;
+        job.SimTimer = AddTimer(new TimerEntry { Kind = TimerKind.SimulatedStart, DueMs = NowMs + delay, Target = job, Token = token, Value = code });
+    }
+
+    private void OnSimulatedTimer(TimerEntry t)
+    {
+        var job = (Job)t.Target!;
+        if (job.AttemptToken != t.Token || !_attempts.ContainsKey(t.Token))
+        {
+            return;
+        }
+
+        if (t.Kind == TimerKind.SimulatedStart)
+        {
+            OnAttemptStarted(t.Token);
+            t.Kind = TimerKind.SimulatedExit;
+            t.DueMs = NowMs + (long)(job.Spec.SimulatedRunTimeSeconds * 1000);
+            AddTimer(t);
+            return;
+        }
+
+        job.SimTimer = null;
+        OnAttemptExited(t.Token, t.Value == TerminatedBeforeStart ? new AttemptExit(null, "Terminated before it started") : new AttemptExit(t.Value));
+    }
+
+    private const int TerminatedBeforeStart = int.MinValue;
+
+    /// <summary>SIGTERM (then SIGKILL after the grace period) to a running attempt, through its driver.</summary>
+    private void TerminateAttempt(Job job, TimeSpan grace)
+    {
+        var host = job.Host!;
+        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
+        {
+            // A simulated job exits on SIGTERM at once: 143 = 128 + SIGTERM.
+            var started = job.State == JobState.Running;
+            job.SimTimer?.Cancelled = true;
+            job.SimTimer = AddTimer(new TimerEntry { Kind = TimerKind.SimulatedExit, DueMs = NowMs, Target = job, Token = job.AttemptToken, Value = started ? 143 : TerminatedBeforeStart });
+            return;
+        }
+
+        host.Driver.Terminate(new AttemptToken(job.AttemptToken), grace);
     }
 
     private AttemptLaunch BuildLaunch(Job job, Placement.Host host, long token)
@@ -388,7 +447,7 @@ internal sealed partial class EngineCore
         var simulated = host.Driver is SimulatedHostDriver;
         var exitCode = attempt <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
         var defName = spec.Definition.JobDefinitionName;
-        var stream = (defName.Length > 200 ? defName[..200] : defName) + "/default/" + job.Id.Replace(':', '-') + "-" + attempt.ToString(CultureInfo.InvariantCulture);
+        var stream = AttemptRecord.LogStreamName(defName, job.Id, attempt);
         return new AttemptLaunch
         {
             Token = new AttemptToken(token),
@@ -464,7 +523,7 @@ internal sealed partial class EngineCore
         }
 
         job.TimedOut = true;
-        job.Host.Driver.Terminate(new AttemptToken(token), _options.TerminationGracePeriod);
+        TerminateAttempt(job, _options.TerminationGracePeriod);
     }
 
     private void OnAttemptExited(long token, AttemptExit exit)
@@ -506,21 +565,8 @@ internal sealed partial class EngineCore
             attemptReason = StatusReasons.Essential;
         }
 
-        var stream = BuildLogStreamName(job);
-        (job.Attempts ??= []).Add(new AttemptDetail
-        {
-            Container = new AttemptContainerDetail
-            {
-                ExitCode = exit.ExitCode,
-                Reason = exit.Reason,
-                LogStreamName = stream,
-                ContainerInstanceArn = $"arn:aws:ecs:{_options.Region}:{_options.AccountId}:container-instance/{host.ComputeEnvironment.Name}/{host.Name}",
-                TaskArn = $"arn:aws:ecs:{_options.Region}:{_options.AccountId}:task/{host.ComputeEnvironment.Name}/{job.Id.Replace(':', '-')}-{job.AttemptCount + 1}",
-            },
-            StartedAt = job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt,
-            StoppedAt = now,
-            StatusReason = attemptReason,
-        });
+        (job.Attempts ??= []).Add(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
+            job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt, now, attemptReason, host.Name, host.ComputeEnvironment.Name));
         job.Host = null;
         job.HostLostReason = null;
         job.StoppedAt = now;
@@ -548,12 +594,6 @@ internal sealed partial class EngineCore
         }
 
         SetState(job, JobState.Failed, attemptReason);
-    }
-
-    private static string BuildLogStreamName(Job job)
-    {
-        var defName = job.Spec.Definition.JobDefinitionName;
-        return (defName.Length > 200 ? defName[..200] : defName) + "/default/" + job.Id.Replace(':', '-') + "-" + (job.AttemptCount + 1).ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>
@@ -872,7 +912,7 @@ internal sealed partial class EngineCore
                 {
                     job.IsTerminated = true;
                     job.TerminateReason = reason;
-                    host.Driver.Terminate(new AttemptToken(job.AttemptToken), _options.TerminationGracePeriod);
+                    TerminateAttempt(job, _options.TerminationGracePeriod);
                 }
 
                 // AWS: CancelJob does nothing to STARTING or RUNNING jobs, and still succeeds.

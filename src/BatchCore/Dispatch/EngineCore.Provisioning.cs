@@ -360,7 +360,7 @@ internal sealed partial class EngineCore
         foreach (var job in _attempts.Values.Where(j => j.Host == host).ToList())
         {
             job.HostLostReason = StatusReasons.SpotInterrupted;
-            host.Driver.Terminate(new Hosts.AttemptToken(job.AttemptToken), TimeSpan.Zero);
+            TerminateAttempt(job, TimeSpan.Zero);
         }
 
         if (host.RunningAttempts == 0)

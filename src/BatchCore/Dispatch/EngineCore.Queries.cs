@@ -48,7 +48,7 @@ internal sealed partial class EngineCore
             array = new ArrayPropertiesDetail { Index = job.ArrayIndex };
         }
 
-        var last = job.Attempts is { Count: > 0 } a ? a[^1] : null;
+        var last = job.Attempts is { Count: > 0 } a ? a[^1].ToDetail(job, _options.Region, _options.AccountId) : null;
         return new JobDetail
         {
             JobArn = JobArn(job.Id),
@@ -58,7 +58,7 @@ internal sealed partial class EngineCore
             Status = job.State.ToAws(),
             ShareIdentifier = spec.ShareIdentifier,
             SchedulingPriority = job.Queue.IsFairShare ? spec.SchedulingPriority : null,
-            Attempts = job.Attempts is null ? [] : [.. job.Attempts],
+            Attempts = job.Attempts is null ? [] : [.. job.Attempts.Select(x => x.ToDetail(job, _options.Region, _options.AccountId))],
             StatusReason = job.StatusReason,
             CreatedAt = job.CreatedAt,
             RetryStrategy = spec.RetryStrategy,
@@ -220,7 +220,7 @@ internal sealed partial class EngineCore
             StatusReason = job.StatusReason,
             StartedAt = job.StartedAt,
             StoppedAt = job.State.IsTerminal() ? job.StoppedAt : null,
-            Container = last?.Container is { } c ? new AttemptContainerDetail { ExitCode = c.ExitCode, Reason = c.Reason } : null,
+            Container = last is { } c ? new AttemptContainerDetail { ExitCode = c.ExitCode, Reason = c.Reason } : null,
             ArrayProperties = job.IsArrayParent
                 ? new ArrayPropertiesDetail { Size = job.ArraySize, StatusSummary = job.StatusSummary is { } s ? Summary(s) : null }
                 : job.Parent is not null ? new ArrayPropertiesDetail { Index = job.ArrayIndex } : null,

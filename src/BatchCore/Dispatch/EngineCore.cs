@@ -211,6 +211,10 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             case TimerKind.Callback:
                 t.Callback!();
                 break;
+            case TimerKind.SimulatedStart:
+            case TimerKind.SimulatedExit:
+                OnSimulatedTimer(t);
+                break;
             case TimerKind.AttemptTimeout:
                 OnAttemptTimeout((Job)t.Target!, t.Token);
                 break;
@@ -363,7 +367,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             {
                 job.TerminateReason ??= reason;
                 job.IsTerminated = true;
-                job.Host.Driver.Terminate(new AttemptToken(job.AttemptToken), _options.TerminationGracePeriod);
+                TerminateAttempt(job, _options.TerminationGracePeriod);
             }
         }
     }

@@ -17,11 +17,11 @@ internal enum TimerKind : byte
 /// <summary>A timer on the loop's own timer queue (virtual or real time). Cancelled lazily.</summary>
 internal sealed class TimerEntry
 {
-    public required TimerKind Kind { get; init; }
-    public long DueMs { get; init; }
+    public required TimerKind Kind { get; set; }
+    public long DueMs { get; set; }
     public bool Cancelled { get; set; }
     public object? Target { get; init; }
     public long Token { get; init; }
-    public int Value { get; init; }
+    public int Value { get; set; }
     public Action? Callback { get; init; }
 }

@@ -35,7 +35,7 @@ internal sealed class Job
     /// <summary>A CancelJob on a PENDING job waits for its dependencies to finish (AWS).</summary>
     public string? PendingCancelReason { get; set; }
 
-    public List<AttemptDetail>? Attempts { get; set; }
+    public List<AttemptRecord>? Attempts { get; set; }
     public int AttemptCount => Attempts?.Count ?? 0;
     /// <summary>How many attempts the journal already has.</summary>
     public int JournaledAttempts { get; set; }
@@ -49,6 +49,8 @@ internal sealed class Job
     /// <summary>Set when the host, not the job, ended the attempt (spot interruption, host lost).</summary>
     public string? HostLostReason { get; set; }
     public Dispatch.TimerEntry? TimeoutTimer { get; set; }
+    /// <summary>The simulated attempt's start or exit timer.</summary>
+    public Dispatch.TimerEntry? SimTimer { get; set; }
 
     // Dependencies: how many are not yet satisfied, and who waits on this job.
     public int UnmetDependencies { get; set; }

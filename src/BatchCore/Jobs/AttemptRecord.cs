@@ -1,0 +1,66 @@
+using System.Globalization;
+using BatchCore.Model;
+
+namespace BatchCore.Jobs;
+
+/// <summary>
+/// One finished attempt, kept compact: the strings AWS shows (log stream name, container-instance and task ARNs) are
+/// built only when someone describes the job, not on the dispatch path.
+/// </summary>
+internal sealed class AttemptRecord
+{
+    private AttemptDetail? _detail;
+
+    public AttemptRecord(int number, int? exitCode, string? reason, long? startedAt, long stoppedAt, string statusReason, string hostName, string ceName)
+    {
+        Number = number;
+        ExitCode = exitCode;
+        Reason = reason;
+        StartedAt = startedAt;
+        StoppedAt = stoppedAt;
+        StatusReason = statusReason;
+        HostName = hostName;
+        CeName = ceName;
+    }
+
+    /// <summary>An attempt recovered from the journal, already in AWS's shape.</summary>
+    public AttemptRecord(AttemptDetail detail)
+    {
+        _detail = detail;
+        ExitCode = detail.Container?.ExitCode;
+        Reason = detail.Container?.Reason;
+        StartedAt = detail.StartedAt;
+        StoppedAt = detail.StoppedAt ?? 0;
+        StatusReason = detail.StatusReason ?? "";
+        HostName = "";
+        CeName = "";
+    }
+
+    public int Number { get; }
+    public int? ExitCode { get; }
+    public string? Reason { get; }
+    public long? StartedAt { get; }
+    public long StoppedAt { get; }
+    public string StatusReason { get; }
+    public string HostName { get; }
+    public string CeName { get; }
+
+    /// <summary>AWS names a stream <c>&lt;first 200 chars of the definition name&gt;/default/&lt;task id&gt;</c>.</summary>
+    public static string LogStreamName(string definitionName, string jobId, int attempt) =>
+        (definitionName.Length > 200 ? definitionName[..200] : definitionName) + "/default/" + jobId.Replace(':', '-') + "-" + attempt.ToString(CultureInfo.InvariantCulture);
+
+    public AttemptDetail ToDetail(Job job, string region, string account) => _detail ??= new AttemptDetail
+    {
+        Container = new AttemptContainerDetail
+        {
+            ExitCode = ExitCode,
+            Reason = Reason,
+            LogStreamName = LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, Number),
+            ContainerInstanceArn = $"arn:aws:ecs:{region}:{account}:container-instance/{CeName}/{HostName}",
+            TaskArn = $"arn:aws:ecs:{region}:{account}:task/{CeName}/{job.Id.Replace(':', '-')}-{Number}",
+        },
+        StartedAt = StartedAt,
+        StoppedAt = StoppedAt,
+        StatusReason = StatusReason,
+    };
+}
