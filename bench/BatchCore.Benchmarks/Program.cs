@@ -5,12 +5,20 @@ namespace BatchCore.Benchmarks;
 
 public static class Program
 {
-    /// <summary><c>quality [--quick]</c> runs the placement-quality report; anything else goes to BenchmarkDotNet.</summary>
+    /// <summary>
+    /// <c>quality [--quick]</c> runs the placement-quality report, <c>memory-report [jobs]</c> the dispatch memory and time
+    /// breakdown; anything else goes to BenchmarkDotNet.
+    /// </summary>
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "quality")
         {
             return PlacementQualityReport.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "memory-report")
+        {
+            return Dispatch.MemoryReport.Run(args[1..]);
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
