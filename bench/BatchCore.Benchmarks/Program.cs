@@ -7,7 +7,8 @@ public static class Program
 {
     /// <summary>
     /// <c>quality [--quick]</c> runs the placement-quality report; <c>peers-profile [rounds]</c> times the in-process array
-    /// job against a simulated host; anything else goes to BenchmarkDotNet.
+    /// job against a simulated host; <c>memory-report [jobs]</c> the dispatch memory and time breakdown; anything else
+    /// goes to BenchmarkDotNet.
     /// </summary>
     public static int Main(string[] args)
     {
@@ -19,6 +20,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "peers-profile")
         {
             return Peers.PeerProfile.RunAsync(args[1..]).GetAwaiter().GetResult();
+        }
+
+        if (args.Length > 0 && args[0] == "memory-report")
+        {
+            return Dispatch.MemoryReport.Run(args[1..]);
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

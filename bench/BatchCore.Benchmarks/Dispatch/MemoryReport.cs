@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace BatchCore.Benchmarks.Dispatch;
+
+/// <summary>
+/// <c>memory-report [jobs]</c>: retained engine memory per job with 1,000,000 jobs queued (RUNNABLE) and running, and a
+/// Stopwatch breakdown of where dispatch time goes (submit+spawn+enqueue vs. placement) at several fleet sizes.
+/// GC.GetTotalMemory(forceFullCollection) before and after, divided by the job count.
+/// </summary>
+internal static class MemoryReport
+{
+    public static int Run(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "variants")
+        {
+            return Variants();
+        }
+
+        var jobs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000;
+        Console.WriteLine($"jobs: {jobs:N0}; {Environment.ProcessorCount} cores; .NET {Environment.Version}; server GC {System.Runtime.GCSettings.IsServerGC}");
+        Measure("queued (RUNNABLE, no host fits)", () => DispatchSetup.Ec2(1, jobs, capacity: false), jobs);
+        Measure("running (placed on 1,000 hosts)", () => DispatchSetup.Ec2(1_000, jobs), jobs);
+
+        Console.WriteLine();
+        Console.WriteLine("time breakdown, 100,000 jobs (ms; best of 3):");
+        Console.WriteLine("| hosts | queued: submit+spawn+enqueue | placed: + placement | placement only | placements/s |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|");
+        foreach (var hosts in new[] { 100, 1_000, 10_000, 100_000 })
+        {
+            var queued = Best(() => DispatchSetup.Ec2(hosts, 100_000, capacity: false), 100_000);
+            var placed = Best(() => DispatchSetup.Ec2(hosts, 100_000), 100_000);
+            Console.WriteLine($"| {hosts:N0} | {queued:F0} | {placed:F0} | {placed - queued:F0} | {100_000 / (placed / 1000):N0} |");
+        }
+
+        return 0;
+    }
+
+    /// <summary>Placement time (100,000 jobs, best of 3) with batch placement on/off and per strategy: where the time goes.</summary>
+    private static int Variants()
+    {
+        Console.WriteLine("| hosts | variant | placed ms | placements/s |");
+        Console.WriteLine("|---:|---|---:|---:|");
+        foreach (var hosts in new[] { 1_000, 10_000, 100_000 })
+        {
+            foreach (var (name, o) in new (string, BatchEngineOptions)[]
+            {
+                ("default (BestFit, batch 32)", new BatchEngineOptions()),
+                ("BestFit, batch off", new BatchEngineOptions { BatchPlacementThreshold = 0 }),
+                ("FirstFit, batch off", new BatchEngineOptions { BatchPlacementThreshold = 0, PlacementStrategy = Placement.PlacementStrategy.FirstFit }),
+            })
+            {
+                var ms = Best(() => DispatchSetup.Ec2(hosts, 100_000, options: o), 100_000);
+                Console.WriteLine($"| {hosts:N0} | {name} | {ms:F0} | {100_000 / (ms / 1000):N0} |");
+            }
+        }
+
+        return 0;
+    }
+
+    private static void Measure(string what, Func<BatchEngine> create, int jobs)
+    {
+        var engine = create();
+        DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var sw = Stopwatch.StartNew();
+        DispatchSetup.SubmitArraysAsync(engine, jobs).GetAwaiter().GetResult();
+        var placed = DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
+        sw.Stop();
+        var after = GC.GetTotalMemory(forceFullCollection: true);
+        Console.WriteLine($"{what}: {jobs:N0} jobs, {placed:N0} placed in {sw.Elapsed.TotalMilliseconds:F0} ms; retained {(after - before) / 1048576.0:F1} MiB = {(double)(after - before) / jobs:F0} bytes/job");
+        GC.KeepAlive(engine);
+        engine.StopAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+    }
+
+    private static double Best(Func<BatchEngine> create, int jobs)
+    {
+        var best = double.MaxValue;
+        for (var i = 0; i < 3; i++)
+        {
+            var engine = create();
+            DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
+            GC.Collect();
+            var sw = Stopwatch.StartNew();
+            DispatchSetup.SubmitArraysAsync(engine, jobs).GetAwaiter().GetResult();
+            DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
+            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+            engine.StopAsync(TimeSpan.FromSeconds(30)).GetAwaiter().GetResult();
+        }
+
+        return best;
+    }
+}
