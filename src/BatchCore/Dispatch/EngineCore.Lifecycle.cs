@@ -272,7 +272,7 @@ internal sealed partial class EngineCore
         _dirty = true;
     }
 
-    private void Enqueue(Job job, bool front)
+    private void Enqueue(Job job, bool front, bool bySeq = false)
     {
         // BatchCore extension: children beyond the array's concurrency cap wait off the queue, in order.
         if (job.Parent is { Spec.ArrayMaxConcurrency: { } cap } parent && parent.RunningChildren + ReadyChildren(parent) >= cap)
@@ -286,6 +286,10 @@ internal sealed partial class EngineCore
         {
             ShareOf(q, job.Spec.ShareIdentifier!).Ready.Add(job);
             job.InReadyQueue = true;
+        }
+        else if (bySeq)
+        {
+            q.Fifo.InsertBySeq(job);
         }
         else if (front)
         {
@@ -419,10 +423,8 @@ internal sealed partial class EngineCore
         }
 
         job.SimTimer = null;
-        OnAttemptExited(t.Token, t.Value == TerminatedBeforeStart ? new AttemptExit(null, "Terminated before it started") : new AttemptExit(t.Value));
+        OnAttemptExited(t.Token, new AttemptExit(t.Value));
     }
-
-    private const int TerminatedBeforeStart = int.MinValue;
 
     /// <summary>SIGTERM (then SIGKILL after the grace period) to a running attempt, through its driver.</summary>
     private void TerminateAttempt(Job job, TimeSpan grace)
@@ -433,7 +435,8 @@ internal sealed partial class EngineCore
             // A simulated job exits on SIGTERM at once: 143 = 128 + SIGTERM.
             var started = job.State == JobState.Running;
             job.SimTimer?.Cancelled = true;
-            job.SimTimer = AddTimer(new TimerEntry { Kind = TimerKind.SimulatedExit, DueMs = NowMs, Target = job, Token = job.AttemptToken, Value = started ? 143 : TerminatedBeforeStart });
+            job.SimTimer = null;
+            _events.Writer.TryWrite(new HostEvent(false, new AttemptToken(job.AttemptToken), started ? new AttemptExit(143) : new AttemptExit(null, "Terminated before it started")));
             return;
         }
 
@@ -709,7 +712,7 @@ internal sealed partial class EngineCore
             var next = parked.Dequeue();
             if (next.State == JobState.Runnable)
             {
-                Enqueue(next, front: true);
+                Enqueue(next, front: false, bySeq: true);
             }
         }
     }
@@ -735,6 +738,11 @@ internal sealed partial class EngineCore
             {
                 OnDependencyDone(d.Job, job.State == JobState.Succeeded || d.AnyState);
             }
+        }
+
+        if (job.Parent is { } capped && !capped.State.IsTerminal())
+        {
+            UnparkChild(capped); // a child that ended while queued frees its slot under the array's cap
         }
 
         if (job.Parent is { } parent && !parent.State.IsTerminal())
@@ -873,6 +881,16 @@ internal sealed partial class EngineCore
                 return;
             }
 
+            // Mark every waiting child first: failing one must not release the next (SEQUENTIAL, ANY) to RUNNABLE.
+            foreach (var child in job.Children)
+            {
+                if (child.State.IsBeforeStarting())
+                {
+                    child.PendingCancelReason ??= reason;
+                    child.IsCancelled = true;
+                }
+            }
+
             foreach (var child in job.Children)
             {
                 if (!child.State.IsTerminal())
@@ -894,7 +912,7 @@ internal sealed partial class EngineCore
                 break;
             case JobState.Pending:
                 job.IsCancelled = true;
-                if (terminateRunning || job.UnmetDependencies == 0)
+                if (job.UnmetDependencies == 0)
                 {
                     SetState(job, JobState.Failed, reason);
                 }

@@ -39,6 +39,30 @@ internal sealed class JobDeque
         job.InReadyQueue = true;
     }
 
+    /// <summary>
+    /// Inserts a job at its submission position (after every entry with a smaller or equal <c>Seq</c>): for array
+    /// children released from a concurrency cap, so they neither jump ahead of older jobs nor lose their place.
+    /// </summary>
+    public void InsertBySeq(Job job)
+    {
+        Grow();
+        var pos = 0;
+        while (pos < _count && (_items[(_head + pos) % _items.Length] is not { } j || j.Seq <= job.Seq))
+        {
+            pos++;
+        }
+
+        for (var i = _count; i > pos; i--)
+        {
+            _items[(_head + i) % _items.Length] = _items[(_head + i - 1) % _items.Length];
+        }
+
+        _items[(_head + pos) % _items.Length] = job;
+        _count++;
+        _live++;
+        job.InReadyQueue = true;
+    }
+
     /// <summary>The first live job, dropping tombstones in front of it.</summary>
     public Job? PeekFront()
     {

@@ -11,7 +11,7 @@ public class EngineBugRepros
     /// SEQUENTIAL dependency when its condition is ANY, so child i+1 is released to RUNNABLE before the cascade reaches
     /// it and fails it. Watchers see PENDING→RUNNABLE→FAILED for a cancelled job; AWS's table has PENDING→FAILED.
     /// </summary>
-    [Fact(Skip = "BUG: cancelling a SEQUENTIAL(ANY) array parent releases later children to RUNNABLE before the cascade fails them")]
+    [Fact]
     public async Task CancelArrayParent_SequentialAny_ChildrenGoStraightToFailed()
     {
         // One 1-vCPU host and 2-vCPU children: child 0 stays RUNNABLE, children 1 and 2 PENDING behind it.
@@ -39,7 +39,7 @@ public class EngineBugRepros
     /// scheduling cycle follows: when the cancelled job was the blocked head of a FIFO queue, the job behind it (which
     /// fits) stays RUNNABLE until something unrelated (a submit, an exit, a timer) runs a cycle — forever on an idle engine.
     /// </summary>
-    [Fact(Skip = "BUG: CancelJob/TerminateJob of a RUNNABLE job does not set _dirty: the job behind a cancelled blocked head waits for an unrelated event")]
+    [Fact]
     public async Task CancelBlockedHead_NextJobIsPlaced()
     {
         await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
@@ -60,7 +60,7 @@ public class EngineBugRepros
     /// not reached STARTING"). In a SEQUENTIAL array with the ANY condition this releases the next child while an earlier
     /// one still runs: two children of a SEQUENTIAL array run at the same time.
     /// </summary>
-    [Fact(Skip = "BUG: TerminateJob on a PENDING SEQUENTIAL(ANY) child fails it at once and releases the next child while an earlier one runs")]
+    [Fact]
     public async Task TerminatePendingChild_SequentialAny_StillOneChildAtATime()
     {
         await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 4);
@@ -83,7 +83,7 @@ public class EngineBugRepros
     /// attempt ends (ReleaseAttemptResources → UnparkChild). Cancelling (or terminating) a RUNNABLE child that sits in
     /// the queue frees its slot but unparks nobody: the remaining children stay RUNNABLE, off the queue, forever.
     /// </summary>
-    [Fact(Skip = "BUG: cancelling a queued array child under arrayMaxConcurrency never unparks the next child (lost off the queue)")]
+    [Fact]
     public async Task CancelQueuedChild_UnderArrayCap_UnparksTheNext()
     {
         await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
@@ -105,7 +105,7 @@ public class EngineBugRepros
     /// scheduling — the freed capacity goes to RUNNABLE jobs, which start new attempts during shutdown; StopAsync then
     /// waits for RunningAttempts to reach 0 until its timeout (DisposeAsync: grace period + 5 s = 35 s by default).
     /// </summary>
-    [Fact(Skip = "BUG: StopAsync/DisposeAsync keeps dispatching RUNNABLE jobs while it terminates running ones (and waits its full timeout)")]
+    [Fact]
     public async Task StopAsync_DoesNotDispatchNewAttempts()
     {
         var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);

@@ -209,12 +209,6 @@ internal sealed class ScenarioRun
         _cancelledRunnable |= before == JobStatus.RUNNABLE || children.Any(c => c.State == JobStatus.RUNNABLE);
         _cancelledCappedChild |= (m.Parent?.Case.ArrayMaxConcurrency is not null && before == JobStatus.RUNNABLE)
             || (m.Case.ArrayMaxConcurrency is not null && children.Any(c => c.State == JobStatus.RUNNABLE));
-        if (terminate && before == JobStatus.PENDING && m.Parent is { Case: { Sequential: true, AnyCondition: true } })
-        {
-            // Known engine bug (EngineBugRepros.TerminatePendingChild_SequentialAny_StillOneChildAtATime): skipped.
-            KnownBugHits++;
-            return;
-        }
         if (m.IsParent)
         {
             m.CancelRequested = true;
@@ -246,7 +240,8 @@ internal sealed class ScenarioRun
         var what = terminate ? "TerminateJob" : "CancelJob";
         if (m.IsParent)
         {
-            if (terminate && !IsTerminal(before) && m.State != JobStatus.FAILED)
+            // A child still PENDING on an open dependency is cancelled when that completes (AWS), so the parent waits for it.
+            if (terminate && !IsTerminal(before) && m.State != JobStatus.FAILED && !m.Children.Any(c => c.State == JobStatus.PENDING && HasOpenDependency(c)))
             {
                 Fail(Check.Lifecycle, $"{what} on array parent {m.Id} in {before}: parent is {m.State}, expected FAILED");
             }
@@ -279,8 +274,9 @@ internal sealed class ScenarioRun
         var ok = before switch
         {
             JobStatus.SUBMITTED or JobStatus.RUNNABLE => m.State == JobStatus.FAILED,
-            // AWS: a PENDING job is cancelled once its dependencies have completed; TerminateJob cancels it at once.
-            JobStatus.PENDING => m.State == JobStatus.FAILED || (!terminate && m.State == JobStatus.PENDING && HasOpenDependency(m)),
+            // AWS: a PENDING job is cancelled once its dependencies have completed; TerminateJob cancels jobs that have
+            // not reached STARTING, so the same rule holds for it.
+            JobStatus.PENDING => m.State == JobStatus.FAILED || (m.State == JobStatus.PENDING && HasOpenDependency(m)),
             // AWS: CancelJob does nothing to STARTING/RUNNING; TerminateJob fails them.
             _ => terminate ? m.State == JobStatus.FAILED : m.State == before,
         };
