@@ -62,13 +62,19 @@ internal sealed partial class EngineCore
         // Plan A: largest first (by vCPU, then memory), best fit.
         _order.Clear();
         _order.AddRange(_window);
+        for (var i = 0; i < _window.Count; i++)
+        {
+            _window[i].BatchSlot = i;
+        }
+
         _order.Sort(static (x, y) =>
         {
             var c = y.Spec.Request.VcpuMilli.CompareTo(x.Spec.Request.VcpuMilli);
             return c != 0 ? c : y.Spec.Request.MemoryMiB.CompareTo(x.Spec.Request.MemoryMiB);
         });
         var openedA = Plan(ce, _order, _planA, PlacementStrategy.BestFit, byWindowIndex: true);
-        var openedB = Plan(ce, _window, _planB, PlacementStrategy.FirstFit, byWindowIndex: false);
+        // A plan that opens no idle host cannot lose to first fit; only then is the (linear) first-fit plan needed.
+        var openedB = openedA == 0 ? -1 : Plan(ce, _window, _planB, PlacementStrategy.FirstFit, byWindowIndex: false);
         Host?[]? plan = openedA >= 0 && (openedB < 0 || openedA <= openedB) ? _planA : openedB >= 0 ? _planB : null;
         if (plan is null)
         {
@@ -111,14 +117,14 @@ internal sealed partial class EngineCore
 
             host.Free = host.Free - req;
             ce.Index.Update(host);
-            plan[byWindowIndex ? _window.IndexOf(job) : placed] = host;
+            plan[byWindowIndex ? job.BatchSlot : placed] = host;
         }
 
         // Undo.
         for (var i = 0; i < placed; i++)
         {
             var job = jobs[i];
-            var host = plan[byWindowIndex ? _window.IndexOf(job) : i]!;
+            var host = plan[byWindowIndex ? job.BatchSlot : i]!;
             host.Free = host.Free + job.Spec.Request;
             ce.Index.Update(host);
         }

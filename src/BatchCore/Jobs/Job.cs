@@ -73,6 +73,8 @@ internal sealed class Job
     /// <summary>Set when the job reached RUNNABLE, for wait-time statistics and the queue snapshot.</summary>
     public long RunnableSince { get; set; }
     public bool InReadyQueue { get; set; }
+    /// <summary>Position in the batch-placement window (scratch).</summary>
+    public int BatchSlot { get; set; }
 
     /// <summary>The submitter's activity, to link attempt traces to (null when nobody traced the submit).</summary>
     public System.Diagnostics.ActivityContext? SubmitterContext { get; set; }
