@@ -157,6 +157,7 @@ internal sealed partial class EngineCore
                         var request = JsonSerializer.Deserialize<SubmitJobRequest>(rec.Json!, JournalCodec.Json)!;
                         _submitLog[rec.JobId!] = (rec.DefinitionArn!, rec.Json!);
                         SubmitJob(request with { JobDefinition = rec.DefinitionArn }, null, rec.JobId, rec.Time);
+                        EvaluateSubmitted(); // children exist before a later job names one as a dependency
                         report.Jobs++;
                         break;
                     case RecordKind.State:
@@ -244,6 +245,7 @@ internal sealed partial class EngineCore
         if ((rec.Flags & JobFlags.PendingCancel) != 0)
         {
             job.PendingCancelReason = rec.Reason;
+            job.StatusReason = rec.Reason;
         }
 
         if (state is JobState.Starting or JobState.Running)

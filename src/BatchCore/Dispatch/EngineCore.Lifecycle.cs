@@ -48,6 +48,11 @@ internal sealed partial class EngineCore
             parent.StatusSummaryLastUpdatedAt = NowMs;
         }
 
+        if (next.IsTerminal())
+        {
+            job.StoppedAt ??= NowMs; // before the journal record, which carries it
+        }
+
         if (!initial)
         {
             Telemetry.Transition(job, prev, next, NowMs);
@@ -175,7 +180,7 @@ internal sealed partial class EngineCore
         parent.StatusSummary = new int[7];
         parent.StatusSummaryLastUpdatedAt = NowMs;
         parent.Children = new Job[n];
-        var now = NowMs;
+        var now = _replaying ? parent.CreatedAt : NowMs; // replay: children were spawned in the cycle after the submit
         Job? nToN = null;
         var nToNAny = false;
         var sequential = false;
@@ -921,6 +926,7 @@ internal sealed partial class EngineCore
                     // AWS: a PENDING job is cancelled once its dependencies have completed.
                     job.PendingCancelReason = reason;
                     job.StatusReason = reason;
+                    JournalState(job);
                 }
 
                 break;
