@@ -61,6 +61,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         }
 
         _random = new Random(options.Seed);
+        Telemetry = new Telemetry.BatchCoreTelemetry(this);
         Logs = options.LogStore ?? new InMemoryLogStore();
         Catalog = options.Provisioning.Catalog ?? InstanceCatalog.Default;
         _simulatedDriver = new SimulatedHostDriver(this);
@@ -74,7 +75,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     public bool IsVirtual => _virtual is not null;
     public ChannelReader<HostEvent> EventReader => _events.Reader;
     public EngineStatistics Statistics { get; } = new();
-    public Telemetry.BatchCoreTelemetry Telemetry { get; } = new();
+    public Telemetry.BatchCoreTelemetry Telemetry { get; }
 
     /// <summary>Now, epoch ms, from the virtual or the injected clock.</summary>
     public long NowMs => _virtual?.NowMs ?? _time.GetUtcNow().ToUnixTimeMilliseconds();

@@ -26,9 +26,10 @@ internal sealed class BatchCoreTelemetry : IDisposable
     private volatile JobQueueState[] _queues = [];
     private volatile ComputeEnvironmentState[] _ces = [];
 
-    public BatchCoreTelemetry()
+    /// <param name="scope">Identifies the engine: <c>Meter.Scope</c>, so a listener can tell engines of one process apart.</param>
+    public BatchCoreTelemetry(object? scope = null)
     {
-        _meter = new Meter(Name);
+        _meter = new Meter(new MeterOptions(Name) { Scope = scope });
         _submitted = _meter.CreateCounter<long>("batchcore.jobs.submitted", "{job}", "Jobs accepted by SubmitJob (array children included).");
         _started = _meter.CreateCounter<long>("batchcore.jobs.started", "{job}", "Attempts that reached STARTING.");
         _succeeded = _meter.CreateCounter<long>("batchcore.jobs.succeeded", "{job}", "Jobs that ended SUCCEEDED.");

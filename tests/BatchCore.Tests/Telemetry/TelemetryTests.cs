@@ -13,10 +13,11 @@ public class TelemetryTests
         var histograms = new ConcurrentDictionary<string, int>();
         var gauges = new ConcurrentDictionary<string, double>();
         await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        var scope = await engine.Run(c => (object)c, TestContext.Current.CancellationToken); // this engine's Meter only (tests run in parallel)
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "BatchCore")
+            if (instrument.Meter.Name == "BatchCore" && ReferenceEquals(instrument.Meter.Scope, scope))
             {
                 l.EnableMeasurementEvents(instrument);
             }
