@@ -56,4 +56,17 @@ internal sealed class ComputeEnvironmentState
     public double AccruedCostUsd { get; set; }
     public int PeakHosts { get; set; }
     public bool ScaleInTimerArmed { get; set; }
+
+    /// <summary>Σ nominal vCPUs × seconds of removed hosts (live hosts are added on query): the simulator's denominator.</summary>
+    public double ProvisionedVcpuSeconds { get; set; }
+
+    /// <summary>The expanded instanceTypes (strategy order), cached for <see cref="AllowedTypesFor"/>.</summary>
+    public List<Provisioning.InstanceType>? AllowedTypesCache { get; set; }
+    public ComputeResource? AllowedTypesFor { get; set; }
+
+    /// <summary>The provisioning cycle in which this CE last sized a scale-out for its waiting demand.</summary>
+    public long ScaleOutCycle { get; set; } = -1;
+
+    /// <summary>The armed scale-in check (cancelled when an earlier one is needed).</summary>
+    public TimerEntry? ScaleInTimer { get; set; }
 }
