@@ -350,27 +350,37 @@ internal sealed partial class EngineCore
                 }
             }
 
-            var residuals = new long[bins.Count * 3];
+            // Dimensions: vCPU, memory, and GPUs only when the type has some (the packer wants positive capacities).
+            var dims = type.Gpus > 0 ? 3 : 2;
+            var residuals = new long[bins.Count * dims];
             for (var b = 0; b < bins.Count; b++)
             {
                 var f = bins[b].PlannedFree;
-                residuals[b * 3] = f.VcpuMilli;
-                residuals[(b * 3) + 1] = f.MemoryMiB;
-                residuals[(b * 3) + 2] = f.Gpus;
+                residuals[b * dims] = Math.Max(0, f.VcpuMilli);
+                residuals[(b * dims) + 1] = Math.Max(0, f.MemoryMiB);
+                if (dims == 3)
+                {
+                    residuals[(b * dims) + 2] = Math.Max(0, f.Gpus);
+                }
             }
 
-            var demands = new long[members.Count * 3];
+            var demands = new long[members.Count * dims];
             for (var k = 0; k < members.Count; k++)
             {
                 var r = _demand[members[k]].Spec.Request;
-                demands[k * 3] = r.VcpuMilli;
-                demands[(k * 3) + 1] = r.MemoryMiB;
-                demands[(k * 3) + 2] = r.Gpus;
+                demands[k * dims] = r.VcpuMilli;
+                demands[(k * dims) + 1] = r.MemoryMiB;
+                if (dims == 3)
+                {
+                    demands[(k * dims) + 2] = r.Gpus;
+                }
             }
 
             var binOf = new int[members.Count];
-            var newBins = VectorPacker.PackInto(residuals, 3, demands,
-                [type.Vcpus * 1000L, type.MemoryMiB - reserve, type.Gpus], binOf, ScaleOutPacking);
+            long[] capacity = dims == 3
+                ? [type.Vcpus * 1000L, type.MemoryMiB - reserve, type.Gpus]
+                : [type.Vcpus * 1000L, type.MemoryMiB - reserve];
+            var newBins = VectorPacker.PackInto(residuals, dims, demands, capacity, binOf, ScaleOutPacking);
             for (var n = 0; n < newBins; n++)
             {
                 if (!WithinMaxvCpus(ce, type) || !IsAvailable(type))
