@@ -240,7 +240,7 @@ internal sealed partial class EngineCore
             return;
         }
 
-        // 1.+2. The waiting demand that no ready host takes.
+        // 1.+2. The waiting demand that no ready host takes: at most what the CE may still add plus what is booting.
         long budget = (long)(ce.MaxvCpus - ce.ProvisionedVcpus) * 1000;
         foreach (var h in _booting)
         {
