@@ -67,6 +67,9 @@ internal sealed class ComputeEnvironmentState
     /// <summary>The provisioning cycle in which this CE last sized a scale-out for its waiting demand.</summary>
     public long ScaleOutCycle { get; set; } = -1;
 
+    /// <summary>RUNNABLE jobs of the CE's queues when its scale-out was last sized: growth triggers a new sizing.</summary>
+    public int LastSizedRunnable { get; set; }
+
     /// <summary>The armed scale-in check (cancelled when an earlier one is needed).</summary>
     public TimerEntry? ScaleInTimer { get; set; }
 }

@@ -103,6 +103,35 @@ internal sealed partial class EngineCore
 
             h.PlannedFree = h.Capacity;
         }
+
+        if (!_options.Provisioning.DemandSizedScaleOut)
+        {
+            return;
+        }
+
+        // New demand is sized at once, even while a FIFO head waits for a booting instance (which keeps the queue
+        // from being visited until capacity changes).
+        foreach (var ce in _ces.Values)
+        {
+            if (!ce.IsManaged || ce.IsFargate || ce.Provider == "local" || ce.Queues.Count == 0)
+            {
+                continue;
+            }
+
+            var runnable = 0;
+            foreach (var q in ce.Queues)
+            {
+                runnable += q.RunnableCount;
+            }
+
+            if (runnable > ce.LastSizedRunnable && ce.AcceptsPlacements)
+            {
+                ce.ScaleOutCycle = _provisionCycle;
+                SizeScaleOut(ce);
+            }
+
+            ce.LastSizedRunnable = runnable;
+        }
     }
 
     // ---- Fargate -------------------------------------------------------------------------------------------------------
@@ -344,7 +373,7 @@ internal sealed partial class EngineCore
             var bins = new List<Host>();
             foreach (var h in _booting)
             {
-                if (h.ComputeEnvironment == ce && !h.Ready && !h.Draining && h.InstanceType == type.Name)
+                if (h.ComputeEnvironment == ce && !h.Ready && !h.Draining && h.PlannedFree.VcpuMilli > 0)
                 {
                     bins.Add(h);
                 }
@@ -381,6 +410,18 @@ internal sealed partial class EngineCore
                 ? [type.Vcpus * 1000L, type.MemoryMiB - reserve, type.Gpus]
                 : [type.Vcpus * 1000L, type.MemoryMiB - reserve];
             var newBins = VectorPacker.PackInto(residuals, dims, demands, capacity, binOf, ScaleOutPacking);
+            for (var k = 0; k < members.Count; k++)
+            {
+                if (binOf[k] >= 0 && binOf[k] < bins.Count)
+                {
+                    // Promised to this group: the next group packs into what is left.
+                    var h = bins[binOf[k]];
+                    var r = _demand[members[k]].Spec.Request;
+                    h.PlannedFree = h.PlannedFree - r;
+                    _tentative.Add((h, r));
+                }
+            }
+
             for (var n = 0; n < newBins; n++)
             {
                 if (!WithinMaxvCpus(ce, type) || !IsAvailable(type))
@@ -397,6 +438,13 @@ internal sealed partial class EngineCore
             }
         }
 
+        // Undo the promises between groups: the dispatcher reserves booting capacity job by job (ReserveOnBooting).
+        foreach (var (h, r) in _tentative)
+        {
+            h.PlannedFree = h.PlannedFree + r;
+        }
+
+        _tentative.Clear();
         _demand.Clear();
 
         bool Gather(Job job)
