@@ -1,4 +1,5 @@
 using BatchCore.Benchmarks.Quality;
+using BatchCore.Benchmarks.Simulation;
 using BenchmarkDotNet.Running;
 
 namespace BatchCore.Benchmarks;
@@ -7,8 +8,8 @@ public static class Program
 {
     /// <summary>
     /// <c>quality [--quick]</c> runs the placement-quality report; <c>peers-profile [rounds]</c> times the in-process array
-    /// job against a simulated host; <c>memory-report [jobs]</c> the dispatch memory and time breakdown; anything else
-    /// goes to BenchmarkDotNet.
+    /// job against a simulated host; <c>memory-report [jobs]</c> the dispatch memory and time breakdown;
+    /// <c>simulate-report</c> the simulator targets; anything else goes to BenchmarkDotNet.
     /// </summary>
     public static int Main(string[] args)
     {
@@ -25,6 +26,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "memory-report")
         {
             return Dispatch.MemoryReport.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "simulate-report")
+        {
+            return SimulationReportRunner.Run(args[1..]);
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -64,4 +64,19 @@ internal sealed class ComputeEnvironmentState
     /// <summary>vCPU-milli of all hosts, readable from other threads (gauges).</summary>
     public long CapacityVcpuMilli => Volatile.Read(ref _capacityVcpuMilli);
     internal long _capacityVcpuMilli;
+    /// <summary>Σ nominal vCPUs × seconds of removed hosts (live hosts are added on query): the simulator's denominator.</summary>
+    public double ProvisionedVcpuSeconds { get; set; }
+
+    /// <summary>The expanded instanceTypes (strategy order), cached for <see cref="AllowedTypesFor"/>.</summary>
+    public List<Provisioning.InstanceType>? AllowedTypesCache { get; set; }
+    public ComputeResource? AllowedTypesFor { get; set; }
+
+    /// <summary>The provisioning cycle in which this CE last sized a scale-out for its waiting demand.</summary>
+    public long ScaleOutCycle { get; set; } = -1;
+
+    /// <summary>RUNNABLE jobs of the CE's queues when its scale-out was last sized: growth triggers a new sizing.</summary>
+    public int LastSizedRunnable { get; set; }
+
+    /// <summary>The armed scale-in check (cancelled when an earlier one is needed).</summary>
+    public TimerEntry? ScaleInTimer { get; set; }
 }

@@ -1,37 +1,97 @@
+using System.Diagnostics;
 using System.Globalization;
 using BatchCore.Jobs;
 using BatchCore.Model;
 using BatchCore.Placement;
+using BatchCore.Placement.Packing;
 using BatchCore.Provisioning;
 using BatchCore.Validation;
 
 namespace BatchCore.Dispatch;
 
+/// <summary>
+/// Managed compute environments (AWS §2.5): scale-out from RUNNABLE demand within minvCpus..maxvCpus by the CE's
+/// allocation strategy, launch rate limits, boot delays, scale-in of idle instances, spot interruptions.
+/// </summary>
 internal sealed partial class EngineCore
 {
-    private readonly List<Host> _booting = [];
+    /// <summary>ECS's stoppedReason for an interrupted Fargate Spot task.</summary>
+    internal const string FargateSpotInterrupted = "Your Spot Task was interrupted.";
 
-    /// <summary>The instance types a managed EC2/Spot CE may launch (instanceTypes expanded; default <c>optimal</c>).</summary>
+    /// <summary>At most this many RUNNABLE jobs are looked at when a scale-out is sized.</summary>
+    private const int MaxDemandWindow = 50_000;
+
+    /// <summary>Rate-limited launches wait for at most this many tokens before the next try (batches the retries).</summary>
+    private const int MaxTokensPerWake = 60;
+
+    /// <summary>Deterministic budget of the new-instance packing (no wall-clock budget: replays must not depend on speed).</summary>
+    private static readonly PackingOptions ScaleOutPacking = new() { TimeBudget = Timeout.InfiniteTimeSpan, MaxIterations = 20_000 };
+
+    private readonly List<Host> _booting = [];
+    private readonly Dictionary<string, int> _liveByType = new(StringComparer.Ordinal);
+    private TokenBucket? _ec2Bucket;
+    private TokenBucket? _fargateBucket;
+    private bool _launchWakeArmed;
+    private long _provisionCycle;
+
+    // Scratch of SizeScaleOut, reused (no allocation per cycle once warm).
+    private readonly List<Job> _demand = [];
+    private readonly List<(Host Host, ResourceVector Req)> _tentative = [];
+    private readonly Dictionary<ResourceVector, InstanceType?> _typeMemo = [];
+    private readonly List<InstanceType> _groupTypes = [];
+    private readonly Dictionary<InstanceType, List<int>> _groups = [];
+    private readonly List<Host> _scaleInCandidates = [];
+
+    private TokenBucket Ec2Bucket => _ec2Bucket ??= new TokenBucket(_options.Provisioning.Ec2LaunchBucket, NowMs);
+
+    private TokenBucket FargateBucket => _fargateBucket ??= new TokenBucket(_options.Provisioning.FargateLaunchBucket, NowMs);
+
+    /// <summary>
+    /// The instance types a managed EC2/Spot CE may launch, in strategy order: <c>instanceTypes</c> entries in list
+    /// order, a family expanded smallest size first (best fit first, larger sizes as fallback); an explicitly listed
+    /// type keeps its own position and is left out of its family's expansion (AWS BEST_FIT_PROGRESSIVE_ORDERED).
+    /// The default is <c>optimal</c>. Cached per <see cref="ComputeResource"/> value.
+    /// </summary>
     private List<InstanceType> AllowedTypes(ComputeEnvironmentState ce)
     {
+        if (ce.AllowedTypesCache is { } cached && ReferenceEquals(ce.AllowedTypesFor, ce.Resources))
+        {
+            return cached;
+        }
+
         var entries = ce.Resources?.InstanceTypes is { Count: > 0 } t ? t : ["optimal"];
-        var list = new List<InstanceType>();
+        var explicitTypes = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
-            foreach (var it in Catalog.Expand(e))
+            if (Catalog.Find(e) is not null)
             {
-                if (!list.Contains(it))
-                {
-                    list.Add(it);
-                }
+                explicitTypes.Add(e);
             }
         }
 
+        var list = new List<InstanceType>();
+        foreach (var e in entries)
+        {
+            var isExplicit = explicitTypes.Contains(e);
+            foreach (var it in Catalog.Expand(e))
+            {
+                if ((!isExplicit && explicitTypes.Contains(it.Name)) || list.Contains(it))
+                {
+                    continue;
+                }
+
+                list.Add(it);
+            }
+        }
+
+        ce.AllowedTypesCache = list;
+        ce.AllowedTypesFor = ce.Resources;
         return list;
     }
 
     private void ResetPlannedCapacity()
     {
+        _provisionCycle++;
         for (var i = _booting.Count - 1; i >= 0; i--)
         {
             var h = _booting[i];
@@ -43,9 +103,43 @@ internal sealed partial class EngineCore
 
             h.PlannedFree = h.Capacity;
         }
+
+        if (!_options.Provisioning.DemandSizedScaleOut)
+        {
+            return;
+        }
+
+        // New demand is sized at once, even while a FIFO head waits for a booting instance (which keeps the queue
+        // from being visited until capacity changes).
+        foreach (var ce in _ces.Values)
+        {
+            if (!ce.IsManaged || ce.IsFargate || ce.Provider == "local" || ce.Queues.Count == 0)
+            {
+                continue;
+            }
+
+            var runnable = 0;
+            foreach (var q in ce.Queues)
+            {
+                runnable += q.RunnableCount;
+            }
+
+            if (runnable > ce.LastSizedRunnable && ce.AcceptsPlacements)
+            {
+                ce.ScaleOutCycle = _provisionCycle;
+                SizeScaleOut(ce);
+            }
+
+            ce.LastSizedRunnable = runnable;
+        }
     }
 
-    /// <summary>Fargate: every job gets its own host, the smallest valid Fargate size that covers it.</summary>
+    // ---- Fargate -------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Fargate: every job gets its own task, the smallest valid Fargate size that covers it, within maxvCpus and the
+    /// Fargate launch rate (token bucket).
+    /// </summary>
     private Host? LaunchFargateHost(ComputeEnvironmentState ce, ResourceVector req)
     {
         if (FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is not { } size)
@@ -59,43 +153,61 @@ internal sealed partial class EngineCore
             return null;
         }
 
+        if (!TakeLaunchToken(fargate: true, wanted: 1))
+        {
+            return null;
+        }
+
         var price = Catalog.Fargate.PricePerHour(size.Vcpus, size.MemoryMiB, ce.IsSpot);
         var driver = ce.Provider == "local" ? ManagedDriver(ce) : _fargateDriver;
         var host = AddHost(ce, "fargate-" + (_hostSeq + 1).ToString(CultureInfo.InvariantCulture),
             new ResourceVector(ResourceVector.ToMilli(size.Vcpus), size.MemoryMiB, 0), driver, "x86_64",
             instanceType: null, spot: ce.IsSpot, price: price, nominalVcpus: vcpus, singleUse: true);
+        host.ReadyAtMs = NowMs;
         MaybeScheduleInterruption(host, Catalog.Fargate.SpotInterruptionRatePerHour);
         return host;
     }
 
+    // ---- EC2 / Spot scale-out ------------------------------------------------------------------------------------------
+
     /// <summary>
-    /// Scale out a managed EC2/Spot CE for a job no host fits: reuse capacity a booting host has not promised yet,
-    /// else launch the instance type the allocation strategy picks, within maxvCpus (AWS: all strategies but
-    /// BEST_FIT may go at most one instance over).
+    /// Scale out a managed EC2/Spot CE for a job no host fits:
+    /// 1. reuse capacity a booting host has not promised yet;
+    /// 2. once per cycle, size a scale-out for the CE's waiting demand (<see cref="SizeScaleOut"/>);
+    /// 3. else launch the instance type the allocation strategy picks for this job, within maxvCpus (AWS: all
+    ///    strategies but BEST_FIT on-demand may go at most one instance over), type availability and the launch rate.
     /// </summary>
     private Host? Provision(ComputeEnvironmentState ce, Job job, out bool atMax)
     {
         atMax = false;
         var req = job.Spec.Request;
-        foreach (var h in _booting)
+        if (ReserveOnBooting(ce, req) is { } booting)
         {
-            if (h.ComputeEnvironment == ce && !h.Ready && h.PlannedFree.Fits(req))
+            return booting;
+        }
+
+        if (_options.Provisioning.DemandSizedScaleOut && ce.ScaleOutCycle != _provisionCycle && ce.Provider != "local")
+        {
+            ce.ScaleOutCycle = _provisionCycle;
+            SizeScaleOut(ce);
+            if (ReserveOnBooting(ce, req) is { } planned)
             {
-                h.PlannedFree = h.PlannedFree - req;
-                return h;
+                return planned;
+            }
+
+            if (ce.Index.Find(req, job.Spec.Architecture, _options.PlacementStrategy) is { } ready)
+            {
+                return ready; // instant boots: the new instances are ready already
             }
         }
 
         var type = ChooseInstanceType(ce, req);
         if (type is null)
         {
-            return null;
+            return null; // no type fits, or BEST_FIT waits for its type to become available
         }
 
-        var strategy = ce.Resources?.AllocationStrategy ?? CRAllocationStrategy.BEST_FIT;
-        var overAllowed = strategy != CRAllocationStrategy.BEST_FIT || ce.IsSpot;
-        var fits = overAllowed ? ce.ProvisionedVcpus < ce.MaxvCpus : ce.ProvisionedVcpus + type.Vcpus <= ce.MaxvCpus;
-        if (!fits)
+        if (!WithinMaxvCpus(ce, type))
         {
             atMax = true;
             return null;
@@ -106,7 +218,349 @@ internal sealed partial class EngineCore
             return null; // the local provider carves only this machine's capacity into instances
         }
 
+        if (ce.Provider != "local" && !TakeLaunchToken(fargate: false, wanted: 1))
+        {
+            return null;
+        }
+
         return LaunchInstance(ce, type, req);
+    }
+
+    private Host? ReserveOnBooting(ComputeEnvironmentState ce, ResourceVector req)
+    {
+        foreach (var h in _booting)
+        {
+            if (h.ComputeEnvironment == ce && !h.Ready && !h.Draining && h.PlannedFree.Fits(req))
+            {
+                h.PlannedFree = h.PlannedFree - req;
+                return h;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>AWS: all strategies except BEST_FIT on On-Demand may exceed maxvCpus by at most one instance.</summary>
+    private bool WithinMaxvCpus(ComputeEnvironmentState ce, InstanceType type)
+    {
+        var strategy = ce.Resources?.AllocationStrategy ?? CRAllocationStrategy.BEST_FIT;
+        var overAllowed = strategy != CRAllocationStrategy.BEST_FIT || ce.IsSpot;
+        return overAllowed ? ce.ProvisionedVcpus < ce.MaxvCpus : ce.ProvisionedVcpus + type.Vcpus <= ce.MaxvCpus;
+    }
+
+    /// <summary>
+    /// Sizes one scale-out for the waiting demand instead of one instance per job and cycle:
+    /// 1. gather the CE's RUNNABLE jobs (queue order) up to the vCPUs the CE could still add plus what is booting;
+    /// 2. drop those a ready host could take now (tentative best fit, undone afterwards);
+    /// 3. group the rest by the instance type the strategy picks for each;
+    /// 4. per type, pack the group onto the booting instances of that type and new ones
+    ///    (<see cref="VectorPacker.PackInto"/>), and launch the new ones within the limits.
+    /// </summary>
+    private void SizeScaleOut(ComputeEnvironmentState ce)
+    {
+        if (!ce.AcceptsPlacements || ce.ProvisionedVcpus >= ce.MaxvCpus || ce.MaxHostShape is not { } shape)
+        {
+            return;
+        }
+
+        if (_options.Provisioning.EnforceLaunchRateLimits && Ec2Bucket.Available(NowMs) < 1)
+        {
+            ArmLaunchWake(Ec2Bucket, 1);
+            return;
+        }
+
+        // 1.+2. The waiting demand that no ready host takes: at most what the CE may still add plus what is booting.
+        long budget = (long)(ce.MaxvCpus - ce.ProvisionedVcpus) * 1000;
+        foreach (var h in _booting)
+        {
+            if (h.ComputeEnvironment == ce && !h.Ready)
+            {
+                budget += h.PlannedFree.VcpuMilli;
+            }
+        }
+
+        _demand.Clear();
+        _tentative.Clear();
+        long gathered = 0;
+        foreach (var q in ce.Queues)
+        {
+            if (q.RunnableCount == 0)
+            {
+                continue;
+            }
+
+            if (q.IsFairShare)
+            {
+                foreach (var s in q.Shares.Values)
+                {
+                    foreach (var job in s.Ready)
+                    {
+                        if (!Gather(job))
+                        {
+                            goto gatheredAll;
+                        }
+                    }
+                }
+            }
+            else
+            {
+                var fifo = q.Fifo;
+                for (var i = 0; i < fifo.RawCount; i++)
+                {
+                    if (fifo.RawAt(i) is { InReadyQueue: true } job && !Gather(job))
+                    {
+                        goto gatheredAll;
+                    }
+                }
+            }
+        }
+
+    gatheredAll:
+        for (var i = _tentative.Count - 1; i >= 0; i--)
+        {
+            var (h, r) = _tentative[i];
+            h.Free = h.Free + r;
+            ce.Index.Update(h);
+        }
+
+        _tentative.Clear();
+        if (_demand.Count == 0)
+        {
+            return;
+        }
+
+        // 3. Group by the strategy's type for each request shape.
+        _typeMemo.Clear();
+        _groupTypes.Clear();
+        foreach (var list in _groups.Values)
+        {
+            list.Clear();
+        }
+
+        for (var i = 0; i < _demand.Count; i++)
+        {
+            var req = _demand[i].Spec.Request;
+            if (!_typeMemo.TryGetValue(req, out var type))
+            {
+                type = ChooseInstanceType(ce, req);
+                _typeMemo[req] = type;
+            }
+
+            if (type is null)
+            {
+                continue;
+            }
+
+            if (!_groups.TryGetValue(type, out var members))
+            {
+                _groups[type] = members = [];
+            }
+
+            if (members.Count == 0)
+            {
+                _groupTypes.Add(type);
+            }
+
+            members.Add(i);
+        }
+
+        // 4. Pack each group onto booting + new instances, launch the new ones.
+        var reserve = _options.HostMemoryReserveMiB;
+        foreach (var chosen in _groupTypes)
+        {
+            var members = _groups[chosen];
+            var type = SizeUp(ce, chosen, members);
+            var bins = new List<Host>();
+            foreach (var h in _booting)
+            {
+                if (h.ComputeEnvironment == ce && !h.Ready && !h.Draining && h.PlannedFree.VcpuMilli > 0)
+                {
+                    bins.Add(h);
+                }
+            }
+
+            // Dimensions: vCPU, memory, and GPUs only when the type has some (the packer wants positive capacities).
+            var dims = type.Gpus > 0 ? 3 : 2;
+            var residuals = new long[bins.Count * dims];
+            for (var b = 0; b < bins.Count; b++)
+            {
+                var f = bins[b].PlannedFree;
+                residuals[b * dims] = Math.Max(0, f.VcpuMilli);
+                residuals[(b * dims) + 1] = Math.Max(0, f.MemoryMiB);
+                if (dims == 3)
+                {
+                    residuals[(b * dims) + 2] = Math.Max(0, f.Gpus);
+                }
+            }
+
+            var demands = new long[members.Count * dims];
+            for (var k = 0; k < members.Count; k++)
+            {
+                var r = _demand[members[k]].Spec.Request;
+                demands[k * dims] = r.VcpuMilli;
+                demands[(k * dims) + 1] = r.MemoryMiB;
+                if (dims == 3)
+                {
+                    demands[(k * dims) + 2] = r.Gpus;
+                }
+            }
+
+            var binOf = new int[members.Count];
+            long[] capacity = dims == 3
+                ? [type.Vcpus * 1000L, type.MemoryMiB - reserve, type.Gpus]
+                : [type.Vcpus * 1000L, type.MemoryMiB - reserve];
+            var newBins = VectorPacker.PackInto(residuals, dims, demands, capacity, binOf, ScaleOutPacking);
+            for (var k = 0; k < members.Count; k++)
+            {
+                if (binOf[k] >= 0 && binOf[k] < bins.Count)
+                {
+                    // Promised to this group: the next group packs into what is left.
+                    var h = bins[binOf[k]];
+                    var r = _demand[members[k]].Spec.Request;
+                    h.PlannedFree = h.PlannedFree - r;
+                    _tentative.Add((h, r));
+                }
+            }
+
+            for (var n = 0; n < newBins; n++)
+            {
+                if (!WithinMaxvCpus(ce, type) || !IsAvailable(type))
+                {
+                    break;
+                }
+
+                if (!TakeLaunchToken(fargate: false, wanted: newBins - n))
+                {
+                    break;
+                }
+
+                LaunchInstance(ce, type, default);
+            }
+        }
+
+        // Undo the promises between groups: the dispatcher reserves booting capacity job by job (ReserveOnBooting).
+        foreach (var (h, r) in _tentative)
+        {
+            h.PlannedFree = h.PlannedFree + r;
+        }
+
+        _tentative.Clear();
+        _demand.Clear();
+
+        bool Gather(Job job)
+        {
+            var spec = job.Spec;
+            if (spec.Fargate || (spec.Architecture is { } a && ce.Architecture is { } ca && a != ca) || !shape.Fits(spec.Request))
+            {
+                return true;
+            }
+
+            var req = spec.Request;
+            if (ce.Index.Find(req, spec.Architecture, PlacementStrategy.BestFit) is { } fit)
+            {
+                fit.Free = fit.Free - req;
+                ce.Index.Update(fit);
+                _tentative.Add((fit, req));
+                return true;
+            }
+
+            _demand.Add(job);
+            gathered += req.VcpuMilli;
+            return gathered < budget && _demand.Count < MaxDemandWindow;
+        }
+    }
+
+    /// <summary>
+    /// A scale-out for many jobs may use a larger size of the chosen type's family at the same (or lower) price per
+    /// vCPU — what AWS does for a deep queue: fewer, larger instances, no cost difference per vCPU. Not for BEST_FIT
+    /// (one best-fitting type) nor BEST_FIT_PROGRESSIVE_ORDERED (best-fit size first, by definition).
+    /// </summary>
+    private InstanceType SizeUp(ComputeEnvironmentState ce, InstanceType chosen, List<int> members)
+    {
+        var strategy = ce.Resources?.AllocationStrategy ?? CRAllocationStrategy.BEST_FIT;
+        if (strategy is CRAllocationStrategy.BEST_FIT or CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED || members.Count < 2)
+        {
+            return chosen;
+        }
+
+        long demandMilli = 0;
+        long demandMemory = 0;
+        foreach (var i in members)
+        {
+            demandMilli += _demand[i].Spec.Request.VcpuMilli;
+            demandMemory += _demand[i].Spec.Request.MemoryMiB;
+        }
+
+        var spot = ce.IsSpot;
+        var perVcpu = PriceOf(chosen, spot) / chosen.Vcpus;
+        var headroom = (long)Math.Max(0, ce.MaxvCpus - ce.ProvisionedVcpus) * 1000;
+        var best = chosen;
+        foreach (var t in AllowedTypes(ce))
+        {
+            if (t.Family != chosen.Family || t.Vcpus <= best.Vcpus || !IsAvailable(t) || PriceOf(t, spot) / t.Vcpus > perVcpu * 1.0001)
+            {
+                continue;
+            }
+
+            // Only as large as the demand fills (in both vCPU and memory) and the CE may still add.
+            if (t.Vcpus * 1000L <= demandMilli && t.Vcpus * 1000L <= headroom && t.MemoryMiB <= demandMemory * 2L)
+            {
+                best = t;
+            }
+        }
+
+        return best;
+    }
+
+    private static double PriceOf(InstanceType t, bool spot) => spot ? t.SpotPricePerHour : t.OnDemandPricePerHour;
+
+    /// <summary>A type at its simulated capacity limit (<see cref="ProvisioningOptions.InstanceTypeCapacity"/>) is unavailable.</summary>
+    private bool IsAvailable(InstanceType t) =>
+        _options.Provisioning.InstanceTypeCapacity is not { } caps || !caps.TryGetValue(t.Name, out var cap)
+        || _liveByType.GetValueOrDefault(t.Name) < cap;
+
+    private bool TakeLaunchToken(bool fargate, int wanted)
+    {
+        if (!_options.Provisioning.EnforceLaunchRateLimits)
+        {
+            return true;
+        }
+
+        var bucket = fargate ? FargateBucket : Ec2Bucket;
+        if (bucket.TryTake(NowMs))
+        {
+            return true;
+        }
+
+        ArmLaunchWake(bucket, wanted);
+        return false;
+    }
+
+    /// <summary>Runs a scheduling cycle again once the bucket has <paramref name="wanted"/> tokens (capped, batched).</summary>
+    private void ArmLaunchWake(TokenBucket bucket, int wanted)
+    {
+        if (_launchWakeArmed)
+        {
+            return;
+        }
+
+        _launchWakeArmed = true;
+        var now = NowMs;
+        var due = bucket.NextTokenAtMs(now);
+        var more = Math.Clamp(wanted, 1, MaxTokensPerWake) - 1;
+        var refill = bucket == _ec2Bucket ? _options.Provisioning.Ec2LaunchBucket.RefillPerSecond : _options.Provisioning.FargateLaunchBucket.RefillPerSecond;
+        due += (long)Math.Ceiling(more * 1000 / refill);
+        AddTimer(new TimerEntry
+        {
+            Kind = TimerKind.Callback,
+            DueMs = Math.Max(due, now + 1),
+            Callback = () =>
+            {
+                _launchWakeArmed = false;
+                _capacityVersion++;
+                _dirty = true;
+            },
+        });
     }
 
     private Host LaunchInstance(ComputeEnvironmentState ce, InstanceType type, ResourceVector planned)
@@ -118,16 +572,22 @@ internal sealed partial class EngineCore
         }
 
         var spot = ce.IsSpot;
-        var price = spot ? type.SpotPricePerHour : type.OnDemandPricePerHour;
+        var price = PriceOf(type, spot);
         var ready = boot <= TimeSpan.Zero;
         var host = AddHost(ce, type.Name + "-" + (_hostSeq + 1).ToString(CultureInfo.InvariantCulture),
             new ResourceVector(type.Vcpus * 1000, type.MemoryMiB - _options.HostMemoryReserveMiB, type.Gpus),
             ManagedDriver(ce), type.Architecture, type.Name, spot, price, type.Vcpus, ready: ready);
+        _liveByType[type.Name] = _liveByType.GetValueOrDefault(type.Name) + 1;
+        host.ReadyAtMs = NowMs + (long)boot.TotalMilliseconds;
         if (!ready)
         {
             host.PlannedFree = host.Capacity - planned;
             _booting.Add(host);
-            AddTimer(new TimerEntry { Kind = TimerKind.HostReady, DueMs = NowMs + (long)boot.TotalMilliseconds, Target = host });
+            AddTimer(new TimerEntry { Kind = TimerKind.HostReady, DueMs = host.ReadyAtMs, Target = host });
+        }
+        else
+        {
+            ScheduleScaleIn(ce); // a new instance no job takes must not stay forever
         }
 
         if (spot)
@@ -136,6 +596,26 @@ internal sealed partial class EngineCore
         }
 
         return host;
+    }
+
+    /// <summary>Called by <see cref="RemoveHost"/>: provisioned vCPU-seconds, type availability, timers.</summary>
+    private void OnHostRemoved(Host host)
+    {
+        var ce = host.ComputeEnvironment;
+        ce.ProvisionedVcpuSeconds += (NowMs - host.LaunchedAtMs) / 1000.0 * host.NominalVcpus;
+        if (host.InstanceType is { } t && _liveByType.TryGetValue(t, out var n))
+        {
+            _liveByType[t] = n - 1;
+        }
+
+        if (host.InterruptionTimer is { } timer)
+        {
+            timer.Cancelled = true;
+            host.InterruptionTimer = null;
+        }
+
+        _capacityVersion++; // a freed type or vCPU budget may unblock a waiting head
+        _dirty = true;
     }
 
     /// <summary>
@@ -183,53 +663,83 @@ internal sealed partial class EngineCore
         return driver;
     }
 
-    /// <summary>The allocation strategies of AWS §2.5, over the catalog's types that can hold the request.</summary>
-    private InstanceType? ChooseInstanceType(ComputeEnvironmentState ce, ResourceVector req)
+    /// <summary>
+    /// The allocation strategies of AWS §2.5, over the CE's types that can hold the request (and, for Spot, whose
+    /// price is within bidPercentage of On-Demand):
+    /// <list type="bullet">
+    /// <item>BEST_FIT: the cheapest type that fits; when it is unavailable the job waits (null) — no other type.</item>
+    /// <item>BEST_FIT_PROGRESSIVE: the lowest cost per vCPU among available types (smaller first on ties).</item>
+    /// <item>BEST_FIT_PROGRESSIVE_ORDERED: the first available type in <see cref="AllowedTypes"/> order.</item>
+    /// <item>SPOT_CAPACITY_OPTIMIZED: the available pool least likely to be interrupted (then cost per vCPU).</item>
+    /// <item>SPOT_PRICE_CAPACITY_OPTIMIZED: among the pools with the best capacity (interruption rate at most twice the
+    ///   lowest), the lowest price per vCPU.</item>
+    /// <item>SPOT_CAPACITY_OPTIMIZED_PRIORITIZED: capacity first (interruption tier), list order within a tier.</item>
+    /// </list>
+    /// </summary>
+    internal InstanceType? ChooseInstanceType(ComputeEnvironmentState ce, ResourceVector req)
     {
         var strategy = ce.Resources?.AllocationStrategy ?? CRAllocationStrategy.BEST_FIT;
         var spot = ce.IsSpot;
         var bid = (ce.Resources?.BidPercentage ?? 100) / 100.0;
-        InstanceType? best = null;
-        var bestScore = double.MaxValue;
-        var order = 0;
-        foreach (var t in AllowedTypes(ce))
+        var types = AllowedTypes(ce);
+        var reserve = _options.HostMemoryReserveMiB;
+        var minRate = double.MaxValue;
+        if (strategy == CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED)
         {
-            order++;
-            if (t.Vcpus * 1000 < req.VcpuMilli || t.MemoryMiB - _options.HostMemoryReserveMiB < req.MemoryMiB || t.Gpus < req.Gpus)
+            foreach (var t in types)
+            {
+                if (Eligible(t) && IsAvailable(t))
+                {
+                    minRate = Math.Min(minRate, t.SpotInterruptionRatePerHour);
+                }
+            }
+        }
+
+        InstanceType? best = null;
+        (double A, double B, double C) bestScore = (double.MaxValue, double.MaxValue, double.MaxValue);
+        for (var order = 0; order < types.Count; order++)
+        {
+            var t = types[order];
+            if (!Eligible(t))
             {
                 continue;
             }
 
-            if (spot && t.SpotPriceRatio > bid)
+            var available = IsAvailable(t);
+            if (!available && strategy != CRAllocationStrategy.BEST_FIT)
             {
-                continue; // bidPercentage: the spot price must not exceed this share of on-demand
+                continue; // the progressive and spot strategies pick another type
             }
 
-            var price = spot ? t.SpotPricePerHour : t.OnDemandPricePerHour;
-            var score = strategy switch
+            var perVcpu = PriceOf(t, spot) / t.Vcpus;
+            (double, double, double) score = strategy switch
             {
-                // Cheapest single type that fits.
-                CRAllocationStrategy.BEST_FIT => price,
-                // Lower cost per vCPU first; smaller instances break ties.
-                CRAllocationStrategy.BEST_FIT_PROGRESSIVE => (price / t.Vcpus * 1e6) + t.Vcpus,
-                // The list order, best-fitting size of a family first.
-                CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED or CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED =>
-                    (order * 1e6) + (strategy == CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED ? t.SpotInterruptionRatePerHour * 1e5 : 0) + t.Vcpus,
-                // Pools least likely to be interrupted.
-                CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED => (t.SpotInterruptionRatePerHour * 1e9) + price,
-                // Low interruption and low price together.
-                CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED => price / t.Vcpus * (1 + (t.SpotInterruptionRatePerHour * 720 * 10)),
-                _ => price,
+                CRAllocationStrategy.BEST_FIT => (PriceOf(t, spot), t.Vcpus, order),
+                CRAllocationStrategy.BEST_FIT_PROGRESSIVE => (perVcpu, t.Vcpus, order),
+                CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED => (order, 0, 0),
+                CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED => (t.SpotInterruptionRatePerHour, perVcpu, t.Vcpus),
+                CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED =>
+                    t.SpotInterruptionRatePerHour <= (minRate * 2) + 1e-12 ? (0, perVcpu, t.Vcpus) : (1, perVcpu, t.Vcpus),
+                CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED => (InterruptionTier(t), order, 0),
+                _ => (PriceOf(t, spot), t.Vcpus, order),
             };
-            if (score < bestScore)
+            if (score.CompareTo(bestScore) < 0)
             {
                 bestScore = score;
                 best = t;
             }
         }
 
-        return best;
+        // AWS BEST_FIT: "if additional instances of the selected instance type aren't available, AWS Batch waits".
+        return best is not null && !IsAvailable(best) ? null : best;
+
+        bool Eligible(InstanceType t) =>
+            t.Vcpus * 1000 >= req.VcpuMilli && t.MemoryMiB - reserve >= req.MemoryMiB && t.Gpus >= req.Gpus
+            && (!spot || t.SpotPriceRatio <= bid + 1e-9); // bidPercentage: spot price at most this share of on-demand
     }
+
+    /// <summary>The Spot Instance Advisor's buckets: &lt;5 %, 5–10 %, 10–15 %, 15–20 %, &gt;20 % interruptions a month.</summary>
+    private static int InterruptionTier(InstanceType t) => Math.Min(4, (int)(t.SpotInterruptionRatePerHour * 730 / 0.05));
 
     private void OnHostReady(Host host)
     {
@@ -240,6 +750,7 @@ internal sealed partial class EngineCore
 
         host.Ready = true;
         host.IdleSinceMs = NowMs;
+        host.ReadyAtMs = NowMs;
         host.ComputeEnvironment.Index.Update(host);
         _capacityVersion++;
         _dirty = true;
@@ -268,24 +779,54 @@ internal sealed partial class EngineCore
         }
     }
 
+    // ---- scale-in -----------------------------------------------------------------------------------------------------
+
     private void ScheduleScaleIn(ComputeEnvironmentState ce)
     {
-        if (!ce.IsManaged || ce.IsFargate || ce.ScaleInTimerArmed)
+        if (!ce.IsManaged || ce.IsFargate)
         {
             return;
         }
 
+        ArmScaleIn(ce, NowMs + Math.Min(NeverUsedDelayMs, (long)ScaleDownDelay(ce).TotalMilliseconds));
+    }
+
+    private void ArmScaleIn(ComputeEnvironmentState ce, long due)
+    {
+        var grid = (long)_options.Provisioning.ScaleInCheckInterval.TotalMilliseconds;
+        if (grid > 0)
+        {
+            due = (due + grid - 1) / grid * grid; // checks on a fixed grid: O(hosts) per interval, not per idle event
+        }
+
+        if (ce.ScaleInTimerArmed && ce.ScaleInTimer is { Cancelled: false } armed)
+        {
+            if (armed.DueMs <= due)
+            {
+                return; // an earlier check is armed; it re-arms for what is left
+            }
+
+            armed.Cancelled = true;
+        }
+
         ce.ScaleInTimerArmed = true;
-        AddTimer(new TimerEntry { Kind = TimerKind.ScaleIn, DueMs = NowMs + (long)ScaleDownDelay(ce).TotalMilliseconds, Target = ce });
+        ce.ScaleInTimer = AddTimer(new TimerEntry { Kind = TimerKind.ScaleIn, DueMs = due, Target = ce });
     }
 
     private TimeSpan ScaleDownDelay(ComputeEnvironmentState ce) =>
         ce.Resources?.ScalingPolicy?.MinScaleDownDelayMinutes is { } m ? TimeSpan.FromMinutes(m) : _options.Provisioning.DefaultScaleDownDelay;
 
-    /// <summary>Scale-in: instances idle longer than the delay go, down to minvCpus; sizes never change (AWS).</summary>
+    /// <summary>AWS: the scale-down delay is not applied to new instances that never ran a job; they go after a minute idle.</summary>
+    private long NeverUsedDelayMs => Math.Max(60_000, (long)_options.Provisioning.ScaleInCheckInterval.TotalMilliseconds);
+
+    /// <summary>
+    /// Scale-in: instances idle longer than the delay go, longest idle first, down to minvCpus — ENABLED or DISABLED;
+    /// sizes never change (AWS). Instances that never ran a job go after <see cref="NeverUsedDelayMs"/>.
+    /// </summary>
     private void OnScaleInCheck(ComputeEnvironmentState ce)
     {
         ce.ScaleInTimerArmed = false;
+        ce.ScaleInTimer = null;
         if (!_ces.ContainsKey(ce.Name))
         {
             return;
@@ -294,33 +835,47 @@ internal sealed partial class EngineCore
         var now = NowMs;
         var delayMs = (long)ScaleDownDelay(ce).TotalMilliseconds;
         long? nextCheck = null;
-        foreach (var h in ce.Hosts.Values.OrderBy(h => h.IdleSinceMs).ToList())
+        _scaleInCandidates.Clear();
+        foreach (var h in ce.Hosts.Values)
         {
-            if (h.RunningAttempts > 0 || !h.Ready)
+            if (h.RunningAttempts > 0 || !h.Ready || h.Draining)
             {
                 continue;
             }
 
-            if (now - h.IdleSinceMs >= delayMs)
+            var neverUsed = h.IdleSinceMs == h.ReadyAtMs;
+            var due = h.IdleSinceMs + (neverUsed ? Math.Min(delayMs, NeverUsedDelayMs) : delayMs);
+            if (now >= due)
             {
-                if (ce.ProvisionedVcpus - h.NominalVcpus >= ce.MinvCpus)
-                {
-                    RemoveHost(h);
-                }
+                _scaleInCandidates.Add(h);
             }
             else
             {
-                var due = h.IdleSinceMs + delayMs;
                 nextCheck = nextCheck is null ? due : Math.Min(nextCheck.Value, due);
             }
         }
 
+        _scaleInCandidates.Sort(static (a, b) =>
+        {
+            var c = a.IdleSinceMs.CompareTo(b.IdleSinceMs);
+            return c != 0 ? c : a.Id.CompareTo(b.Id);
+        });
+        foreach (var h in _scaleInCandidates)
+        {
+            if (ce.ProvisionedVcpus - h.NominalVcpus >= ce.MinvCpus)
+            {
+                RemoveHost(h);
+            }
+        }
+
+        _scaleInCandidates.Clear();
         if (nextCheck is { } next)
         {
-            ce.ScaleInTimerArmed = true;
-            AddTimer(new TimerEntry { Kind = TimerKind.ScaleIn, DueMs = next, Target = ce });
+            ArmScaleIn(ce, next);
         }
     }
+
+    // ---- spot interruptions ----------------------------------------------------------------------------------------------
 
     private void MaybeScheduleInterruption(Host host, double ratePerHour)
     {
@@ -336,8 +891,9 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>
-    /// A spot interruption: the 2-minute notice drains the host (no new attempts), then its attempts end as host
-    /// failures and retry per retryStrategy.
+    /// A spot interruption (EC2 Spot and Fargate Spot): the 2-minute notice drains the host (no new attempts), then its
+    /// attempts end as host failures with a statusReason naming the interruption and retry per retryStrategy. A CE
+    /// that would fall below minvCpus gets a replacement instance.
     /// </summary>
     private void OnSpotInterruption(Host host)
     {
@@ -351,21 +907,35 @@ internal sealed partial class EngineCore
         {
             host.Draining = true;
             Statistics.SpotInterruptions++;
-            AddTimer(new TimerEntry { Kind = TimerKind.SpotInterruption, DueMs = NowMs + 120_000, Target = host });
+            host.InterruptionTimer = AddTimer(new TimerEntry { Kind = TimerKind.SpotInterruption, DueMs = NowMs + 120_000, Target = host });
             _capacityVersion++;
             _dirty = true;
             return;
         }
 
-        foreach (var job in _attempts.Values.Where(j => j.Host == host).ToList())
+        host.InterruptionTimer = null;
+        var reason = host.Platform == PlatformCapability.FARGATE ? FargateSpotInterrupted : StatusReasons.SpotInterrupted;
+        var running = 0;
+        foreach (var job in _attempts.Values)
         {
-            job.HostLostReason = StatusReasons.SpotInterrupted;
-            TerminateAttempt(job, TimeSpan.Zero);
+            if (job.Host == host)
+            {
+                job.HostLostReason = reason;
+                TerminateAttempt(job, TimeSpan.Zero);
+                running++;
+            }
         }
 
+        Debug.Assert(running <= host.RunningAttempts, "every attempt on the host is in _attempts");
         if (host.RunningAttempts == 0)
         {
             RemoveHost(host);
+        }
+
+        if (!ce.IsFargate && ce.ProvisionedVcpus - (ce.Hosts.ContainsKey(host.Name) ? host.NominalVcpus : 0) < ce.MinvCpus
+            && AllowedTypes(ce).Count > 0 && host.InstanceType is { } name && Catalog.Find(name) is { } same)
+        {
+            LaunchInstance(ce, same, default); // AWS keeps minvCpus: the reclaimed instance is replaced
         }
     }
 }

@@ -138,6 +138,7 @@ internal sealed partial class EngineCore
         var hours = (NowMs - host.LaunchedAtMs) / 3_600_000.0;
         ce.AccruedCostUsd += hours * host.PricePerHour;
         Statistics.HostsTerminated++;
+        OnHostRemoved(host);
     }
 
     private static string? ArchitectureOf(ComputeEnvironmentState ce)

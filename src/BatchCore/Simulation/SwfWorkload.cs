@@ -1,0 +1,130 @@
+using System.Globalization;
+
+namespace BatchCore.Simulation;
+
+/// <summary>How SWF records become requests. Defaults documented on each field.</summary>
+public sealed record SwfMapping
+{
+    /// <summary>The default mapping.</summary>
+    public static SwfMapping Default { get; } = new();
+
+    /// <summary>Memory per vCPU when the log knows none (fields 10 and 7 are -1). The default is 1,024 MiB.</summary>
+    public int DefaultMemoryPerVcpuMiB { get; init; } = 1024;
+
+    /// <summary>Keep cancelled jobs (status 5) that ran (run time &gt; 0) for the time they ran. The default is true.</summary>
+    public bool KeepCancelledThatRan { get; init; } = true;
+}
+
+/// <summary>
+/// Reads the Parallel Workloads Archive's Standard Workload Format (18 whitespace-separated fields, -1 unknown,
+/// header lines starting with <c>;</c>). Mapping:
+/// <list type="bullet">
+/// <item>submit time: field 2 (seconds from the log's start);</item>
+/// <item>vCPUs: requested processors (field 8), else allocated processors (field 5);</item>
+/// <item>memory MiB: requested memory KB per processor (field 10), else used memory KB per processor (field 7),
+///   × processors ÷ 1024, rounded up; when both are unknown, <see cref="SwfMapping.DefaultMemoryPerVcpuMiB"/> × vCPUs;</item>
+/// <item>run time: field 4; records with run time ≤ 0 (or unknown) are skipped — a cancelled job (status 5) that
+///   never ran is one of those; cancelled jobs that ran are kept for the time they ran;</item>
+/// <item>records with no processor count are skipped.</item>
+/// </list>
+/// </summary>
+public static class SwfWorkload
+{
+    /// <summary>Skip reason: run time ≤ 0 or unknown.</summary>
+    public const string SkipNoRunTime = "run time <= 0 or unknown";
+
+    /// <summary>Skip reason: a cancelled job that never ran.</summary>
+    public const string SkipCancelled = "cancelled before it ran";
+
+    /// <summary>Skip reason: no processor count.</summary>
+    public const string SkipNoProcessors = "processors unknown";
+
+    /// <summary>Skip reason: a line that is not 18 numeric fields.</summary>
+    public const string SkipMalformed = "malformed record";
+
+    /// <summary>Reads a <c>.swf</c> or <c>.swf.gz</c> file.</summary>
+    public static Workload Read(string path, SwfMapping? mapping = null)
+    {
+        using var stream = Workload.OpenMaybeGzip(path);
+        using var reader = new StreamReader(stream);
+        return Parse(reader, mapping) with { Source = path };
+    }
+
+    /// <summary>Parses SWF text.</summary>
+    public static Workload Parse(TextReader reader, SwfMapping? mapping = null)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        mapping ??= SwfMapping.Default;
+        var jobs = new List<WorkloadJob>();
+        var skipped = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        Span<double> f = stackalloc double[18];
+        string? line;
+        while ((line = reader.ReadLine()) is not null)
+        {
+            var span = line.AsSpan().Trim();
+            if (span.IsEmpty || span[0] == ';')
+            {
+                continue;
+            }
+
+            if (!TryFields(span, f))
+            {
+                Skip(SkipMalformed);
+                continue;
+            }
+
+            var runtime = f[3];
+            var status = (int)f[10];
+            if (runtime <= 0)
+            {
+                Skip(status == 5 ? SkipCancelled : SkipNoRunTime);
+                continue;
+            }
+
+            if (status == 5 && !mapping.KeepCancelledThatRan)
+            {
+                Skip(SkipCancelled);
+                continue;
+            }
+
+            var procs = f[7] > 0 ? f[7] : f[4];
+            if (procs <= 0)
+            {
+                Skip(SkipNoProcessors);
+                continue;
+            }
+
+            var kbPerProc = f[9] > 0 ? f[9] : f[6];
+            var memory = kbPerProc > 0
+                ? (int)Math.Min(int.MaxValue, Math.Ceiling(kbPerProc * procs / 1024))
+                : (int)Math.Min(int.MaxValue, (long)mapping.DefaultMemoryPerVcpuMiB * (long)Math.Ceiling(procs));
+            jobs.Add(new WorkloadJob(Math.Max(0, f[1]), Math.Ceiling(procs), Math.Max(1, memory), 0, runtime));
+        }
+
+        return new Workload { Jobs = Workload.Sorted(jobs), Skipped = skipped, Source = "swf" };
+
+        void Skip(string reason) => skipped[reason] = skipped.GetValueOrDefault(reason) + 1;
+    }
+
+    private static bool TryFields(ReadOnlySpan<char> line, Span<double> fields)
+    {
+        var n = 0;
+        foreach (var range in line.SplitAny(" \t"))
+        {
+            var token = line[range];
+            if (token.IsEmpty)
+            {
+                continue;
+            }
+
+            if (n == fields.Length || !double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out fields[n]))
+            {
+                return false;
+            }
+
+            n++;
+        }
+
+        return n == fields.Length;
+    }
+}

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using BatchCore.Model;
+using BatchCore.Simulation;
+
+namespace BatchCore.Tests.Simulation;
+
+public class SimulatorTests
+{
+    private static SimulationOptions Small(Workload w, params string[] profiles) => new() { Workload = w, Profiles = profiles, Seed = 5 };
+
+    [Fact]
+    public async Task SameSeed_GivesByteIdenticalJson_WallClockAside()
+    {
+        var w = WorkloadGenerator.Bursts(3, 40, 600, 300, seed: 2);
+        var a = await Simulator.RunAsync(Small(w, "all"), ct: TestContext.Current.CancellationToken);
+        var b = await Simulator.RunAsync(Small(w, "all"), ct: TestContext.Current.CancellationToken);
+
+        Assert.Equal(a.ToJson(includeWallClock: false), b.ToJson(includeWallClock: false));
+        Assert.DoesNotContain("dispatchedPerWallSecond", a.ToJson(includeWallClock: false), StringComparison.Ordinal);
+        Assert.Contains("dispatchedPerWallSecond", a.ToJson(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Report_HasTheDocumentedJsonShape()
+    {
+        var w = WorkloadGenerator.Steady(200, 1, 120, seed: 3);
+        var report = await Simulator.RunAsync(Small(w, "ec2", "fargate"), ct: TestContext.Current.CancellationToken);
+
+        using var doc = JsonDocument.Parse(report.ToJson());
+        var profiles = doc.RootElement.GetProperty("profiles");
+        Assert.Equal(2, profiles.GetArrayLength());
+        var ec2 = profiles[0];
+        string[] leading = ["profile", "jobs", "unrunnable", "makespanSeconds", "waitSeconds", "utilization", "peakHosts", "costUsd", "costLowerBoundUsd", "costRatio", "dispatchedPerWallSecond"];
+        Assert.Equal(leading, ec2.EnumerateObject().Take(leading.Length).Select(p => p.Name));
+        Assert.Equal("ec2", ec2.GetProperty("profile").GetString());
+        Assert.Equal(200, ec2.GetProperty("jobs").GetInt32());
+        var wait = ec2.GetProperty("waitSeconds");
+        Assert.True(wait.GetProperty("p50").GetDouble() <= wait.GetProperty("p95").GetDouble());
+        Assert.True(wait.GetProperty("p95").GetDouble() <= wait.GetProperty("p99").GetDouble());
+        var util = ec2.GetProperty("utilization").GetDouble();
+        Assert.InRange(util, 0.01, 1.0);
+        Assert.True(ec2.GetProperty("costRatio").GetDouble() >= 1.0, "cost is never below the lower bound");
+        Assert.Contains("ec2", report.ToTable(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task JobsLargerThanAnyHost_AreCountedUnrunnable_WithTheReason()
+    {
+        var w = new Workload
+        {
+            Jobs = [new WorkloadJob(0, 2, 4096, 0, 60), new WorkloadJob(0, 32, 65536, 0, 60), new WorkloadJob(1, 1, 2048, 1, 60), new WorkloadJob(2, 500, 1024, 0, 60)],
+        };
+        var report = await Simulator.RunAsync(Small(w, "ec2", "fargate"), ct: TestContext.Current.CancellationToken);
+
+        var ec2 = report.Profiles[0];
+        Assert.Equal(2, ec2.Unrunnable); // the GPU job (optimal has no GPUs) and the 500-vCPU job
+        Assert.Equal(2, ec2.Jobs);
+        var fargate = report.Profiles[1];
+        Assert.Equal(3, fargate.Unrunnable);
+        Assert.Equal(1, fargate.UnrunnableReasons["GPU requested; Fargate has no GPUs"]);
+        Assert.Equal(2, fargate.UnrunnableReasons["vCPUs exceed the largest Fargate size (16 vCPU)"]);
+    }
+
+    [Fact]
+    public async Task FargateJobs_StartAfterAbout30Seconds_Ec2JobsAfterABoot()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 1, 2048, 0, 600)] };
+        var report = await Simulator.RunAsync(Small(w, "ec2", "fargate"), ct: TestContext.Current.CancellationToken);
+
+        Assert.InRange(report.Profiles[0].Wait.P50, 120, 240); // 2 min + up to 2 min jitter
+        Assert.Equal(30, report.Profiles[1].Wait.P50);
+        Assert.Equal(600 + 30, report.Profiles[1].MakespanSeconds);
+    }
+
+    [Fact]
+    public async Task CustomProfiles_AcceptBuiltCreateRequests()
+    {
+        var profile = new SimulationProfile("gpu", new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "gpu",
+            Type = CEType.MANAGED,
+            ComputeResources = new ComputeResource
+            {
+                Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE, MinvCpus = 0, MaxvCpus = 64,
+                InstanceTypes = ["g5"], Subnets = ["s"], SecurityGroupIds = ["g"], InstanceRole = "r",
+            },
+        });
+        var w = new Workload { Jobs = [new WorkloadJob(0, 4, 8192, 1, 60, JobQueue: "a"), new WorkloadJob(0, 4, 8192, 1, 60, JobQueue: "b", ShareIdentifier: "x")] };
+        var report = await Simulator.RunAsync(new SimulationOptions { Workload = w, CustomProfiles = [profile], Seed = 1 }, ct: TestContext.Current.CancellationToken);
+
+        var p = Assert.Single(report.Profiles);
+        Assert.Equal("gpu", p.Profile);
+        Assert.Equal(2, p.Jobs);
+        Assert.True(p.CostUsd > 0);
+    }
+
+    [Fact]
+    public async Task TimeScale_CompressesSubmitTimes()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 1, 2048, 0, 60), new WorkloadJob(10_000, 1, 2048, 0, 60)] };
+        var slow = await Simulator.RunAsync(Small(w, "fargate"), ct: TestContext.Current.CancellationToken);
+        var fast = await Simulator.RunAsync(Small(w, "fargate") with { TimeScale = 100 }, ct: TestContext.Current.CancellationToken);
+
+        Assert.Equal(10_000 + 90, slow.Profiles[0].MakespanSeconds);
+        Assert.Equal(100 + 90, fast.Profiles[0].MakespanSeconds);
+    }
+
+    [Fact]
+    public async Task Kth_Subset_ReplaysOnEveryProfile()
+    {
+        var kth = SwfWorkload.Read(SwfWorkloadTests.KthPath()).Take(1_500);
+        var progress = new List<double>();
+        var report = await Simulator.RunAsync(new SimulationOptions { Workload = kth, Seed = 1, TimeScale = 20 }, new SyncProgress(progress.Add), TestContext.Current.CancellationToken);
+
+        Assert.Equal(["ec2", "spot", "fargate"], report.Profiles.Select(p => p.Profile));
+        Assert.All(report.Profiles, p => Assert.Equal(1_500, p.Jobs + p.Unrunnable));
+        Assert.True(report.Profiles[2].Unrunnable > 0); // jobs over 16 processors
+        Assert.Equal(1.0, progress[^1]);
+        Assert.All(report.Profiles, p => Assert.True(p.Series!.TimeSeconds.Count > 10));
+    }
+
+    [Fact]
+    public async Task Options_AreValidated()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 1, 2048, 0, 60)] };
+        await Assert.ThrowsAsync<BatchClientException>(() => Simulator.RunAsync(Small(w, "ec3")));
+        await Assert.ThrowsAsync<BatchClientException>(() => Simulator.RunAsync(Small(w, "ec2") with { TimeScale = 0 }));
+        await Assert.ThrowsAsync<BatchClientException>(() => Simulator.RunAsync(new SimulationOptions()));
+    }
+
+    private sealed class SyncProgress(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
+    }
+}
