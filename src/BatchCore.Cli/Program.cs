@@ -18,7 +18,7 @@ internal static class Program
             AdviseCommand.Create(),
             LogsCommand.Create(),
             PackCommand.Create(),
-            // Room for `simulate` (the simulator library registers it here).
+            SimulateCommand.Create(),
         };
 
         if (Console.IsOutputRedirected)

@@ -190,6 +190,41 @@ public sealed class RunTests
     }
 
     [Fact]
+    public async Task Simulate_AllProfiles_Json_HasOneEntryPerProfile_AndIsDeterministic()
+    {
+        var a = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--profile", "all", "--seed", "7", "--output", "json");
+        Assert.True(a.ExitCode == 0, a.StandardError);
+        using var doc = JsonDocument.Parse(a.StandardOutput);
+        var profiles = doc.RootElement.GetProperty("profiles").EnumerateArray().ToList();
+        Assert.Equal(["ec2", "spot", "fargate"], profiles.Select(p => p.GetProperty("profile").GetString()));
+        foreach (var p in profiles)
+        {
+            Assert.Equal(40, p.GetProperty("jobs").GetInt32() + p.GetProperty("unrunnable").GetInt32());
+            Assert.True(p.GetProperty("costUsd").GetDouble() >= p.GetProperty("costLowerBoundUsd").GetDouble());
+            Assert.InRange(p.GetProperty("utilization").GetDouble(), 0, 1);
+            foreach (var field in new[] { "makespanSeconds", "waitSeconds", "peakHosts", "costRatio", "dispatchedPerWallSecond" })
+            {
+                Assert.True(p.TryGetProperty(field, out _), field);
+            }
+        }
+
+        var b = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--profile", "ec2", "--seed", "7", "--output", "json");
+        using var docB = JsonDocument.Parse(b.StandardOutput);
+        var ec2A = profiles[0];
+        var ec2B = docB.RootElement.GetProperty("profiles")[0];
+        Assert.Equal(ec2A.GetProperty("costUsd").GetDouble(), ec2B.GetProperty("costUsd").GetDouble());
+        Assert.Equal(ec2A.GetProperty("makespanSeconds").GetDouble(), ec2B.GetProperty("makespanSeconds").GetDouble());
+    }
+
+    [Fact]
+    public async Task Simulate_MissingWorkload_ExitsTwo()
+    {
+        var r = await Cli.RunAsync("simulate", "--workload", "/nonexistent.swf");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("does not exist", r.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Logs_WithoutState_ClearError()
     {
         var r = await Cli.RunAsync("logs", "x", "--state", Path.Combine(Path.GetTempPath(), "batchcore-none-" + Guid.NewGuid().ToString("N")));
