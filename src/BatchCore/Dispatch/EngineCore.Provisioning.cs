@@ -3,7 +3,6 @@ using System.Globalization;
 using BatchCore.Jobs;
 using BatchCore.Model;
 using BatchCore.Placement;
-using BatchCore.Placement.Packing;
 using BatchCore.Provisioning;
 using BatchCore.Validation;
 
@@ -24,8 +23,6 @@ internal sealed partial class EngineCore
     /// <summary>Rate-limited launches wait for at most this many tokens before the next try (batches the retries).</summary>
     private const int MaxTokensPerWake = 60;
 
-    /// <summary>Deterministic budget of the new-instance packing (no wall-clock budget: replays must not depend on speed).</summary>
-    private static readonly PackingOptions ScaleOutPacking = new() { TimeBudget = Timeout.InfiniteTimeSpan, MaxIterations = 20_000 };
 
     private readonly List<Host> _booting = [];
     private readonly Dictionary<string, int> _liveByType = new(StringComparer.Ordinal);
@@ -253,8 +250,8 @@ internal sealed partial class EngineCore
     /// 1. gather the CE's RUNNABLE jobs (queue order) up to the vCPUs the CE could still add plus what is booting;
     /// 2. drop those a ready host could take now (tentative best fit, undone afterwards);
     /// 3. group the rest by the instance type the strategy picks for each;
-    /// 4. per type, pack the group onto the booting instances of that type and new ones
-    ///    (<see cref="VectorPacker.PackInto"/>), and launch the new ones within the limits.
+    /// 4. per type, pack the group onto the booting instances and new ones of that type (best fit, then first fit
+    ///    decreasing), and launch the new ones within the limits.
     /// </summary>
     private void SizeScaleOut(ComputeEnvironmentState ce)
     {
@@ -409,7 +406,7 @@ internal sealed partial class EngineCore
             long[] capacity = dims == 3
                 ? [type.Vcpus * 1000L, type.MemoryMiB - reserve, type.Gpus]
                 : [type.Vcpus * 1000L, type.MemoryMiB - reserve];
-            var newBins = VectorPacker.PackInto(residuals, dims, demands, capacity, binOf, ScaleOutPacking);
+            var newBins = PackDecreasing(residuals, dims, demands, capacity, binOf);
             for (var k = 0; k < members.Count; k++)
             {
                 if (binOf[k] >= 0 && binOf[k] < bins.Count)
@@ -510,6 +507,87 @@ internal sealed partial class EngineCore
         }
 
         return best;
+    }
+
+    /// <summary>
+    /// Places the items (largest vCPU first) into the existing bins (best fit), then into new bins of
+    /// <paramref name="capacity"/> (first fit): deterministic, O(n·bins). Returns the number of new bins.
+    /// </summary>
+    private static int PackDecreasing(long[] residuals, int dims, long[] demands, long[] capacity, int[] binOf)
+    {
+        var n = binOf.Length;
+        var existing = residuals.Length / dims;
+        var order = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            order[i] = i;
+        }
+
+        Array.Sort(order, (a, b) =>
+        {
+            var c = demands[b * dims].CompareTo(demands[a * dims]);
+            return c != 0 ? c : a.CompareTo(b);
+        });
+        var free = new List<long>(residuals);
+        foreach (var item in order)
+        {
+            var best = -1;
+            var bestLeft = long.MaxValue;
+            var bins = free.Count / dims;
+            for (var b = 0; b < bins; b++)
+            {
+                var fits = true;
+                for (var k = 0; k < dims && fits; k++)
+                {
+                    fits = free[(b * dims) + k] >= demands[(item * dims) + k];
+                }
+
+                if (!fits)
+                {
+                    continue;
+                }
+
+                if (b >= existing)
+                {
+                    best = b; // first fit among new bins (existing ones were all tried first)
+                    break;
+                }
+
+                var left = free[b * dims] - demands[item * dims];
+                if (left < bestLeft)
+                {
+                    bestLeft = left;
+                    best = b;
+                }
+            }
+
+            if (best < 0)
+            {
+                var fitsNew = true;
+                for (var k = 0; k < dims && fitsNew; k++)
+                {
+                    fitsNew = capacity[k] >= demands[(item * dims) + k];
+                }
+
+                if (!fitsNew)
+                {
+                    binOf[item] = -1;
+                    continue;
+                }
+
+                best = free.Count / dims;
+                free.AddRange(capacity);
+            }
+
+            for (var k = 0; k < dims; k++)
+            {
+                free[(best * dims) + k] -= demands[(item * dims) + k];
+            }
+
+            binOf[item] = best;
+        }
+
+        return (free.Count / dims) - existing;
     }
 
     private static double PriceOf(InstanceType t, bool spot) => spot ? t.SpotPricePerHour : t.OnDemandPricePerHour;

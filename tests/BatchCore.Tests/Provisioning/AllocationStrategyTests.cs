@@ -11,7 +11,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task BestFit_PicksTheCheapestFittingType()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, types: ["m6i", "c6i", "r6i"]), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, types: ["m6i", "c6i", "r6i"]), Instant));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
 
@@ -23,7 +24,8 @@ public class AllocationStrategyTests
     public async Task BestFit_WaitsWhenItsTypeIsUnavailable()
     {
         var options = Instant with { InstanceTypeCapacity = new Dictionary<string, int> { ["c6i.large"] = 1 } };
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, types: ["m6i", "c6i"]), options);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, types: ["m6i", "c6i"]), options));
+        var engine = scope.Engine;
         var first = (await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60))).JobId;
         var second = (await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60))).JobId;
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
@@ -41,7 +43,8 @@ public class AllocationStrategyTests
     public async Task BestFitProgressive_PrefersCostPerVcpu_AndMovesOnWhenUnavailable()
     {
         var options = Instant with { InstanceTypeCapacity = new Dictionary<string, int> { ["c6i.large"] = 1 } };
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["m6i", "c6i.large", "c7i"]), options);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["m6i", "c6i.large", "c7i"]), options));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
@@ -54,7 +57,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task BestFitProgressiveOrdered_FollowsTheListOrder_ExplicitTypeKeepsItsPosition()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, types: ["r6i", "m6i.xlarge", "m6i", "c6i"]), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, types: ["r6i", "m6i.xlarge", "m6i", "c6i"]), Instant));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
 
@@ -65,7 +69,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task BestFitProgressiveOrdered_SkipsTypesThatCannotFit()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, types: ["c6i.large", "m6i.xlarge", "c6i"]), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, types: ["c6i.large", "m6i.xlarge", "c6i"]), Instant));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 4, memory: 6000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
 
@@ -75,7 +80,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task SpotCapacityOptimized_PrefersTheLeastInterruptedPool()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, types: ["c7i", "c6i", "m6i"], type: CRType.SPOT), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, types: ["c7i", "c6i", "m6i"], type: CRType.SPOT), Instant));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
 
@@ -88,7 +94,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task SpotPriceCapacityOptimized_TakesTheCheapestAmongTheBestCapacityPools()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED, types: ["c7i", "c6i", "m6i", "r6i"], type: CRType.SPOT), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED, types: ["c7i", "c6i", "m6i", "r6i"], type: CRType.SPOT), Instant));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
 
@@ -99,7 +106,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task SpotCapacityOptimizedPrioritized_CapacityTierFirst_ThenListOrder()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED, types: ["c7i", "r6i", "m6i"], type: CRType.SPOT), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED, types: ["c7i", "r6i", "m6i"], type: CRType.SPOT), Instant));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
 
@@ -111,7 +119,8 @@ public class AllocationStrategyTests
     public async Task BidPercentage_ExcludesTypesWhoseSpotPriceIsAboveIt()
     {
         // Spot ratios in the catalog: r6i 0.33, c6i 0.37, m6i 0.38, c7i 0.40. A 35 % bid leaves only r6i.
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, types: ["c6i", "m6i", "r6i"], type: CRType.SPOT, bid: 35), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, types: ["c6i", "m6i", "r6i"], type: CRType.SPOT, bid: 35), Instant));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
 
@@ -121,7 +130,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task BestFitOnDemand_NeverExceedsMaxvCpus()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, max: 6, types: ["c6i"]), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, max: 6, types: ["c6i"]), Instant));
+        var engine = scope.Engine;
         for (var i = 0; i < 3; i++)
         {
             await engine.SubmitJobAsync(TestEngine.Job(vcpus: 4, memory: 3000, runSeconds: 60));
@@ -135,7 +145,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task BestFitProgressive_MayExceedMaxvCpusByOneInstance()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, max: 6, types: ["c6i"]), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, max: 6, types: ["c6i"]), Instant));
+        var engine = scope.Engine;
         for (var i = 0; i < 3; i++)
         {
             await engine.SubmitJobAsync(TestEngine.Job(vcpus: 4, memory: 3000, runSeconds: 60));
@@ -149,7 +160,8 @@ public class AllocationStrategyTests
     public async Task DesiredvCpus_FollowsDemand_AndIdleHostsScaleInAfterTheDelay()
     {
         var resources = ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i"]) with { ScalingPolicy = new ComputeScalingPolicy { MinScaleDownDelayMinutes = 30 } };
-        await using var engine = await ManagedCe.CreateAsync(resources, new ProvisioningOptions { Ec2BootTime = TimeSpan.FromMinutes(2) });
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(resources, new ProvisioningOptions { Ec2BootTime = TimeSpan.FromMinutes(2) }));
+        var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
         var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
@@ -166,7 +178,8 @@ public class AllocationStrategyTests
     [Fact]
     public async Task Disabled_NoScaleOut_IdleScaleInToMinvCpus()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, min: 4, types: ["c6i.large"]), Instant);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, min: 4, types: ["c6i.large"]), Instant));
+        var engine = scope.Engine;
         Assert.Equal(4, await ManagedCe.ProvisionedAsync(engine));
         for (var i = 0; i < 4; i++)
         {
@@ -186,8 +199,9 @@ public class AllocationStrategyTests
     [Fact]
     public async Task DemandSizedScaleOut_PacksWaitingJobsOntoFewInstances()
     {
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i"]),
-            new ProvisioningOptions { Ec2BootTime = TimeSpan.FromMinutes(2) });
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i"]),
+            new ProvisioningOptions { Ec2BootTime = TimeSpan.FromMinutes(2) }));
+        var engine = scope.Engine;
         for (var i = 0; i < 64; i++)
         {
             await engine.SubmitJobAsync(TestEngine.Job(vcpus: 1, memory: 1000, runSeconds: 600));
@@ -206,7 +220,8 @@ public class AllocationStrategyTests
     public async Task Ec2LaunchRate_IsLimitedByTheTokenBucket()
     {
         var options = new ProvisioningOptions { DemandSizedScaleOut = false, Ec2LaunchBucket = new TokenBucketOptions(5, 1) };
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i.large"]), options);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i.large"]), options));
+        var engine = scope.Engine;
         for (var i = 0; i < 10; i++)
         {
             await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 600));
@@ -222,7 +237,8 @@ public class AllocationStrategyTests
     public async Task FargateLaunchRate_IsLimitedByTheTokenBucket()
     {
         var options = new ProvisioningOptions { FargateLaunchBucket = new TokenBucketOptions(3, 1) };
-        await using var engine = await ManagedCe.CreateAsync(new ComputeResource { Type = CRType.FARGATE, MaxvCpus = 100 }, options);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(new ComputeResource { Type = CRType.FARGATE, MaxvCpus = 100 }, options));
+        var engine = scope.Engine;
         for (var i = 0; i < 6; i++)
         {
             await engine.SubmitJobAsync(TestEngine.Job(vcpus: 1, memory: 2048, runSeconds: 600));
@@ -239,7 +255,8 @@ public class AllocationStrategyTests
     {
         var options = Instant with { SimulateSpotInterruptions = true };
         var catalog = InstanceCatalog.Default;
-        await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, types: ["c6i.large"], type: CRType.SPOT), options, seed: 3);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, types: ["c6i.large"], type: CRType.SPOT), options, seed: 3));
+        var engine = scope.Engine;
         await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 10 }));
         // A 2,000-hour job on a pool interrupted ~7 % a month is interrupted a few times.
         var id = (await engine.SubmitJobAsync(TestEngine.Job(def: "retry", vcpus: 2, memory: 3000, runSeconds: 2_000 * 3600.0))).JobId;
@@ -250,5 +267,12 @@ public class AllocationStrategyTests
         Assert.True(job.Attempts.Count > 1);
         Assert.Contains(job.Attempts, a => a.StatusReason == StatusReasons.SpotInterrupted);
         _ = catalog;
+    }
+
+    private sealed class DrainOnDispose(BatchEngine engine) : IAsyncDisposable
+    {
+        public BatchEngine Engine { get; } = engine;
+
+        public async ValueTask DisposeAsync() => await ManagedCe.DrainAndDisposeAsync(Engine);
     }
 }

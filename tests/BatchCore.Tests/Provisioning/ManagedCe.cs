@@ -6,6 +6,16 @@ namespace BatchCore.Tests.Provisioning;
 /// <summary>Builds engines with one MANAGED compute environment and a queue over it, on virtual time.</summary>
 internal static class ManagedCe
 {
+    /// <summary>
+    /// Runs the engine until idle, then disposes it: disposing with attempts still running waits the termination grace
+    /// period in wall time (the virtual clock does not move during shutdown).
+    /// </summary>
+    public static async Task DrainAndDisposeAsync(BatchEngine engine)
+    {
+        await engine.RunUntilIdleAsync();
+        await engine.DisposeAsync();
+    }
+
     public static async Task<BatchEngine> CreateAsync(ComputeResource resources, ProvisioningOptions? provisioning = null, int seed = 1,
         string? state = null)
     {

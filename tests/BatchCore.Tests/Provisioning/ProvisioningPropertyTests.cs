@@ -78,7 +78,7 @@ public class ProvisioningPropertyTests
         var failures = new List<string>();
         Task.Run(async () =>
         {
-            await using var engine = await ManagedCe.CreateAsync(resources, options, seed);
+            var engine = await ManagedCe.CreateAsync(resources, options, seed);
             await body(engine, (ok, why) =>
             {
                 if (!ok)
@@ -86,6 +86,7 @@ public class ProvisioningPropertyTests
                     failures.Add(why);
                 }
             });
+            await ManagedCe.DrainAndDisposeAsync(engine);
         }).GetAwaiter().GetResult();
         return failures.Count == 0 ? true : throw new InvalidOperationException(string.Join("; ", failures));
     }
