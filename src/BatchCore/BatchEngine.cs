@@ -371,8 +371,10 @@ public sealed class BatchEngine : IAsyncDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // A bug must not kill the loop: the engine keeps serving; the error is kept for diagnostics.
+            // A bug must not kill the loop (nor make it spin on the same failing cycle): the engine keeps serving,
+            // the next change triggers a new cycle, and the error is kept for diagnostics.
             LastLoopError = e;
+            _core.ClearDirty();
         }
     }
 

@@ -202,6 +202,9 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     public bool Dirty => _dirty;
 
+    /// <summary>After a failed cycle: wait for the next change instead of retrying the same cycle forever.</summary>
+    public void ClearDirty() => _dirty = false;
+
     /// <summary>Set by StopAsync: no new placements from now on.</summary>
     public bool Stopping { get; set; }
 
