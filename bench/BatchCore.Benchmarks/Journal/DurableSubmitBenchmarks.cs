@@ -6,7 +6,7 @@ using BenchmarkDotNet.Engines;
 namespace BatchCore.Benchmarks.Journal;
 
 /// <summary>
-/// Durable submissions per second: <see cref="Submissions"/> concurrent SubmitJob calls (8 submitters) with the journal
+/// Durable submissions per second: <see cref="Submissions"/> SubmitJob calls from <see cref="Submitters"/> concurrent submitters with the journal
 /// (group commit, fsync per loop batch) against durability None (baseline). Jobs never run (no host fits them), so the
 /// measurement is submission and journaling only.
 /// </summary>
@@ -14,12 +14,15 @@ namespace BatchCore.Benchmarks.Journal;
 [SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
 public class DurableSubmitBenchmarks
 {
-    private const int Submitters = 8;
     private BatchEngine _engine = null!;
     private string? _dir;
 
     [Params(20_000)]
     public int Submissions { get; set; }
+
+    /// <summary>Concurrent submitters: group commit shares one fsync among the submissions waiting together.</summary>
+    [Params(8, 512)]
+    public int Submitters { get; set; }
 
     [IterationSetup(Target = nameof(InMemory))]
     public void SetupInMemory() => _engine = Create(null);
