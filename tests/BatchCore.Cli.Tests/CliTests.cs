@@ -225,6 +225,27 @@ public sealed class RunTests
     }
 
     [Fact]
+    public async Task Quickstart_IsValid_AndRequiresOnlyKnownThings()
+    {
+        var quickstart = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "examples", "quickstart.yaml");
+        var r = await Cli.RunAsync("validate", quickstart);
+        Assert.True(r.ExitCode == 0, r.StandardOutput + r.StandardError);
+
+        var bad = Path.Combine(Path.GetTempPath(), "bc-requires-" + Guid.NewGuid().ToString("N") + ".yaml");
+        await File.WriteAllTextAsync(bad, (await File.ReadAllTextAsync(quickstart, TestContext.Current.CancellationToken)).Replace("requires: docker", "requires: kubernetes", StringComparison.Ordinal), TestContext.Current.CancellationToken);
+        try
+        {
+            var invalid = await Cli.RunAsync("validate", bad);
+            Assert.Equal(2, invalid.ExitCode);
+            Assert.Contains("computeEnvironments[1].requires: must be \"docker\"", invalid.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+    }
+
+    [Fact]
     public async Task Logs_WithoutState_ClearError()
     {
         var r = await Cli.RunAsync("logs", "x", "--state", Path.Combine(Path.GetTempPath(), "batchcore-none-" + Guid.NewGuid().ToString("N")));

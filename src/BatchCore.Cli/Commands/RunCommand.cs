@@ -84,7 +84,13 @@ internal static class RunCommand
                 }
                 else
                 {
-                    await applier.ApplyAsync(doc, Engines.WithDefaultProvider, CancellationToken.None);
+                    var skipDocker = doc.RequiresDocker.Count > 0 && !await Engines.DockerAvailableAsync();
+                    if (skipDocker)
+                    {
+                        await Console.Error.WriteLineAsync($"No Docker daemon answers at {Engines.DefaultDockerEndpoint}: skipping the {doc.RequiresDocker.Count} spec entries marked `requires: docker`.");
+                    }
+
+                    await applier.ApplyAsync(doc, Engines.WithDefaultProvider, CancellationToken.None, skipDocker);
                     if (runFile is not null && applier.Problems.Count == 0)
                     {
                         await File.WriteAllTextAsync(runFile, JsonSerializer.Serialize(applier.Jobs), CancellationToken.None);
@@ -101,7 +107,7 @@ internal static class RunCommand
                     return ExitCodes.InvalidInput;
                 }
 
-                var queues = doc.JobQueues.Select(q => q.Request?.JobQueueName).OfType<string>().ToList();
+                var queues = (await engine.DescribeJobQueuesAsync(null, CancellationToken.None)).Select(q => q.JobQueueName).ToList(); // the queues that exist (entries may have been skipped)
                 var waits = applier.Jobs.Select(j => engine.WaitForJobAsync(j.JobId, CancellationToken.None)).ToList();
                 var all = Task.WhenAll(waits);
                 var interrupted = false;

@@ -40,6 +40,30 @@ internal static class Engines
         },
     });
 
+    /// <summary>Where <c>requires: docker</c> entries expect a daemon.</summary>
+    public const string DefaultDockerEndpoint = "unix:///var/run/docker.sock";
+
+    /// <summary>Whether a Docker daemon answers a ping at <see cref="DefaultDockerEndpoint"/> within two seconds.</summary>
+    public static async Task<bool> DockerAvailableAsync()
+    {
+        if (!File.Exists("/var/run/docker.sock"))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var client = new Docker.DotNet.DockerClientConfiguration(new Uri(DefaultDockerEndpoint)).CreateClient();
+            await client.System.PingAsync(cts.Token);
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>An engine on the real clock with the process and docker drivers writing to <paramref name="logs"/>.</summary>
     public static BatchEngine ForRun(bool allowShortTimeouts, LogStore logs, string? journalDirectory = null) => new(new BatchEngineOptions
     {

@@ -26,10 +26,17 @@ internal sealed class SpecApplier(BatchEngine engine)
     public List<SubmittedJob> Jobs { get; } = [];
 
     /// <summary>Applies the spec; <paramref name="prepareCe"/> adjusts each compute environment (e.g. the default provider).</summary>
-    public async Task ApplyAsync(SpecDocument spec, Func<CreateComputeEnvironmentRequest, CreateComputeEnvironmentRequest> prepareCe, CancellationToken ct)
+    public async Task ApplyAsync(SpecDocument spec, Func<CreateComputeEnvironmentRequest, CreateComputeEnvironmentRequest> prepareCe, CancellationToken ct, bool skipDockerEntries = false)
     {
+        bool Skipped(string path) => skipDockerEntries && spec.RequiresDocker.Contains(path);
+
         foreach (var e in spec.ComputeEnvironments)
         {
+            if (Skipped(e.Path))
+            {
+                continue;
+            }
+
             if (e.Request is { } r)
             {
                 await TryAsync(e.Path, () => engine.CreateComputeEnvironmentAsync(prepareCe(r), ct), typeof(CreateComputeEnvironmentRequest));
@@ -38,6 +45,11 @@ internal sealed class SpecApplier(BatchEngine engine)
 
         foreach (var e in spec.SchedulingPolicies)
         {
+            if (Skipped(e.Path))
+            {
+                continue;
+            }
+
             if (e.Request is not { } r)
             {
                 continue;
@@ -59,6 +71,11 @@ internal sealed class SpecApplier(BatchEngine engine)
 
         foreach (var e in spec.ConsumableResources)
         {
+            if (Skipped(e.Path))
+            {
+                continue;
+            }
+
             if (e.Request is { } r)
             {
                 await TryAsync(e.Path, () => engine.CreateConsumableResourceAsync(r, ct), typeof(CreateConsumableResourceRequest));
@@ -67,6 +84,11 @@ internal sealed class SpecApplier(BatchEngine engine)
 
         foreach (var e in spec.JobQueues)
         {
+            if (Skipped(e.Path))
+            {
+                continue;
+            }
+
             if (e.Request is not { } r)
             {
                 continue;
@@ -90,6 +112,11 @@ internal sealed class SpecApplier(BatchEngine engine)
 
         foreach (var e in spec.JobDefinitions)
         {
+            if (Skipped(e.Path))
+            {
+                continue;
+            }
+
             if (e.Request is { } r)
             {
                 await TryAsync(e.Path, () => engine.RegisterJobDefinitionAsync(r, ct), typeof(RegisterJobDefinitionRequest));
@@ -99,7 +126,7 @@ internal sealed class SpecApplier(BatchEngine engine)
         for (var i = 0; i < spec.Jobs.Count; i++)
         {
             var e = spec.Jobs[i];
-            if (e.Request is not { } r)
+            if (e.Request is not { } r || Skipped(e.Path))
             {
                 continue;
             }

@@ -49,6 +49,12 @@ internal sealed class SpecDocument
     /// <summary>For job <c>i</c>: the <c>dependsOn</c> entries that name an earlier job by <c>jobName</c> (index → name).</summary>
     public Dictionary<int, Dictionary<int, string>> DependsOnNames { get; } = [];
 
+    /// <summary>
+    /// Paths of entries marked <c>requires: docker</c> (a BatchCore spec extension): <c>batchcore run</c> skips them, with
+    /// a notice, when no Docker daemon answers — so a spec with a container step still runs everywhere.
+    /// </summary>
+    public HashSet<string> RequiresDocker { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Problems found while reading: syntax, unknown keys and fields, wrong value types.</summary>
     public List<SpecProblem> Problems { get; } = [];
 
@@ -144,6 +150,19 @@ internal sealed class SpecDocument
 
     private void Add(string section, string path, int index, JsonObject? item)
     {
+        if (item is not null && item.TryGetPropertyValue("requires", out var requires))
+        {
+            item.Remove("requires");
+            if (requires is JsonValue rv && rv.TryGetValue<string>(out var what) && what == "docker")
+            {
+                RequiresDocker.Add(path);
+            }
+            else
+            {
+                Problems.Add(new SpecProblem(path + ".requires", "must be \"docker\" (the only requirement BatchCore knows)"));
+            }
+        }
+
         switch (section)
         {
             case "computeEnvironments":
