@@ -56,7 +56,7 @@ public class FairShareProperties
             await engine.AdvanceTimeAsync(TimeSpan.FromHours(Hours));
             var usage = await engine.Run(core => core.ShareUsage("q"), CancellationToken.None);
 
-            // Known engine bug (EngineBugRepros.StopAsync_DoesNotDispatchNewAttempts): stopping with RUNNABLE work
+            // Formerly a known engine bug, now fixed (EngineBugRepros.StopAsync_DoesNotDispatchNewAttempts): stopping with RUNNABLE work
             // places new attempts as the running ones are terminated, so the stop waits out its whole timeout.
             // Disabling the CE first keeps disposal instant.
             await engine.UpdateComputeEnvironmentAsync(new UpdateComputeEnvironmentRequest { ComputeEnvironment = "ce", State = ResourceState.DISABLED });

@@ -37,7 +37,7 @@ internal sealed class ScenarioRun
     private int _step;
 
     /// <summary>
-    /// Set while the changes of a CancelJob/TerminateJob on an array parent are applied. Known engine bug (see
+    /// Set while the changes of a CancelJob/TerminateJob on an array parent are applied. Formerly a known engine bug, now fixed (regression test:
     /// <see cref="EngineBugRepros.CancelArrayParent_SequentialAny_ChildrenGoStraightToFailed"/>): the cascade releases
     /// SEQUENTIAL(ANY) children to RUNNABLE before failing them; tolerated here (they must still end FAILED at once,
     /// which <see cref="ExpectAfterCancel"/> checks) so the property keeps looking for other bugs.
@@ -135,7 +135,7 @@ internal sealed class ScenarioRun
             Apply(await _probe.SettleAsync());
             if (nudges < 3 && _cancelledRunnable && await StuckHeadAsync(engine) is not null)
             {
-                // Known engine bug (EngineBugRepros.CancelBlockedHead_NextJobIsPlaced): no cycle after cancelling a
+                // Formerly a known engine bug, now fixed (EngineBugRepros.CancelBlockedHead_NextJobIsPlaced): no cycle after cancelling a
                 // RUNNABLE job. A no-op UpdateJobQueue runs one; only this cause is tolerated.
                 KnownBugHits++;
                 await engine.UpdateJobQueueAsync(new UpdateJobQueueRequest { JobQueue = Queue, Priority = 1 });
@@ -674,7 +674,7 @@ internal sealed class ScenarioRun
         var snapshot = await engine.GetJobQueueSnapshotAsync(Queue);
         if (snapshot.FrontOfQueue.Count == 0)
         {
-            // Known engine bug (EngineBugRepros.CancelQueuedChild_UnderArrayCap_UnparksTheNext): tolerated only after its trigger.
+            // Formerly a known engine bug, now fixed (EngineBugRepros.CancelQueuedChild_UnderArrayCap_UnparksTheNext): tolerated only after its trigger.
             if (_cancelledCappedChild && _known.Where(m => m.State == JobStatus.RUNNABLE).All(m => m.Parent?.Case.ArrayMaxConcurrency is not null))
             {
                 KnownBugHits++;
