@@ -31,7 +31,7 @@ internal sealed partial class EngineCore
 
         var json = JsonSerializer.SerializeToUtf8Bytes(request, request.GetType(), JournalCodec.Json);
         _resourceLog.Add((op, json));
-        JournalCodec.Resource(_journal.BeginRecord(), op, request);
+        JournalCodec.Resource(_journal.BeginRecord(), op, json);
         _journal.EndRecord();
     }
 
@@ -44,7 +44,7 @@ internal sealed partial class EngineCore
 
         var json = JsonSerializer.SerializeToUtf8Bytes(r, JournalCodec.Json);
         _submitLog[job.Id] = (job.Spec.Definition.JobDefinitionArn, json);
-        JournalCodec.Submit(_journal.BeginRecord(), job.Id, job.CreatedAt, job.Spec.Definition.JobDefinitionArn, r);
+        JournalCodec.Submit(_journal.BeginRecord(), job.Id, job.CreatedAt, job.Spec.Definition.JobDefinitionArn, json);
         _journal.EndRecord();
     }
 
@@ -359,13 +359,7 @@ internal sealed partial class EngineCore
         {
             foreach (var (op, json) in _resourceLog)
             {
-                var w = writer.BeginRecord();
-                var mp = new MessagePack.MessagePackWriter(w);
-                mp.WriteArrayHeader(3);
-                mp.Write((byte)RecordKind.Resource);
-                mp.Write(op);
-                mp.Write(json);
-                mp.Flush();
+                JournalCodec.Resource(writer.BeginRecord(), op, json);
                 writer.EndRecord();
             }
 
@@ -373,15 +367,7 @@ internal sealed partial class EngineCore
             {
                 if (job.Parent is null && _submitLog.TryGetValue(job.Id, out var submit))
                 {
-                    var w = writer.BeginRecord();
-                    var mp = new MessagePack.MessagePackWriter(w);
-                    mp.WriteArrayHeader(5);
-                    mp.Write((byte)RecordKind.Submit);
-                    mp.Write(job.Id);
-                    mp.Write(job.CreatedAt);
-                    mp.Write(submit.DefinitionArn);
-                    mp.Write(submit.Json);
-                    mp.Flush();
+                    JournalCodec.Submit(writer.BeginRecord(), job.Id, job.CreatedAt, submit.DefinitionArn, submit.Json);
                     writer.EndRecord();
                 }
             }

@@ -280,7 +280,7 @@ internal sealed partial class EngineCore
     private void Enqueue(Job job, bool front, bool bySeq = false)
     {
         // BatchCore extension: children beyond the array's concurrency cap wait off the queue, in order.
-        if (job.Parent is { Spec.ArrayMaxConcurrency: { } cap } parent && parent.RunningChildren + ReadyChildren(parent) >= cap)
+        if (job.Parent is { Spec.ArrayMaxConcurrency: { } cap } parent && parent.RunningChildren + parent.ReadyChildren >= cap)
         {
             (parent.Parked ??= new Queue<Job>()).Enqueue(job);
             return;
@@ -310,8 +310,6 @@ internal sealed partial class EngineCore
             p.ReadyChildren++;
         }
     }
-
-    private static int ReadyChildren(Job parent) => parent.ReadyChildren;
 
     private void RemoveFromReady(Job job)
     {

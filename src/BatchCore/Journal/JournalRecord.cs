@@ -48,17 +48,17 @@ internal static class JournalCodec
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public static void Resource(IBufferWriter<byte> output, string op, object request)
+    public static void Resource(IBufferWriter<byte> output, string op, byte[] requestJson)
     {
         var w = new MessagePackWriter(output);
         w.WriteArrayHeader(3);
         w.Write((byte)RecordKind.Resource);
         w.Write(op);
-        w.Write(JsonSerializer.SerializeToUtf8Bytes(request, request.GetType(), Json));
+        w.Write(requestJson);
         w.Flush();
     }
 
-    public static void Submit(IBufferWriter<byte> output, string jobId, long createdAt, string definitionArn, SubmitJobRequest request)
+    public static void Submit(IBufferWriter<byte> output, string jobId, long createdAt, string definitionArn, byte[] requestJson)
     {
         var w = new MessagePackWriter(output);
         w.WriteArrayHeader(5);
@@ -66,7 +66,7 @@ internal static class JournalCodec
         w.Write(jobId);
         w.Write(createdAt);
         w.Write(definitionArn);
-        w.Write(JsonSerializer.SerializeToUtf8Bytes(request, Json));
+        w.Write(requestJson);
         w.Flush();
     }
 
