@@ -20,11 +20,11 @@ namespace BatchCore;
 public sealed class BatchEngine : IAsyncDisposable
 {
     private readonly EngineCore _core;
-    private readonly Channel<Command> _commands;
+    private readonly Channel<ICommand> _commands;
     private readonly Task _loop;
     private readonly CancellationTokenSource _stop = new();
     private readonly BatchEngineOptions _options;
-    private readonly List<Command> _executed = [];
+    private readonly List<Journal.IJournalAck> _executed = [];
     private int _disposed;
 
     /// <summary>Creates and starts an engine.</summary>
@@ -38,7 +38,7 @@ public sealed class BatchEngine : IAsyncDisposable
             _core.OpenJournal(_options.Journal.StateDirectory!);
         }
 
-        _commands = Channel.CreateBounded<Command>(new BoundedChannelOptions(_options.RequestQueueCapacity)
+        _commands = Channel.CreateBounded<ICommand>(new BoundedChannelOptions(_options.RequestQueueCapacity)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
@@ -157,8 +157,8 @@ public sealed class BatchEngine : IAsyncDisposable
         var p = new Problems();
         EngineCore.ValidateSubmitStateless(request, _options, p);
         p.ThrowIfAny();
-        var submitter = System.Diagnostics.Activity.Current?.Context;
-        return Run(c => c.SubmitJob(request, submitter), ct);
+        // A dedicated command (no delegate, no closure): SubmitJob is the hot request.
+        return Post(new SubmitCommand(request, System.Diagnostics.Activity.Current?.Context), ct);
     }
 
     /// <summary>DescribeJobs for up to 100 job ids; unknown ids are left out.</summary>
@@ -251,14 +251,15 @@ public sealed class BatchEngine : IAsyncDisposable
     public EngineStatistics Statistics => _core.Statistics;
 
     /// <summary>Runs <paramref name="func"/> on the scheduling loop; the way tools and the simulator read state consistently.</summary>
-    internal Task<T> Run<T>(Func<EngineCore, T> func, CancellationToken ct)
+    internal Task<T> Run<T>(Func<EngineCore, T> func, CancellationToken ct) => Post(new FuncCommand<T>(func), ct);
+
+    private Task<T> Post<T>(Command<T> cmd, CancellationToken ct)
     {
         if (Volatile.Read(ref _disposed) != 0)
         {
             return Task.FromException<T>(new ObjectDisposedException(nameof(BatchEngine)));
         }
 
-        var cmd = new Command<T>(func);
         var write = _commands.Writer.WriteAsync(cmd, ct);
         if (write.IsCompletedSuccessfully)
         {
@@ -324,13 +325,9 @@ public sealed class BatchEngine : IAsyncDisposable
 
             if (journaling)
             {
-                // Group commit: one write + one fsync for the whole batch, then the acknowledgements.
-                _core.CommitJournal();
-                foreach (var c in _executed)
-                {
-                    c.Complete();
-                }
-
+                // Group commit: one write + one fsync for the whole batch, then the acknowledgements (on the journal's
+                // flusher: the loop goes on with the next batch while this one is fsynced).
+                _core.CommitJournal(_executed);
                 _executed.Clear();
             }
 
@@ -381,7 +378,7 @@ public sealed class BatchEngine : IAsyncDisposable
     /// <summary>The last unexpected error the loop survived (null when none): for diagnostics and tests.</summary>
     public Exception? LastLoopError { get; private set; }
 
-    private async Task WaitForWorkAsync(ChannelReader<Command> reader, ChannelReader<HostEvent> events, long? nextDue)
+    private async Task WaitForWorkAsync(ChannelReader<ICommand> reader, ChannelReader<HostEvent> events, long? nextDue)
     {
         var a = reader.WaitToReadAsync(_stop.Token);
         if (a.IsCompleted)
@@ -424,7 +421,7 @@ public sealed class BatchEngine : IAsyncDisposable
         {
             // With a journal, the journal is closed first: attempts stopped now stay RUNNING in it, and the next start
             // ends them as host failures and retries them per retryStrategy instead of recording them FAILED.
-            var cmd = new Command<bool>(c => { c.Stopping = true; c.CommitJournal(); c.CloseJournal(); c.TerminateAll("Engine stopped"); return true; });
+            var cmd = new FuncCommand<bool>(c => { c.Stopping = true; c.CommitJournal(); c.CloseJournal(); c.TerminateAll("Engine stopped"); return true; });
             if (_commands.Writer.TryWrite(cmd))
             {
                 await cmd.Task.WaitAsync(timeout).ConfigureAwait(false);
@@ -434,7 +431,7 @@ public sealed class BatchEngine : IAsyncDisposable
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             while (System.Diagnostics.Stopwatch.GetElapsedTime(started) < timeout)
             {
-                var check = new Command<int>(c => c.RunningAttempts);
+                var check = new FuncCommand<int>(c => c.RunningAttempts);
                 if (!_commands.Writer.TryWrite(check) || await check.Task.ConfigureAwait(false) == 0)
                 {
                     break;
@@ -473,28 +470,26 @@ public sealed class BatchEngine : IAsyncDisposable
     /// <inheritdoc />
     public ValueTask DisposeAsync() => new(StopAsync(_options.TerminationGracePeriod + TimeSpan.FromSeconds(5)));
 
-    private abstract class Command
+    private interface ICommand : Journal.IJournalAck
     {
-        public abstract void Execute(EngineCore core);
+        void Execute(EngineCore core);
 
-        public abstract void Complete();
+        void Complete();
 
-        public abstract void Fail(Exception e);
+        void Fail(Exception e);
     }
 
-    private sealed class Command<T>(Func<EngineCore, T> func) : Command
+    /// <summary>A request for the loop; it is its own completion source, so a request costs one object and its task.</summary>
+    private abstract class Command<T>() : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), ICommand
     {
-        private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private T? _result;
         private Exception? _error;
 
-        public Task<T> Task => _tcs.Task;
-
-        public override void Execute(EngineCore core)
+        public void Execute(EngineCore core)
         {
             try
             {
-                _result = func(core);
+                _result = Invoke(core);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -502,18 +497,42 @@ public sealed class BatchEngine : IAsyncDisposable
             }
         }
 
-        public override void Complete()
+        public void Complete()
         {
             if (_error is not null)
             {
-                _tcs.TrySetException(_error);
+                TrySetException(_error);
             }
             else
             {
-                _tcs.TrySetResult(_result!);
+                TrySetResult(_result!);
             }
         }
 
-        public override void Fail(Exception e) => _tcs.TrySetException(e);
+        public void Fail(Exception e) => TrySetException(e);
+
+        public void Acknowledge(Exception? error)
+        {
+            if (error is null)
+            {
+                Complete();
+            }
+            else
+            {
+                Fail(error);
+            }
+        }
+
+        protected abstract T Invoke(EngineCore core);
+    }
+
+    private sealed class FuncCommand<T>(Func<EngineCore, T> func) : Command<T>
+    {
+        protected override T Invoke(EngineCore core) => func(core);
+    }
+
+    private sealed class SubmitCommand(SubmitJobRequest request, System.Diagnostics.ActivityContext? submitter) : Command<SubmitJobResponse>
+    {
+        protected override SubmitJobResponse Invoke(EngineCore core) => core.SubmitJob(request, submitter);
     }
 }

@@ -69,15 +69,27 @@ internal sealed partial class EngineCore
     private static JobFlags FlagsOf(Job job) =>
         (job.IsCancelled ? JobFlags.Cancelled : 0) | (job.IsTerminated ? JobFlags.Terminated : 0) | (job.PendingCancelReason is not null ? JobFlags.PendingCancel : 0);
 
-    /// <summary>Group commit: one write and (per policy) one fsync for everything the loop did in this batch.</summary>
-    public void CommitJournal()
+    /// <summary>
+    /// Group commit: one write and (per policy) one fsync for everything the loop did in this batch; then
+    /// <paramref name="acks"/> are told (on the journal's flusher, so the loop goes on meanwhile). Without a journal
+    /// the acknowledgements run at once.
+    /// </summary>
+    public void CommitJournal(List<IJournalAck>? acks = null)
     {
         if (_journal is null)
         {
+            if (acks is not null)
+            {
+                foreach (var a in acks)
+                {
+                    a.Acknowledge(null);
+                }
+            }
+
             return;
         }
 
-        _journal.Commit();
+        _journal.Commit(acks);
         if (_journal.Length > _options.Journal.CompactAfterBytes)
         {
             Compact();
@@ -134,7 +146,7 @@ internal sealed partial class EngineCore
             File.Delete(journal);
         }
 
-        _journal = new JournalWriter(journal, _options.Journal);
+        _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
     }
 
     private void Replay(List<DecodedRecord> records)
@@ -347,7 +359,7 @@ internal sealed partial class EngineCore
         WriteSnapshot(Path.Combine(_stateDirectory, SnapshotFileName));
         var journal = Path.Combine(_stateDirectory, JournalFileName);
         File.Delete(journal);
-        _journal = new JournalWriter(journal, _options.Journal);
+        _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
     }
 
     private void WriteSnapshot(string path)

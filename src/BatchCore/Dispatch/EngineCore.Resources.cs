@@ -681,6 +681,7 @@ internal sealed partial class EngineCore
             throw new BatchClientException($"jobDefinition {jobDefinition} does not exist");
         }
 
+        _plainSpecs.Remove(revisions[rev.Value - 1]);
         revisions[rev.Value - 1] = revisions[rev.Value - 1] with { Status = "INACTIVE" };
     }
 

@@ -210,9 +210,16 @@ internal sealed partial class EngineCore
     {
         var cp = def.ContainerProperties ?? new ContainerProperties();
         var fargate = def.PlatformCapabilities.Contains(PlatformCapability.FARGATE);
-        if (q.ComputeEnvironments.Length > 0 && q.ComputeEnvironments.All(ce => ce.IsFargate != fargate))
+        if (q.ComputeEnvironments.Length > 0 && !HasPlatform(q, fargate))
         {
             p.Add("jobDefinition", $"{def.JobDefinitionName}:{def.Revision} needs platform {(fargate ? "FARGATE" : "EC2")}, but job queue {q.Name} has only {(fargate ? "EC2/SPOT" : "FARGATE")} compute environments");
+        }
+
+        // A request without overrides resolves to the same spec every time: build it once per definition revision.
+        var plain = IsPlain(r) && def.ConsumableResourceProperties is null;
+        if (plain && !p.Any && !q.IsFairShare && r.ShareIdentifier is null && _plainSpecs.TryGetValue(def, out var cached))
+        {
+            return cached;
         }
 
         // Resources: definition, then overrides by type.
@@ -279,7 +286,7 @@ internal sealed partial class EngineCore
             _ => null,
         };
         var ext = r.Extensions;
-        return new JobSpec
+        var spec = new JobSpec
         {
             Definition = def,
             Request = new ResourceVector(ResourceVector.ToMilli(vcpus), memory, gpus),
@@ -306,7 +313,38 @@ internal sealed partial class EngineCore
             ArrayMaxConcurrency = ext?.ArrayMaxConcurrency,
             DependsOn = r.DependsOn ?? [],
         };
+        if (plain && !p.Any && !q.IsFairShare)
+        {
+            _plainSpecs[def] = spec;
+        }
+
+        return spec;
     }
+
+    /// <summary>
+    /// Specs of requests that override nothing, per definition revision (definitions are immutable records, compared by
+    /// reference). Such a spec depends on the definition alone, so SubmitJob's common case allocates no spec.
+    /// </summary>
+    private readonly Dictionary<JobDefinition, JobSpec> _plainSpecs = new(ReferenceEqualityComparer.Instance);
+
+    private static bool HasPlatform(JobQueueState q, bool fargate)
+    {
+        foreach (var ce in q.ComputeEnvironments)
+        {
+            if (ce.IsFargate == fargate)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsPlain(SubmitJobRequest r) =>
+        r.ContainerOverrides is null && r.RetryStrategy is null && r.Timeout is null && r.Parameters is null or { Count: 0 } &&
+        r.Tags is null or { Count: 0 } && r.ShareIdentifier is null && r.SchedulingPriorityOverride is null &&
+        r.ConsumableResourcePropertiesOverride is null && r.PropagateTags is null && r.DependsOn is null or { Count: 0 } &&
+        r.Extensions is null;
 
     private static IReadOnlyDictionary<string, string> MergeTags(IReadOnlyDictionary<string, string>? jobTags, JobDefinition def, bool? propagate)
     {

@@ -1,22 +1,43 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Threading.Channels;
 
 namespace BatchCore.Journal;
 
+/// <summary>Told when the records written before it are durable (or can never be).</summary>
+internal interface IJournalAck
+{
+    /// <summary>Called once: <paramref name="error"/> is null when the records are durable.</summary>
+    void Acknowledge(Exception? error);
+}
+
 /// <summary>
-/// Appends framed records for the scheduling loop (its only writer) and group-commits them: many records, one
-/// write and one fsync per loop batch, so durability costs little throughput.
+/// Appends framed records for the scheduling loop (its only writer) and group-commits them: many records, one write and
+/// one fsync per batch, so durability costs little throughput.
+/// <para>
+/// Pipelined (the live journal): <see cref="Commit"/> hands the loop's batch to a flusher task and returns at once, so
+/// the loop keeps executing requests while the previous batch is being fsynced; batches that queue up meanwhile share
+/// the next fsync. Acknowledgements run on the flusher after the fsync. The hand-off is a channel, not a lock.
+/// Synchronous (snapshots): <see cref="Commit"/> writes and fsyncs on the caller's thread.
+/// </para>
 /// </summary>
 internal sealed class JournalWriter : IDisposable
 {
     private readonly FileStream _file;
     private readonly ArrayBufferWriter<byte> _payload = new(256);
-    private readonly ArrayBufferWriter<byte> _pending = new(64 * 1024);
+    private ArrayBufferWriter<byte> _pending = new(64 * 1024);
     private readonly JournalOptions _options;
+    private readonly Channel<Batch>? _batches;
+    private readonly ConcurrentQueue<Batch> _free = new();
+    private readonly Task? _flusher;
     private long _lastFsync = Stopwatch.GetTimestamp();
+    private long _handed;
     private bool _unsynced;
+    private volatile Exception? _fault;
+    private bool _disposed;
 
-    public JournalWriter(string path, JournalOptions options)
+    public JournalWriter(string path, JournalOptions options, bool pipelined = false)
     {
         _options = options;
         var exists = File.Exists(path) && new FileInfo(path).Length >= JournalFile.HeaderSize;
@@ -35,9 +56,16 @@ internal sealed class JournalWriter : IDisposable
         }
 
         _file.Seek(0, SeekOrigin.End);
+        _handed = _file.Length;
+        if (pipelined)
+        {
+            _batches = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            _flusher = Task.Run(FlushLoopAsync);
+        }
     }
 
-    public long Length => _file.Length + _pending.WrittenCount;
+    /// <summary>Bytes in the file once everything handed over is written (the loop's view; no file access).</summary>
+    public long Length => _handed + _pending.WrittenCount;
 
     /// <summary>A scratch buffer for one record's payload; call <see cref="EndRecord"/> after encoding into it.</summary>
     public IBufferWriter<byte> BeginRecord()
@@ -50,22 +78,115 @@ internal sealed class JournalWriter : IDisposable
 
     public bool HasPending => _pending.WrittenCount > 0;
 
-    /// <summary>Writes what is pending and makes it durable per the fsync policy.</summary>
-    public void Commit()
+    /// <summary>
+    /// Makes what is pending durable per the fsync policy, then acknowledges <paramref name="acks"/> (which the writer
+    /// copies; the caller may reuse the list). Pipelined writers return before the fsync.
+    /// </summary>
+    public void Commit(List<IJournalAck>? acks = null)
     {
-        if (_pending.WrittenCount > 0)
+        if (_batches is null)
         {
-            _file.Write(_pending.WrittenSpan);
+            WriteAndSync(_pending, force: false);
             _pending.ResetWrittenCount();
+            AckAll(acks, null);
+            return;
+        }
+
+        if (_fault is { } fault)
+        {
+            _pending.ResetWrittenCount();
+            AckAll(acks, fault);
+            return;
+        }
+
+        if (_pending.WrittenCount == 0 && (acks is null || acks.Count == 0))
+        {
+            return;
+        }
+
+        if (!_free.TryDequeue(out var batch))
+        {
+            batch = new Batch();
+        }
+
+        var full = _pending;
+        _pending = batch.Buffer ?? new ArrayBufferWriter<byte>(4096);
+        batch.Buffer = full;
+        _handed += full.WrittenCount;
+        if (acks is not null)
+        {
+            batch.Acks.AddRange(acks);
+        }
+
+        _batches.Writer.TryWrite(batch); // unbounded: never fails while open
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        var reader = _batches!.Reader;
+        var taken = new List<Batch>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            // Group commit across batches: everything that queued up during the last fsync shares the next one.
+            while (reader.TryRead(out var b))
+            {
+                taken.Add(b);
+            }
+
+            Exception? error = _fault;
+            if (error is null)
+            {
+                try
+                {
+                    foreach (var b in taken)
+                    {
+                        if (b.Buffer!.WrittenCount > 0)
+                        {
+                            _file.Write(b.Buffer.WrittenSpan);
+                            _unsynced = true;
+                        }
+                    }
+
+                    Sync(force: false);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+                {
+                    // The disk refused: nothing from now on is acknowledged as durable. The engine keeps serving reads.
+                    _fault = error = new IOException("The journal could not be written; submissions are not durable: " + e.Message, e);
+                }
+            }
+
+            foreach (var b in taken)
+            {
+                AckAll(b.Acks, error);
+                b.Acks.Clear();
+                b.Buffer!.ResetWrittenCount();
+                _free.Enqueue(b);
+            }
+
+            taken.Clear();
+        }
+    }
+
+    private void WriteAndSync(ArrayBufferWriter<byte> buffer, bool force)
+    {
+        if (buffer.WrittenCount > 0)
+        {
+            _file.Write(buffer.WrittenSpan);
             _unsynced = true;
         }
 
+        Sync(force);
+    }
+
+    private void Sync(bool force)
+    {
         if (!_unsynced)
         {
             return;
         }
 
-        if (_options.FsyncPolicy == FsyncPolicy.EveryCommit || Stopwatch.GetElapsedTime(_lastFsync) >= _options.FsyncInterval)
+        if (force || _options.FsyncPolicy == FsyncPolicy.EveryCommit || Stopwatch.GetElapsedTime(_lastFsync) >= _options.FsyncInterval)
         {
             _file.Flush(flushToDisk: true);
             _lastFsync = Stopwatch.GetTimestamp();
@@ -77,10 +198,51 @@ internal sealed class JournalWriter : IDisposable
         }
     }
 
+    private static void AckAll(List<IJournalAck>? acks, Exception? error)
+    {
+        if (acks is null)
+        {
+            return;
+        }
+
+        foreach (var a in acks)
+        {
+            a.Acknowledge(error);
+        }
+    }
+
+    /// <summary>Writes everything still pending, waits for the flusher, fsyncs and closes the file.</summary>
     public void Dispose()
     {
-        Commit();
-        _file.Flush(flushToDisk: true);
-        _file.Dispose();
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        if (_batches is not null)
+        {
+            Commit();
+            _batches.Writer.TryComplete();
+            _flusher!.GetAwaiter().GetResult();
+        }
+
+        try
+        {
+            if (_fault is null)
+            {
+                WriteAndSync(_pending, force: true);
+            }
+        }
+        finally
+        {
+            _file.Dispose();
+        }
+    }
+
+    private sealed class Batch
+    {
+        public ArrayBufferWriter<byte>? Buffer;
+        public readonly List<IJournalAck> Acks = [];
     }
 }
