@@ -18,10 +18,14 @@ internal sealed partial class RenderReportHandler(ILogger<RenderReportHandler> l
             throw new InvalidOperationException("the template cache was cold (fails once on purpose)");
         }
 
-        context.Log.WriteLine($"rendered page {index} of {context.ArraySize} as {context.Parameters["format"]}");
+        // context.Logger: into the job's log stream (GetLogEvents) and, through the Generic Host, the app's logs too.
+        LogRendered(context.Logger, index, context.ArraySize ?? 1, context.Parameters["format"]);
         return 0;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rendering {JobId} page {Index}, attempt {Attempt}")]
     private static partial void LogRendering(ILogger logger, string jobId, int index, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "rendered page {Index} of {Count} as {Format}")]
+    private static partial void LogRendered(ILogger logger, int index, int count, string format);
 }

@@ -138,6 +138,7 @@ public static class BatchCoreServiceCollectionExtensions
             HandlerResolver = registry.Resolve,
             LogStore = logs,
             TimeProvider = time,
+            LoggerFactory = sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>(),
         }));
         if (options.EnableProcessDriver && !factories.ContainsKey("process"))
         {

@@ -11,6 +11,7 @@ public sealed class BatchJobContext
     private readonly AttemptLaunch _launch;
     private readonly InProcessHostDriver _driver;
     private JobLogWriter? _log;
+    private JobStreamLogger? _logger;
 
     internal BatchJobContext(AttemptLaunch launch, InProcessHostDriver driver)
     {
@@ -70,6 +71,16 @@ public sealed class BatchJobContext
     /// container's stdout would. Thread-safe.
     /// </summary>
     public TextWriter Log => _log ??= new JobLogWriter(_driver.LogStore, _driver.TimeProvider, _launch.LogStreamName);
+
+    /// <summary>
+    /// An <see cref="Microsoft.Extensions.Logging.ILogger"/> writing into the attempt's log stream: each entry is one log
+    /// event, <c>&lt;level&gt;: &lt;message&gt;</c>, followed by the exception when there is one. When the driver was given a
+    /// logger factory (the Generic Host integration passes the app's), entries also go there, in a scope with
+    /// <c>AwsBatchJobId</c> and <c>AwsBatchJobAttempt</c>.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILogger Logger => _logger ??= new JobStreamLogger(
+        _driver.LogStore, _driver.TimeProvider, _launch.LogStreamName,
+        _driver.LoggerFactory?.CreateLogger("BatchCore.Jobs." + _launch.JobDefinitionName), _launch.JobId, _launch.Attempt);
 
     /// <summary>Flushes a partial last line, when the handler wrote one.</summary>
     internal void FlushLog() => _log?.Flush();

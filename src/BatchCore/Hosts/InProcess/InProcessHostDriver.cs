@@ -64,6 +64,8 @@ public sealed class InProcessHostDriver : HostDriver
 
     internal LogStore LogStore => _options.LogStore;
 
+    internal Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory => _options.LoggerFactory;
+
     internal TimeProvider TimeProvider => _options.TimeProvider;
 
     /// <inheritdoc />

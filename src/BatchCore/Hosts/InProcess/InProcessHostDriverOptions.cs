@@ -14,6 +14,12 @@ public sealed record InProcessHostDriverOptions
     /// <summary>Receives what handlers write to <see cref="BatchJobContext.Log"/>. Pass the engine's store.</summary>
     public required LogStore LogStore { get; init; }
 
+    /// <summary>
+    /// Where <see cref="BatchJobContext.Logger"/> also forwards each entry (category <c>BatchCore.Jobs.&lt;definition&gt;</c>,
+    /// with a scope holding the job id and attempt), besides the job's log stream. The default is null: the stream only.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; init; }
+
     /// <summary>Stamps log lines and times the grace period after a termination.</summary>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

@@ -2,6 +2,7 @@ using System.Globalization;
 using BatchCore.Hosts;
 using BatchCore.Hosts.InProcess;
 using BatchCore.Logs;
+using Microsoft.Extensions.Logging;
 
 namespace BatchCore.Tests.Hosts.InProcess;
 
@@ -70,6 +71,92 @@ public sealed class InProcessHostDriverTests : HostDriverContractTests
 
         Assert.Equal(0, exit.ExitCode);
         Assert.Equal(["partial line"], LogLines(launch));
+    }
+
+    [Fact]
+    public async Task Logger_WritesLevelledEntriesIntoTheStream()
+    {
+        _handlers.Add("logs", (c, _) =>
+        {
+            c.Logger.LogInformation("rendered {Pages} pages", 3);
+            c.Logger.LogWarning(new InvalidOperationException("late"), "slow page");
+            return Task.FromResult(0);
+        });
+        var launch = MakeLaunch(["logs"]);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        var lines = LogLines(launch);
+        Assert.Equal("info: rendered 3 pages", lines[0]);
+        Assert.StartsWith("warn: slow page" + Environment.NewLine + "System.InvalidOperationException: late", lines[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Logger_ForwardsToTheAppsLoggerWithTheJobInScope()
+    {
+        var sink = new RecordingLoggerProvider();
+        using var factory = LoggerFactory.Create(b => b.AddProvider(sink).SetMinimumLevel(LogLevel.Information));
+        var logs = new InMemoryLogStore();
+        await using var driver = new InProcessHostDriver(new InProcessHostDriverOptions { HandlerResolver = _handlers.Resolve, LogStore = logs, LoggerFactory = factory });
+        _handlers.Add("fwd", (c, _) =>
+        {
+            c.Logger.LogDebug("below the app's level");
+            c.Logger.LogInformation("hello {Who}", "world");
+            return Task.FromResult(0);
+        });
+        var launch = MakeLaunch(["fwd"]);
+        var events = new AttemptEventRecorder();
+
+        driver.Launch(launch, events);
+        await events.WaitExitedAsync(launch.Token);
+
+        var entry = Assert.Single(sink.Entries);
+        Assert.Equal("BatchCore.Jobs." + launch.JobDefinitionName, entry.Category);
+        Assert.Equal("hello world", entry.Message);
+        Assert.Contains(("AwsBatchJobId", (object?)launch.JobId), entry.Scope);
+        Assert.Contains(("AwsBatchJobAttempt", (object?)1), entry.Scope);
+        // The stream keeps every level.
+        Assert.Equal(["dbug: below the app's level", "info: hello world"], logs.GetLogEvents(launch.LogStreamName).Events.Select(e => e.Message));
+    }
+
+    private sealed class RecordingLoggerProvider : ILoggerProvider
+    {
+        public List<(string Category, string Message, List<(string, object?)> Scope)> Entries { get; } = [];
+
+        public ILogger CreateLogger(string categoryName) => new Recorder(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Recorder(RecordingLoggerProvider owner, string category) : ILogger
+        {
+            private readonly Stack<object> _scopes = new();
+
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull
+            {
+                _scopes.Push(state);
+                return new Pop(_scopes);
+            }
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var scope = _scopes.OfType<IEnumerable<KeyValuePair<string, object>>>().SelectMany(s => s).Select(kv => (kv.Key, (object?)kv.Value)).ToList();
+                lock (owner.Entries)
+                {
+                    owner.Entries.Add((category, formatter(state, exception), scope));
+                }
+            }
+
+            private sealed class Pop(Stack<object> scopes) : IDisposable
+            {
+                public void Dispose() => scopes.Pop();
+            }
+        }
     }
 
     [Fact]
