@@ -198,7 +198,7 @@ internal sealed partial class EngineCore
 
             foreach (var (id, (_, rec)) in finals.OrderBy(f => f.Value.Order))
             {
-                if (!_jobs.TryGetValue(id, out var job))
+                if (!TryGetJob(id, out var job))
                 {
                     throw new JournalCorruptException($"journal names job {id}, which no submit record created");
                 }
@@ -457,7 +457,7 @@ internal sealed partial class EngineCore
     private void ForgetExpiredJobs()
     {
         var keep = new HashSet<Job>(JobsToKeep(NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds));
-        var drop = _jobs.Values.Where(j => !keep.Contains(j) && j.State.IsTerminal() && (j.Parent is null || !keep.Contains(j.Parent))).ToList();
+        var drop = AllJobsAndChildren().Where(j => !keep.Contains(j) && j.State.IsTerminal() && (j.Parent is null || !keep.Contains(j.Parent))).ToList();
         if (drop.Count == 0)
         {
             return;
@@ -466,8 +466,11 @@ internal sealed partial class EngineCore
         var dropped = new HashSet<Job>(drop);
         foreach (var j in drop)
         {
-            _jobs.Remove(j.Id);
-            _submitLog.Remove(j.Id);
+            if (j.Parent is null)
+            {
+                _jobs.Remove(j.Id);
+                _submitLog.Remove(j.Id);
+            }
         }
 
         foreach (var q in _queues.Values)

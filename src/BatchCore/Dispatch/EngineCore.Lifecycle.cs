@@ -189,7 +189,7 @@ internal sealed partial class EngineCore
         {
             if (d.Type == ArrayJobDependency.N_TO_N && d.JobId is not null)
             {
-                nToN = _jobs[d.JobId];
+                TryGetJob(d.JobId, out nToN);
                 nToNAny = d.Extensions?.Condition == "ANY";
             }
             else if (d.Type == ArrayJobDependency.SEQUENTIAL)
@@ -204,14 +204,13 @@ internal sealed partial class EngineCore
         parent.ChildrenGated = parent.UnmetDependencies > 0 || parent.DependencyFailed;
         for (var i = 0; i < n; i++)
         {
-            var child = new Job(parent.Id + ":" + i.ToString(CultureInfo.InvariantCulture), parent.Name, parent.Queue, parent.Spec, parent.Seq, now)
+            var child = new Job(null, parent.Name, parent.Queue, parent.Spec, parent.Seq, now)
             {
                 Parent = parent,
                 ArrayIndex = i,
                 SubmitterContext = parent.SubmitterContext,
             };
-            parent.Children[i] = child;
-            _jobs[child.Id] = child;
+            parent.Children[i] = child; // found by id through the parent (TryGetJob), not a table entry of its own
             parent.Queue.AllJobs.Add(child);
             SetState(child, JobState.Pending, null, initial: true);
             if (parent.ChildrenGated)
@@ -761,7 +760,7 @@ internal sealed partial class EngineCore
             }
         }
 
-        if (_waiters.Remove(job.Id, out var waiters))
+        if (_waiters.Count > 0 && _waiters.Remove(job.Id, out var waiters))
         {
             var detail = Describe(job);
             foreach (var w in waiters)
@@ -838,7 +837,7 @@ internal sealed partial class EngineCore
     public void Cancel(string? jobId, string? reason)
     {
         CheckIdAndReason(jobId, reason);
-        if (!_jobs.TryGetValue(jobId!, out var job) || job.State.IsTerminal())
+        if (!TryGetJob(jobId!, out var job) || job.State.IsTerminal())
         {
             return; // AWS: cancelling an unknown or finished job still succeeds
         }
@@ -849,7 +848,7 @@ internal sealed partial class EngineCore
     public void Terminate(string? jobId, string? reason)
     {
         CheckIdAndReason(jobId, reason);
-        if (!_jobs.TryGetValue(jobId!, out var job) || job.State.IsTerminal())
+        if (!TryGetJob(jobId!, out var job) || job.State.IsTerminal())
         {
             return;
         }

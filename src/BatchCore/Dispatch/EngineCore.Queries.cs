@@ -21,7 +21,7 @@ internal sealed partial class EngineCore
         var list = new List<JobDetail>(jobIds.Count);
         foreach (var id in jobIds)
         {
-            if (id is not null && _jobs.TryGetValue(id, out var job))
+            if (id is not null && TryGetJob(id, out var job))
             {
                 list.Add(Describe(job));
             }
@@ -159,7 +159,7 @@ internal sealed partial class EngineCore
         }
         else
         {
-            source = _jobs.TryGetValue(r.ArrayJobId!, out var parent) && parent.Children is { } c ? c : [];
+            source = TryGetJob(r.ArrayJobId!, out var parent) && parent.Children is { } c ? c : [];
         }
 
         IEnumerable<Job> selected;

@@ -986,7 +986,7 @@ internal sealed partial class EngineCore
 
         if (arn.Contains(":job/", StringComparison.Ordinal))
         {
-            return _jobs.TryGetValue(NameOf(arn, "job"), out var job) ? JobTags(job) : null;
+            return TryGetJob(NameOf(arn, "job"), out var job) ? JobTags(job) : null;
         }
 
         return null;

@@ -143,7 +143,7 @@ internal sealed partial class EngineCore
     {
         var totals = new SimulationTotals { FirstCreatedMs = long.MaxValue };
         var waits = new List<double>(_jobs.Count);
-        foreach (var job in _jobs.Values)
+        foreach (var job in AllJobsAndChildren())
         {
             if (job.IsArrayParent)
             {

@@ -123,7 +123,7 @@ internal sealed partial class EngineCore
                     continue;
                 }
 
-                if (!_jobs.TryGetValue(d.JobId, out var depJob))
+                if (!TryGetJob(d.JobId, out var depJob))
                 {
                     p.Add($"dependsOn[{i}].jobId", $"{d.JobId} does not exist");
                     continue;

@@ -28,7 +28,45 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private readonly Dictionary<string, List<JobDefinition>> _definitions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SchedulingPolicyState> _policies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ConsumableResourceState> _consumables = new(StringComparer.Ordinal);
+    /// <summary>Top-level jobs by id. Array children are reached through their parent (<see cref="TryGetJob"/>).</summary>
     private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+
+    /// <summary>Finds a job or an array child (<c>parentId:index</c>) by id.</summary>
+    private bool TryGetJob(string id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Job? job)
+    {
+        if (_jobs.TryGetValue(id, out job))
+        {
+            return true;
+        }
+
+        var colon = id.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(id.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index) &&
+            _jobs.TryGetValue(id[..colon], out var parent) && parent.Children is { } children && index < children.Length &&
+            string.Equals(children[index].Id, id, StringComparison.Ordinal))
+        {
+            job = children[index];
+            return true;
+        }
+
+        job = null;
+        return false;
+    }
+
+    /// <summary>Every job, array children after their parent.</summary>
+    private IEnumerable<Job> AllJobsAndChildren()
+    {
+        foreach (var job in _jobs.Values)
+        {
+            yield return job;
+            if (job.Children is { } children)
+            {
+                foreach (var child in children)
+                {
+                    yield return child;
+                }
+            }
+        }
+    }
     private readonly Dictionary<long, Job> _attempts = [];
     private readonly List<Job> _submitted = [];
     private readonly Dictionary<string, HostDriver> _sharedDrivers = new(StringComparer.Ordinal);
@@ -316,7 +354,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     public Task<JobDetail> AddWaiter(string jobId)
     {
-        if (!_jobs.TryGetValue(jobId, out var job))
+        if (!TryGetJob(jobId, out var job))
         {
             throw new BatchClientException($"jobId {jobId} does not exist");
         }

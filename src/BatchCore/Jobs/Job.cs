@@ -9,9 +9,12 @@ namespace BatchCore.Jobs;
 /// </summary>
 internal sealed class Job
 {
-    public Job(string id, string name, Dispatch.JobQueueState queue, JobSpec spec, long seq, long createdAt)
+    private string? _id;
+
+    // id: null for an array child, whose id (parentId:index) is built when first asked.
+    public Job(string? id, string name, Dispatch.JobQueueState queue, JobSpec spec, long seq, long createdAt)
     {
-        Id = id;
+        _id = id;
         Name = name;
         Queue = queue;
         Spec = spec;
@@ -19,7 +22,11 @@ internal sealed class Job
         CreatedAt = createdAt;
     }
 
-    public string Id { get; }
+    /// <summary>
+    /// The job id. Array children's ids are built on first use: the dispatch path never needs them, so placing 10,000
+    /// children creates no 10,000 strings (describe, journal, logs and watchers do ask for them).
+    /// </summary>
+    public string Id => _id ??= Parent!.Id + ":" + ArrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
     public string Name { get; }
     public Dispatch.JobQueueState Queue { get; }
     public JobSpec Spec { get; }
