@@ -20,6 +20,9 @@ internal sealed partial class EngineCore
     /// <summary>At most this many RUNNABLE jobs are looked at when a scale-out is sized.</summary>
     private const int MaxDemandWindow = 50_000;
 
+    /// <summary>A scale-out uses a larger size of the chosen family only when its demand fills that size this many times.</summary>
+    private const int SizeUpMinFill = 4;
+
     /// <summary>Rate-limited launches wait for at most this many tokens before the next try (batches the retries).</summary>
     private const int MaxTokensPerWake = 60;
 
@@ -192,7 +195,7 @@ internal sealed partial class EngineCore
                 return planned;
             }
 
-            if (ce.Index.Find(req, job.Spec.Architecture, _options.PlacementStrategy) is { } ready)
+            if (ce.Index.Find(req, job.Spec.Architecture, _options.PlacementStrategy) is { } ready && !PassOver(ce, ready, req))
             {
                 return ready; // instant boots: the new instances are ready already
             }
@@ -222,6 +225,35 @@ internal sealed partial class EngineCore
 
         return LaunchInstance(ce, type, req);
     }
+
+    /// <summary>
+    /// Drain-aware placement (<see cref="ProvisioningOptions.RightSizePlacement"/>): in a managed EC2/Spot CE, a ready
+    /// host found for <paramref name="req"/> is passed over — the job goes to scale-out instead — when the host
+    /// 1. has run jobs before (an instance launched for the waiting demand is always used for it),
+    /// 2. is at most a quarter allocated,
+    /// 3. has at least twice the vCPUs of the type the allocation strategy launches for the job, and
+    /// 4. that type can be launched now (within maxvCpus, available, a launch token left).
+    /// Why: a small job started on a mostly idle large instance keeps the whole instance billed for the job's run time
+    /// (scale-in waits for the last job); a right-sized instance costs a boot, and the large one scales in.
+    /// </summary>
+    private bool PassOver(ComputeEnvironmentState ce, Host host, ResourceVector req)
+    {
+        // Cheapest tests first: most hosts are busy or small.
+        if (!_options.Provisioning.RightSizePlacement || host.InstanceType is null || (host.RunningAttempts == 0 && host.IdleSinceMs == host.ReadyAtMs)
+            || (host.Capacity.VcpuMilli - host.Free.VcpuMilli) * 4 > host.Capacity.VcpuMilli
+            || !ce.IsManaged || ce.IsFargate || ce.Provider == "local" || !ce.AcceptsPlacements)
+        {
+            return false;
+        }
+
+        var type = ChooseInstanceType(ce, req);
+        return type is not null && host.NominalVcpus >= 2 * type.Vcpus && WithinMaxvCpus(ce, type) && IsAvailable(type)
+            && (!_options.Provisioning.EnforceLaunchRateLimits || Ec2Bucket.Available(NowMs) >= 1);
+    }
+
+    /// <summary>The dispatcher's host for a job in a managed CE: the placement strategy's pick unless it is passed over (<see cref="PassOver"/>).</summary>
+    private Host? FindManagedHost(ComputeEnvironmentState ce, ResourceVector req, string? architecture, PlacementStrategy strategy) =>
+        ce.Index.Find(req, architecture, strategy) is { } host && !PassOver(ce, host, req) ? host : null;
 
     private Host? ReserveOnBooting(ComputeEnvironmentState ce, ResourceVector req)
     {
@@ -453,7 +485,7 @@ internal sealed partial class EngineCore
             }
 
             var req = spec.Request;
-            if (ce.Index.Find(req, spec.Architecture, PlacementStrategy.BestFit) is { } fit)
+            if (FindManagedHost(ce, req, spec.Architecture, PlacementStrategy.BestFit) is { } fit)
             {
                 fit.Free = fit.Free - req;
                 ce.Index.Update(fit);
@@ -499,8 +531,10 @@ internal sealed partial class EngineCore
                 continue;
             }
 
-            // Only as large as the demand fills (in both vCPU and memory) and the CE may still add.
-            if (t.Vcpus * 1000L <= demandMilli && t.Vcpus * 1000L <= headroom && t.MemoryMiB <= demandMemory * 2L)
+            // Only for a deep queue — the demand fills the larger size at least SizeUpMinFill times (in vCPU and
+            // memory) — and within what the CE may still add: a large instance stays billed until its last job ends,
+            // so for a few jobs right-sized instances (which scale in one by one) cost less at the same price per vCPU.
+            if (t.Vcpus * 1000L * SizeUpMinFill <= demandMilli && t.Vcpus * 1000L <= headroom && t.MemoryMiB * SizeUpMinFill <= demandMemory * 2L)
             {
                 best = t;
             }
@@ -589,6 +623,14 @@ internal sealed partial class EngineCore
 
         return (free.Count / dims) - existing;
     }
+
+    /// <summary>
+    /// The billed hours of a host up to <paramref name="untilMs"/>: launch → termination (boot and idle included), per
+    /// second with a 60-second minimum, as EC2 Linux instances and Fargate tasks are billed.
+    /// </summary>
+    internal static double BilledHours(Host host, long untilMs) => Math.Max(MinimumBilledMs, untilMs - host.LaunchedAtMs) / 3_600_000.0;
+
+    private const long MinimumBilledMs = 60_000;
 
     private static double PriceOf(InstanceType t, bool spot) => spot ? t.SpotPricePerHour : t.OnDemandPricePerHour;
 

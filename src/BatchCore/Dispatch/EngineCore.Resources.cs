@@ -135,8 +135,7 @@ internal sealed partial class EngineCore
         ce._hostCount--;
         ce._capacityVcpuMilli -= host.Capacity.VcpuMilli;
         ce.ProvisionedVcpus -= host.NominalVcpus;
-        var hours = (NowMs - host.LaunchedAtMs) / 3_600_000.0;
-        ce.AccruedCostUsd += hours * host.PricePerHour;
+        ce.AccruedCostUsd += BilledHours(host, NowMs) * host.PricePerHour;
         Statistics.HostsTerminated++;
         OnHostRemoved(host);
     }

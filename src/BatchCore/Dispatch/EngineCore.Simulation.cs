@@ -209,7 +209,7 @@ internal sealed partial class EngineCore
             totals.PeakHosts += ce.PeakHosts;
             foreach (var h in ce.Hosts.Values)
             {
-                totals.CostUsd += (NowMs - h.LaunchedAtMs) / 3_600_000.0 * h.PricePerHour;
+                totals.CostUsd += BilledHours(h, NowMs) * h.PricePerHour;
                 totals.ProvisionedVcpuSeconds += (NowMs - h.LaunchedAtMs) / 1000.0 * h.NominalVcpus;
             }
         }

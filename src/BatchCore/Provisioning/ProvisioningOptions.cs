@@ -56,6 +56,14 @@ public sealed record ProvisioningOptions
     /// </summary>
     public bool DemandSizedScaleOut { get; init; } = true;
 
+    /// <summary>
+    /// Drain-aware placement in managed EC2/Spot CEs: a job is not started on a mostly idle instance (at most a quarter
+    /// allocated, has run jobs before) at least twice the size of the type the allocation strategy would launch for it
+    /// when that type can be launched now; it waits for the right-sized instance instead, and the large one scales in.
+    /// Trades a boot of wait for not keeping a large instance billed. The default is true.
+    /// </summary>
+    public bool RightSizePlacement { get; init; } = true;
+
     /// <summary>The driver kind for hosts of managed CEs with the <c>simulated</c> provider. The default is <c>simulated</c>.</summary>
     public string ManagedHostDriver { get; init; } = "simulated";
 
