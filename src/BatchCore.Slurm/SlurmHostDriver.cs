@@ -29,6 +29,7 @@ public sealed class SlurmHostDriver : HostDriver
         # BatchCore's Slurm job wrapper: runs the command (exec form) and records how it ended in the result file "$1".
         r="$1"; shift
         trap 't=1' TERM
+        : > "$r.started"
         if [ "$#" -eq 0 ] || ! command -v "$1" >/dev/null 2>&1; then
           printf 'notfound\n' > "$r.tmp" && mv "$r.tmp" "$r"
           exit 127
@@ -300,6 +301,7 @@ public sealed class SlurmHostDriver : HostDriver
         private string OutputFile => _prefix + ".out";
         private string ResultFile => _prefix + ".result";
         private string EnvironmentFile => _prefix + ".env";
+        private string StartedFile => ResultFile + ".started";
 
         public async Task SubmitAsync()
         {
@@ -444,6 +446,20 @@ public sealed class SlurmHostDriver : HostDriver
             var id = _jobId.ToString(CultureInfo.InvariantCulture);
             try
             {
+                bool started;
+                lock (_gate)
+                {
+                    started = _started;
+                }
+
+                if (!started)
+                {
+                    // Not running yet (pending, or still starting): cancelled outright; a wrapper already up gets
+                    // SIGTERM from Slurm and records the exit.
+                    await driver._commands.RunAsync("scancel", [id]).ConfigureAwait(false);
+                    return;
+                }
+
                 if (grace > TimeSpan.Zero)
                 {
                     lock (_gate)
@@ -493,6 +509,16 @@ public sealed class SlurmHostDriver : HostDriver
                 return;
             }
 
+            // Started before the output is read: whoever sees a line of the job may rely on it being RUNNING.
+            if (state is "RUNNING" or "COMPLETING" or "SUSPENDED" or "STOPPED" or "?")
+            {
+                // Running for Slurm is not yet running for us: the wrapper marks when it (and its SIGTERM trap) is up.
+                if (File.Exists(StartedFile))
+                {
+                    ReportStarted();
+                }
+            }
+
             ReadOutput(final: false);
             if (state == "?")
             {
@@ -512,12 +538,6 @@ public sealed class SlurmHostDriver : HostDriver
             }
 
             _missingSince = null;
-            if (state is "RUNNING" or "COMPLETING" or "SUSPENDED" or "STOPPED")
-            {
-                ReportStarted();
-                return;
-            }
-
             if (Array.IndexOf(TerminalStates, state) >= 0)
             {
                 End(state);
@@ -543,7 +563,7 @@ public sealed class SlurmHostDriver : HostDriver
         {
             ReadOutput(final: true);
             var result = ReadResult();
-            var ran = result is not null || File.Exists(OutputFile);
+            var ran = result is not null || File.Exists(StartedFile);
             AttemptExit exit;
             bool term, kill, requested;
             lock (_gate)
@@ -579,7 +599,7 @@ public sealed class SlurmHostDriver : HostDriver
             {
                 exit = new AttemptExit(137);
             }
-            else if (term)
+            else if (term || requested)
             {
                 exit = new AttemptExit(143);
             }
@@ -625,7 +645,7 @@ public sealed class SlurmHostDriver : HostDriver
             }
 
             driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
-            foreach (var file in new[] { OutputFile, ResultFile, EnvironmentFile })
+            foreach (var file in new[] { OutputFile, ResultFile, EnvironmentFile, StartedFile })
             {
                 try
                 {
