@@ -4,7 +4,10 @@ using BatchCore.Hosts.Slurm;
 using BatchCore.Logs;
 using BatchCore.Model;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using CliWrap;
 using CliWrap.Buffered;
 
@@ -19,9 +22,19 @@ namespace BatchCore.Benchmarks.Slurm;
 /// <c>dotnet run -c Release --project bench/BatchCore.Benchmarks -- --filter '*SlurmThroughputBenchmarks*'</c>.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
+[Config(typeof(InProcessMonitoring))]
 public class SlurmThroughputBenchmarks
 {
+    /// <summary>
+    /// In process (no generated project to build: a loaded 2-core machine timed out building it), whole invocations
+    /// measured (Monitoring: each one is seconds of real cluster work).
+    /// </summary>
+    private sealed class InProcessMonitoring : ManualConfig
+    {
+        public InProcessMonitoring() => AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1)
+            .WithWarmupCount(1).WithIterationCount(3).WithToolchain(InProcessEmitToolchain.Instance));
+    }
+
     /// <summary>Jobs per invocation.</summary>
     public const int Jobs = 100;
 
