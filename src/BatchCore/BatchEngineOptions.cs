@@ -68,6 +68,13 @@ public sealed record BatchEngineOptions
     /// <summary>Host drivers by kind (<c>process</c>, <c>docker</c>, ...). The simulated driver is always present.</summary>
     public IReadOnlyDictionary<string, Func<Model.HostSpec, Hosts.HostDriver>>? DriverFactories { get; init; }
 
+    /// <summary>
+    /// Host providers by name (<c>slurm</c>, ...): an UNMANAGED compute environment whose <c>provider</c> names one gets
+    /// its hosts from it at run time instead of from <c>hosts</c>. The factory receives the creation request (its
+    /// <c>providerSettings</c>) and throws <see cref="BatchClientException"/> for bad settings. The default is none.
+    /// </summary>
+    public IReadOnlyDictionary<string, Func<Model.CreateComputeEnvironmentRequest, Hosts.HostProvider>>? HostProviders { get; init; }
+
     /// <summary>Durability: none (in memory, the default) or a journal in a state directory.</summary>
     public Journal.JournalOptions Journal { get; init; } = new();
 

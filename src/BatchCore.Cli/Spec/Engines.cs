@@ -2,6 +2,7 @@ using BatchCore.Cli.Hosts;
 using BatchCore.Hosts;
 using BatchCore.Hosts.Docker;
 using BatchCore.Hosts.Process;
+using BatchCore.Hosts.Slurm;
 using BatchCore.Logs;
 using BatchCore.Model;
 
@@ -36,6 +37,15 @@ internal static class Engines
                 var probe = new DockerHostDriver(DockerOptions(spec, new InMemoryLogStore()));
                 probe.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 return new InertHostDriver("docker");
+            },
+        },
+        // provider: slurm is checked (its providerSettings) without contacting a cluster: no hosts join.
+        HostProviders = new Dictionary<string, Func<CreateComputeEnvironmentRequest, HostProvider>>(StringComparer.Ordinal)
+        {
+            [SlurmHostProvider.Name] = r =>
+            {
+                _ = SlurmOptions.FromSettings(r.ProviderSettings, new InMemoryLogStore());
+                return new InertHostProvider(SlurmHostProvider.Name);
             },
         },
     });
@@ -77,6 +87,11 @@ internal static class Engines
         {
             ["process"] = _ => new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = logs }),
             ["docker"] = spec => new DockerHostDriver(DockerOptions(spec, logs)),
+        },
+        // UNMANAGED CEs with provider: slurm get the cluster's nodes as hosts (providerSettings: slurmConf, partition, ...).
+        HostProviders = new Dictionary<string, Func<CreateComputeEnvironmentRequest, HostProvider>>(StringComparer.Ordinal)
+        {
+            [SlurmHostProvider.Name] = SlurmHostProvider.Factory(logs),
         },
     });
 

@@ -19,6 +19,9 @@ internal sealed class ComputeEnvironmentState
     public Dictionary<string, string> Tags { get; init; } = new(StringComparer.Ordinal);
     public IReadOnlyList<HostSpec>? HostSpecs { get; init; }
     public string? Provider { get; init; }
+    public IReadOnlyDictionary<string, string>? ProviderSettings { get; init; }
+    /// <summary>The provider that supplies this UNMANAGED CE's hosts at run time (e.g. Slurm); null when <c>hosts</c> lists them.</summary>
+    public Hosts.HostProvider? HostProvider { get; set; }
     public long CreatedOrder { get; init; }
 
     public HostIndex Index { get; } = new();

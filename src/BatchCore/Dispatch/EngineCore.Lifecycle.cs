@@ -474,6 +474,7 @@ internal sealed partial class EngineCore
             Handler = spec.Definition.Extensions?.Handler,
             JobName = job.Name,
             JobQueueName = job.Queue.Name,
+            Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
         };
     }
 

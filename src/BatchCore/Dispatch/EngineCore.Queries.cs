@@ -286,4 +286,23 @@ internal sealed partial class EngineCore
 
         return d;
     }
+
+    /// <summary>The names of a compute environment's hosts that accept placements (tests, tools); empty when unknown.</summary>
+    internal List<string> AcceptingHostNames(string computeEnvironment)
+    {
+        var names = new List<string>();
+        if (FindCe(computeEnvironment) is { } ce)
+        {
+            foreach (var h in ce.Hosts.Values)
+            {
+                if (h.Accepts)
+                {
+                    names.Add(h.Name);
+                }
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
 }

@@ -14,7 +14,7 @@ internal sealed partial class EngineCore
     public ComputeEnvironmentResponse CreateComputeEnvironment(CreateComputeEnvironmentRequest r)
     {
         var p = new Problems();
-        ResourceValidation.ValidateCreateComputeEnvironment(r, p, Catalog);
+        ResourceValidation.ValidateCreateComputeEnvironment(r, p, Catalog, _options.HostProviders?.Keys as ICollection<string> ?? _options.HostProviders?.Keys.ToList());
         if (r.ComputeEnvironmentName is { } n && _ces.ContainsKey(n))
         {
             p.Add($"Object already exists: computeEnvironmentName {n}");
@@ -41,6 +41,20 @@ internal sealed partial class EngineCore
             }
         }
 
+        HostProvider? provider = null;
+        if (!p.Any && r.Provider is { } providerName && _options.HostProviders is { } providers
+            && providers.TryGetValue(providerName, out var providerFactory))
+        {
+            try
+            {
+                provider = providerFactory(r);
+            }
+            catch (BatchClientException e)
+            {
+                p.Add(e.Message);
+            }
+        }
+
         p.ThrowIfAny();
         var name = r.ComputeEnvironmentName!;
         var ce = new ComputeEnvironmentState
@@ -55,6 +69,8 @@ internal sealed partial class EngineCore
             Tags = new(r.Tags ?? new Dictionary<string, string>(), StringComparer.Ordinal),
             HostSpecs = r.Hosts,
             Provider = r.Provider,
+            ProviderSettings = r.ProviderSettings,
+            HostProvider = provider,
             CreatedOrder = ++_resourceOrder,
         };
         ce.Architecture = ArchitectureOf(ce);
@@ -76,7 +92,86 @@ internal sealed partial class EngineCore
 
         EnsureMinCapacity(ce);
         _dirty = true;
+        provider?.Start(new MembershipSink(this, ce));
         return new ComputeEnvironmentResponse(name, ce.Arn);
+    }
+
+    /// <summary>A host provider's view of the engine: its reports become events the loop handles in order.</summary>
+    private sealed class MembershipSink(EngineCore core, ComputeEnvironmentState ce) : IHostMembershipSink
+    {
+        public void HostAvailable(ProvidedHost host)
+        {
+            ArgumentNullException.ThrowIfNull(host);
+            core._events.Writer.TryWrite(new HostEvent(false, default, default, new MembershipChange(ce, host, null, null)));
+        }
+
+        public void HostLost(string hostName, string reason)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(hostName);
+            core._events.Writer.TryWrite(new HostEvent(false, default, default, new MembershipChange(ce, null, hostName, reason)));
+        }
+    }
+
+    /// <summary>
+    /// A host provider's change, on the loop. A new host joins like a listed one. A lost host leaves at once (drained:
+    /// nothing new is placed there, removed when its last attempt ended); its attempts are terminated and end as host
+    /// failures with the provider's reason, retried per retryStrategy (AWS: a terminated instance's jobs).
+    /// </summary>
+    private void OnMembershipChange(MembershipChange change)
+    {
+        var ce = change.ComputeEnvironment;
+        if (!_ces.TryGetValue(ce.Name, out var live) || !ReferenceEquals(live, ce))
+        {
+            return; // the CE was deleted meanwhile
+        }
+
+        if (change.Available is { } provided)
+        {
+            if (ce.Hosts.TryGetValue(provided.HostName, out var existing))
+            {
+                if (existing.Draining && ce.Status != ResourceStatus.DELETED)
+                {
+                    // Back before its last attempt ended: usable again (its lost attempts still end as host failures).
+                    existing.Draining = false;
+                    ce.Index.Update(existing);
+                    _capacityVersion++;
+                    _dirty = true;
+                }
+
+                return;
+            }
+
+            AddHost(ce, provided.HostName, new ResourceVector(ResourceVector.ToMilli(provided.Vcpus), provided.MemoryMiB, provided.Gpus),
+                provided.Driver, provided.Architecture, instanceType: null, spot: false, price: 0, nominalVcpus: (int)Math.Ceiling(provided.Vcpus));
+            ce.MaxHostShape = MaxShapeOf(ce);
+            return;
+        }
+
+        if (change.LostHost is not { } lostName || !ce.Hosts.TryGetValue(lostName, out var host) || host.Draining)
+        {
+            return;
+        }
+
+        host.Draining = true;
+        ce.Index.Update(host);
+        var reason = change.Reason ?? StatusReasons.HostTerminated;
+        foreach (var job in _attempts.Values)
+        {
+            if (job.Host == host)
+            {
+                job.HostLostReason = reason;
+                TerminateAttempt(job, TimeSpan.Zero);
+            }
+        }
+
+        if (host.RunningAttempts == 0)
+        {
+            RemoveHost(host);
+        }
+
+        ce.MaxHostShape = MaxShapeOf(ce);
+        _capacityVersion++;
+        _dirty = true;
     }
 
     private HostDriver CreateDriver(HostSpec spec, string field)
@@ -281,6 +376,11 @@ internal sealed partial class EngineCore
         _ces.Remove(ce.Name);
         Telemetry.SetResources(_queues.Values, _ces.Values);
         ce.Status = ResourceStatus.DELETED;
+        if (ce.HostProvider is { } provider)
+        {
+            // Its drivers may still end running attempts: kept until the engine stops, which disposes the provider.
+            _retiredProviders.Add(provider);
+        }
     }
 
     public IReadOnlyList<ComputeEnvironmentDetail> DescribeComputeEnvironments(DescribeComputeEnvironmentsRequest r)

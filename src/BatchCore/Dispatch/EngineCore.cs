@@ -71,6 +71,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private readonly List<Job> _submitted = [];
     private readonly Dictionary<string, HostDriver> _sharedDrivers = new(StringComparer.Ordinal);
     private readonly SimulatedHostDriver _simulatedDriver;
+    private readonly List<HostProvider> _retiredProviders = [];
     private readonly SimulatedHostDriver _fargateDriver;
 
     private long _seq;
@@ -179,7 +180,11 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         while (_events.Reader.TryRead(out var e))
         {
             any = true;
-            if (e.Started)
+            if (e.Membership is { } change)
+            {
+                OnMembershipChange(change);
+            }
+            else if (e.Started)
             {
                 OnAttemptStarted(e.Token.Value);
             }
@@ -376,6 +381,20 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     public async ValueTask DisposeDriversAsync()
     {
+        // Providers first: they stop discovering (and dispose the drivers they created; disposal is idempotent).
+        foreach (var ce in _ces.Values)
+        {
+            if (ce.HostProvider is { } provider)
+            {
+                _retiredProviders.Add(provider);
+            }
+        }
+
+        foreach (var provider in _retiredProviders)
+        {
+            await provider.DisposeAsync().ConfigureAwait(false);
+        }
+
         // One driver instance may serve many hosts (and shared managed drivers): dispose each exactly once.
         var drivers = new HashSet<HostDriver>(ReferenceEqualityComparer.Instance);
         foreach (var ce in _ces.Values)

@@ -87,6 +87,11 @@ public sealed record AttemptLaunch
     public IReadOnlyDictionary<string, string> Parameters { get; init; } = new Dictionary<string, string>();
     /// <summary>In-process jobs: the handler name from the definition's <c>extensions.handler</c>.</summary>
     public string? Handler { get; init; }
+    /// <summary>
+    /// The attempt's timeout (<c>timeout.attemptDurationSeconds</c>), or null. The engine enforces it itself; drivers
+    /// of systems with their own time limit (Slurm's <c>--time</c>) pass it on as a backstop.
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
     /// <summary>The job's name.</summary>
     public string JobName { get; init; } = "";
     /// <summary>The job queue's name.</summary>

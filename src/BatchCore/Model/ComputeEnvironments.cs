@@ -14,8 +14,14 @@ public sealed record CreateComputeEnvironmentRequest
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
     /// <summary>BatchCore extension: the hosts of an UNMANAGED compute environment.</summary>
     public IReadOnlyList<HostSpec>? Hosts { get; init; }
-    /// <summary>BatchCore extension: who provides a MANAGED CE's hosts: <c>simulated</c> or <c>local</c>. The default is <c>simulated</c>.</summary>
+    /// <summary>
+    /// BatchCore extension: who provides a MANAGED CE's hosts (<c>simulated</c> or <c>local</c>; the default is
+    /// <c>simulated</c>), or an UNMANAGED CE's hosts (a provider registered in <see cref="BatchEngineOptions.HostProviders"/>,
+    /// e.g. <c>slurm</c>; the default is the <see cref="Hosts"/> list).
+    /// </summary>
     public string? Provider { get; init; }
+    /// <summary>BatchCore extension: the settings of an UNMANAGED CE's host provider (e.g. Slurm's <c>slurmConf</c>, <c>partition</c>).</summary>
+    public IReadOnlyDictionary<string, string>? ProviderSettings { get; init; }
 }
 
 /// <summary>BatchCore extension: one host of an UNMANAGED compute environment.</summary>
@@ -130,6 +136,7 @@ public sealed record ComputeEnvironmentDetail
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
     public IReadOnlyList<HostSpec>? Hosts { get; init; }
     public string? Provider { get; init; }
+    public IReadOnlyDictionary<string, string>? ProviderSettings { get; init; }
 }
 
 /// <summary>AWS <c>DescribeComputeEnvironments</c> request.</summary>

@@ -10,7 +10,9 @@ internal static class ResourceValidation
 {
     private static readonly string[] Strategies = [.. CRAllocationStrategy.All];
 
-    public static void ValidateCreateComputeEnvironment(CreateComputeEnvironmentRequest r, Problems p, InstanceCatalog catalog)
+    // hostProviders: the names registered in BatchEngineOptions.HostProviders (UNMANAGED CEs whose hosts come from them).
+    public static void ValidateCreateComputeEnvironment(CreateComputeEnvironmentRequest r, Problems p, InstanceCatalog catalog,
+        ICollection<string>? hostProviders = null)
     {
         Names.Check(p, r.ComputeEnvironmentName, "computeEnvironmentName", firstAlphanumeric: false);
         if (r.Type is null)
@@ -26,7 +28,25 @@ internal static class ResourceValidation
         }
 
         Names.CheckTags(p, r.Tags, "tags", 50);
-        p.OneOf(r.Provider, "provider", "simulated", "local");
+        var hostProvider = r.Provider is { } pn && hostProviders is not null && hostProviders.Contains(pn);
+        if (!hostProvider)
+        {
+            p.OneOf(r.Provider, "provider", ["simulated", "local", .. hostProviders ?? []]);
+        }
+        else if (r.Type != CEType.UNMANAGED)
+        {
+            p.Add("provider", $"{r.Provider} supplies the hosts of an UNMANAGED compute environment; type was {r.Type}");
+        }
+        else if (r.Hosts is { Count: > 0 })
+        {
+            p.Add("hosts", $"must be empty when provider {r.Provider} supplies the hosts");
+        }
+
+        if (r.ProviderSettings is { Count: > 0 } && !hostProvider)
+        {
+            p.Add("providerSettings", "can only be set with a host provider of an UNMANAGED compute environment (e.g. provider: slurm)");
+        }
+
         if (r.Type == CEType.UNMANAGED)
         {
             if (r.ComputeResources is not null)

@@ -57,6 +57,9 @@ public abstract class HostDriverContractTests : IAsyncLifetime
     /// <summary>Null when memory and CPU limits are enforced; otherwise limit tests skip with this reason.</summary>
     protected abstract string? LimitsUnavailableReason { get; }
 
+    /// <summary>Null when a fractional vCPU quota is enforced; otherwise the CPU quota test skips with this reason.</summary>
+    protected virtual string? CpuQuotaUnavailableReason => null;
+
     /// <summary>Driver-specific check that nothing of the attempt is left (cgroups, containers).</summary>
     protected virtual Task AssertNothingLeftAsync(AttemptLaunch launch) => Task.CompletedTask;
 
@@ -380,6 +383,11 @@ public abstract class HostDriverContractTests : IAsyncLifetime
     public async Task CpuQuota_HalfVcpu_ThrottlesASpinningJob()
     {
         RequireLimits();
+        if (CpuQuotaUnavailableReason is { } noQuota)
+        {
+            Assert.Skip(noQuota);
+        }
+
         var launch = MakeLaunch(Command(DummyJob.Spin, "2"), vcpus: 0.5);
 
         var exit = await RunAsync(launch);

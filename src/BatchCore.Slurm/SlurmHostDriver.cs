@@ -1,0 +1,719 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace BatchCore.Hosts.Slurm;
+
+/// <summary>
+/// Runs attempts as Slurm batch jobs (kind <c>slurm</c>), one job per attempt, pinned to the node the attempt was placed
+/// on: <c>sbatch --parsable --nodelist=&lt;host&gt; --cpus-per-task --mem --gres=gpu:N --time</c>, the job's environment
+/// from a NUL-separated <c>--export-file</c>, and a small wrapper script that runs the command in exec form (its
+/// arguments are sbatch's script arguments: never parsed by a shell) and records its exit code in a result file.
+/// Progress comes from one <c>squeue</c> poll per interval for all of the driver's jobs; output is read from the job's
+/// output file into the attempt's log stream. Terminate: <c>scancel --signal=TERM --full</c>, then
+/// <c>--signal=KILL</c> after the grace period. See docs/slurm.md.
+/// </summary>
+public sealed class SlurmHostDriver : HostDriver
+{
+    /// <summary>The reason of an attempt terminated before its Slurm job started.</summary>
+    public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
+
+    /// <summary>The prefix of the reason of an attempt whose node failed under it (Slurm's NODE_FAIL, BOOT_FAIL).</summary>
+    public const string HostTerminatedPrefix = "Host EC2 (instance ";
+
+    // Written once per driver. "$1" is the result file, the rest is the command, exactly as given. The trap keeps the
+    // wrapper alive through SIGTERM (scancel --full signals the command itself) so that it records the command's exit.
+    private const string WrapperScript = """
+        #!/bin/sh
+        # BatchCore's Slurm job wrapper: runs the command (exec form) and records how it ended in the result file "$1".
+        r="$1"; shift
+        trap 't=1' TERM
+        : > "$r.started"
+        if [ "$#" -eq 0 ] || ! command -v "$1" >/dev/null 2>&1; then
+          printf 'notfound\n' > "$r.tmp" && mv "$r.tmp" "$r"
+          exit 127
+        fi
+        "$@"
+        c=$?
+        printf 'exit %s\n' "$c" > "$r.tmp" && mv "$r.tmp" "$r"
+        exit "$c"
+        """;
+
+    private static readonly string[] TerminalStates =
+        ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"];
+
+    private readonly SlurmOptions _options;
+    private readonly SlurmCommands _commands;
+    private readonly string _directory;
+    private readonly bool _ownsDirectory;
+    private readonly string _wrapper;
+    private readonly ConcurrentDictionary<AttemptToken, Attempt> _attempts = new();
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly Lock _pollerGate = new();
+    private Task? _poller;
+    private int _disposed;
+
+    /// <summary>Creates the driver and writes its wrapper script. Contacts Slurm only when attempts are launched.</summary>
+    /// <exception cref="BatchClientException">The options break a rule.</exception>
+    public SlurmHostDriver(SlurmOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options with { };
+        _commands = new SlurmCommands(_options);
+        if (_options.SharedDirectory is { } shared)
+        {
+            _directory = Directory.CreateDirectory(Path.Combine(shared, "batchcore-" + Guid.NewGuid().ToString("N")[..12])).FullName;
+        }
+        else
+        {
+            _directory = Directory.CreateTempSubdirectory("batchcore-slurm-").FullName;
+        }
+
+        _ownsDirectory = true;
+        _wrapper = Path.Combine(_directory, "wrapper.sh");
+        File.WriteAllText(_wrapper, WrapperScript.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(_wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+    }
+
+    /// <inheritdoc />
+    public override string Kind => "slurm";
+
+    /// <summary>The Slurm job id of a running attempt (null before sbatch answered or after it ended): for tests and tools.</summary>
+    public long? SlurmJobId(AttemptToken token) => _attempts.TryGetValue(token, out var a) ? a.JobId : null;
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The token is already running on this driver.</exception>
+    public override void Launch(AttemptLaunch launch, IAttemptEventSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(launch);
+        ArgumentNullException.ThrowIfNull(sink);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var attempt = new Attempt(this, launch, sink);
+        if (!_attempts.TryAdd(launch.Token, attempt))
+        {
+            ThrowDuplicate(launch.Token);
+        }
+
+        EnsurePoller();
+        _ = Task.Run(attempt.SubmitAsync);
+    }
+
+    /// <inheritdoc />
+    public override void Terminate(AttemptToken token, TimeSpan gracePeriod)
+    {
+        if (gracePeriod < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(gracePeriod), gracePeriod, "gracePeriod must not be negative");
+        }
+
+        if (_attempts.TryGetValue(token, out var attempt))
+        {
+            attempt.Terminate(gracePeriod);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var running = new List<Task>();
+        foreach (var (_, attempt) in _attempts)
+        {
+            attempt.Terminate(TimeSpan.Zero);
+            running.Add(attempt.Completion.Task);
+        }
+
+        // The poller reports their ends; bounded, so that a dead controller cannot hang disposal.
+        using (var guard = new CancellationTokenSource(_options.CommandTimeout * 2))
+        {
+            try
+            {
+                await Task.WhenAll(running).WaitAsync(guard.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // leave them: Slurm's own time limit ends them
+            }
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        if (_poller is { } poller)
+        {
+            try
+            {
+                await poller.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        _commands.Dispose();
+        _disposing.Dispose();
+        if (_ownsDirectory)
+        {
+            try
+            {
+                Directory.Delete(_directory, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // best effort
+            }
+        }
+
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowDuplicate(AttemptToken token) =>
+        throw new InvalidOperationException($"attempt {token.Value} is already running on this driver");
+
+    private void EnsurePoller()
+    {
+        lock (_pollerGate)
+        {
+            _poller ??= Task.Run(PollLoopAsync);
+        }
+    }
+
+    /// <summary>One squeue for all submitted jobs per interval, then each attempt reads its output and, when its job ended, reports.</summary>
+    private async Task PollLoopAsync()
+    {
+        var ct = _disposing.Token;
+        using var timer = new PeriodicTimer(_options.PollInterval, _options.TimeProvider);
+        var ids = new List<long>();
+        var states = new Dictionary<long, string>();
+        while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+        {
+            ids.Clear();
+            foreach (var (_, attempt) in _attempts)
+            {
+                if (attempt.JobId is { } id)
+                {
+                    ids.Add(id);
+                }
+            }
+
+            if (ids.Count == 0)
+            {
+                continue;
+            }
+
+            var ok = await QueryStatesAsync(ids, states, ct).ConfigureAwait(false);
+            var now = _options.TimeProvider.GetUtcNow();
+            foreach (var (_, attempt) in _attempts)
+            {
+                if (attempt.JobId is not { } id)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    attempt.Poll(ok ? (states.TryGetValue(id, out var s) ? s : null) : "?", now);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // the shared directory hiccupped: the next tick reads again
+                }
+            }
+        }
+    }
+
+    /// <summary>Job states by id from <c>squeue --states=all</c> (<c>--json</c> ignores the job filter in 22.05, see docs/slurm.md).</summary>
+    private async Task<bool> QueryStatesAsync(List<long> ids, Dictionary<long, string> states, CancellationToken ct)
+    {
+        states.Clear();
+        var list = new StringBuilder();
+        foreach (var id in ids)
+        {
+            if (list.Length > 0)
+            {
+                list.Append(',');
+            }
+
+            list.Append(id.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var result = await _commands.RunAsync("squeue", ["--noheader", "--states=all", "--jobs=" + list, "--format=%i|%T"], ct).ConfigureAwait(false);
+        if (!result.Ok)
+        {
+            // Every id unknown (all purged): "Invalid job id specified". Anything else: ask again next tick.
+            return result.StandardError.Contains("Invalid job id", StringComparison.Ordinal);
+        }
+
+        foreach (var line in result.StandardOutput.AsSpan().EnumerateLines())
+        {
+            var bar = line.IndexOf('|');
+            if (bar > 0 && long.TryParse(line[..bar], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                states[id] = line[(bar + 1)..].Trim().ToString();
+            }
+        }
+
+        return true;
+    }
+
+    private static string TimeLimit(TimeSpan timeout, TimeSpan margin)
+    {
+        var minutes = (long)Math.Ceiling((timeout + margin).TotalMinutes);
+        return Math.Max(1, minutes).ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>One attempt: its Slurm job, files, termination state and log tail.</summary>
+    private sealed class Attempt(SlurmHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
+    {
+        private readonly Lock _gate = new();
+        private readonly string _prefix = Path.Combine(driver._directory, launch.Token.Value.ToString(CultureInfo.InvariantCulture));
+        private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
+        private readonly StringBuilder _line = new();
+        private long _offset;
+        private long _jobId = -1;
+        private bool _terminateRequested;
+        private bool _termSent;
+        private bool _killSent;
+        private bool _started;
+        private bool _finished;
+        private DateTimeOffset? _missingSince;
+
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long? JobId
+        {
+            get
+            {
+                var id = Volatile.Read(ref _jobId);
+                return id < 0 ? null : id;
+            }
+        }
+
+        private string OutputFile => _prefix + ".out";
+        private string ResultFile => _prefix + ".result";
+        private string EnvironmentFile => _prefix + ".env";
+        private string StartedFile => ResultFile + ".started";
+
+        public async Task SubmitAsync()
+        {
+            try
+            {
+                if (IsTerminateRequested())
+                {
+                    Finish(new AttemptExit(null, TerminatedBeforeStartReason));
+                    return;
+                }
+
+                if (launch.Command.Count == 0)
+                {
+                    Finish(new AttemptExit(null, "CannotStartContainerError: the job has no command"));
+                    return;
+                }
+
+                await File.WriteAllTextAsync(EnvironmentFile, EnvironmentText(), driver._disposing.Token).ConfigureAwait(false);
+                var result = await driver._commands.SubmitAsync(SbatchArguments(), driver._disposing.Token).ConfigureAwait(false);
+                if (!result.Ok || !long.TryParse(result.StandardOutput.Trim().Split(';')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+                {
+                    Finish(new AttemptExit(null, "CannotStartContainerError: sbatch: " + result.Message));
+                    return;
+                }
+
+                bool terminate;
+                TimeSpan grace = default;
+                lock (_gate)
+                {
+                    Volatile.Write(ref _jobId, id);
+                    terminate = _terminateRequested;
+                }
+
+                if (terminate)
+                {
+                    await CancelAsync(grace).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                Finish(new AttemptExit(null, TerminatedBeforeStartReason));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Finish(new AttemptExit(null, "CannotStartContainerError: " + e.Message, HostFailure: true));
+            }
+        }
+
+        private string EnvironmentText()
+        {
+            // NUL-separated NAME=value entries: values stay literal whatever they hold ('=', ';', '$', newlines).
+            var text = new StringBuilder();
+            foreach (var (name, value) in launch.Environment)
+            {
+                text.Append(name).Append('=').Append(value).Append('\0');
+            }
+
+            return text.ToString();
+        }
+
+        private List<string> SbatchArguments()
+        {
+            var cpus = Math.Max(1, (int)Math.Ceiling(launch.Vcpus - 1e-9));
+            var args = new List<string>(20 + launch.Command.Count)
+            {
+                "--parsable",
+                "--job-name=" + JobName(),
+                "--nodes=1",
+                "--ntasks=1",
+                "--nodelist=" + launch.HostName,
+                "--cpus-per-task=" + cpus.ToString(CultureInfo.InvariantCulture),
+                "--mem=" + Math.Max(1, launch.MemoryMiB).ToString(CultureInfo.InvariantCulture),
+                "--output=" + OutputFile,
+                "--export-file=" + EnvironmentFile,
+                "--chdir=" + (launch.WorkingDirectory ?? driver._directory),
+                "--kill-on-invalid-dep=yes",
+            };
+            if (launch.WorkingDirectory is { } wd)
+            {
+                Directory.CreateDirectory(wd);
+            }
+
+            if (driver._options.Partition is { } partition)
+            {
+                args.Add("--partition=" + partition);
+            }
+
+            if (launch.Gpus > 0)
+            {
+                args.Add("--gres=gpu:" + launch.Gpus.ToString(CultureInfo.InvariantCulture));
+            }
+
+            if (launch.Timeout is { } timeout)
+            {
+                args.Add("--time=" + TimeLimit(timeout, driver._options.TimeLimitMargin));
+            }
+
+            args.Add(driver._wrapper);
+            args.Add(ResultFile);
+            args.AddRange(launch.Command);
+            return args;
+        }
+
+        private string JobName()
+        {
+            // Slurm job names show in squeue; keep them short and free of separators.
+            var name = "bc-" + launch.JobId;
+            return name.Length > 64 ? name[..64] : name;
+        }
+
+        private bool IsTerminateRequested()
+        {
+            lock (_gate)
+            {
+                return _terminateRequested;
+            }
+        }
+
+        public void Terminate(TimeSpan grace)
+        {
+            bool submitted;
+            lock (_gate)
+            {
+                if (_finished || (_terminateRequested && grace > TimeSpan.Zero))
+                {
+                    return;
+                }
+
+                _terminateRequested = true;
+                submitted = _jobId >= 0;
+            }
+
+            if (submitted)
+            {
+                _ = CancelAsync(grace);
+            }
+        }
+
+        /// <summary>Pending: cancelled outright. Running: SIGTERM to every process of the job, SIGKILL after the grace.</summary>
+        private async Task CancelAsync(TimeSpan grace)
+        {
+            var id = _jobId.ToString(CultureInfo.InvariantCulture);
+            try
+            {
+                bool started;
+                lock (_gate)
+                {
+                    started = _started;
+                }
+
+                if (!started)
+                {
+                    // Not running yet (pending, or still starting): cancelled outright; a wrapper already up gets
+                    // SIGTERM from Slurm and records the exit.
+                    await driver._commands.RunAsync("scancel", [id]).ConfigureAwait(false);
+                    return;
+                }
+
+                if (grace > TimeSpan.Zero)
+                {
+                    lock (_gate)
+                    {
+                        _termSent = true;
+                    }
+
+                    await driver._commands.RunAsync("scancel", ["--signal=TERM", "--full", id]).ConfigureAwait(false);
+                    await Task.Delay(grace, driver._options.TimeProvider).ConfigureAwait(false);
+                    if (IsFinished())
+                    {
+                        return;
+                    }
+                }
+
+                lock (_gate)
+                {
+                    _killSent = true;
+                }
+
+                await driver._commands.RunAsync("scancel", ["--signal=KILL", "--full", id]).ConfigureAwait(false);
+                // Also ends a job that is still pending (signals only reach running jobs).
+                await driver._commands.RunAsync("scancel", [id]).ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // driver disposed meanwhile
+            }
+        }
+
+        private bool IsFinished()
+        {
+            lock (_gate)
+            {
+                return _finished;
+            }
+        }
+
+        /// <summary>
+        /// One poll tick. <paramref name="state"/>: the job's Slurm state, null when squeue does not know the job, "?"
+        /// when squeue failed.
+        /// </summary>
+        public void Poll(string? state, DateTimeOffset now)
+        {
+            if (IsFinished())
+            {
+                return;
+            }
+
+            // Started before the output is read: whoever sees a line of the job may rely on it being RUNNING.
+            if (state is "RUNNING" or "COMPLETING" or "SUSPENDED" or "STOPPED" or "?")
+            {
+                // Running for Slurm is not yet running for us: the wrapper marks when it (and its SIGTERM trap) is up.
+                if (File.Exists(StartedFile))
+                {
+                    ReportStarted();
+                }
+            }
+
+            ReadOutput(final: false);
+            if (state == "?")
+            {
+                return;
+            }
+
+            if (state is null)
+            {
+                // Purged (MinJobAge) or lost by the controller: the result file still says how it ended.
+                _missingSince ??= now;
+                if (File.Exists(ResultFile) || now - _missingSince.Value >= driver._options.LostJobTimeout)
+                {
+                    End("UNKNOWN");
+                }
+
+                return;
+            }
+
+            _missingSince = null;
+            if (Array.IndexOf(TerminalStates, state) >= 0)
+            {
+                End(state);
+            }
+        }
+
+        private void ReportStarted()
+        {
+            lock (_gate)
+            {
+                if (_started || _finished)
+                {
+                    return;
+                }
+
+                _started = true;
+            }
+
+            sink.Started(launch.Token);
+        }
+
+        private void End(string state)
+        {
+            ReadOutput(final: true);
+            var result = ReadResult();
+            var ran = result is not null || File.Exists(StartedFile);
+            AttemptExit exit;
+            bool term, kill, requested;
+            lock (_gate)
+            {
+                term = _termSent;
+                kill = _killSent;
+                requested = _terminateRequested;
+            }
+
+            if (result == "notfound")
+            {
+                exit = new AttemptExit(null, $"CannotStartContainerError: {launch.Command[0]}: executable file not found in $PATH");
+                ran = false;
+            }
+            else if (state == "OUT_OF_MEMORY")
+            {
+                exit = new AttemptExit(137, AttemptExit.OutOfMemoryReason);
+            }
+            else if (result is not null && result.StartsWith("exit ", StringComparison.Ordinal)
+                && int.TryParse(result.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out var code))
+            {
+                exit = new AttemptExit(code);
+            }
+            else if (state is "NODE_FAIL" or "BOOT_FAIL")
+            {
+                exit = new AttemptExit(null, $"{HostTerminatedPrefix}{launch.HostName}) terminated: Slurm job ended {state}", HostFailure: true);
+            }
+            else if (!ran && requested)
+            {
+                exit = new AttemptExit(null, TerminatedBeforeStartReason);
+            }
+            else if (kill)
+            {
+                exit = new AttemptExit(137);
+            }
+            else if (term || requested)
+            {
+                exit = new AttemptExit(143);
+            }
+            else if (state == "TIMEOUT")
+            {
+                exit = new AttemptExit(137, "Slurm time limit reached");
+            }
+            else
+            {
+                exit = new AttemptExit(null, $"Slurm job {_jobId} ended {state} without a result", HostFailure: !ran);
+            }
+
+            if (ran)
+            {
+                ReportStarted();
+            }
+
+            Finish(exit);
+        }
+
+        private string? ReadResult()
+        {
+            try
+            {
+                return File.Exists(ResultFile) ? File.ReadAllText(ResultFile).Trim() : null;
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+
+        private void Finish(AttemptExit exit)
+        {
+            lock (_gate)
+            {
+                if (_finished)
+                {
+                    return;
+                }
+
+                _finished = true;
+            }
+
+            driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
+            foreach (var file in new[] { OutputFile, ResultFile, EnvironmentFile, StartedFile })
+            {
+                try
+                {
+                    File.Delete(file);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // best effort: the driver's directory goes on dispose
+                }
+            }
+
+            sink.Exited(launch.Token, exit);
+            Completion.TrySetResult();
+        }
+
+        /// <summary>Reads what the job wrote since the last tick; lines go to the log stream, a partial line waits.</summary>
+        private void ReadOutput(bool final)
+        {
+            if (!File.Exists(OutputFile))
+            {
+                return;
+            }
+
+            using (var stream = new FileStream(OutputFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            {
+                if (stream.Length > _offset)
+                {
+                    stream.Position = _offset;
+                    var buffer = new byte[Math.Min(stream.Length - _offset, 1 << 20)];
+                    int read;
+                    while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+                    {
+                        _offset += read;
+                        Append(buffer.AsSpan(0, read));
+                    }
+                }
+            }
+
+            if (final && _line.Length > 0)
+            {
+                Emit();
+            }
+        }
+
+        private void Append(ReadOnlySpan<byte> bytes)
+        {
+            var chars = new char[_decoder.GetCharCount(bytes, flush: false)];
+            var count = _decoder.GetChars(bytes, chars, flush: false);
+            var span = chars.AsSpan(0, count);
+            while (span.IndexOf('\n') is var newline and >= 0)
+            {
+                _line.Append(span[..newline]);
+                Emit();
+                span = span[(newline + 1)..];
+            }
+
+            _line.Append(span);
+        }
+
+        private void Emit()
+        {
+            if (_line.Length > 0 && _line[^1] == '\r')
+            {
+                _line.Length--;
+            }
+
+            driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), _line.ToString());
+            _line.Clear();
+        }
+    }
+}
