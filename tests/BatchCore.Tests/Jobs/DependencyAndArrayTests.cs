@@ -94,32 +94,33 @@ public class DependencyAndArrayTests
     public async Task ArrayParent_IsPendingWhileChildrenRun_AndNeverRunnable()
     {
         await using var engine = await TestEngine.WithQueueAsync();
-        var seen = new List<JobStateChange>();
-        using var cts = new CancellationTokenSource();
-        var watch = Task.Run(async () =>
-        {
-            await foreach (var c in engine.WatchJobsAsync(ct: cts.Token))
-            {
-                lock (seen)
-                {
-                    seen.Add(c);
-                }
-            }
-        }, TestContext.Current.CancellationToken);
-        await Task.Delay(50, TestContext.Current.CancellationToken);
+        var ct = TestContext.Current.CancellationToken;
+        await using var changes = engine.WatchJobsAsync(ct: ct).GetAsyncEnumerator(ct);
+        // The first MoveNextAsync queues the watcher's registration now, ahead of the submit below: no change is missed.
+        var next = changes.MoveNextAsync();
         var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 3, runSeconds: 50));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
         Assert.Equal(JobStatus.PENDING, await engine.StatusAsync(r.JobId));
         await engine.RunUntilIdleAsync();
-        await Task.Delay(50, TestContext.Current.CancellationToken);
-        await cts.CancelAsync();
-        lock (seen)
+
+        var parentStates = new List<string>();
+        while (await next)
         {
-            var parentStates = seen.Where(c => c.JobId == r.JobId).Select(c => c.Status).ToList();
-            Assert.DoesNotContain(JobStatus.RUNNABLE, parentStates);
-            Assert.DoesNotContain(JobStatus.RUNNING, parentStates);
-            Assert.Equal(JobStatus.SUCCEEDED, parentStates[^1]);
+            if (changes.Current.JobId == r.JobId)
+            {
+                parentStates.Add(changes.Current.Status);
+                if (changes.Current.Status is JobStatus.SUCCEEDED or JobStatus.FAILED)
+                {
+                    break;
+                }
+            }
+
+            next = changes.MoveNextAsync();
         }
+
+        Assert.DoesNotContain(JobStatus.RUNNABLE, parentStates);
+        Assert.DoesNotContain(JobStatus.RUNNING, parentStates);
+        Assert.Equal(JobStatus.SUCCEEDED, parentStates[^1]);
     }
 
     [Fact]

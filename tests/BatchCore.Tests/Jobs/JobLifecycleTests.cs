@@ -175,8 +175,7 @@ public class JobLifecycleTests
         using var cts = new CancellationTokenSource();
         var seen = new List<string>();
         var enumerator = engine.WatchJobsAsync(ct: cts.Token).GetAsyncEnumerator(cts.Token);
-        var first = enumerator.MoveNextAsync(); // subscribes
-        await Task.Delay(50, TestContext.Current.CancellationToken); // lets the subscription reach the loop (not a timed assertion)
+        var first = enumerator.MoveNextAsync(); // queues the subscription on the loop, ahead of the submit below
         var r = await engine.SubmitJobAsync(TestEngine.Job());
         await engine.RunUntilIdleAsync();
         Assert.True(await first);
