@@ -96,9 +96,10 @@ internal abstract class CgroupLayout
 
     private static bool TryProbe(CgroupLayout layout, out string? reason)
     {
+        AttemptCgroup? probe = null;
         try
         {
-            var probe = layout.Rent(0.5, 64);
+            probe = layout.Rent(0.5, 64);
             probe.EnterForStart();
             probe.LeaveAfterStart();
             var returned = layout.ReturnAsync(probe, TimeProvider.System).AsTask().GetAwaiter().GetResult();
@@ -107,10 +108,18 @@ internal abstract class CgroupLayout
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            if (probe is not null)
+            {
+                layout.Discard(probe);
+            }
+
             reason = e.Message;
             return false;
         }
     }
+
+    /// <summary>Removes an attempt cgroup that is known to be empty (best effort).</summary>
+    protected abstract void Discard(AttemptCgroup cgroup);
 
     /// <summary>The cgroup path of this process in the hierarchy whose controller list contains <paramref name="controller"/>
     /// (v1), or in the unified hierarchy when <paramref name="controller"/> is empty (v2, the <c>0::</c> line).</summary>
@@ -356,6 +365,8 @@ internal abstract class CgroupLayout
             return slot.TryRemove();
         }
 
+        protected override void Discard(AttemptCgroup cgroup) => _ = ((V1Slot)cgroup).TryRemove();
+
         public override void RemoveAll()
         {
             while (_pool.TryTake(out var slot))
@@ -385,6 +396,8 @@ internal abstract class CgroupLayout
             private string? _pendingQuota;
             private bool _limitFailed;
             private bool _deferLimits;
+            private string? _appliedMemory; // null: unlimited, or unknown after a failed write
+            private string? _appliedQuota;
             private bool _entered;
 
             public V1Slot(V1 layout, string[] dirs)
@@ -423,7 +436,17 @@ internal abstract class CgroupLayout
                 // join a limited cgroup safely, so the job sees its limits from its first instruction. The leader (the
                 // main thread: only the constructor's probe) joins an unlimited cgroup and limits follow its leave.
                 _deferLimits = _layout.Limits && NativeMethods.GetTid() == OwnPid;
-                if (_layout.Limits && !_deferLimits)
+                if (_deferLimits)
+                {
+                    if (_memswLimit is not null)
+                    {
+                        WriteFile(_memswLimit, "-1"u8);
+                    }
+
+                    WriteFile(_memoryLimit!, "-1"u8);
+                    _appliedMemory = null;
+                }
+                else if (_layout.Limits)
                 {
                     ApplyLimits();
                 }
@@ -473,15 +496,33 @@ internal abstract class CgroupLayout
 
             private void ApplyLimits()
             {
-                // Memory first: memory.limit_in_bytes must stay at or below memsw (unlimited after a reset).
-                WriteFile(_memoryLimit!, _pendingMemory!);
-                if (_memswLimit is not null)
+                // A slot keeps its last attempt's limits: consecutive attempts of one job definition write nothing.
+                if (_pendingMemory != _appliedMemory)
                 {
-                    // No swap beyond the memory limit, like Docker's MemorySwap = Memory.
-                    WriteFile(_memswLimit, _pendingMemory!);
+                    // memory.limit_in_bytes must stay at or below memsw: raise memsw first, lower memory first (null is
+                    // unlimited, so a first limit lowers).
+                    var raising = _appliedMemory is not null && long.Parse(_pendingMemory!, CultureInfo.InvariantCulture) > long.Parse(_appliedMemory, CultureInfo.InvariantCulture);
+                    _appliedMemory = null; // unknown until both are written
+                    if (raising && _memswLimit is not null)
+                    {
+                        WriteFile(_memswLimit, _pendingMemory!);
+                    }
+
+                    WriteFile(_memoryLimit!, _pendingMemory!);
+                    if (!raising && _memswLimit is not null)
+                    {
+                        WriteFile(_memswLimit, _pendingMemory!); // no swap beyond the memory limit, like Docker's MemorySwap = Memory
+                    }
+
+                    _appliedMemory = _pendingMemory;
                 }
 
-                WriteFile(_cpuQuota!, _pendingQuota!);
+                if (_pendingQuota != _appliedQuota)
+                {
+                    _appliedQuota = null;
+                    WriteFile(_cpuQuota!, _pendingQuota!);
+                    _appliedQuota = _pendingQuota;
+                }
             }
 
             private void Leave(int joined)
@@ -508,27 +549,29 @@ internal abstract class CgroupLayout
             /// </summary>
             public void EvictOwnThreads()
             {
+                // A thread created while the starting thread was in the slot inherited all of its hierarchies, so the
+                // last one (pids) lists every such thread: one read per attempt.
                 for (var round = 0; round < 3; round++)
                 {
                     var found = false;
-                    for (var i = 0; i < _tasks.Length; i++)
+                    try
                     {
-                        try
+                        foreach (var line in File.ReadLines(_tasks[^1]))
                         {
-                            foreach (var line in File.ReadLines(_tasks[i]))
+                            if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var tid)
+                                && NativeMethods.TgKill(OwnPid, tid, 0) == 0)
                             {
-                                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var tid)
-                                    && NativeMethods.TgKill(OwnPid, tid, 0) == 0)
+                                found = true;
+                                for (var i = _tasks.Length - 1; i >= 0; i--)
                                 {
-                                    found = true;
                                     WriteFile(_layout._homeTasks[i], line);
                                 }
                             }
                         }
-                        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                        {
-                            // the thread ended meanwhile (ESRCH), or the slot is going away
-                        }
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        // the thread ended meanwhile (ESRCH), or the slot is going away
                     }
 
                     if (!found)
@@ -541,7 +584,7 @@ internal abstract class CgroupLayout
             public override bool OomKilled() =>
                 _limitFailed || (_oomControl is not null && ReadCounter(_oomControl, "oom_kill") > _oomBaseline);
 
-            /// <summary>Unlimited memory and CPU, memory reclaimed if much is still charged, and a fresh OOM baseline.</summary>
+            /// <summary>Memory reclaimed if much is still charged, limits known (or back to unlimited), a fresh OOM baseline.</summary>
             public bool TryReset()
             {
                 if (!_layout.Limits)
@@ -551,13 +594,18 @@ internal abstract class CgroupLayout
 
                 try
                 {
-                    if (_memswLimit is not null)
+                    // Limits stay for the next attempt (rewritten only when they differ); a slot whose limits are in an
+                    // unknown state after a failed write goes back to unlimited first.
+                    if (_appliedMemory is null)
                     {
-                        WriteFile(_memswLimit, "-1"u8); // memsw first: memory.limit_in_bytes may not exceed it
+                        if (_memswLimit is not null)
+                        {
+                            WriteFile(_memswLimit, "-1"u8); // memsw first: memory.limit_in_bytes may not exceed it
+                        }
+
+                        WriteFile(_memoryLimit!, "-1"u8);
                     }
 
-                    WriteFile(_memoryLimit!, "-1"u8);
-                    WriteFile(_cpuQuota!, "-1"u8);
                     var usage = Path.Combine(_dirs[0], "memory.usage_in_bytes");
                     if (ReadNumber(usage) > ReclaimThresholdBytes)
                     {
@@ -704,6 +752,8 @@ internal abstract class CgroupLayout
 
             return false;
         }
+
+        protected override void Discard(AttemptCgroup cgroup) => _ = TryRmdir(((V2Attempt)cgroup).Directory);
 
         public override void RemoveAll() => TryRmdir(_parent);
 
