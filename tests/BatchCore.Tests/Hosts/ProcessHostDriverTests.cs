@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using BatchCore.Hosts;
 using BatchCore.Hosts.Process;
@@ -43,24 +44,41 @@ public sealed class ProcessHostDriverTests : HostDriverContractTests
 
     protected override Task AssertNothingLeftAsync(AttemptLaunch launch)
     {
-        // Attempt cgroups are named "<pid>-<driver#>-<token>" under <own cgroup>/batchcore in each hierarchy.
-        var suffix = "-" + launch.Token.Value;
-        foreach (var controller in new[] { "memory", "cpu", "pids" })
+        // Attempt cgroups are pooled slots ("<pid>-<driver#>-s<n>" under <own cgroup>/batchcore), so they outlive the
+        // attempt; the attempt's processes are checked by marker above. What must never stay in a slot is a thread of
+        // the driver's own process: the starting thread joins a slot for the fork and must take every thread back.
+        foreach (var slot in DriverCgroups(ProcessHostDriverDefaults.CgroupParent))
         {
-            var own = OwnCgroup(controller);
-            if (own is null)
-            {
-                continue;
-            }
-
-            var parent = Path.Combine("/sys/fs/cgroup", controller, own.TrimStart('/'), "batchcore");
-            if (Directory.Exists(parent))
-            {
-                Assert.DoesNotContain(Directory.EnumerateDirectories(parent), d => d.EndsWith(suffix, StringComparison.Ordinal));
-            }
+            Assert.DoesNotContain(Environment.ProcessId.ToString(CultureInfo.InvariantCulture), File.ReadAllLines(Path.Combine(slot, "cgroup.procs")));
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>This process's attempt cgroups under <paramref name="parent"/> in the memory, cpu and pids hierarchies.</summary>
+    private static List<string> DriverCgroups(string parent)
+    {
+        var found = new List<string>();
+        foreach (var dir in ParentDirs(parent))
+        {
+            if (Directory.Exists(dir))
+            {
+                found.AddRange(Directory.EnumerateDirectories(dir, Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-*"));
+            }
+        }
+
+        return found;
+    }
+
+    private static IEnumerable<string> ParentDirs(string parent)
+    {
+        foreach (var controller in new[] { "memory", "cpu", "pids" })
+        {
+            if (OwnCgroup(controller) is { } own)
+            {
+                yield return Path.Combine("/sys/fs/cgroup", controller, own.TrimStart('/'), parent);
+            }
+        }
     }
 
     private static string? OwnCgroup(string controller)
@@ -277,5 +295,71 @@ public sealed class ProcessHostDriverTests : HostDriverContractTests
         Assert.Equal(1, Events.ExitedCount(launch.Token));
         await AssertCleanAsync(launch);
         Assert.Throws<ObjectDisposedException>(() => driver.Launch(MakeLaunch(Command(DummyJob.Exit, "0")), Events));
+    }
+
+    [Fact]
+    public async Task PooledCgroup_IsReusedWithTheNextAttemptsLimitsAndAFreshOomCount()
+    {
+        RequireLimits();
+        var parent = "batchcore-pool-" + Guid.NewGuid().ToString("N")[..8];
+        var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, CgroupParent = parent });
+        try
+        {
+            var oom = MakeLaunch(Command(DummyJob.Alloc, "1024"), memoryMiB: 128);
+            driver.Launch(oom, Events);
+            var oomExit = await Events.WaitExitedAsync(oom.Token);
+
+            var failing = MakeLaunch(Command(DummyJob.Exit, "3"));
+            driver.Launch(failing, Events);
+            var failingExit = await Events.WaitExitedAsync(failing.Token);
+
+            var big = MakeLaunch(Command(DummyJob.Alloc, "200"), memoryMiB: 512);
+            driver.Launch(big, Events);
+            await WaitForLogLineAsync(big, "allocated");
+            driver.Terminate(big.Token, TimeSpan.Zero);
+            var bigExit = await Events.WaitExitedAsync(big.Token);
+
+            Assert.Equal(137, oomExit.ExitCode);
+            Assert.Equal(AttemptExit.OutOfMemoryReason, oomExit.Reason);
+            Assert.Equal(3, failingExit.ExitCode);
+            Assert.Null(failingExit.Reason); // the slot's earlier OOM kill is not this attempt's
+            Assert.NotEqual(AttemptExit.OutOfMemoryReason, bigExit.Reason); // 128 MiB from the OOM attempt is gone
+            Assert.Equal(3, DriverCgroups(parent).Count); // one slot (memory, cpu, pids) served all three in turn
+            foreach (var slot in DriverCgroups(parent))
+            {
+                Assert.Empty(File.ReadAllLines(Path.Combine(slot, "cgroup.procs")));
+            }
+        }
+        finally
+        {
+            await driver.DisposeAsync();
+        }
+
+        Assert.DoesNotContain(ParentDirs(parent), Directory.Exists); // pooled slots and parents removed on dispose
+    }
+
+    [Fact]
+    public async Task LimitsDisabled_PooledTrackingCgroupIsRemovedOnDispose()
+    {
+        RequireLimits(); // cgroups writable here
+        var parent = "batchcore-track-" + Guid.NewGuid().ToString("N")[..8];
+        var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, CgroupParent = parent, EnableLimits = false });
+        try
+        {
+            var launch = MakeLaunch(["sh", "-c", "sleep 300 & echo started-child"]);
+            driver.Launch(launch, Events);
+            var exit = await Events.WaitExitedAsync(launch.Token);
+
+            Assert.Equal(0, exit.ExitCode);
+            await AssertCleanAsync(launch);
+            Assert.Single(DriverCgroups(parent)); // pids only: tracking, no limits
+            Assert.Equal("max", File.ReadAllText(Path.Combine(DriverCgroups(parent)[0], "pids.max")).Trim());
+        }
+        finally
+        {
+            await driver.DisposeAsync();
+        }
+
+        Assert.DoesNotContain(ParentDirs(parent), Directory.Exists);
     }
 }

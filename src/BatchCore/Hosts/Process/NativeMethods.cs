@@ -11,4 +11,12 @@ internal static partial class NativeMethods
     /// <summary>kill(2). Negative <paramref name="pid"/> signals a process group. Errors (ESRCH) are ignored by callers.</summary>
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
+
+    /// <summary>gettid(2): the calling thread's kernel id (equals the process id on the main thread).</summary>
+    [LibraryImport("libc", EntryPoint = "gettid")]
+    public static partial int GetTid();
+
+    /// <summary>tgkill(2). Signal 0 only checks that thread <paramref name="tid"/> belongs to process <paramref name="tgid"/>.</summary>
+    [LibraryImport("libc", EntryPoint = "tgkill", SetLastError = true)]
+    public static partial int TgKill(int tgid, int tid, int signal);
 }

@@ -59,17 +59,12 @@ public sealed class ProcessHostDriver : HostDriver
         }
 
         _inheritedNames = [.. names];
-        if (!options.EnableLimits)
-        {
-            LimitsUnavailableReason = "limits disabled by ProcessHostDriverOptions.EnableLimits";
-        }
-        else
-        {
-            _cgroups = CgroupLayout.Probe(_options, _instanceId + "-probe", out var reason);
-            LimitsUnavailableReason = reason;
-        }
 
-        // Without cgroups, a session of its own per attempt is how SIGTERM reaches the job's whole process tree. With
+        // Without limits a v1 pids cgroup (no limit written) still tracks each attempt's process tree when writable.
+        _cgroups = CgroupLayout.Probe(_options, _instanceId, options.EnableLimits, out var reason);
+        LimitsUnavailableReason = options.EnableLimits ? reason : "limits disabled by ProcessHostDriverOptions.EnableLimits";
+
+        // Without any cgroup, a session of its own per attempt is how SIGTERM reaches the job's whole process tree. With
         // cgroups the cgroup lists the tree, and the extra exec of setsid would only cost start latency.
         _useSetsid = _cgroups is null && OperatingSystem.IsLinux() && File.Exists(SetsidPath);
         if (LimitsUnavailableReason is not null)
@@ -88,7 +83,7 @@ public sealed class ProcessHostDriver : HostDriver
     public string? LimitsUnavailableReason { get; }
 
     /// <summary>"v1" or "v2" when limits are enforced, else null.</summary>
-    public string? CgroupVersion => _cgroups?.Version;
+    public string? CgroupVersion => _cgroups is { Limits: true } layout ? layout.Version : null;
 
     /// <inheritdoc />
     /// <exception cref="InvalidOperationException">The token is already running on this driver, or the driver is disposed.</exception>
@@ -143,7 +138,7 @@ public sealed class ProcessHostDriver : HostDriver
         }
 
         await Task.WhenAll(running).ConfigureAwait(false);
-        _cgroups?.RemoveParents();
+        _cgroups?.RemoveAll();
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -297,17 +292,17 @@ public sealed class ProcessHostDriver : HostDriver
                 {
                     try
                     {
-                        _cgroup = layout.Create(driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture),
-                            launch.Vcpus, launch.MemoryMiB);
+                        _cgroup = layout.Rent(launch.Vcpus, launch.MemoryMiB);
                     }
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                     {
                         return new AttemptExit(null, "CannotCreateContainerError: cgroup: " + e.Message, HostFailure: true);
                     }
                 }
-                else
+
+                if (driver.LimitsUnavailableReason is { } noLimits)
                 {
-                    AppendLog("batchcore: running without resource limits: " + driver.LimitsUnavailableReason);
+                    AppendLog("batchcore: running without resource limits: " + noLimits);
                 }
 
                 return await RunProcessAsync(executable, env, workDir).ConfigureAwait(false);
@@ -316,9 +311,9 @@ public sealed class ProcessHostDriver : HostDriver
             {
                 if (_cgroup is not null)
                 {
-                    if (!await _cgroup.RemoveAsync(options.TimeProvider).ConfigureAwait(false))
+                    if (!await driver._cgroups!.ReturnAsync(_cgroup, options.TimeProvider).ConfigureAwait(false))
                     {
-                        options.Diagnostic?.Invoke("process driver: could not remove cgroup " + _cgroup);
+                        options.Diagnostic?.Invoke("process driver: could not empty or remove cgroup " + _cgroup);
                     }
                 }
 
@@ -333,13 +328,14 @@ public sealed class ProcessHostDriver : HostDriver
         {
             // argv: [setsid] [/bin/sh -c JOIN sh N procs...] executable args...
             var args = new List<string>(launch.Command.Count + 8);
-            if (_cgroup is not null)
+            var joinWrapper = _cgroup is { ProcsFiles.Count: > 0 };
+            if (_cgroup is { ProcsFiles: { Count: > 0 } procsFiles })
             {
                 args.Add("-c");
                 args.Add(JoinCgroupsScript);
                 args.Add("sh");
-                args.Add(_cgroup.ProcsFiles.Count.ToString(CultureInfo.InvariantCulture));
-                args.AddRange(_cgroup.ProcsFiles);
+                args.Add(procsFiles.Count.ToString(CultureInfo.InvariantCulture));
+                args.AddRange(procsFiles);
                 args.Add(executable);
             }
 
@@ -348,7 +344,7 @@ public sealed class ProcessHostDriver : HostDriver
                 args.Add(launch.Command[i]);
             }
 
-            var target = _cgroup is not null ? ShellPath : executable;
+            var target = joinWrapper ? ShellPath : executable;
             if (driver._useSetsid)
             {
                 // A session of its own, so that SIGTERM reaches the whole process group without cgroups.
@@ -375,13 +371,31 @@ public sealed class ProcessHostDriver : HostDriver
                     return new AttemptExit(null, TerminatedBeforeStartReason);
                 }
 
+                // v1: this thread joins the attempt's cgroups for the fork (no wrapper exec); see CgroupLayout.
                 try
                 {
-                    running = cli.ExecuteAsync(null, p => process = p);
+                    _cgroup?.EnterForStart();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    return new AttemptExit(null, "CannotCreateContainerError: cgroup: " + e.Message, HostFailure: true);
+                }
+
+                try
+                {
+                    running = cli.ExecuteAsync(null, p =>
+                    {
+                        _cgroup?.LeaveAfterStart(); // right after the fork, before CliWrap starts its pipe tasks
+                        process = p;
+                    });
                 }
                 catch (Win32Exception e)
                 {
                     return new AttemptExit(null, CannotStartReasonPrefix + e.Message);
+                }
+                finally
+                {
+                    _cgroup?.LeaveAfterStart(); // no-op unless the start failed before the callback
                 }
 
                 _pid = running.ProcessId;
