@@ -352,6 +352,8 @@ internal abstract class CgroupLayout
         }
     }
 
+    internal static AttemptCgroup Reopen(string[] paths) => paths.Length == 3 ? new V1Attempt(paths) : new V2Attempt(paths[0]);
+
     private sealed class V1Attempt(string[] dirs) : AttemptCgroup
     {
         public override IReadOnlyList<string> ProcsFiles { get; } = [.. dirs.Select(d => Path.Combine(d, "cgroup.procs"))];
@@ -464,4 +466,10 @@ internal abstract class AttemptCgroup
 
     /// <summary>For diagnostics.</summary>
     public override string ToString() => ListFile;
+
+    /// <summary>The directories, as recorded in a re-attach handle.</summary>
+    public string[] Paths => [.. Directories];
+
+    /// <summary>An attempt cgroup a previous engine created: three directories (v1: memory, cpu, pids) or one (v2).</summary>
+    public static AttemptCgroup Reopen(string[] paths) => CgroupLayout.Reopen(paths);
 }
