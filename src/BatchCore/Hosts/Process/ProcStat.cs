@@ -7,9 +7,10 @@ internal static class ProcStat
 {
     /// <summary>
     /// The process's start time (field 22, clock ticks since boot), or -1 when there is no such live process (gone, or a
-    /// zombie: it has exited and only waits to be reaped). A pid with another start time is another process.
+    /// zombie: it has exited and only waits to be reaped, unless <paramref name="includeZombie"/>). A pid with another
+    /// start time is another process.
     /// </summary>
-    public static long StartTime(int pid)
+    public static long StartTime(int pid, bool includeZombie = false)
     {
         string stat;
         try
@@ -39,7 +40,7 @@ internal static class ProcStat
             }
 
             field++;
-            if (field == 3 && (token[0] == 'Z' || token[0] == 'X'))
+            if (field == 3 && !includeZombie && (token[0] == 'Z' || token[0] == 'X'))
             {
                 return -1;
             }

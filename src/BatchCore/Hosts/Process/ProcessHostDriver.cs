@@ -424,7 +424,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             OutputTail? tail = null;
             if (survivable)
             {
-                var handle = new ProcessHandle(_pid, ProcStat.StartTime(_pid), _runDir!, _cgroup?.Paths, driver._useSetsid, ownsWorkDir ? workDir : null);
+                var handle = new ProcessHandle(_pid, ProcStat.StartTime(_pid, includeZombie: true), _runDir!, _cgroup?.Paths, driver._useSetsid, ownsWorkDir ? workDir : null);
                 sink.Started(launch.Token, handle.Encode());
                 tail = new OutputTail(Path.Combine(_runDir!, OutputFileName), AppendLog);
             }
