@@ -109,6 +109,7 @@ internal sealed partial class EngineCore
         var snapshot = Path.Combine(directory, SnapshotFileName);
         var journal = Path.Combine(directory, JournalFileName);
         var records = new List<DecodedRecord>();
+        var journalRecords = 0;
         foreach (var (path, payloads) in new[] { (snapshot, JournalFile.ReadAll(snapshot, truncateTornTail: false)), (journal, JournalFile.ReadAll(journal, truncateTornTail: true)) })
         {
             long index = 0;
@@ -125,17 +126,26 @@ internal sealed partial class EngineCore
 
                 index++;
             }
+
+            journalRecords = path == journal ? payloads.Count : 0;
         }
 
+        var changed = journalRecords > 0;
         if (records.Count > 0)
         {
             Replay(records);
-            ForgetExpiredJobs();
+            changed |= ForgetExpiredJobs();
+            changed |= Recovery!.InterruptedAttempts > 0 || Recovery.Reattached > 0;
         }
 
-        // Start clean: everything recovered goes into a new snapshot; the journal starts empty.
+        // Start clean: everything recovered goes into a new snapshot; the journal starts empty. A snapshot that already
+        // says it all (empty journal, nothing changed by recovery) is kept as it is: restart time is then read + replay.
         _journal = null;
-        WriteSnapshot(snapshot);
+        if (changed || !File.Exists(snapshot))
+        {
+            WriteSnapshot(snapshot);
+        }
+
         if (File.Exists(journal))
         {
             File.Delete(journal);
@@ -598,13 +608,13 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>Drops terminal jobs past the retention that nothing kept depends on (AWS keeps them at least 7 days).</summary>
-    private void ForgetExpiredJobs()
+    private bool ForgetExpiredJobs()
     {
         var keep = new HashSet<Job>(JobsToKeep(NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds));
         var drop = _jobs.Values.Where(j => !keep.Contains(j) && j.State.IsTerminal() && (j.Parent is null || !keep.Contains(j.Parent))).ToList();
         if (drop.Count == 0)
         {
-            return;
+            return false;
         }
 
         var dropped = new HashSet<Job>(drop);
@@ -618,6 +628,8 @@ internal sealed partial class EngineCore
         {
             q.AllJobs.RemoveAll(dropped.Contains);
         }
+
+        return true;
     }
 
     public void CloseJournal()
