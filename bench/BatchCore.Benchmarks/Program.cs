@@ -9,7 +9,8 @@ public static class Program
     /// <summary>
     /// <c>quality [--quick]</c> runs the placement-quality report; <c>peers-profile [rounds]</c> times the in-process array
     /// job against a simulated host; <c>memory-report [jobs]</c> the dispatch memory and time breakdown;
-    /// <c>simulate-report</c> the simulator targets; <c>process-profile [attempts]</c> the process driver's time per attempt; anything else goes to BenchmarkDotNet.
+    /// <c>simulate-report</c> the simulator targets; <c>process-profile [attempts]</c> the process driver's time per attempt;
+    /// <c>recovery-report [jobs] [runs]</c> engine recovery from a journal and a snapshot; anything else goes to BenchmarkDotNet.
     /// </summary>
     public static int Main(string[] args)
     {
@@ -31,6 +32,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "process-profile")
         {
             return Hosts.ProcessDriverProfile.RunAsync(args[1..]).GetAwaiter().GetResult();
+        }
+
+        if (args.Length > 0 && args[0] == "recovery-report")
+        {
+            return Journal.RecoveryReport.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "simulate-report")

@@ -12,8 +12,9 @@ namespace BatchCore.Hosts.Docker;
 /// <summary>
 /// Runs attempts as Docker containers (kind <c>docker</c>) through the Docker Engine API: the launch's image and command
 /// (exec form), its environment, and the requested memory (hard limit, no extra swap), vCPUs and a pids limit. Logs are
-/// followed into the attempt's log stream; the container is always removed when the attempt ends. Containers carry the
-/// labels <c>batchcore.attempt</c> and <c>batchcore.job-id</c>.
+/// followed into the attempt's log stream; the container is always removed when the attempt ends (never auto-removed by
+/// the daemon, so that it outlives a crashed engine: <see cref="TryReattach"/>). Containers carry the labels
+/// <c>batchcore.attempt</c>, <c>batchcore.job-id</c> and <c>batchcore.job-attempt</c>.
 /// </summary>
 public sealed class DockerHostDriver : HostDriver
 {
@@ -22,6 +23,12 @@ public sealed class DockerHostDriver : HostDriver
 
     /// <summary>Label holding the job id.</summary>
     public const string JobIdLabel = "batchcore.job-id";
+
+    /// <summary>Label holding the 1-based attempt number: with the job id, finds an attempt again after an engine restart.</summary>
+    public const string JobAttemptLabel = "batchcore.job-attempt";
+
+    /// <summary>How long re-attaching waits for the daemon.</summary>
+    private static readonly TimeSpan ReattachTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>The reason of an attempt terminated before its container was started.</summary>
     public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
@@ -77,6 +84,98 @@ public sealed class DockerHostDriver : HostDriver
         }
 
         attempt.Completion = Task.Run(attempt.RunAsync);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Finds the container by its id (the handle) or, when the engine died before journaling it, by the labels
+    /// <c>batchcore.job-id</c> and <c>batchcore.job-attempt</c>; a container of another job is never taken. A running or
+    /// exited container is taken back: its logs are followed from the start, its exit awaited and reported, and it is
+    /// removed. A container that never started is removed and not taken back.
+    /// </remarks>
+    public override bool TryReattach(AttemptReattach reattach, IAttemptEventSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(reattach);
+        ArgumentNullException.ThrowIfNull(sink);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ContainerInspectResponse? found;
+        try
+        {
+            // Recovery runs synchronously; the pool thread keeps a caller's synchronization context out of the way.
+            found = Task.Run(() => FindAsync(reattach)).WaitAsync(ReattachTimeout).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is TimeoutException or DockerApiException or IOException or HttpRequestException)
+        {
+            return false;
+        }
+
+        if (found is null)
+        {
+            return false;
+        }
+
+        var launch = new AttemptLaunch
+        {
+            Token = reattach.Token,
+            JobId = reattach.JobId,
+            Attempt = reattach.Attempt,
+            JobDefinitionName = "",
+            LogStreamName = reattach.LogStreamName,
+            Command = [],
+            Environment = new Dictionary<string, string>(),
+            Vcpus = 0,
+            MemoryMiB = 0,
+            HostName = reattach.HostName,
+        };
+        var attempt = new Attempt(this, launch, sink);
+        if (found.State is not { } state || (!state.Running && state.Status == "created"))
+        {
+            _ = Task.Run(() => attempt.RemoveAsync(found.ID)).WaitAsync(ReattachTimeout);
+            return false;
+        }
+
+        if (!_attempts.TryAdd(launch.Token, attempt))
+        {
+            ThrowDuplicate(launch.Token);
+        }
+
+        attempt.Completion = Task.Run(() => attempt.ReattachAsync(found.ID, state.Running));
+        return true;
+    }
+
+    private async Task<ContainerInspectResponse?> FindAsync(AttemptReattach reattach)
+    {
+        var attemptNumber = reattach.Attempt.ToString(CultureInfo.InvariantCulture);
+        var id = reattach.Handle;
+        if (string.IsNullOrEmpty(id))
+        {
+            var list = await _client.Containers.ListContainersAsync(new ContainersListParameters
+            {
+                All = true,
+                Filters = new Dictionary<string, IDictionary<string, bool>>
+                {
+                    ["label"] = new Dictionary<string, bool> { [JobIdLabel + "=" + reattach.JobId] = true, [JobAttemptLabel + "=" + attemptNumber] = true },
+                },
+            }).ConfigureAwait(false);
+            if (list.Count == 0)
+            {
+                return null;
+            }
+
+            id = list[0].ID;
+        }
+
+        try
+        {
+            var inspected = await _client.Containers.InspectContainerAsync(id).ConfigureAwait(false);
+            var labels = inspected.Config?.Labels;
+            return labels is not null && labels.TryGetValue(JobIdLabel, out var job) && job == reattach.JobId
+                && (!labels.TryGetValue(JobAttemptLabel, out var n) || n == attemptNumber) ? inspected : null;
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            return null;
+        }
     }
 
     /// <inheritdoc />
@@ -238,22 +337,71 @@ public sealed class DockerHostDriver : HostDriver
                 grace = _grace;
             }
 
-            sink.Started(launch.Token);
+            sink.Started(launch.Token, created.ID); // the container id: re-attach handle
             if (stopNow)
             {
                 _ = StopAsync(created.ID, grace);
             }
 
+            return await WatchAsync(created.ID).ConfigureAwait(false);
+        }
+
+        /// <summary>Takes back a container a previous engine started (see <see cref="TryReattach"/>).</summary>
+        public async Task ReattachAsync(string id, bool running)
+        {
+            lock (_gate)
+            {
+                _containerId = id;
+                _started = true;
+            }
+
+            AttemptExit exit;
+            try
+            {
+                if (running)
+                {
+                    sink.Started(launch.Token);
+                }
+
+                exit = await WatchAsync(id).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                exit = new AttemptExit(null, "CannotInspectContainerError: " + DaemonMessage(e), HostFailure: true);
+            }
+            finally
+            {
+                await RemoveContainerAsync().ConfigureAwait(false);
+                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
+            }
+
+            sink.Exited(launch.Token, exit);
+        }
+
+        /// <summary>Removes a container that is not taken back.</summary>
+        public async Task RemoveAsync(string id)
+        {
+            lock (_gate)
+            {
+                _containerId = id;
+            }
+
+            await RemoveContainerAsync().ConfigureAwait(false);
+        }
+
+        /// <summary>Follows a started container's logs (from its start) until it exits; its exit as AWS reports it.</summary>
+        private async Task<AttemptExit> WatchAsync(string id)
+        {
             using var logsDone = new CancellationTokenSource();
-            var logs = FollowLogsAsync(created.ID, logsDone.Token);
-            var waited = await Containers.WaitContainerAsync(created.ID, CancellationToken.None).ConfigureAwait(false);
+            var logs = FollowLogsAsync(id, logsDone.Token);
+            var waited = await Containers.WaitContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
 
             // The log stream ends when the container has stopped; the bound only guards against a daemon that never closes it.
             logsDone.CancelAfter(driver._options.LogDrainTimeout);
             await logs.ConfigureAwait(false);
 
             var code = (int)waited.StatusCode;
-            var inspected = await Containers.InspectContainerAsync(created.ID, CancellationToken.None).ConfigureAwait(false);
+            var inspected = await Containers.InspectContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
             if (code != 0 && inspected.State is { OOMKilled: true })
             {
                 return new AttemptExit(137, AttemptExit.OutOfMemoryReason);
@@ -288,6 +436,7 @@ public sealed class DockerHostDriver : HostDriver
                 {
                     [AttemptLabel] = launch.Token.Value.ToString(CultureInfo.InvariantCulture),
                     [JobIdLabel] = launch.JobId,
+                    [JobAttemptLabel] = launch.Attempt.ToString(CultureInfo.InvariantCulture),
                 },
                 AttachStdout = false,
                 AttachStderr = false,

@@ -4,6 +4,14 @@ using BatchCore.Model;
 
 // The crash test's child: runs an engine with a journal in the given directory and submits jobs in a tight loop,
 // printing each acknowledged job id (one per line, flushed) — the parent kills it with SIGKILL at random moments.
+// "reattach <dir> <process|docker> <endpoint|-> <image|-> <command...>": runs one job on a real host, prints
+// "running <jobId>" once it is RUNNING (journaled), then waits to be killed.
+if (args[0] == "reattach")
+{
+    await ReattachChild.RunAsync(args[1..]);
+    return;
+}
+
 var dir = args[0];
 var engine = new BatchEngine(new BatchEngineOptions
 {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BatchCore.Hosts;
 using BatchCore.Jobs;
 using BatchCore.Journal;
 using BatchCore.Model;
@@ -62,9 +63,15 @@ internal sealed partial class EngineCore
             job.JournaledAttempts = attempts.Count;
         }
 
-        JournalCodec.State(_journal.BeginRecord(), RecordKind.State, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempt);
+        JournalCodec.State(_journal.BeginRecord(), RecordKind.State, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempt, LocationOf(job));
         _journal.EndRecord();
     }
+
+    /// <summary>STARTING or RUNNING on a host: where, so that recovery can re-attach to it.</summary>
+    private static AttemptLocation LocationOf(Job job) =>
+        job.State is JobState.Starting or JobState.Running && job.Host is { } host
+            ? new AttemptLocation(host.Name, host.Driver.Kind, job.AttemptHandle)
+            : default;
 
     private static JobFlags FlagsOf(Job job) =>
         (job.IsCancelled ? JobFlags.Cancelled : 0) | (job.IsTerminated ? JobFlags.Terminated : 0) | (job.PendingCancelReason is not null ? JobFlags.PendingCancel : 0);
@@ -114,6 +121,7 @@ internal sealed partial class EngineCore
         var snapshot = Path.Combine(directory, SnapshotFileName);
         var journal = Path.Combine(directory, JournalFileName);
         var records = new List<DecodedRecord>();
+        var journalRecords = 0;
         foreach (var (path, payloads) in new[] { (snapshot, JournalFile.ReadAll(snapshot, truncateTornTail: false)), (journal, JournalFile.ReadAll(journal, truncateTornTail: true)) })
         {
             long index = 0;
@@ -130,17 +138,26 @@ internal sealed partial class EngineCore
 
                 index++;
             }
+
+            journalRecords = path == journal ? payloads.Count : 0;
         }
 
+        var changed = journalRecords > 0;
         if (records.Count > 0)
         {
             Replay(records);
-            ForgetExpiredJobs();
+            changed |= ForgetExpiredJobs();
+            changed |= Recovery!.InterruptedAttempts > 0 || Recovery.Reattached > 0;
         }
 
-        // Start clean: everything recovered goes into a new snapshot; the journal starts empty.
+        // Start clean: everything recovered goes into a new snapshot; the journal starts empty. A snapshot that already
+        // says it all (empty journal, nothing changed by recovery) is kept as it is: restart time is then read + replay.
         _journal = null;
-        WriteSnapshot(snapshot);
+        if (changed || !File.Exists(snapshot))
+        {
+            WriteSnapshot(snapshot);
+        }
+
         if (File.Exists(journal))
         {
             File.Delete(journal);
@@ -262,7 +279,14 @@ internal sealed partial class EngineCore
 
         if (state is JobState.Starting or JobState.Running)
         {
-            // The engine died while this attempt ran: the attempt ends as a host failure and retries per retryStrategy.
+            if (job.State == JobState.Runnable && TryReattach(job, state, rec))
+            {
+                report.Reattached++;
+                return;
+            }
+
+            // The engine died while this attempt ran and no driver could take it back: the attempt ends as a host
+            // failure and retries per retryStrategy.
             report.InterruptedAttempts++;
             (job.Attempts ??= []).Add(new AttemptRecord(new AttemptDetail
             {
@@ -303,6 +327,148 @@ internal sealed partial class EngineCore
             job.Seq = -(++_retrySeq);
             Enqueue(job, front: true);
             job.StatusReason = rec.Reason;
+        }
+    }
+
+    /// <summary>
+    /// Hands an attempt that was STARTING or RUNNING when the engine died back to the driver of the host it ran on. When
+    /// the driver takes it, the job is STARTING or RUNNING again under a new token with its resources reserved, and the
+    /// driver reports its exit as for any attempt. When the host is gone (a managed host is not brought back), a driver
+    /// of the same kind is asked to take it only to stop it, so that nothing is left running unobserved.
+    /// </summary>
+    private bool TryReattach(Job job, JobState state, DecodedRecord rec)
+    {
+        if (rec.Host is not { } hostName || rec.Driver is not { } kind || kind == "simulated")
+        {
+            return false;
+        }
+
+        var attempt = job.AttemptCount + 1;
+        var host = FindHost(hostName);
+        if (host is null || host.Driver.Kind != kind || !host.Accepts)
+        {
+            StopOrphan(job, attempt, hostName, kind, rec.Handle);
+            return false;
+        }
+
+        var token = ++_tokenSeq; // events only reach the loop's channel: nothing is handled before the job is set up
+        var reattach = new AttemptReattach
+        {
+            Token = new AttemptToken(token),
+            JobId = job.Id,
+            Attempt = attempt,
+            LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
+            HostName = host.Name,
+            Handle = rec.Handle,
+        };
+        bool taken;
+        try
+        {
+            taken = host.Driver.TryReattach(reattach, this);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            taken = false; // failures are values: a driver that throws could not take it back
+        }
+
+        if (!taken)
+        {
+            return false;
+        }
+
+        RemoveFromReady(job);
+        ReserveAttempt(job, host, token);
+        job.AttemptHandle = rec.Handle;
+        SetState(job, JobState.Starting, null);
+        if (state == JobState.Running)
+        {
+            job.AttemptStartedAt = rec.StartedAt ?? NowMs;
+            SetState(job, JobState.Running, null);
+            if (job.Spec.TimeoutSeconds is { } seconds)
+            {
+                // AWS: the timeout counts from the attempt's startedAt, which was before the restart.
+                job.TimeoutTimer = AddTimer(new TimerEntry { Kind = TimerKind.AttemptTimeout, DueMs = job.AttemptStartedAt + (seconds * 1000L), Target = job, Token = token });
+            }
+        }
+
+        job.StartedAt = rec.StartedAt ?? job.StartedAt;
+        if (job.IsTerminated)
+        {
+            // TerminateJob was accepted before the crash: it still applies.
+            job.TerminateReason = job.StatusReason ?? "Terminated";
+            host.Driver.Terminate(new AttemptToken(token), _options.TerminationGracePeriod);
+        }
+
+        return true;
+    }
+
+    private Placement.Host? FindHost(string name)
+    {
+        foreach (var ce in _ces.Values)
+        {
+            if (ce.Hosts.TryGetValue(name, out var host))
+            {
+                return host;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The host is gone: a driver of its kind takes the attempt back only to stop it at once.</summary>
+    private void StopOrphan(Job job, int attempt, string hostName, string kind, string? handle)
+    {
+        HostDriver? driver = null;
+        foreach (var d in _sharedDrivers.Values)
+        {
+            if (d.Kind == kind)
+            {
+                driver = d;
+            }
+        }
+
+        foreach (var ce in _ces.Values)
+        {
+            foreach (var h in ce.Hosts.Values)
+            {
+                if (driver is null && h.Driver.Kind == kind)
+                {
+                    driver = h.Driver;
+                }
+            }
+        }
+
+        if (driver is null && _options.DriverFactories?.ContainsKey(kind) == true)
+        {
+            driver = CreateDriver(new HostSpec { Driver = kind, HostName = hostName }, "recovery");
+            _sharedDrivers[kind] = driver; // disposed with the engine
+        }
+
+        if (driver is null)
+        {
+            return;
+        }
+
+        var token = new AttemptToken(++_tokenSeq); // never in _attempts: its events are ignored
+        try
+        {
+            var reattach = new AttemptReattach
+            {
+                Token = token,
+                JobId = job.Id,
+                Attempt = attempt,
+                LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
+                HostName = hostName,
+                Handle = handle,
+            };
+            if (driver.TryReattach(reattach, this))
+            {
+                driver.Terminate(token, TimeSpan.Zero);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // best effort: the attempt fails as a host failure either way
         }
     }
 
@@ -392,7 +558,7 @@ internal sealed partial class EngineCore
                 }
 
                 var attempts = job.Attempts is { Count: > 0 } a ? JsonSerializer.SerializeToUtf8Bytes(a.Select(x => x.ToDetail(job, _options.Region, _options.AccountId)).ToList(), JournalCodec.Json) : null;
-                JournalCodec.State(writer.BeginRecord(), RecordKind.Full, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempts);
+                JournalCodec.State(writer.BeginRecord(), RecordKind.Full, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempts, LocationOf(job));
                 writer.EndRecord();
             }
 
@@ -454,13 +620,13 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>Drops terminal jobs past the retention that nothing kept depends on (AWS keeps them at least 7 days).</summary>
-    private void ForgetExpiredJobs()
+    private bool ForgetExpiredJobs()
     {
         var keep = new HashSet<Job>(JobsToKeep(NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds));
         var drop = AllJobsAndChildren().Where(j => !keep.Contains(j) && j.State.IsTerminal() && (j.Parent is null || !keep.Contains(j.Parent))).ToList();
         if (drop.Count == 0)
         {
-            return;
+            return false;
         }
 
         var dropped = new HashSet<Job>(drop);
@@ -477,6 +643,8 @@ internal sealed partial class EngineCore
         {
             q.AllJobs.RemoveAll(dropped.Contains);
         }
+
+        return true;
     }
 
     public void CloseJournal()
@@ -491,7 +659,11 @@ public sealed class RecoveryReport
 {
     /// <summary>Jobs recovered.</summary>
     public int Jobs { get; internal set; }
-    /// <summary>Attempts that were STARTING or RUNNING when the engine died.</summary>
+    /// <summary>Attempts that were STARTING or RUNNING when the engine died and that a driver took back: still running,
+    /// or ended while the engine was down with a recorded exit code (the job then completes with that exit).</summary>
+    public int Reattached { get; internal set; }
+    /// <summary>Attempts that were STARTING or RUNNING when the engine died and could not be re-attached (gone without a
+    /// recorded exit, host gone, driver without re-attach): each ended FAILED as a host failure.</summary>
     public int InterruptedAttempts { get; internal set; }
     /// <summary>Of those, jobs sent back to RUNNABLE (front of the queue) per retryStrategy.</summary>
     public int Retried { get; internal set; }

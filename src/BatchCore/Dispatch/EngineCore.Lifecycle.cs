@@ -348,6 +348,22 @@ internal sealed partial class EngineCore
 
     private void StartAttempt(Job job, Placement.Host host)
     {
+        var token = ReserveAttempt(job, host);
+        Statistics.Placements++;
+        SetState(job, JobState.Starting, null);
+        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
+        {
+            LaunchSimulated(job, host, token);
+        }
+        else
+        {
+            host.Driver.Launch(BuildLaunch(job, host, token), this);
+        }
+    }
+
+    /// <summary>Takes the attempt's resources on the host, queue, share and array, and gives it a new token.</summary>
+    private long ReserveAttempt(Job job, Placement.Host host, long token = 0)
+    {
         var req = job.Spec.Request;
         var ce = host.ComputeEnvironment;
         host.Free = host.Free - req;
@@ -374,24 +390,20 @@ internal sealed partial class EngineCore
             parent.RunningChildren++;
         }
 
-        var token = ++_tokenSeq;
+        if (token == 0)
+        {
+            token = ++_tokenSeq;
+        }
+
         job.AttemptToken = token;
         job.Host = host;
         job.TimedOut = false;
         job.TerminateReason = null;
         job.AttemptStartedAt = 0;
         job.HeadSince = -1;
+        job.AttemptHandle = null;
         _attempts[token] = job;
-        Statistics.Placements++;
-        SetState(job, JobState.Starting, null);
-        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
-        {
-            LaunchSimulated(job, host, token);
-        }
-        else
-        {
-            host.Driver.Launch(BuildLaunch(job, host, token), this);
-        }
+        return token;
     }
 
     /// <summary>
@@ -475,6 +487,7 @@ internal sealed partial class EngineCore
             JobName = job.Name,
             JobQueueName = job.Queue.Name,
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
+            Reattachable = _journal is not null,
         };
     }
 
@@ -502,12 +515,14 @@ internal sealed partial class EngineCore
         return env;
     }
 
-    private void OnAttemptStarted(long token)
+    private void OnAttemptStarted(long token, string? handle = null)
     {
         if (!_attempts.TryGetValue(token, out var job) || job.State != JobState.Starting)
         {
             return;
         }
+
+        job.AttemptHandle = handle; // journaled with the RUNNING record: how to find the attempt after a crash
 
         var now = NowMs;
         job.AttemptStartedAt = now;
@@ -574,6 +589,7 @@ internal sealed partial class EngineCore
         (job.Attempts ??= []).Add(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
             job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt, now, attemptReason, host.Name, host.ComputeEnvironment.Name));
         job.Host = null;
+        job.AttemptHandle = null;
         job.HostLostReason = null;
         job.StoppedAt = now;
 

@@ -171,6 +171,8 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     void IAttemptEventSink.Started(AttemptToken token) => _events.Writer.TryWrite(new HostEvent(true, token, default));
 
+    void IAttemptEventSink.Started(AttemptToken token, string reattachHandle) => _events.Writer.TryWrite(new HostEvent(true, token, default, reattachHandle));
+
     void IAttemptEventSink.Exited(AttemptToken token, AttemptExit exit) => _events.Writer.TryWrite(new HostEvent(false, token, exit));
 
     /// <summary>Handles every event the drivers reported so far.</summary>
@@ -186,7 +188,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             }
             else if (e.Started)
             {
-                OnAttemptStarted(e.Token.Value);
+                OnAttemptStarted(e.Token.Value, e.Handle);
             }
             else
             {

@@ -13,7 +13,7 @@ public abstract class HostDriver : IAsyncDisposable
 
     /// <summary>
     /// Starts an attempt. Must not block: returns once the launch is under way. The driver later calls
-    /// <see cref="IAttemptEventSink.Started"/> (STARTING → RUNNING) and exactly once <see cref="IAttemptEventSink.Exited"/>.
+    /// <see cref="IAttemptEventSink.Started(AttemptToken)"/> (STARTING → RUNNING) and exactly once <see cref="IAttemptEventSink.Exited"/>.
     /// </summary>
     public abstract void Launch(AttemptLaunch launch, IAttemptEventSink sink);
 
@@ -23,6 +23,19 @@ public abstract class HostDriver : IAsyncDisposable
     /// Terminating an attempt that already exited does nothing.
     /// </summary>
     public abstract void Terminate(AttemptToken token, TimeSpan gracePeriod);
+
+    /// <summary>
+    /// After an engine crash or restart: takes back an attempt a previous engine launched on this host, found by the
+    /// handle the driver reported with <see cref="IAttemptEventSink.Started(AttemptToken, string)"/> (null when the
+    /// engine died before that was journaled). Returns true when the driver knows the attempt's fate: it still runs (the
+    /// driver reports <see cref="IAttemptEventSink.Started(AttemptToken)"/>, then its exit) or it ended while the engine
+    /// was down with a recorded exit (the driver reports that exit). Either way it reports
+    /// <see cref="IAttemptEventSink.Exited"/> exactly once under <see cref="AttemptReattach.Token"/>, and
+    /// <see cref="Terminate"/> works on that token. Returns false when it cannot: the driver has then made sure nothing
+    /// of the attempt is left running, and the engine ends the attempt as a host failure. May block briefly (it runs
+    /// once per interrupted attempt while the engine recovers). The default does not support re-attaching.
+    /// </summary>
+    public virtual bool TryReattach(AttemptReattach reattach, IAttemptEventSink sink) => false;
 
     /// <summary>Stops every attempt still running and releases the driver's resources.</summary>
     public virtual ValueTask DisposeAsync()
@@ -41,6 +54,12 @@ public interface IAttemptEventSink
 {
     /// <summary>The container or process is up (AWS: STARTING → RUNNING).</summary>
     void Started(AttemptToken token);
+
+    /// <summary>
+    /// The container or process is up, and <paramref name="reattachHandle"/> is what the driver needs to find it again
+    /// after an engine restart (<see cref="HostDriver.TryReattach"/>): opaque to the engine, which journals it.
+    /// </summary>
+    void Started(AttemptToken token, string reattachHandle) => Started(token);
 
     /// <summary>The attempt ended. Called exactly once per launched attempt.</summary>
     void Exited(AttemptToken token, AttemptExit exit);
@@ -96,8 +115,29 @@ public sealed record AttemptLaunch
     public string JobName { get; init; } = "";
     /// <summary>The job queue's name.</summary>
     public string JobQueueName { get; init; } = "";
+    /// <summary>
+    /// True when the engine journals its state: a driver that can should run the attempt so that it survives an engine
+    /// crash and report a re-attach handle with <see cref="IAttemptEventSink.Started(AttemptToken, string)"/>.
+    /// </summary>
+    public bool Reattachable { get; init; }
     /// <summary>Simulated drivers only: how long the attempt runs and how it exits.</summary>
     public TimeSpan? SimulatedRunTime { get; init; }
     /// <summary>Simulated drivers only: the exit code the attempt ends with.</summary>
     public int SimulatedExitCode { get; init; }
+}
+
+/// <summary>An attempt of a previous engine to take back (<see cref="HostDriver.TryReattach"/>). Immutable.</summary>
+public sealed record AttemptReattach
+{
+    /// <summary>The token this engine gives the attempt: every event and <see cref="HostDriver.Terminate"/> use it.</summary>
+    public required AttemptToken Token { get; init; }
+    public required string JobId { get; init; }
+    /// <summary>1-based attempt number.</summary>
+    public required int Attempt { get; init; }
+    /// <summary>Where the attempt's output goes, as at launch.</summary>
+    public required string LogStreamName { get; init; }
+    /// <summary>The name of the host the attempt runs on.</summary>
+    public required string HostName { get; init; }
+    /// <summary>The handle the driver reported when the attempt started; null when the engine died before journaling it.</summary>
+    public string? Handle { get; init; }
 }

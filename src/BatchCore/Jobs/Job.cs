@@ -51,6 +51,8 @@ internal sealed class Job
     public Host? Host { get; set; }
     public long AttemptToken { get; set; }
     public long AttemptStartedAt { get; set; }
+    /// <summary>The driver's re-attach handle of the running attempt (journaled), or null.</summary>
+    public string? AttemptHandle { get; set; }
     public bool TimedOut { get; set; }
     public string? TerminateReason { get; set; }
     /// <summary>Set when the host, not the job, ended the attempt (spot interruption, host lost).</summary>

@@ -4,14 +4,18 @@ using System.Buffers.Binary;
 namespace BatchCore.Journal;
 
 /// <summary>
-/// The on-disk framing, version 1: a file starts with the 8-byte magic <c>BCJRNL01</c>; then records, each
+/// The on-disk framing, version 2: a file starts with the 8-byte magic <c>BCJRNL02</c> (version 1, <c>BCJRNL01</c>, is
+/// still read: its state records lack the attempt location); then records, each
 /// <c>[u32 little-endian payload length][u32 CRC-32 of the payload][payload]</c>, payload a MessagePack array.
 /// A torn final record (crash mid-write) is detected and cut off; a bad record followed by more data is corruption
 /// and stops recovery with the file and the offset — data is never skipped silently.
 /// </summary>
 internal static class JournalFile
 {
-    public static ReadOnlySpan<byte> Magic => "BCJRNL01"u8;
+    public static ReadOnlySpan<byte> Magic => "BCJRNL02"u8;
+
+    /// <summary>Format 1: state records without the attempt location. Read, never written.</summary>
+    public static ReadOnlySpan<byte> MagicV1 => "BCJRNL01"u8;
     public const int HeaderSize = 8;
 
     public static void WriteFrame(IBufferWriter<byte> output, ReadOnlySpan<byte> payload)
@@ -44,7 +48,7 @@ internal static class JournalFile
             return records;
         }
 
-        if (!bytes.AsSpan(0, HeaderSize).SequenceEqual(Magic))
+        if (!bytes.AsSpan(0, HeaderSize).SequenceEqual(Magic) && !bytes.AsSpan(0, HeaderSize).SequenceEqual(MagicV1))
         {
             throw new JournalCorruptException(path, 0, "not a BatchCore journal (bad magic or unsupported format version)");
         }

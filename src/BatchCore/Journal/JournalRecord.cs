@@ -12,9 +12,11 @@ internal enum RecordKind : byte
     Resource = 1,
     /// <summary>A job accepted by SubmitJob: [2, jobId, createdAt, definitionArn, requestJson].</summary>
     Submit = 2,
-    /// <summary>A job changed state: [3, jobId, state, reason, time, startedAt, stoppedAt, flags, attemptJson?].</summary>
+    /// <summary>A job changed state: [3, jobId, state, reason, time, startedAt, stoppedAt, flags, attemptJson?, host?, driver?, handle?]
+    /// (format 1: the first 9 fields only).</summary>
     State = 3,
-    /// <summary>Snapshot only: a job's whole state: [4, jobId, state, reason, time, startedAt, stoppedAt, flags, attemptsJson].</summary>
+    /// <summary>Snapshot only: a job's whole state: [4, jobId, state, reason, time, startedAt, stoppedAt, flags, attemptsJson?, host?, driver?, handle?]
+    /// (format 1: the first 9 fields only).</summary>
     Full = 4,
 }
 
@@ -41,7 +43,16 @@ internal sealed record DecodedRecord(RecordKind Kind)
     public long? StartedAt { get; init; }
     public long? StoppedAt { get; init; }
     public JobFlags Flags { get; init; }
+    /// <summary>STARTING or RUNNING: the host the attempt runs on.</summary>
+    public string? Host { get; init; }
+    /// <summary>STARTING or RUNNING: the host's driver kind.</summary>
+    public string? Driver { get; init; }
+    /// <summary>RUNNING: the driver's re-attach handle, when it reported one.</summary>
+    public string? Handle { get; init; }
 }
+
+/// <summary>Where a STARTING or RUNNING job's attempt runs, for re-attaching after a restart.</summary>
+internal readonly record struct AttemptLocation(string? Host, string? Driver, string? Handle);
 
 /// <summary>Encodes and decodes records: a MessagePack array per record; request bodies as UTF-8 JSON inside.</summary>
 internal static class JournalCodec
@@ -70,21 +81,14 @@ internal static class JournalCodec
         w.Flush();
     }
 
-    public static void State(IBufferWriter<byte> output, RecordKind kind, string jobId, int state, string? reason, long time, long? startedAt, long? stoppedAt, JobFlags flags, byte[]? json)
+    public static void State(IBufferWriter<byte> output, RecordKind kind, string jobId, int state, string? reason, long time, long? startedAt, long? stoppedAt, JobFlags flags, byte[]? json, AttemptLocation where = default)
     {
         var w = new MessagePackWriter(output);
-        w.WriteArrayHeader(9);
+        w.WriteArrayHeader(12);
         w.Write((byte)kind);
         w.Write(jobId);
         w.Write(state);
-        if (reason is null)
-        {
-            w.WriteNil();
-        }
-        else
-        {
-            w.Write(reason);
-        }
+        WriteNullable(ref w, reason);
 
         w.Write(time);
         WriteNullable(ref w, startedAt);
@@ -99,7 +103,22 @@ internal static class JournalCodec
             w.Write(json);
         }
 
+        WriteNullable(ref w, where.Host);
+        WriteNullable(ref w, where.Driver);
+        WriteNullable(ref w, where.Handle);
         w.Flush();
+    }
+
+    private static void WriteNullable(ref MessagePackWriter w, string? v)
+    {
+        if (v is null)
+        {
+            w.WriteNil();
+        }
+        else
+        {
+            w.Write(v);
+        }
     }
 
     private static void WriteNullable(ref MessagePackWriter w, long? v)
@@ -125,7 +144,7 @@ internal static class JournalCodec
                 return new DecodedRecord(kind) { Op = r.ReadString(), Json = ReadBytes(ref r) };
             case RecordKind.Submit when n == 5:
                 return new DecodedRecord(kind) { JobId = r.ReadString(), Time = r.ReadInt64(), DefinitionArn = r.ReadString(), Json = ReadBytes(ref r) };
-            case RecordKind.State or RecordKind.Full when n == 9:
+            case RecordKind.State or RecordKind.Full when n is 9 or 12:
                 var id = r.ReadString();
                 var state = r.ReadInt32();
                 var reason = r.TryReadNil() ? null : r.ReadString();
@@ -134,7 +153,15 @@ internal static class JournalCodec
                 long? stopped = r.TryReadNil() ? null : r.ReadInt64();
                 var flags = (JobFlags)r.ReadInt32();
                 var json = r.TryReadNil() ? null : ReadBytes(ref r);
-                return new DecodedRecord(kind) { JobId = id, State = state, Reason = reason, Time = time, StartedAt = started, StoppedAt = stopped, Flags = flags, Json = json };
+                string? host = null, driver = null, handle = null;
+                if (n == 12)
+                {
+                    host = r.TryReadNil() ? null : r.ReadString();
+                    driver = r.TryReadNil() ? null : r.ReadString();
+                    handle = r.TryReadNil() ? null : r.ReadString();
+                }
+
+                return new DecodedRecord(kind) { JobId = id, State = state, Reason = reason, Time = time, StartedAt = started, StoppedAt = stopped, Flags = flags, Json = json, Host = host, Driver = driver, Handle = handle };
             default:
                 throw new InvalidDataException($"unknown record kind {(int)kind} with {n} fields");
         }

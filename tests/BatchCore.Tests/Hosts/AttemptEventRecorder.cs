@@ -22,6 +22,15 @@ public sealed class AttemptEventRecorder : IAttemptEventSink
         entry.StartedTcs.TrySetResult();
     }
 
+    public void Started(AttemptToken token, string reattachHandle)
+    {
+        Get(token).Handle = reattachHandle;
+        Started(token);
+    }
+
+    /// <summary>The re-attach handle the driver reported with Started, or null.</summary>
+    public string? Handle(AttemptToken token) => Get(token).Handle;
+
     public void Exited(AttemptToken token, AttemptExit exit)
     {
         var entry = Get(token);
@@ -62,6 +71,7 @@ public sealed class AttemptEventRecorder : IAttemptEventSink
     {
         public int StartedCount;
         public int ExitedCount;
+        public volatile string? Handle;
         public readonly TaskCompletionSource StartedTcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly TaskCompletionSource<AttemptExit> ExitedTcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

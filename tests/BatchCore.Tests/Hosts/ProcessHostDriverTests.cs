@@ -7,7 +7,7 @@ using BatchCore.Logs;
 namespace BatchCore.Tests.Hosts;
 
 /// <summary>The host-driver contract for <see cref="ProcessHostDriver"/>, plus its own rules.</summary>
-public sealed class ProcessHostDriverTests : HostDriverContractTests
+public class ProcessHostDriverTests : HostDriverContractTests
 {
     private static readonly Lazy<string> DummyDll = new(FindDummy);
     private ProcessHostDriver? _created;

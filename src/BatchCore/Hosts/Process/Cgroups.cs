@@ -208,7 +208,7 @@ internal abstract class CgroupLayout
         }
     }
 
-    private static long ReadCounter(string file, string key)
+    internal static long ReadCounter(string file, string key)
     {
         try
         {
@@ -417,6 +417,10 @@ internal abstract class CgroupLayout
             }
 
             public override IReadOnlyList<string> ProcsFiles => [];
+
+            public override string[] Paths => _dirs;
+
+            public override long OomBaseline => _oomBaseline;
 
             protected override string ListFile => _procs;
 
@@ -763,6 +767,8 @@ internal abstract class CgroupLayout
 
             public override IReadOnlyList<string> ProcsFiles { get; } = [Path.Combine(dir, "cgroup.procs")];
 
+            public override string[] Paths => [dir];
+
             protected override string ListFile => ProcsFiles[0];
 
             public override void EnterForStart()
@@ -850,4 +856,67 @@ internal abstract class AttemptCgroup
 
     /// <summary>For diagnostics.</summary>
     public override string ToString() => ListFile;
+
+    /// <summary>The directories (v1: memory, cpu, pids; v2: one), as recorded in a re-attach handle.</summary>
+    public abstract string[] Paths { get; }
+
+    /// <summary>The OOM-kill count when the current attempt began (v1 slots are reused), as recorded in a re-attach handle.</summary>
+    public virtual long OomBaseline => 0;
+
+    /// <summary>
+    /// An attempt cgroup a previous engine created (re-attach after a restart): it is emptied and removed when the
+    /// attempt ends, never pooled — the pool it came from died with that engine.
+    /// </summary>
+    public static AttemptCgroup Reopen(string[] paths, long oomBaseline = 0) => new Reopened(paths, oomBaseline);
+
+    /// <summary>Kills what is left, then removes the directories (and their parent when it became empty).</summary>
+    public async ValueTask<bool> RemoveAsync(TimeProvider time)
+    {
+        for (var i = 0; i < 250; i++)
+        {
+            if (await EmptyAsync(time).ConfigureAwait(false))
+            {
+                var all = true;
+                foreach (var dir in Paths)
+                {
+                    all &= CgroupLayout.TryRmdir(dir);
+                    if (Path.GetDirectoryName(dir) is { } parent)
+                    {
+                        _ = CgroupLayout.TryRmdir(parent); // the dead engine's instance directory, once its last slot is gone
+                    }
+                }
+
+                if (all)
+                {
+                    return true;
+                }
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20), time).ConfigureAwait(false);
+        }
+
+        return false;
+    }
+
+    private sealed class Reopened(string[] dirs, long oomBaseline) : AttemptCgroup
+    {
+        public override IReadOnlyList<string> ProcsFiles => [];
+
+        public override string[] Paths => dirs;
+
+        public override long OomBaseline => oomBaseline;
+
+        // v1: the pids hierarchy (last) lists every process of the attempt.
+        protected override string ListFile => Path.Combine(dirs[^1], "cgroup.procs");
+
+        public override void EnterForStart() => throw new InvalidOperationException("a reopened cgroup never starts a process");
+
+        public override void LeaveAfterStart()
+        {
+        }
+
+        public override bool OomKilled() => dirs.Length == 3
+            ? CgroupLayout.ReadCounter(Path.Combine(dirs[0], "memory.oom_control"), "oom_kill") > oomBaseline
+            : CgroupLayout.ReadCounter(Path.Combine(dirs[0], "memory.events"), "oom_kill") > oomBaseline;
+    }
 }

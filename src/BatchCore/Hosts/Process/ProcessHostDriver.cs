@@ -13,8 +13,10 @@ namespace BatchCore.Hosts.Process;
 /// environment on top of the driver's PATH and HOME; stdout and stderr lines go to the attempt's log stream. On Linux each
 /// attempt gets its own cgroup with the requested memory (hard limit, no extra swap), vCPU quota and a pids limit, and the
 /// job's first process joins it before it execs the job, so nothing the job starts escapes its limits or termination.
+/// Launches marked <see cref="AttemptLaunch.Reattachable"/> (the engine journals) run survivably: see
+/// <see cref="TryReattach"/>.
 /// </summary>
-public sealed class ProcessHostDriver : HostDriver
+public sealed partial class ProcessHostDriver : HostDriver
 {
     /// <summary>AWS's reason prefix when the container (here: the process) cannot be started.</summary>
     public const string CannotStartReasonPrefix = "CannotStartContainerError: ";
@@ -32,7 +34,7 @@ public sealed class ProcessHostDriver : HostDriver
     private static long s_instances;
 
     private readonly ProcessHostDriverOptions _options;
-    private readonly ConcurrentDictionary<AttemptToken, Attempt> _attempts = new();
+    private readonly ConcurrentDictionary<AttemptToken, Tracked> _attempts = new();
     private readonly CgroupLayout? _cgroups;
     private readonly string _instanceId;
     private readonly string? _inheritedPath;
@@ -222,8 +224,16 @@ public sealed class ProcessHostDriver : HostDriver
         return (File.GetUnixFileMode(path) & anyExecute) != 0;
     }
 
+    /// <summary>An attempt the driver tracks: launched here, or re-attached after an engine restart.</summary>
+    private abstract class Tracked
+    {
+        public Task? Completion { get; set; }
+
+        public abstract void Terminate(TimeSpan grace);
+    }
+
     /// <summary>One launched attempt: its process, cgroup, working directory and termination state.</summary>
-    private sealed class Attempt(ProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
+    private sealed class Attempt(ProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink) : Tracked
     {
         private readonly Lock _gate = new();
         private readonly CancellationTokenSource _killTimer = new();
@@ -233,8 +243,7 @@ public sealed class ProcessHostDriver : HostDriver
         private bool _processExited;
         private AttemptCgroup? _cgroup;
         private int _exitReported;
-
-        public Task? Completion { get; set; }
+        private string? _runDir;
 
         public async Task RunAsync()
         {
@@ -252,7 +261,7 @@ public sealed class ProcessHostDriver : HostDriver
             {
                 await _killTimer.CancelAsync().ConfigureAwait(false);
                 _killTimer.Dispose();
-                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
+                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Tracked>(launch.Token, this));
             }
 
             if (Interlocked.Exchange(ref _exitReported, 1) == 0)
@@ -305,7 +314,7 @@ public sealed class ProcessHostDriver : HostDriver
                     AppendLog("batchcore: running without resource limits: " + noLimits);
                 }
 
-                return await RunProcessAsync(executable, env, workDir).ConfigureAwait(false);
+                return await RunProcessAsync(executable, env, workDir, ownsWorkDir).ConfigureAwait(false);
             }
             finally
             {
@@ -321,15 +330,40 @@ public sealed class ProcessHostDriver : HostDriver
                 {
                     TryDeleteDirectory(workDir);
                 }
+
+                if (_runDir is not null)
+                {
+                    TryDeleteDirectory(_runDir);
+                }
             }
         }
 
-        private async Task<AttemptExit> RunProcessAsync(string executable, Dictionary<string, string?> env, string workDir)
+        private async Task<AttemptExit> RunProcessAsync(string executable, Dictionary<string, string?> env, string workDir, bool ownsWorkDir)
         {
             // argv: [setsid] [/bin/sh -c JOIN sh N procs...] executable args...
-            var args = new List<string>(launch.Command.Count + 8);
+            //   or, survivable: [setsid] /bin/sh -c SURVIVE sh OUT EXIT N procs... executable args...
+            //   (v1 cgroups: N = 0, the starting thread's cgroup is inherited; see CgroupLayout)
+            var args = new List<string>(launch.Command.Count + 10);
+            var survivable = launch.Reattachable && driver.CanSurvive;
             var joinWrapper = _cgroup is { ProcsFiles.Count: > 0 };
-            if (_cgroup is { ProcsFiles: { Count: > 0 } procsFiles })
+            if (survivable)
+            {
+                _runDir = Path.Combine(driver._options.WorkRoot, driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture) + ".run");
+                Directory.CreateDirectory(_runDir);
+                args.Add("-c");
+                args.Add(SurvivableScript);
+                args.Add("sh");
+                args.Add(Path.Combine(_runDir, OutputFileName));
+                args.Add(Path.Combine(_runDir, ExitFileName));
+                args.Add((_cgroup?.ProcsFiles.Count ?? 0).ToString(CultureInfo.InvariantCulture));
+                if (_cgroup is not null)
+                {
+                    args.AddRange(_cgroup.ProcsFiles);
+                }
+
+                args.Add(executable);
+            }
+            else if (_cgroup is { ProcsFiles: { Count: > 0 } procsFiles })
             {
                 args.Add("-c");
                 args.Add(JoinCgroupsScript);
@@ -344,7 +378,7 @@ public sealed class ProcessHostDriver : HostDriver
                 args.Add(launch.Command[i]);
             }
 
-            var target = joinWrapper ? ShellPath : executable;
+            var target = survivable || joinWrapper ? ShellPath : executable;
             if (driver._useSetsid)
             {
                 // A session of its own, so that SIGTERM reaches the whole process group without cgroups.
@@ -353,7 +387,8 @@ public sealed class ProcessHostDriver : HostDriver
                 target = SetsidPath;
             }
 
-            var stdout = PipeTarget.ToDelegate(AppendLog);
+            // Survivable: the job writes to a file (a pipe to a dead engine would kill it with SIGPIPE), tailed below.
+            var stdout = survivable ? PipeTarget.Null : PipeTarget.ToDelegate(AppendLog);
             var cli = Cli.Wrap(target)
                 .WithArguments(args)
                 .WithWorkingDirectory(workDir)
@@ -401,7 +436,17 @@ public sealed class ProcessHostDriver : HostDriver
                 _pid = running.ProcessId;
             }
 
-            sink.Started(launch.Token);
+            OutputTail? tail = null;
+            if (survivable)
+            {
+                var handle = new ProcessHandle(_pid, ProcStat.StartTime(_pid, includeZombie: true), _runDir!, _cgroup?.Paths, driver._useSetsid, ownsWorkDir ? workDir : null, _cgroup?.OomBaseline ?? 0);
+                sink.Started(launch.Token, handle.Encode());
+                tail = new OutputTail(Path.Combine(_runDir!, OutputFileName), AppendLog);
+            }
+            else
+            {
+                sink.Started(launch.Token);
+            }
 
             // The job may leave children holding stdout open; like a container, the attempt ends with its main process,
             // so kill what is left before waiting for the pipes to drain.
@@ -409,7 +454,14 @@ public sealed class ProcessHostDriver : HostDriver
             {
                 try
                 {
-                    await process.WaitForExitAsync().ConfigureAwait(false);
+                    var exited = process.WaitForExitAsync();
+                    while (tail is not null && !exited.IsCompleted)
+                    {
+                        tail.Read(final: false);
+                        await Task.WhenAny(exited, Task.Delay(OutputTail.PollInterval, driver._options.TimeProvider)).ConfigureAwait(false);
+                    }
+
+                    await exited.ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
                 {
@@ -425,6 +477,7 @@ public sealed class ProcessHostDriver : HostDriver
             }
 
             var result = await running.ConfigureAwait(false);
+            tail?.Read(final: true);
             var code = result.ExitCode;
             if (code != 0 && _cgroup is not null && _cgroup.OomKilled())
             {
@@ -454,7 +507,7 @@ public sealed class ProcessHostDriver : HostDriver
             }
         }
 
-        public void Terminate(TimeSpan grace)
+        public override void Terminate(TimeSpan grace)
         {
             int pid;
             lock (_gate)
@@ -519,7 +572,7 @@ public sealed class ProcessHostDriver : HostDriver
             }
         }
 
-        private static void TryDeleteDirectory(string dir)
+        internal static void TryDeleteDirectory(string dir)
         {
             try
             {

@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace BatchCore.Hosts.Process;
+
+/// <summary>
+/// Survivable attempts and re-attaching (the engine journals): the job must outlive a crashed engine and be found again.
+/// A process whose parent engine died loses its stdout pipe (SIGPIPE on the next write) and its exit status can only be
+/// reaped by its parent, so a survivable attempt runs under a small <c>/bin/sh</c> wrapper (the cgroup-joining one, which
+/// here waits instead of exec'ing) that sends the job's output to a file — tailed into the log stream — and writes the
+/// job's exit code to another file. The re-attach handle records the wrapper's pid and start time (field 22 of
+/// <c>/proc/&lt;pid&gt;/stat</c>: a reused pid has another one), those files and the cgroup.
+/// </summary>
+public sealed partial class ProcessHostDriver
+{
+    /// <summary>The reason of a re-attached attempt whose process ended without an exit status (killed with its wrapper).</summary>
+    public const string VanishedReason = "Host terminated: the attempt's process ended without an exit status while the engine was down";
+
+    // $1 output file, $2 exit-code file, $3 N, then N cgroup.procs files, then the job: "$@" stays literal. The wrapper
+    // traps SIGTERM (a handler, unlike an ignored signal, is reset for the job) so that it outlives the job to record its
+    // exit code; SIGTERM reaches the job through the cgroup or the process group.
+    private const string SurvivableScript =
+        "trap : TERM; exec >\"$1\" 2>&1 </dev/null; e=$2; n=$3; shift 3; " +
+        "while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 125; shift; n=$((n-1)); done; " +
+        "\"$@\"; c=$?; echo $c > \"$e\"; exit $c";
+
+    private const string OutputFileName = "output";
+    private const string ExitFileName = "exit-code";
+
+    /// <summary>Survivable runs need Linux and a way to signal the job's whole tree (its cgroup or its own session).</summary>
+    private bool CanSurvive => OperatingSystem.IsLinux() && (_cgroups is not null || _useSetsid);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Takes back an attempt by its handle: when the wrapper (same pid, same start time) still runs, its output file is
+    /// followed from the start and its liveness polled; when it is gone, the exit-code file holds the job's exit. A
+    /// wrapper gone without that file (killed, or the machine rebooted) cannot be re-attached: what is left of it (its
+    /// cgroup's processes, its files) is removed and false returned. A live pid with another start time is another
+    /// process and is never signalled.
+    /// </remarks>
+    public override bool TryReattach(AttemptReattach reattach, IAttemptEventSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(reattach);
+        ArgumentNullException.ThrowIfNull(sink);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ThrowDisposed();
+        }
+
+        if (!OperatingSystem.IsLinux() || ProcessHandle.Decode(reattach.Handle) is not { } handle)
+        {
+            return false;
+        }
+
+        var alive = handle.StartTime > 0 && ProcStat.StartTime(handle.Pid) == handle.StartTime;
+        if (!alive && !File.Exists(Path.Combine(handle.RunDirectory, ExitFileName)))
+        {
+            Reattached.CleanUpAsync(handle, _options).AsTask().GetAwaiter().GetResult();
+            return false;
+        }
+
+        var attempt = new Reattached(this, reattach, handle, sink);
+        if (!_attempts.TryAdd(reattach.Token, attempt))
+        {
+            ThrowDuplicate(reattach.Token);
+        }
+
+        attempt.Completion = Task.Run(() => attempt.RunAsync(alive));
+        return true;
+    }
+
+    /// <summary>What a survivable attempt's handle records.</summary>
+    internal sealed record ProcessHandle(int Pid, long StartTime, string RunDirectory, string[]? Cgroup, bool ProcessGroup, string? OwnedWorkDirectory, long CgroupOomBaseline = 0)
+    {
+        public string Encode() => JsonSerializer.Serialize(this);
+
+        public static ProcessHandle? Decode(string? handle)
+        {
+            if (string.IsNullOrEmpty(handle))
+            {
+                return null;
+            }
+
+            try
+            {
+                var h = JsonSerializer.Deserialize<ProcessHandle>(handle);
+                return h is { Pid: > 0 } && !string.IsNullOrEmpty(h.RunDirectory) ? h : null;
+            }
+            catch (JsonException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>An attempt a previous engine launched: polled by pid and start time, its output file tailed.</summary>
+    private sealed class Reattached(ProcessHostDriver driver, AttemptReattach reattach, ProcessHandle handle, IAttemptEventSink sink) : Tracked
+    {
+        private readonly Lock _gate = new();
+        private readonly CancellationTokenSource _killTimer = new();
+        private readonly AttemptCgroup? _cgroup = handle.Cgroup is { Length: > 0 } paths ? AttemptCgroup.Reopen(paths, handle.CgroupOomBaseline) : null;
+        private bool _terminateRequested;
+        private bool _killed;
+        private TimeSpan _grace;
+
+        public async Task RunAsync(bool alive)
+        {
+            AttemptExit exit;
+            try
+            {
+                var tail = new OutputTail(Path.Combine(handle.RunDirectory, OutputFileName), AppendLog);
+                if (alive)
+                {
+                    sink.Started(reattach.Token);
+                    var time = driver._options.TimeProvider;
+                    while (IsAlive())
+                    {
+                        tail.Read(final: false);
+                        await Task.Delay(OutputTail.PollInterval, time).ConfigureAwait(false);
+                    }
+                }
+
+                tail.Read(final: true);
+                exit = ReadExit();
+            }
+            catch (Exception e)
+            {
+                exit = new AttemptExit(null, "CannotInspectContainerError: " + e.Message, HostFailure: true);
+            }
+            finally
+            {
+                await _killTimer.CancelAsync().ConfigureAwait(false);
+                _killTimer.Dispose();
+                lock (_gate)
+                {
+                    _killed = true; // the process is gone: never signal its pid again
+                }
+
+                await CleanUpAsync(handle, driver._options).ConfigureAwait(false);
+                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Tracked>(reattach.Token, this));
+            }
+
+            sink.Exited(reattach.Token, exit);
+        }
+
+        private bool IsAlive() => ProcStat.StartTime(handle.Pid) == handle.StartTime;
+
+        private AttemptExit ReadExit()
+        {
+            string? text = null;
+            try
+            {
+                text = File.ReadAllText(Path.Combine(handle.RunDirectory, ExitFileName));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+
+            if (text is not null && int.TryParse(text.AsSpan().Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var code))
+            {
+                return code != 0 && _cgroup is not null && _cgroup.OomKilled() ? new AttemptExit(137, AttemptExit.OutOfMemoryReason) : new AttemptExit(code);
+            }
+
+            lock (_gate)
+            {
+                // Killed by our own SIGKILL (with its wrapper): 137 as for any killed job.
+                return _terminateRequested ? new AttemptExit(137) : new AttemptExit(null, VanishedReason, HostFailure: true);
+            }
+        }
+
+        /// <summary>Kills what is left in the attempt's cgroup and removes it, its files and its owned working directory.</summary>
+        public static async ValueTask CleanUpAsync(ProcessHandle handle, ProcessHostDriverOptions options)
+        {
+            if (handle.Cgroup is { Length: > 0 } paths && !await AttemptCgroup.Reopen(paths).RemoveAsync(options.TimeProvider).ConfigureAwait(false))
+            {
+                options.Diagnostic?.Invoke("process driver: could not remove cgroup " + paths[0]);
+            }
+
+            Attempt.TryDeleteDirectory(handle.RunDirectory);
+            if (handle.OwnedWorkDirectory is { } work)
+            {
+                Attempt.TryDeleteDirectory(work);
+            }
+        }
+
+        private void AppendLog(string line) =>
+            driver._options.LogStore.Append(reattach.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+
+        public override void Terminate(TimeSpan grace)
+        {
+            lock (_gate)
+            {
+                if (_terminateRequested && grace >= _grace)
+                {
+                    return;
+                }
+
+                _terminateRequested = true;
+                _grace = grace;
+            }
+
+            Signal(NativeMethods.SIGTERM);
+            _ = KillAfterAsync(grace);
+        }
+
+        private async Task KillAfterAsync(TimeSpan grace)
+        {
+            try
+            {
+                if (grace > TimeSpan.Zero)
+                {
+                    await Task.Delay(grace, driver._options.TimeProvider, _killTimer.Token).ConfigureAwait(false);
+                }
+
+                Signal(NativeMethods.SIGKILL);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                // ended within the grace period
+            }
+        }
+
+        private void Signal(int signal)
+        {
+            lock (_gate)
+            {
+                // Not our parent-child pid any more: signal it only while it is provably the same process.
+                if (_killed || !IsAlive())
+                {
+                    _cgroup?.SignalAll(signal);
+                    return;
+                }
+
+                if (handle.ProcessGroup)
+                {
+                    _ = NativeMethods.Kill(-handle.Pid, signal);
+                }
+
+                _ = NativeMethods.Kill(handle.Pid, signal);
+                _cgroup?.SignalAll(signal);
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using BatchCore.Hosts;
+using BatchCore.Hosts.Process;
+using BatchCore.Logs;
+
+namespace BatchCore.Tests.Hosts;
+
+/// <summary>
+/// The whole process-driver contract again with survivable launches (what the engine asks for when it journals):
+/// output through a file, exit code through the wrapper.
+/// </summary>
+public sealed class SurvivableProcessHostDriverTests : ProcessHostDriverTests
+{
+    protected override AttemptLaunch MakeLaunch(IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? environment = null,
+        double vcpus = 1, int memoryMiB = 512) => base.MakeLaunch(command, environment, vcpus, memoryMiB) with { Reattachable = true };
+}
+
+/// <summary><see cref="ProcessHostDriver.TryReattach"/>: by pid and start time, exit code from the wrapper's file.</summary>
+public sealed class ProcessHostDriverReattachTests : IAsyncDisposable
+{
+    private static long s_token = 1_000_000;
+    private readonly InMemoryLogStore _logs = new();
+    private readonly AttemptEventRecorder _events = new();
+    private readonly string _root = Directory.CreateTempSubdirectory("bc-reattach-").FullName;
+    private readonly List<ProcessHostDriver> _drivers = [];
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var d in _drivers)
+        {
+            await d.DisposeAsync();
+        }
+
+        Directory.Delete(_root, recursive: true);
+    }
+
+    private ProcessHostDriver NewDriver()
+    {
+        var d = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = _logs, WorkRoot = _root });
+        _drivers.Add(d);
+        return d;
+    }
+
+    private static AttemptToken NextToken() => new(Interlocked.Increment(ref s_token));
+
+    private static AttemptLaunch Launch(AttemptToken token, params string[] command) => new()
+    {
+        Token = token,
+        JobId = "job-" + token.Value.ToString(CultureInfo.InvariantCulture),
+        Attempt = 1,
+        JobDefinitionName = "d",
+        LogStreamName = "d/default/" + token.Value.ToString(CultureInfo.InvariantCulture),
+        Command = command,
+        Environment = new Dictionary<string, string>(),
+        Vcpus = 0.5,
+        MemoryMiB = 256,
+        HostName = "h",
+        Reattachable = true,
+    };
+
+    private static AttemptReattach Reattach(AttemptToken token, string? handle) => new()
+    {
+        Token = token,
+        JobId = "job-" + token.Value.ToString(CultureInfo.InvariantCulture),
+        Attempt = 1,
+        LogStreamName = "re/" + token.Value.ToString(CultureInfo.InvariantCulture),
+        HostName = "h",
+        Handle = handle,
+    };
+
+    private static void RequireLinux()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Skip("re-attaching reads /proc (Linux)");
+        }
+    }
+
+    private string[] Lines(string stream) => [.. _logs.GetLogEvents(stream).Events.Select(e => e.Message)];
+
+    [Fact]
+    public async Task SurvivableLaunch_ReportsAHandleWithPidAndStartTime()
+    {
+        RequireLinux();
+        var driver = NewDriver();
+        var token = NextToken();
+        var go = Path.Combine(Path.GetTempPath(), "bc-go-" + Guid.NewGuid().ToString("N"));
+        driver.Launch(Launch(token, "sh", "-c", $"echo out; while [ ! -e '{go}' ]; do sleep 0.05; done; exit 4"), _events);
+        await _events.WaitStartedAsync(token);
+        using (var handle = JsonDocument.Parse(_events.Handle(token)!))
+        {
+            var pid = handle.RootElement.GetProperty("Pid").GetInt32();
+            Assert.True(pid > 0);
+            Assert.Equal(ReadStartTime(pid), handle.RootElement.GetProperty("StartTime").GetInt64());
+        }
+
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        var exit = await _events.WaitExitedAsync(token);
+        File.Delete(go);
+
+        Assert.Equal(4, exit.ExitCode);
+        Assert.Equal(["out"], Lines("d/default/" + token.Value));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_root)); // run directory and working directory removed
+    }
+
+    [Fact]
+    public async Task Reattach_LiveAttempt_FollowsItToItsExitCodeAndLog()
+    {
+        RequireLinux();
+        var go = Path.Combine(_root, "go");
+        using var wrapper = StartWrapper($"echo before; while [ ! -e '{go}' ]; do sleep 0.05; done; echo after; exit 3", out var handle);
+
+        // This driver is not the process's parent (as after an engine restart): it must use pid, start time and files.
+        var driver = NewDriver();
+        var token = NextToken();
+        Assert.True(driver.TryReattach(Reattach(token, handle), _events));
+        await _events.WaitStartedAsync(token);
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(3, exit.ExitCode);
+        Assert.False(exit.HostFailure);
+        Assert.Equal(["before", "after"], Lines("re/" + token.Value));
+        await wrapper.WaitForExitAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task Terminate_ReattachedAttempt_StopsTheJob()
+    {
+        RequireLinux();
+        using var wrapper = StartWrapper("echo ready; sleep 600", out var handle);
+        var driver = NewDriver();
+        var token = NextToken();
+        Assert.True(driver.TryReattach(Reattach(token, handle), _events));
+        await _events.WaitStartedAsync(token);
+        for (var i = 0; i < 600 && !Lines("re/" + token.Value).Contains("ready"); i++)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken); // hang guard: the job is up (its trap is set)
+        }
+
+        driver.Terminate(token, TimeSpan.FromSeconds(30));
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(143, exit.ExitCode); // SIGTERM reached the job through its process group; the wrapper recorded 128 + 15
+        await wrapper.WaitForExitAsync(TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>
+    /// A survivable attempt as a crashed engine leaves it, without that engine: the driver's file protocol (output file,
+    /// exit-code file written by a wrapper that traps SIGTERM) in a session of its own, and its handle.
+    /// </summary>
+    private Process StartWrapper(string job, out string handle)
+    {
+        var run = Directory.CreateDirectory(Path.Combine(_root, "run-" + Guid.NewGuid().ToString("N"))).FullName;
+        var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        foreach (var a in new[] { "sh", "-c", "trap : TERM; exec >\"$1\" 2>&1 </dev/null; sh -c \"$3\"; echo $? > \"$2\"", "sh", Path.Combine(run, "output"), Path.Combine(run, "exit-code"), job })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var p = Process.Start(psi)!;
+        long start = -1;
+        for (var i = 0; i < 100 && start <= 0; i++)
+        {
+            start = ReadStartTime(p.Id);
+        }
+
+        handle = JsonSerializer.Serialize(new { Pid = p.Id, StartTime = start, RunDirectory = run, Cgroup = (string[]?)null, ProcessGroup = true, OwnedWorkDirectory = (string?)null });
+        return p;
+    }
+
+    private static long ReadStartTime(int pid)
+    {
+        var stat = File.ReadAllText("/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[19], CultureInfo.InvariantCulture); // field 22
+    }
+
+    [Fact]
+    public async Task Reattach_EndedWhileDown_ReportsTheRecordedExitCode()
+    {
+        RequireLinux();
+        var driver = NewDriver();
+        var (handle, exitFile) = ForgedHandle(pid: DeadPid(), startTime: 1);
+        await File.WriteAllTextAsync(exitFile, "9\n", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(Path.GetDirectoryName(exitFile)!, "output"), "line 1\nline 2", TestContext.Current.CancellationToken);
+        var token = NextToken();
+
+        Assert.True(driver.TryReattach(Reattach(token, handle), _events));
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(9, exit.ExitCode);
+        Assert.Equal(0, _events.StartedCount(token));
+        Assert.Equal(["line 1", "line 2"], Lines("re/" + token.Value));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(exitFile)));
+    }
+
+    [Fact]
+    public void Reattach_GoneWithoutExitCode_IsNotTakenBackAndItsFilesAreRemoved()
+    {
+        RequireLinux();
+        var driver = NewDriver();
+        var (handle, exitFile) = ForgedHandle(pid: DeadPid(), startTime: 1);
+
+        Assert.False(driver.TryReattach(Reattach(NextToken(), handle), _events));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(exitFile)));
+    }
+
+    [Fact]
+    public async Task Reattach_PidReusedByAnotherProcess_IsNotTakenBackNorSignalled()
+    {
+        RequireLinux();
+        using var other = Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+        try
+        {
+            var driver = NewDriver();
+            var (handle, _) = ForgedHandle(pid: other.Id, startTime: 12345); // same pid, another start time
+
+            Assert.False(driver.TryReattach(Reattach(NextToken(), handle), _events));
+            Assert.False(other.HasExited);
+        }
+        finally
+        {
+            other.Kill();
+            await other.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task Reattach_PidReusedWithRecordedExitCode_ReportsTheRecordedExitAndLeavesTheOtherProcessAlone()
+    {
+        RequireLinux();
+        using var other = Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+        try
+        {
+            var driver = NewDriver();
+            var (handle, exitFile) = ForgedHandle(pid: other.Id, startTime: 12345);
+            await File.WriteAllTextAsync(exitFile, "0", TestContext.Current.CancellationToken);
+            var token = NextToken();
+
+            Assert.True(driver.TryReattach(Reattach(token, handle), _events));
+            driver.Terminate(token, TimeSpan.Zero); // must not reach the unrelated process
+            var exit = await _events.WaitExitedAsync(token);
+
+            Assert.Equal(0, exit.ExitCode);
+            Assert.False(other.HasExited);
+        }
+        finally
+        {
+            other.Kill();
+            await other.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    public void Reattach_WithoutOrWithAMalformedHandle_IsNotTakenBack()
+    {
+        var driver = NewDriver();
+        Assert.False(driver.TryReattach(Reattach(NextToken(), null), _events));
+        Assert.False(driver.TryReattach(Reattach(NextToken(), "not json"), _events));
+    }
+
+    private (string Handle, string ExitFile) ForgedHandle(int pid, long startTime)
+    {
+        var run = Directory.CreateDirectory(Path.Combine(_root, "forged-" + Guid.NewGuid().ToString("N"))).FullName;
+        var handle = JsonSerializer.Serialize(new { Pid = pid, StartTime = startTime, RunDirectory = run, Cgroup = (string[]?)null, ProcessGroup = false, OwnedWorkDirectory = (string?)null });
+        return (handle, Path.Combine(run, "exit-code"));
+    }
+
+    /// <summary>A pid with no process: a child that has exited and been reaped.</summary>
+    private static int DeadPid()
+    {
+        using var p = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!;
+        p.WaitForExit();
+        return p.Id;
+    }
+}
