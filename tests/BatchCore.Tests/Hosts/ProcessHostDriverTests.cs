@@ -362,4 +362,60 @@ public class ProcessHostDriverTests : HostDriverContractTests
 
         Assert.DoesNotContain(ParentDirs(parent), Directory.Exists);
     }
+
+    [Fact]
+    public async Task StaleSlotsOfADeadEngine_AreSweptWhenADriverStarts_BusyOnesAreKept()
+    {
+        RequireLimits();
+        var parent = "batchcore-sweep-" + Guid.NewGuid().ToString("N")[..8];
+        var deadPid = Enumerable.Range(4_000_000, 1000).First(p => !Directory.Exists("/proc/" + p.ToString(CultureInfo.InvariantCulture)));
+        var stale = deadPid.ToString(CultureInfo.InvariantCulture) + "-1-s1";
+        var busy = deadPid.ToString(CultureInfo.InvariantCulture) + "-1-s2";
+        var parents = ParentDirs(parent).ToList();
+        using var sleeper = System.Diagnostics.Process.Start("sleep", "300");
+        try
+        {
+            foreach (var dir in parents)
+            {
+                Directory.CreateDirectory(Path.Combine(dir, stale));
+                Directory.CreateDirectory(Path.Combine(dir, busy));
+            }
+
+            // The busy slot holds a live process, as an attempt a restarted engine may re-attach would.
+            File.WriteAllText(Path.Combine(parents[^1], busy, "cgroup.procs"), sleeper.Id.ToString(CultureInfo.InvariantCulture));
+
+            await using (new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, CgroupParent = parent }))
+            {
+                Assert.All(parents, dir => Assert.False(Directory.Exists(Path.Combine(dir, stale)), "stale slot swept: " + dir));
+                Assert.True(Directory.Exists(Path.Combine(parents[^1], busy)));
+            }
+        }
+        finally
+        {
+            sleeper.Kill();
+            await sleeper.WaitForExitAsync(TestContext.Current.CancellationToken);
+            foreach (var dir in parents)
+            {
+                for (var i = 0; i < 50 && Directory.Exists(Path.Combine(dir, busy)); i++)
+                {
+                    try
+                    {
+                        Directory.Delete(Path.Combine(dir, busy));
+                    }
+                    catch (IOException)
+                    {
+                        await Task.Delay(20, TestContext.Current.CancellationToken); // the killed process is still listed
+                    }
+                }
+
+                try
+                {
+                    Directory.Delete(dir);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+    }
 }

@@ -294,8 +294,54 @@ internal abstract class CgroupLayout
             }
 
             layout = new V1(options, namePrefix, limits, parents, homeTasks);
+            SweepStaleSlots(parents);
             reason = null;
             return true;
+        }
+
+        /// <summary>
+        /// Removes the idle pooled slots of drivers whose process is gone (an engine that crashed cannot return its
+        /// pool). Slot names start with the owner's pid; a slot that still lists a process (an attempt a restarted
+        /// engine may re-attach) is left alone.
+        /// </summary>
+        private static void SweepStaleSlots(string[] parents)
+        {
+            foreach (var parent in parents)
+            {
+                IEnumerable<string> dirs;
+                try
+                {
+                    dirs = Directory.EnumerateDirectories(parent).ToList();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    continue;
+                }
+
+                foreach (var dir in dirs)
+                {
+                    var name = Path.GetFileName(dir.AsSpan());
+                    var dash = name.IndexOf('-');
+                    if (dash <= 0 || !name.Contains("-s", StringComparison.Ordinal) ||
+                        !int.TryParse(name[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ||
+                        pid == Environment.ProcessId || Directory.Exists("/proc/" + pid.ToString(CultureInfo.InvariantCulture)))
+                    {
+                        continue;
+                    }
+
+                    try
+                    {
+                        if (File.ReadAllText(Path.Combine(dir, "cgroup.procs")).Length == 0)
+                        {
+                            _ = TryRmdir(dir);
+                        }
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        // gone meanwhile, or not ours to read
+                    }
+                }
+            }
         }
 
         public override AttemptCgroup Rent(double vcpus, int memoryMiB)
@@ -880,10 +926,6 @@ internal abstract class AttemptCgroup
                 foreach (var dir in Paths)
                 {
                     all &= CgroupLayout.TryRmdir(dir);
-                    if (Path.GetDirectoryName(dir) is { } parent)
-                    {
-                        _ = CgroupLayout.TryRmdir(parent); // the dead engine's instance directory, once its last slot is gone
-                    }
                 }
 
                 if (all)
