@@ -29,7 +29,6 @@ internal sealed class ExactFillSearch
     private readonly Random _rng;
     private int[] _active = [];          // per depth of the triplet search: the distinct sizes still unpacked
     private int[] _deepValue = [];       // the deepest partial packing of the last triplet search
-    private int[] _deepBin = [];
     private int _deepTop;
     private int[] _total = [];           // items of each size, packed or not
     private int[] _pairSums = [];        // triplet search: distinct-size pairs of unpacked items by their sum (≤ capacity)
@@ -170,104 +169,141 @@ internal sealed class ExactFillSearch
         return new Outcome(false, used, false);
     }
 
-    // Triplets, in two steps. 1. A fail-first depth-first search (Triplets) with a node limit; the deepest partial
-    // packing it reached is kept. 2. Large neighbourhood search from there: release the items of a few random full
-    // bins, search again for exact triples over them and the items still unpacked, and keep the outcome when it packs
-    // at least as many bins as were released (so the unpacked items never grow), until nothing is left unpacked.
+    // Triplets, in rounds of two steps. 1. A fail-first depth-first search (Triplets) from scratch with a node limit;
+    // the deepest partial packing it reached is kept. 2. Large neighbourhood search from there: release the bins
+    // holding a pair that would complete an unpacked item (and a few random ones), search again for exact triples over
+    // them and the unpacked items, and keep the outcome when it packs at least as many bins as were released (so the
+    // unpacked items never grow). Each round grows both limits (×2): the two steps fail on different instances.
     private Outcome RunTriplets(long maxNodes, int[] binOfItem)
     {
         var bins = new List<(int A, int B, int C)>(_n / 3);
+        var released = new List<int>(24);
         _total = (int[])_count.Clone();
         _deepValue = new int[_n];
-        _deepBin = new int[_n];
-        _nodes = 0;
-        _nodeLimit = Math.Min(maxNodes, 2L * _n);
-        _aborted = false;
-        _top = 0;
-        _deepTop = 0;
-        var found = Triplets(0);
-        long used = _nodes;
-        if (found)
-        {
-            Record(binOfItem);
-            return new Outcome(true, used, false);
-        }
-
-        RestoreAll();
-        if (!_aborted)
-        {
-            return new Outcome(false, used, false); // searched completely: no exact packing
-        }
-
-        KeepDeepest(bins);
-        var released = new List<int>(24);
+        long used = 0;
+        var dfsLimit = 2L * _n;
+        var lnsLimit = Math.Max(5_000L, 20L * _n);
         while (used < maxNodes && !_timedOut)
         {
-            // Release the bins holding a pair that would complete a random unpacked item, plus 1..3 random bins.
-            released.Clear();
-            var stuck = RandomUnpacked();
-            if (RandomPairFor(stuck) is var (pa, pb) && pa >= 0)
-            {
-                Release(bins, released, FindBin(bins, pa, -1));
-                Release(bins, released, FindBin(bins, pb, pa == pb ? 1 : -1));
-            }
-
-            var extra = 1 + _rng.Next(5);
-            for (var r = 0; r < extra && bins.Count > 0; r++)
-            {
-                Release(bins, released, _rng.Next(bins.Count));
-            }
-
-            var k = released.Count / 3;
+            // 1. Depth-first search from scratch.
             _nodes = 0;
-            _nodeLimit = Math.Min(LnsNodes, maxNodes - used);
+            _nodeLimit = Math.Min(dfsLimit, maxNodes - used);
             _aborted = false;
             _top = 0;
             _deepTop = 0;
-            found = Triplets(0);
+            var found = Triplets(0);
             used += _nodes;
             if (found)
             {
-                for (var x = 0; x < _top; x += 3)
-                {
-                    bins.Add((_stackValue[x], _stackValue[x + 1], _stackValue[x + 2]));
-                }
-
-                RestoreAll();
-                for (var x = 0; x < bins.Count; x++)
-                {
-                    _stackValue[(3 * x)] = bins[x].A;
-                    _stackValue[(3 * x) + 1] = bins[x].B;
-                    _stackValue[(3 * x) + 2] = bins[x].C;
-                    _stackBin[3 * x] = _stackBin[(3 * x) + 1] = _stackBin[(3 * x) + 2] = x;
-                    Dec(bins[x].A);
-                    Dec(bins[x].B);
-                    Dec(bins[x].C);
-                }
-
-                _top = 3 * bins.Count;
                 Record(binOfItem);
                 return new Outcome(true, used, false);
             }
 
             RestoreAll();
-            if (_deepTop / 3 >= k)
+            if (!_aborted)
             {
-                KeepDeepest(bins); // at least as many full bins as released: accept (ties too, they move the search)
+                return new Outcome(false, used, false); // searched completely: no exact packing of this shape
             }
-            else
+
+            bins.Clear();
+            KeepDeepest(bins);
+
+            // 2. Large neighbourhood search for this round's share.
+            var roundEnd = Math.Min(maxNodes, used + lnsLimit);
+            while (used < roundEnd && !_timedOut)
             {
-                for (var x = 0; x < released.Count; x += 3)
+                if (Neighbourhood(bins, released, roundEnd - used, ref used))
                 {
-                    bins.Add((released[x], released[x + 1], released[x + 2]));
-                    Dec(released[x]);
-                    Dec(released[x + 1]);
-                    Dec(released[x + 2]);
+                    WriteBins(bins);
+                    Record(binOfItem);
+                    return new Outcome(true, used, false);
                 }
             }
+
+            // Back to all items unpacked for the next round.
+            for (var x = 0; x < bins.Count; x++)
+            {
+                Inc(bins[x].A);
+                Inc(bins[x].B);
+                Inc(bins[x].C);
+            }
+
+            bins.Clear();
+            dfsLimit *= 2;
+            lnsLimit *= 2;
         }
 
         return new Outcome(false, used, _timedOut);
+    }
+
+    // One large-neighbourhood move; true when every item is packed (then `bins` holds the whole packing).
+    private bool Neighbourhood(List<(int A, int B, int C)> bins, List<int> released, long nodes, ref long used)
+    {
+        // Release the bins holding a pair that would complete a random unpacked item, plus 1..5 random bins.
+        released.Clear();
+        var stuck = RandomUnpacked();
+        if (RandomPairFor(stuck) is var (pa, pb) && pa >= 0)
+        {
+            Release(bins, released, FindBin(bins, pa, -1));
+            Release(bins, released, FindBin(bins, pb, pa == pb ? 1 : -1));
+        }
+
+        var extra = 1 + _rng.Next(5);
+        for (var r = 0; r < extra && bins.Count > 0; r++)
+        {
+            Release(bins, released, _rng.Next(bins.Count));
+        }
+
+        var k = released.Count / 3;
+        _nodes = 0;
+        _nodeLimit = Math.Min(LnsNodes, nodes);
+        _aborted = false;
+        _top = 0;
+        _deepTop = 0;
+        var found = Triplets(0);
+        used += _nodes;
+        if (found)
+        {
+            for (var x = 0; x < _top; x += 3)
+            {
+                bins.Add((_stackValue[x], _stackValue[x + 1], _stackValue[x + 2]));
+            }
+
+            _top = 0; // those items stay packed: every item is now in `bins`
+            return true;
+        }
+
+        RestoreAll();
+        if (_deepTop / 3 >= k)
+        {
+            KeepDeepest(bins); // at least as many full bins as released: accept (ties too, they move the search)
+        }
+        else
+        {
+            for (var x = 0; x < released.Count; x += 3)
+            {
+                bins.Add((released[x], released[x + 1], released[x + 2]));
+                Dec(released[x]);
+                Dec(released[x + 1]);
+                Dec(released[x + 2]);
+            }
+        }
+
+        return false;
+    }
+
+    // Puts the whole packing `bins` (every item packed) on the stack (bin x = entries 3x..3x+2), as Record expects.
+    private void WriteBins(List<(int A, int B, int C)> bins)
+    {
+        for (var x = 0; x < bins.Count; x++)
+        {
+            _stackValue[3 * x] = bins[x].A;
+            _stackValue[(3 * x) + 1] = bins[x].B;
+            _stackValue[(3 * x) + 2] = bins[x].C;
+            _stackBin[3 * x] = _stackBin[(3 * x) + 1] = _stackBin[(3 * x) + 2] = x;
+        }
+
+        _top = 3 * bins.Count;
     }
 
     // Moves bin `at` of `bins` (if any) into the unpacked counts and the released list.
