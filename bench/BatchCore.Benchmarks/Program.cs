@@ -9,10 +9,16 @@ public static class Program
     /// <summary>
     /// <c>quality [--quick]</c> runs the placement-quality report; <c>peers-profile [rounds]</c> times the in-process array
     /// job against a simulated host; <c>memory-report [jobs]</c> the dispatch memory and time breakdown;
-    /// <c>simulate-report</c> the simulator targets; anything else goes to BenchmarkDotNet.
+    /// <c>simulate-report</c> the simulator targets; <c>quick</c> a smoke run of every benchmark and report (CI);
+    /// anything else goes to BenchmarkDotNet.
     /// </summary>
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "quick")
+        {
+            return QuickRun.Run(args[1..]);
+        }
+
         if (args.Length > 0 && args[0] == "quality")
         {
             return PlacementQualityReport.Run(args[1..]);
