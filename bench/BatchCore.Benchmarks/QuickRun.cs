@@ -46,8 +46,8 @@ public static class QuickRun
         {
             // The report modes, on small inputs.
             Report("quality --quick", () => PlacementQualityReport.Run(["--quick"]), failures);
-            Report("simulate-report synthetic --jobs 20000", () => SimulationReportRunner.Run(["synthetic", "--jobs", "20000"]), failures);
-            Report("memory-report 20000", () => Dispatch.MemoryReport.Run(["20000"]), failures);
+            Report("simulate-report synthetic --jobs 5000", () => SimulationReportRunner.Run(["synthetic", "--jobs", "5000"]), failures);
+            Report("memory-report 5000", () => Dispatch.MemoryReport.Run(["5000"]), failures);
         }
 
         Console.WriteLine();
