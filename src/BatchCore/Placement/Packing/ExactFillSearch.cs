@@ -525,7 +525,7 @@ internal sealed class ExactFillSearch
         }
 
         Take(pick, bin);
-        var found = PairsFor(pick, u, countOnly: false, bin: bin) > 0;
+        var found = TryPairs(pick, u, bin);
         if (!found)
         {
             Untake(pick);
@@ -534,16 +534,13 @@ internal sealed class ExactFillSearch
         return found;
     }
 
-    // Two-pointer scan of the active sizes for pairs (a ≥ b) with a + b = capacity − value[x]. Counts them, or tries
-    // each (take, recurse, give back) and returns 1 when one leads to a full packing.
-    private int PairsFor(int x, int u, bool countOnly, int bin)
+    // Two-pointer scan of this depth's active sizes for pairs (a ≥ b) with a + b = capacity − value[x]; tries each
+    // (take, recurse, give back) and returns true when one leads to a full packing.
+    private bool TryPairs(int x, int u, int bin)
     {
         var active = _active.AsSpan(bin * _value.Length, u);
         var need = _capacity - _value[x];
-        var pairs = 0;
         int i = 0, j = u - 1;
-        var rotation = countOnly ? 0 : _rotation[bin % _rotation.Length];
-        var skipped = 0;
         while (i <= j)
         {
             var vi = active[i];
@@ -563,25 +560,18 @@ internal sealed class ExactFillSearch
 
             if (_count[vi] > (vi == vj ? 1 : 0) && _count[vj] > 0)
             {
-                if (countOnly)
+                Take(vi, bin);
+                Take(vj, bin);
+                if (Triplets(bin + 1))
                 {
-                    pairs++;
+                    return true;
                 }
-                else if (skipped++ >= rotation)
-                {
-                    Take(vi, bin);
-                    Take(vj, bin);
-                    if (Triplets(bin + 1))
-                    {
-                        return 1;
-                    }
 
-                    Untake(vj);
-                    Untake(vi);
-                    if (_aborted)
-                    {
-                        return 0;
-                    }
+                Untake(vj);
+                Untake(vi);
+                if (_aborted)
+                {
+                    return false;
                 }
             }
 
@@ -589,54 +579,7 @@ internal sealed class ExactFillSearch
             j--;
         }
 
-        // A rotated start skipped the first pairs: try them last.
-        if (!countOnly && rotation > 0 && skipped > 0)
-        {
-            _rotation[bin % _rotation.Length] = 0;
-            i = 0;
-            j = u - 1;
-            var tried = 0;
-            while (i <= j && tried < Math.Min(rotation, skipped))
-            {
-                var vi = active[i];
-                var vj = active[j];
-                var sum = _value[vi] + _value[vj];
-                if (sum > need)
-                {
-                    i++;
-                    continue;
-                }
-
-                if (sum < need)
-                {
-                    j--;
-                    continue;
-                }
-
-                if (_count[vi] > (vi == vj ? 1 : 0) && _count[vj] > 0)
-                {
-                    tried++;
-                    Take(vi, bin);
-                    Take(vj, bin);
-                    if (Triplets(bin + 1))
-                    {
-                        return 1;
-                    }
-
-                    Untake(vj);
-                    Untake(vi);
-                    if (_aborted)
-                    {
-                        return 0;
-                    }
-                }
-
-                i++;
-                j--;
-            }
-        }
-
-        return pairs;
+        return false;
     }
 
     // Starts bin `bin` with the largest unpacked item; true when every item is packed into the target.
