@@ -1,5 +1,6 @@
 using BatchCore.Jobs;
 using BatchCore.Placement;
+using BatchCore.Placement.Packing;
 
 namespace BatchCore.Dispatch;
 
@@ -12,6 +13,19 @@ internal sealed partial class EngineCore
     private readonly Host?[] _planA = new Host?[BatchWindow];
     private readonly Host?[] _planB = new Host?[BatchWindow];
     private readonly HashSet<Host> _opened = [];
+    private readonly List<Host> _idleTargets = [];
+    private PackingOptions? _batchPacking;
+
+    /// <summary>
+    /// The packer's budget inside the scheduling loop: 2,000 improvement iterations, and at most 2 ms of wall clock on a
+    /// real clock. Virtual time (the simulator) has no wall-clock budget, so its results do not depend on the machine.
+    /// </summary>
+    private PackingOptions BatchPacking => _batchPacking ??= new PackingOptions
+    {
+        TimeProvider = _time,
+        MaxIterations = 2_000,
+        TimeBudget = _virtual is null ? TimeSpan.FromMilliseconds(2) : Timeout.InfiniteTimeSpan,
+    };
 
     /// <summary>
     /// Batch placement for a FIFO queue with many RUNNABLE jobs: a window from the front is planned largest first
@@ -83,11 +97,87 @@ internal sealed partial class EngineCore
             return;
         }
 
+        RepackOpenedHosts(plan);
         for (var i = 0; i < _window.Count; i++)
         {
             var job = _window[i];
             RemoveFromReady(job);
             StartAttempt(job, plan[i]!);
+        }
+    }
+
+    /// <summary>
+    /// The greedy plan opened two or more idle hosts of one shape: the jobs it put on them are an offline packing
+    /// problem, so the packer (<see cref="PackingStrategy.Optimized"/>, never worse than first-fit decreasing) may fit
+    /// them on fewer of those same hosts. Jobs on hosts that already ran something keep their place; a job only moves
+    /// between hosts the plan opened, each empty, so every host still fits what it gets. Allocates only here, when a
+    /// batch opens several hosts (not per job). Budget: <see cref="BatchPacking"/>.
+    /// </summary>
+    private void RepackOpenedHosts(Host?[] plan)
+    {
+        _idleTargets.Clear();
+        var count = _window.Count;
+        var jobsOnIdle = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var host = plan[i]!;
+            if (host.RunningAttempts != 0 || host.Free != host.Capacity)
+            {
+                continue;
+            }
+
+            jobsOnIdle++;
+            if (!_idleTargets.Contains(host))
+            {
+                if (_idleTargets.Count > 0 && host.Capacity != _idleTargets[0].Capacity)
+                {
+                    return; // mixed shapes: keep the greedy plan
+                }
+
+                _idleTargets.Add(host);
+            }
+        }
+
+        if (_idleTargets.Count < 2)
+        {
+            return;
+        }
+
+        // Dimensions: vCPU, memory, and GPUs when the hosts have some (the packer wants positive capacities).
+        var cap = _idleTargets[0].Capacity;
+        var dims = cap.Gpus > 0 ? 3 : 2;
+        var demands = new long[jobsOnIdle * dims];
+        var jobAt = new int[jobsOnIdle];
+        var k = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var host = plan[i]!;
+            if (!_idleTargets.Contains(host))
+            {
+                continue;
+            }
+
+            var req = _window[i].Spec.Request;
+            demands[k * dims] = req.VcpuMilli;
+            demands[(k * dims) + 1] = req.MemoryMiB;
+            if (dims == 3)
+            {
+                demands[(k * dims) + 2] = req.Gpus;
+            }
+
+            jobAt[k++] = i;
+        }
+
+        long[] capacity = dims == 3 ? [cap.VcpuMilli, cap.MemoryMiB, cap.Gpus] : [cap.VcpuMilli, cap.MemoryMiB];
+        var packed = VectorPacker.Pack(new PackingProblem(capacity, demands), PackingStrategy.Optimized, BatchPacking);
+        if (packed.BinCount >= _idleTargets.Count)
+        {
+            return;
+        }
+
+        for (var x = 0; x < jobsOnIdle; x++)
+        {
+            plan[jobAt[x]] = _idleTargets[packed.BinOfItem[x]];
         }
     }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using BatchCore.Jobs;
 using BatchCore.Model;
 using BatchCore.Placement;
+using BatchCore.Placement.Packing;
 using BatchCore.Provisioning;
 using BatchCore.Validation;
 
@@ -22,6 +23,22 @@ internal sealed partial class EngineCore
 
     /// <summary>A scale-out uses a larger size of the chosen family only when its demand fills that size this many times.</summary>
     private const int SizeUpMinFill = 4;
+
+    /// <summary>Scale-outs of up to this many jobs of one type are packed by the optimizing packer (the greedy above).</summary>
+    private const int OptimizedScaleOutLimit = 2_000;
+
+    private PackingOptions? _scaleOutPacking;
+
+    /// <summary>
+    /// The packer's budget for sizing a scale-out: 20,000 improvement iterations, and the default wall-clock budget
+    /// (50 ms per 1,000 jobs) on a real clock; none in virtual time, so simulations do not depend on the machine.
+    /// </summary>
+    private PackingOptions ScaleOutPacking => _scaleOutPacking ??= new PackingOptions
+    {
+        TimeProvider = _time,
+        MaxIterations = 20_000,
+        TimeBudget = _virtual is null ? null : Timeout.InfiniteTimeSpan,
+    };
 
     /// <summary>Rate-limited launches wait for at most this many tokens before the next try (batches the retries).</summary>
     private const int MaxTokensPerWake = 60;
@@ -439,6 +456,17 @@ internal sealed partial class EngineCore
                 ? [type.Vcpus * 1000L, type.MemoryMiB - reserve, type.Gpus]
                 : [type.Vcpus * 1000L, type.MemoryMiB - reserve];
             var newBins = PackDecreasing(residuals, dims, demands, capacity, binOf);
+            if (newBins >= 2 && members.Count <= OptimizedScaleOutLimit)
+            {
+                // Issue #8: the window is known, so improve on the greedy count (fewer instances for the same jobs).
+                var improved = new int[members.Count];
+                var fewer = VectorPacker.PackInto(residuals, dims, demands, capacity, improved, ScaleOutPacking);
+                if (fewer < newBins && PlacesSameJobs(binOf, improved))
+                {
+                    newBins = fewer;
+                    binOf = improved;
+                }
+            }
             for (var k = 0; k < members.Count; k++)
             {
                 if (binOf[k] >= 0 && binOf[k] < bins.Count)
@@ -631,6 +659,20 @@ internal sealed partial class EngineCore
     internal static double BilledHours(Host host, long untilMs) => Math.Max(MinimumBilledMs, untilMs - host.LaunchedAtMs) / 3_600_000.0;
 
     private const long MinimumBilledMs = 60_000;
+
+    /// <summary>Both packings leave the same jobs unplaced (−1): only then is the one with fewer new bins comparable.</summary>
+    private static bool PlacesSameJobs(int[] a, int[] b)
+    {
+        for (var i = 0; i < a.Length; i++)
+        {
+            if ((a[i] < 0) != (b[i] < 0))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static double PriceOf(InstanceType t, bool spot) => spot ? t.SpotPricePerHour : t.OnDemandPricePerHour;
 

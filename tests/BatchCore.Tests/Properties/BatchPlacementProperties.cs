@@ -41,6 +41,21 @@ public class BatchPlacementProperties
         Assert.True(batch.Hosts <= firstFit.Hosts, $"batch placement used {batch.Hosts} hosts, FirstFit {firstFit.Hosts}; {c}");
     }
 
+    /// <summary>
+    /// 4+3+3 and 4+3+3 vCPUs fill two 10-vCPU hosts exactly; largest-first best fit and first fit both open three
+    /// (4+4, then 3+3+3, then 3). Batch placement packs the jobs on the idle hosts with the optimizing packer.
+    /// </summary>
+    [Fact]
+    public void Batch_placement_packs_a_window_onto_fewer_idle_hosts_than_first_fit_decreasing()
+    {
+        var c = new BatchCase(10.0, 8192, [(4, 512), (4, 512), (3, 512), (3, 512), (3, 512), (3, 512)]);
+        var batch = HostsUsed(c, new BatchEngineOptions { BatchPlacementThreshold = 2, PlacementStrategy = PlacementStrategy.BestFit }).GetAwaiter().GetResult();
+        var firstFit = HostsUsed(c, new BatchEngineOptions { BatchPlacementThreshold = 0, PlacementStrategy = PlacementStrategy.FirstFit }).GetAwaiter().GetResult();
+
+        Assert.Equal((6, 3), firstFit);
+        Assert.Equal((6, 2), batch);
+    }
+
     private static async Task<(int Placed, int Hosts)> HostsUsed(BatchCase c, BatchEngineOptions options)
     {
         await using var engine = TestEngine.Create(options);

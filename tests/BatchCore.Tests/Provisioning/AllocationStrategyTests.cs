@@ -217,6 +217,26 @@ public class AllocationStrategyTests
     }
 
     [Fact]
+    public async Task DemandSizedScaleOut_PacksTheWindowTighterThanFirstFitDecreasing()
+    {
+        // 4+2+2 and 3+3+2 vCPUs fill two 8-vCPU instances exactly; largest first, first fit opens three (4+3, 3+2+2, 2).
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, types: ["c6i.2xlarge"]),
+            new ProvisioningOptions { Ec2BootTime = TimeSpan.FromMinutes(2) }));
+        var engine = scope.Engine;
+        // One command: the six jobs wait together when the scale-out is sized.
+        var requests = new[] { 4, 2, 2, 3, 3, 2 }.Select(v => TestEngine.Job(vcpus: v, memory: 256, runSeconds: 600)).ToList();
+        await engine.Run(core => requests.Select(r => core.SubmitJob(r).JobId).ToList(), CancellationToken.None);
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        var hosts = await ManagedCe.HostsAsync(engine);
+        Assert.Equal(2, hosts.Count);
+        Assert.All(hosts, h => Assert.Equal("c6i.2xlarge", h.Type));
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(3));
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(6, engine.Statistics.Succeeded);
+    }
+
+    [Fact]
     public async Task Ec2LaunchRate_IsLimitedByTheTokenBucket()
     {
         var options = new ProvisioningOptions { DemandSizedScaleOut = false, Ec2LaunchBucket = new TokenBucketOptions(5, 1) };

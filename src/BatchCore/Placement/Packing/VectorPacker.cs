@@ -225,6 +225,9 @@ public static class VectorPacker
     // Branch-and-bound nodes per bin for minimum bin slack: enough to find exact fills of a few items.
     private const int MinimumBinSlackNodes = 4_000;
 
+    // The exact search recurses once per item: above this many items it is skipped (stack depth, and time).
+    private const int ExactSearchMaxItems = 2_000;
+
     private static PackingResult Optimized(PackingProblem problem, PackingOptions options, int lb, int lb2)
     {
         var n = problem.ItemCount;
@@ -287,17 +290,35 @@ public static class VectorPacker
         var deadline = budget == Timeout.InfiniteTimeSpan
             ? long.MaxValue
             : clock.GetTimestamp() + (long)(budget.TotalSeconds * clock.TimestampFrequency);
-        // 2a. Perturbed minimum bin slack: the order jittered by up to ±10 %, for a quarter of the budget. One restart
-        //     counts as n iterations.
         long iterations = 0;
         var timedOut = false;
+
+        // 2a. One dimension: an exact bin-by-bin search for a packing into the lower bound, for half the budget. It is
+        //     what finds the exactly full bins of instances with no slack (Falkenauer's triplets). One node counts as
+        //     one iteration.
+        if (d == 1 && n <= ExactSearchMaxItems)
+        {
+            var exactStart = clock.GetTimestamp();
+            var exactDeadline = deadline == long.MaxValue ? long.MaxValue : exactStart + ((deadline - exactStart) / 2);
+            var exact = new ExactFillSearch(demands, capacity[0], options.Seed)
+                .Run(lb2, options.MaxIterations / 2, clock, exactDeadline, candidate);
+            iterations += exact.Nodes;
+            if (exact.Found)
+            {
+                Keep(lb2);
+                return Result(false, iterations);
+            }
+        }
+
+        // 2b. Perturbed minimum bin slack: the order jittered by up to ±10 %, for a quarter of the budget left. One
+        //     restart counts as n iterations.
         var rng = new Random(options.Seed);
         var mbs = new MinimumBinSlack(demands, capacity, MinimumBinSlackNodes);
         var baseKeys = new double[n];
         GreedyPacker.Order(demands, capacity, GreedyPacker.ItemOrder.DecreasingSum, order, baseKeys);
         var start = clock.GetTimestamp();
         var mbsDeadline = deadline == long.MaxValue ? long.MaxValue : start + ((deadline - start) / 4);
-        var mbsIterations = options.MaxIterations / 4;
+        var mbsIterations = iterations + ((options.MaxIterations - iterations) / 4);
         while (bestBins > lb2 && iterations + n <= mbsIterations)
         {
             if (mbsDeadline != long.MaxValue && clock.GetTimestamp() >= mbsDeadline)
@@ -320,7 +341,7 @@ public static class VectorPacker
             return Result(false, iterations);
         }
 
-        // 2b. Bin elimination with the rest of the budget.
+        // 2c. Bin elimination with the rest of the budget.
         var search = new BinEliminationSearch(demands, capacity, options.Seed);
         var outcome = search.Run(best, bestBins, lb2, options.MaxIterations - iterations, clock, deadline);
         if (outcome.BinCount < bestBins)

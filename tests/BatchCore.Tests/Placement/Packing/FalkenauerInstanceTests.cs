@@ -41,4 +41,26 @@ public class FalkenauerInstanceTests
         Assert.True(result.BinCount <= instance.Optimum + 1, $"{name}: {result.BinCount} bins, optimum {instance.Optimum}");
         Assert.True(result.BinCount <= ffd.BinCount);
     }
+
+    [Theory]
+    [InlineData("Falkenauer_t60_00")]
+    [InlineData("Falkenauer_t120_03")]
+    [InlineData("Falkenauer_t249_07")]
+    [InlineData("Falkenauer_t501_11")]
+    public void Optimized_reaches_the_optimum_of_triplet_instances(string name)
+    {
+        var data = PackingDataDirectory.Find();
+        if (data is null)
+        {
+            Assert.Skip($"benchmark data not found (set {PackingDataDirectory.EnvironmentVariable} or provide <repoRoot>/../shared/data)");
+        }
+
+        var instance = BenchmarkInstances.Falkenauer(data, "falkenauer_t").Find(i => i.Name == name);
+        Assert.NotNull(instance);
+
+        var result = VectorPacker.Pack(instance.Problem, PackingStrategy.Optimized, Deterministic);
+
+        Assert.Null(PackingValidation.Check(instance.Problem, result));
+        Assert.Equal(instance.Optimum, result.BinCount);
+    }
 }
