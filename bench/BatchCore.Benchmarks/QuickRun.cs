@@ -48,6 +48,7 @@ public static class QuickRun
             Report("quality --quick", () => PlacementQualityReport.Run(["--quick"]), failures);
             Report("simulate-report synthetic --jobs 5000", () => SimulationReportRunner.Run(["synthetic", "--jobs", "5000"]), failures);
             Report("memory-report 5000", () => Dispatch.MemoryReport.Run(["5000"]), failures);
+            Report("recovery-report 5000 1", () => Journal.RecoveryReport.Run(["5000", "1"]), failures);
         }
 
         Console.WriteLine();

@@ -20,6 +20,14 @@ namespace BatchCore.Benchmarks.Hosts;
 public class DockerDriverBenchmarks
 {
     private const int Containers = 20;
+
+    /// <summary>Quick mode (CI): skipped where no private dockerd can be started (not installed, not root, no busybox).</summary>
+    public static string? QuickSkipReason =>
+        !OperatingSystem.IsLinux() || Environment.UserName != "root" ? "a private dockerd needs root on Linux"
+        : !File.Exists("/usr/sbin/dockerd") && !File.Exists("/usr/bin/dockerd") ? "dockerd is not installed (apt-get install docker.io)"
+        : !File.Exists("/bin/busybox") ? "busybox-static is not installed (the test image is imported from it)"
+        : !File.Exists("/usr/local/bin/docker") && !File.Exists("/usr/bin/docker") ? "no docker CLI for the docker run baseline"
+        : null;
     private const int Concurrency = 2;
     private const int MemoryMiB = 256;
     private const long PidsLimit = 4096;

@@ -38,6 +38,12 @@ public class SlurmThroughputBenchmarks
     /// <summary>Jobs per invocation.</summary>
     public const int Jobs = 100;
 
+    /// <summary>Quick mode (CI): skipped unless SLURM_CONF names a running benchmark cluster's slurm.conf.</summary>
+    public static string? QuickSkipReason =>
+        Environment.GetEnvironmentVariable("SLURM_CONF") is { } conf && File.Exists(conf)
+            ? null
+            : "no Slurm cluster: SLURM_CONF must name its slurm.conf (bench/slurm-cluster.sh start DIR)";
+
     private static readonly string SlurmConf = Environment.GetEnvironmentVariable("SLURM_CONF")
         ?? throw new InvalidOperationException("SLURM_CONF must name the benchmark cluster's slurm.conf (bench/slurm-cluster.sh start DIR)");
 
