@@ -20,7 +20,7 @@ namespace BatchCore;
 public sealed class BatchEngine : IAsyncDisposable
 {
     private readonly EngineCore _core;
-    private readonly Channel<ICommand> _commands;
+    private readonly Dispatch.RequestQueue<ICommand> _commands;
     private readonly Task _loop;
     private readonly CancellationTokenSource _stop = new();
     private readonly BatchEngineOptions _options;
@@ -38,11 +38,7 @@ public sealed class BatchEngine : IAsyncDisposable
             _core.OpenJournal(_options.Journal.StateDirectory!);
         }
 
-        _commands = Channel.CreateBounded<ICommand>(new BoundedChannelOptions(_options.RequestQueueCapacity)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
+        _commands = new Dispatch.RequestQueue<ICommand>(_options.RequestQueueCapacity);
         _loop = Task.Run(RunLoopAsync);
     }
 
@@ -260,7 +256,7 @@ public sealed class BatchEngine : IAsyncDisposable
             return Task.FromException<T>(new ObjectDisposedException(nameof(BatchEngine)));
         }
 
-        var write = _commands.Writer.WriteAsync(cmd, ct);
+        var write = _commands.WriteAsync(cmd, ct);
         if (write.IsCompletedSuccessfully)
         {
             return cmd.Task;
@@ -296,7 +292,8 @@ public sealed class BatchEngine : IAsyncDisposable
         {
             var did = false;
             var journaling = _core.Journaling;
-            for (var i = 0; i < 4096 && reader.TryRead(out var cmd); i++)
+            var taken = 0;
+            for (; taken < 4096 && reader.TryRead(out var cmd); taken++)
             {
                 cmd.Execute(_core);
                 if (journaling)
@@ -310,6 +307,8 @@ public sealed class BatchEngine : IAsyncDisposable
 
                 did = true;
             }
+
+            _commands.Release(taken);
 
             did |= _core.DrainEvents();
             if (!virtualTime)
@@ -422,7 +421,7 @@ public sealed class BatchEngine : IAsyncDisposable
             // With a journal, the journal is closed first: attempts stopped now stay RUNNING in it, and the next start
             // ends them as host failures and retries them per retryStrategy instead of recording them FAILED.
             var cmd = new FuncCommand<bool>(c => { c.Stopping = true; c.CommitJournal(); c.CloseJournal(); c.TerminateAll("Engine stopped"); return true; });
-            if (_commands.Writer.TryWrite(cmd))
+            if (_commands.TryWriteControl(cmd))
             {
                 await cmd.Task.WaitAsync(timeout).ConfigureAwait(false);
             }
@@ -432,7 +431,7 @@ public sealed class BatchEngine : IAsyncDisposable
             while (System.Diagnostics.Stopwatch.GetElapsedTime(started) < timeout)
             {
                 var check = new FuncCommand<int>(c => c.RunningAttempts);
-                if (!_commands.Writer.TryWrite(check) || await check.Task.ConfigureAwait(false) == 0)
+                if (!_commands.TryWriteControl(check) || await check.Task.ConfigureAwait(false) == 0)
                 {
                     break;
                 }
@@ -445,7 +444,7 @@ public sealed class BatchEngine : IAsyncDisposable
             // fall through to disposal
         }
 
-        _commands.Writer.TryComplete();
+        _commands.Complete();
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
