@@ -275,6 +275,7 @@ internal sealed partial class EngineCore
             else
             {
                 h.Draining = true;
+                ce.Index.Update(h);
             }
         }
 
