@@ -7,7 +7,6 @@ namespace BatchCore.Dispatch;
 internal sealed partial class EngineCore
 {
     private const int BatchWindow = 256;
-    private const int FirstFitComparisonLimit = 4096;
     private readonly List<Job> _window = new(BatchWindow);
     private readonly List<Job> _order = new(BatchWindow);
     private readonly Host?[] _planA = new Host?[BatchWindow];
@@ -88,9 +87,8 @@ internal sealed partial class EngineCore
             return c != 0 ? c : y.Spec.Request.MemoryMiB.CompareTo(x.Spec.Request.MemoryMiB);
         });
         var openedA = Plan(ce, _order, _planA, PlacementStrategy.BestFit, byWindowIndex: true);
-        // A plan that opens no idle host cannot lose to first fit; only then is the (linear) first-fit plan needed.
-        // First fit is a linear scan per job: on fleets above FirstFitComparisonLimit hosts the best-fit plan is taken alone.
-        var openedB = openedA == 0 || ce.Index.Count > FirstFitComparisonLimit ? -1 : Plan(ce, _window, _planB, PlacementStrategy.FirstFit, byWindowIndex: false);
+        // A plan that opens no idle host cannot lose to first fit; only then is the first-fit plan (O(log n) a job) needed.
+        var openedB = openedA == 0 ? -1 : Plan(ce, _window, _planB, PlacementStrategy.FirstFit, byWindowIndex: false);
         Host?[]? plan = openedA >= 0 && (openedB < 0 || openedA <= openedB) ? _planA : openedB >= 0 ? _planB : null;
         if (plan is null)
         {

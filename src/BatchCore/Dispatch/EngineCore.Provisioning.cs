@@ -1068,6 +1068,7 @@ internal sealed partial class EngineCore
         if (!host.Draining)
         {
             host.Draining = true;
+            ce.Index.Update(host);
             Statistics.SpotInterruptions++;
             host.InterruptionTimer = AddTimer(new TimerEntry { Kind = TimerKind.SpotInterruption, DueMs = NowMs + 120_000, Target = host });
             _capacityVersion++;

@@ -370,6 +370,7 @@ internal sealed partial class EngineCore
             else
             {
                 h.Draining = true;
+                ce.Index.Update(h);
             }
         }
 

@@ -53,6 +53,9 @@ internal sealed class Host
     internal Host? PrevInBucket;
     internal Host? NextInBucket;
     internal int SlotInAll = -1;
+    // HostIndex's first-fit tree: the host's leaf (stable while it is indexed) and its architecture's bit.
+    internal int TreeSlot = -1;
+    internal int ArchBit;
 
     public bool Accepts => Ready && !Draining;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace BatchCore.Placement;
 
@@ -9,6 +10,8 @@ namespace BatchCore.Placement;
 /// enough vCPU, tightest first, instead of scanning every host.
 /// Hosts sit in buckets of <see cref="BucketMilli"/> free milli-vCPU (intrusive lists: moving a host between
 /// buckets allocates nothing) and a bitmap of non-empty buckets finds the next candidate bucket in a few word scans.
+/// First fit has its own structure, a max tree over the hosts in <see cref="Host.Id"/> order (see
+/// <see cref="FindFirstFit"/>), so it too costs O(log n) instead of a scan.
 /// Owned by the scheduling loop: not thread-safe by design.
 /// </summary>
 internal sealed class HostIndex
@@ -19,14 +22,36 @@ internal sealed class HostIndex
     /// <summary>How many feasible hosts best fit compares before it settles; bounds the cost on huge fleets.</summary>
     private const int BestFitCandidates = 16;
 
+    /// <summary>The first-fit tree's smallest size in leaves (a power of two).</summary>
+    private const int MinLeaves = 16;
+
+    /// <summary>Removed hosts' slots are compacted once there are at least this many and they are half the used ones.</summary>
+    private const int CompactAfter = 32;
+
+    /// <summary>Architectures past the 31st share the last bit; the leaf check then tells them apart.</summary>
+    private const int SharedArchBit = int.MinValue;
+
     private Host?[] _heads = new Host?[64];
     private ulong[] _bitmap = new ulong[1];
     private readonly List<Host> _all = [];
     private int _count;
 
+    // First-fit tree: a flat binary max tree, root at 1, leaf of slot s at _leaves + s. Slots are handed out in
+    // joining order and stay put while a host is indexed (a removal leaves an empty slot; compaction keeps the order),
+    // so slot order is Id order. A node holds, over the accepting hosts below it, the max free vCPU, memory and GPUs
+    // and the union of their architecture bits; an empty or non-accepting leaf is all zero, which admits nothing.
+    private FitNode[] _tree = new FitNode[2 * MinLeaves];
+    private Host?[] _slots = new Host?[MinLeaves];
+    private int _leaves = MinLeaves;
+    private int _used;
+    private int _dead;
+    private int _maxId = int.MinValue;
+    private readonly string?[] _archs = new string?[31];
+    private int _archCount;
+
     public int Count => _count;
 
-    /// <summary>All hosts in join order (FirstFit's order). Removed hosts leave null slots that are compacted.</summary>
+    /// <summary>All hosts, in no particular order (removal moves the last host into the gap).</summary>
     public IReadOnlyList<Host> All => _all;
 
     public void Add(Host host)
@@ -36,6 +61,24 @@ internal sealed class HostIndex
         _all.Add(host);
         _count++;
         Link(host, BucketOf(host.Free.VcpuMilli));
+
+        if (_used == _leaves)
+        {
+            Rebuild(extra: 1, sortById: false);
+        }
+
+        host.ArchBit = ArchBit(host.Architecture, add: true);
+        var slot = _used++;
+        _slots[slot] = host;
+        host.TreeSlot = slot;
+        SetLeaf(slot, LeafOf(host));
+        if (host.Id < _maxId)
+        {
+            // The engine numbers hosts as they join, so this is for other callers: keep slot order = Id order.
+            Rebuild(extra: 0, sortById: true);
+        }
+
+        _maxId = Math.Max(_maxId, host.Id);
     }
 
     public void Remove(Host host)
@@ -53,9 +96,22 @@ internal sealed class HostIndex
         _all.RemoveAt(_all.Count - 1);
         host.SlotInAll = -1;
         _count--;
+
+        var treeSlot = host.TreeSlot;
+        _slots[treeSlot] = null;
+        host.TreeSlot = -1;
+        SetLeaf(treeSlot, default);
+        if (++_dead >= CompactAfter && _dead * 2 >= _used)
+        {
+            Rebuild(extra: 0, sortById: false);
+        }
     }
 
-    /// <summary>Call after a host's free capacity changed.</summary>
+    /// <summary>
+    /// Call after a host's free capacity or <see cref="Host.Accepts"/> (ready, draining) changed: O(log n), allocates
+    /// nothing. A host that stops accepting without a call is still never found (every pick is checked), only found
+    /// more slowly; one that starts accepting without a call is missed by first fit.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Update(Host host)
     {
@@ -64,6 +120,11 @@ internal sealed class HostIndex
         {
             Unlink(host);
             Link(host, bucket);
+        }
+
+        if (host.TreeSlot >= 0)
+        {
+            SetLeaf(host.TreeSlot, LeafOf(host));
         }
     }
 
@@ -161,21 +222,68 @@ internal sealed class HostIndex
         return null;
     }
 
-    /// <summary>First fit: the earliest-joined feasible host. A linear scan: the baseline.</summary>
+    /// <summary>
+    /// First fit: the earliest-joined (least <see cref="Host.Id"/>) feasible host, by a leftmost descent of the max
+    /// tree. A node's maxima are a necessary, not a sufficient, condition (one host may have the vCPU and another the
+    /// memory), so a subtree that admits the request but holds no fitting host is a dead end the descent backs out of.
+    /// Cost: O(log n) per dead end left of the answer, plus O(log n); no dead ends when hosts' free capacities are
+    /// ordered alike in every dimension the request binds (one binding dimension, or uniform hosts filling evenly).
+    /// Worst case (e.g. hosts alternating "only vCPU free" / "only memory free" asked for both) every node is visited
+    /// once: ~2n node checks, the order of the linear scan it replaces. Allocates nothing.
+    /// </summary>
     public Host? FindFirstFit(in ResourceVector request, string? architecture)
     {
-        var all = _all;
-        Host? best = null;
-        for (var i = 0; i < all.Count; i++)
+        var mask = architecture is null ? -1 : ArchBit(architecture, add: false);
+        var tree = _tree;
+        if (mask == 0 || !Admits(tree[1], request, mask))
         {
-            var h = all[i];
-            if (Feasible(h, request, architecture) && (best is null || h.Id < best.Id))
-            {
-                best = h;
-            }
+            return null;
         }
 
-        return best;
+        var leaves = _leaves;
+        var node = 1;
+        while (true)
+        {
+            if (node >= leaves)
+            {
+                // The leaf mirrors the host exactly, except a stale Accepts or a shared architecture bit: check it.
+                var h = _slots[node - leaves];
+                if (h is not null && Feasible(h, request, architecture))
+                {
+                    return h;
+                }
+            }
+            else
+            {
+                node <<= 1;
+                if (Admits(tree[node], request, mask))
+                {
+                    continue;
+                }
+
+                node++;
+                if (Admits(tree[node], request, mask))
+                {
+                    continue;
+                }
+            }
+
+            // Dead end: nothing under node fits. Climb to the nearest untried right sibling that admits the request.
+            while (true)
+            {
+                if ((node & 1) == 0 && Admits(tree[node + 1], request, mask))
+                {
+                    node++;
+                    break;
+                }
+
+                node >>= 1;
+                if (node <= 1)
+                {
+                    return null;
+                }
+            }
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -197,6 +305,131 @@ internal sealed class HostIndex
         }
 
         return score;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Admits(in FitNode n, in ResourceVector request, int archMask) =>
+        (n.Arch & archMask) != 0 && request.VcpuMilli <= n.VcpuMilli && request.MemoryMiB <= n.MemoryMiB && request.Gpus <= n.Gpus;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FitNode LeafOf(Host h) =>
+        h.Accepts ? new FitNode(h.Free.VcpuMilli, h.Free.MemoryMiB, h.Free.Gpus, h.ArchBit) : default;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FitNode Combine(in FitNode a, in FitNode b) =>
+        new(Math.Max(a.VcpuMilli, b.VcpuMilli), Math.Max(a.MemoryMiB, b.MemoryMiB), Math.Max(a.Gpus, b.Gpus), a.Arch | b.Arch);
+
+    /// <summary>Sets a leaf and refreshes its ancestors, stopping at the first one that does not change.</summary>
+    private void SetLeaf(int slot, FitNode leaf)
+    {
+        var tree = _tree;
+        var i = _leaves + slot;
+        if (tree[i].SameAs(leaf))
+        {
+            return;
+        }
+
+        tree[i] = leaf;
+        for (i >>= 1; i > 0; i >>= 1)
+        {
+            var n = Combine(tree[2 * i], tree[(2 * i) + 1]);
+            if (tree[i].SameAs(n))
+            {
+                return;
+            }
+
+            tree[i] = n;
+        }
+    }
+
+    /// <summary>
+    /// Compacts the slots (keeping their order, or sorting by Id), resizes the tree when it is too small for the live
+    /// hosts plus <paramref name="extra"/> with room to grow, or four times too big, and recomputes every node: O(n),
+    /// and at least n/4 additions or removals apart, so O(1) amortised.
+    /// </summary>
+    private void Rebuild(int extra, bool sortById)
+    {
+        var live = 0;
+        for (var r = 0; r < _used; r++)
+        {
+            if (_slots[r] is { } h)
+            {
+                _slots[live++] = h;
+            }
+        }
+
+        Array.Clear(_slots, live, _used - live);
+        if (sortById)
+        {
+            Array.Sort(_slots, 0, live, IdOrder.Instance);
+        }
+
+        // A quarter to spare: the next full-tree rebuild is at least live/4 additions away. (Twice the room would make
+        // the 100,000-host tree 8 MiB instead of 4, and the hot-path Update walk miss the cache more.)
+        var needed = live + extra + ((live + extra) / 4) + 1;
+        if (_leaves < needed || _leaves > 4 * Math.Max(needed, MinLeaves))
+        {
+            var leaves = MinLeaves;
+            while (leaves < needed)
+            {
+                leaves *= 2;
+            }
+
+            var slots = new Host?[leaves];
+            Array.Copy(_slots, slots, live);
+            _slots = slots;
+            _tree = new FitNode[2 * leaves];
+            _leaves = leaves;
+        }
+
+        _used = live;
+        _dead = 0;
+        var tree = _tree;
+        for (var i = 0; i < _leaves; i++)
+        {
+            var h = _slots[i];
+            if (h is not null)
+            {
+                h.TreeSlot = i;
+            }
+
+            tree[_leaves + i] = h is null ? default : LeafOf(h);
+        }
+
+        for (var i = _leaves - 1; i > 0; i--)
+        {
+            tree[i] = Combine(tree[2 * i], tree[(2 * i) + 1]);
+        }
+    }
+
+    /// <summary>
+    /// The architecture's bit in the tree's masks: one per distinct architecture (interned strings compare by
+    /// reference first), the 32nd and later share <see cref="SharedArchBit"/>. A request's architecture no host ever
+    /// had is 0: nothing matches it.
+    /// </summary>
+    private int ArchBit(string architecture, bool add)
+    {
+        var archs = _archs;
+        for (var i = 0; i < _archCount; i++)
+        {
+            if (ReferenceEquals(archs[i], architecture) || archs[i] == architecture)
+            {
+                return 1 << i;
+            }
+        }
+
+        if (!add)
+        {
+            return _archCount == archs.Length ? SharedArchBit : 0;
+        }
+
+        if (_archCount == archs.Length)
+        {
+            return SharedArchBit;
+        }
+
+        archs[_archCount] = architecture;
+        return 1 << _archCount++;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -322,5 +555,50 @@ internal sealed class HostIndex
         }
 
         Debug.Assert(n == _count, "every host is in exactly one bucket");
+
+        var live = 0;
+        var lastId = int.MinValue;
+        for (var slot = 0; slot < _leaves; slot++)
+        {
+            var h = _slots[slot];
+            Debug.Assert(h is null || slot < _used, "slots past the used ones are empty");
+            var leaf = _tree[_leaves + slot];
+            Debug.Assert(
+                h is null ? leaf.SameAs(default) : leaf.SameAs(LeafOf(h)) || (!h.Accepts && leaf.SameAs(new FitNode(h.Free.VcpuMilli, h.Free.MemoryMiB, h.Free.Gpus, h.ArchBit))),
+                "a leaf mirrors its host (or a drain the index was not told of)");
+            if (h is not null)
+            {
+                Debug.Assert(h.TreeSlot == slot, "a host knows its slot");
+                Debug.Assert(h.Id > lastId, "slot order is Id order");
+                lastId = h.Id;
+                live++;
+            }
+        }
+
+        Debug.Assert(live == _count && _used - _dead == _count, "every host has exactly one slot");
+        for (var i = 1; i < _leaves; i++)
+        {
+            Debug.Assert(_tree[i].SameAs(Combine(_tree[2 * i], _tree[(2 * i) + 1])), "a node is the max of its children");
+        }
+    }
+
+    /// <summary>One node of the first-fit tree: maxima over the accepting hosts below it and their architecture bits.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct FitNode(int vcpuMilli, int memoryMiB, int gpus, int arch)
+    {
+        public readonly int VcpuMilli = vcpuMilli;
+        public readonly int MemoryMiB = memoryMiB;
+        public readonly int Gpus = gpus;
+        public readonly int Arch = arch;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool SameAs(in FitNode o) => VcpuMilli == o.VcpuMilli && MemoryMiB == o.MemoryMiB && Gpus == o.Gpus && Arch == o.Arch;
+    }
+
+    private sealed class IdOrder : IComparer<Host?>
+    {
+        public static readonly IdOrder Instance = new();
+
+        public int Compare(Host? x, Host? y) => x!.Id.CompareTo(y!.Id);
     }
 }

@@ -56,10 +56,26 @@ public class BatchPlacementProperties
         Assert.Equal((6, 2), batch);
     }
 
-    private static async Task<(int Placed, int Hosts)> HostsUsed(BatchCase c, BatchEngineOptions options)
+    /// <summary>
+    /// A case where largest-first best fit opens 3 hosts and first fit 2 (found by search), on a fleet above the
+    /// 4,096 hosts past which batch placement used to skip its first-fit plan: the guarantee holds on big fleets too.
+    /// </summary>
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5_000)]
+    public async Task Batch_placement_keeps_the_FirstFit_bound_on_a_big_fleet(int fleet)
+    {
+        var c = new BatchCase(4, 16_384, [(1, 13_312), (2, 2_560), (1, 11_264), (2, 1_024)]);
+        var batch = await HostsUsed(c, new BatchEngineOptions { BatchPlacementThreshold = 2, PlacementStrategy = PlacementStrategy.BestFit }, fleet);
+        var firstFit = await HostsUsed(c, new BatchEngineOptions { BatchPlacementThreshold = 0, PlacementStrategy = PlacementStrategy.FirstFit }, fleet);
+        Assert.Equal((4, 2), firstFit);
+        Assert.Equal((4, 2), batch);
+    }
+
+    private static async Task<(int Placed, int Hosts)> HostsUsed(BatchCase c, BatchEngineOptions options, int fleet = 0)
     {
         await using var engine = TestEngine.Create(options);
-        await QueueOrderProperties.CreateCeAsync(engine, "ce", [.. Enumerable.Repeat(new HostCase(c.HostVcpus, c.HostMemoryMiB, false), c.Jobs.Length)]);
+        await QueueOrderProperties.CreateCeAsync(engine, "ce", [.. Enumerable.Repeat(new HostCase(c.HostVcpus, c.HostMemoryMiB, false), fleet > 0 ? fleet : c.Jobs.Length)]);
         await QueueOrderProperties.CreateQueueAsync(engine, "q", 1, "ce");
         await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
 
