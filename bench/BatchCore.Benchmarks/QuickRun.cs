@@ -45,7 +45,16 @@ public static class QuickRun
         if (!benchmarksOnly && filter is null)
         {
             // The report modes, on small inputs.
-            Report("quality --quick", () => PlacementQualityReport.Run(["--quick"]), failures);
+            if (PackingDataDirectory.Find() is null)
+            {
+                // The instances live beside the repository (../shared/data), not in it: a clean clone has none.
+                Console.WriteLine($"quick: report quality --quick skipped: benchmark data not found (set {PackingDataDirectory.EnvironmentVariable} or provide ../shared/data)");
+            }
+            else
+            {
+                Report("quality --quick", () => PlacementQualityReport.Run(["--quick"]), failures);
+            }
+
             Report("simulate-report synthetic --jobs 5000", () => SimulationReportRunner.Run(["synthetic", "--jobs", "5000"]), failures);
             Report("memory-report 5000", () => Dispatch.MemoryReport.Run(["5000"]), failures);
             Report("recovery-report 5000 1", () => Journal.RecoveryReport.Run(["5000", "1"]), failures);

@@ -19,7 +19,10 @@ internal sealed class RequestQueue<T>(int capacity)
 
     public ChannelReader<T> Reader => _channel.Reader;
 
-    /// <summary>Requests taken and not yet released by the reader.</summary>
+    /// <summary>
+    /// Slots taken and not yet released by the reader (for diagnostics: a writer that finds the queue full takes a slot
+    /// and gives it back at once, so the value may exceed the capacity for a moment).
+    /// </summary>
     public int Count => Volatile.Read(ref _count);
 
     /// <summary>Queues <paramref name="item"/>, waiting while the queue is full. Throws <see cref="ChannelClosedException"/> once completed.</summary>
