@@ -45,10 +45,10 @@ public static class QuickRun
         if (!benchmarksOnly && filter is null)
         {
             // The report modes, on small inputs.
-            if (PackingDataDirectory.Find() is null)
+            if (BatchCore.Placement.Packing.Instances.PackingDataDirectory.Find() is null)
             {
                 // The instances live beside the repository (../shared/data), not in it: a clean clone has none.
-                Console.WriteLine($"quick: report quality --quick skipped: benchmark data not found (set {PackingDataDirectory.EnvironmentVariable} or provide ../shared/data)");
+                Console.WriteLine($"quick: report quality --quick skipped: benchmark data not found (set {BatchCore.Placement.Packing.Instances.PackingDataDirectory.EnvironmentVariable} or provide ../shared/data)");
             }
             else
             {
