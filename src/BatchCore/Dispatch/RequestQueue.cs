@@ -67,7 +67,13 @@ internal sealed class RequestQueue<T>(int capacity)
             return true;
         }
 
-        Interlocked.Decrement(ref _count);
+        // Giving the slot back: a Release that ran while this (and other) failed attempts held the count up saw the
+        // queue full and woke nobody; whoever brings the count back under the capacity wakes the waiters instead.
+        if (Interlocked.Decrement(ref _count) < capacity)
+        {
+            Interlocked.Exchange(ref _space, null)?.TrySetResult();
+        }
+
         return false;
     }
 

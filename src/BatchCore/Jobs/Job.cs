@@ -10,6 +10,7 @@ namespace BatchCore.Jobs;
 internal sealed class Job
 {
     private string? _id;
+    private JobCold? _cold;
 
     // id: null for an array child, whose id (parentId:index) is built when first asked.
     public Job(string? id, string name, Dispatch.JobQueueState queue, JobSpec spec, long seq, long createdAt)
@@ -26,6 +27,8 @@ internal sealed class Job
     /// The job id. Array children's ids are built on first use: the dispatch path never needs them, so placing 10,000
     /// children creates no 10,000 strings (describe, journal, logs and watchers do ask for them).
     /// </summary>
+    private JobCold Cold => _cold ??= new JobCold();
+
     public string Id => _id ??= Parent!.Id + ":" + ArrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
     public string Name { get; }
     public Dispatch.JobQueueState Queue { get; }
@@ -40,7 +43,17 @@ internal sealed class Job
     public bool IsCancelled { get; set; }
     public bool IsTerminated { get; set; }
     /// <summary>A CancelJob on a PENDING job waits for its dependencies to finish (AWS).</summary>
-    public string? PendingCancelReason { get; set; }
+    public string? PendingCancelReason
+    {
+        get => _cold?.PendingCancelReason;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.PendingCancelReason = value;
+            }
+        }
+    }
 
     public List<AttemptRecord>? Attempts { get; set; }
     public int AttemptCount => Attempts?.Count ?? 0;
@@ -52,30 +65,140 @@ internal sealed class Job
     public long AttemptToken { get; set; }
     public long AttemptStartedAt { get; set; }
     /// <summary>The driver's re-attach handle of the running attempt (journaled), or null.</summary>
-    public string? AttemptHandle { get; set; }
+    public string? AttemptHandle
+    {
+        get => _cold?.AttemptHandle;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.AttemptHandle = value;
+            }
+        }
+    }
     public bool TimedOut { get; set; }
-    public string? TerminateReason { get; set; }
+    public string? TerminateReason
+    {
+        get => _cold?.TerminateReason;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.TerminateReason = value;
+            }
+        }
+    }
     /// <summary>Set when the host, not the job, ended the attempt (spot interruption, host lost).</summary>
-    public string? HostLostReason { get; set; }
-    public Dispatch.TimerEntry? TimeoutTimer { get; set; }
+    public string? HostLostReason
+    {
+        get => _cold?.HostLostReason;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.HostLostReason = value;
+            }
+        }
+    }
+    public Dispatch.TimerEntry? TimeoutTimer
+    {
+        get => _cold?.TimeoutTimer;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.TimeoutTimer = value;
+            }
+        }
+    }
     /// <summary>The simulated attempt's start or exit timer.</summary>
     public Dispatch.TimerEntry? SimTimer { get; set; }
 
     // Dependencies: how many are not yet satisfied, and who waits on this job.
     public int UnmetDependencies { get; set; }
-    public List<Dependent>? Dependents { get; set; }
+    public List<Dependent>? Dependents
+    {
+        get => _cold?.Dependents;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.Dependents = value;
+            }
+        }
+    }
     public bool DependencyFailed { get; set; }
 
     // Arrays: a parent has children; a child has a parent and an index.
     public Job? Parent { get; set; }
     public int ArrayIndex { get; set; } = -1;
-    public Job[]? Children { get; set; }
-    public int ArraySize { get; set; }
-    public int[]? StatusSummary { get; set; }
-    public long StatusSummaryLastUpdatedAt { get; set; }
-    public int RunningChildren { get; set; }
+    public Job[]? Children
+    {
+        get => _cold?.Children;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.Children = value;
+            }
+        }
+    }
+    public int ArraySize
+    {
+        get => _cold?.ArraySize ?? 0;
+        set
+        {
+            if (value != 0 || _cold is not null)
+            {
+                Cold.ArraySize = value;
+            }
+        }
+    }
+    public int[]? StatusSummary
+    {
+        get => _cold?.StatusSummary;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.StatusSummary = value;
+            }
+        }
+    }
+    public long StatusSummaryLastUpdatedAt
+    {
+        get => _cold?.StatusSummaryLastUpdatedAt ?? 0;
+        set
+        {
+            if (value != 0 || _cold is not null)
+            {
+                Cold.StatusSummaryLastUpdatedAt = value;
+            }
+        }
+    }
+    public int RunningChildren
+    {
+        get => _cold?.RunningChildren ?? 0;
+        set
+        {
+            if (value != 0 || _cold is not null)
+            {
+                Cold.RunningChildren = value;
+            }
+        }
+    }
     /// <summary>Children in the ready queue (not parked).</summary>
-    public int ReadyChildren { get; set; }
+    public int ReadyChildren
+    {
+        get => _cold?.ReadyChildren ?? 0;
+        set
+        {
+            if (value != 0 || _cold is not null)
+            {
+                Cold.ReadyChildren = value;
+            }
+        }
+    }
 
     /// <summary>When the job became the blocked head of its queue (for jobStateTimeLimitActions).</summary>
     public long HeadSince { get; set; } = -1;
@@ -86,24 +209,100 @@ internal sealed class Job
     public int BatchSlot { get; set; }
 
     /// <summary>The submitter's activity, to link attempt traces to (null when nobody traced the submit).</summary>
-    public System.Diagnostics.ActivityContext? SubmitterContext { get; set; }
+    public System.Diagnostics.ActivityContext? SubmitterContext
+    {
+        get => _cold?.SubmitterContext;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.SubmitterContext = value;
+            }
+        }
+    }
 
     /// <summary>The running attempt's trace activity, when traced.</summary>
-    public System.Diagnostics.Activity? Activity { get; set; }
+    public System.Diagnostics.Activity? Activity
+    {
+        get => _cold?.Activity;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.Activity = value;
+            }
+        }
+    }
 
     public bool IsArrayParent => ArraySize > 0 && Parent is null;
 
     /// <summary>Tags changed by TagResource after submission (copy-on-write of the spec's tags).</summary>
-    public Dictionary<string, string>? MutableTags { get; set; }
+    public Dictionary<string, string>? MutableTags
+    {
+        get => _cold?.MutableTags;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.MutableTags = value;
+            }
+        }
+    }
 
     /// <summary>Array children held back by the array concurrency cap (BatchCore extension), in order.</summary>
-    public Queue<Job>? Parked { get; set; }
+    public Queue<Job>? Parked
+    {
+        get => _cold?.Parked;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.Parked = value;
+            }
+        }
+    }
 
     /// <summary>Whether the children were created while the parent still waited on dependencies.</summary>
-    public bool ChildrenGated { get; set; }
+    public bool ChildrenGated
+    {
+        get => _cold?.ChildrenGated ?? false;
+        set
+        {
+            if (value || _cold is not null)
+            {
+                Cold.ChildrenGated = value;
+            }
+        }
+    }
 }
 
 /// <summary>An edge from a dependency to the job waiting on it.</summary>
 /// <param name="Job">The waiting job.</param>
 /// <param name="AnyState">BatchCore's failure-tolerant extension: satisfied by any terminal state.</param>
 internal readonly record struct Dependent(Job Job, bool AnyState);
+
+/// <summary>
+/// What few jobs need — array bookkeeping, dependents, cancel/terminate reasons, tracing, a timeout timer — kept out of
+/// <see cref="Job"/> so that the common job (an array child placed and run) stays small: it is allocated on first write
+/// of a non-default value, never by a read or by writing a default.
+/// </summary>
+internal sealed class JobCold
+{
+    public string? PendingCancelReason;
+    public string? AttemptHandle;
+    public string? TerminateReason;
+    public string? HostLostReason;
+    public Dispatch.TimerEntry? TimeoutTimer;
+    public List<Dependent>? Dependents;
+    public Job[]? Children;
+    public int ArraySize;
+    public int[]? StatusSummary;
+    public long StatusSummaryLastUpdatedAt;
+    public int RunningChildren;
+    public int ReadyChildren;
+    public System.Diagnostics.ActivityContext? SubmitterContext;
+    public System.Diagnostics.Activity? Activity;
+    public Dictionary<string, string>? MutableTags;
+    public Queue<Job>? Parked;
+    public bool ChildrenGated;
+}

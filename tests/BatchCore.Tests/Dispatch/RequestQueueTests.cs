@@ -72,7 +72,7 @@ public sealed class RequestQueueTests
     /// Many concurrent writers, one reader releasing in random batch sizes: every item arrives exactly once, and the
     /// number of items written but not yet released never exceeds the capacity (control writes aside).
     /// </summary>
-    [Property(MaxTest = 40)]
+    [Property(MaxTest = 100)]
     public Property NoItemIsLost_AndTheQueueNeverHoldsMoreThanItsCapacity(byte c, byte w, byte p, byte b)
     {
         int capacity = 1 + (c % 8), writers = 1 + (w % 6), perWriter = 1 + (p % 200), batch = 1 + (b % 5);
