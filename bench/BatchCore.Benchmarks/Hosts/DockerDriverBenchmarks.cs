@@ -31,13 +31,11 @@ public class DockerDriverBenchmarks
     private const int Concurrency = 2;
     private const int MemoryMiB = 256;
     private const long PidsLimit = 4096;
-    private static readonly IReadOnlyDictionary<string, string> NoEnvironment = new Dictionary<string, string>();
     private static readonly string[] TrueCommand = ["true"];
 
     private BenchDockerDaemon _daemon = null!;
     private DockerHostDriver _driver = null!;
     private string _dockerCli = null!;
-    private long _nextToken;
 
     [GlobalSetup]
     public void Setup()
@@ -91,56 +89,6 @@ public class DockerDriverBenchmarks
     }
 
     [Benchmark(Description = "DockerHostDriver")]
-    public async Task Driver()
-    {
-        var sink = new CountingSink(Containers, Concurrency);
-        for (var i = 0; i < Containers; i++)
-        {
-            await sink.Slots.WaitAsync();
-            var token = new AttemptToken(Interlocked.Increment(ref _nextToken));
-            _driver.Launch(new AttemptLaunch
-            {
-                Token = token,
-                JobId = "bench",
-                Attempt = 1,
-                JobDefinitionName = "bench",
-                LogStreamName = "bench/default/x",
-                Command = TrueCommand,
-                Image = BenchDockerDaemon.Image,
-                Environment = NoEnvironment,
-                Vcpus = 1,
-                MemoryMiB = MemoryMiB,
-                HostName = "local",
-            }, sink);
-        }
-
-        await sink.AllExited.Task;
-    }
-
-    private sealed class CountingSink(int attempts, int concurrency) : IAttemptEventSink
-    {
-        private int _remaining = attempts;
-
-        public SemaphoreSlim Slots { get; } = new(concurrency, concurrency);
-
-        public TaskCompletionSource AllExited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Started(AttemptToken token)
-        {
-        }
-
-        public void Exited(AttemptToken token, AttemptExit exit)
-        {
-            if (exit.ExitCode != 0)
-            {
-                AllExited.TrySetException(new InvalidOperationException($"attempt {token.Value} failed: {exit}"));
-            }
-
-            Slots.Release();
-            if (Interlocked.Decrement(ref _remaining) == 0)
-            {
-                AllExited.TrySetResult();
-            }
-        }
-    }
+    public Task Driver() =>
+        DriverLoad.RunAsync(_driver, Containers, Concurrency, () => DriverLoad.Launch(TrueCommand, MemoryMiB, BenchDockerDaemon.Image));
 }

@@ -19,11 +19,9 @@ public class ProcessDriverBenchmarks
 {
     private const int Attempts = 200;
     private const int Concurrency = 2;
-    private static readonly IReadOnlyDictionary<string, string> NoEnvironment = new Dictionary<string, string>();
     private static readonly string[] TrueCommand = ["true"];
 
     private ProcessHostDriver _driver = null!;
-    private long _nextToken;
 
     /// <summary>Whether the driver enforces cgroup limits (false: plain processes, like the baseline).</summary>
     [Params(false, true)]
@@ -55,55 +53,6 @@ public class ProcessDriverBenchmarks
     }
 
     [Benchmark(Description = "ProcessHostDriver")]
-    public async Task Driver()
-    {
-        var sink = new CountingSink(Attempts, Concurrency);
-        for (var i = 0; i < Attempts; i++)
-        {
-            await sink.Slots.WaitAsync();
-            var token = new AttemptToken(Interlocked.Increment(ref _nextToken));
-            _driver.Launch(new AttemptLaunch
-            {
-                Token = token,
-                JobId = "bench",
-                Attempt = 1,
-                JobDefinitionName = "bench",
-                LogStreamName = "bench/default/x",
-                Command = TrueCommand,
-                Environment = NoEnvironment,
-                Vcpus = 1,
-                MemoryMiB = 256,
-                HostName = "local",
-            }, sink);
-        }
-
-        await sink.AllExited.Task;
-    }
-
-    private sealed class CountingSink(int attempts, int concurrency) : IAttemptEventSink
-    {
-        private int _remaining = attempts;
-
-        public SemaphoreSlim Slots { get; } = new(concurrency, concurrency);
-
-        public TaskCompletionSource AllExited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Started(AttemptToken token)
-        {
-        }
-
-        public void Exited(AttemptToken token, AttemptExit exit)
-        {
-            if (exit.ExitCode != 0)
-            {
-                AllExited.TrySetException(new InvalidOperationException($"attempt {token.Value} failed: {exit}"));
-            }
-
-            Slots.Release();
-            if (Interlocked.Decrement(ref _remaining) == 0)
-            {
-                AllExited.TrySetResult();
-            }
-        }
-    }
+    public Task Driver() =>
+        DriverLoad.RunAsync(_driver, Attempts, Concurrency, () => DriverLoad.Launch(TrueCommand));
 }

@@ -3,6 +3,7 @@ using BatchCore.Hosts.Process;
 using BatchCore.Logs;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
+using BatchCore.Benchmarks.Hosts;
 
 namespace BatchCore.Benchmarks.Journal;
 
@@ -19,11 +20,9 @@ public class SurvivableLaunchBenchmarks
 {
     private const int Attempts = 200;
     private const int Concurrency = 2;
-    private static readonly IReadOnlyDictionary<string, string> NoEnvironment = new Dictionary<string, string>();
     private static readonly string[] EchoCommand = ["echo", "hello"];
 
     private ProcessHostDriver _driver = null!;
-    private long _nextToken;
 
     /// <summary>Whether the driver enforces cgroup limits.</summary>
     [Params(false, true)]
@@ -42,56 +41,6 @@ public class SurvivableLaunchBenchmarks
     [Benchmark(Description = "launch, survivable (journal)")]
     public Task Survivable() => Run(reattachable: true);
 
-    private async Task Run(bool reattachable)
-    {
-        var sink = new CountingSink(Attempts, Concurrency);
-        for (var i = 0; i < Attempts; i++)
-        {
-            await sink.Slots.WaitAsync();
-            var token = new AttemptToken(Interlocked.Increment(ref _nextToken));
-            _driver.Launch(new AttemptLaunch
-            {
-                Token = token,
-                JobId = "bench",
-                Attempt = 1,
-                JobDefinitionName = "bench",
-                LogStreamName = "bench/default/x",
-                Command = EchoCommand,
-                Environment = NoEnvironment,
-                Vcpus = 1,
-                MemoryMiB = 256,
-                HostName = "local",
-                Reattachable = reattachable,
-            }, sink);
-        }
-
-        await sink.AllExited.Task;
-    }
-
-    private sealed class CountingSink(int attempts, int concurrency) : IAttemptEventSink
-    {
-        private int _remaining = attempts;
-
-        public SemaphoreSlim Slots { get; } = new(concurrency, concurrency);
-
-        public TaskCompletionSource AllExited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Started(AttemptToken token)
-        {
-        }
-
-        public void Exited(AttemptToken token, AttemptExit exit)
-        {
-            if (exit.ExitCode != 0)
-            {
-                AllExited.TrySetException(new InvalidOperationException($"attempt {token.Value} failed: {exit}"));
-            }
-
-            Slots.Release();
-            if (Interlocked.Decrement(ref _remaining) == 0)
-            {
-                AllExited.TrySetResult();
-            }
-        }
-    }
+    private Task Run(bool reattachable) =>
+        DriverLoad.RunAsync(_driver, Attempts, Concurrency, () => DriverLoad.Launch(EchoCommand, reattachable: reattachable));
 }
