@@ -14,7 +14,7 @@ namespace BatchCore.Benchmarks.Hosts;
 /// Run: <c>dotnet run -c Release --project bench/BatchCore.Benchmarks -- --filter '*ProcessDriverBenchmarks*'</c>
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 12)]
 public class ProcessDriverBenchmarks
 {
     private const int Attempts = 200;

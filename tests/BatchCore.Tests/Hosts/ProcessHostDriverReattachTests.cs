@@ -102,6 +102,7 @@ public sealed class ProcessHostDriverReattachTests : IAsyncDisposable
 
         Assert.Equal(4, exit.ExitCode);
         Assert.Equal(["out"], Lines("d/default/" + token.Value));
+        await driver.DisposeAsync(); // directories go after the exit is reported, at the latest on dispose
         Assert.Empty(Directory.EnumerateFileSystemEntries(_root)); // run directory and working directory removed
     }
 

@@ -153,6 +153,9 @@ public class ProcessHostDriverTests : HostDriverContractTests
 
             Assert.Equal(0, exit.ExitCode);
             Assert.StartsWith(root + "/", LogLines(launch)[0], StringComparison.Ordinal);
+
+            // Removed after the exit is reported (off the critical path), at the latest when the driver is disposed.
+            await driver.DisposeAsync();
             Assert.Empty(Directory.EnumerateFileSystemEntries(root));
         }
         finally

@@ -597,7 +597,7 @@ internal abstract class CgroupLayout
             /// process-exit wait thread, the signal thread on a first start) inherited the slot's cgroups: move every
             /// thread of this process back home. A few rounds, in case one of them started another meanwhile.
             /// </summary>
-            public void EvictOwnThreads()
+            public override void EvictOwnThreads()
             {
                 // A thread created while the starting thread was in the slot inherited all of its hierarchies, so the
                 // last one (pids) lists every such thread: one read per attempt.
@@ -857,6 +857,12 @@ internal abstract class AttemptCgroup
 
     /// <summary>Moves the starting thread back and puts the attempt's limits in place.</summary>
     public abstract void LeaveAfterStart();
+
+    /// <summary>Moves back home any thread of this process left in the cgroup (v1 slots: threads the runtime created
+    /// while the starting thread was inside). Nothing to do elsewhere.</summary>
+    public virtual void EvictOwnThreads()
+    {
+    }
 
     /// <summary>Sends <paramref name="signal"/> to every process in the cgroup; returns how many there were.</summary>
     public int SignalAll(int signal)

@@ -244,6 +244,7 @@ public sealed partial class ProcessHostDriver : HostDriver
         private AttemptCgroup? _cgroup;
         private int _exitReported;
         private string? _runDir;
+        private string? _ownedWorkDir;
 
         public async Task RunAsync()
         {
@@ -261,12 +262,45 @@ public sealed partial class ProcessHostDriver : HostDriver
             {
                 await _killTimer.CancelAsync().ConfigureAwait(false);
                 _killTimer.Dispose();
-                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Tracked>(launch.Token, this));
             }
 
-            if (Interlocked.Exchange(ref _exitReported, 1) == 0)
+            // Nothing of the attempt runs any more (RunCoreAsync emptied its cgroup): report the exit now. Recycling the
+            // cgroup slot and removing the directories is bookkeeping the engine need not wait for; the attempt stays
+            // tracked until it is done, so DisposeAsync still waits for it.
+            try
             {
-                sink.Exited(launch.Token, exit);
+                if (Interlocked.Exchange(ref _exitReported, 1) == 0)
+                {
+                    sink.Exited(launch.Token, exit);
+                }
+            }
+            finally
+            {
+                await CleanupAsync().ConfigureAwait(false);
+                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Tracked>(launch.Token, this));
+            }
+        }
+
+        private async Task CleanupAsync()
+        {
+            try
+            {
+                if (_cgroup is not null && !await driver._cgroups!.ReturnAsync(_cgroup, driver._options.TimeProvider).ConfigureAwait(false))
+                {
+                    driver._options.Diagnostic?.Invoke("process driver: could not empty or remove cgroup " + _cgroup);
+                }
+            }
+            finally
+            {
+                if (_ownedWorkDir is not null)
+                {
+                    TryDeleteDirectory(_ownedWorkDir);
+                }
+
+                if (_runDir is not null)
+                {
+                    TryDeleteDirectory(_runDir);
+                }
             }
         }
 
@@ -288,6 +322,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             var workDir = launch.WorkingDirectory
                 ?? Path.Combine(options.WorkRoot, driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture));
             var env = driver.BuildEnvironment(launch);
+            _ownedWorkDir = ownsWorkDir ? workDir : null;
             try
             {
                 Directory.CreateDirectory(workDir);
@@ -318,22 +353,11 @@ public sealed partial class ProcessHostDriver : HostDriver
             }
             finally
             {
+                // The exit is reported only once no process of the attempt is left (and no thread of ours in its slot).
                 if (_cgroup is not null)
                 {
-                    if (!await driver._cgroups!.ReturnAsync(_cgroup, options.TimeProvider).ConfigureAwait(false))
-                    {
-                        options.Diagnostic?.Invoke("process driver: could not empty or remove cgroup " + _cgroup);
-                    }
-                }
-
-                if (ownsWorkDir)
-                {
-                    TryDeleteDirectory(workDir);
-                }
-
-                if (_runDir is not null)
-                {
-                    TryDeleteDirectory(_runDir);
+                    _cgroup.EvictOwnThreads();
+                    _ = await _cgroup.EmptyAsync(options.TimeProvider).ConfigureAwait(false);
                 }
             }
         }
