@@ -180,6 +180,175 @@ public sealed class ProcessHostDriverReattachTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task SurvivableLaunch_WritesItsHandleBeforeTheForkAndTheWrapperItsPid()
+    {
+        RequireLinux();
+        var driver = NewDriver();
+        var token = NextToken();
+        var go = Path.Combine(_root, "go-" + token.Value.ToString(CultureInfo.InvariantCulture));
+        driver.Launch(Launch(token, "sh", "-c", $"while [ ! -e '{go}' ]; do sleep 0.05; done"), _events);
+        await _events.WaitStartedAsync(token);
+        var run = Path.Combine(_root, "job-" + token.Value.ToString(CultureInfo.InvariantCulture) + "-1.run");
+        using (var handle = JsonDocument.Parse(_events.Handle(token)!))
+        using (var written = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(run, "handle"), TestContext.Current.CancellationToken)))
+        {
+            Assert.Equal(run, written.RootElement.GetProperty("RunDirectory").GetString());
+            Assert.Equal(0, written.RootElement.GetProperty("Pid").GetInt32());
+            var pid = handle.RootElement.GetProperty("Pid").GetInt32();
+            Assert.Equal(pid.ToString(CultureInfo.InvariantCulture), (await File.ReadAllTextAsync(Path.Combine(run, "pid"), TestContext.Current.CancellationToken)).Trim());
+        }
+
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        Assert.Equal(0, (await _events.WaitExitedAsync(token)).ExitCode);
+    }
+
+    [Fact]
+    public async Task Reattach_WithoutHandle_FindsTheLiveAttemptByItsRunDirectory()
+    {
+        RequireLinux();
+        var token = NextToken();
+        var go = Path.Combine(_root, "go");
+        using var wrapper = StartWrapperInRunDirectory(token, $"echo before; while [ ! -e '{go}' ]; do sleep 0.05; done; exit 3");
+        var driver = NewDriver();
+        var reattached = NextToken();
+
+        // The crashed engine's record said STARTING, without a handle.
+        Assert.True(driver.TryReattach(Reattach(token, null) with { Token = reattached }, _events));
+        await _events.WaitStartedAsync(reattached);
+        using (var handle = JsonDocument.Parse(_events.Handle(reattached)!))
+        {
+            Assert.Equal(wrapper.Id, handle.RootElement.GetProperty("Pid").GetInt32()); // reported, so the engine journals it
+        }
+
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        var exit = await _events.WaitExitedAsync(reattached);
+
+        Assert.Equal(3, exit.ExitCode);
+        Assert.Equal(["before"], Lines("re/" + token.Value));
+        await wrapper.WaitForExitAsync(TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task Reattach_WithoutHandle_EndedWhileDown_ReportsItsExitCode()
+    {
+        RequireLinux();
+        var token = NextToken();
+        using (var wrapper = StartWrapperInRunDirectory(token, "exit 5"))
+        {
+            await wrapper.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+
+        var driver = NewDriver();
+        Assert.True(driver.TryReattach(Reattach(token, null), _events));
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(5, exit.ExitCode);
+        Assert.Equal(0, _events.StartedCount(token));
+        Assert.False(Directory.Exists(RunDirectory(token)));
+    }
+
+    [Fact]
+    public void Reattach_WithoutHandle_NeverForked_IsNotTakenBackAndItsFilesAreRemoved()
+    {
+        RequireLinux();
+        var token = NextToken();
+        var run = Directory.CreateDirectory(RunDirectory(token)).FullName;
+        File.WriteAllText(Path.Combine(run, "handle"), PartialHandle(run)); // written, then the engine died before the fork
+
+        Assert.False(NewDriver().TryReattach(Reattach(token, null), _events));
+        Assert.False(Directory.Exists(run));
+        Assert.False(NewDriver().TryReattach(Reattach(NextToken(), null), _events)); // no run directory at all
+    }
+
+    [Fact]
+    public async Task Reattach_WithoutHandle_PidFileNamingAnotherProcess_IsNotTakenBackNorSignalled()
+    {
+        RequireLinux();
+        using var other = Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+        try
+        {
+            var token = NextToken();
+            var run = Directory.CreateDirectory(RunDirectory(token)).FullName;
+            File.WriteAllText(Path.Combine(run, "handle"), PartialHandle(run));
+            File.WriteAllText(Path.Combine(run, "pid"), other.Id.ToString(CultureInfo.InvariantCulture)); // the wrapper died, its pid was reused
+
+            Assert.False(NewDriver().TryReattach(Reattach(token, null), _events));
+            Assert.False(other.HasExited);
+        }
+        finally
+        {
+            other.Kill();
+            await other.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task Launch_OverALeftoverOfTheSameAttempt_KillsItBeforeTheJobRunsAgain()
+    {
+        RequireLinux();
+        var token = NextToken();
+        using var leftover = StartWrapperInRunDirectory(token, "sleep 600"); // a dead engine's launch no record names
+
+        var driver = NewDriver();
+        driver.Launch(Launch(token, "sh", "-c", "echo again"), _events);
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["again"], Lines("d/default/" + token.Value));
+        await leftover.WaitForExitAsync(TestContext.Current.CancellationToken); // killed, not left running beside it
+        Assert.Equal(137, leftover.ExitCode);
+    }
+
+    [Fact]
+    public async Task Launch_SameJobAndAttemptTwiceAtOnce_EachGetsItsOwnRunDirectory()
+    {
+        RequireLinux();
+        var driver = NewDriver();
+        var first = NextToken();
+        var second = NextToken();
+        var go = Path.Combine(_root, "go-both");
+        var job = new[] { "sh", "-c", $"while [ ! -e '{go}' ]; do sleep 0.05; done; echo done" };
+        driver.Launch(Launch(first, job), _events);
+        await _events.WaitStartedAsync(first);
+        driver.Launch(Launch(second, job) with { JobId = "job-" + first.Value.ToString(CultureInfo.InvariantCulture) }, _events);
+        await _events.WaitStartedAsync(second);
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, (await _events.WaitExitedAsync(first)).ExitCode);
+        Assert.Equal(0, (await _events.WaitExitedAsync(second)).ExitCode);
+        Assert.Equal(["done"], Lines("d/default/" + first.Value));
+        Assert.Equal(["done"], Lines("d/default/" + second.Value));
+    }
+
+    private string RunDirectory(AttemptToken token) => Path.Combine(_root, "job-" + token.Value.ToString(CultureInfo.InvariantCulture) + "-1.run");
+
+    private static string PartialHandle(string run) =>
+        JsonSerializer.Serialize(new { Pid = 0, StartTime = 0, RunDirectory = run, Cgroup = (string[]?)null, ProcessGroup = true, OwnedWorkDirectory = (string?)null });
+
+    /// <summary>
+    /// What a driver leaves when its engine dies right after the fork: the run directory named after the job and attempt,
+    /// the handle it wrote before the fork, and a wrapper that records its own pid there.
+    /// </summary>
+    private Process StartWrapperInRunDirectory(AttemptToken token, string job)
+    {
+        var run = Directory.CreateDirectory(RunDirectory(token)).FullName;
+        File.WriteAllText(Path.Combine(run, "handle"), PartialHandle(run));
+        var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        foreach (var a in new[] { "sh", "-c", "trap : TERM; echo $$ > \"${2%/*}/pid\"; exec >\"$1\" 2>&1 </dev/null; sh -c \"$3\"; echo $? > \"$2\"", "sh", Path.Combine(run, "output"), Path.Combine(run, "exit-code"), job })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var p = Process.Start(psi)!;
+        for (var i = 0; i < 200 && !File.Exists(Path.Combine(run, "pid")); i++)
+        {
+            Thread.Sleep(10); // hang guard: the wrapper records its pid first thing
+        }
+
+        return p;
+    }
+
+    [Fact]
     public async Task Reattach_EndedWhileDown_ReportsTheRecordedExitCode()
     {
         RequireLinux();

@@ -19,13 +19,17 @@ public sealed partial class ProcessHostDriver
     // $1 output file, $2 exit-code file, $3 N, then N cgroup.procs files, then the job: "$@" stays literal. The wrapper
     // traps SIGTERM (a handler, unlike an ignored signal, is reset for the job) so that it outlives the job to record its
     // exit code; SIGTERM reaches the job through the cgroup or the process group.
+    // The wrapper first records its pid beside the exit-code file (the "pid" file): an engine that died between the
+    // fork and journaling the handle finds the attempt by its run directory (see TryReattach).
     private const string SurvivableScript =
-        "trap : TERM; exec >\"$1\" 2>&1 </dev/null; e=$2; n=$3; shift 3; " +
+        "trap : TERM; echo $$ > \"${2%/*}/pid\"; exec >\"$1\" 2>&1 </dev/null; e=$2; n=$3; shift 3; " +
         "while [ \"$n\" -gt 0 ]; do echo $$ > \"$1\" || exit 125; shift; n=$((n-1)); done; " +
         "\"$@\"; c=$?; echo $c > \"$e\"; exit $c";
 
     private const string OutputFileName = "output";
     private const string ExitFileName = "exit-code";
+    private const string PidFileName = "pid";
+    private const string HandleFileName = "handle";
 
     /// <summary>Survivable runs need Linux and a way to signal the job's whole tree (its cgroup or its own session).</summary>
     private bool CanSurvive => OperatingSystem.IsLinux() && (_cgroups is not null || _useSetsid);
@@ -47,9 +51,24 @@ public sealed partial class ProcessHostDriver
             ThrowDisposed();
         }
 
-        if (!OperatingSystem.IsLinux() || ProcessHandle.Decode(reattach.Handle) is not { } handle)
+        if (!OperatingSystem.IsLinux())
         {
             return false;
+        }
+
+        var reported = false;
+        var handle = ProcessHandle.Decode(reattach.Handle);
+        if (handle is null)
+        {
+            // The engine died after the fork but before it journaled the handle (its record says STARTING): the run
+            // directory, named after the job and attempt, tells whether the wrapper started and where it is.
+            if (FindByRunDirectory(reattach.JobId, reattach.Attempt) is not { } found)
+            {
+                return false;
+            }
+
+            handle = found;
+            reported = true;
         }
 
         var alive = handle.StartTime > 0 && ProcStat.StartTime(handle.Pid) == handle.StartTime;
@@ -65,8 +84,153 @@ public sealed partial class ProcessHostDriver
             ThrowDuplicate(reattach.Token);
         }
 
-        attempt.Completion = Task.Run(() => attempt.RunAsync(alive));
+        attempt.Completion = Task.Run(() => attempt.RunAsync(alive, reported ? handle.Encode() : null));
         return true;
+    }
+
+    /// <summary>The run directory of a survivable attempt: named after its job and attempt, so that it can be found
+    /// without a handle (characters other than letters, digits, '-', '_', '.' and ':' become '_').</summary>
+    private string RunDirectoryOf(string jobId, int attempt)
+    {
+        Span<char> name = stackalloc char[Math.Min(jobId.Length, 200)];
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = jobId[i];
+            name[i] = char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' ? c : '_';
+        }
+
+        return Path.Combine(_options.WorkRoot, string.Concat(name, "-", attempt.ToString(CultureInfo.InvariantCulture), ".run"));
+    }
+
+    /// <summary>
+    /// An attempt whose handle never reached the journal: its run directory holds the handle written before the fork and
+    /// the wrapper's pid. The pid counts only while that process's command line still names the run directory's
+    /// exit-code file (a reused pid is another program). No pid and no exit code: the wrapper never ran (or died at
+    /// once) — what is left is removed and null returned, so the engine retries the attempt.
+    /// </summary>
+    private ProcessHandle? FindByRunDirectory(string jobId, int attempt)
+    {
+        var runDir = RunDirectoryOf(jobId, attempt);
+        if (!Directory.Exists(runDir))
+        {
+            return null;
+        }
+
+        ProcessHandle? written;
+        try
+        {
+            written = ProcessHandle.Decode(File.ReadAllText(Path.Combine(runDir, HandleFileName)), beforeFork: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            written = null;
+        }
+
+        if (written is null || written.RunDirectory != runDir)
+        {
+            Attempt.TryDeleteDirectory(runDir); // crashed before the handle was complete: nothing was started
+            return null;
+        }
+
+        var exitFile = Path.Combine(runDir, ExitFileName);
+        if (ReadPid(Path.Combine(runDir, PidFileName)) is { } pid && CommandLineNames(pid, exitFile))
+        {
+            var start = ProcStat.StartTime(pid);
+            if (start > 0)
+            {
+                return written with { Pid = pid, StartTime = start };
+            }
+        }
+
+        if (File.Exists(exitFile))
+        {
+            return written with { StartTime = 0 }; // ended: its exit code is on file
+        }
+
+        Reattached.CleanUpAsync(written, _options).AsTask().GetAwaiter().GetResult();
+        return null;
+    }
+
+    /// <summary>
+    /// The run directory for a survivable launch. Normally <see cref="RunDirectoryOf"/>; when it exists, a previous engine
+    /// launched this very attempt and died before journaling it (the job was RUNNABLE again after the restart): whatever
+    /// of it still runs is killed before this launch forks, so the attempt never runs twice at once. A caller that
+    /// launches one job id and attempt twice at the same time on this driver gets a directory of its own for the second.
+    /// </summary>
+    private string ClaimRunDirectory(AttemptLaunch launch)
+    {
+        var dir = RunDirectoryOf(launch.JobId, launch.Attempt);
+        if (!_runDirectories.TryAdd(dir, 0))
+        {
+            dir = Path.Combine(_options.WorkRoot, _instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture) + ".run");
+            _runDirectories[dir] = 0;
+            return dir;
+        }
+
+        if (Directory.Exists(dir) && FindByRunDirectory(launch.JobId, launch.Attempt) is { } leftover)
+        {
+            StopLeftover(leftover);
+        }
+
+        return dir;
+    }
+
+    private void StopLeftover(ProcessHandle leftover)
+    {
+        if (leftover.StartTime > 0)
+        {
+            if (leftover.ProcessGroup)
+            {
+                _ = NativeMethods.Kill(-leftover.Pid, NativeMethods.SIGKILL);
+            }
+
+            _ = NativeMethods.Kill(leftover.Pid, NativeMethods.SIGKILL);
+            for (var i = 0; i < 250 && ProcStat.StartTime(leftover.Pid) == leftover.StartTime; i++)
+            {
+                Thread.Sleep(20); // bounded: a killed process is gone once the kernel has torn it down
+            }
+
+            _options.Diagnostic?.Invoke("process driver: killed a leftover of a previous engine's launch in " + leftover.RunDirectory);
+        }
+
+        Reattached.CleanUpAsync(leftover, _options).AsTask().GetAwaiter().GetResult(); // its cgroup's processes too
+    }
+
+    private static int? ReadPid(string file)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(file).AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0 ? pid : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether <paramref name="pid"/>'s command line has <paramref name="argument"/> as one of its arguments.</summary>
+    private static bool CommandLineNames(int pid, string argument)
+    {
+        byte[] cmdline;
+        try
+        {
+            cmdline = File.ReadAllBytes(string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/cmdline"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+
+        var needle = System.Text.Encoding.UTF8.GetBytes(argument);
+        foreach (var range in cmdline.AsSpan().Split((byte)0))
+        {
+            if (cmdline.AsSpan(range).SequenceEqual(needle))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>What a survivable attempt's handle records.</summary>
@@ -74,7 +238,9 @@ public sealed partial class ProcessHostDriver
     {
         public string Encode() => JsonSerializer.Serialize(this);
 
-        public static ProcessHandle? Decode(string? handle)
+        /// <summary>The handle, or null when it is missing or malformed; <paramref name="beforeFork"/> accepts the one
+        /// written before the fork (no pid yet).</summary>
+        public static ProcessHandle? Decode(string? handle, bool beforeFork = false)
         {
             if (string.IsNullOrEmpty(handle))
             {
@@ -84,7 +250,7 @@ public sealed partial class ProcessHostDriver
             try
             {
                 var h = JsonSerializer.Deserialize<ProcessHandle>(handle);
-                return h is { Pid: > 0 } && !string.IsNullOrEmpty(h.RunDirectory) ? h : null;
+                return h is not null && (h.Pid > 0 || beforeFork) && !string.IsNullOrEmpty(h.RunDirectory) ? h : null;
             }
             catch (JsonException)
             {
@@ -103,7 +269,9 @@ public sealed partial class ProcessHostDriver
         private bool _killed;
         private TimeSpan _grace;
 
-        public async Task RunAsync(bool alive)
+        /// <param name="alive">Whether the wrapper still runs.</param>
+        /// <param name="newHandle">The handle to report with the start (found without one), else null.</param>
+        public async Task RunAsync(bool alive, string? newHandle)
         {
             AttemptExit exit;
             try
@@ -111,7 +279,14 @@ public sealed partial class ProcessHostDriver
                 var tail = new OutputTail(Path.Combine(handle.RunDirectory, OutputFileName), AppendLog);
                 if (alive)
                 {
-                    sink.Started(reattach.Token);
+                    if (newHandle is null)
+                    {
+                        sink.Started(reattach.Token);
+                    }
+                    else
+                    {
+                        sink.Started(reattach.Token, newHandle);
+                    }
                     var time = driver._options.TimeProvider;
                     while (IsAlive())
                     {

@@ -35,6 +35,7 @@ public sealed partial class ProcessHostDriver : HostDriver
 
     private readonly ProcessHostDriverOptions _options;
     private readonly ConcurrentDictionary<AttemptToken, Tracked> _attempts = new();
+    private readonly ConcurrentDictionary<string, byte> _runDirectories = new(StringComparer.Ordinal);
     private readonly CgroupLayout? _cgroups;
     private readonly string _instanceId;
     private readonly string? _inheritedPath;
@@ -300,6 +301,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                 if (_runDir is not null)
                 {
                     TryDeleteDirectory(_runDir);
+                    driver._runDirectories.TryRemove(_runDir, out _);
                 }
             }
         }
@@ -372,8 +374,12 @@ public sealed partial class ProcessHostDriver : HostDriver
             var joinWrapper = _cgroup is { ProcsFiles.Count: > 0 };
             if (survivable)
             {
-                _runDir = Path.Combine(driver._options.WorkRoot, driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture) + ".run");
+                _runDir = driver.ClaimRunDirectory(launch);
                 Directory.CreateDirectory(_runDir);
+
+                // Written before the fork: all of the handle but the wrapper's pid, which the wrapper records itself.
+                var partial = new ProcessHandle(0, 0, _runDir, _cgroup?.Paths, driver._useSetsid, ownsWorkDir ? workDir : null, _cgroup?.OomBaseline ?? 0);
+                File.WriteAllText(Path.Combine(_runDir, HandleFileName), partial.Encode());
                 args.Add("-c");
                 args.Add(SurvivableScript);
                 args.Add("sh");
