@@ -8,43 +8,49 @@ using CliWrap;
 namespace BatchCore.Benchmarks.Hosts;
 
 /// <summary>
-/// <c>process-profile [attempts]</c>: where the process driver's time goes, without BenchmarkDotNet's overhead. Runs the
-/// same trivial <c>true</c> attempts one at a time through CliWrap, the driver without limits and the driver with limits,
-/// alternating rounds so that load from other processes hits all three alike, and prints wall time, this process's CPU
-/// time and its children's CPU time per attempt.
+/// <c>process-profile [attempts] [concurrency] [rounds]</c>: where the process driver's time goes, without BenchmarkDotNet's
+/// overhead. Runs the same trivial <c>true</c> attempts (one at a time by default) through CliWrap, the driver without
+/// limits and the driver with limits, alternating rounds so that load from other processes hits all three alike, and
+/// prints wall time, this process's CPU time and its children's CPU time per attempt.
 /// </summary>
 internal static class ProcessDriverProfile
 {
+    private static readonly string[] TrueCommand = ["true"];
+
     public static async Task<int> RunAsync(string[] args)
     {
         var attempts = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100;
+        var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1;
+        var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
         await using var plain = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = new InMemoryLogStore(), EnableLimits = false });
         await using var limited = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = new InMemoryLogStore() });
         var totals = new double[3, 3];
-        long token = 0;
-        for (var round = 0; round < 4; round++)
+        for (var round = 0; round <= rounds; round++)
         {
             for (var kind = 0; kind < 3; kind++)
             {
                 var (wall, self, children) = await MeasureAsync(async () =>
                 {
-                    for (var i = 0; i < attempts; i++)
+                    if (kind == 0)
                     {
-                        if (kind == 0)
+                        var workers = new Task[concurrency];
+                        for (var w = 0; w < concurrency; w++)
                         {
-                            await Cli.Wrap("true").WithValidation(CommandResultValidation.None).ExecuteAsync();
-                        }
-                        else
-                        {
-                            var sink = new OneExit();
-                            (kind == 1 ? plain : limited).Launch(new AttemptLaunch
+                            var share = (attempts / concurrency) + (w < attempts % concurrency ? 1 : 0);
+                            workers[w] = Task.Run(async () =>
                             {
-                                Token = new AttemptToken(++token), JobId = "p", Attempt = 1, JobDefinitionName = "p",
-                                LogStreamName = "p/default/x", Command = ["true"], Environment = new Dictionary<string, string>(),
-                                Vcpus = 1, MemoryMiB = 256, HostName = "local",
-                            }, sink);
-                            await sink.Done.Task;
+                                for (var i = 0; i < share; i++)
+                                {
+                                    await Cli.Wrap("true").WithValidation(CommandResultValidation.None).ExecuteAsync();
+                                }
+                            });
                         }
+
+                        await Task.WhenAll(workers);
+                    }
+                    else
+                    {
+                        await DriverLoad.RunAsync(kind == 1 ? plain : limited, attempts, concurrency, () => DriverLoad.Launch(TrueCommand));
                     }
                 });
                 if (round > 0)
@@ -57,12 +63,12 @@ internal static class ProcessDriverProfile
         }
 
         string[] names = ["CliWrap directly", "driver, no limits", "driver, limits"];
-        Console.WriteLine($"{attempts} attempts × 3 rounds each, one at a time; ms per attempt");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{attempts} attempts × {rounds} rounds each (after a warm-up round), {concurrency} at a time; ms per attempt"));
         Console.WriteLine("| | wall | CPU (this process) | CPU (children) | wall / CliWrap |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
         for (var kind = 0; kind < 3; kind++)
         {
-            var n = attempts * 3.0;
+            var n = attempts * (double)rounds;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {names[kind]} | {totals[kind, 0] / n:F2} | {totals[kind, 1] / n:F2} | {totals[kind, 2] / n:F2} | {totals[kind, 0] / totals[0, 0]:F2} |"));
         }
@@ -87,17 +93,5 @@ internal static class ProcessDriverProfile
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         double Ticks(int i) => double.Parse(fields[i - 3], CultureInfo.InvariantCulture) * 10; // field i (1-based), 100 Hz
         return (Ticks(14) + Ticks(15), Ticks(16) + Ticks(17));
-    }
-
-    private sealed class OneExit : IAttemptEventSink
-    {
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Started(AttemptToken token)
-        {
-        }
-
-        public void Exited(AttemptToken token, AttemptExit exit) =>
-            _ = exit.ExitCode == 0 ? Done.TrySetResult() : Done.TrySetException(new InvalidOperationException(exit.ToString()));
     }
 }
