@@ -91,6 +91,7 @@ public static class SimulationReportRunner
                 Profiles = [profile],
                 Seed = 1,
                 TimeScale = s_timeScale,
+                IncludeCostBreakdown = true,
                 Engine = new BatchEngineOptions { Provisioning = new() { DefaultScaleDownDelay = TimeSpan.FromMinutes(s_scaleDownMinutes) } },
             }).GetAwaiter().GetResult();
             sw.Stop();
