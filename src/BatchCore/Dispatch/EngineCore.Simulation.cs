@@ -407,6 +407,9 @@ internal sealed partial class EngineCore
         return best;
     }
 
+    /// <summary>The name of the host a job's current attempt runs on; null when it runs nowhere (tests and tools).</summary>
+    internal string? HostOfJob(string jobId) => TryGetJob(jobId, out var job) ? job.Host?.Name : null;
+
     /// <summary>Every host: name, instance type, nominal vCPUs, ready, spot (tests and tools).</summary>
     internal List<(string Name, string? Type, int Vcpus, bool Ready, bool Spot)> SimulationHosts()
     {
