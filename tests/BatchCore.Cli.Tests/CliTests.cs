@@ -217,6 +217,22 @@ public sealed class RunTests
     }
 
     [Fact]
+    public async Task Simulate_CostBreakdown_AddsWhereTheCostGoes()
+    {
+        var r = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--profile", "ec2", "--output", "json", "--cost-breakdown");
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        var ec2 = doc.RootElement.GetProperty("profiles")[0];
+        var b = ec2.GetProperty("costBreakdown");
+        var parts = new[] { "jobsAtCheapestUsd", "typePremiumUsd", "sizeRoundingUsd", "oneJobOnLargerHostUsd", "unusedOnBusyHostsUsd", "idleBetweenJobsUsd", "idleBeforeScaleInUsd", "bootUsd", "minimumBillingUsd" }
+            .Sum(name => b.GetProperty(name).GetDouble());
+        Assert.Equal(ec2.GetProperty("costUsd").GetDouble(), parts, 1e-4);
+
+        var plain = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--profile", "ec2", "--output", "json");
+        Assert.DoesNotContain("costBreakdown", plain.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Simulate_MissingWorkload_ExitsTwo()
     {
         var r = await Cli.RunAsync("simulate", "--workload", "/nonexistent.swf");

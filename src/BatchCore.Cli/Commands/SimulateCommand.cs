@@ -27,18 +27,19 @@ internal static class SimulateCommand
         var maxJobs = new Option<int?>("--max-jobs") { Description = "Replay only the first N jobs of the workload." };
         var output = CommonOptions.Output("table", "json");
         var charts = new Option<DirectoryInfo?>("--charts") { Description = "Write PNG charts (queue depth and running vCPUs over time; cost and wait per profile) into this directory." };
+        var breakdown = new Option<bool>("--cost-breakdown") { Description = "Add where the cost goes per profile (idle, boot, unused vCPUs, size rounding, type premium) to the report." };
         var command = new Command("simulate", "Replay a workload in virtual time on EC2, Spot and Fargate profiles and compare cost, wait and makespan.")
         {
-            workload, spec, profile, seed, timeScale, maxvCpus, maxJobs, output, charts,
+            workload, spec, profile, seed, timeScale, maxvCpus, maxJobs, output, charts, breakdown,
         };
         command.SetAction((parse, ct) => RunAsync(
             parse.GetRequiredValue(workload), parse.GetValue(spec), parse.GetValue(profile)!, parse.GetValue(seed), parse.GetValue(timeScale),
-            parse.GetValue(maxvCpus), parse.GetValue(maxJobs), parse.GetValue(output) == "json", parse.GetValue(charts), ct));
+            parse.GetValue(maxvCpus), parse.GetValue(maxJobs), parse.GetValue(output) == "json", parse.GetValue(charts), parse.GetValue(breakdown), ct));
         return command;
     }
 
     private static async Task<int> RunAsync(FileInfo workload, FileInfo? specFile, string profile, int seed, double timeScale, int maxvCpus, int? maxJobs,
-        bool json, DirectoryInfo? chartsDir, CancellationToken ct)
+        bool json, DirectoryInfo? chartsDir, bool costBreakdown, CancellationToken ct)
     {
         if (!workload.Exists)
         {
@@ -78,6 +79,7 @@ internal static class SimulateCommand
             TimeScale = timeScale,
             MaxvCpus = maxvCpus,
             MaxJobs = maxJobs,
+            IncludeCostBreakdown = costBreakdown,
         };
 
         SimulationReport report;

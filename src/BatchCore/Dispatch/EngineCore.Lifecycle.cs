@@ -369,6 +369,9 @@ internal sealed partial class EngineCore
         host.Free = host.Free - req;
         ce.Index.Update(host);
         host.RunningAttempts++;
+        host.DeclaredBusyUntilMs = job.Spec.TimeoutSeconds is { } timeout
+            ? Math.Max(host.DeclaredBusyUntilMs, NowMs + (timeout * 1000L))
+            : long.MaxValue;
         ce.UsedVcpuMilli += req.VcpuMilli;
         foreach (var (res, qty) in job.Spec.Consumables)
         {
@@ -671,6 +674,7 @@ internal sealed partial class EngineCore
         if (host.RunningAttempts == 0)
         {
             host.IdleSinceMs = NowMs;
+            host.DeclaredBusyUntilMs = 0;
         }
 
         if (host.SingleUse || (host.Draining && host.RunningAttempts == 0))

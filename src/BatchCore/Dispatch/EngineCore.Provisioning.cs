@@ -212,7 +212,7 @@ internal sealed partial class EngineCore
                 return planned;
             }
 
-            if (ce.Index.Find(req, job.Spec.Architecture, _options.PlacementStrategy) is { } ready && !PassOver(ce, ready, req))
+            if (FindManagedHost(ce, job.Spec, _options.PlacementStrategy) is { } ready)
             {
                 return ready; // instant boots: the new instances are ready already
             }
@@ -245,20 +245,31 @@ internal sealed partial class EngineCore
 
     /// <summary>
     /// Drain-aware placement (<see cref="ProvisioningOptions.RightSizePlacement"/>): in a managed EC2/Spot CE, a ready
-    /// host found for <paramref name="req"/> is passed over — the job goes to scale-out instead — when the host
+    /// host found for a job is passed over — the job goes to scale-out instead — when the host
     /// 1. has run jobs before (an instance launched for the waiting demand is always used for it),
-    /// 2. is at most a quarter allocated,
-    /// 3. has at least twice the vCPUs of the type the allocation strategy launches for the job, and
+    /// 2. has at least twice the vCPUs of the type the allocation strategy launches for the job,
+    /// 3. the job would keep it up longer than it is kept anyway: with a declared timeout (attemptDurationSeconds) on
+    ///    the job and on every attempt running there, the job's end by its timeout is later than the latest end the
+    ///    host's attempts declare (<see cref="Host.DeclaredBusyUntilMs"/>); without them, the host is at most a
+    ///    quarter allocated, and
     /// 4. that type can be launched now (within maxvCpus, available, a launch token left).
-    /// Why: a small job started on a mostly idle large instance keeps the whole instance billed for the job's run time
-    /// (scale-in waits for the last job); a right-sized instance costs a boot, and the large one scales in.
+    /// Why: a small job started on a large instance keeps the whole instance billed once the instance's other jobs
+    /// end (scale-in waits for the last job, and AWS does not move running jobs); a right-sized instance costs a boot,
+    /// and the large one scales in. A job that declares it ends before the host's own jobs do fills a hole for free.
     /// </summary>
-    private bool PassOver(ComputeEnvironmentState ce, Host host, ResourceVector req)
+    private bool PassOver(ComputeEnvironmentState ce, Host host, ResourceVector req, int? timeoutSeconds)
     {
-        // Cheapest tests first: most hosts are busy or small.
+        // Cheapest tests first: most hosts are small, or fresh instances launched for the demand.
         if (!_options.Provisioning.RightSizePlacement || host.InstanceType is null || (host.RunningAttempts == 0 && host.IdleSinceMs == host.ReadyAtMs)
-            || (host.Capacity.VcpuMilli - host.Free.VcpuMilli) * 4 > host.Capacity.VcpuMilli
             || !ce.IsManaged || ce.IsFargate || ce.Provider == "local" || !ce.AcceptsPlacements)
+        {
+            return false;
+        }
+
+        var extends = timeoutSeconds is { } t && host.DeclaredBusyUntilMs != long.MaxValue
+            ? NowMs + (t * 1000L) > host.DeclaredBusyUntilMs
+            : (host.Capacity.VcpuMilli - host.Free.VcpuMilli) * 4 <= host.Capacity.VcpuMilli;
+        if (!extends)
         {
             return false;
         }
@@ -268,9 +279,33 @@ internal sealed partial class EngineCore
             && (!_options.Provisioning.EnforceLaunchRateLimits || Ec2Bucket.Available(NowMs) >= 1);
     }
 
-    /// <summary>The dispatcher's host for a job in a managed CE: the placement strategy's pick unless it is passed over (<see cref="PassOver"/>).</summary>
-    private Host? FindManagedHost(ComputeEnvironmentState ce, ResourceVector req, string? architecture, PlacementStrategy strategy) =>
-        ce.Index.Find(req, architecture, strategy) is { } host && !PassOver(ce, host, req) ? host : null;
+    /// <summary>
+    /// The dispatcher's host for a job in a managed CE. A job with a declared timeout gets the best fit over the hosts
+    /// not passed over (<see cref="PassOver"/>): it may fill the hole of a host whose own jobs outlast it while the
+    /// best-fitting host is one it would keep up. Otherwise, the strategy's pick unless it is passed over (measured on
+    /// KTH without timeouts: searching on past a passed-over host lands more jobs on other large hosts, 1.54 × the
+    /// bound instead of 1.50).
+    /// </summary>
+    private Host? FindManagedHost(ComputeEnvironmentState ce, JobSpec spec, PlacementStrategy strategy)
+    {
+        if (spec.TimeoutSeconds is not null && strategy == PlacementStrategy.BestFit && _options.Provisioning.RightSizePlacement && !ce.IsFargate)
+        {
+            _passCe = ce;
+            _passReq = spec.Request;
+            _passTimeout = spec.TimeoutSeconds;
+            var found = ce.Index.FindBestFit(spec.Request, spec.Architecture, _acceptForPlacement ??= h => !PassOver(_passCe!, h, _passReq, _passTimeout));
+            _passCe = null;
+            return found;
+        }
+
+        return ce.Index.Find(spec.Request, spec.Architecture, strategy) is { } host && !PassOver(ce, host, spec.Request, spec.TimeoutSeconds) ? host : null;
+    }
+
+    // The job FindManagedHost asks for, read by its cached filter (no closure per call).
+    private ComputeEnvironmentState? _passCe;
+    private ResourceVector _passReq;
+    private int? _passTimeout;
+    private Func<Host, bool>? _acceptForPlacement;
 
     private Host? ReserveOnBooting(ComputeEnvironmentState ce, ResourceVector req)
     {
@@ -513,7 +548,7 @@ internal sealed partial class EngineCore
             }
 
             var req = spec.Request;
-            if (FindManagedHost(ce, req, spec.Architecture, PlacementStrategy.BestFit) is { } fit)
+            if (FindManagedHost(ce, spec, PlacementStrategy.BestFit) is { } fit)
             {
                 fit.Free = fit.Free - req;
                 ce.Index.Update(fit);

@@ -231,6 +231,7 @@ internal sealed partial class EngineCore
         ce._capacityVcpuMilli -= host.Capacity.VcpuMilli;
         ce.ProvisionedVcpus -= host.NominalVcpus;
         ce.AccruedCostUsd += BilledHours(host, NowMs) * host.PricePerHour;
+        HostLifetimes?.Add(HostLifetime.Of(host, NowMs));
         Statistics.HostsTerminated++;
         OnHostRemoved(host);
     }

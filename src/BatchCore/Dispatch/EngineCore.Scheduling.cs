@@ -288,7 +288,7 @@ internal sealed partial class EngineCore
             }
             else
             {
-                host = ce.IsManaged ? FindManagedHost(ce, req, spec.Architecture, _options.PlacementStrategy) : ce.Index.Find(req, spec.Architecture, _options.PlacementStrategy);
+                host = ce.IsManaged ? FindManagedHost(ce, spec, _options.PlacementStrategy) : ce.Index.Find(req, spec.Architecture, _options.PlacementStrategy);
                 if (host is null && ce.IsManaged)
                 {
                     host = Provision(ce, job, out var capped);

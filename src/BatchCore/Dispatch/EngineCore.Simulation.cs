@@ -220,6 +220,196 @@ internal sealed partial class EngineCore
         return totals;
     }
 
+    /// <summary>Hosts removed so far, recorded while not null (the simulator sets it for a cost breakdown).</summary>
+    internal List<HostLifetime>? HostLifetimes { get; set; }
+
+    /// <summary>
+    /// Where the cost went (<see cref="Simulation.CostBreakdown"/>), from <see cref="HostLifetimes"/>, the live hosts
+    /// and the attempts' host names: per host, its boot, its billing minimum, and a sweep over its attempts that splits
+    /// its ready time into idle (between jobs, before scale-in) and busy; busy time is the jobs' vCPUs at the cheapest
+    /// price per vCPU that fits them, the host type's premium over that, and the unused vCPUs (size rounding when the
+    /// host runs one job and is the smallest size that fits it; one job on a larger host; otherwise unused).
+    /// </summary>
+    internal Simulation.CostBreakdown CollectCostBreakdown()
+    {
+        var hosts = new List<HostLifetime>(HostLifetimes ?? []);
+        foreach (var ce in _ces.Values)
+        {
+            foreach (var h in ce.Hosts.Values)
+            {
+                hosts.Add(HostLifetime.Of(h, NowMs));
+            }
+        }
+
+        var cheapest = new Dictionary<(string, ResourceVector), (double PerVcpuHour, int SmallestVcpus)>();
+        var byHost = new Dictionary<string, List<(long Start, long Stop, long Milli, int Smallest, double Cheapest)>>(StringComparer.Ordinal);
+        foreach (var job in AllJobsAndChildren())
+        {
+            if (job.IsArrayParent || job.Attempts is not { } attempts)
+            {
+                continue;
+            }
+
+            var req = job.Spec.Request;
+            foreach (var a in attempts)
+            {
+                if (a.StartedAt is not { } s || !_ces.TryGetValue(a.CeName, out var ce))
+                {
+                    continue;
+                }
+
+                if (!cheapest.TryGetValue((ce.Name, req), out var c))
+                {
+                    c = (CheapestPricePerVcpuHour(ce.Name, req) ?? 0, SmallestFittingVcpus(ce, req));
+                    cheapest[(ce.Name, req)] = c;
+                }
+
+                if (!byHost.TryGetValue(a.HostName, out var list))
+                {
+                    byHost[a.HostName] = list = [];
+                }
+
+                list.Add((s, a.StoppedAt, req.VcpuMilli, c.SmallestVcpus, c.PerVcpuHour));
+            }
+        }
+
+        double atCheapest = 0, premium = 0, rounding = 0, oversized = 0, unused = 0, idleBetween = 0, idleEnd = 0, boot = 0, minimum = 0;
+        var types = new SortedDictionary<string, (int Hosts, double Hours, double Cost, double VcpuHours, double Used)>(StringComparer.Ordinal);
+        var events = new List<(long At, int Delta, long Milli, int Smallest)>();
+        foreach (var h in hosts)
+        {
+            var lifeMs = h.RemovedAtMs - h.LaunchedAtMs;
+            var billedMs = Math.Max(MinimumBilledMs, lifeMs);
+            minimum += (billedMs - lifeMs) / 3_600_000.0 * h.PricePerHour;
+            boot += (h.ReadyAtMs - h.LaunchedAtMs) / 3_600_000.0 * h.PricePerHour;
+            var perVcpuHour = h.NominalVcpus > 0 ? h.PricePerHour / h.NominalVcpus : 0;
+            var nominalMilli = h.NominalVcpus * 1000L;
+            events.Clear();
+            long lastStop = h.ReadyAtMs;
+            double usedHours = 0;
+            if (byHost.TryGetValue(h.Name, out var runs))
+            {
+                foreach (var (start, stop, milli, smallest, cheap) in runs)
+                {
+                    var s = Math.Max(start, h.ReadyAtMs);
+                    var e = Math.Min(stop, h.RemovedAtMs);
+                    if (e <= s)
+                    {
+                        continue;
+                    }
+
+                    var vcpuHours = milli / 1000.0 * (e - s) / 3_600_000.0;
+                    usedHours += vcpuHours;
+                    atCheapest += vcpuHours * cheap;
+                    premium += vcpuHours * (perVcpuHour - cheap);
+                    events.Add((s, 1, milli, smallest));
+                    events.Add((e, -1, milli, smallest));
+                    lastStop = Math.Max(lastStop, e);
+                }
+            }
+
+            // Stops before starts at the same instant: a host handing over from one job to the next is not idle.
+            events.Sort(static (a, b) => a.At != b.At ? a.At.CompareTo(b.At) : a.Delta.CompareTo(b.Delta));
+            var t = h.ReadyAtMs;
+            var running = 0;
+            long usedMilli = 0;
+            var smallestSum = 0;
+            for (var k = 0; k <= events.Count; k++)
+            {
+                var at = k < events.Count ? events[k].At : h.RemovedAtMs;
+                if (at > t)
+                {
+                    var hours = (at - t) / 3_600_000.0;
+                    if (running == 0)
+                    {
+                        if (t >= lastStop)
+                        {
+                            idleEnd += hours * h.PricePerHour;
+                        }
+                        else
+                        {
+                            idleBetween += hours * h.PricePerHour;
+                        }
+                    }
+                    else
+                    {
+                        var share = Math.Max(0, nominalMilli - usedMilli) / 1000.0 * hours * perVcpuHour;
+                        if (running == 1 && smallestSum == h.NominalVcpus)
+                        {
+                            rounding += share;
+                        }
+                        else if (running == 1)
+                        {
+                            oversized += share;
+                        }
+                        else
+                        {
+                            unused += share;
+                        }
+                    }
+
+                    t = at;
+                }
+
+                if (k < events.Count)
+                {
+                    running += events[k].Delta;
+                    usedMilli += events[k].Delta * events[k].Milli;
+                    smallestSum += events[k].Delta * events[k].Smallest;
+                }
+            }
+
+            var key = h.Type ?? "fargate";
+            var agg = types.GetValueOrDefault(key);
+            types[key] = (agg.Hosts + 1, agg.Hours + (lifeMs / 3_600_000.0), agg.Cost + (billedMs / 3_600_000.0 * h.PricePerHour),
+                agg.VcpuHours + (lifeMs / 3_600_000.0 * h.NominalVcpus), agg.Used + usedHours);
+        }
+
+        var byType = new List<Simulation.InstanceTypeCost>(types.Count);
+        foreach (var (name, v) in types)
+        {
+            byType.Add(new Simulation.InstanceTypeCost(name, v.Hosts, v.Hours, v.Cost, v.VcpuHours, v.Used));
+        }
+
+        return new Simulation.CostBreakdown
+        {
+            JobsAtCheapestUsd = atCheapest,
+            TypePremiumUsd = premium,
+            SizeRoundingUsd = rounding,
+            OneJobOnLargerHostUsd = oversized,
+            UnusedOnBusyHostsUsd = unused,
+            IdleBetweenJobsUsd = idleBetween,
+            IdleBeforeScaleInUsd = idleEnd,
+            BootUsd = boot,
+            MinimumBillingUsd = minimum,
+            ByInstanceType = byType,
+        };
+    }
+
+    /// <summary>vCPUs of the smallest allowed instance type (or Fargate size) that fits <paramref name="req"/>; 0 when none.</summary>
+    private int SmallestFittingVcpus(ComputeEnvironmentState ce, ResourceVector req)
+    {
+        if (ce.IsFargate)
+        {
+            return FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is { } size ? (int)Math.Ceiling(size.Vcpus) : 0;
+        }
+
+        var best = 0;
+        foreach (var t in AllowedTypes(ce))
+        {
+            if (t.Vcpus * 1000 >= req.VcpuMilli && t.MemoryMiB - _options.HostMemoryReserveMiB >= req.MemoryMiB && t.Gpus >= req.Gpus
+                && (best == 0 || t.Vcpus < best))
+            {
+                best = t.Vcpus;
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>The name of the host a job's current attempt runs on; null when it runs nowhere (tests and tools).</summary>
+    internal string? HostOfJob(string jobId) => TryGetJob(jobId, out var job) ? job.Host?.Name : null;
+
     /// <summary>Every host: name, instance type, nominal vCPUs, ready, spot (tests and tools).</summary>
     internal List<(string Name, string? Type, int Vcpus, bool Ready, bool Spot)> SimulationHosts()
     {
@@ -234,4 +424,12 @@ internal sealed partial class EngineCore
 
         return list;
     }
+}
+
+/// <summary>A host's life as the cost breakdown needs it (ready is clamped to the removal of a host that never booted).</summary>
+internal readonly record struct HostLifetime(string Name, string? Type, int NominalVcpus, long CapacityVcpuMilli, double PricePerHour,
+    long LaunchedAtMs, long ReadyAtMs, long RemovedAtMs)
+{
+    public static HostLifetime Of(Host h, long nowMs) =>
+        new(h.Name, h.InstanceType, h.NominalVcpus, h.Capacity.VcpuMilli, h.PricePerHour, h.LaunchedAtMs, Math.Min(h.Ready ? h.ReadyAtMs : nowMs, nowMs), nowMs);
 }

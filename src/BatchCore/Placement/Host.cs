@@ -46,6 +46,13 @@ internal sealed class Host
     public bool SingleUse { get; init; }
     public int RunningAttempts { get; set; }
     public long IdleSinceMs { get; set; }
+
+    /// <summary>
+    /// The latest time a running attempt's declared timeout lets it run to (start + attemptDurationSeconds), kept as a
+    /// running maximum while the host is busy and reset when it goes idle; <see cref="long.MaxValue"/> once an attempt
+    /// without a timeout runs. Drain-aware placement reads it (EngineCore.PassOver).
+    /// </summary>
+    public long DeclaredBusyUntilMs { get; set; }
     public long LaunchedAtMs { get; set; }
 
     // HostIndex bookkeeping: an intrusive doubly-linked list per free-vCPU bucket (no allocation on moves).

@@ -22,6 +22,9 @@ internal sealed class HostIndex
     /// <summary>How many feasible hosts best fit compares before it settles; bounds the cost on huge fleets.</summary>
     private const int BestFitCandidates = 16;
 
+    /// <summary>How many feasible hosts a filtered best fit may reject before it gives up (bounds the walk).</summary>
+    private const int MaxRejected = 32;
+
     /// <summary>The first-fit tree's smallest size in leaves (a power of two).</summary>
     private const int MinLeaves = 16;
 
@@ -140,9 +143,16 @@ internal sealed class HostIndex
     /// Best fit: walk buckets upward from the request's bucket; in the first bucket holding feasible hosts, score up
     /// to <see cref="BestFitCandidates"/> of them by the normalised leftover across all dimensions and take the least.
     /// </summary>
-    public Host? FindBestFit(in ResourceVector request, string? architecture)
+    public Host? FindBestFit(in ResourceVector request, string? architecture) => FindBestFit(request, architecture, null);
+
+    /// <summary>
+    /// Best fit over the feasible hosts <paramref name="accept"/> takes (null: all). Rejected hosts are skipped; after
+    /// <see cref="MaxRejected"/> rejections the search stops with what it has, which bounds the cost on large fleets.
+    /// </summary>
+    public Host? FindBestFit(in ResourceVector request, string? architecture, Func<Host, bool>? accept)
     {
         var bucket = NextNonEmpty(BucketOf(request.VcpuMilli));
+        var rejected = 0;
         while (bucket >= 0)
         {
             Host? best = null;
@@ -152,6 +162,16 @@ internal sealed class HostIndex
             {
                 if (!Feasible(h, request, architecture))
                 {
+                    continue;
+                }
+
+                if (accept is not null && !accept(h))
+                {
+                    if (++rejected == MaxRejected)
+                    {
+                        return best;
+                    }
+
                     continue;
                 }
 

@@ -58,8 +58,13 @@ public static class JsonLinesWorkload
                 continue;
             }
 
+            if (l.TimeoutSeconds is < 60)
+            {
+                throw new BatchClientException($"workload line {number}: timeoutSeconds must be at least 60 (AWS attemptDurationSeconds), was {l.TimeoutSeconds}");
+            }
+
             var memory = l.MemoryMiB ?? (int)Math.Ceiling(v * 1024);
-            jobs.Add(new WorkloadJob(Math.Max(0, l.SubmitTime ?? 0), v, Math.Max(1, memory), Math.Max(0, l.Gpus ?? 0), rt, l.JobQueue, l.ShareIdentifier));
+            jobs.Add(new WorkloadJob(Math.Max(0, l.SubmitTime ?? 0), v, Math.Max(1, memory), Math.Max(0, l.Gpus ?? 0), rt, l.JobQueue, l.ShareIdentifier, l.TimeoutSeconds));
         }
 
         return new Workload { Jobs = Workload.Sorted(jobs), Skipped = skipped, Source = "jsonl" };
@@ -81,6 +86,7 @@ public static class JsonLinesWorkload
                 RuntimeSeconds = j.RuntimeSeconds,
                 JobQueue = j.JobQueue,
                 ShareIdentifier = j.ShareIdentifier,
+                TimeoutSeconds = j.TimeoutSeconds,
             }, WriteOptions));
         }
     }
@@ -100,5 +106,6 @@ public static class JsonLinesWorkload
         public double? RuntimeSeconds { get; set; }
         public string? JobQueue { get; set; }
         public string? ShareIdentifier { get; set; }
+        public int? TimeoutSeconds { get; set; }
     }
 }

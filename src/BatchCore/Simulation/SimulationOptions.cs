@@ -51,6 +51,12 @@ public sealed record SimulationOptions
     /// <summary>Most time-series points kept per profile (older points are thinned). The default is 2,000.</summary>
     public int MaxSeriesPoints { get; init; } = 2_000;
 
+    /// <summary>
+    /// Add a <see cref="CostBreakdown"/> to each profile's report: where the cost above the lower bound goes (idle,
+    /// boot, unused vCPUs, type premium, billing minimum). Costs a pass over every attempt. The default is false.
+    /// </summary>
+    public bool IncludeCostBreakdown { get; init; }
+
     /// <summary>Engine options to start from (placement strategy, quotas...); virtual time and the seed are set by the simulator.</summary>
     public BatchEngineOptions? Engine { get; init; }
 }

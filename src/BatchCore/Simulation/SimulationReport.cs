@@ -60,6 +60,22 @@ public sealed record SimulationReport
 
         foreach (var p in Profiles)
         {
+            if (p.CostBreakdown is { } b)
+            {
+                var bound = p.CostLowerBoundUsd > 0 ? p.CostLowerBoundUsd : 1;
+                sb.Append(c, $"{p.Profile}: cost ${p.CostUsd:N2} = jobs at cheapest ${b.JobsAtCheapestUsd:N2} + type premium ${b.TypePremiumUsd:N2} ({b.TypePremiumUsd / bound:P1} of the bound)")
+                    .Append(c, $" + size rounding ${b.SizeRoundingUsd:N2} ({b.SizeRoundingUsd / bound:P1}) + one job on a larger host ${b.OneJobOnLargerHostUsd:N2} ({b.OneJobOnLargerHostUsd / bound:P1}) + unused vCPUs among several jobs ${b.UnusedOnBusyHostsUsd:N2} ({b.UnusedOnBusyHostsUsd / bound:P1})")
+                    .Append(c, $" + idle between jobs ${b.IdleBetweenJobsUsd:N2} ({b.IdleBetweenJobsUsd / bound:P1}) + idle before scale-in ${b.IdleBeforeScaleInUsd:N2} ({b.IdleBeforeScaleInUsd / bound:P1})")
+                    .Append(c, $" + boot ${b.BootUsd:N2} ({b.BootUsd / bound:P1}) + 60-s minimum ${b.MinimumBillingUsd:N2} ({b.MinimumBillingUsd / bound:P1})").AppendLine();
+                foreach (var t in b.ByInstanceType)
+                {
+                    sb.Append(c, $"{p.Profile}:   {t.InstanceType,-14} {t.Hosts,7} hosts {t.HostHours,10:N1} h  ${t.CostUsd,11:N2}  used {(t.HostVcpuHours > 0 ? t.UsedVcpuHours / t.HostVcpuHours : 0),6:P1}").AppendLine();
+                }
+            }
+        }
+
+        foreach (var p in Profiles)
+        {
             foreach (var (reason, n) in p.UnrunnableReasons)
             {
                 sb.Append(c, $"{p.Profile}: {n} unrunnable — {reason}").AppendLine();
@@ -164,6 +180,9 @@ public sealed record ProfileReport
     /// <summary>Queue depth, running and provisioned vCPUs and hosts over time.</summary>
     public SimulationSeries? Series { get; init; }
 
+    /// <summary>Where the cost went, when <see cref="SimulationOptions.IncludeCostBreakdown"/> asked for it.</summary>
+    public CostBreakdown? CostBreakdown { get; init; }
+
     internal void Write(Utf8JsonWriter w, bool includeWallClock, bool includeSeries)
     {
         w.WriteStartObject();
@@ -204,6 +223,35 @@ public sealed record ProfileReport
         w.WriteNumber("provisionedVcpuSeconds", R(ProvisionedVcpuSeconds));
         WriteCounts(w, "unrunnableReasons", UnrunnableReasons);
         WriteCounts(w, "skipped", Skipped);
+        if (CostBreakdown is { } b)
+        {
+            w.WriteStartObject("costBreakdown");
+            w.WriteNumber("jobsAtCheapestUsd", R(b.JobsAtCheapestUsd));
+            w.WriteNumber("typePremiumUsd", R(b.TypePremiumUsd));
+            w.WriteNumber("sizeRoundingUsd", R(b.SizeRoundingUsd));
+            w.WriteNumber("oneJobOnLargerHostUsd", R(b.OneJobOnLargerHostUsd));
+            w.WriteNumber("unusedOnBusyHostsUsd", R(b.UnusedOnBusyHostsUsd));
+            w.WriteNumber("idleBetweenJobsUsd", R(b.IdleBetweenJobsUsd));
+            w.WriteNumber("idleBeforeScaleInUsd", R(b.IdleBeforeScaleInUsd));
+            w.WriteNumber("bootUsd", R(b.BootUsd));
+            w.WriteNumber("minimumBillingUsd", R(b.MinimumBillingUsd));
+            w.WriteStartArray("byInstanceType");
+            foreach (var t in b.ByInstanceType)
+            {
+                w.WriteStartObject();
+                w.WriteString("instanceType", t.InstanceType);
+                w.WriteNumber("hosts", t.Hosts);
+                w.WriteNumber("hostHours", R(t.HostHours));
+                w.WriteNumber("costUsd", R(t.CostUsd));
+                w.WriteNumber("hostVcpuHours", R(t.HostVcpuHours));
+                w.WriteNumber("usedVcpuHours", R(t.UsedVcpuHours));
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
         if (includeSeries && Series is { } s)
         {
             w.WriteStartObject("series");

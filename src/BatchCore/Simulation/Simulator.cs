@@ -154,6 +154,7 @@ public static class Simulator
                 UnrunnableReasons = replay.Unrunnable,
                 Skipped = workload.Skipped,
                 Series = replay.Series,
+                CostBreakdown = replay.Breakdown,
             };
         }
     }
@@ -214,7 +215,8 @@ public static class Simulator
         RetryStrategy = new RetryStrategy { Attempts = attempts },
     };
 
-    private sealed record ReplayResult(SimulationTotals Totals, Dictionary<string, int> Unrunnable, double LowerBoundUsd, int Submitted, SimulationSeries Series);
+    private sealed record ReplayResult(SimulationTotals Totals, Dictionary<string, int> Unrunnable, double LowerBoundUsd, int Submitted, SimulationSeries Series,
+        CostBreakdown? Breakdown);
 
     /// <summary>
     /// On the scheduling loop: advance virtual time to each submit second (sampling the series on the way), submit the
@@ -233,6 +235,11 @@ public static class Simulator
         var submitted = 0;
         var span = jobs.Count == 0 ? 0 : (jobs[^1].SubmitTimeSeconds - jobs[0].SubmitTimeSeconds) / scale;
         var series = new SeriesRecorder(Math.Max(60_000, (long)Math.Ceiling(span * 1000 / (o.MaxSeriesPoints / 2.0))), o.MaxSeriesPoints, t0);
+        if (o.IncludeCostBreakdown)
+        {
+            core.HostLifetimes = [];
+        }
+
         var i = 0;
         var reportEvery = Math.Max(1, jobs.Count / 200);
         var nextReport = reportEvery;
@@ -261,7 +268,9 @@ public static class Simulator
                     continue;
                 }
 
-                lowerBound += j.Vcpus * j.RuntimeSeconds / 3_600.0 * verdict.PerVcpuHour;
+                // A job runs at most its timeout (the engine stops it there), so the bound counts no more.
+                var runs = j.TimeoutSeconds is { } limit ? Math.Min(j.RuntimeSeconds, limit) : j.RuntimeSeconds;
+                lowerBound += j.Vcpus * runs / 3_600.0 * verdict.PerVcpuHour;
                 if (fargate && FargateSizes.SmallestCovering(asked.Vcpus, asked.MemoryMiB) is { } size)
                 {
                     // AWS accepts only valid Fargate sizes: the job asks for the smallest that covers it.
@@ -294,7 +303,8 @@ public static class Simulator
         series.Record(core);
         core.RunVirtual(long.MaxValue); // idle hosts scale in: their idle time is part of the cost
         series.Record(core);
-        return new ReplayResult(core.CollectSimulationTotals(), new Dictionary<string, int>(unrunnable, StringComparer.Ordinal), lowerBound, submitted, series.ToSeries());
+        return new ReplayResult(core.CollectSimulationTotals(), new Dictionary<string, int>(unrunnable, StringComparer.Ordinal), lowerBound, submitted, series.ToSeries(),
+            o.IncludeCostBreakdown ? core.CollectCostBreakdown() : null);
     }
 
     private static SubmitJobRequest Request(WorkloadJob j, int index, Dictionary<string, bool> queues)
@@ -317,6 +327,7 @@ public static class Simulator
             JobDefinition = "sim",
             ShareIdentifier = queues[queue] ? j.ShareIdentifier ?? DefaultShare : null,
             ContainerOverrides = new ContainerOverrides { ResourceRequirements = requirements },
+            Timeout = j.TimeoutSeconds is { } timeout ? new JobTimeout { AttemptDurationSeconds = timeout } : null,
             Extensions = new SubmitJobExtensions { SimulatedRunTimeSeconds = j.RuntimeSeconds },
         };
     }

@@ -13,6 +13,12 @@ public sealed record SwfMapping
 
     /// <summary>Keep cancelled jobs (status 5) that ran (run time &gt; 0) for the time they ran. The default is true.</summary>
     public bool KeepCancelledThatRan { get; init; } = true;
+
+    /// <summary>
+    /// Submit the requested time (field 9) as the job's timeout (<c>attemptDurationSeconds</c>, at least 60 s): the
+    /// limit the user declared to the original scheduler, which also stopped jobs at it. The default is true.
+    /// </summary>
+    public bool RequestedTimeAsTimeout { get; init; } = true;
 }
 
 /// <summary>
@@ -25,6 +31,8 @@ public sealed record SwfMapping
 ///   × processors ÷ 1024, rounded up; when both are unknown, <see cref="SwfMapping.DefaultMemoryPerVcpuMiB"/> × vCPUs;</item>
 /// <item>run time: field 4; records with run time ≤ 0 (or unknown) are skipped — a cancelled job (status 5) that
 ///   never ran is one of those; cancelled jobs that ran are kept for the time they ran;</item>
+/// <item>timeout: requested time (field 9) rounded up, at least 60 s (AWS's minimum), when known and
+///   <see cref="SwfMapping.RequestedTimeAsTimeout"/>;</item>
 /// <item>records with no processor count are skipped.</item>
 /// </list>
 /// </summary>
@@ -98,7 +106,8 @@ public static class SwfWorkload
             var memory = kbPerProc > 0
                 ? (int)Math.Min(int.MaxValue, Math.Ceiling(kbPerProc * procs / 1024))
                 : (int)Math.Min(int.MaxValue, (long)mapping.DefaultMemoryPerVcpuMiB * (long)Math.Ceiling(procs));
-            jobs.Add(new WorkloadJob(Math.Max(0, f[1]), Math.Ceiling(procs), Math.Max(1, memory), 0, runtime));
+            int? timeout = mapping.RequestedTimeAsTimeout && f[8] > 0 ? (int)Math.Min(int.MaxValue, Math.Max(60, Math.Ceiling(f[8]))) : null;
+            jobs.Add(new WorkloadJob(Math.Max(0, f[1]), Math.Ceiling(procs), Math.Max(1, memory), 0, runtime, TimeoutSeconds: timeout));
         }
 
         return new Workload { Jobs = Workload.Sorted(jobs), Skipped = skipped, Source = "swf" };

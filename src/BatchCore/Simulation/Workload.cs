@@ -8,6 +8,10 @@ namespace BatchCore.Simulation;
 /// <param name="RuntimeSeconds">How long the job runs once RUNNING.</param>
 /// <param name="JobQueue">The queue; null means the profile's single queue.</param>
 /// <param name="ShareIdentifier">Fair-share identifier; a queue whose jobs carry one gets a fair-share policy.</param>
+/// <param name="TimeoutSeconds">
+/// The job's declared run-time limit, submitted as its AWS timeout (<c>attemptDurationSeconds</c>, at least 60): the
+/// engine stops an attempt that runs longer, and drain-aware placement reads it. Null: none.
+/// </param>
 public sealed record WorkloadJob(
     double SubmitTimeSeconds,
     double Vcpus,
@@ -15,7 +19,8 @@ public sealed record WorkloadJob(
     int Gpus,
     double RuntimeSeconds,
     string? JobQueue = null,
-    string? ShareIdentifier = null);
+    string? ShareIdentifier = null,
+    int? TimeoutSeconds = null);
 
 /// <summary>A workload: its jobs in submit order and the records its reader skipped, with the reason for each kind.</summary>
 public sealed record Workload

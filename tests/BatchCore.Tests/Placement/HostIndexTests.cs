@@ -91,6 +91,39 @@ public class HostIndexTests
     }
 
     [Fact]
+    public void BestFit_with_a_filter_skips_rejected_hosts_and_takes_the_next_tightest()
+    {
+        var index = new HostIndex();
+        var tight = NewHost(1, 16_000, 65_536, 2_000, 4_096);
+        var middle = NewHost(2, 16_000, 65_536, 8_000, 16_384);
+        var roomy = NewHost(3, 16_000, 65_536);
+        foreach (var h in new[] { tight, middle, roomy })
+        {
+            index.Add(h);
+        }
+
+        var request = new ResourceVector(2_000, 2_048, 0);
+        Assert.Same(middle, index.FindBestFit(request, null, h => h != tight));
+        Assert.Same(roomy, index.FindBestFit(request, null, h => h == roomy));
+        Assert.Null(index.FindBestFit(request, null, _ => false));
+        Assert.Same(tight, index.FindBestFit(request, null, null));
+    }
+
+    [Fact]
+    public void BestFit_with_a_filter_gives_up_after_a_bounded_number_of_rejections()
+    {
+        var index = new HostIndex();
+        var calls = 0;
+        for (var i = 1; i <= 100; i++)
+        {
+            index.Add(NewHost(i, 4_000, 8_192));
+        }
+
+        Assert.Null(index.FindBestFit(new ResourceVector(1_000, 1_024, 0), null, _ => { calls++; return false; }));
+        Assert.InRange(calls, 1, 32);
+    }
+
+    [Fact]
     public void Update_moves_a_host_between_buckets_and_Remove_forgets_it()
     {
         var index = new HostIndex();

@@ -74,6 +74,65 @@ public class RightSizePlacementTests
         Assert.Equal("c6i.4xlarge", Assert.Single(await ManagedCe.HostsAsync(engine)).Type);
     }
 
+    private static SubmitJobRequest Timed(double vcpus, double runSeconds, int timeoutSeconds) =>
+        TestEngine.Job(vcpus: vcpus, memory: (int)(vcpus * 1_000), runSeconds: runSeconds) with
+        {
+            Timeout = new JobTimeout { AttemptDurationSeconds = timeoutSeconds },
+        };
+
+    [Fact]
+    public async Task SmallJob_WhoseTimeoutOutlastsTheLargeInstancesJobs_GetsARightSizedInstance()
+    {
+        var resources = ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i"]);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(resources));
+        var engine = scope.Engine;
+        await engine.SubmitJobAsync(Timed(vcpus: 9, runSeconds: 3_600, timeoutSeconds: 3_600)); // c6i.4xlarge, 9 of 16 vCPUs
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+
+        // 2 vCPUs fit the hole, but the job may run 2 h: it would keep the 16-vCPU instance billed after its 1-h job.
+        var small = (await engine.SubmitJobAsync(Timed(vcpus: 2, runSeconds: 600, timeoutSeconds: 7_200))).JobId;
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(small));
+        Assert.Equal(["c6i.4xlarge", "c6i.large"], (await ManagedCe.HostsAsync(engine)).Select(h => h.Type).Order().ToList());
+    }
+
+    [Fact]
+    public async Task SmallJob_WhoseTimeoutEndsBeforeTheLargeInstancesJobs_FillsItsHole()
+    {
+        var resources = ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i"]);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(resources));
+        var engine = scope.Engine;
+        await engine.SubmitJobAsync(Timed(vcpus: 9, runSeconds: 3_600, timeoutSeconds: 3_600));
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+
+        var small = (await engine.SubmitJobAsync(Timed(vcpus: 2, runSeconds: 600, timeoutSeconds: 1_800))).JobId;
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(small));
+        Assert.Equal("c6i.4xlarge", Assert.Single(await ManagedCe.HostsAsync(engine)).Type);
+    }
+
+    [Fact]
+    public async Task SmallJob_SkipsALargeInstanceItWouldOutlast_ForAnotherWhoseJobsOutlastIt()
+    {
+        var resources = ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: ["c6i"]);
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(resources));
+        var engine = scope.Engine;
+        await engine.SubmitJobAsync(Timed(vcpus: 9, runSeconds: 3_600, timeoutSeconds: 3_600));    // c6i.4xlarge, 7 vCPUs free, busy 1 h
+        await engine.SubmitJobAsync(Timed(vcpus: 17, runSeconds: 10_800, timeoutSeconds: 10_800)); // c6i.8xlarge, 15 vCPUs free, busy 3 h
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+
+        // Best fit would pick the 4xlarge (fewest free vCPUs); the job's 2 h would outlast it, not the 8xlarge.
+        var small = (await engine.SubmitJobAsync(Timed(vcpus: 2, runSeconds: 600, timeoutSeconds: 7_200))).JobId;
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(small));
+        Assert.Equal(["c6i.4xlarge", "c6i.8xlarge"], (await ManagedCe.HostsAsync(engine)).Select(h => h.Type).Order().ToList());
+        var host = await engine.Run(core => core.HostOfJob(small), CancellationToken.None);
+        Assert.StartsWith("c6i.8xlarge", host, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Billing_HasASixtySecondMinimum()
     {

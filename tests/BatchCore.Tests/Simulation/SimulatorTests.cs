@@ -44,6 +44,44 @@ public class SimulatorTests
     }
 
     [Fact]
+    public async Task CostBreakdown_PartsAddUpToTheCost_AndTheJobsShareIsTheBound()
+    {
+        var w = WorkloadGenerator.Bursts(3, 40, 600, 300, seed: 2);
+        var report = await Simulator.RunAsync(Small(w, "ec2", "fargate") with { IncludeCostBreakdown = true }, ct: TestContext.Current.CancellationToken);
+
+        foreach (var p in report.Profiles)
+        {
+            var b = Assert.IsType<CostBreakdown>(p.CostBreakdown);
+            Assert.Equal(p.CostUsd, b.TotalUsd, p.CostUsd * 1e-9);
+            Assert.Equal(p.CostUsd, b.ByInstanceType.Sum(t => t.CostUsd), p.CostUsd * 1e-9);
+            Assert.Equal(p.UsedVcpuSeconds / 3_600, b.ByInstanceType.Sum(t => t.UsedVcpuHours), 1e-6);
+            Assert.True(b.BootUsd >= 0 && b.IdleBeforeScaleInUsd >= 0 && b.SizeRoundingUsd >= 0 && b.UnusedOnBusyHostsUsd >= 0);
+        }
+
+        var ec2 = report.Profiles[0];
+        Assert.Equal(ec2.CostLowerBoundUsd, ec2.CostBreakdown!.JobsAtCheapestUsd, 1e-6); // no retries, no timeouts
+        Assert.True(ec2.CostBreakdown.BootUsd > 0, "EC2 instances boot for minutes and are billed for it");
+        Assert.Contains("\"costBreakdown\"", report.ToJson(), StringComparison.Ordinal);
+        Assert.Contains("idle before scale-in", report.ToTable(), StringComparison.Ordinal);
+        var plain = await Simulator.RunAsync(Small(w, "ec2"), ct: TestContext.Current.CancellationToken);
+        Assert.Null(plain.Profiles[0].CostBreakdown);
+        Assert.DoesNotContain("costBreakdown", plain.ToJson(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Timeout_StopsTheJob_AndTheBoundCountsOnlyTheTimeItMayRun()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 2, 2048, 0, 600, TimeoutSeconds: 120), new WorkloadJob(0, 2, 2048, 0, 600)] };
+        var report = await Simulator.RunAsync(Small(w, "ec2"), ct: TestContext.Current.CancellationToken);
+
+        var ec2 = report.Profiles[0];
+        Assert.Equal(1, ec2.Failed); // AWS: an attempt past its timeout is stopped, and not retried
+        var perVcpuHour = BatchCore.Provisioning.InstanceCatalog.Default.Find("c6i.large")!.OnDemandPricePerHour / 2;
+        Assert.Equal(2 * (120 + 600) / 3_600.0 * perVcpuHour, ec2.CostLowerBoundUsd, 1e-9);
+        Assert.True(ec2.CostRatio >= 1.0);
+    }
+
+    [Fact]
     public async Task JobsLargerThanAnyHost_AreCountedUnrunnable_WithTheReason()
     {
         var w = new Workload

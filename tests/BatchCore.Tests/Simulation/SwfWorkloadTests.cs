@@ -39,6 +39,20 @@ public class SwfWorkloadTests
     }
 
     [Fact]
+    public void Parse_SubmitsTheRequestedTimeAsTheTimeout_AtLeastAMinute()
+    {
+        var w = SwfWorkload.Parse(new StringReader(Sample));
+
+        Assert.Equal([7200, 100, 7200, 100], w.Jobs.Select(j => j.TimeoutSeconds));
+        var short1 = SwfWorkload.Parse(new StringReader("1 0 0 30 1 -1 -1 1 20 -1 1 1 1 -1 -1 -1 -1 -1"));
+        Assert.Equal(60, Assert.Single(short1.Jobs).TimeoutSeconds); // AWS's minimum attemptDurationSeconds
+        var unknown = SwfWorkload.Parse(new StringReader("1 0 0 30 1 -1 -1 1 -1 -1 1 1 1 -1 -1 -1 -1 -1"));
+        Assert.Null(Assert.Single(unknown.Jobs).TimeoutSeconds);
+        var off = SwfWorkload.Parse(new StringReader(Sample), new SwfMapping { RequestedTimeAsTimeout = false });
+        Assert.All(off.Jobs, j => Assert.Null(j.TimeoutSeconds));
+    }
+
+    [Fact]
     public void Read_TheKthLog()
     {
         var path = KthPath();
@@ -73,6 +87,18 @@ public class SwfWorkloadTests
         Assert.Equal([new WorkloadJob(1, 1, 1024, 0, 60), new WorkloadJob(5, 2, 4096, 1, 600, "gpu", "team-a")], w.Jobs);
         Assert.Equal(1, w.SkippedCount);
         Assert.Throws<BatchClientException>(() => JsonLinesWorkload.Parse(new StringReader("{\"submitTime\": 1}")));
+    }
+
+    [Fact]
+    public void JsonLines_ReadsTimeoutSeconds_AtLeastAMinute()
+    {
+        var w = JsonLinesWorkload.Parse(new StringReader("""
+            {"submitTime": 1, "vcpus": 1, "runtimeSeconds": 60, "timeoutSeconds": 600}
+            """));
+
+        Assert.Equal(600, Assert.Single(w.Jobs).TimeoutSeconds);
+        var e = Assert.Throws<BatchClientException>(() => JsonLinesWorkload.Parse(new StringReader("{\"vcpus\": 1, \"runtimeSeconds\": 60, \"timeoutSeconds\": 30}")));
+        Assert.Contains("timeoutSeconds", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
