@@ -316,12 +316,7 @@ internal sealed partial class EngineCore
         {
             if (job.Parent?.Parked is { Count: > 0 } parked && parked.Contains(job))
             {
-                var keep = parked.Where(j => j != job).ToList();
-                parked.Clear();
-                foreach (var j in keep)
-                {
-                    parked.Enqueue(j);
-                }
+                Unpark(parked, job);
             }
 
             return;
@@ -344,6 +339,20 @@ internal sealed partial class EngineCore
         }
     }
 
+    /// <summary>Takes one job out of its array's parked queue (its own method: a lambda here would allocate on every RemoveFromReady).</summary>
+    private static void Unpark(Queue<Job> parked, Job job)
+    {
+        var n = parked.Count;
+        for (var i = 0; i < n; i++)
+        {
+            var j = parked.Dequeue();
+            if (j != job)
+            {
+                parked.Enqueue(j);
+            }
+        }
+    }
+
     // ---- attempts ------------------------------------------------------------------------------------------------------
 
     private void StartAttempt(Job job, Placement.Host host)
@@ -351,9 +360,9 @@ internal sealed partial class EngineCore
         var token = ReserveAttempt(job, host);
         Statistics.Placements++;
         SetState(job, JobState.Starting, null);
-        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
+        if (IsEngineSimulated(host))
         {
-            LaunchSimulated(job, host, token);
+            LaunchSimulated(job, host);
         }
         else
         {
@@ -402,55 +411,96 @@ internal sealed partial class EngineCore
         job.AttemptStartedAt = 0;
         job.HeadSince = -1;
         job.AttemptHandle = null;
-        _attempts[token] = job;
+        // The host's list of running attempts (host lost, spot interruption, engine stop find them there).
+        job.PrevOnHost = null;
+        job.NextOnHost = host.FirstAttempt;
+        host.FirstAttempt?.PrevOnHost = job;
+        host.FirstAttempt = job;
+        if (IsEngineSimulated(host))
+        {
+            _simulatedAttempts++; // its timers carry the job itself: no map entry
+        }
+        else
+        {
+            _attempts[token] = job;
+        }
+
         return token;
     }
 
-    /// <summary>
-    /// The engine's own simulated hosts run attempts on the loop's timers directly: one timer entry per attempt, no
-    /// launch record, no closure, no event round-trip — what lets the simulator replay a day of a cluster in seconds.
-    /// (<see cref="SimulatedHostDriver"/> does the same through the driver contract for standalone use.)
-    /// </summary>
-    private void LaunchSimulated(Job job, Placement.Host host, long token)
+    /// <summary>A host of the engine's own simulated drivers: its attempts run on the loop's timers, not through events.</summary>
+    private bool IsEngineSimulated(Placement.Host host) =>
+        ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver);
+
+    private static void UnlinkFromHost(Job job, Placement.Host host)
     {
-        var spec = job.Spec;
-        var code = job.AttemptCount + 1 <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
-        var delay = ReferenceEquals(host.Driver, _fargateDriver) ? (long)_options.Provisioning.FargateStartTime.TotalMilliseconds : 0;
-        job.SimTimer = AddTimer(new TimerEntry { Kind = TimerKind.SimulatedStart, DueMs = NowMs + delay, Target = job, Token = token, Value = code });
+        if (job.PrevOnHost is { } prev)
+        {
+            prev.NextOnHost = job.NextOnHost;
+        }
+        else if (ReferenceEquals(host.FirstAttempt, job))
+        {
+            host.FirstAttempt = job.NextOnHost;
+        }
+
+        job.NextOnHost?.PrevOnHost = job.PrevOnHost;
+        job.PrevOnHost = null;
+        job.NextOnHost = null;
     }
 
-    private void OnSimulatedTimer(TimerEntry t)
+    /// <summary>
+    /// The engine's own simulated hosts run attempts on the loop's timers directly: the job itself is the timer (no
+    /// timer object, no attempt-map entry, no launch record, no closure, no event round-trip) — what lets the simulator
+    /// replay a day of a cluster in seconds. (<see cref="SimulatedHostDriver"/> does the same through the driver
+    /// contract for standalone use.)
+    /// </summary>
+    private void LaunchSimulated(Job job, Placement.Host host)
     {
-        var job = (Job)t.Target!;
-        if (job.AttemptToken != t.Token || !_attempts.ContainsKey(t.Token))
+        var delay = ReferenceEquals(host.Driver, _fargateDriver) ? (long)_options.Provisioning.FargateStartTime.TotalMilliseconds : 0;
+        AddSimulatedTimer(job, NowMs + delay);
+    }
+
+    /// <summary>A simulated attempt's timer: STARTING → RUNNING, then RUNNING → exit after the simulated run time.</summary>
+    private void OnSimulatedTimer(Job job)
+    {
+        job.SimTimerSeq = 0;
+        if (job.Host is null)
         {
             return;
         }
 
-        if (t.Kind == TimerKind.SimulatedStart)
+        if (job.State == JobState.Starting)
         {
-            OnAttemptStarted(t.Token);
-            t.Kind = TimerKind.SimulatedExit;
-            t.DueMs = NowMs + (long)(job.Spec.SimulatedRunTimeSeconds * 1000);
-            AddTimer(t);
+            OnAttemptStarted(job, null);
+            AddSimulatedTimer(job, NowMs + (long)(job.Spec.SimulatedRunTimeSeconds * 1000));
             return;
         }
 
-        job.SimTimer = null;
-        OnAttemptExited(t.Token, new AttemptExit(t.Value));
+        var spec = job.Spec;
+        var code = job.AttemptCount + 1 <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
+        OnAttemptExited(job, new AttemptExit(code));
+    }
+
+    /// <summary>The exit of a terminated simulated attempt (reported through the event channel, like a driver's).</summary>
+    private void OnSimulatedExited(Job job, long token, AttemptExit exit)
+    {
+        if (job.AttemptToken == token && job.Host is not null)
+        {
+            OnAttemptExited(job, exit);
+        }
     }
 
     /// <summary>SIGTERM (then SIGKILL after the grace period) to a running attempt, through its driver.</summary>
     private void TerminateAttempt(Job job, TimeSpan grace)
     {
         var host = job.Host!;
-        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
+        if (IsEngineSimulated(host))
         {
             // A simulated job exits on SIGTERM at once: 143 = 128 + SIGTERM.
             var started = job.State == JobState.Running;
-            job.SimTimer?.Cancelled = true;
-            job.SimTimer = null;
-            _events.Writer.TryWrite(new HostEvent(false, new AttemptToken(job.AttemptToken), started ? new AttemptExit(143) : new AttemptExit(null, "Terminated before it started")));
+            job.SimTimerSeq = 0; // its pending start or exit timer is stale now
+            _events.Writer.TryWrite(new HostEvent(false, new AttemptToken(job.AttemptToken),
+                started ? new AttemptExit(143) : new AttemptExit(null, "Terminated before it started"), Simulated: job));
             return;
         }
 
@@ -517,10 +567,15 @@ internal sealed partial class EngineCore
 
     private void OnAttemptStarted(long token, string? handle = null)
     {
-        if (!_attempts.TryGetValue(token, out var job) || job.State != JobState.Starting)
+        if (_attempts.TryGetValue(token, out var job) && job.State == JobState.Starting)
         {
-            return;
+            OnAttemptStarted(job, handle);
         }
+    }
+
+    private void OnAttemptStarted(Job job, string? handle)
+    {
+        var token = job.AttemptToken;
 
         job.AttemptHandle = handle; // journaled with the RUNNING record: how to find the attempt after a crash
 
@@ -549,13 +604,24 @@ internal sealed partial class EngineCore
 
     private void OnAttemptExited(long token, AttemptExit exit)
     {
-        if (!_attempts.Remove(token, out var job))
+        if (_attempts.Remove(token, out var job))
         {
-            return;
+            OnAttemptExited(job, exit);
         }
+    }
 
+    /// <summary>The attempt of <paramref name="job"/> ended (called once per attempt: its host is cleared here).</summary>
+    private void OnAttemptExited(Job job, AttemptExit exit)
+    {
         var now = NowMs;
         var host = job.Host!;
+        if (IsEngineSimulated(host))
+        {
+            _simulatedAttempts--;
+            job.SimTimerSeq = 0;
+        }
+
+        UnlinkFromHost(job, host);
         ReleaseAttemptResources(job, host);
         if (job.TimeoutTimer is { } timer)
         {
@@ -586,7 +652,7 @@ internal sealed partial class EngineCore
             attemptReason = StatusReasons.Essential;
         }
 
-        (job.Attempts ??= []).Add(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
+        (job.Attempts ??= new List<AttemptRecord>(1)).Add(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
             job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt, now, attemptReason, host.Name, host.ComputeEnvironment.Name));
         job.Host = null;
         job.AttemptHandle = null;

@@ -155,13 +155,10 @@ internal sealed partial class EngineCore
         host.Draining = true;
         ce.Index.Update(host);
         var reason = change.Reason ?? StatusReasons.HostTerminated;
-        foreach (var job in _attempts.Values)
+        foreach (var job in AttemptsOn(host))
         {
-            if (job.Host == host)
-            {
-                job.HostLostReason = reason;
-                TerminateAttempt(job, TimeSpan.Zero);
-            }
+            job.HostLostReason = reason;
+            TerminateAttempt(job, TimeSpan.Zero);
         }
 
         if (host.RunningAttempts == 0)
