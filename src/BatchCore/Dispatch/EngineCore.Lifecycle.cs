@@ -486,7 +486,7 @@ internal sealed partial class EngineCore
     {
         if (job.AttemptToken == token && job.Host is not null)
         {
-            OnAttemptExited(job, exit);
+            OnAttemptExited(job, exit.ExitCode is null ? exit with { Reason = "Terminated before it started" } : exit);
         }
     }
 
@@ -499,8 +499,7 @@ internal sealed partial class EngineCore
             // A simulated job exits on SIGTERM at once: 143 = 128 + SIGTERM.
             var started = job.State == JobState.Running;
             job.SimTimerSeq = 0; // its pending start or exit timer is stale now
-            _events.Writer.TryWrite(new HostEvent(false, new AttemptToken(job.AttemptToken),
-                started ? new AttemptExit(143) : new AttemptExit(null, "Terminated before it started"), Simulated: job));
+            _events.Writer.TryWrite(HostEvent.SimulatedExited(job, job.AttemptToken, started));
             return;
         }
 
@@ -513,25 +512,24 @@ internal sealed partial class EngineCore
         var attempt = job.AttemptCount + 1;
         var simulated = host.Driver is SimulatedHostDriver;
         var exitCode = attempt <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
-        var defName = spec.Definition.JobDefinitionName;
-        var stream = AttemptRecord.LogStreamName(defName, job.Id, attempt);
-        return new AttemptLaunch
+        var parent = job.Parent;
+        var launch = new AttemptLaunch
         {
             Token = new AttemptToken(token),
-            JobId = job.Id,
+            // Built when a driver first reads them: the child's id, the log-stream name, the environment.
+            LazyFacts = new LaunchFacts(parent is null ? job.Id : null, parent?.Id, job.ArrayIndex, parent?.ArraySize ?? 0,
+                host.ComputeEnvironment.Name, spec.Environment),
             Attempt = attempt,
-            JobDefinitionName = defName,
-            LogStreamName = stream,
+            JobDefinitionName = spec.Definition.JobDefinitionName,
             Image = spec.Image,
             Command = spec.Command,
-            Environment = simulated ? EmptyEnvironment : BuildEnvironment(job, host, attempt),
             Vcpus = spec.Request.Vcpus,
             MemoryMiB = spec.Request.MemoryMiB,
             Gpus = spec.Request.Gpus,
             HostName = host.Name,
             SimulatedRunTime = TimeSpan.FromSeconds(spec.SimulatedRunTimeSeconds),
             SimulatedExitCode = exitCode,
-            ArrayIndex = job.Parent is null ? null : job.ArrayIndex,
+            ArrayIndex = parent is null ? null : job.ArrayIndex,
             Parameters = spec.Parameters,
             Handler = spec.Definition.Extensions?.Handler,
             JobName = job.Name,
@@ -539,31 +537,10 @@ internal sealed partial class EngineCore
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
             Reattachable = _journal is not null,
         };
+        return simulated ? launch with { Environment = EmptyEnvironment } : launch;
     }
 
     private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
-
-    /// <summary>The definition's environment plus overrides plus AWS's injected variables.</summary>
-    private static Dictionary<string, string> BuildEnvironment(Job job, Placement.Host host, int attempt)
-    {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var kv in job.Spec.Environment)
-        {
-            env[kv.Name!] = kv.Value ?? "";
-        }
-
-        env["AWS_BATCH_JOB_ID"] = job.Id;
-        env["AWS_BATCH_JOB_ATTEMPT"] = attempt.ToString(CultureInfo.InvariantCulture);
-        env["AWS_BATCH_CE_NAME"] = host.ComputeEnvironment.Name;
-        env["AWS_BATCH_JQ_NAME"] = job.Queue.Name;
-        if (job.Parent is { } parent)
-        {
-            env["AWS_BATCH_JOB_ARRAY_INDEX"] = job.ArrayIndex.ToString(CultureInfo.InvariantCulture);
-            env["AWS_BATCH_JOB_ARRAY_SIZE"] = parent.ArraySize.ToString(CultureInfo.InvariantCulture);
-        }
-
-        return env;
-    }
 
     private void OnAttemptStarted(long token, string? handle = null)
     {

@@ -102,13 +102,13 @@ internal sealed partial class EngineCore
         public void HostAvailable(ProvidedHost host)
         {
             ArgumentNullException.ThrowIfNull(host);
-            core._events.Writer.TryWrite(new HostEvent(false, default, default, Membership: new MembershipChange(ce, host, null, null)));
+            core._events.Writer.TryWrite(HostEvent.HostChange(new MembershipChange(ce, host, null, null)));
         }
 
         public void HostLost(string hostName, string reason)
         {
             ArgumentException.ThrowIfNullOrEmpty(hostName);
-            core._events.Writer.TryWrite(new HostEvent(false, default, default, Membership: new MembershipChange(ce, null, hostName, reason)));
+            core._events.Writer.TryWrite(HostEvent.HostChange(new MembershipChange(ce, null, hostName, reason)));
         }
     }
 

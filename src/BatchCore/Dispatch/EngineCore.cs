@@ -194,11 +194,11 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     // ---- IAttemptEventSink: drivers report here, from any thread ----------------------------------------------------
 
-    void IAttemptEventSink.Started(AttemptToken token) => _events.Writer.TryWrite(new HostEvent(true, token, default));
+    void IAttemptEventSink.Started(AttemptToken token) => _events.Writer.TryWrite(HostEvent.Started(token));
 
-    void IAttemptEventSink.Started(AttemptToken token, string reattachHandle) => _events.Writer.TryWrite(new HostEvent(true, token, default, reattachHandle));
+    void IAttemptEventSink.Started(AttemptToken token, string reattachHandle) => _events.Writer.TryWrite(HostEvent.Started(token, reattachHandle));
 
-    void IAttemptEventSink.Exited(AttemptToken token, AttemptExit exit) => _events.Writer.TryWrite(new HostEvent(false, token, exit));
+    void IAttemptEventSink.Exited(AttemptToken token, AttemptExit exit) => _events.Writer.TryWrite(HostEvent.Exited(token, exit));
 
     /// <summary>Handles every event the drivers reported so far.</summary>
     public bool DrainEvents()
@@ -207,21 +207,23 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         while (_events.Reader.TryRead(out var e))
         {
             any = true;
-            if (e.Membership is { } change)
+            switch (e.Kind)
             {
-                OnMembershipChange(change);
-            }
-            else if (e.Simulated is { } job)
-            {
-                OnSimulatedExited(job, e.Token.Value, e.Exit);
-            }
-            else if (e.Started)
-            {
-                OnAttemptStarted(e.Token.Value, e.Handle);
-            }
-            else
-            {
-                OnAttemptExited(e.Token.Value, e.Exit);
+                case HostEventKind.Started:
+                    OnAttemptStarted(e.Token, e.Handle);
+                    break;
+                case HostEventKind.Exited:
+                case HostEventKind.ExitedHostFailure:
+                    OnAttemptExited(e.Token, e.Exit);
+                    break;
+                case HostEventKind.SimulatedExited:
+                    OnSimulatedExited(e.SimulatedJob, e.Token, e.Exit);
+                    break;
+                case HostEventKind.Membership:
+                    OnMembershipChange(e.Membership);
+                    break;
+                default:
+                    break;
             }
         }
 

@@ -3,12 +3,58 @@ using BatchCore.Hosts;
 namespace BatchCore.Dispatch;
 
 /// <summary>
-/// What a driver (or a host provider) reported: a struct, so the event channel allocates nothing per attempt event.
-/// <paramref name="Handle"/> is the driver's re-attach handle of a started attempt (journaled);
-/// <paramref name="Membership"/> is set only for a host provider's (rare) host changes; <paramref name="Simulated"/> only
-/// for the exit of a terminated attempt on the engine's own simulated hosts, which are not in the attempt map.
+/// What a driver (or a host provider) reported: a 24-byte struct, so the event channel allocates nothing per attempt
+/// event beyond its queue slots. Rare parts (a re-attach handle, an exit reason, a host change, the job of a terminated
+/// simulated attempt) share one reference.
 /// </summary>
-internal readonly record struct HostEvent(bool Started, AttemptToken Token, AttemptExit Exit, string? Handle = null, MembershipChange? Membership = null, Jobs.Job? Simulated = null);
+internal readonly struct HostEvent
+{
+    private const int NoCode = int.MinValue;
+    private readonly object? _extra;
+    private readonly int _code;
+
+    private HostEvent(HostEventKind kind, long token, int? code, object? extra)
+    {
+        Kind = kind;
+        Token = token;
+        _code = code ?? NoCode;
+        _extra = extra;
+    }
+
+    public HostEventKind Kind { get; }
+
+    public long Token { get; }
+
+    /// <summary>Started: the driver's re-attach handle of the attempt (journaled), or null.</summary>
+    public string? Handle => _extra as string;
+
+    /// <summary>Exited: how the attempt ended.</summary>
+    public AttemptExit Exit => new(_code == NoCode ? null : _code, _extra as string, Kind == HostEventKind.ExitedHostFailure);
+
+    public MembershipChange Membership => (MembershipChange)_extra!;
+
+    /// <summary>SimulatedExited: the job whose simulated attempt was terminated (not in the attempt map).</summary>
+    public Jobs.Job SimulatedJob => (Jobs.Job)_extra!;
+
+    public static HostEvent Started(AttemptToken token, string? handle = null) => new(HostEventKind.Started, token.Value, null, handle);
+
+    public static HostEvent Exited(AttemptToken token, AttemptExit exit) =>
+        new(exit.HostFailure ? HostEventKind.ExitedHostFailure : HostEventKind.Exited, token.Value, exit.ExitCode, exit.Reason);
+
+    public static HostEvent HostChange(MembershipChange change) => new(HostEventKind.Membership, 0, null, change);
+
+    /// <summary>A terminated simulated attempt: 143 when it was running, else no exit code (it never started).</summary>
+    public static HostEvent SimulatedExited(Jobs.Job job, long token, bool started) => new(HostEventKind.SimulatedExited, token, started ? 143 : null, job);
+}
+
+internal enum HostEventKind : byte
+{
+    Started,
+    Exited,
+    ExitedHostFailure,
+    Membership,
+    SimulatedExited,
+}
 
 /// <summary>A host provider's report: <see cref="Available"/> joins the CE, else <see cref="LostHost"/> leaves it.</summary>
 internal sealed record MembershipChange(ComputeEnvironmentState ComputeEnvironment, ProvidedHost? Available, string? LostHost, string? Reason);

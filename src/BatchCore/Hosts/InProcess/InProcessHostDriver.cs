@@ -142,14 +142,16 @@ public sealed class InProcessHostDriver : HostDriver
     /// </summary>
     private sealed class Attempt(InProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink) : IThreadPoolWorkItem
     {
+        // _state: lock-free flags (one CAS each), so an attempt takes no lock and allocates no lock object.
+        private const int HandlerStarted = 1;
+        private const int TerminateRequested = 2;
+
         private readonly CancellationTokenSource _cts = new();
-        private readonly Lock _gate = new();
         private BatchJobContext? _context;
         private Task<int>? _task;
         private ITimer? _graceTimer;
         private TaskCompletionSource? _reported;
-        private bool _terminateRequested;
-        private bool _handlerStarted;
+        private int _state;
         private int _exited;
 
         /// <summary>Thread pool: resolve the handler, report Started, run it.</summary>
@@ -179,14 +181,8 @@ public sealed class InProcessHostDriver : HostDriver
                 return;
             }
 
-            bool terminated;
-            lock (_gate)
-            {
-                terminated = _terminateRequested;
-                _handlerStarted = !terminated;
-            }
-
-            if (terminated)
+            // Either the handler starts (and a later Terminate arms the grace timer) or a Terminate came first.
+            if (Interlocked.CompareExchange(ref _state, HandlerStarted, 0) != 0)
             {
                 // Terminated between Launch and now: never started, like a container stopped before it ran.
                 ReportNotStarted(new AttemptExit(null, TerminatedBeforeStartReason));
@@ -230,12 +226,7 @@ public sealed class InProcessHostDriver : HostDriver
                 var error = task.IsCanceled ? new TaskCanceledException(task) : task.Exception!.InnerExceptions.Count == 1
                     ? task.Exception.InnerException!
                     : task.Exception;
-                bool terminated;
-                lock (_gate)
-                {
-                    terminated = _terminateRequested;
-                }
-
+                var terminated = (Volatile.Read(ref _state) & TerminateRequested) != 0;
                 if (terminated && error is OperationCanceledException)
                 {
                     exit = new AttemptExit(InProcessHostDriverDefaults.TerminatedExitCode);
@@ -268,17 +259,24 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>SIGTERM: fire the token (off this thread: callbacks are user code), then SIGKILL after the grace.</summary>
         public void Terminate(TimeSpan grace)
         {
-            lock (_gate)
+            if (Volatile.Read(ref _exited) != 0)
             {
-                if (_terminateRequested || Volatile.Read(ref _exited) != 0)
-                {
-                    return;
-                }
+                return;
+            }
 
-                _terminateRequested = true;
-                if (_handlerStarted)
+            var before = Interlocked.Or(ref _state, TerminateRequested);
+            if ((before & TerminateRequested) != 0)
+            {
+                return;
+            }
+
+            if ((before & HandlerStarted) != 0)
+            {
+                var timer = driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
+                Interlocked.Exchange(ref _graceTimer, timer); // a full fence: Report reads it after setting _exited
+                if (Volatile.Read(ref _exited) != 0)
                 {
-                    _graceTimer = driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
+                    timer.Dispose(); // the exit was reported meanwhile (Report may not have seen the timer)
                 }
             }
 
@@ -314,33 +312,28 @@ public sealed class InProcessHostDriver : HostDriver
                 return;
             }
 
-            ITimer? timer;
-            TaskCompletionSource? reported;
-            lock (_gate)
-            {
-                timer = _graceTimer;
-                reported = _reported;
-            }
-
-            timer?.Dispose();
+            Volatile.Read(ref _graceTimer)?.Dispose();
             driver._attempts.TryRemove(launch.Token.Value, out _);
             sink.Exited(launch.Token, exit);
-            reported?.TrySetResult();
+            Volatile.Read(ref _reported)?.TrySetResult();
         }
 
         /// <summary>Completes once the exit was reported.</summary>
         public Task WhenReported()
         {
-            lock (_gate)
+            if (Volatile.Read(ref _exited) != 0)
             {
-                if (Volatile.Read(ref _exited) != 0)
-                {
-                    return Task.CompletedTask;
-                }
-
-                _reported ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                return _reported.Task;
+                return Task.CompletedTask;
             }
+
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reported = Interlocked.CompareExchange(ref _reported, tcs, null) ?? tcs;
+            if (Volatile.Read(ref _exited) != 0)
+            {
+                reported.TrySetResult(); // Report ran meanwhile and may have missed it
+            }
+
+            return reported.Task;
         }
     }
 }
