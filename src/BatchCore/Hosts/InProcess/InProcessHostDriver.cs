@@ -34,7 +34,8 @@ public sealed class InProcessHostDriver : HostDriver
     public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
 
     private readonly InProcessHostDriverOptions _options;
-    private readonly ConcurrentDictionary<long, Attempt> _attempts = new();
+    // Many lock stripes: the loop adds while handler threads remove (the default, one stripe per core, makes them contend).
+    private readonly ConcurrentDictionary<long, Attempt> _attempts = new(concurrencyLevel: 64, capacity: 1024);
     private int _disposed;
 
     /// <summary>Creates the driver.</summary>
