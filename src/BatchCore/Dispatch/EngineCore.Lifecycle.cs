@@ -542,21 +542,31 @@ internal sealed partial class EngineCore
 
     private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
 
-    private void OnAttemptStarted(long token, string? handle = null)
+    private void OnAttemptStarted(long token, string? handle = null, long startedAgoMs = 0)
     {
         if (_attempts.TryGetValue(token, out var job) && job.State == JobState.Starting)
         {
-            OnAttemptStarted(job, handle);
+            OnAttemptStarted(job, handle, startedAgoMs);
         }
     }
 
-    private void OnAttemptStarted(Job job, string? handle)
+    /// <summary>
+    /// STARTING → RUNNING. <paramref name="startedAgoMs"/>: the driver reported the start this long after it happened
+    /// (an in-process handler's synchronous part); on the real clock startedAt is set back by it, never before the job
+    /// became RUNNABLE.
+    /// </summary>
+    private void OnAttemptStarted(Job job, string? handle, long startedAgoMs = 0)
     {
         var token = job.AttemptToken;
 
         job.AttemptHandle = handle; // journaled with the RUNNING record: how to find the attempt after a crash
 
         var now = NowMs;
+        if (startedAgoMs > 0 && _virtual is null)
+        {
+            now = Math.Max(now - startedAgoMs, job.RunnableSince);
+        }
+
         job.AttemptStartedAt = now;
         job.StartedAt = now;
         Statistics.Started++;

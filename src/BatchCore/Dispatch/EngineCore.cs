@@ -200,6 +200,10 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     void IAttemptEventSink.Exited(AttemptToken token, AttemptExit exit) => _events.Writer.TryWrite(HostEvent.Exited(token, exit));
 
+    void IAttemptEventSink.StartedEarlier(AttemptToken token, long startedAgoMs) => _events.Writer.TryWrite(HostEvent.Started(token, null, startedAgoMs));
+
+    void IAttemptEventSink.Ran(AttemptToken token, AttemptExit exit, long startedAgoMs) => _events.Writer.TryWrite(HostEvent.Ran(token, exit, startedAgoMs));
+
     /// <summary>Handles every event the drivers reported so far.</summary>
     public bool DrainEvents()
     {
@@ -210,7 +214,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             switch (e.Kind)
             {
                 case HostEventKind.Started:
-                    OnAttemptStarted(e.Token, e.Handle);
+                    OnAttemptStarted(e.Token, e.Handle, e.StartedAgoMs);
+                    break;
+                case HostEventKind.Ran:
+                    // One report, both transitions: STARTING → RUNNING (at its start time), then the exit.
+                    OnAttemptStarted(e.Token, null, e.StartedAgoMs);
+                    OnAttemptExited(e.Token, e.Exit);
                     break;
                 case HostEventKind.Exited:
                 case HostEventKind.ExitedHostFailure:

@@ -3,7 +3,7 @@ using BatchCore.Hosts;
 namespace BatchCore.Dispatch;
 
 /// <summary>
-/// What a driver (or a host provider) reported: a 24-byte struct, so the event channel allocates nothing per attempt
+/// What a driver (or a host provider) reported: a 32-byte struct, so the event channel allocates nothing per attempt
 /// event beyond its queue slots. Rare parts (a re-attach handle, an exit reason, a host change, the job of a terminated
 /// simulated attempt) share one reference.
 /// </summary>
@@ -12,14 +12,19 @@ internal readonly struct HostEvent
     private const int NoCode = int.MinValue;
     private readonly object? _extra;
     private readonly int _code;
+    private readonly int _agoMs;
 
-    private HostEvent(HostEventKind kind, long token, int? code, object? extra)
+    private HostEvent(HostEventKind kind, long token, int? code, object? extra, long agoMs = 0)
     {
         Kind = kind;
         Token = token;
         _code = code ?? NoCode;
         _extra = extra;
+        _agoMs = (int)Math.Clamp(agoMs, 0, int.MaxValue);
     }
+
+    /// <summary>Started and Ran: how many milliseconds before the report the attempt started (0: at the report).</summary>
+    public long StartedAgoMs => _agoMs;
 
     public HostEventKind Kind { get; }
 
@@ -36,7 +41,10 @@ internal readonly struct HostEvent
     /// <summary>SimulatedExited: the job whose simulated attempt was terminated (not in the attempt map).</summary>
     public Jobs.Job SimulatedJob => (Jobs.Job)_extra!;
 
-    public static HostEvent Started(AttemptToken token, string? handle = null) => new(HostEventKind.Started, token.Value, null, handle);
+    public static HostEvent Started(AttemptToken token, string? handle = null, long agoMs = 0) => new(HostEventKind.Started, token.Value, null, handle, agoMs);
+
+    /// <summary>Started <paramref name="agoMs"/> ago and already ended (never a host failure).</summary>
+    public static HostEvent Ran(AttemptToken token, AttemptExit exit, long agoMs) => new(HostEventKind.Ran, token.Value, exit.ExitCode, exit.Reason, agoMs);
 
     public static HostEvent Exited(AttemptToken token, AttemptExit exit) =>
         new(exit.HostFailure ? HostEventKind.ExitedHostFailure : HostEventKind.Exited, token.Value, exit.ExitCode, exit.Reason);
@@ -50,6 +58,7 @@ internal readonly struct HostEvent
 internal enum HostEventKind : byte
 {
     Started,
+    Ran,
     Exited,
     ExitedHostFailure,
     Membership,

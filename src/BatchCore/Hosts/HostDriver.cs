@@ -63,6 +63,23 @@ public interface IAttemptEventSink
 
     /// <summary>The attempt ended. Called exactly once per launched attempt.</summary>
     void Exited(AttemptToken token, AttemptExit exit);
+
+    /// <summary>
+    /// The attempt started <paramref name="startedAgoMs"/> milliseconds before this call (the in-process driver reports
+    /// once a handler's synchronous part returned, with how long that part ran).
+    /// </summary>
+    internal void StartedEarlier(AttemptToken token, long startedAgoMs) => Started(token);
+
+    /// <summary>
+    /// The attempt started <paramref name="startedAgoMs"/> milliseconds ago and has already ended: <see cref="Started(AttemptToken)"/>
+    /// and <see cref="Exited"/> in one report (an in-process handler that completed synchronously). The engine still applies
+    /// both transitions, STARTING → RUNNING → the exit's state, with the start time this gives.
+    /// </summary>
+    internal void Ran(AttemptToken token, AttemptExit exit, long startedAgoMs)
+    {
+        StartedEarlier(token, startedAgoMs);
+        Exited(token, exit);
+    }
 }
 
 /// <summary>How an attempt ended, as AWS reports it in <c>attempts[].container</c>.</summary>

@@ -155,7 +155,7 @@ public sealed class InProcessHostDriver : HostDriver
         private int _state;
         private int _exited;
 
-        /// <summary>Thread pool: resolve the handler, report Started, run it.</summary>
+        /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
         public void Execute()
         {
             IBatchJobHandler? handler;
@@ -190,8 +190,11 @@ public sealed class InProcessHostDriver : HostDriver
                 return;
             }
 
-            sink.Started(launch.Token);
+            // Started is reported once the handler's synchronous part returned, with how long ago it began: a handler that
+            // completed synchronously (a no-op, a cached answer) costs one event, STARTING → RUNNING → its exit.
             var context = _context = new BatchJobContext(launch, driver);
+            var clock = driver._options.TimeProvider;
+            var began = clock.GetTimestamp();
             Task<int> task;
             try
             {
@@ -203,17 +206,22 @@ public sealed class InProcessHostDriver : HostDriver
             }
 
             _task = task;
+            var ranMs = (long)clock.GetElapsedTime(began).TotalMilliseconds;
             if (task.IsCompleted)
             {
-                OnHandlerCompleted();
+                Complete(ranMs);
             }
             else
             {
+                sink.StartedEarlier(launch.Token, ranMs);
                 task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(OnHandlerCompleted);
             }
         }
 
-        private void OnHandlerCompleted()
+        private void OnHandlerCompleted() => Complete(null);
+
+        /// <param name="ranSynchronouslyMs">Set when the handler completed before returning: Started is reported with the exit.</param>
+        private void Complete(long? ranSynchronouslyMs)
         {
             var task = _task!;
             _context?.FlushLog();
@@ -239,7 +247,7 @@ public sealed class InProcessHostDriver : HostDriver
                 }
             }
 
-            Report(exit);
+            Report(exit, ranSynchronouslyMs);
             _cts.Dispose();
         }
 
@@ -305,8 +313,8 @@ public sealed class InProcessHostDriver : HostDriver
             _cts.Dispose();
         }
 
-        /// <summary>Reports the exit exactly once.</summary>
-        private void Report(AttemptExit exit)
+        /// <summary>Reports the exit exactly once (with the start, when <paramref name="startedAgoMs"/> is set).</summary>
+        private void Report(AttemptExit exit, long? startedAgoMs = null)
         {
             if (Interlocked.Exchange(ref _exited, 1) != 0)
             {
@@ -315,7 +323,15 @@ public sealed class InProcessHostDriver : HostDriver
 
             Volatile.Read(ref _graceTimer)?.Dispose();
             driver._attempts.TryRemove(launch.Token.Value, out _);
-            sink.Exited(launch.Token, exit);
+            if (startedAgoMs is { } ago)
+            {
+                sink.Ran(launch.Token, exit, ago);
+            }
+            else
+            {
+                sink.Exited(launch.Token, exit);
+            }
+
             Volatile.Read(ref _reported)?.TrySetResult();
         }
 

@@ -151,6 +151,66 @@ public sealed class InProcessEngineTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("sync")]
+    [InlineData("async")]
+    public async Task Handler_CompletingSynchronouslyOrNot_GoesThroughEveryState_WithStartBeforeStop(string kind)
+    {
+        // A synchronous handler's start and exit come as one driver report: the engine must still apply both.
+        await SetUpAsync();
+        _handlers.Add("sync", static (_, _) => Task.FromResult(0));
+        _handlers.Add("async", static async (_, ct) =>
+        {
+            await Task.Yield();
+            return 0;
+        });
+        await Define(kind, kind);
+        using var cts = new CancellationTokenSource(HangGuard);
+        var enumerator = _engine.WatchJobsAsync(ct: cts.Token).GetAsyncEnumerator(cts.Token);
+        var first = enumerator.MoveNextAsync(); // subscribes ahead of the submit below
+
+        var submitted = await _engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = kind });
+        var job = await WaitAsync(submitted.JobId);
+
+        var seen = new List<string>();
+        Assert.True(await first);
+        seen.Add(enumerator.Current.Status);
+        while (seen[^1] != JobStatus.SUCCEEDED && await enumerator.MoveNextAsync())
+        {
+            seen.Add(enumerator.Current.Status);
+        }
+
+        Assert.Equal([JobStatus.SUBMITTED, JobStatus.RUNNABLE, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.SUCCEEDED], seen);
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.NotNull(attempt.StartedAt);
+        Assert.True(job.CreatedAt <= attempt.StartedAt);
+        Assert.True(attempt.StartedAt <= attempt.StoppedAt);
+        Assert.Equal(attempt.StartedAt, job.StartedAt);
+        await cts.CancelAsync();
+    }
+
+    [Fact]
+    public async Task Handler_BusyInItsSynchronousPart_IsRunningFromWhenItBegan_NotFromItsReport()
+    {
+        // The driver reports a synchronous handler's start once it returned, with how long it ran: startedAt is set
+        // back by that, so the attempt's run time includes the synchronous part (a lower bound: it slept 300 ms).
+        await SetUpAsync();
+        _handlers.Add("busy", static (_, _) =>
+        {
+            Thread.Sleep(300);
+            return Task.FromResult(0);
+        });
+        await Define("busy", "busy");
+
+        var job = await RunAsync("busy");
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.True(attempt.StoppedAt - attempt.StartedAt >= 250, $"ran {attempt.StoppedAt - attempt.StartedAt} ms");
+        Assert.True(job.CreatedAt <= attempt.StartedAt);
+    }
+
     [Fact]
     public async Task Handler_Throwing_FailsWithTheExceptionType_AndIsRetriedByRetryStrategy()
     {
