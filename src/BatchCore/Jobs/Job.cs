@@ -223,7 +223,17 @@ internal sealed class Job
     }
 
     /// <summary>When the job became the blocked head of its queue (for jobStateTimeLimitActions).</summary>
-    public long HeadSince { get; set; } = -1;
+    public long HeadSince
+    {
+        get => _cold?.HeadSince ?? -1;
+        set
+        {
+            if (value != -1 || _cold is not null)
+            {
+                Cold.HeadSince = value;
+            }
+        }
+    }
     /// <summary>Set when the job reached RUNNABLE, for wait-time statistics and the queue snapshot.</summary>
     public long RunnableSince { get; set; }
     public bool InReadyQueue { get; set; }
@@ -304,12 +314,14 @@ internal sealed class Job
 internal readonly record struct Dependent(Job Job, bool AnyState);
 
 /// <summary>
-/// What few jobs need — array bookkeeping, dependents, cancel/terminate reasons, tracing, a timeout timer — kept out of
+/// What few jobs need — array bookkeeping, dependents, cancel/terminate reasons, tracing, a timeout timer, the time a
+/// blocked head has waited — kept out of
 /// <see cref="Job"/> so that the common job (an array child placed and run) stays small: it is allocated on first write
 /// of a non-default value, never by a read or by writing a default.
 /// </summary>
 internal sealed class JobCold
 {
+    public long HeadSince = -1;
     public string? PendingCancelReason;
     public string? AttemptHandle;
     public string? TerminateReason;
