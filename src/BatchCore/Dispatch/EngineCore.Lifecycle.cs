@@ -24,6 +24,7 @@ internal sealed partial class EngineCore
         }
 
         job.State = next;
+        var now = NowMs; // once per transition: the real clock costs a system call
         _dirty = true; // a job that left a queue or ended can unblock others
         if (reason is not null)
         {
@@ -45,23 +46,23 @@ internal sealed partial class EngineCore
             }
 
             summary[(int)next]++;
-            parent.StatusSummaryLastUpdatedAt = NowMs;
+            parent.StatusSummaryLastUpdatedAt = now;
         }
 
         if (next.IsTerminal())
         {
-            job.StoppedAt ??= NowMs; // before the journal record, which carries it
+            job.StoppedAt ??= now; // before the journal record, which carries it
         }
 
         if (!initial)
         {
-            Telemetry.Transition(job, prev, next, NowMs);
+            Telemetry.Transition(job, prev, next, now);
             JournalState(job);
         }
 
         if (_watchers.Count > 0)
         {
-            var change = new JobStateChange(job.Id, job.Name, next.ToAws(), initial ? next.ToAws() : prev.ToAws(), job.StatusReason, NowMs);
+            var change = new JobStateChange(job.Id, job.Name, next.ToAws(), initial ? next.ToAws() : prev.ToAws(), job.StatusReason, now);
             foreach (var w in _watchers)
             {
                 w.Writer.TryWrite(change);
