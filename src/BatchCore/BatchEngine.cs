@@ -340,6 +340,13 @@ public sealed class BatchEngine : IAsyncDisposable
                 return;
             }
 
+            // Attempts running on drivers report soon (in-process handlers within microseconds): look again a few
+            // times, yielding the core, before paying for an asynchronous wait and the wake-up that ends it.
+            if (!virtualTime && _core.RunningAttempts > 0 && SpinForWork(reader, events))
+            {
+                continue;
+            }
+
             // Idle: wait for a request, a driver event or (real time) the next timer.
             var next = virtualTime ? null : _core.NextTimerDue();
             try
@@ -358,6 +365,23 @@ public sealed class BatchEngine : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Up to <see cref="IdleSpins"/> yields while nothing is there: true as soon as a request or an event is.</summary>
+    private static bool SpinForWork(ChannelReader<ICommand> reader, ChannelReader<HostEvent> events)
+    {
+        for (var i = 0; i < IdleSpins; i++)
+        {
+            Thread.Yield();
+            if (events.TryPeek(out _) || reader.TryPeek(out _))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private const int IdleSpins = 16;
 
     private void RunCycleSafely()
     {

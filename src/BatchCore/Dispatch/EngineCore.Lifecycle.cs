@@ -24,6 +24,7 @@ internal sealed partial class EngineCore
         }
 
         job.State = next;
+        var now = NowMs; // once per transition: the real clock costs a system call
         _dirty = true; // a job that left a queue or ended can unblock others
         if (reason is not null)
         {
@@ -45,23 +46,23 @@ internal sealed partial class EngineCore
             }
 
             summary[(int)next]++;
-            parent.StatusSummaryLastUpdatedAt = NowMs;
+            parent.StatusSummaryLastUpdatedAt = now;
         }
 
         if (next.IsTerminal())
         {
-            job.StoppedAt ??= NowMs; // before the journal record, which carries it
+            job.StoppedAt ??= now; // before the journal record, which carries it
         }
 
         if (!initial)
         {
-            Telemetry.Transition(job, prev, next, NowMs);
+            Telemetry.Transition(job, prev, next, now);
             JournalState(job);
         }
 
         if (_watchers.Count > 0)
         {
-            var change = new JobStateChange(job.Id, job.Name, next.ToAws(), initial ? next.ToAws() : prev.ToAws(), job.StatusReason, NowMs);
+            var change = new JobStateChange(job.Id, job.Name, next.ToAws(), initial ? next.ToAws() : prev.ToAws(), job.StatusReason, now);
             foreach (var w in _watchers)
             {
                 w.Writer.TryWrite(change);
@@ -316,12 +317,7 @@ internal sealed partial class EngineCore
         {
             if (job.Parent?.Parked is { Count: > 0 } parked && parked.Contains(job))
             {
-                var keep = parked.Where(j => j != job).ToList();
-                parked.Clear();
-                foreach (var j in keep)
-                {
-                    parked.Enqueue(j);
-                }
+                Unpark(parked, job);
             }
 
             return;
@@ -344,6 +340,20 @@ internal sealed partial class EngineCore
         }
     }
 
+    /// <summary>Takes one job out of its array's parked queue (its own method: a lambda here would allocate on every RemoveFromReady).</summary>
+    private static void Unpark(Queue<Job> parked, Job job)
+    {
+        var n = parked.Count;
+        for (var i = 0; i < n; i++)
+        {
+            var j = parked.Dequeue();
+            if (j != job)
+            {
+                parked.Enqueue(j);
+            }
+        }
+    }
+
     // ---- attempts ------------------------------------------------------------------------------------------------------
 
     private void StartAttempt(Job job, Placement.Host host)
@@ -351,9 +361,9 @@ internal sealed partial class EngineCore
         var token = ReserveAttempt(job, host);
         Statistics.Placements++;
         SetState(job, JobState.Starting, null);
-        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
+        if (IsEngineSimulated(host))
         {
-            LaunchSimulated(job, host, token);
+            LaunchSimulated(job, host);
         }
         else
         {
@@ -405,55 +415,95 @@ internal sealed partial class EngineCore
         job.AttemptStartedAt = 0;
         job.HeadSince = -1;
         job.AttemptHandle = null;
-        _attempts[token] = job;
+        // The host's list of running attempts (host lost, spot interruption, engine stop find them there).
+        job.PrevOnHost = null;
+        job.NextOnHost = host.FirstAttempt;
+        host.FirstAttempt?.PrevOnHost = job;
+        host.FirstAttempt = job;
+        if (IsEngineSimulated(host))
+        {
+            _simulatedAttempts++; // its timers carry the job itself: no map entry
+        }
+        else
+        {
+            _attempts[token] = job;
+        }
+
         return token;
     }
 
-    /// <summary>
-    /// The engine's own simulated hosts run attempts on the loop's timers directly: one timer entry per attempt, no
-    /// launch record, no closure, no event round-trip — what lets the simulator replay a day of a cluster in seconds.
-    /// (<see cref="SimulatedHostDriver"/> does the same through the driver contract for standalone use.)
-    /// </summary>
-    private void LaunchSimulated(Job job, Placement.Host host, long token)
+    /// <summary>A host of the engine's own simulated drivers: its attempts run on the loop's timers, not through events.</summary>
+    private bool IsEngineSimulated(Placement.Host host) =>
+        ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver);
+
+    private static void UnlinkFromHost(Job job, Placement.Host host)
     {
-        var spec = job.Spec;
-        var code = job.AttemptCount + 1 <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
-        var delay = ReferenceEquals(host.Driver, _fargateDriver) ? (long)_options.Provisioning.FargateStartTime.TotalMilliseconds : 0;
-        job.SimTimer = AddTimer(new TimerEntry { Kind = TimerKind.SimulatedStart, DueMs = NowMs + delay, Target = job, Token = token, Value = code });
+        if (job.PrevOnHost is { } prev)
+        {
+            prev.NextOnHost = job.NextOnHost;
+        }
+        else if (ReferenceEquals(host.FirstAttempt, job))
+        {
+            host.FirstAttempt = job.NextOnHost;
+        }
+
+        job.NextOnHost?.PrevOnHost = job.PrevOnHost;
+        job.PrevOnHost = null;
+        job.NextOnHost = null;
     }
 
-    private void OnSimulatedTimer(TimerEntry t)
+    /// <summary>
+    /// The engine's own simulated hosts run attempts on the loop's timers directly: the job itself is the timer (no
+    /// timer object, no attempt-map entry, no launch record, no closure, no event round-trip) — what lets the simulator
+    /// replay a day of a cluster in seconds. (<see cref="SimulatedHostDriver"/> does the same through the driver
+    /// contract for standalone use.)
+    /// </summary>
+    private void LaunchSimulated(Job job, Placement.Host host)
     {
-        var job = (Job)t.Target!;
-        if (job.AttemptToken != t.Token || !_attempts.ContainsKey(t.Token))
+        var delay = ReferenceEquals(host.Driver, _fargateDriver) ? (long)_options.Provisioning.FargateStartTime.TotalMilliseconds : 0;
+        AddSimulatedTimer(job, NowMs + delay);
+    }
+
+    /// <summary>A simulated attempt's timer: STARTING → RUNNING, then RUNNING → exit after the simulated run time.</summary>
+    private void OnSimulatedTimer(Job job)
+    {
+        job.SimTimerSeq = 0;
+        if (job.Host is null)
         {
             return;
         }
 
-        if (t.Kind == TimerKind.SimulatedStart)
+        if (job.State == JobState.Starting)
         {
-            OnAttemptStarted(t.Token);
-            t.Kind = TimerKind.SimulatedExit;
-            t.DueMs = NowMs + (long)(job.Spec.SimulatedRunTimeSeconds * 1000);
-            AddTimer(t);
+            OnAttemptStarted(job, null);
+            AddSimulatedTimer(job, NowMs + (long)(job.Spec.SimulatedRunTimeSeconds * 1000));
             return;
         }
 
-        job.SimTimer = null;
-        OnAttemptExited(t.Token, new AttemptExit(t.Value));
+        var spec = job.Spec;
+        var code = job.AttemptCount + 1 <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
+        OnAttemptExited(job, new AttemptExit(code));
+    }
+
+    /// <summary>The exit of a terminated simulated attempt (reported through the event channel, like a driver's).</summary>
+    private void OnSimulatedExited(Job job, long token, AttemptExit exit)
+    {
+        if (job.AttemptToken == token && job.Host is not null)
+        {
+            OnAttemptExited(job, exit.ExitCode is null ? exit with { Reason = "Terminated before it started" } : exit);
+        }
     }
 
     /// <summary>SIGTERM (then SIGKILL after the grace period) to a running attempt, through its driver.</summary>
     private void TerminateAttempt(Job job, TimeSpan grace)
     {
         var host = job.Host!;
-        if (ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver))
+        if (IsEngineSimulated(host))
         {
             // A simulated job exits on SIGTERM at once: 143 = 128 + SIGTERM.
             var started = job.State == JobState.Running;
-            job.SimTimer?.Cancelled = true;
-            job.SimTimer = null;
-            _events.Writer.TryWrite(new HostEvent(false, new AttemptToken(job.AttemptToken), started ? new AttemptExit(143) : new AttemptExit(null, "Terminated before it started")));
+            job.SimTimerSeq = 0; // its pending start or exit timer is stale now
+            _events.Writer.TryWrite(HostEvent.SimulatedExited(job, job.AttemptToken, started));
             return;
         }
 
@@ -466,25 +516,24 @@ internal sealed partial class EngineCore
         var attempt = job.AttemptCount + 1;
         var simulated = host.Driver is SimulatedHostDriver;
         var exitCode = attempt <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
-        var defName = spec.Definition.JobDefinitionName;
-        var stream = AttemptRecord.LogStreamName(defName, job.Id, attempt);
-        return new AttemptLaunch
+        var parent = job.Parent;
+        var launch = new AttemptLaunch
         {
             Token = new AttemptToken(token),
-            JobId = job.Id,
+            // Built when a driver first reads them: the child's id, the log-stream name, the environment.
+            LazyFacts = new LaunchFacts(parent is null ? job.Id : null, parent?.Id, job.ArrayIndex, parent?.ArraySize ?? 0,
+                host.ComputeEnvironment.Name, spec.Environment),
             Attempt = attempt,
-            JobDefinitionName = defName,
-            LogStreamName = stream,
+            JobDefinitionName = spec.Definition.JobDefinitionName,
             Image = spec.Image,
             Command = spec.Command,
-            Environment = simulated ? EmptyEnvironment : BuildEnvironment(job, host, attempt),
             Vcpus = spec.Request.Vcpus,
             MemoryMiB = spec.Request.MemoryMiB,
             Gpus = spec.Request.Gpus,
             HostName = host.Name,
             SimulatedRunTime = TimeSpan.FromSeconds(spec.SimulatedRunTimeSeconds),
             SimulatedExitCode = exitCode,
-            ArrayIndex = job.Parent is null ? null : job.ArrayIndex,
+            ArrayIndex = parent is null ? null : job.ArrayIndex,
             Parameters = spec.Parameters,
             Handler = spec.Definition.Extensions?.Handler,
             JobName = job.Name,
@@ -492,42 +541,36 @@ internal sealed partial class EngineCore
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
             Reattachable = _journal is not null,
         };
+        return simulated ? launch with { Environment = EmptyEnvironment } : launch;
     }
 
     private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();
 
-    /// <summary>The definition's environment plus overrides plus AWS's injected variables.</summary>
-    private static Dictionary<string, string> BuildEnvironment(Job job, Placement.Host host, int attempt)
+    private void OnAttemptStarted(long token, string? handle = null, long startedAgoMs = 0)
     {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var kv in job.Spec.Environment)
+        if (_attempts.TryGetValue(token, out var job) && job.State == JobState.Starting)
         {
-            env[kv.Name!] = kv.Value ?? "";
+            OnAttemptStarted(job, handle, startedAgoMs);
         }
-
-        env["AWS_BATCH_JOB_ID"] = job.Id;
-        env["AWS_BATCH_JOB_ATTEMPT"] = attempt.ToString(CultureInfo.InvariantCulture);
-        env["AWS_BATCH_CE_NAME"] = host.ComputeEnvironment.Name;
-        env["AWS_BATCH_JQ_NAME"] = job.Queue.Name;
-        if (job.Parent is { } parent)
-        {
-            env["AWS_BATCH_JOB_ARRAY_INDEX"] = job.ArrayIndex.ToString(CultureInfo.InvariantCulture);
-            env["AWS_BATCH_JOB_ARRAY_SIZE"] = parent.ArraySize.ToString(CultureInfo.InvariantCulture);
-        }
-
-        return env;
     }
 
-    private void OnAttemptStarted(long token, string? handle = null)
+    /// <summary>
+    /// STARTING → RUNNING. <paramref name="startedAgoMs"/>: the driver reported the start this long after it happened
+    /// (an in-process handler's synchronous part); on the real clock startedAt is set back by it, never before the job
+    /// became RUNNABLE.
+    /// </summary>
+    private void OnAttemptStarted(Job job, string? handle, long startedAgoMs = 0)
     {
-        if (!_attempts.TryGetValue(token, out var job) || job.State != JobState.Starting)
-        {
-            return;
-        }
+        var token = job.AttemptToken;
 
         job.AttemptHandle = handle; // journaled with the RUNNING record: how to find the attempt after a crash
 
         var now = NowMs;
+        if (startedAgoMs > 0 && _virtual is null)
+        {
+            now = Math.Max(now - startedAgoMs, job.RunnableSince);
+        }
+
         job.AttemptStartedAt = now;
         job.StartedAt = now;
         Statistics.Started++;
@@ -552,13 +595,24 @@ internal sealed partial class EngineCore
 
     private void OnAttemptExited(long token, AttemptExit exit)
     {
-        if (!_attempts.Remove(token, out var job))
+        if (_attempts.Remove(token, out var job))
         {
-            return;
+            OnAttemptExited(job, exit);
         }
+    }
 
+    /// <summary>The attempt of <paramref name="job"/> ended (called once per attempt: its host is cleared here).</summary>
+    private void OnAttemptExited(Job job, AttemptExit exit)
+    {
         var now = NowMs;
         var host = job.Host!;
+        if (IsEngineSimulated(host))
+        {
+            _simulatedAttempts--;
+            job.SimTimerSeq = 0;
+        }
+
+        UnlinkFromHost(job, host);
         ReleaseAttemptResources(job, host);
         if (job.TimeoutTimer is { } timer)
         {
@@ -589,7 +643,7 @@ internal sealed partial class EngineCore
             attemptReason = StatusReasons.Essential;
         }
 
-        (job.Attempts ??= []).Add(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
+        (job.Attempts ??= new List<AttemptRecord>(1)).Add(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
             job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt, now, attemptReason, host.Name, host.ComputeEnvironment.Name));
         job.Host = null;
         job.AttemptHandle = null;

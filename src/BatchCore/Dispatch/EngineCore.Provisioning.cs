@@ -1114,17 +1114,14 @@ internal sealed partial class EngineCore
         host.InterruptionTimer = null;
         var reason = host.Platform == PlatformCapability.FARGATE ? FargateSpotInterrupted : StatusReasons.SpotInterrupted;
         var running = 0;
-        foreach (var job in _attempts.Values)
+        foreach (var job in AttemptsOn(host))
         {
-            if (job.Host == host)
-            {
-                job.HostLostReason = reason;
-                TerminateAttempt(job, TimeSpan.Zero);
-                running++;
-            }
+            job.HostLostReason = reason;
+            TerminateAttempt(job, TimeSpan.Zero);
+            running++;
         }
 
-        Debug.Assert(running <= host.RunningAttempts, "every attempt on the host is in _attempts");
+        Debug.Assert(running == host.RunningAttempts, "every attempt on the host is on its list");
         if (host.RunningAttempts == 0)
         {
             RemoveHost(host);

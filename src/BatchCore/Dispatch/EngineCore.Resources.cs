@@ -102,13 +102,13 @@ internal sealed partial class EngineCore
         public void HostAvailable(ProvidedHost host)
         {
             ArgumentNullException.ThrowIfNull(host);
-            core._events.Writer.TryWrite(new HostEvent(false, default, default, Membership: new MembershipChange(ce, host, null, null)));
+            core._events.Writer.TryWrite(HostEvent.HostChange(new MembershipChange(ce, host, null, null)));
         }
 
         public void HostLost(string hostName, string reason)
         {
             ArgumentException.ThrowIfNullOrEmpty(hostName);
-            core._events.Writer.TryWrite(new HostEvent(false, default, default, Membership: new MembershipChange(ce, null, hostName, reason)));
+            core._events.Writer.TryWrite(HostEvent.HostChange(new MembershipChange(ce, null, hostName, reason)));
         }
     }
 
@@ -155,13 +155,10 @@ internal sealed partial class EngineCore
         host.Draining = true;
         ce.Index.Update(host);
         var reason = change.Reason ?? StatusReasons.HostTerminated;
-        foreach (var job in _attempts.Values)
+        foreach (var job in AttemptsOn(host))
         {
-            if (job.Host == host)
-            {
-                job.HostLostReason = reason;
-                TerminateAttempt(job, TimeSpan.Zero);
-            }
+            job.HostLostReason = reason;
+            TerminateAttempt(job, TimeSpan.Zero);
         }
 
         if (host.RunningAttempts == 0)

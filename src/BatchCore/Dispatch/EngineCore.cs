@@ -19,7 +19,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private readonly VirtualTimeProvider? _virtual;
     private Random _random;
     private readonly Channel<HostEvent> _events = Channel.CreateUnbounded<HostEvent>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly PriorityQueue<TimerEntry, (long Due, long Seq)> _timers = new();
+    /// <summary>
+    /// The loop's timers: a <see cref="TimerEntry"/>, or a <see cref="Job"/> for the start or exit of an attempt on the
+    /// engine's own simulated hosts (no timer object per attempt; live while <see cref="Job.SimTimerSeq"/> equals the
+    /// element's sequence number).
+    /// </summary>
+    private readonly PriorityQueue<object, (long Due, long Seq)> _timers = new();
     private long _timerSeq;
 
     private readonly Dictionary<string, ComputeEnvironmentState> _ces = new(StringComparer.Ordinal);
@@ -67,7 +72,9 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             }
         }
     }
+    /// <summary>Running attempts by token, for drivers' events. Not those of the engine's own simulated hosts (<see cref="_simulatedAttempts"/>).</summary>
     private readonly Dictionary<long, Job> _attempts = [];
+    private int _simulatedAttempts;
     private readonly List<Job> _submitted = [];
     private readonly Dictionary<string, HostDriver> _sharedDrivers = new(StringComparer.Ordinal);
     private readonly SimulatedHostDriver _simulatedDriver;
@@ -132,12 +139,23 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         return entry;
     }
 
+    /// <summary>Schedules the next step (start or exit) of a simulated attempt; replaces the job's previous timer.</summary>
+    private void AddSimulatedTimer(Job job, long dueMs)
+    {
+        var seq = ++_timerSeq;
+        job.SimTimerSeq = seq;
+        _timers.Enqueue(job, (dueMs, seq));
+    }
+
+    private static bool IsLive(object timer, long seq) =>
+        timer is TimerEntry t ? !t.Cancelled : ((Job)timer).SimTimerSeq == seq;
+
     /// <summary>The due time of the next live timer, or null.</summary>
     public long? NextTimerDue()
     {
         while (_timers.TryPeek(out var t, out var p))
         {
-            if (!t.Cancelled)
+            if (IsLive(t, p.Seq))
             {
                 return p.Due;
             }
@@ -155,13 +173,20 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         while (_timers.TryPeek(out var t, out var p) && p.Due <= nowMs)
         {
             _timers.Dequeue();
-            if (t.Cancelled)
+            if (!IsLive(t, p.Seq))
             {
                 continue;
             }
 
             fired = true;
-            Fire(t);
+            if (t is TimerEntry entry)
+            {
+                Fire(entry);
+            }
+            else
+            {
+                OnSimulatedTimer((Job)t);
+            }
         }
 
         return fired;
@@ -169,11 +194,15 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     // ---- IAttemptEventSink: drivers report here, from any thread ----------------------------------------------------
 
-    void IAttemptEventSink.Started(AttemptToken token) => _events.Writer.TryWrite(new HostEvent(true, token, default));
+    void IAttemptEventSink.Started(AttemptToken token) => _events.Writer.TryWrite(HostEvent.Started(token));
 
-    void IAttemptEventSink.Started(AttemptToken token, string reattachHandle) => _events.Writer.TryWrite(new HostEvent(true, token, default, reattachHandle));
+    void IAttemptEventSink.Started(AttemptToken token, string reattachHandle) => _events.Writer.TryWrite(HostEvent.Started(token, reattachHandle));
 
-    void IAttemptEventSink.Exited(AttemptToken token, AttemptExit exit) => _events.Writer.TryWrite(new HostEvent(false, token, exit));
+    void IAttemptEventSink.Exited(AttemptToken token, AttemptExit exit) => _events.Writer.TryWrite(HostEvent.Exited(token, exit));
+
+    void IAttemptEventSink.StartedEarlier(AttemptToken token, long startedAgoMs) => _events.Writer.TryWrite(HostEvent.Started(token, null, startedAgoMs));
+
+    void IAttemptEventSink.Ran(AttemptToken token, AttemptExit exit, long startedAgoMs) => _events.Writer.TryWrite(HostEvent.Ran(token, exit, startedAgoMs));
 
     /// <summary>Handles every event the drivers reported so far.</summary>
     public bool DrainEvents()
@@ -182,17 +211,28 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         while (_events.Reader.TryRead(out var e))
         {
             any = true;
-            if (e.Membership is { } change)
+            switch (e.Kind)
             {
-                OnMembershipChange(change);
-            }
-            else if (e.Started)
-            {
-                OnAttemptStarted(e.Token.Value, e.Handle);
-            }
-            else
-            {
-                OnAttemptExited(e.Token.Value, e.Exit);
+                case HostEventKind.Started:
+                    OnAttemptStarted(e.Token, e.Handle, e.StartedAgoMs);
+                    break;
+                case HostEventKind.Ran:
+                    // One report, both transitions: STARTING → RUNNING (at its start time), then the exit.
+                    OnAttemptStarted(e.Token, null, e.StartedAgoMs);
+                    OnAttemptExited(e.Token, e.Exit);
+                    break;
+                case HostEventKind.Exited:
+                case HostEventKind.ExitedHostFailure:
+                    OnAttemptExited(e.Token, e.Exit);
+                    break;
+                case HostEventKind.SimulatedExited:
+                    OnSimulatedExited(e.SimulatedJob, e.Token, e.Exit);
+                    break;
+                case HostEventKind.Membership:
+                    OnMembershipChange(e.Membership);
+                    break;
+                default:
+                    break;
             }
         }
 
@@ -259,10 +299,6 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         {
             case TimerKind.Callback:
                 t.Callback!();
-                break;
-            case TimerKind.SimulatedStart:
-            case TimerKind.SimulatedExit:
-                OnSimulatedTimer(t);
                 break;
             case TimerKind.AttemptTimeout:
                 OnAttemptTimeout((Job)t.Target!, t.Token);
@@ -424,7 +460,23 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     /// <summary>Terminates every attempt still running (graceful engine stop).</summary>
     public void TerminateAll(string reason)
     {
-        foreach (var job in _attempts.Values.ToList())
+        // Every attempt is on its host's list (those of the engine's simulated hosts are in no map).
+        var running = new List<Job>(_attempts.Values);
+        foreach (var ce in _ces.Values)
+        {
+            foreach (var h in ce.Hosts.Values)
+            {
+                for (var j = h.FirstAttempt; j is not null; j = j.NextOnHost)
+                {
+                    if (!_attempts.ContainsKey(j.AttemptToken))
+                    {
+                        running.Add(j);
+                    }
+                }
+            }
+        }
+
+        foreach (var job in running)
         {
             if (job.State is JobState.Starting or JobState.Running && job.Host is not null)
             {
@@ -435,7 +487,19 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         }
     }
 
-    public int RunningAttempts => _attempts.Count;
+    public int RunningAttempts => _attempts.Count + _simulatedAttempts;
+
+    /// <summary>The attempts running on <paramref name="host"/> now (a copy: terminating them changes the list).</summary>
+    private static List<Job> AttemptsOn(Placement.Host host)
+    {
+        var list = new List<Job>(host.RunningAttempts);
+        for (var j = host.FirstAttempt; j is not null; j = j.NextOnHost)
+        {
+            list.Add(j);
+        }
+
+        return list;
+    }
 }
 
 /// <summary>Counters the engine keeps for reports and metrics.</summary>

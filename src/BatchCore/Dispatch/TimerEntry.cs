@@ -5,8 +5,6 @@ internal enum TimerKind : byte
 {
     AttemptTimeout,
     QueueTimeLimit,
-    SimulatedStart,
-    SimulatedExit,
     HostReady,
     ScaleIn,
     SpotInterruption,

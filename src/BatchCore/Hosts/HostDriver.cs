@@ -63,6 +63,23 @@ public interface IAttemptEventSink
 
     /// <summary>The attempt ended. Called exactly once per launched attempt.</summary>
     void Exited(AttemptToken token, AttemptExit exit);
+
+    /// <summary>
+    /// The attempt started <paramref name="startedAgoMs"/> milliseconds before this call (the in-process driver reports
+    /// once a handler's synchronous part returned, with how long that part ran).
+    /// </summary>
+    internal void StartedEarlier(AttemptToken token, long startedAgoMs) => Started(token);
+
+    /// <summary>
+    /// The attempt started <paramref name="startedAgoMs"/> milliseconds ago and has already ended: <see cref="Started(AttemptToken)"/>
+    /// and <see cref="Exited"/> in one report (an in-process handler that completed synchronously). The engine still applies
+    /// both transitions, STARTING → RUNNING → the exit's state, with the start time this gives.
+    /// </summary>
+    internal void Ran(AttemptToken token, AttemptExit exit, long startedAgoMs)
+    {
+        StartedEarlier(token, startedAgoMs);
+        Exited(token, exit);
+    }
 }
 
 /// <summary>How an attempt ended, as AWS reports it in <c>attempts[].container</c>.</summary>
@@ -75,22 +92,47 @@ public readonly record struct AttemptExit(int? ExitCode, string? Reason = null, 
     public const string OutOfMemoryReason = "OutOfMemoryError: Container killed due to memory usage";
 }
 
-/// <summary>Everything a driver needs to run one attempt. Immutable.</summary>
+/// <summary>
+/// Everything a driver needs to run one attempt. Immutable. The engine builds <see cref="JobId"/> (array children),
+/// <see cref="LogStreamName"/> and <see cref="Environment"/> on first read, so a driver (or an in-process handler) that
+/// never reads them costs no strings and no dictionary per attempt.
+/// </summary>
 public sealed record AttemptLaunch
 {
+    private string? _jobId;
+    private string? _logStreamName;
+    private IReadOnlyDictionary<string, string>? _environment;
+
     public required AttemptToken Token { get; init; }
-    public required string JobId { get; init; }
+
+    /// <summary>The job's id (array children: <c>parentId:index</c>).</summary>
+    public string JobId
+    {
+        get => _jobId ??= LazyFacts?.JobId() ?? throw new InvalidOperationException("AttemptLaunch.JobId was not set");
+        init => _jobId = value;
+    }
     /// <summary>1-based attempt number (<c>AWS_BATCH_JOB_ATTEMPT</c>).</summary>
     public required int Attempt { get; init; }
     public required string JobDefinitionName { get; init; }
     /// <summary><c>&lt;jobDefinitionName&gt;/default/&lt;id&gt;</c>, as AWS names log streams.</summary>
-    public required string LogStreamName { get; init; }
+    public string LogStreamName
+    {
+        get => _logStreamName ??= Jobs.AttemptRecord.LogStreamName(JobDefinitionName, JobId, Attempt);
+        init => _logStreamName = value;
+    }
     /// <summary>The container image, for image jobs; null for process jobs.</summary>
     public string? Image { get; init; }
     /// <summary>The command in exec form, <c>Ref::</c> parameters already substituted token by token.</summary>
     public required IReadOnlyList<string> Command { get; init; }
     /// <summary>The final environment: definition, overrides and the <c>AWS_BATCH_*</c> variables.</summary>
-    public required IReadOnlyDictionary<string, string> Environment { get; init; }
+    public IReadOnlyDictionary<string, string> Environment
+    {
+        get => _environment ??= LazyFacts?.Environment(this) ?? throw new InvalidOperationException("AttemptLaunch.Environment was not set");
+        init => _environment = value;
+    }
+
+    /// <summary>What the engine computes <see cref="JobId"/> and <see cref="Environment"/> from when first read.</summary>
+    internal LaunchFacts? LazyFacts { get; init; }
     /// <summary>Requested vCPUs (VCPU resource requirement), possibly fractional.</summary>
     public required double Vcpus { get; init; }
     /// <summary>Requested memory in MiB (MEMORY resource requirement): a hard limit.</summary>
@@ -103,7 +145,9 @@ public sealed record AttemptLaunch
     /// <summary>Array children: the 0-based index; otherwise null.</summary>
     public int? ArrayIndex { get; init; }
     /// <summary>The job's parameters (definition defaults merged with the submitted ones).</summary>
-    public IReadOnlyDictionary<string, string> Parameters { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Parameters { get; init; } = NoParameters;
+
+    private static readonly IReadOnlyDictionary<string, string> NoParameters = System.Collections.ObjectModel.ReadOnlyDictionary<string, string>.Empty;
     /// <summary>In-process jobs: the handler name from the definition's <c>extensions.handler</c>.</summary>
     public string? Handler { get; init; }
     /// <summary>
@@ -140,4 +184,36 @@ public sealed record AttemptReattach
     public required string HostName { get; init; }
     /// <summary>The handle the driver reported when the attempt started; null when the engine died before journaling it.</summary>
     public string? Handle { get; init; }
+}
+
+/// <summary>
+/// The immutable facts behind an <see cref="AttemptLaunch"/>'s lazily built members (no reference to the engine's
+/// mutable job: a driver thread may build them while the loop goes on).
+/// </summary>
+internal sealed class LaunchFacts(string? jobId, string? parentId, int arrayIndex, int arraySize, string ceName,
+    IReadOnlyList<Model.KeyValuePair> specEnvironment)
+{
+    public string JobId() => jobId ?? parentId + ":" + arrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The definition's environment plus overrides plus AWS's injected variables.</summary>
+    public Dictionary<string, string> Environment(AttemptLaunch launch)
+    {
+        var env = new Dictionary<string, string>(specEnvironment.Count + 6, StringComparer.Ordinal);
+        foreach (var kv in specEnvironment)
+        {
+            env[kv.Name!] = kv.Value ?? "";
+        }
+
+        env["AWS_BATCH_JOB_ID"] = launch.JobId;
+        env["AWS_BATCH_JOB_ATTEMPT"] = launch.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        env["AWS_BATCH_CE_NAME"] = ceName;
+        env["AWS_BATCH_JQ_NAME"] = launch.JobQueueName;
+        if (parentId is not null)
+        {
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = arrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            env["AWS_BATCH_JOB_ARRAY_SIZE"] = arraySize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return env;
+    }
 }

@@ -38,8 +38,23 @@ internal sealed class Job
     public long CreatedAt { get; }
     public JobState State { get; set; }
     public string? StatusReason { get; set; }
-    public long? StartedAt { get; set; }
-    public long? StoppedAt { get; set; }
+    /// <summary>When the first attempt reached RUNNING, or null. Kept as a plain long (no Nullable padding).</summary>
+    public long? StartedAt
+    {
+        get => _startedAt == NoTime ? null : _startedAt;
+        set => _startedAt = value ?? NoTime;
+    }
+
+    /// <summary>When the job (or its last attempt) stopped, or null.</summary>
+    public long? StoppedAt
+    {
+        get => _stoppedAt == NoTime ? null : _stoppedAt;
+        set => _stoppedAt = value ?? NoTime;
+    }
+
+    private const long NoTime = long.MinValue;
+    private long _startedAt = NoTime;
+    private long _stoppedAt = NoTime;
     public bool IsCancelled { get; set; }
     public bool IsTerminated { get; set; }
     /// <summary>A CancelJob on a PENDING job waits for its dependencies to finish (AWS).</summary>
@@ -111,8 +126,15 @@ internal sealed class Job
             }
         }
     }
-    /// <summary>The simulated attempt's start or exit timer.</summary>
-    public Dispatch.TimerEntry? SimTimer { get; set; }
+    /// <summary>
+    /// The engine's simulated hosts: the sequence number of the attempt's live start or exit timer on the loop's timer
+    /// queue (the job itself is the queue element, no timer object), 0 when none. A timer whose number differs is stale.
+    /// </summary>
+    public long SimTimerSeq { get; set; }
+
+    /// <summary>The running attempts of one host, as an intrusive list (no allocation per attempt): see <see cref="Host.FirstAttempt"/>.</summary>
+    internal Job? PrevOnHost;
+    internal Job? NextOnHost;
 
     // Dependencies: how many are not yet satisfied, and who waits on this job.
     public int UnmetDependencies { get; set; }
@@ -201,7 +223,17 @@ internal sealed class Job
     }
 
     /// <summary>When the job became the blocked head of its queue (for jobStateTimeLimitActions).</summary>
-    public long HeadSince { get; set; } = -1;
+    public long HeadSince
+    {
+        get => _cold?.HeadSince ?? -1;
+        set
+        {
+            if (value != -1 || _cold is not null)
+            {
+                Cold.HeadSince = value;
+            }
+        }
+    }
     /// <summary>Set when the job reached RUNNABLE, for wait-time statistics and the queue snapshot.</summary>
     public long RunnableSince { get; set; }
     public bool InReadyQueue { get; set; }
@@ -282,12 +314,14 @@ internal sealed class Job
 internal readonly record struct Dependent(Job Job, bool AnyState);
 
 /// <summary>
-/// What few jobs need — array bookkeeping, dependents, cancel/terminate reasons, tracing, a timeout timer — kept out of
+/// What few jobs need — array bookkeeping, dependents, cancel/terminate reasons, tracing, a timeout timer, the time a
+/// blocked head has waited — kept out of
 /// <see cref="Job"/> so that the common job (an array child placed and run) stays small: it is allocated on first write
 /// of a non-default value, never by a read or by writing a default.
 /// </summary>
 internal sealed class JobCold
 {
+    public long HeadSince = -1;
     public string? PendingCancelReason;
     public string? AttemptHandle;
     public string? TerminateReason;

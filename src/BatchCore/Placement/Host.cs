@@ -70,4 +70,7 @@ internal sealed class Host
     public ResourceVector PlannedFree { get; set; }
 
     public TimerEntryRef? InterruptionTimer { get; set; }
+
+    /// <summary>The head of the list of attempts running here (<see cref="Jobs.Job.NextOnHost"/>), kept by the loop.</summary>
+    internal Jobs.Job? FirstAttempt;
 }

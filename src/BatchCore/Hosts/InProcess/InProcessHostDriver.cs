@@ -34,7 +34,8 @@ public sealed class InProcessHostDriver : HostDriver
     public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
 
     private readonly InProcessHostDriverOptions _options;
-    private readonly ConcurrentDictionary<long, Attempt> _attempts = new();
+    // Many lock stripes: the loop adds while handler threads remove (the default, one stripe per core, makes them contend).
+    private readonly ConcurrentDictionary<long, Attempt> _attempts = new(concurrencyLevel: 64, capacity: 1024);
     private int _disposed;
 
     /// <summary>Creates the driver.</summary>
@@ -142,17 +143,19 @@ public sealed class InProcessHostDriver : HostDriver
     /// </summary>
     private sealed class Attempt(InProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink) : IThreadPoolWorkItem
     {
+        // _state: lock-free flags (one CAS each), so an attempt takes no lock and allocates no lock object.
+        private const int HandlerStarted = 1;
+        private const int TerminateRequested = 2;
+
         private readonly CancellationTokenSource _cts = new();
-        private readonly Lock _gate = new();
         private BatchJobContext? _context;
         private Task<int>? _task;
         private ITimer? _graceTimer;
         private TaskCompletionSource? _reported;
-        private bool _terminateRequested;
-        private bool _handlerStarted;
+        private int _state;
         private int _exited;
 
-        /// <summary>Thread pool: resolve the handler, report Started, run it.</summary>
+        /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
         public void Execute()
         {
             IBatchJobHandler? handler;
@@ -179,22 +182,19 @@ public sealed class InProcessHostDriver : HostDriver
                 return;
             }
 
-            bool terminated;
-            lock (_gate)
-            {
-                terminated = _terminateRequested;
-                _handlerStarted = !terminated;
-            }
-
-            if (terminated)
+            // Either the handler starts (and a later Terminate arms the grace timer) or a Terminate came first.
+            if (Interlocked.CompareExchange(ref _state, HandlerStarted, 0) != 0)
             {
                 // Terminated between Launch and now: never started, like a container stopped before it ran.
                 ReportNotStarted(new AttemptExit(null, TerminatedBeforeStartReason));
                 return;
             }
 
-            sink.Started(launch.Token);
+            // Started is reported once the handler's synchronous part returned, with how long ago it began: a handler that
+            // completed synchronously (a no-op, a cached answer) costs one event, STARTING → RUNNING → its exit.
             var context = _context = new BatchJobContext(launch, driver);
+            var clock = driver._options.TimeProvider;
+            var began = clock.GetTimestamp();
             Task<int> task;
             try
             {
@@ -206,17 +206,22 @@ public sealed class InProcessHostDriver : HostDriver
             }
 
             _task = task;
+            var ranMs = (long)clock.GetElapsedTime(began).TotalMilliseconds;
             if (task.IsCompleted)
             {
-                OnHandlerCompleted();
+                Complete(ranMs);
             }
             else
             {
+                sink.StartedEarlier(launch.Token, ranMs);
                 task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(OnHandlerCompleted);
             }
         }
 
-        private void OnHandlerCompleted()
+        private void OnHandlerCompleted() => Complete(null);
+
+        /// <param name="ranSynchronouslyMs">Set when the handler completed before returning: Started is reported with the exit.</param>
+        private void Complete(long? ranSynchronouslyMs)
         {
             var task = _task!;
             _context?.FlushLog();
@@ -230,12 +235,7 @@ public sealed class InProcessHostDriver : HostDriver
                 var error = task.IsCanceled ? new TaskCanceledException(task) : task.Exception!.InnerExceptions.Count == 1
                     ? task.Exception.InnerException!
                     : task.Exception;
-                bool terminated;
-                lock (_gate)
-                {
-                    terminated = _terminateRequested;
-                }
-
+                var terminated = (Volatile.Read(ref _state) & TerminateRequested) != 0;
                 if (terminated && error is OperationCanceledException)
                 {
                     exit = new AttemptExit(InProcessHostDriverDefaults.TerminatedExitCode);
@@ -247,7 +247,7 @@ public sealed class InProcessHostDriver : HostDriver
                 }
             }
 
-            Report(exit);
+            Report(exit, ranSynchronouslyMs);
             _cts.Dispose();
         }
 
@@ -268,17 +268,24 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>SIGTERM: fire the token (off this thread: callbacks are user code), then SIGKILL after the grace.</summary>
         public void Terminate(TimeSpan grace)
         {
-            lock (_gate)
+            if (Volatile.Read(ref _exited) != 0)
             {
-                if (_terminateRequested || Volatile.Read(ref _exited) != 0)
-                {
-                    return;
-                }
+                return;
+            }
 
-                _terminateRequested = true;
-                if (_handlerStarted)
+            var before = Interlocked.Or(ref _state, TerminateRequested);
+            if ((before & TerminateRequested) != 0)
+            {
+                return;
+            }
+
+            if ((before & HandlerStarted) != 0)
+            {
+                var timer = driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
+                Interlocked.Exchange(ref _graceTimer, timer); // a full fence: Report reads it after setting _exited
+                if (Volatile.Read(ref _exited) != 0)
                 {
-                    _graceTimer = driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
+                    timer.Dispose(); // the exit was reported meanwhile (Report may not have seen the timer)
                 }
             }
 
@@ -306,41 +313,44 @@ public sealed class InProcessHostDriver : HostDriver
             _cts.Dispose();
         }
 
-        /// <summary>Reports the exit exactly once.</summary>
-        private void Report(AttemptExit exit)
+        /// <summary>Reports the exit exactly once (with the start, when <paramref name="startedAgoMs"/> is set).</summary>
+        private void Report(AttemptExit exit, long? startedAgoMs = null)
         {
             if (Interlocked.Exchange(ref _exited, 1) != 0)
             {
                 return;
             }
 
-            ITimer? timer;
-            TaskCompletionSource? reported;
-            lock (_gate)
+            Volatile.Read(ref _graceTimer)?.Dispose();
+            driver._attempts.TryRemove(launch.Token.Value, out _);
+            if (startedAgoMs is { } ago)
             {
-                timer = _graceTimer;
-                reported = _reported;
+                sink.Ran(launch.Token, exit, ago);
+            }
+            else
+            {
+                sink.Exited(launch.Token, exit);
             }
 
-            timer?.Dispose();
-            driver._attempts.TryRemove(launch.Token.Value, out _);
-            sink.Exited(launch.Token, exit);
-            reported?.TrySetResult();
+            Volatile.Read(ref _reported)?.TrySetResult();
         }
 
         /// <summary>Completes once the exit was reported.</summary>
         public Task WhenReported()
         {
-            lock (_gate)
+            if (Volatile.Read(ref _exited) != 0)
             {
-                if (Volatile.Read(ref _exited) != 0)
-                {
-                    return Task.CompletedTask;
-                }
-
-                _reported ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                return _reported.Task;
+                return Task.CompletedTask;
             }
+
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reported = Interlocked.CompareExchange(ref _reported, tcs, null) ?? tcs;
+            if (Volatile.Read(ref _exited) != 0)
+            {
+                reported.TrySetResult(); // Report ran meanwhile and may have missed it
+            }
+
+            return reported.Task;
         }
     }
 }

@@ -103,6 +103,115 @@ public sealed class InProcessEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ArrayChildren_SeeTheirLazilyBuiltIdStreamAndEnvironment_AndSilentOnesGetNoLogStream()
+    {
+        await SetUpAsync();
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<int, (string Id, string Stream, Dictionary<string, string> Env, int? Size)>();
+        _handlers.Add("facts", (c, _) =>
+        {
+            var index = c.ArrayIndex!.Value;
+            if (index == 0)
+            {
+                // Only child 0 reads its facts and logs; the others never touch them.
+                seen[index] = (c.JobId, c.LogStreamName, new Dictionary<string, string>(c.Environment), c.ArraySize);
+                c.Log.WriteLine("child 0");
+            }
+
+            return Task.FromResult(0);
+        });
+        await Define("facts", "facts");
+
+        var submitted = await _engine.SubmitJobAsync(new SubmitJobRequest { JobName = "a", JobQueue = "q", JobDefinition = "facts", ArrayProperties = new ArrayProperties { Size = 3 } });
+        var parent = await WaitAsync(submitted.JobId);
+
+        Assert.Equal(JobStatus.SUCCEEDED, parent.Status);
+        var (id, stream, env, size) = seen[0];
+        var child0 = await _engine.DescribeAsync(submitted.JobId + ":0");
+        Assert.Equal(submitted.JobId + ":0", id);
+        Assert.Equal(child0.Container!.LogStreamName, stream);
+        Assert.Equal(3, size);
+        Assert.Equal(submitted.JobId + ":0", env["AWS_BATCH_JOB_ID"]);
+        Assert.Equal("1", env["AWS_BATCH_JOB_ATTEMPT"]);
+        Assert.Equal("0", env["AWS_BATCH_JOB_ARRAY_INDEX"]);
+        Assert.Equal("3", env["AWS_BATCH_JOB_ARRAY_SIZE"]);
+        Assert.Equal("local", env["AWS_BATCH_CE_NAME"]);
+        Assert.Equal("q", env["AWS_BATCH_JQ_NAME"]);
+        Assert.Equal(["child 0"], _logs.GetLogEvents(stream).Events.Select(e => e.Message));
+
+        // Every child went through every state and has a start and a stop; silent children have no log stream.
+        for (var i = 0; i < 3; i++)
+        {
+            var child = await _engine.DescribeAsync(submitted.JobId + ":" + i.ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(JobStatus.SUCCEEDED, child.Status);
+            var attempt = Assert.Single(child.Attempts);
+            Assert.NotNull(attempt.StartedAt);
+            Assert.True(attempt.StoppedAt >= attempt.StartedAt);
+            Assert.True(child.StartedAt >= child.CreatedAt);
+            Assert.Equal(i == 0, _logs.StreamExists(child.Container!.LogStreamName!));
+        }
+    }
+
+    [Theory]
+    [InlineData("sync")]
+    [InlineData("async")]
+    public async Task Handler_CompletingSynchronouslyOrNot_GoesThroughEveryState_WithStartBeforeStop(string kind)
+    {
+        // A synchronous handler's start and exit come as one driver report: the engine must still apply both.
+        await SetUpAsync();
+        _handlers.Add("sync", static (_, _) => Task.FromResult(0));
+        _handlers.Add("async", static async (_, ct) =>
+        {
+            await Task.Yield();
+            return 0;
+        });
+        await Define(kind, kind);
+        using var cts = new CancellationTokenSource(HangGuard);
+        var enumerator = _engine.WatchJobsAsync(ct: cts.Token).GetAsyncEnumerator(cts.Token);
+        var first = enumerator.MoveNextAsync(); // subscribes ahead of the submit below
+
+        var submitted = await _engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = kind });
+        var job = await WaitAsync(submitted.JobId);
+
+        var seen = new List<string>();
+        Assert.True(await first);
+        seen.Add(enumerator.Current.Status);
+        while (seen[^1] != JobStatus.SUCCEEDED && await enumerator.MoveNextAsync())
+        {
+            seen.Add(enumerator.Current.Status);
+        }
+
+        Assert.Equal([JobStatus.SUBMITTED, JobStatus.RUNNABLE, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.SUCCEEDED], seen);
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.NotNull(attempt.StartedAt);
+        Assert.True(job.CreatedAt <= attempt.StartedAt);
+        Assert.True(attempt.StartedAt <= attempt.StoppedAt);
+        Assert.Equal(attempt.StartedAt, job.StartedAt);
+        await cts.CancelAsync();
+    }
+
+    [Fact]
+    public async Task Handler_BusyInItsSynchronousPart_IsRunningFromWhenItBegan_NotFromItsReport()
+    {
+        // The driver reports a synchronous handler's start once it returned, with how long it ran: startedAt is set
+        // back by that, so the attempt's run time includes the synchronous part (a lower bound: it slept 300 ms).
+        await SetUpAsync();
+        _handlers.Add("busy", static (_, _) =>
+        {
+            Thread.Sleep(300);
+            return Task.FromResult(0);
+        });
+        await Define("busy", "busy");
+
+        var job = await RunAsync("busy");
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.True(attempt.StoppedAt - attempt.StartedAt >= 250, $"ran {attempt.StoppedAt - attempt.StartedAt} ms");
+        Assert.True(job.CreatedAt <= attempt.StartedAt);
+    }
+
+    [Fact]
     public async Task Handler_Throwing_FailsWithTheExceptionType_AndIsRetriedByRetryStrategy()
     {
         await SetUpAsync();
