@@ -195,7 +195,13 @@ public sealed class ProcessHostDriverReattachTests : IAsyncDisposable
             Assert.Equal(run, written.RootElement.GetProperty("RunDirectory").GetString());
             Assert.Equal(0, written.RootElement.GetProperty("Pid").GetInt32());
             var pid = handle.RootElement.GetProperty("Pid").GetInt32();
-            Assert.Equal(pid.ToString(CultureInfo.InvariantCulture), (await File.ReadAllTextAsync(Path.Combine(run, "pid"), TestContext.Current.CancellationToken)).Trim());
+            var pidFile = Path.Combine(run, "pid");
+            for (var i = 0; i < 500 && !(File.Exists(pidFile) && new FileInfo(pidFile).Length > 0); i++)
+            {
+                await Task.Delay(10, TestContext.Current.CancellationToken); // the wrapper writes it first thing, after the fork
+            }
+
+            Assert.Equal(pid.ToString(CultureInfo.InvariantCulture), (await File.ReadAllTextAsync(pidFile, TestContext.Current.CancellationToken)).Trim());
         }
 
         await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
