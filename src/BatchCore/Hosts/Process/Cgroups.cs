@@ -173,6 +173,55 @@ internal abstract class CgroupLayout
         RandomAccess.Write(handle, value, 0);
     }
 
+    /// <summary>
+    /// Reads a small (pseudo-)file whole into a pooled buffer (cgroup files report no size): the caller returns
+    /// <paramref name="buffer"/> to <see cref="System.Buffers.ArrayPool{T}.Shared"/>. Throws as File.OpenHandle does.
+    /// </summary>
+    internal static int ReadSmallFile(string path, out byte[] buffer)
+    {
+        buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(512);
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                var bigger = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                buffer.AsSpan(0, length).CopyTo(bigger);
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                buffer = bigger;
+            }
+
+            var n = RandomAccess.Read(handle, buffer.AsSpan(length), length);
+            if (n == 0)
+            {
+                return length;
+            }
+
+            length += n;
+        }
+    }
+
+    /// <summary>The next decimal number of a newline-separated list at <paramref name="position"/> (advanced past it);
+    /// false at the end. Lines that are not numbers are skipped.</summary>
+    internal static bool NextNumber(ReadOnlySpan<byte> text, ref int position, out int value)
+    {
+        while (position < text.Length)
+        {
+            var rest = text[position..];
+            var end = rest.IndexOf((byte)'\n');
+            var line = end < 0 ? rest : rest[..end];
+            position += end < 0 ? rest.Length : end + 1;
+            if (System.Buffers.Text.Utf8Parser.TryParse(line, out value, out var consumed) && consumed == line.Length && value > 0)
+            {
+                return true;
+            }
+        }
+
+        value = 0;
+        return false;
+    }
+
     internal static string Memory(long bytes) => bytes.ToString(CultureInfo.InvariantCulture);
 
     private static string Quota(double vcpus, int period) =>
@@ -232,7 +281,15 @@ internal abstract class CgroupLayout
     {
         try
         {
-            return long.TryParse(File.ReadAllText(file).AsSpan().Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
+            var length = ReadSmallFile(file, out var text);
+            try
+            {
+                return System.Buffers.Text.Utf8Parser.TryParse(text.AsSpan(0, length).Trim((byte)'\n'), out long n, out _) ? n : 0;
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(text);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -604,17 +661,20 @@ internal abstract class CgroupLayout
                 for (var round = 0; round < 3; round++)
                 {
                     var found = false;
+                    byte[]? text = null;
                     try
                     {
-                        foreach (var line in File.ReadLines(_tasks[^1]))
+                        var length = ReadSmallFile(_tasks[^1], out text);
+                        var position = 0;
+                        while (NextNumber(text.AsSpan(0, length), ref position, out var tid))
                         {
-                            if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var tid)
-                                && NativeMethods.TgKill(OwnPid, tid, 0) == 0)
+                            if (NativeMethods.TgKill(OwnPid, tid, 0) == 0)
                             {
                                 found = true;
+                                var id = tid.ToString(CultureInfo.InvariantCulture);
                                 for (var i = _tasks.Length - 1; i >= 0; i--)
                                 {
-                                    WriteFile(_layout._homeTasks[i], line);
+                                    WriteFile(_layout._homeTasks[i], id);
                                 }
                             }
                         }
@@ -622,6 +682,13 @@ internal abstract class CgroupLayout
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                     {
                         // the thread ended meanwhile (ESRCH), or the slot is going away
+                    }
+                    finally
+                    {
+                        if (text is not null)
+                        {
+                            System.Buffers.ArrayPool<byte>.Shared.Return(text);
+                        }
                     }
 
                     if (!found)
@@ -868,12 +935,15 @@ internal abstract class AttemptCgroup
     public int SignalAll(int signal)
     {
         var count = 0;
+        byte[]? text = null;
         try
         {
-            foreach (var line in File.ReadLines(ListFile))
+            var length = CgroupLayout.ReadSmallFile(ListFile, out text);
+            var position = 0;
+            while (CgroupLayout.NextNumber(text.AsSpan(0, length), ref position, out var pid))
             {
                 // Never the driver itself: its starting thread is in the cgroup for the moment of a fork.
-                if (int.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0 && pid != OwnPid)
+                if (pid != OwnPid)
                 {
                     _ = NativeMethods.Kill(pid, signal);
                     count++;
@@ -882,6 +952,13 @@ internal abstract class AttemptCgroup
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+        }
+        finally
+        {
+            if (text is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(text);
+            }
         }
 
         return count;

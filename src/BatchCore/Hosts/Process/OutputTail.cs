@@ -1,4 +1,4 @@
-using System.Text;
+using System.Buffers;
 
 namespace BatchCore.Hosts.Process;
 
@@ -8,10 +8,7 @@ namespace BatchCore.Hosts.Process;
 /// </summary>
 internal sealed class OutputTail(string path, Action<string> appendLine)
 {
-    private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
-    private readonly StringBuilder _line = new();
-    private readonly byte[] _bytes = new byte[16 * 1024];
-    private char[] _chars = new char[16 * 1024];
+    private readonly LineSplitter _lines = new(appendLine);
     private long _offset;
 
     /// <summary>How often a running attempt's file is read.</summary>
@@ -20,56 +17,30 @@ internal sealed class OutputTail(string path, Action<string> appendLine)
     /// <summary>Reads what was appended since the last call; emits complete lines (and, when <paramref name="final"/>, the rest).</summary>
     public void Read(bool final)
     {
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
             file.Seek(_offset, SeekOrigin.Begin);
             int n;
-            while ((n = file.Read(_bytes, 0, _bytes.Length)) > 0)
+            while ((n = file.Read(buffer, 0, buffer.Length)) > 0)
             {
                 _offset += n;
-                Append(_bytes.AsSpan(0, n));
+                _lines.Append(buffer.AsSpan(0, n));
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // not created yet (the wrapper opens it), or already removed
         }
-
-        if (final && _line.Length > 0)
+        finally
         {
-            Emit();
-        }
-    }
-
-    private void Append(ReadOnlySpan<byte> bytes)
-    {
-        var needed = _decoder.GetCharCount(bytes, flush: false);
-        if (needed > _chars.Length)
-        {
-            _chars = new char[needed];
+            ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        var count = _decoder.GetChars(bytes, _chars, flush: false);
-        var span = _chars.AsSpan(0, count);
-        while (span.IndexOf('\n') is var newline and >= 0)
+        if (final)
         {
-            _line.Append(span[..newline]);
-            Emit();
-            span = span[(newline + 1)..];
+            _lines.Flush();
         }
-
-        _line.Append(span);
-    }
-
-    private void Emit()
-    {
-        if (_line.Length > 0 && _line[^1] == '\r')
-        {
-            _line.Length--;
-        }
-
-        appendLine(_line.ToString());
-        _line.Clear();
     }
 }

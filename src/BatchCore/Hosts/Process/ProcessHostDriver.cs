@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections;
 using System.Collections.Concurrent;
 using System.ComponentModel;
@@ -418,7 +419,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             }
 
             // Survivable: the job writes to a file (a pipe to a dead engine would kill it with SIGPIPE), tailed below.
-            var stdout = survivable ? PipeTarget.Null : PipeTarget.ToDelegate(AppendLog);
+            var stdout = survivable ? PipeTarget.Null : PipeTarget.Create(CopyLinesAsync);
             var cli = Cli.Wrap(target)
                 .WithArguments(args)
                 .WithWorkingDirectory(workDir)
@@ -515,6 +516,28 @@ public sealed partial class ProcessHostDriver : HostDriver
             }
 
             return new AttemptExit(code);
+        }
+
+        /// <summary>Copies one of the job's pipes into its log stream, line by line (stdout and stderr each have their own
+        /// splitter; a pooled buffer, and nothing else allocated for a silent job).</summary>
+        private async Task CopyLinesAsync(Stream pipe, CancellationToken cancellationToken)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            try
+            {
+                LineSplitter? lines = null;
+                int n;
+                while ((n = await pipe.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    (lines ??= new LineSplitter(AppendLog)).Append(buffer.AsSpan(0, n));
+                }
+
+                lines?.Flush();
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
 
         private void KillLeftovers()
