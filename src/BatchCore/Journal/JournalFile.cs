@@ -4,19 +4,26 @@ using System.Buffers.Binary;
 namespace BatchCore.Journal;
 
 /// <summary>
-/// The on-disk framing, version 2: a file starts with the 8-byte magic <c>BCJRNL02</c> (version 1, <c>BCJRNL01</c>, is
-/// still read: its state records lack the attempt location); then records, each
+/// The on-disk framing, version 3: a file starts with the 8-byte magic <c>BCJRNL03</c> (versions 1 and 2, <c>BCJRNL01</c>
+/// and <c>BCJRNL02</c>, are still read: their records have the older layouts, which the decoder tells apart); then records, each
 /// <c>[u32 little-endian payload length][u32 CRC-32 of the payload][payload]</c>, payload a MessagePack array.
 /// A torn final record (crash mid-write) is detected and cut off; a bad record followed by more data is corruption
 /// and stops recovery with the file and the offset — data is never skipped silently.
 /// </summary>
 internal static class JournalFile
 {
-    public static ReadOnlySpan<byte> Magic => "BCJRNL02"u8;
+    public static ReadOnlySpan<byte> Magic => "BCJRNL03"u8;
 
-    /// <summary>Format 1: state records without the attempt location. Read, never written.</summary>
-    public static ReadOnlySpan<byte> MagicV1 => "BCJRNL01"u8;
+    /// <summary>The format written; formats from <see cref="OldestReadable"/> up to it are read.</summary>
+    public const int Version = 3;
+    public const int OldestReadable = 1;
     public const int HeaderSize = 8;
+
+    /// <summary>The format version of a header, or -1 when it is not a BatchCore journal at all.</summary>
+    public static int VersionOf(ReadOnlySpan<byte> header) =>
+        header.Length >= HeaderSize && header[..6].SequenceEqual("BCJRNL"u8) && char.IsAsciiDigit((char)header[6]) && char.IsAsciiDigit((char)header[7])
+            ? ((header[6] - '0') * 10) + (header[7] - '0')
+            : -1;
 
     public static void WriteFrame(IBufferWriter<byte> output, ReadOnlySpan<byte> payload)
     {
@@ -28,9 +35,13 @@ internal static class JournalFile
     }
 
     /// <summary>Reads every whole record; truncates a torn tail; throws on corruption in the middle.</summary>
-    public static List<ReadOnlyMemory<byte>> ReadAll(string path, bool truncateTornTail)
+    public static List<ReadOnlyMemory<byte>> ReadAll(string path, bool truncateTornTail) => ReadAll(path, truncateTornTail, out _);
+
+    /// <summary>As <see cref="ReadAll(string, bool)"/>; <paramref name="version"/> is the file's format (0: no file, or an empty one).</summary>
+    public static List<ReadOnlyMemory<byte>> ReadAll(string path, bool truncateTornTail, out int version)
     {
         var records = new List<ReadOnlyMemory<byte>>();
+        version = 0;
         if (!File.Exists(path))
         {
             return records;
@@ -48,9 +59,15 @@ internal static class JournalFile
             return records;
         }
 
-        if (!bytes.AsSpan(0, HeaderSize).SequenceEqual(Magic) && !bytes.AsSpan(0, HeaderSize).SequenceEqual(MagicV1))
+        version = VersionOf(bytes);
+        if (version < 0)
         {
-            throw new JournalCorruptException(path, 0, "not a BatchCore journal (bad magic or unsupported format version)");
+            throw new JournalCorruptException(path, 0, "not a BatchCore journal (bad magic)");
+        }
+
+        if (version is < OldestReadable or > Version)
+        {
+            throw new JournalCorruptException(path, 0, $"on-disk format version {version} is not supported: this engine reads versions {OldestReadable} to {Version} (a newer engine wrote it?)");
         }
 
         long offset = HeaderSize;
