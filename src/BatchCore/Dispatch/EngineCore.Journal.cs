@@ -177,11 +177,18 @@ internal sealed partial class EngineCore
     /// <summary>What replay carries from record to record and from the snapshot to the journal.</summary>
     private sealed class ReplayState
     {
+        public ReplayState() => JobsById = JobIndex.GetAlternateLookup<ReadOnlySpan<char>>();
+
         public readonly StringTable Strings = new();
         public readonly RecoveryReport Report = new();
-        /// <summary>Each job's last state record, in journal order (a superseded slot is null): applied in that order.</summary>
-        public readonly List<(Job Job, DecodedRecord Record)?> Finals = [];
-        public readonly Dictionary<string, int> FinalSlot = new(StringComparer.Ordinal);
+        /// <summary>Jobs named by state records, each with its last state record and where that stands in journal order.</summary>
+        public readonly Dictionary<string, int> JobIndex = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> JobsById;
+        public readonly List<Job> Jobs = [];
+        public readonly List<StateRecord> Last = [];
+        public readonly List<int> LastAt = [];
+        /// <summary>Per state record, in journal order: its job's index. The last record of each job is applied in this order.</summary>
+        public readonly List<int> Order = [];
         /// <summary>Definitions by ARN, as submit records name them (the strings come from <see cref="Strings"/>).</summary>
         public readonly Dictionary<string, JobDefinition> Definitions = new(StringComparer.Ordinal);
         public int Records;
@@ -190,17 +197,37 @@ internal sealed partial class EngineCore
 
     /// <summary>
     /// Replays one file's records as they are decoded: resources and submissions at once (a plain submission becomes its
-    /// job directly, from the definition's shared spec — it was validated before it was journaled); state records are
-    /// kept per job (the last one wins) for <see cref="FinishReplay"/>, and their attempts go to the job.
+    /// job directly, from the definition's shared spec — it was validated before it was journaled); for state records
+    /// only each job's last is kept, for <see cref="FinishReplay"/>, and their attempts go to the job.
     /// </summary>
     private void ReplayFile(string path, List<ReadOnlyMemory<byte>> payloads, ReplayState replay)
     {
+        Span<char> idBuffer = stackalloc char[128];
         for (var index = 0; index < payloads.Count; index++)
         {
-            DecodedRecord rec;
+            var r = new MessagePack.MessagePackReader(payloads[index]);
             try
             {
-                rec = JournalCodec.Decode(payloads[index], replay.Strings);
+                var kind = JournalCodec.ReadHeader(ref r, out var fields);
+                if (kind is RecordKind.State or RecordKind.Full)
+                {
+                    var state = JournalCodec.DecodeState(ref r, kind, fields, replay.Strings, out var idUtf8);
+                    ReplayStateRecord(path, index, state, idUtf8.IsSingleSegment ? idUtf8.FirstSpan : System.Buffers.BuffersExtensions.ToArray(idUtf8), idBuffer, replay);
+                }
+                else
+                {
+                    var rec = JournalCodec.Decode(ref r, kind, fields, replay.Strings);
+                    if (rec.Kind == RecordKind.Resource)
+                    {
+                        ReplayResource(rec.Op!, rec.Json.ToArray());
+                    }
+                    else
+                    {
+                        ReplaySubmit(rec, replay);
+                        EvaluateSubmitted(); // children exist before a later job names one as a dependency
+                        replay.Report.Jobs++;
+                    }
+                }
             }
             catch (Exception e) when (e is InvalidDataException or MessagePack.MessagePackSerializationException or EndOfStreamException or JsonException)
             {
@@ -208,50 +235,48 @@ internal sealed partial class EngineCore
             }
 
             replay.Records++;
-            switch (rec.Kind)
-            {
-                case RecordKind.Resource:
-                    ReplayResource(rec.Op!, rec.Json.ToArray());
-                    break;
-                case RecordKind.Submit:
-                    ReplaySubmit(rec, replay);
-                    EvaluateSubmitted(); // children exist before a later job names one as a dependency
-                    replay.Report.Jobs++;
-                    break;
-                case RecordKind.State:
-                case RecordKind.Full:
-                    if (!TryGetJob(rec.JobId!, out var job))
-                    {
-                        throw new JournalCorruptException($"{path}: record {index} names job {rec.JobId}, which no submit record created");
-                    }
-
-                    if (rec.Attempts is { } attempts)
-                    {
-                        if (rec.Kind == RecordKind.Full)
-                        {
-                            job.Attempts = attempts;
-                        }
-                        else
-                        {
-                            (job.Attempts ??= []).AddRange(attempts);
-                        }
-
-                        job.JournaledAttempts = job.Attempts.Count;
-                    }
-
-                    ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(replay.FinalSlot, rec.JobId!, out var seen);
-                    if (seen)
-                    {
-                        replay.Finals[slot] = null;
-                    }
-
-                    slot = replay.Finals.Count;
-                    replay.Finals.Add((job, rec));
-                    break;
-                default:
-                    break;
-            }
         }
+    }
+
+    private void ReplayStateRecord(string path, int index, in StateRecord rec, ReadOnlySpan<byte> idUtf8, Span<char> idBuffer, ReplayState replay)
+    {
+        var chars = idUtf8.Length <= idBuffer.Length ? idBuffer[..System.Text.Encoding.UTF8.GetChars(idUtf8, idBuffer)] : System.Text.Encoding.UTF8.GetString(idUtf8).AsSpan();
+        if (!replay.JobsById.TryGetValue(chars, out var at))
+        {
+            // The job's first state record (no string is made for the others).
+            var id = new string(chars);
+            if (!TryGetJob(id, out var found))
+            {
+                throw new JournalCorruptException($"{path}: record {index} names job {id}, which no submit record created");
+            }
+
+            at = replay.Jobs.Count;
+            replay.JobIndex[id] = at;
+            replay.Jobs.Add(found);
+            replay.Last.Add(default);
+            replay.LastAt.Add(0);
+        }
+
+        var job = replay.Jobs[at];
+        if (rec.Attempts is { } attempts)
+        {
+            if (rec.Kind == RecordKind.Full)
+            {
+                job.Attempts = attempts;
+            }
+            else
+            {
+                (job.Attempts ??= []).AddRange(attempts);
+            }
+
+            job.JournaledAttempts = job.Attempts.Count;
+        }
+
+        var last = rec;
+        last.Attempts = null; // already the job's
+        replay.Last[at] = last;
+        replay.LastAt[at] = replay.Order.Count;
+        replay.Order.Add(at);
     }
 
     private void ReplaySubmit(DecodedRecord rec, ReplayState replay)
@@ -297,11 +322,13 @@ internal sealed partial class EngineCore
         {
             // Children and SUBMITTED → PENDING/RUNNABLE, as the first cycle would have done.
             EvaluateSubmitted();
-            foreach (var entry in replay.Finals)
+            var order = replay.Order;
+            for (var i = 0; i < order.Count; i++)
             {
-                if (entry is { } e)
+                var at = order[i];
+                if (replay.LastAt[at] == i)
                 {
-                    ApplyRecovered(e.Job, e.Record, report);
+                    ApplyRecovered(replay.Jobs[at], replay.Last[at], report);
                 }
             }
         }
@@ -316,7 +343,7 @@ internal sealed partial class EngineCore
         _dirty = true;
     }
 
-    private void ApplyRecovered(Job job, DecodedRecord rec, RecoveryReport report)
+    private void ApplyRecovered(Job job, in StateRecord rec, RecoveryReport report)
     {
         var state = (JobState)rec.State;
         job.IsCancelled = (rec.Flags & JobFlags.Cancelled) != 0;
@@ -402,7 +429,7 @@ internal sealed partial class EngineCore
     /// driver reports its exit as for any attempt. When the host is gone (a managed host is not brought back), a driver
     /// of the same kind is asked to take it only to stop it, so that nothing is left running unobserved.
     /// </summary>
-    private bool TryReattach(Job job, JobState state, DecodedRecord rec)
+    private bool TryReattach(Job job, JobState state, in StateRecord rec)
     {
         if (rec.Host is not { } hostName || rec.Driver is not { } kind || kind == "simulated")
         {

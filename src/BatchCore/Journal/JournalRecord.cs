@@ -32,7 +32,7 @@ internal enum JobFlags
     PendingCancel = 4,
 }
 
-/// <summary>A decoded record.</summary>
+/// <summary>A decoded Resource or Submit record.</summary>
 internal sealed class DecodedRecord(RecordKind kind)
 {
     public RecordKind Kind { get; } = kind;
@@ -48,19 +48,26 @@ internal sealed class DecodedRecord(RecordKind kind)
     public int ArraySize { get; init; }
     /// <summary>Submit: format 3 (queue and name recorded; no request body means the request overrode nothing).</summary>
     public bool Compact { get; init; }
-    public int State { get; init; }
-    public string? Reason { get; init; }
-    public long? StartedAt { get; init; }
-    public long? StoppedAt { get; init; }
-    public JobFlags Flags { get; init; }
+}
+
+/// <summary>A decoded State or Full record, without its job id (a struct: recovery keeps one per job, not one object per record).</summary>
+internal struct StateRecord
+{
+    public RecordKind Kind;
+    public int State;
+    public string? Reason;
+    public long Time;
+    public long? StartedAt;
+    public long? StoppedAt;
+    public JobFlags Flags;
     /// <summary>State: the attempt that just ended; Full: all attempts; null when none.</summary>
-    public List<AttemptRecord>? Attempts { get; init; }
+    public List<AttemptRecord>? Attempts;
     /// <summary>STARTING or RUNNING: the host the attempt runs on.</summary>
-    public string? Host { get; init; }
+    public string? Host;
     /// <summary>STARTING or RUNNING: the host's driver kind.</summary>
-    public string? Driver { get; init; }
+    public string? Driver;
     /// <summary>RUNNING: the driver's re-attach handle, when it reported one.</summary>
-    public string? Handle { get; init; }
+    public string? Handle;
 }
 
 /// <summary>Where a STARTING or RUNNING job's attempt runs, for re-attaching after a restart.</summary>
@@ -201,12 +208,16 @@ internal static class JournalCodec
         }
     }
 
-    /// <summary>Decodes one record of any format (1–3: format 3 only adds shapes, which the field count or type tells apart).</summary>
-    public static DecodedRecord Decode(ReadOnlyMemory<byte> payload, StringTable strings)
+    /// <summary>Reads a record's array header and kind; then <see cref="Decode"/> or <see cref="DecodeState"/> reads the rest.</summary>
+    public static RecordKind ReadHeader(ref MessagePackReader r, out int fields)
     {
-        var r = new MessagePackReader(payload);
-        var n = r.ReadArrayHeader();
-        var kind = (RecordKind)r.ReadByte();
+        fields = r.ReadArrayHeader();
+        return (RecordKind)r.ReadByte();
+    }
+
+    /// <summary>The rest of a Resource or Submit record of any format (1–3: the field count tells the layouts apart).</summary>
+    public static DecodedRecord Decode(ref MessagePackReader r, RecordKind kind, int n, StringTable strings)
+    {
         switch (kind)
         {
             case RecordKind.Resource when n == 3:
@@ -225,27 +236,42 @@ internal static class JournalCodec
                     Json = r.TryReadNil() ? default : ReadBytes(ref r),
                     Compact = true,
                 };
-            case RecordKind.State or RecordKind.Full when n is 9 or 12:
-                var id = r.ReadString();
-                var state = r.ReadInt32();
-                var reason = r.TryReadNil() ? null : strings.Read(ref r);
-                var time = r.ReadInt64();
-                long? started = r.TryReadNil() ? null : r.ReadInt64();
-                long? stopped = r.TryReadNil() ? null : r.ReadInt64();
-                var flags = (JobFlags)r.ReadInt32();
-                var attempts = r.TryReadNil() ? null : ReadAttempts(ref r, kind, strings);
-                string? host = null, driver = null, handle = null;
-                if (n == 12)
-                {
-                    host = r.TryReadNil() ? null : strings.Read(ref r);
-                    driver = r.TryReadNil() ? null : strings.Read(ref r);
-                    handle = r.TryReadNil() ? null : r.ReadString();
-                }
-
-                return new DecodedRecord(kind) { JobId = id, State = state, Reason = reason, Time = time, StartedAt = started, StoppedAt = stopped, Flags = flags, Attempts = attempts, Host = host, Driver = driver, Handle = handle };
             default:
                 throw new InvalidDataException($"unknown record kind {(int)kind} with {n} fields");
         }
+    }
+
+    /// <summary>
+    /// The rest of a State or Full record of any format (format 1: 9 fields; formats 1 and 2 carry attempts as JSON
+    /// (bin), format 3 as MessagePack arrays). <paramref name="jobId"/> is the job id's UTF-8, inside the payload.
+    /// </summary>
+    public static StateRecord DecodeState(ref MessagePackReader r, RecordKind kind, int n, StringTable strings, out ReadOnlySequence<byte> jobId)
+    {
+        if (kind is not (RecordKind.State or RecordKind.Full) || n is not (9 or 12))
+        {
+            throw new InvalidDataException($"unknown record kind {(int)kind} with {n} fields");
+        }
+
+        jobId = r.ReadStringSequence() ?? throw new InvalidDataException("a state record without a job id");
+        var rec = new StateRecord
+        {
+            Kind = kind,
+            State = r.ReadInt32(),
+            Reason = r.TryReadNil() ? null : strings.Read(ref r),
+            Time = r.ReadInt64(),
+            StartedAt = r.TryReadNil() ? null : r.ReadInt64(),
+            StoppedAt = r.TryReadNil() ? null : r.ReadInt64(),
+            Flags = (JobFlags)r.ReadInt32(),
+        };
+        rec.Attempts = r.TryReadNil() ? null : ReadAttempts(ref r, kind, strings);
+        if (n == 12)
+        {
+            rec.Host = r.TryReadNil() ? null : strings.Read(ref r);
+            rec.Driver = r.TryReadNil() ? null : strings.Read(ref r);
+            rec.Handle = r.TryReadNil() ? null : r.ReadString();
+        }
+
+        return rec;
     }
 
     private static List<AttemptRecord>? ReadAttempts(ref MessagePackReader r, RecordKind kind, StringTable strings)

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Threading.Channels;
 
 namespace BatchCore.Journal;
 
@@ -18,7 +17,9 @@ internal interface IJournalAck
 /// <para>
 /// Pipelined (the live journal): <see cref="Commit"/> hands the loop's batch to a flusher task and returns at once, so
 /// the loop keeps executing requests while the previous batch is being fsynced; batches that queue up meanwhile share
-/// the next fsync. Acknowledgements run on the flusher after the fsync. The hand-off is a channel, not a lock.
+/// the next fsync. Acknowledgements run on the flusher after the fsync. The hand-off is a lock-free queue; the flusher
+/// is a thread of its own, not a thread-pool task: under load the pool's queue is full of the very submitters waiting for
+/// their acknowledgement, and a flusher queued behind them would wake a whole queue-drain late for every fsync.
 /// Synchronous (snapshots): <see cref="Commit"/> writes and fsyncs on the caller's thread.
 /// </para>
 /// </summary>
@@ -28,9 +29,12 @@ internal sealed class JournalWriter : IDisposable
     private readonly ArrayBufferWriter<byte> _payload = new(256);
     private ArrayBufferWriter<byte> _pending = new(64 * 1024);
     private readonly JournalOptions _options;
-    private readonly Channel<Batch>? _batches;
+    private readonly bool _pipelined;
+    private readonly ConcurrentQueue<Batch> _queued = new();
+    private readonly SemaphoreSlim _signal = new(0);
     private readonly ConcurrentQueue<Batch> _free = new();
-    private readonly Task? _flusher;
+    private readonly Thread? _flusher;
+    private volatile bool _closing;
     private long _lastFsync = Stopwatch.GetTimestamp();
     private long _handed;
     private bool _unsynced;
@@ -59,8 +63,9 @@ internal sealed class JournalWriter : IDisposable
         _handed = _file.Length;
         if (pipelined)
         {
-            _batches = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            _flusher = Task.Run(FlushLoopAsync);
+            _pipelined = true;
+            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "BatchCore journal flusher" };
+            _flusher.Start();
         }
     }
 
@@ -84,7 +89,7 @@ internal sealed class JournalWriter : IDisposable
     /// </summary>
     public void Commit(List<IJournalAck>? acks = null)
     {
-        if (_batches is null)
+        if (!_pipelined)
         {
             WriteAndSync(_pending, force: false);
             _pending.ResetWrittenCount();
@@ -118,19 +123,38 @@ internal sealed class JournalWriter : IDisposable
             batch.Acks.AddRange(acks);
         }
 
-        _batches.Writer.TryWrite(batch); // unbounded: never fails while open
+        _queued.Enqueue(batch);
+        if (_signal.CurrentCount == 0)
+        {
+            _signal.Release(); // a flusher that found the queue empty waits, or is about to: wake it
+        }
     }
 
-    private async Task FlushLoopAsync()
+    private void FlushLoop()
     {
-        var reader = _batches!.Reader;
         var taken = new List<Batch>();
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (true)
         {
             // Group commit across batches: everything that queued up during the last fsync shares the next one.
-            while (reader.TryRead(out var b))
+            while (_queued.TryDequeue(out var b))
             {
                 taken.Add(b);
+            }
+
+            if (taken.Count == 0)
+            {
+                if (_closing)
+                {
+                    if (_queued.IsEmpty)
+                    {
+                        return; // Dispose enqueued its last batch before it set _closing: nothing is left behind
+                    }
+
+                    continue;
+                }
+
+                _signal.Wait();
+                continue;
             }
 
             Exception? error = _fault;
@@ -220,11 +244,12 @@ internal sealed class JournalWriter : IDisposable
         }
 
         _disposed = true;
-        if (_batches is not null)
+        if (_pipelined)
         {
             Commit();
-            _batches.Writer.TryComplete();
-            _flusher!.GetAwaiter().GetResult();
+            _closing = true;
+            _signal.Release();
+            _flusher!.Join();
         }
 
         try
@@ -237,6 +262,7 @@ internal sealed class JournalWriter : IDisposable
         finally
         {
             _file.Dispose();
+            _signal.Dispose();
         }
     }
 
