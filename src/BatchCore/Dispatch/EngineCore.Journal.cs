@@ -127,15 +127,24 @@ internal sealed partial class EngineCore
         _stateDirectory = directory;
         var snapshot = Path.Combine(directory, SnapshotFileName);
         var journal = Path.Combine(directory, JournalFileName);
-        var replay = new ReplayState();
+        var replay = new ReplayState(_jobs);
         int journalVersion;
         _replaying = true;
         try
         {
-            ReplayFile(snapshot, JournalFile.ReadAll(snapshot, truncateTornTail: false), replay);
-            var journalRecords = JournalFile.ReadAll(journal, truncateTornTail: true, out journalVersion);
-            ReplayFile(journal, journalRecords, replay);
-            replay.JournalRecords = journalRecords.Count;
+            using (var reader = new JournalReader(snapshot, truncateTornTail: false))
+            {
+                ReplayFile(snapshot, reader, replay);
+            }
+
+            var before = replay.Records;
+            using (var reader = new JournalReader(journal, truncateTornTail: true))
+            {
+                journalVersion = reader.Version;
+                ReplayFile(journal, reader, replay);
+            }
+
+            replay.JournalRecords = replay.Records - before;
         }
         finally
         {
@@ -177,7 +186,14 @@ internal sealed partial class EngineCore
     /// <summary>What replay carries from record to record and from the snapshot to the journal.</summary>
     private sealed class ReplayState
     {
-        public ReplayState() => JobsById = JobIndex.GetAlternateLookup<ReadOnlySpan<char>>();
+        public ReplayState(Dictionary<string, Job> jobs)
+        {
+            JobsById = JobIndex.GetAlternateLookup<ReadOnlySpan<char>>();
+            TopJobs = jobs.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
+
+        /// <summary>The engine's job table, looked up by the record's id without making a string of it.</summary>
+        public readonly Dictionary<string, Job>.AlternateLookup<ReadOnlySpan<char>> TopJobs;
 
         public readonly StringTable Strings = new();
         public readonly RecoveryReport Report = new();
@@ -200,19 +216,20 @@ internal sealed partial class EngineCore
     /// job directly, from the definition's shared spec — it was validated before it was journaled); for state records
     /// only each job's last is kept, for <see cref="FinishReplay"/>, and their attempts go to the job.
     /// </summary>
-    private void ReplayFile(string path, List<ReadOnlyMemory<byte>> payloads, ReplayState replay)
+    private void ReplayFile(string path, JournalReader reader, ReplayState replay)
     {
         Span<char> idBuffer = stackalloc char[128];
-        for (var index = 0; index < payloads.Count; index++)
+        while (reader.TryRead(out var payload))
         {
-            var r = new MessagePack.MessagePackReader(payloads[index]);
+            var offset = reader.Offset;
+            var r = new MessagePack.MessagePackReader(payload);
             try
             {
                 var kind = JournalCodec.ReadHeader(ref r, out var fields);
                 if (kind is RecordKind.State or RecordKind.Full)
                 {
                     var state = JournalCodec.DecodeState(ref r, kind, fields, replay.Strings, out var idUtf8);
-                    ReplayStateRecord(path, index, state, idUtf8.IsSingleSegment ? idUtf8.FirstSpan : System.Buffers.BuffersExtensions.ToArray(idUtf8), idBuffer, replay);
+                    ReplayStateRecord(path, offset, state, idUtf8.IsSingleSegment ? idUtf8.FirstSpan : System.Buffers.BuffersExtensions.ToArray(idUtf8), idBuffer, replay);
                 }
                 else
                 {
@@ -231,27 +248,30 @@ internal sealed partial class EngineCore
             }
             catch (Exception e) when (e is InvalidDataException or MessagePack.MessagePackSerializationException or EndOfStreamException or JsonException)
             {
-                throw new JournalCorruptException(path, index, "undecodable record: " + e.Message);
+                throw new JournalCorruptException(path, offset, "undecodable record: " + e.Message);
             }
 
             replay.Records++;
         }
     }
 
-    private void ReplayStateRecord(string path, int index, in StateRecord rec, ReadOnlySpan<byte> idUtf8, Span<char> idBuffer, ReplayState replay)
+    private void ReplayStateRecord(string path, long offset, in StateRecord rec, ReadOnlySpan<byte> idUtf8, Span<char> idBuffer, ReplayState replay)
     {
         var chars = idUtf8.Length <= idBuffer.Length ? idBuffer[..System.Text.Encoding.UTF8.GetChars(idUtf8, idBuffer)] : System.Text.Encoding.UTF8.GetString(idUtf8).AsSpan();
         if (!replay.JobsById.TryGetValue(chars, out var at))
         {
-            // The job's first state record (no string is made for the others).
-            var id = new string(chars);
-            if (!TryGetJob(id, out var found))
+            // The job's first state record (no string is made for the others, nor for a job the table has by that id).
+            if (!replay.TopJobs.TryGetValue(chars, out var found))
             {
-                throw new JournalCorruptException($"{path}: record {index} names job {id}, which no submit record created");
+                var id = new string(chars);
+                if (!TryGetJob(id, out found))
+                {
+                    throw new JournalCorruptException(path, offset, $"names job {id}, which no submit record created");
+                }
             }
 
             at = replay.Jobs.Count;
-            replay.JobIndex[id] = at;
+            replay.JobIndex[found.Id] = at;
             replay.Jobs.Add(found);
             replay.Last.Add(default);
             replay.LastAt.Add(0);
@@ -642,6 +662,7 @@ internal sealed partial class EngineCore
                     System.Diagnostics.Debug.Assert(logged || IsPlainSpec(job.Spec), "a job with overrides has its request logged");
                     JournalCodec.Submit(writer.BeginRecord(), job, logged ? json : default);
                     writer.EndRecord();
+                    writer.WriteIfOver(1 << 20);
                 }
             }
 
@@ -654,6 +675,7 @@ internal sealed partial class EngineCore
 
                 JournalCodec.State(writer.BeginRecord(), RecordKind.Full, job, NowMs, 0, LocationOf(job), FlagsOf(job), _options.Region, _options.AccountId);
                 writer.EndRecord();
+                writer.WriteIfOver(1 << 20);
             }
 
             writer.Commit();

@@ -35,88 +35,185 @@ internal static class JournalFile
     }
 
     /// <summary>Reads every whole record; truncates a torn tail; throws on corruption in the middle.</summary>
-    public static List<ReadOnlyMemory<byte>> ReadAll(string path, bool truncateTornTail) => ReadAll(path, truncateTornTail, out _);
-
-    /// <summary>As <see cref="ReadAll(string, bool)"/>; <paramref name="version"/> is the file's format (0: no file, or an empty one).</summary>
-    public static List<ReadOnlyMemory<byte>> ReadAll(string path, bool truncateTornTail, out int version)
+    public static List<ReadOnlyMemory<byte>> ReadAll(string path, bool truncateTornTail)
     {
         var records = new List<ReadOnlyMemory<byte>>();
-        version = 0;
-        if (!File.Exists(path))
+        using var reader = new JournalReader(path, truncateTornTail);
+        while (reader.TryRead(out var payload))
         {
-            return records;
-        }
-
-        var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < HeaderSize)
-        {
-            // A crash while creating the file: nothing was ever acknowledged from it.
-            if (truncateTornTail)
-            {
-                File.WriteAllBytes(path, []);
-            }
-
-            return records;
-        }
-
-        version = VersionOf(bytes);
-        if (version < 0)
-        {
-            throw new JournalCorruptException(path, 0, "not a BatchCore journal (bad magic)");
-        }
-
-        if (version is < OldestReadable or > Version)
-        {
-            throw new JournalCorruptException(path, 0, $"on-disk format version {version} is not supported: this engine reads versions {OldestReadable} to {Version} (a newer engine wrote it?)");
-        }
-
-        long offset = HeaderSize;
-        while (offset < bytes.Length)
-        {
-            var remaining = bytes.Length - offset;
-            if (remaining < 8)
-            {
-                Truncate(path, offset, truncateTornTail);
-                break;
-            }
-
-            var len = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan((int)offset));
-            var crc = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan((int)offset + 4));
-            if (len > remaining - 8)
-            {
-                Truncate(path, offset, truncateTornTail); // torn: the last record was cut short
-                break;
-            }
-
-            var payload = new ReadOnlyMemory<byte>(bytes, (int)offset + 8, (int)len);
-            if (Crc32.Compute(payload.Span) != crc)
-            {
-                if (offset + 8 + len == bytes.Length)
-                {
-                    Truncate(path, offset, truncateTornTail); // torn: the last record's bytes never all reached the disk
-                    break;
-                }
-
-                throw new JournalCorruptException(path, offset, "checksum mismatch in a record followed by more records");
-            }
-
-            records.Add(payload);
-            offset += 8 + len;
+            records.Add(payload.ToArray());
         }
 
         return records;
     }
+}
 
-    private static void Truncate(string path, long offset, bool apply)
+/// <summary>
+/// Reads a journal or snapshot file record by record through one reused buffer (recovery never holds the whole file):
+/// checks each record's checksum; a torn final record (too short, or a bad checksum on the very last record) is cut off
+/// when asked (the file is truncated once reading ends); a bad record followed by more data throws
+/// <see cref="JournalCorruptException"/> with the file and the byte offset.
+/// </summary>
+internal sealed class JournalReader : IDisposable
+{
+    private readonly string _path;
+    private readonly bool _truncateTornTail;
+    private readonly FileStream? _file;
+    private readonly long _length;
+    private byte[] _buffer = new byte[1 << 20];
+    private int _start;
+    private int _end;
+    private long _bufferOffset; // file offset of _buffer[0]
+    private long _truncateAt = -1;
+    private bool _done;
+
+    public JournalReader(string path, bool truncateTornTail)
     {
-        if (!apply)
+        _path = path;
+        _truncateTornTail = truncateTornTail;
+        if (!File.Exists(path))
+        {
+            _done = true;
+            return;
+        }
+
+        _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        _length = _file.Length;
+        if (_length < JournalFile.HeaderSize)
+        {
+            // A crash while creating the file: nothing was ever acknowledged from it.
+            _truncateAt = 0;
+            Finish();
+            return;
+        }
+
+        Fill(JournalFile.HeaderSize);
+        Version = JournalFile.VersionOf(_buffer.AsSpan(0, JournalFile.HeaderSize));
+        if (Version < 0)
+        {
+            throw new JournalCorruptException(path, 0, "not a BatchCore journal (bad magic)");
+        }
+
+        if (Version is < JournalFile.OldestReadable or > JournalFile.Version)
+        {
+            throw new JournalCorruptException(path, 0, $"on-disk format version {Version} is not supported: this engine reads versions {JournalFile.OldestReadable} to {JournalFile.Version} (a newer engine wrote it?)");
+        }
+
+        _start = JournalFile.HeaderSize;
+    }
+
+    /// <summary>The file's format version (0: no file, or an empty one).</summary>
+    public int Version { get; }
+
+    /// <summary>Byte offset in the file of the record <see cref="TryRead"/> returned last.</summary>
+    public long Offset { get; private set; }
+
+    /// <summary>The next record's payload, valid until the next call; false at the end (after cutting a torn tail).</summary>
+    public bool TryRead(out ReadOnlyMemory<byte> payload)
+    {
+        payload = default;
+        if (_done)
+        {
+            return false;
+        }
+
+        var offset = _bufferOffset + _start;
+        var remaining = _length - offset;
+        if (remaining == 0)
+        {
+            Finish();
+            return false;
+        }
+
+        if (remaining < 8)
+        {
+            _truncateAt = offset; // torn: not even a whole header
+            Finish();
+            return false;
+        }
+
+        Fill(8);
+        var len = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(_start));
+        var crc = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(_start + 4));
+        if (len > remaining - 8)
+        {
+            _truncateAt = offset; // torn: the last record was cut short
+            Finish();
+            return false;
+        }
+
+        Fill(8 + (int)len);
+        var body = new ReadOnlyMemory<byte>(_buffer, _start + 8, (int)len);
+        if (Crc32.Compute(body.Span) != crc)
+        {
+            if (offset + 8 + len == _length)
+            {
+                _truncateAt = offset; // torn: the last record's bytes never all reached the disk
+                Finish();
+                return false;
+            }
+
+            throw new JournalCorruptException(_path, offset, "checksum mismatch in a record followed by more records");
+        }
+
+        Offset = offset;
+        _start += 8 + (int)len;
+        payload = body;
+        return true;
+    }
+
+    /// <summary>Makes at least <paramref name="count"/> bytes from <c>_start</c> available (the caller knows the file has them).</summary>
+    private void Fill(int count)
+    {
+        if (_end - _start >= count)
         {
             return;
         }
 
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Write);
-        fs.SetLength(offset);
-        fs.Flush(flushToDisk: true);
+        if (_start > 0)
+        {
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _bufferOffset += _start;
+            _end -= _start;
+            _start = 0;
+        }
+
+        if (count > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(count, _buffer.Length * 2));
+        }
+
+        while (_end < count)
+        {
+            var n = _file!.Read(_buffer, _end, _buffer.Length - _end);
+            if (n == 0)
+            {
+                throw new JournalCorruptException(_path, _bufferOffset + _end, "the file ended while it was read (changed by another process?)");
+            }
+
+            _end += n;
+        }
+    }
+
+    private void Finish()
+    {
+        _done = true;
+        _file?.Dispose();
+        if (_truncateAt >= 0 && _truncateTornTail)
+        {
+            using var fs = new FileStream(_path, FileMode.Open, FileAccess.Write);
+            fs.SetLength(_truncateAt);
+            fs.Flush(flushToDisk: true);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_done)
+        {
+            _done = true;
+            _file?.Dispose();
+        }
     }
 }
 
