@@ -11,9 +11,10 @@ namespace BatchCore.Benchmarks.Journal;
 /// the directory means a million durable submissions and half a million runs (about a minute), and one recovery takes
 /// seconds, so BenchmarkDotNet's per-iteration setup would multiply that for no better number; each run here starts from
 /// a fresh copy of the same bytes. Two cases: replaying the journal (the engine died with everything in it: the worst
-/// case, compaction never ran) and loading the snapshot that recovery then writes. The time is the whole
-/// <see cref="BatchEngine"/> constructor: read, checksum, decode, replay, and (after a journal replay) the new snapshot
-/// written before it returns; the process CPU time is printed too, as the machine is often shared.
+/// case, compaction never ran; a journal that replays cleanly is then kept and appended to, nothing is rewritten) and
+/// loading the snapshot that compaction writes (made once by a start with <c>CompactAfterBytes</c> 0, timed separately).
+/// The time is the whole <see cref="BatchEngine"/> constructor: read, checksum, decode, replay, and whatever recovery
+/// writes before it returns; the process CPU time is printed too, as the machine is often shared.
 /// </summary>
 internal static class RecoveryReport
 {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Threading.Channels;
 
 namespace BatchCore.Journal;
 
@@ -17,9 +18,7 @@ internal interface IJournalAck
 /// <para>
 /// Pipelined (the live journal): <see cref="Commit"/> hands the loop's batch to a flusher task and returns at once, so
 /// the loop keeps executing requests while the previous batch is being fsynced; batches that queue up meanwhile share
-/// the next fsync. Acknowledgements run on the flusher after the fsync. The hand-off is a lock-free queue; the flusher
-/// is a thread of its own, not a thread-pool task: under load the pool's queue is full of the very submitters waiting for
-/// their acknowledgement, and a flusher queued behind them would wake a whole queue-drain late for every fsync.
+/// the next fsync. Acknowledgements run on the flusher after the fsync. The hand-off is a channel, not a lock.
 /// Synchronous (snapshots): <see cref="Commit"/> writes and fsyncs on the caller's thread.
 /// </para>
 /// </summary>
@@ -29,12 +28,9 @@ internal sealed class JournalWriter : IDisposable
     private readonly ArrayBufferWriter<byte> _payload = new(256);
     private ArrayBufferWriter<byte> _pending = new(64 * 1024);
     private readonly JournalOptions _options;
-    private readonly bool _pipelined;
-    private readonly ConcurrentQueue<Batch> _queued = new();
-    private readonly SemaphoreSlim _signal = new(0);
+    private readonly Channel<Batch>? _batches;
     private readonly ConcurrentQueue<Batch> _free = new();
-    private readonly Thread? _flusher;
-    private volatile bool _closing;
+    private readonly Task? _flusher;
     private long _lastFsync = Stopwatch.GetTimestamp();
     private long _handed;
     private bool _unsynced;
@@ -63,9 +59,8 @@ internal sealed class JournalWriter : IDisposable
         _handed = _file.Length;
         if (pipelined)
         {
-            _pipelined = true;
-            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "BatchCore journal flusher" };
-            _flusher.Start();
+            _batches = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            _flusher = Task.Run(FlushLoopAsync);
         }
     }
 
@@ -87,7 +82,7 @@ internal sealed class JournalWriter : IDisposable
     /// fsync (the final <see cref="Commit"/> makes it durable), so that a big snapshot needs no buffer of its size.</summary>
     public void WriteIfOver(int bytes)
     {
-        Debug.Assert(!_pipelined, "only the snapshot writer writes on the caller's thread");
+        Debug.Assert(_batches is null, "only the snapshot writer writes on the caller's thread");
         if (_pending.WrittenCount >= bytes)
         {
             _file.Write(_pending.WrittenSpan);
@@ -102,7 +97,7 @@ internal sealed class JournalWriter : IDisposable
     /// </summary>
     public void Commit(List<IJournalAck>? acks = null)
     {
-        if (!_pipelined)
+        if (_batches is null)
         {
             WriteAndSync(_pending, force: false);
             _pending.ResetWrittenCount();
@@ -136,38 +131,19 @@ internal sealed class JournalWriter : IDisposable
             batch.Acks.AddRange(acks);
         }
 
-        _queued.Enqueue(batch);
-        if (_signal.CurrentCount == 0)
-        {
-            _signal.Release(); // a flusher that found the queue empty waits, or is about to: wake it
-        }
+        _batches.Writer.TryWrite(batch); // unbounded: never fails while open
     }
 
-    private void FlushLoop()
+    private async Task FlushLoopAsync()
     {
+        var reader = _batches!.Reader;
         var taken = new List<Batch>();
-        while (true)
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             // Group commit across batches: everything that queued up during the last fsync shares the next one.
-            while (_queued.TryDequeue(out var b))
+            while (reader.TryRead(out var b))
             {
                 taken.Add(b);
-            }
-
-            if (taken.Count == 0)
-            {
-                if (_closing)
-                {
-                    if (_queued.IsEmpty)
-                    {
-                        return; // Dispose enqueued its last batch before it set _closing: nothing is left behind
-                    }
-
-                    continue;
-                }
-
-                _signal.Wait();
-                continue;
             }
 
             Exception? error = _fault;
@@ -257,12 +233,11 @@ internal sealed class JournalWriter : IDisposable
         }
 
         _disposed = true;
-        if (_pipelined)
+        if (_batches is not null)
         {
             Commit();
-            _closing = true;
-            _signal.Release();
-            _flusher!.Join();
+            _batches.Writer.TryComplete();
+            _flusher!.GetAwaiter().GetResult();
         }
 
         try
@@ -275,7 +250,6 @@ internal sealed class JournalWriter : IDisposable
         finally
         {
             _file.Dispose();
-            _signal.Dispose();
         }
     }
 
