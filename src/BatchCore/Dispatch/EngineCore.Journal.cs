@@ -3,6 +3,7 @@ using BatchCore.Hosts;
 using BatchCore.Jobs;
 using BatchCore.Journal;
 using BatchCore.Model;
+using BatchCore.Validation;
 
 namespace BatchCore.Dispatch;
 
@@ -14,7 +15,9 @@ internal sealed partial class EngineCore
     private bool _replaying;
     private string? _stateDirectory;
     private readonly List<(string Op, byte[] Json)> _resourceLog = [];
-    private readonly Dictionary<string, (string DefinitionArn, byte[] Json)> _submitLog = new(StringComparer.Ordinal);
+
+    /// <summary>Requests of jobs that override their definition, kept for snapshots (a plain job's record needs only its fields).</summary>
+    private readonly Dictionary<string, byte[]> _submitLog = new(StringComparer.Ordinal);
 
     public bool Journaling => _journal is not null;
 
@@ -43,11 +46,21 @@ internal sealed partial class EngineCore
             return;
         }
 
-        var json = JsonSerializer.SerializeToUtf8Bytes(r, JournalCodec.Json);
-        _submitLog[job.Id] = (job.Spec.Definition.JobDefinitionArn, json);
-        JournalCodec.Submit(_journal.BeginRecord(), job.Id, job.CreatedAt, job.Spec.Definition.JobDefinitionArn, json);
+        // A request that overrides nothing resolved to the definition's shared spec: its record is the job's fields only,
+        // written straight into the journal's buffer. Others carry the request, replayed through SubmitJob.
+        ReadOnlySpan<byte> json = default;
+        if (!IsPlainSpec(job.Spec))
+        {
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(r, JournalCodec.Json);
+            _submitLog[job.Id] = bytes;
+            json = bytes;
+        }
+
+        JournalCodec.Submit(_journal.BeginRecord(), job, json);
         _journal.EndRecord();
     }
+
+    private bool IsPlainSpec(JobSpec spec) => _plainSpecs.TryGetValue(spec.Definition, out var plain) && ReferenceEquals(plain, spec);
 
     private void JournalState(Job job)
     {
@@ -56,15 +69,9 @@ internal sealed partial class EngineCore
             return;
         }
 
-        byte[]? attempt = null;
-        if (job.Attempts is { } attempts && attempts.Count > job.JournaledAttempts)
-        {
-            attempt = JsonSerializer.SerializeToUtf8Bytes(attempts[^1].ToDetail(job, _options.Region, _options.AccountId), JournalCodec.Json);
-            job.JournaledAttempts = attempts.Count;
-        }
-
-        JournalCodec.State(_journal.BeginRecord(), RecordKind.State, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempt, LocationOf(job));
+        JournalCodec.State(_journal.BeginRecord(), RecordKind.State, job, NowMs, job.JournaledAttempts, LocationOf(job), FlagsOf(job), _options.Region, _options.AccountId);
         _journal.EndRecord();
+        job.JournaledAttempts = job.AttemptCount;
     }
 
     /// <summary>STARTING or RUNNING on a host: where, so that recovery can re-attach to it.</summary>
@@ -120,40 +127,50 @@ internal sealed partial class EngineCore
         _stateDirectory = directory;
         var snapshot = Path.Combine(directory, SnapshotFileName);
         var journal = Path.Combine(directory, JournalFileName);
-        var records = new List<DecodedRecord>();
-        var journalRecords = 0;
-        foreach (var (path, payloads) in new[] { (snapshot, JournalFile.ReadAll(snapshot, truncateTornTail: false)), (journal, JournalFile.ReadAll(journal, truncateTornTail: true)) })
+        var replay = new ReplayState(_jobs);
+        int journalVersion;
+        _replaying = true;
+        try
         {
-            long index = 0;
-            foreach (var p in payloads)
+            using (var reader = new JournalReader(snapshot, truncateTornTail: false))
             {
-                try
-                {
-                    records.Add(JournalCodec.Decode(p));
-                }
-                catch (Exception e) when (e is InvalidDataException or MessagePack.MessagePackSerializationException or EndOfStreamException)
-                {
-                    throw new JournalCorruptException(path, index, "undecodable record: " + e.Message);
-                }
-
-                index++;
+                ReplayFile(snapshot, reader, replay);
             }
 
-            journalRecords = path == journal ? payloads.Count : 0;
+            var before = replay.Records;
+            using (var reader = new JournalReader(journal, truncateTornTail: true))
+            {
+                journalVersion = reader.Version;
+                ReplayFile(journal, reader, replay);
+            }
+
+            replay.JournalRecords = replay.Records - before;
+        }
+        finally
+        {
+            _replaying = false;
         }
 
-        var changed = journalRecords > 0;
-        if (records.Count > 0)
+        var changed = false;
+        if (replay.Records > 0)
         {
-            Replay(records);
+            FinishReplay(replay);
             changed |= ForgetExpiredJobs();
             changed |= Recovery!.InterruptedAttempts > 0 || Recovery.Reattached > 0;
         }
 
+        _journal = null;
+        if (replay.JournalRecords > 0 && !changed && journalVersion == JournalFile.Version && new FileInfo(journal).Length <= _options.Journal.CompactAfterBytes)
+        {
+            // Replaying the journal reproduced the state exactly (recovery changed nothing that is not in it): go on
+            // appending to it. Restart time is then read + replay; compaction waits for CompactAfterBytes as usual.
+            _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
+            return;
+        }
+
         // Start clean: everything recovered goes into a new snapshot; the journal starts empty. A snapshot that already
         // says it all (empty journal, nothing changed by recovery) is kept as it is: restart time is then read + replay.
-        _journal = null;
-        if (changed || !File.Exists(snapshot))
+        if (changed || replay.JournalRecords > 0 || !File.Exists(snapshot))
         {
             WriteSnapshot(snapshot);
         }
@@ -166,67 +183,173 @@ internal sealed partial class EngineCore
         _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
     }
 
-    private void Replay(List<DecodedRecord> records)
+    /// <summary>What replay carries from record to record and from the snapshot to the journal.</summary>
+    private sealed class ReplayState
     {
-        _replaying = true;
-        var report = new RecoveryReport();
-        try
+        public ReplayState(Dictionary<string, Job> jobs)
         {
-            var finals = new Dictionary<string, (int Order, DecodedRecord Record)>(StringComparer.Ordinal);
-            var attempts = new Dictionary<string, List<AttemptRecord>>(StringComparer.Ordinal);
-            var order = 0;
-            foreach (var rec in records)
+            JobsById = JobIndex.GetAlternateLookup<ReadOnlySpan<char>>();
+            TopJobs = jobs.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
+
+        /// <summary>The engine's job table, looked up by the record's id without making a string of it.</summary>
+        public readonly Dictionary<string, Job>.AlternateLookup<ReadOnlySpan<char>> TopJobs;
+
+        public readonly StringTable Strings = new();
+        public readonly RecoveryReport Report = new();
+        /// <summary>Jobs named by state records, each with its last state record and where that stands in journal order.</summary>
+        public readonly Dictionary<string, int> JobIndex = new(StringComparer.Ordinal);
+        public readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> JobsById;
+        public readonly List<Job> Jobs = [];
+        public readonly List<StateRecord> Last = [];
+        public readonly List<int> LastAt = [];
+        /// <summary>Per state record, in journal order: its job's index. The last record of each job is applied in this order.</summary>
+        public readonly List<int> Order = [];
+        /// <summary>Definitions by ARN, as submit records name them (the strings come from <see cref="Strings"/>).</summary>
+        public readonly Dictionary<string, JobDefinition> Definitions = new(StringComparer.Ordinal);
+        public int Records;
+        public int JournalRecords;
+    }
+
+    /// <summary>
+    /// Replays one file's records as they are decoded: resources and submissions at once (a plain submission becomes its
+    /// job directly, from the definition's shared spec — it was validated before it was journaled); for state records
+    /// only each job's last is kept, for <see cref="FinishReplay"/>, and their attempts go to the job.
+    /// </summary>
+    private void ReplayFile(string path, JournalReader reader, ReplayState replay)
+    {
+        Span<char> idBuffer = stackalloc char[128];
+        while (reader.TryRead(out var payload))
+        {
+            var offset = reader.Offset;
+            var r = new MessagePack.MessagePackReader(payload);
+            try
             {
-                switch (rec.Kind)
+                var kind = JournalCodec.ReadHeader(ref r, out var fields);
+                if (kind is RecordKind.State or RecordKind.Full)
                 {
-                    case RecordKind.Resource:
-                        ReplayResource(rec.Op!, rec.Json!);
-                        break;
-                    case RecordKind.Submit:
-                        var request = JsonSerializer.Deserialize<SubmitJobRequest>(rec.Json!, JournalCodec.Json)!;
-                        _submitLog[rec.JobId!] = (rec.DefinitionArn!, rec.Json!);
-                        SubmitJob(request with { JobDefinition = rec.DefinitionArn }, null, rec.JobId, rec.Time);
+                    var state = JournalCodec.DecodeState(ref r, kind, fields, replay.Strings, out var idUtf8);
+                    ReplayStateRecord(path, offset, state, idUtf8.IsSingleSegment ? idUtf8.FirstSpan : System.Buffers.BuffersExtensions.ToArray(idUtf8), idBuffer, replay);
+                }
+                else
+                {
+                    var rec = JournalCodec.Decode(ref r, kind, fields, replay.Strings);
+                    if (rec.Kind == RecordKind.Resource)
+                    {
+                        ReplayResource(rec.Op!, rec.Json.ToArray());
+                    }
+                    else
+                    {
+                        ReplaySubmit(rec, replay);
                         EvaluateSubmitted(); // children exist before a later job names one as a dependency
-                        report.Jobs++;
-                        break;
-                    case RecordKind.State:
-                        finals[rec.JobId!] = (order++, rec);
-                        if (rec.Json is { Length: > 0 } a)
-                        {
-                            Add(attempts, rec.JobId!, new AttemptRecord(JsonSerializer.Deserialize<AttemptDetail>(a, JournalCodec.Json)!));
-                        }
+                        replay.Report.Jobs++;
+                    }
+                }
+            }
+            catch (Exception e) when (e is InvalidDataException or MessagePack.MessagePackSerializationException or EndOfStreamException or JsonException)
+            {
+                throw new JournalCorruptException(path, offset, "undecodable record: " + e.Message);
+            }
 
-                        break;
-                    case RecordKind.Full:
-                        finals[rec.JobId!] = (order++, rec);
-                        if (rec.Json is { Length: > 0 } all)
-                        {
-                            attempts[rec.JobId!] = JsonSerializer.Deserialize<List<AttemptDetail>>(all, JournalCodec.Json)!.Select(d => new AttemptRecord(d)).ToList();
-                        }
+            replay.Records++;
+        }
+    }
 
-                        break;
-                    default:
-                        break;
+    private void ReplayStateRecord(string path, long offset, in StateRecord rec, ReadOnlySpan<byte> idUtf8, Span<char> idBuffer, ReplayState replay)
+    {
+        var chars = idUtf8.Length <= idBuffer.Length ? idBuffer[..System.Text.Encoding.UTF8.GetChars(idUtf8, idBuffer)] : System.Text.Encoding.UTF8.GetString(idUtf8).AsSpan();
+        if (!replay.JobsById.TryGetValue(chars, out var at))
+        {
+            // The job's first state record (no string is made for the others, nor for a job the table has by that id).
+            if (!replay.TopJobs.TryGetValue(chars, out var found))
+            {
+                var id = new string(chars);
+                if (!TryGetJob(id, out found))
+                {
+                    throw new JournalCorruptException(path, offset, $"names job {id}, which no submit record created");
                 }
             }
 
+            at = replay.Jobs.Count;
+            replay.JobIndex[found.Id] = at;
+            replay.Jobs.Add(found);
+            replay.Last.Add(default);
+            replay.LastAt.Add(0);
+        }
+
+        var job = replay.Jobs[at];
+        if (rec.Attempts is { } attempts)
+        {
+            if (rec.Kind == RecordKind.Full)
+            {
+                job.Attempts = attempts;
+            }
+            else
+            {
+                (job.Attempts ??= []).AddRange(attempts);
+            }
+
+            job.JournaledAttempts = job.Attempts.Count;
+        }
+
+        var last = rec;
+        last.Attempts = null; // already the job's
+        replay.Last[at] = last;
+        replay.LastAt[at] = replay.Order.Count;
+        replay.Order.Add(at);
+    }
+
+    private void ReplaySubmit(DecodedRecord rec, ReplayState replay)
+    {
+        if (!rec.Compact || !rec.Json.IsEmpty)
+        {
+            // Formats 1 and 2, or a request with overrides: through SubmitJob, with the pinned revision.
+            var json = rec.Json.ToArray();
+            var request = JsonSerializer.Deserialize<SubmitJobRequest>(json, JournalCodec.Json)!;
+            _submitLog[rec.JobId!] = json;
+            SubmitJob(request with { JobDefinition = rec.DefinitionArn }, null, rec.JobId, rec.Time);
+            if (TryGetJob(rec.JobId!, out var replayed) && IsPlainSpec(replayed.Spec))
+            {
+                _submitLog.Remove(rec.JobId!); // an old format's plain request: written compactly from now on
+            }
+
+            return;
+        }
+
+        var q = FindQueue(rec.Queue!) ?? throw new JournalCorruptException($"journal submits job {rec.JobId} to job queue {rec.Queue}, which no record created");
+        if (!replay.Definitions.TryGetValue(rec.DefinitionArn!, out var def))
+        {
+            var p = new Problems();
+            def = ResolveDefinitionForSubmit(rec.DefinitionArn!, p) ?? throw new JournalCorruptException($"journal submits job {rec.JobId} with job definition {rec.DefinitionArn}, which no record created");
+            replay.Definitions[rec.DefinitionArn!] = def;
+        }
+
+        if (!_plainSpecs.TryGetValue(def, out var spec) || q.IsFairShare)
+        {
+            // The first job of this definition (or a queue that gives no shared spec): resolve as SubmitJob did.
+            spec = ResolveSpec(new SubmitJobRequest { JobName = rec.JobName, JobQueue = q.Name, JobDefinition = def.JobDefinitionArn }, q, def, new Problems());
+        }
+
+        AcceptJob(rec.JobId!, rec.JobName!, q, spec!, rec.Time, rec.ArraySize, null, null);
+    }
+
+    /// <summary>After every record is read: children and SUBMITTED → PENDING/RUNNABLE, then each job's last state in journal order.</summary>
+    private void FinishReplay(ReplayState replay)
+    {
+        var report = replay.Report;
+        _replaying = true;
+        try
+        {
             // Children and SUBMITTED → PENDING/RUNNABLE, as the first cycle would have done.
             EvaluateSubmitted();
-
-            foreach (var (id, (_, rec)) in finals.OrderBy(f => f.Value.Order))
+            var order = replay.Order;
+            for (var i = 0; i < order.Count; i++)
             {
-                if (!TryGetJob(id, out var job))
+                var at = order[i];
+                if (replay.LastAt[at] == i)
                 {
-                    throw new JournalCorruptException($"journal names job {id}, which no submit record created");
+                    ApplyRecovered(replay.Jobs[at], replay.Last[at], report);
                 }
-
-                if (attempts.TryGetValue(id, out var list))
-                {
-                    job.Attempts = list;
-                    job.JournaledAttempts = list.Count;
-                }
-
-                ApplyRecovered(job, rec, report);
             }
         }
         finally
@@ -240,17 +363,7 @@ internal sealed partial class EngineCore
         _dirty = true;
     }
 
-    private static void Add(Dictionary<string, List<AttemptRecord>> d, string id, AttemptRecord a)
-    {
-        if (!d.TryGetValue(id, out var list))
-        {
-            d[id] = list = [];
-        }
-
-        list.Add(a);
-    }
-
-    private void ApplyRecovered(Job job, DecodedRecord rec, RecoveryReport report)
+    private void ApplyRecovered(Job job, in StateRecord rec, RecoveryReport report)
     {
         var state = (JobState)rec.State;
         job.IsCancelled = (rec.Flags & JobFlags.Cancelled) != 0;
@@ -336,7 +449,7 @@ internal sealed partial class EngineCore
     /// driver reports its exit as for any attempt. When the host is gone (a managed host is not brought back), a driver
     /// of the same kind is asked to take it only to stop it, so that nothing is left running unobserved.
     /// </summary>
-    private bool TryReattach(Job job, JobState state, DecodedRecord rec)
+    private bool TryReattach(Job job, JobState state, in StateRecord rec)
     {
         if (rec.Host is not { } hostName || rec.Driver is not { } kind || kind == "simulated")
         {
@@ -543,10 +656,13 @@ internal sealed partial class EngineCore
 
             foreach (var job in keep)
             {
-                if (job.Parent is null && _submitLog.TryGetValue(job.Id, out var submit))
+                if (job.Parent is null)
                 {
-                    JournalCodec.Submit(writer.BeginRecord(), job.Id, job.CreatedAt, submit.DefinitionArn, submit.Json);
+                    var logged = _submitLog.TryGetValue(job.Id, out var json);
+                    System.Diagnostics.Debug.Assert(logged || IsPlainSpec(job.Spec), "a job with overrides has its request logged");
+                    JournalCodec.Submit(writer.BeginRecord(), job, logged ? json : default);
                     writer.EndRecord();
+                    writer.WriteIfOver(1 << 20);
                 }
             }
 
@@ -557,9 +673,9 @@ internal sealed partial class EngineCore
                     continue;
                 }
 
-                var attempts = job.Attempts is { Count: > 0 } a ? JsonSerializer.SerializeToUtf8Bytes(a.Select(x => x.ToDetail(job, _options.Region, _options.AccountId)).ToList(), JournalCodec.Json) : null;
-                JournalCodec.State(writer.BeginRecord(), RecordKind.Full, job.Id, (int)job.State, job.StatusReason, NowMs, job.StartedAt, job.StoppedAt, FlagsOf(job), attempts, LocationOf(job));
+                JournalCodec.State(writer.BeginRecord(), RecordKind.Full, job, NowMs, 0, LocationOf(job), FlagsOf(job), _options.Region, _options.AccountId);
                 writer.EndRecord();
+                writer.WriteIfOver(1 << 20);
             }
 
             writer.Commit();
@@ -569,19 +685,33 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>
+    /// Top-level jobs in submission order, as long as a state directory is open (dependencies always point back in this
+    /// order, so a snapshot written in it replays). Kept rather than sorted: a million jobs would take a sort per snapshot.
+    /// </summary>
+    private readonly List<Job> _submissionOrder = [];
+
+    private void RecordSubmission(Job job)
+    {
+        if (_stateDirectory is not null)
+        {
+            _submissionOrder.Add(job);
+        }
+    }
+
+    /// <summary>
     /// Jobs in submission order, without terminal jobs older than the retention that no kept job depends on
     /// (dependencies always point back in time, so one pass from newest to oldest finds them).
     /// </summary>
     private List<Job> JobsToKeep(long cutoff)
     {
-        var tops = _jobs.Values.Where(j => j.Parent is null && _queues.ContainsKey(j.Queue.Name)).OrderBy(j => j.CreatedAt).ThenBy(j => j.Id, StringComparer.Ordinal).ToList();
+        var tops = _submissionOrder;
         var needed = new HashSet<string>(StringComparer.Ordinal);
         var keepTop = new bool[tops.Count];
         for (var i = tops.Count - 1; i >= 0; i--)
         {
             var j = tops[i];
             var old = j.State.IsTerminal() && (j.StoppedAt ?? j.CreatedAt) < cutoff;
-            if (old && !needed.Contains(j.Id))
+            if ((old && !needed.Contains(j.Id)) || !_queues.ContainsKey(j.Queue.Name))
             {
                 continue;
             }
@@ -601,7 +731,7 @@ internal sealed partial class EngineCore
             }
         }
 
-        var result = new List<Job>();
+        var result = new List<Job>(tops.Count);
         for (var i = 0; i < tops.Count; i++)
         {
             if (!keepTop[i])
@@ -622,7 +752,23 @@ internal sealed partial class EngineCore
     /// <summary>Drops terminal jobs past the retention that nothing kept depends on (AWS keeps them at least 7 days).</summary>
     private bool ForgetExpiredJobs()
     {
-        var keep = new HashSet<Job>(JobsToKeep(NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds));
+        var cutoff = NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds;
+        var anyOld = false;
+        foreach (var j in _submissionOrder)
+        {
+            if ((j.State.IsTerminal() && (j.StoppedAt ?? j.CreatedAt) < cutoff) || !_queues.ContainsKey(j.Queue.Name))
+            {
+                anyOld = true;
+                break;
+            }
+        }
+
+        if (!anyOld)
+        {
+            return false; // the common restart: nothing to drop, no need to build the sets below
+        }
+
+        var keep = new HashSet<Job>(JobsToKeep(cutoff));
         var drop = AllJobsAndChildren().Where(j => !keep.Contains(j) && j.State.IsTerminal() && (j.Parent is null || !keep.Contains(j.Parent))).ToList();
         if (drop.Count == 0)
         {
@@ -639,6 +785,7 @@ internal sealed partial class EngineCore
             }
         }
 
+        _submissionOrder.RemoveAll(dropped.Contains);
         foreach (var q in _queues.Values)
         {
             q.AllJobs.RemoveAll(dropped.Contains);

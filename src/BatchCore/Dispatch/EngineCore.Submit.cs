@@ -154,16 +154,25 @@ internal sealed partial class EngineCore
         p.ThrowIfAny();
 
         // Accepted: nothing above changed any state.
-        var now = fixedCreatedAt ?? NowMs;
         var id = fixedId ?? NewId();
-        var job = new Job(id, r.JobName!, q!, spec!, ++_seq, now) { SubmitterContext = submitter };
-        if (r.ArrayProperties?.Size is { } n)
+        var job = AcceptJob(id, r.JobName!, q!, spec!, fixedCreatedAt ?? NowMs, r.ArrayProperties?.Size ?? 0, deps, submitter);
+        JournalSubmit(job, r);
+        return new SubmitJobResponse(JobArn(id), job.Name, id);
+    }
+
+    /// <summary>A validated job joins the engine: SUBMITTED, dependencies wired, evaluated by the next cycle. Recovery
+    /// calls it directly for a journaled submission (validated before it was journaled).</summary>
+    private Job AcceptJob(string id, string name, JobQueueState q, JobSpec spec, long createdAt, int arraySize, List<(Job Dep, bool Any, string? Type)>? deps, System.Diagnostics.ActivityContext? submitter)
+    {
+        var job = new Job(id, name, q, spec, ++_seq, createdAt) { SubmitterContext = submitter };
+        if (arraySize > 0)
         {
-            job.ArraySize = n;
+            job.ArraySize = arraySize;
         }
 
         _jobs[id] = job;
-        q!.AllJobs.Add(job);
+        q.AllJobs.Add(job);
+        RecordSubmission(job);
         SetState(job, JobState.Submitted, null, initial: true);
         if (deps is not null)
         {
@@ -181,13 +190,12 @@ internal sealed partial class EngineCore
         _submitted.Add(job);
         _dirty = true;
         Statistics.Submitted++;
-        JournalSubmit(job, r);
         if (job.ArraySize == 0)
         {
             Telemetry.Submitted(job, 1);
         }
 
-        return new SubmitJobResponse(JobArn(id), job.Name, id);
+        return job;
     }
 
     private void WireDependency(Job job, Job dep, bool any)

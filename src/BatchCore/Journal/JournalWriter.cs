@@ -78,6 +78,19 @@ internal sealed class JournalWriter : IDisposable
 
     public bool HasPending => _pending.WrittenCount > 0;
 
+    /// <summary>Synchronous writers (snapshots): writes what is pending once it passes <paramref name="bytes"/>, without an
+    /// fsync (the final <see cref="Commit"/> makes it durable), so that a big snapshot needs no buffer of its size.</summary>
+    public void WriteIfOver(int bytes)
+    {
+        Debug.Assert(_batches is null, "only the snapshot writer writes on the caller's thread");
+        if (_pending.WrittenCount >= bytes)
+        {
+            _file.Write(_pending.WrittenSpan);
+            _unsynced = true;
+            _pending.ResetWrittenCount();
+        }
+    }
+
     /// <summary>
     /// Makes what is pending durable per the fsync policy, then acknowledges <paramref name="acks"/> (which the writer
     /// copies; the caller may reuse the list). Pipelined writers return before the fsync.

@@ -8,7 +8,7 @@ namespace BatchCore.Tests.Journal;
 /// <summary>For any sequence of operations, replaying the journal yields the live state.</summary>
 public sealed class JournalReplayProperties
 {
-    /// <summary>An operation: kind (S submit, A array, D dependent, C cancel, T terminate, W wait), a number.</summary>
+    /// <summary>An operation: kind (S submit, P plain submit, A array, D dependent, C cancel, T terminate, W wait), a number.</summary>
     public sealed record Op(char Kind, int Value)
     {
         public override string ToString() => $"{Kind}{Value}";
@@ -19,6 +19,7 @@ public sealed class JournalReplayProperties
         public static Arbitrary<Op[]> Ops() =>
             Gen.Frequency(
                 (4, Gen.Choose(0, 60).Select(v => new Op('S', v))),
+                (2, Gen.Choose(0, 3).Select(v => new Op('P', v))),
                 (1, Gen.Choose(2, 4).Select(v => new Op('A', v))),
                 (2, Gen.Choose(0, 100).Select(v => new Op('D', v))),
                 (1, Gen.Choose(0, 100).Select(v => new Op('C', v))),
@@ -72,6 +73,12 @@ public sealed class JournalReplayProperties
                 {
                     case 'S':
                         ids.Add((await engine.SubmitJobAsync(TestEngine.Job($"j{n++}", runSeconds: op.Value, exitCode: op.Value % 5 == 0 ? 1 : 0, failingAttempts: 1))).JobId);
+                        break;
+                    case 'P':
+                        // A request that overrides nothing: journaled as the job's fields (format 3), an array when v > 1.
+                        var plain = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = $"p{n++}", JobQueue = "q", JobDefinition = "def", ArrayProperties = op.Value > 1 ? new() { Size = op.Value } : null })).JobId;
+                        ids.Add(plain);
+                        ids.AddRange(Enumerable.Range(0, op.Value > 1 ? op.Value : 0).Select(i => $"{plain}:{i}"));
                         break;
                     case 'A':
                         var a = (await engine.SubmitJobAsync(TestEngine.Job($"a{n++}", arraySize: op.Value, runSeconds: 7))).JobId;
@@ -141,8 +148,8 @@ public sealed class JournalReplayProperties
                 Assert.Equal(before.IsTerminated, afterJob.IsTerminated);
                 Assert.Equal(before.CreatedAt, afterJob.CreatedAt);
                 Assert.Equal(before.StoppedAt, afterJob.StoppedAt);
-                Assert.Equal(before.Attempts.Select(x => (x.Container?.ExitCode, x.StatusReason, x.StartedAt, x.StoppedAt)),
-                    afterJob.Attempts.Select(x => (x.Container?.ExitCode, x.StatusReason, x.StartedAt, x.StoppedAt)));
+                Assert.Equal(before.Attempts.Select(x => (x.Container?.ExitCode, x.StatusReason, x.StartedAt, x.StoppedAt, x.Container?.LogStreamName, x.Container?.TaskArn)),
+                    afterJob.Attempts.Select(x => (x.Container?.ExitCode, x.StatusReason, x.StartedAt, x.StoppedAt, x.Container?.LogStreamName, x.Container?.TaskArn)));
             }
 
             // The recovered engine goes on: everything that can finish does.

@@ -1,0 +1,211 @@
+using System.Buffers;
+using System.Text.Json;
+using BatchCore.Journal;
+using BatchCore.Model;
+using MessagePack;
+
+namespace BatchCore.Tests.Journal;
+
+/// <summary>Format 3 records (compact submissions, MessagePack attempts), the journal kept across restarts, and older formats.</summary>
+public sealed class JournalFormatTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bc-jformat-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    private BatchEngineOptions Options(DateTimeOffset? start = null, long compactAfterBytes = 256L << 20) => new()
+    {
+        VirtualTime = true,
+        VirtualStart = start ?? BatchEngineDefaults.VirtualStart,
+        AllowShortTimeouts = true,
+        BatchPlacementThreshold = 0,
+        Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = _dir, CompactAfterBytes = compactAfterBytes },
+    };
+
+    private static string JournalPath(string dir) => Path.Combine(dir, "journal.bcj");
+
+    [Fact]
+    public void Crc32_IsIeee()
+    {
+        Assert.Equal(0xCBF43926u, Crc32.Compute("123456789"u8));
+    }
+
+    [Fact]
+    public async Task PlainAndOverridingSubmissions_RecoverTheSame_FromTheJournal_AndFromTheSnapshot()
+    {
+        var ids = new List<string>();
+        IReadOnlyList<JobDetail> live;
+        DateTimeOffset stoppedAt;
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }] });
+            await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+            await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def", retry: new RetryStrategy { Attempts = 2 }));
+            await engine.RegisterJobDefinitionAsync(TestEngine.Definition("big", vcpus: 4));
+
+            // Plain requests (journaled as the job's fields), a plain array, a job no host fits, and requests with overrides.
+            ids.Add((await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "plain", JobQueue = "q", JobDefinition = "def" })).JobId);
+            var array = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "plain-array", JobQueue = "q", JobDefinition = "def", ArrayProperties = new() { Size = 3 } })).JobId;
+            ids.Add(array);
+            ids.AddRange(Enumerable.Range(0, 3).Select(i => $"{array}:{i}"));
+            ids.Add((await engine.SubmitJobAsync(TestEngine.Job("fails", exitCode: 3, runSeconds: 5))).JobId);
+            ids.Add((await engine.SubmitJobAsync(TestEngine.Job("after", runSeconds: 5, dependsOn: [new() { JobId = ids[0] }]) with { Parameters = new Dictionary<string, string> { ["p"] = "v" } })).JobId);
+            await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+            ids.Add((await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "waits", JobQueue = "q", JobDefinition = "big" })).JobId);
+            await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1)); // the head of the queue that no host fits: blocks it (AWS)
+            live = await engine.DescribeJobsAsync(ids);
+            stoppedAt = engine.UtcNow;
+        }
+
+        Assert.Equal(ids.Count, live.Count);
+        Assert.True(live.Any(j => j.Status == JobStatus.FAILED && j.Attempts.Count > 0), string.Join(", ", live.Select(j => $"{j.JobName} {j.Status} {j.Attempts.Count}")));
+        Assert.Contains(live, j => j.Status == JobStatus.RUNNABLE);
+
+        // 1. The journal replays to the same state, and is kept (appended to) rather than compacted.
+        await using (var engine = new BatchEngine(Options(stoppedAt)))
+        {
+            Assert.Equal(5, engine.Recovery!.Jobs);
+            AssertSame(live, await engine.DescribeJobsAsync(ids));
+        }
+
+        Assert.True(new FileInfo(JournalPath(_dir)).Length > JournalFile.HeaderSize);
+
+        // 2. Compacted at start (the journal passes CompactAfterBytes): the snapshot holds it all.
+        await using (var engine = new BatchEngine(Options(stoppedAt, compactAfterBytes: 0)))
+        {
+            AssertSame(live, await engine.DescribeJobsAsync(ids));
+        }
+
+        Assert.Equal(JournalFile.HeaderSize, new FileInfo(JournalPath(_dir)).Length);
+
+        // 3. The snapshot alone.
+        await using (var engine = new BatchEngine(Options(stoppedAt)))
+        {
+            Assert.Equal(5, engine.Recovery!.Jobs);
+            AssertSame(live, await engine.DescribeJobsAsync(ids));
+            var next = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "next", JobQueue = "q", JobDefinition = "def" });
+            Assert.DoesNotContain(next.JobId, ids);
+        }
+    }
+
+    private static void AssertSame(IReadOnlyList<JobDetail> live, IReadOnlyList<JobDetail> recovered)
+    {
+        var after = recovered.ToDictionary(j => j.JobId);
+        foreach (var before in live)
+        {
+            var a = after[before.JobId];
+            Assert.Equal(before.Status, a.Status);
+            if (before.Status != JobStatus.RUNNABLE)
+            {
+                Assert.Equal(before.StatusReason, a.StatusReason);
+            }
+
+            Assert.Equal(before.JobName, a.JobName);
+            Assert.Equal(before.JobQueue, a.JobQueue);
+            Assert.Equal(before.JobDefinition, a.JobDefinition);
+            Assert.Equal(before.CreatedAt, a.CreatedAt);
+            Assert.Equal(before.StartedAt, a.StartedAt);
+            Assert.Equal(before.StoppedAt, a.StoppedAt);
+            Assert.Equal(before.Parameters, a.Parameters);
+            Assert.Equal(before.Container?.Command, a.Container?.Command);
+            Assert.Equal(before.ArrayProperties?.StatusSummary, a.ArrayProperties?.StatusSummary);
+            Assert.Equal(before.Attempts, a.Attempts); // records: exit code, reason, times, log stream, instance and task ARNs
+        }
+    }
+
+    [Fact]
+    public async Task Format2Journal_IsRead_AndRewrittenAsFormat3()
+    {
+        Directory.CreateDirectory(_dir);
+        const string id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        const long created = 1_700_000_000_000;
+        var attempt = new AttemptDetail
+        {
+            Container = new AttemptContainerDetail { ExitCode = 0, LogStreamName = "def/default/" + id + "-1", TaskArn = "arn:aws:ecs:local:000000000000:task/ce/" + id + "-1" },
+            StartedAt = created + 1000,
+            StoppedAt = created + 6000,
+            StatusReason = "Essential container in task exited",
+        };
+        var buffer = new ArrayBufferWriter<byte>();
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateComputeEnvironment", new CreateComputeEnvironmentRequest { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }] }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateJobQueue", new CreateJobQueueRequest { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "RegisterJobDefinition", TestEngine.Definition("def")));
+        Frame(buffer, (ref MessagePackWriter w) =>
+        {
+            // Format 2 submit: [2, jobId, createdAt, definitionArn, requestJson]
+            w.WriteArrayHeader(5);
+            w.Write((byte)2);
+            w.Write(id);
+            w.Write(created);
+            w.Write("arn:aws:batch:local:000000000000:job-definition/def:1");
+            w.Write(JsonSerializer.SerializeToUtf8Bytes(new SubmitJobRequest { JobName = "old", JobQueue = "q", JobDefinition = "def" }, JournalCodec.Json));
+        });
+        Frame(buffer, (ref MessagePackWriter w) =>
+        {
+            // Format 2 state: [3, jobId, state, reason, time, startedAt, stoppedAt, flags, attemptJson, host, driver, handle]
+            w.WriteArrayHeader(12);
+            w.Write((byte)3);
+            w.Write(id);
+            w.Write(5); // SUCCEEDED
+            w.Write("Essential container in task exited");
+            w.Write(created + 6000);
+            w.Write(created + 1000);
+            w.Write(created + 6000);
+            w.Write(0);
+            w.Write(JsonSerializer.SerializeToUtf8Bytes(attempt, JournalCodec.Json));
+            w.WriteNil();
+            w.WriteNil();
+            w.WriteNil();
+        });
+        await File.WriteAllBytesAsync(JournalPath(_dir), [.. "BCJRNL02"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
+
+        var start = DateTimeOffset.FromUnixTimeMilliseconds(created + 10_000);
+        for (var restart = 0; restart < 2; restart++)
+        {
+            // First from the format 2 journal; then from the format 3 snapshot that recovery wrote.
+            await using var engine = new BatchEngine(Options(start));
+            Assert.Equal(1, engine.Recovery!.Jobs);
+            var job = await engine.DescribeAsync(id);
+            Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+            Assert.Equal(created, job.CreatedAt);
+            Assert.Equal(attempt, Assert.Single(job.Attempts));
+            Assert.Equal("BCJRNL03"u8.ToArray(), File.ReadAllBytes(Path.Combine(_dir, "snapshot.bcj"))[..8]);
+        }
+    }
+
+    [Fact]
+    public void NewerFormat_IsRefused_NamingTheFileAndTheVersion()
+    {
+        Directory.CreateDirectory(_dir);
+        File.WriteAllBytes(JournalPath(_dir), "BCJRNL09"u8.ToArray());
+        var e = Assert.Throws<JournalCorruptException>(() => new BatchEngine(Options()));
+        Assert.Equal(JournalPath(_dir), e.Path);
+        Assert.Contains("format version 9 is not supported", e.Message, StringComparison.Ordinal);
+        Assert.Contains(JournalPath(_dir), e.Message, StringComparison.Ordinal);
+    }
+
+    private delegate void Write(ref MessagePackWriter w);
+
+    private static void Frame(ArrayBufferWriter<byte> output, Write write)
+    {
+        var payload = new ArrayBufferWriter<byte>();
+        var w = new MessagePackWriter(payload);
+        write(ref w);
+        w.Flush();
+        JournalFile.WriteFrame(output, payload.WrittenSpan);
+    }
+
+    private static void Resource<T>(ref MessagePackWriter w, string op, T request)
+    {
+        w.WriteArrayHeader(3);
+        w.Write((byte)1);
+        w.Write(op);
+        w.Write(JsonSerializer.SerializeToUtf8Bytes(request, JournalCodec.Json));
+    }
+}
