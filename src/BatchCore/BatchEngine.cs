@@ -22,6 +22,8 @@ public sealed class BatchEngine : IAsyncDisposable
     private readonly EngineCore _core;
     private readonly Dispatch.RequestQueue<ICommand> _commands;
     private readonly Task _loop;
+    private Task<bool>? _commandWait; // the loop's pending waits (see WaitForWorkAsync)
+    private Task<bool>? _eventWait;
     private readonly CancellationTokenSource _stop = new();
     private readonly BatchEngineOptions _options;
     private readonly List<Journal.IJournalAck> _executed = [];
@@ -288,6 +290,7 @@ public sealed class BatchEngine : IAsyncDisposable
         var reader = _commands.Reader;
         var events = _core.EventReader;
         var virtualTime = _core.IsVirtual;
+        var spinBeforeWait = false; // the last busy round took requests
         while (true)
         {
             var did = false;
@@ -332,6 +335,7 @@ public sealed class BatchEngine : IAsyncDisposable
 
             if (did)
             {
+                spinBeforeWait = taken > 0;
                 continue;
             }
 
@@ -340,12 +344,15 @@ public sealed class BatchEngine : IAsyncDisposable
                 return;
             }
 
-            // Attempts running on drivers report soon (in-process handlers within microseconds): look again a few
-            // times, yielding the core, before paying for an asynchronous wait and the wake-up that ends it.
-            if (!virtualTime && _core.RunningAttempts > 0 && SpinForWork(reader, events))
+            // Attempts running on drivers report soon (in-process handlers within microseconds), and submitters that
+            // just got answers submit again: look again a few times, yielding the core, before paying for an
+            // asynchronous wait and the wake-up that ends it (one per request when submitters trickle in).
+            if (!virtualTime && (_core.RunningAttempts > 0 || spinBeforeWait) && SpinForWork(reader, events))
             {
                 continue;
             }
+
+            spinBeforeWait = false;
 
             // Idle: wait for a request, a driver event or (real time) the next timer.
             var next = virtualTime ? null : _core.NextTimerDue();
@@ -403,30 +410,52 @@ public sealed class BatchEngine : IAsyncDisposable
 
     private async Task WaitForWorkAsync(ChannelReader<ICommand> reader, ChannelReader<HostEvent> events, long? nextDue)
     {
-        var a = reader.WaitToReadAsync(_stop.Token);
-        if (a.IsCompleted)
+        // A wait still pending from an earlier round is kept, not asked for again: a single-reader channel cancels the
+        // waiter it already has when asked for a new one (an exception per round on the busy path).
+        var a = _commandWait;
+        if (a is null)
         {
-            await a.ConfigureAwait(false);
-            return;
+            var wait = reader.WaitToReadAsync(_stop.Token);
+            if (wait.IsCompleted)
+            {
+                await wait.ConfigureAwait(false);
+                return;
+            }
+
+            a = wait.AsTask();
         }
 
-        var b = events.WaitToReadAsync(_stop.Token);
-        if (b.IsCompleted)
+        var b = _eventWait;
+        if (b is null)
         {
-            await b.ConfigureAwait(false);
-            return;
+            var wait = events.WaitToReadAsync(_stop.Token);
+            if (wait.IsCompleted)
+            {
+                _commandWait = a.IsCompleted ? null : a;
+                await wait.ConfigureAwait(false);
+                return;
+            }
+
+            b = wait.AsTask();
         }
 
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        var tasks = new List<Task>(3) { a.AsTask(), b.AsTask() };
-        if (nextDue is { } due)
+        if (!a.IsCompleted && !b.IsCompleted)
         {
-            var delay = TimeSpan.FromMilliseconds(Math.Max(0, due - _core.NowMs));
-            tasks.Add(Task.Delay(delay, _core.Time, cts.Token));
+            if (nextDue is { } due)
+            {
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                var delay = Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, due - _core.NowMs)), _core.Time, cts.Token);
+                await Task.WhenAny(a, b, delay).ConfigureAwait(false);
+                await cts.CancelAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await Task.WhenAny(a, b).ConfigureAwait(false);
+            }
         }
 
-        await Task.WhenAny(tasks).ConfigureAwait(false);
-        await cts.CancelAsync().ConfigureAwait(false);
+        _commandWait = a.IsCompleted ? null : a;
+        _eventWait = b.IsCompleted ? null : b;
     }
 
     /// <summary>

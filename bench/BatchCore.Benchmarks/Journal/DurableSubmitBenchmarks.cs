@@ -17,7 +17,7 @@ public class DurableSubmitBenchmarks
     private BatchEngine _engine = null!;
     private string? _dir;
 
-    [Params(20_000)]
+    [Params(200_000)]
     public int Submissions { get; set; }
 
     /// <summary>Concurrent submitters: group commit shares one fsync among the submissions waiting together.</summary>
