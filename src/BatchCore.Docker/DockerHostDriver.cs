@@ -299,6 +299,11 @@ public sealed class DockerHostDriver : HostDriver
                 return new AttemptExit(null, "CannotPullContainerError: " + pullError);
             }
 
+            if (launch.Reattachable)
+            {
+                await RemoveLeftoversAsync().ConfigureAwait(false);
+            }
+
             CreateContainerResponse created;
             try
             {
@@ -581,6 +586,47 @@ public sealed class DockerHostDriver : HostDriver
                 or HttpRequestException)
             {
                 // Already gone; RunAsync reports the exit and removes the container.
+            }
+        }
+
+        /// <summary>
+        /// A journaling engine that died between creating a container and journaling its STARTING record leaves a
+        /// container no record names, while the job is RUNNABLE again: when the job is launched again (same job id and
+        /// attempt number) that container is removed first, so the attempt never runs twice at once. Containers of
+        /// attempts this driver runs are left alone. Best effort: a daemon error here does not stop the launch.
+        /// </summary>
+        private async Task RemoveLeftoversAsync()
+        {
+            try
+            {
+                var list = await Containers.ListContainersAsync(new ContainersListParameters
+                {
+                    All = true,
+                    Filters = new Dictionary<string, IDictionary<string, bool>>
+                    {
+                        ["label"] = new Dictionary<string, bool>
+                        {
+                            [JobIdLabel + "=" + launch.JobId] = true,
+                            [JobAttemptLabel + "=" + launch.Attempt.ToString(CultureInfo.InvariantCulture)] = true,
+                        },
+                    },
+                }).ConfigureAwait(false);
+                foreach (var leftover in list)
+                {
+                    if (leftover.Labels is { } labels && labels.TryGetValue(AttemptLabel, out var token)
+                        && long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
+                        && driver._attempts.ContainsKey(new AttemptToken(value)))
+                    {
+                        continue; // one of ours, running now
+                    }
+
+                    await Containers.RemoveContainerAsync(leftover.ID, new ContainerRemoveParameters { Force = true, RemoveVolumes = true },
+                        CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException)
+            {
+                // best effort
             }
         }
 

@@ -52,6 +52,35 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
         Assert.Empty(await docker.ListAttemptContainersAsync(launch.Token.Value.ToString(CultureInfo.InvariantCulture)));
 
     [Fact]
+    public async Task ReattachableLaunch_OverALeftoverContainerOfTheSameAttempt_RemovesItFirst()
+    {
+        RequireDriver();
+        var launch = MakeLaunch(["true"]) with { Reattachable = true };
+
+        // What an engine that died before journaling its STARTING record leaves: a running container of this job and
+        // attempt (another token) that no record names.
+        using var client = new Docker.DotNet.DockerClientConfiguration(new Uri(docker.Endpoint)).CreateClient();
+        var leftover = await client.Containers.CreateContainerAsync(new Docker.DotNet.Models.CreateContainerParameters
+        {
+            Image = DockerFixture.TestImage,
+            Cmd = ["sleep", "600"],
+            Labels = new Dictionary<string, string>
+            {
+                [DockerHostDriver.AttemptLabel] = "999999999",
+                [DockerHostDriver.JobIdLabel] = launch.JobId,
+                [DockerHostDriver.JobAttemptLabel] = launch.Attempt.ToString(CultureInfo.InvariantCulture),
+            },
+            HostConfig = new Docker.DotNet.Models.HostConfig { NetworkMode = "none" },
+        }, TestContext.Current.CancellationToken);
+        await client.Containers.StartContainerAsync(leftover.ID, new Docker.DotNet.Models.ContainerStartParameters(), TestContext.Current.CancellationToken);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Empty(await docker.ListAttemptContainersAsync("999999999"));
+    }
+
+    [Fact]
     public async Task MissingImage_ExitsWithCannotPullContainerError()
     {
         RequireDriver();
