@@ -11,7 +11,7 @@ namespace BatchCore.Benchmarks.Dispatch;
 /// Baseline: the same number of items through a bare <see cref="Channel{T}"/> (one writer, one reader).
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 10, invocationCount: 1)]
 public class DispatchBenchmarks
 {
     public const int Jobs = 100_000;
@@ -47,7 +47,7 @@ public class DispatchBenchmarks
 /// Fargate profile: a MANAGED FARGATE CE launches one single-use host per job. Same 100,000 jobs per invocation.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 10, invocationCount: 1)]
 public class FargateDispatchBenchmarks
 {
     public const int Jobs = 100_000;
