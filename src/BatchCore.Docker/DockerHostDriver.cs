@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
+using BatchCore.Logs;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Docker.DotNet.X509;
@@ -512,8 +513,8 @@ public sealed class DockerHostDriver : HostDriver
                 using var stream = await Containers.GetContainerLogsAsync(id, false,
                     new ContainerLogsParameters { Follow = true, ShowStdout = true, ShowStderr = true }, cancellationToken).ConfigureAwait(false);
                 var buffer = new byte[16 * 1024];
-                var stdout = new LineSplitter(this);
-                var stderr = new LineSplitter(this);
+                var stdout = new LineSplitter(AppendLog);
+                var stderr = new LineSplitter(AppendLog);
                 while (true)
                 {
                     var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false);
@@ -651,53 +652,6 @@ public sealed class DockerHostDriver : HostDriver
             catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException)
             {
                 // Already removed, or the daemon is gone (its containers went with it).
-            }
-        }
-
-        /// <summary>Turns a byte stream into log lines (UTF-8, split on '\n', a trailing '\r' dropped).</summary>
-        private sealed class LineSplitter(Attempt attempt)
-        {
-            private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
-            private readonly StringBuilder _line = new();
-            private char[] _chars = new char[1024];
-
-            public void Append(ReadOnlySpan<byte> bytes)
-            {
-                var needed = _decoder.GetCharCount(bytes, flush: false);
-                if (needed > _chars.Length)
-                {
-                    _chars = new char[Math.Max(needed, _chars.Length * 2)];
-                }
-
-                var count = _decoder.GetChars(bytes, _chars, flush: false);
-                var span = _chars.AsSpan(0, count);
-                while (span.IndexOf('\n') is var newline and >= 0)
-                {
-                    _line.Append(span[..newline]);
-                    Emit();
-                    span = span[(newline + 1)..];
-                }
-
-                _line.Append(span);
-            }
-
-            public void Flush()
-            {
-                if (_line.Length > 0)
-                {
-                    Emit();
-                }
-            }
-
-            private void Emit()
-            {
-                if (_line.Length > 0 && _line[^1] == '\r')
-                {
-                    _line.Length--;
-                }
-
-                attempt.AppendLog(_line.ToString());
-                _line.Clear();
             }
         }
     }

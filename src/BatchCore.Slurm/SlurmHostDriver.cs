@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
+using BatchCore.Logs;
 
 namespace BatchCore.Hosts.Slurm;
 
@@ -276,8 +277,7 @@ public sealed class SlurmHostDriver : HostDriver
     {
         private readonly Lock _gate = new();
         private readonly string _prefix = Path.Combine(driver._directory, launch.Token.Value.ToString(CultureInfo.InvariantCulture));
-        private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
-        private readonly StringBuilder _line = new();
+        private LineSplitter? _lines;
         private long _offset;
         private long _jobId = -1;
         private bool _terminateRequested;
@@ -679,41 +679,18 @@ public sealed class SlurmHostDriver : HostDriver
                     while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
                     {
                         _offset += read;
-                        Append(buffer.AsSpan(0, read));
+                        (_lines ??= new LineSplitter(AppendLog)).Append(buffer.AsSpan(0, read));
                     }
                 }
             }
 
-            if (final && _line.Length > 0)
+            if (final)
             {
-                Emit();
+                _lines?.Flush();
             }
         }
 
-        private void Append(ReadOnlySpan<byte> bytes)
-        {
-            var chars = new char[_decoder.GetCharCount(bytes, flush: false)];
-            var count = _decoder.GetChars(bytes, chars, flush: false);
-            var span = chars.AsSpan(0, count);
-            while (span.IndexOf('\n') is var newline and >= 0)
-            {
-                _line.Append(span[..newline]);
-                Emit();
-                span = span[(newline + 1)..];
-            }
-
-            _line.Append(span);
-        }
-
-        private void Emit()
-        {
-            if (_line.Length > 0 && _line[^1] == '\r')
-            {
-                _line.Length--;
-            }
-
-            driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), _line.ToString());
-            _line.Clear();
-        }
+        private void AppendLog(string line) =>
+            driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
     }
 }

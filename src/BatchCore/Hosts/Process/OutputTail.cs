@@ -1,4 +1,5 @@
 using System.Buffers;
+using BatchCore.Logs;
 
 namespace BatchCore.Hosts.Process;
 

@@ -1,9 +1,9 @@
 using System.Text;
 
-namespace BatchCore.Hosts.Process;
+namespace BatchCore.Logs;
 
 /// <summary>
-/// Turns a job's output bytes (UTF-8) into log lines: whole lines as they complete (a trailing '\r' dropped), the last
+/// Turns a job's output bytes (UTF-8) into log lines (every driver's stdout, stderr or output file): whole lines as they complete (a trailing '\r' dropped), the last
 /// partial line on <see cref="Flush"/>. Allocates its buffers on the first byte, so a silent job costs nothing.
 /// </summary>
 internal sealed class LineSplitter(Action<string> appendLine)
