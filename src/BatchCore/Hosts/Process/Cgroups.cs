@@ -452,10 +452,13 @@ internal abstract class CgroupLayout
         public override async ValueTask<bool> ReturnAsync(AttemptCgroup cgroup, TimeProvider time)
         {
             var slot = (V1Slot)cgroup;
-            slot.EvictOwnThreads();
-            if (!await slot.EmptyAsync(time).ConfigureAwait(false))
+            if (!slot.TakeDrained())
             {
-                return false; // still holds processes: never reuse it, and leave it for the diagnostic
+                slot.EvictOwnThreads();
+                if (!await slot.EmptyAsync(time).ConfigureAwait(false))
+                {
+                    return false; // still holds processes: never reuse it, and leave it for the diagnostic
+                }
             }
 
             if (Interlocked.Increment(ref _pooled) <= MaxPooled && slot.TryReset())
@@ -929,6 +932,25 @@ internal abstract class AttemptCgroup
     /// while the starting thread was inside). Nothing to do elsewhere.</summary>
     public virtual void EvictOwnThreads()
     {
+    }
+
+    private bool _drained;
+
+    /// <summary>Whether <see cref="DrainAsync"/> found the cgroup empty since the last call (nothing enters an empty
+    /// attempt cgroup by itself); clears it, so a pooled slot's next attempt starts undrained.</summary>
+    public bool TakeDrained()
+    {
+        var drained = _drained;
+        _drained = false;
+        return drained;
+    }
+
+    /// <summary>Takes this process's threads back and kills what is left until the cgroup is empty (see
+    /// <see cref="EmptyAsync"/>); returning the slot to the pool right after need not do it again.</summary>
+    public async ValueTask DrainAsync(TimeProvider time)
+    {
+        EvictOwnThreads();
+        _drained = await EmptyAsync(time).ConfigureAwait(false);
     }
 
     /// <summary>Sends <paramref name="signal"/> to every process in the cgroup; returns how many there were.</summary>

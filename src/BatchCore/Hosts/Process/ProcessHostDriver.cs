@@ -359,8 +359,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                 // The exit is reported only once no process of the attempt is left (and no thread of ours in its slot).
                 if (_cgroup is not null)
                 {
-                    _cgroup.EvictOwnThreads();
-                    _ = await _cgroup.EmptyAsync(options.TimeProvider).ConfigureAwait(false);
+                    await _cgroup.DrainAsync(options.TimeProvider).ConfigureAwait(false);
                 }
             }
         }
