@@ -96,7 +96,9 @@ internal sealed partial class EngineCore
     /// <summary>SubmitJob, on the loop: resolves names, checks the rules that need state, then accepts the job.</summary>
     public SubmitJobResponse SubmitJob(SubmitJobRequest r, System.Diagnostics.ActivityContext? submitter = null, string? fixedId = null, long? fixedCreatedAt = null)
     {
-        var p = new Problems();
+        // One instance for every submission (the loop runs one at a time; ThrowIfAny copies what it found).
+        var p = _submitProblems;
+        p.Clear();
         var q = FindQueue(r.JobQueue!);
         if (q is null)
         {
@@ -157,7 +159,7 @@ internal sealed partial class EngineCore
         var id = fixedId ?? NewId();
         var job = AcceptJob(id, r.JobName!, q!, spec!, fixedCreatedAt ?? NowMs, r.ArrayProperties?.Size ?? 0, deps, submitter);
         JournalSubmit(job, r);
-        return new SubmitJobResponse(JobArn(id), job.Name, id);
+        return SubmitJobResponse.WithArnPrefix(job.Name, id, _jobArnPrefix); // the ARN is formatted only if the caller reads it
     }
 
     /// <summary>A validated job joins the engine: SUBMITTED, dependencies wired, evaluated by the next cycle. Recovery

@@ -334,7 +334,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     private string Arn(string kind, string name) => $"arn:aws:batch:{_options.Region}:{_options.AccountId}:{kind}/{name}";
 
-    public string JobArn(string jobId) => Arn("job", jobId);
+    public string JobArn(string jobId) => _jobArnPrefix + jobId;
+
+    /// <summary><c>arn:aws:batch:region:account:job/</c>, formatted once.</summary>
+    private string _jobArnPrefix => field ??= Arn("job", "");
+
+    private readonly Validation.Problems _submitProblems = new();
 
     /// <summary>Strips an ARN of this engine's kind to its name; returns the input when it is not such an ARN.</summary>
     private static string NameOf(string nameOrArn, string kind)

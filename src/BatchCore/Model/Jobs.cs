@@ -76,7 +76,54 @@ public sealed record ContainerOverrides
 }
 
 /// <summary>AWS <c>SubmitJob</c> response.</summary>
-public sealed record SubmitJobResponse(string JobArn, string JobName, string JobId);
+public sealed record SubmitJobResponse
+{
+    // The engine hands out the ARN's prefix and formats the ARN only when it is read: most callers keep the id only.
+    private readonly string? _arnPrefix;
+    private string? _jobArn;
+
+    /// <summary>Creates a response.</summary>
+    public SubmitJobResponse(string JobArn, string JobName, string JobId)
+    {
+        _jobArn = JobArn;
+        this.JobName = JobName;
+        this.JobId = JobId;
+    }
+
+    private SubmitJobResponse(string jobName, string jobId, string arnPrefix, bool lazy)
+    {
+        _ = lazy;
+        _arnPrefix = arnPrefix;
+        JobName = jobName;
+        JobId = jobId;
+    }
+
+    /// <summary>A response whose <see cref="JobArn"/> is <paramref name="arnPrefix"/> + <paramref name="jobId"/>, formatted when read.</summary>
+    internal static SubmitJobResponse WithArnPrefix(string jobName, string jobId, string arnPrefix) => new(jobName, jobId, arnPrefix, lazy: true);
+
+    /// <summary>The job's ARN, <c>arn:aws:batch:region:account:job/jobId</c>.</summary>
+    public string JobArn
+    {
+        get => _jobArn ??= _arnPrefix + JobId;
+        init => _jobArn = value;
+    }
+
+    public string JobName { get; init; }
+
+    public string JobId { get; init; }
+
+    public void Deconstruct(out string JobArn, out string JobName, out string JobId)
+    {
+        JobArn = this.JobArn;
+        JobName = this.JobName;
+        JobId = this.JobId;
+    }
+
+    public bool Equals(SubmitJobResponse? other) =>
+        other is not null && JobArn == other.JobArn && JobName == other.JobName && JobId == other.JobId;
+
+    public override int GetHashCode() => HashCode.Combine(JobArn, JobName, JobId);
+}
 
 /// <summary>AWS <c>JobDetail</c>: a snapshot of one job.</summary>
 public sealed record JobDetail

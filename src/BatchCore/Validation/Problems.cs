@@ -9,6 +9,9 @@ internal sealed class Problems
 
     public bool Any => _items is { Count: > 0 };
 
+    /// <summary>Forgets the problems found, so that a caller on one thread can use one instance per request.</summary>
+    public void Clear() => _items?.Clear();
+
     public IReadOnlyList<string> Items => _items ?? (IReadOnlyList<string>)[];
 
     public void Add(string field, string rule) => (_items ??= []).Add(field + " " + rule);
@@ -60,7 +63,7 @@ internal sealed class Problems
     {
         if (Any)
         {
-            throw new BatchClientException(_items!);
+            throw new BatchClientException(_items!.ToArray()); // a copy: an instance may be cleared and used again
         }
     }
 }

@@ -26,6 +26,34 @@ public class JobLifecycleTests
     }
 
     [Fact]
+    public async Task SubmitResponse_FormatsItsArnWhenRead_AndEqualsOneBuiltWithTheArn()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var r = await engine.SubmitJobAsync(TestEngine.Job(name: "arn-check"));
+        var built = new SubmitJobResponse($"arn:aws:batch:local:000000000000:job/{r.JobId}", "arn-check", r.JobId);
+
+        Assert.Equal(built, r);
+        Assert.Equal(built.GetHashCode(), r.GetHashCode());
+        var (arn, name, id) = r;
+        Assert.Equal((built.JobArn, "arn-check", r.JobId), (arn, name, id));
+        Assert.Equal("other", (r with { JobArn = "other" }).JobArn);
+        Assert.Contains(r.JobArn, r.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RejectedSubmissions_EachNameOnlyTheirOwnProblems()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var first = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job(queue: "nope")));
+        var second = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job(def: "missing")));
+        var ok = await engine.SubmitJobAsync(TestEngine.Job());
+
+        Assert.Equal("jobQueue nope does not exist", Assert.Single(first.Problems));
+        Assert.Contains("missing", Assert.Single(second.Problems), StringComparison.Ordinal);
+        Assert.False(string.IsNullOrEmpty(ok.JobId));
+    }
+
+    [Fact]
     public async Task NonZeroExit_WithoutRetries_Fails()
     {
         await using var engine = await TestEngine.WithQueueAsync();
