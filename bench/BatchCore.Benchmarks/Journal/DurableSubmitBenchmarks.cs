@@ -9,9 +9,12 @@ namespace BatchCore.Benchmarks.Journal;
 /// Durable submissions per second: <see cref="Submissions"/> SubmitJob calls from <see cref="Submitters"/> concurrent submitters with the journal
 /// (group commit, fsync per loop batch) against durability None (baseline). Jobs never run (no host fits them), so the
 /// measurement is submission and journaling only.
+/// Enough warm-up iterations for steady state: tiered compilation leaves a method at tier 0 until it has been called
+/// 30 times and no new method was compiled for 100 ms, so the first second of a fresh process runs unoptimised code
+/// (the engine's per-cycle loops most of all). Every system measured here gets the same warm-up.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 6, iterationCount: 8, invocationCount: 1)]
 public class DurableSubmitBenchmarks
 {
     private BatchEngine _engine = null!;

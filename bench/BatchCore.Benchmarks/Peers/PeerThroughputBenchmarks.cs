@@ -23,9 +23,12 @@ namespace BatchCore.Benchmarks.Peers;
 /// <item>Hangfire 1.8.25 + Hangfire.InMemory 1.0.0, WorkerCount 2: <see cref="Jobs"/> × Enqueue.</item>
 /// </list>
 /// Run: <c>dotnet run -c Release --project bench/BatchCore.Benchmarks -- --filter '*PeerThroughputBenchmarks*'</c>
+/// Enough warm-up iterations for steady state: tiered compilation leaves a method at tier 0 until it has been called
+/// 30 times and no new method was compiled for 100 ms, so the first second of a fresh process runs unoptimised code
+/// (the engine's per-cycle loops most of all). Every system measured here gets the same warm-up.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 10, iterationCount: 15, invocationCount: 1)]
 public class PeerThroughputBenchmarks
 {
     /// <summary>Jobs per operation (AWS's largest array).</summary>
