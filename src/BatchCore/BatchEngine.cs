@@ -56,6 +56,11 @@ public sealed class BatchEngine : IAsyncDisposable
             p.Add("options.journal.stateDirectory", "is required when durability is Journal");
         }
 
+        if (o.Journal.PreallocateBytes < 0)
+        {
+            p.Add("options.journal.preallocateBytes", $"must not be negative, was {o.Journal.PreallocateBytes}");
+        }
+
         if (o.TerminationGracePeriod < TimeSpan.Zero)
         {
             p.Add("options.terminationGracePeriod", "must not be negative");

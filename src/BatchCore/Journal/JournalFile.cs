@@ -135,6 +135,20 @@ internal sealed class JournalReader : IDisposable
         Fill(8);
         var len = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(_start));
         var crc = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(_start + 4));
+        if (len == 0)
+        {
+            // No record is empty: this is the zero-filled space the writer preallocates, the end of the log. Only zeros
+            // may follow; anything else is data after a hole, which is not skipped silently.
+            if (crc != 0 || !RestIsZero(offset + 8))
+            {
+                throw new JournalCorruptException(_path, offset, "an empty record header followed by data");
+            }
+
+            _truncateAt = offset;
+            Finish();
+            return false;
+        }
+
         if (len > remaining - 8)
         {
             _truncateAt = offset; // torn: the last record was cut short
@@ -146,9 +160,9 @@ internal sealed class JournalReader : IDisposable
         var body = new ReadOnlyMemory<byte>(_buffer, _start + 8, (int)len);
         if (Crc32.Compute(body.Span) != crc)
         {
-            if (offset + 8 + len == _length)
+            if (offset + 8 + len == _length || RestIsZero(offset + 8 + len))
             {
-                _truncateAt = offset; // torn: the last record's bytes never all reached the disk
+                _truncateAt = offset; // torn: the last record's bytes never all reached the disk (zeros may follow)
                 Finish();
                 return false;
             }
@@ -159,6 +173,29 @@ internal sealed class JournalReader : IDisposable
         Offset = offset;
         _start += 8 + (int)len;
         payload = body;
+        return true;
+    }
+
+    /// <summary>Whether the file holds only zero bytes from <paramref name="from"/> to its end (the preallocated tail).</summary>
+    private bool RestIsZero(long from)
+    {
+        var chunk = new byte[64 * 1024];
+        for (var at = from; at < _length;)
+        {
+            var n = RandomAccess.Read(_file!.SafeFileHandle, chunk, at);
+            if (n == 0)
+            {
+                break;
+            }
+
+            if (chunk.AsSpan(0, n).ContainsAnyExcept((byte)0))
+            {
+                return false;
+            }
+
+            at += n;
+        }
+
         return true;
     }
 

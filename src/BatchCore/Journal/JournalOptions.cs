@@ -40,4 +40,12 @@ public sealed record JournalOptions
 
     /// <summary>Compact (write a snapshot, truncate the journal) when the journal has grown past this many bytes. The default is 256 MiB.</summary>
     public long CompactAfterBytes { get; init; } = 256L << 20;
+
+    /// <summary>
+    /// The journal is extended this many bytes at a time, zero-filled ahead of the records: an fsync then writes the
+    /// records only, not the file's new size (about 0.25 ms less per fsync on ext4 here). A crash leaves the zeros, which
+    /// recovery reads as the end of the log and cuts off; a clean stop trims them. 0 appends without preallocating
+    /// (for copy-on-write file systems, where writing zeros ahead saves nothing). The default is 8 MiB.
+    /// </summary>
+    public long PreallocateBytes { get; init; } = 8L << 20;
 }

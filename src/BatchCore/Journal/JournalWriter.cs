@@ -33,6 +33,11 @@ internal sealed class JournalWriter : IDisposable
     private readonly Task? _flusher;
     private long _lastFsync = Stopwatch.GetTimestamp();
     private long _handed;
+    /// <summary>Pipelined: where the flusher writes next (the log's end on disk).</summary>
+    private long _fileEnd;
+    /// <summary>Pipelined: the file's length; zeros from <see cref="_fileEnd"/> to here.</summary>
+    private long _allocated;
+    private long _preallocate;
     private bool _unsynced;
     private volatile Exception? _fault;
     private bool _disposed;
@@ -55,10 +60,13 @@ internal sealed class JournalWriter : IDisposable
             _file.Flush(flushToDisk: true);
         }
 
+        // The log ends at the file's end: recovery cut off any zeros a crash left behind before the journal is reopened.
         _file.Seek(0, SeekOrigin.End);
         _handed = _file.Length;
         if (pipelined)
         {
+            _fileEnd = _allocated = _handed;
+            _preallocate = options.PreallocateBytes;
             _batches = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             _flusher = Task.Run(FlushLoopAsync);
         }
@@ -153,11 +161,7 @@ internal sealed class JournalWriter : IDisposable
                 {
                     foreach (var b in taken)
                     {
-                        if (b.Buffer!.WrittenCount > 0)
-                        {
-                            _file.Write(b.Buffer.WrittenSpan);
-                            _unsynced = true;
-                        }
+                        Append(b.Buffer!.WrittenSpan);
                     }
 
                     Sync(force: false);
@@ -181,8 +185,62 @@ internal sealed class JournalWriter : IDisposable
         }
     }
 
+    /// <summary>
+    /// Pipelined: writes at the log's end (positioned writes: the file's length runs ahead of it), first extending the
+    /// zero-filled region when the records would not fit in it.
+    /// </summary>
+    private void Append(ReadOnlySpan<byte> records)
+    {
+        if (records.IsEmpty)
+        {
+            return;
+        }
+
+        var end = _fileEnd + records.Length;
+        if (end > _allocated && _preallocate > 0)
+        {
+            Preallocate(end);
+        }
+
+        RandomAccess.Write(_file.SafeFileHandle, records, _fileEnd);
+        _fileEnd = end;
+        _allocated = Math.Max(_allocated, end);
+        _unsynced = true;
+    }
+
+    /// <summary>Zero-fills the file up to at least <paramref name="needed"/> plus <see cref="JournalOptions.PreallocateBytes"/>.</summary>
+    private void Preallocate(long needed)
+    {
+        var target = needed + _preallocate;
+        var zeros = ZeroBlock;
+        try
+        {
+            while (_allocated < target)
+            {
+                var n = (int)Math.Min(zeros.Length, target - _allocated);
+                RandomAccess.Write(_file.SafeFileHandle, zeros.AsSpan(0, n), _allocated);
+                _allocated += n;
+            }
+        }
+        catch (IOException)
+        {
+            // A full disk: stop preallocating and let the records themselves find out whether they fit.
+            _preallocate = 0;
+        }
+    }
+
+    /// <summary>Zeros for <see cref="Preallocate"/>, never written to.</summary>
+    private static byte[] ZeroBlock => field ??= new byte[256 * 1024];
+
     private void WriteAndSync(ArrayBufferWriter<byte> buffer, bool force)
     {
+        if (_batches is not null)
+        {
+            Append(buffer.WrittenSpan);
+            Sync(force);
+            return;
+        }
+
         if (buffer.WrittenCount > 0)
         {
             _file.Write(buffer.WrittenSpan);
@@ -245,6 +303,12 @@ internal sealed class JournalWriter : IDisposable
             if (_fault is null)
             {
                 WriteAndSync(_pending, force: true);
+                if (_batches is not null && _allocated > _fileEnd)
+                {
+                    // A clean stop leaves no zeros behind: the file is exactly its records.
+                    _file.SetLength(_fileEnd);
+                    _file.Flush(flushToDisk: true);
+                }
             }
         }
         finally

@@ -15,14 +15,29 @@ public sealed class JournalTests : IDisposable
         }
     }
 
-    private BatchEngineOptions Options(DateTimeOffset? start = null) => new()
+    private BatchEngineOptions Options(DateTimeOffset? start = null, long preallocate = 8L << 20) => new()
     {
         VirtualTime = true,
         VirtualStart = start ?? BatchEngineDefaults.VirtualStart,
         AllowShortTimeouts = true,
         BatchPlacementThreshold = 0,
-        Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = _dir },
+        Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = _dir, PreallocateBytes = preallocate },
     };
+
+    private string JournalPath => Path.Combine(_dir, "journal.bcj");
+
+    /// <summary>The journal's records: every byte of the file up to the first zero header (or the end).</summary>
+    private long RecordBytes()
+    {
+        var bytes = File.ReadAllBytes(JournalPath);
+        var at = 8;
+        while (at + 8 <= bytes.Length && BitConverter.ToUInt32(bytes, at) is var len and > 0)
+        {
+            at += 8 + (int)len;
+        }
+
+        return at;
+    }
 
     private static async Task SetUpAsync(BatchEngine engine)
     {
@@ -108,6 +123,100 @@ public sealed class JournalTests : IDisposable
         {
             Assert.Equal(1, engine.Recovery!.Jobs);
         }
+    }
+
+    [Fact]
+    public async Task Preallocation_ZeroFillsAheadWhileRunning_AndACleanStopTrimsIt()
+    {
+        await using (var engine = new BatchEngine(Options(preallocate: 64 * 1024)))
+        {
+            await SetUpAsync(engine);
+            await engine.SubmitJobAsync(TestEngine.Job("a"));
+
+            // Acknowledged: the records are on disk, followed by the zeros written ahead of them.
+            var length = new FileInfo(JournalPath).Length;
+            Assert.True(length >= 64 * 1024 && length > RecordBytes(), $"journal {length} bytes, records {RecordBytes()}");
+            var bytes = await File.ReadAllBytesAsync(JournalPath, TestContext.Current.CancellationToken);
+            Assert.DoesNotContain(bytes.AsSpan((int)RecordBytes()).ToArray(), b => b != 0);
+        }
+
+        Assert.Equal(RecordBytes(), new FileInfo(JournalPath).Length);
+    }
+
+    [Fact]
+    public async Task WithoutPreallocation_TheFileIsItsRecords()
+    {
+        await using var engine = new BatchEngine(Options(preallocate: 0));
+        await SetUpAsync(engine);
+        await engine.SubmitJobAsync(TestEngine.Job("a"));
+
+        Assert.Equal(RecordBytes(), new FileInfo(JournalPath).Length);
+    }
+
+    [Fact]
+    public async Task CrashWithAPreallocatedTail_RecoversEveryRecord_AndAppendsWhereTheRecordsEnd()
+    {
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+            await engine.SubmitJobAsync(TestEngine.Job("a"));
+        }
+
+        // A crash leaves the zeros the writer put ahead of its records.
+        await File.AppendAllBytesAsync(JournalPath, new byte[100_000], TestContext.Current.CancellationToken);
+        await using (var engine = new BatchEngine(Options()))
+        {
+            Assert.Equal(1, engine.Recovery!.Jobs);
+            await engine.SubmitJobAsync(TestEngine.Job("b"));
+        }
+
+        await using (var engine = new BatchEngine(Options()))
+        {
+            Assert.Equal(2, engine.Recovery!.Jobs);
+        }
+    }
+
+    [Fact]
+    public async Task TornRecordBeforeThePreallocatedTail_IsCutOff()
+    {
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+            await engine.SubmitJobAsync(TestEngine.Job("a"));
+        }
+
+        // Half a record (its header and a few payload bytes), then the zeros it was being written over.
+        await File.AppendAllBytesAsync(JournalPath, [200, 0, 0, 0, 1, 2, 3, 4, 5, 6, .. new byte[4096]], TestContext.Current.CancellationToken);
+        await using (var engine = new BatchEngine(Options()))
+        {
+            Assert.Equal(1, engine.Recovery!.Jobs);
+        }
+
+        Assert.Equal(RecordBytes(), new FileInfo(JournalPath).Length); // neither half record nor zeros are left
+    }
+
+    [Fact]
+    public async Task DataAfterAnEmptyRecordHeader_StopsRecovery()
+    {
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+        }
+
+        // A hole of zeros in the middle of records: not the end of the log, and never skipped silently.
+        var records = RecordBytes();
+        await File.AppendAllBytesAsync(JournalPath, [.. new byte[16], 7, 0, 0, 0], TestContext.Current.CancellationToken);
+        var e = Assert.Throws<JournalCorruptException>(() => new BatchEngine(Options()));
+        Assert.Equal(records, e.Offset);
+        Assert.Contains("empty record header followed by data", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NegativePreallocation_IsRejected_NamingTheField()
+    {
+        var e = Assert.Throws<BatchClientException>(() => new BatchEngine(Options(preallocate: -1)));
+        Assert.Contains("options.journal.preallocateBytes must not be negative, was -1", e.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(JournalPath));
     }
 
     [Fact]
