@@ -322,6 +322,16 @@ public class ProcessHostDriverTests : HostDriverContractTests
         Assert.Throws<ObjectDisposedException>(() => driver.Launch(MakeLaunch(Command(DummyJob.Exit, "0")), Events));
     }
 
+    /// <summary>Waits (a hang guard, not a timing assertion) until every attempt's cleanup is done.</summary>
+    private static async Task WaitForCleanupAsync(ProcessHostDriver driver)
+    {
+        for (var i = 0; driver.TrackedAttempts > 0; i++)
+        {
+            Assert.True(i < 30_000, "attempts still being cleaned up after a minute");
+            await Task.Delay(2, TestContext.Current.CancellationToken);
+        }
+    }
+
     [Fact]
     public async Task PooledCgroup_IsReusedWithTheNextAttemptsLimitsAndAFreshOomCount()
     {
@@ -333,10 +343,12 @@ public class ProcessHostDriverTests : HostDriverContractTests
             var oom = MakeLaunch(Command(DummyJob.Alloc, "1024"), memoryMiB: 128);
             driver.Launch(oom, Events);
             var oomExit = await Events.WaitExitedAsync(oom.Token);
+            await WaitForCleanupAsync(driver); // the exit is reported first, then the slot goes back to the pool
 
             var failing = MakeLaunch(Command(DummyJob.Exit, "3"));
             driver.Launch(failing, Events);
             var failingExit = await Events.WaitExitedAsync(failing.Token);
+            await WaitForCleanupAsync(driver);
 
             var big = MakeLaunch(Command(DummyJob.Alloc, "200"), memoryMiB: 512);
             driver.Launch(big, Events);

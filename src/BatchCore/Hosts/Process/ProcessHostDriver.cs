@@ -36,6 +36,9 @@ public sealed partial class ProcessHostDriver : HostDriver
 
     private readonly ProcessHostDriverOptions _options;
     private readonly ConcurrentDictionary<AttemptToken, Tracked> _attempts = new();
+
+    /// <summary>Attempts launched and not yet cleaned up (an exit is reported before its cgroup slot is back in the pool).</summary>
+    internal int TrackedAttempts => _attempts.Count;
     private readonly ConcurrentDictionary<string, byte> _runDirectories = new(StringComparer.Ordinal);
     private readonly CgroupLayout? _cgroups;
     private readonly string _instanceId;
