@@ -30,7 +30,7 @@ internal sealed class JournalWriter : IDisposable
     private readonly JournalOptions _options;
     private readonly Channel<Batch>? _batches;
     private readonly ConcurrentQueue<Batch> _free = new();
-    private readonly Task? _flusher;
+    private readonly Thread? _flusher;
     private long _lastFsync = Stopwatch.GetTimestamp();
     private long _handed;
     /// <summary>Pipelined: where the flusher writes next (the log's end on disk).</summary>
@@ -67,8 +67,11 @@ internal sealed class JournalWriter : IDisposable
         {
             _fileEnd = _allocated = _handed;
             _preallocate = options.PreallocateBytes;
-            _batches = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            _flusher = Task.Run(FlushLoopAsync);
+            // The flusher has its own thread and the loop wakes it directly (synchronous continuation of its wait): a
+            // thread-pool flusher would queue behind the submitters' continuations, and the fsync would start late.
+            _batches = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
+            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "BatchCore journal flusher" };
+            _flusher.Start();
         }
     }
 
@@ -142,11 +145,11 @@ internal sealed class JournalWriter : IDisposable
         _batches.Writer.TryWrite(batch); // unbounded: never fails while open
     }
 
-    private async Task FlushLoopAsync()
+    private void FlushLoop()
     {
         var reader = _batches!.Reader;
         var taken = new List<Batch>();
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (WaitForBatches(reader))
         {
             // Group commit across batches: everything that queued up during the last fsync shares the next one.
             while (reader.TryRead(out var b))
@@ -166,9 +169,10 @@ internal sealed class JournalWriter : IDisposable
 
                     Sync(force: false);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+                catch (Exception e) when (e is not OutOfMemoryException)
                 {
-                    // The disk refused: nothing from now on is acknowledged as durable. The engine keeps serving reads.
+                    // The disk refused (or a bug): nothing from now on is acknowledged as durable, and this thread must not
+                    // die (an exception would end the host process). The engine keeps serving reads.
                     _fault = error = new IOException("The journal could not be written; submissions are not durable: " + e.Message, e);
                 }
             }
@@ -231,6 +235,13 @@ internal sealed class JournalWriter : IDisposable
 
     /// <summary>Zeros for <see cref="Preallocate"/>, never written to.</summary>
     private static byte[] ZeroBlock => field ??= new byte[256 * 1024];
+
+    /// <summary>Blocks the flusher's thread until a batch is queued (true) or the writer is completed (false).</summary>
+    private static bool WaitForBatches(ChannelReader<Batch> reader)
+    {
+        var wait = reader.WaitToReadAsync();
+        return wait.IsCompleted ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+    }
 
     private void WriteAndSync(ArrayBufferWriter<byte> buffer, bool force)
     {
@@ -295,7 +306,7 @@ internal sealed class JournalWriter : IDisposable
         {
             Commit();
             _batches.Writer.TryComplete();
-            _flusher!.GetAwaiter().GetResult();
+            _flusher!.Join();
         }
 
         try
