@@ -41,28 +41,7 @@ public sealed class BatchEngine : IAsyncDisposable
         }
 
         _commands = new Dispatch.RequestQueue<ICommand>(_options.RequestQueueCapacity);
-
-        // The loop has a thread of its own, which blocks when idle and is woken directly by whoever writes a request or
-        // an event. On the thread pool, its wake-up would queue behind the continuations of the very submitters it
-        // just answered (hundreds, with many concurrent callers), and every round would start late.
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _loop = done.Task;
-        new Thread(() =>
-        {
-            try
-            {
-                RunLoop();
-                done.TrySetResult();
-            }
-            catch (Exception e)
-            {
-                done.TrySetException(e); // observed by StopAsync; an exception must not end the host process
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "BatchCore engine loop",
-        }.UnsafeStart(); // no ExecutionContext: the creator's Activity and AsyncLocals must not leak into every job
+        _loop = Task.Run(RunLoopAsync);
     }
 
     private static void ValidateOptions(BatchEngineOptions o)
@@ -311,7 +290,7 @@ public sealed class BatchEngine : IAsyncDisposable
     /// The scheduling loop: drain requests and driver events, fire due timers, run a scheduling cycle when something
     /// changed; sleep until a request, an event or the next timer.
     /// </summary>
-    private void RunLoop()
+    private async Task RunLoopAsync()
     {
         var reader = _commands.Reader;
         var events = _core.EventReader;
@@ -381,7 +360,15 @@ public sealed class BatchEngine : IAsyncDisposable
             spinBeforeWait = false;
 
             // Idle: wait for a request, a driver event or (real time) the next timer.
-            WaitForWork(reader, events, virtualTime ? null : _core.NextTimerDue());
+            var next = virtualTime ? null : _core.NextTimerDue();
+            try
+            {
+                await WaitForWorkAsync(reader, events, next).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // timer due or stopping
+            }
 
             if (reader.Completion.IsCompleted && !reader.TryPeek(out _) && _stop.IsCancellationRequested)
             {
@@ -426,8 +413,7 @@ public sealed class BatchEngine : IAsyncDisposable
     /// <summary>The last unexpected error the loop survived (null when none): for diagnostics and tests.</summary>
     public Exception? LastLoopError { get; private set; }
 
-    /// <summary>Blocks the loop's thread until a request or an event is there, the next timer is due, or the engine stops.</summary>
-    private void WaitForWork(ChannelReader<ICommand> reader, ChannelReader<HostEvent> events, long? nextDue)
+    private async Task WaitForWorkAsync(ChannelReader<ICommand> reader, ChannelReader<HostEvent> events, long? nextDue)
     {
         // A wait still pending from an earlier round is kept, not asked for again: a single-reader channel cancels the
         // waiter it already has when asked for a new one (an exception per round on the busy path).
@@ -437,7 +423,8 @@ public sealed class BatchEngine : IAsyncDisposable
             var wait = reader.WaitToReadAsync(_stop.Token);
             if (wait.IsCompleted)
             {
-                return; // something is there (or the engine stops): the caller looks
+                await wait.ConfigureAwait(false);
+                return;
             }
 
             a = wait.AsTask();
@@ -450,6 +437,7 @@ public sealed class BatchEngine : IAsyncDisposable
             if (wait.IsCompleted)
             {
                 _commandWait = a.IsCompleted ? null : a;
+                await wait.ConfigureAwait(false);
                 return;
             }
 
@@ -460,15 +448,14 @@ public sealed class BatchEngine : IAsyncDisposable
         {
             if (nextDue is { } due)
             {
-                // The injected clock decides when the timer is due (a fake one in tests), so a delay task, not a timeout.
                 using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
                 var delay = Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, due - _core.NowMs)), _core.Time, cts.Token);
-                Task.WaitAny(a, b, delay);
-                cts.Cancel();
+                await Task.WhenAny(a, b, delay).ConfigureAwait(false);
+                await cts.CancelAsync().ConfigureAwait(false);
             }
             else
             {
-                Task.WaitAny(a, b);
+                await Task.WhenAny(a, b).ConfigureAwait(false);
             }
         }
 

@@ -18,8 +18,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private readonly TimeProvider _time;
     private readonly VirtualTimeProvider? _virtual;
     private Random _random;
-    // Synchronous continuations: the reader is the loop's thread blocked in a wait (see BatchEngine.WaitForWork).
-    private readonly Channel<HostEvent> _events = Channel.CreateUnbounded<HostEvent>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
+    private readonly Channel<HostEvent> _events = Channel.CreateUnbounded<HostEvent>(new UnboundedChannelOptions { SingleReader = true });
     /// <summary>
     /// The loop's timers: a <see cref="TimerEntry"/>, or a <see cref="Job"/> for the start or exit of an attempt on the
     /// engine's own simulated hosts (no timer object per attempt; live while <see cref="Job.SimTimerSeq"/> equals the

@@ -12,9 +12,7 @@ namespace BatchCore.Dispatch;
 internal sealed class RequestQueue<T>(int capacity)
     where T : class
 {
-    // Synchronous continuations: the only reader is the engine loop's thread, blocked in a wait; a writer completing
-    // that wait wakes the thread directly instead of queueing the wake-up on the thread pool.
-    private readonly Channel<T> _channel = Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
+    private readonly Channel<T> _channel = Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
     private int _count;
     private TaskCompletionSource? _space;
     private volatile bool _closed;
