@@ -71,7 +71,7 @@ internal sealed class JournalWriter : IDisposable
             // thread-pool flusher would queue behind the submitters' continuations, and the fsync would start late.
             _batches = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
             _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "BatchCore journal flusher" };
-            _flusher.Start();
+            _flusher.UnsafeStart(); // no ExecutionContext: nothing of the engine creator's flows into it
         }
     }
 
