@@ -35,7 +35,7 @@ internal sealed class JobQueueState
     public Job? BlockedHead { get; set; }
     public long BlockedVersion { get; set; } = -1;
     /// <summary>Every job ever submitted here, for ListJobs.</summary>
-    public List<Job> AllJobs { get; } = [];
+    public JobList AllJobs { get; } = new();
 
     public bool IsFairShare => Policy is not null;
     public bool Backfill => Extensions?.Backfill == true;
