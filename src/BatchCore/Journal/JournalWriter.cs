@@ -172,7 +172,7 @@ internal sealed class JournalWriter : IDisposable
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     // The disk refused (or a bug): nothing from now on is acknowledged as durable, and this thread must not
-                    // die (an exception would end the host process). The engine keeps serving reads.
+                    // die (an exception would end the host process). Every request from now on fails with this error.
                     _fault = error = new IOException("The journal could not be written; submissions are not durable: " + e.Message, e);
                 }
             }

@@ -212,6 +212,61 @@ public sealed class JournalTests : IDisposable
     }
 
     [Fact]
+    public async Task FullDisk_FailsSubmissionsAsNotDurable_AfterAcknowledgingWhatFit()
+    {
+        // A 256 KiB tmpfs: preallocating 8 MiB fails at once (the writer then appends without it) and the records
+        // themselves run out of space a few thousand submissions later.
+        if (!OperatingSystem.IsLinux() || Environment.UserName != "root")
+        {
+            Assert.Skip("mounts a small tmpfs (Linux, root)");
+        }
+
+        Directory.CreateDirectory(_dir);
+        using (var mount = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", _dir])!)
+        {
+            await mount.WaitForExitAsync(TestContext.Current.CancellationToken);
+            if (mount.ExitCode != 0)
+            {
+                Assert.Skip("mount -t tmpfs failed here");
+            }
+        }
+
+        try
+        {
+            var engine = new BatchEngine(Options() with { Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = Path.Combine(_dir, "state") } });
+            await SetUpAsync(engine);
+            var acknowledged = 0;
+            IOException? failure = null;
+            for (var i = 0; i < 20_000 && failure is null; i++)
+            {
+                try
+                {
+                    await engine.SubmitJobAsync(TestEngine.Job("j" + i));
+                    acknowledged++;
+                }
+                catch (IOException e)
+                {
+                    failure = e;
+                }
+            }
+
+            Assert.True(acknowledged > 100, $"only {acknowledged} submissions were acknowledged");
+            Assert.NotNull(failure);
+            Assert.Contains("submissions are not durable", failure.Message, StringComparison.Ordinal);
+            var again = await Assert.ThrowsAsync<IOException>(() => engine.SubmitJobAsync(TestEngine.Job("after")));
+            Assert.Contains("not durable", again.Message, StringComparison.Ordinal);
+            // Every request from then on fails the same way (reads too: a request is answered only through the journal).
+            await Assert.ThrowsAsync<IOException>(() => engine.ListJobsAsync(new() { JobQueue = "q", JobStatus = JobStatus.RUNNABLE }));
+            await engine.DisposeAsync(); // stopping on a full disk does not throw
+        }
+        finally
+        {
+            using var umount = System.Diagnostics.Process.Start("umount", ["-l", _dir])!;
+            await umount.WaitForExitAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public void NegativePreallocation_IsRejected_NamingTheField()
     {
         var e = Assert.Throws<BatchClientException>(() => new BatchEngine(Options(preallocate: -1)));
