@@ -9,18 +9,8 @@ namespace BatchCore.Tests.Journal;
 /// id; it is killed with SIGKILL at random moments (seeded), restarted on the same directory, and at the end every
 /// acknowledged job must be there, exactly once, in a valid state.
 /// </summary>
-public sealed class CrashTests : IDisposable
+public sealed class CrashTests() : StateDirectoryTest("bc-crash-")
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bc-crash-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
-
     [Fact]
     public async Task SigkillAtRandomMoments_LosesNoAcknowledgedJob()
     {
@@ -36,7 +26,7 @@ public sealed class CrashTests : IDisposable
         {
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             psi.ArgumentList.Add(child);
-            psi.ArgumentList.Add(_dir);
+            psi.ArgumentList.Add(Dir);
             using var process = Process.Start(psi)!;
             var acks = new List<string>();
             var firstAck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -72,7 +62,7 @@ public sealed class CrashTests : IDisposable
 
         await using var engine = new BatchEngine(new BatchEngineOptions
         {
-            Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = _dir },
+            Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = Dir },
         });
         Assert.Equal(acknowledged.Count, acknowledged.Distinct().Count());
         var all = new Dictionary<string, JobDetail>();

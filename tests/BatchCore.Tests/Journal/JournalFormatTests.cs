@@ -7,27 +7,8 @@ using MessagePack;
 namespace BatchCore.Tests.Journal;
 
 /// <summary>Format 3 records (compact submissions, MessagePack attempts), the journal kept across restarts, and older formats.</summary>
-public sealed class JournalFormatTests : IDisposable
+public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bc-jformat-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
-
-    private BatchEngineOptions Options(DateTimeOffset? start = null, long compactAfterBytes = 256L << 20) => new()
-    {
-        VirtualTime = true,
-        VirtualStart = start ?? BatchEngineDefaults.VirtualStart,
-        AllowShortTimeouts = true,
-        BatchPlacementThreshold = 0,
-        Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = _dir, CompactAfterBytes = compactAfterBytes },
-    };
-
     private static string JournalPath(string dir) => Path.Combine(dir, "journal.bcj");
 
     [Fact]
@@ -74,7 +55,7 @@ public sealed class JournalFormatTests : IDisposable
             AssertSame(live, await engine.DescribeJobsAsync(ids));
         }
 
-        Assert.True(new FileInfo(JournalPath(_dir)).Length > JournalFile.HeaderSize);
+        Assert.True(new FileInfo(JournalPath(Dir)).Length > JournalFile.HeaderSize);
 
         // 2. Compacted at start (the journal passes CompactAfterBytes): the snapshot holds it all.
         await using (var engine = new BatchEngine(Options(stoppedAt, compactAfterBytes: 0)))
@@ -82,7 +63,7 @@ public sealed class JournalFormatTests : IDisposable
             AssertSame(live, await engine.DescribeJobsAsync(ids));
         }
 
-        Assert.Equal(JournalFile.HeaderSize, new FileInfo(JournalPath(_dir)).Length);
+        Assert.Equal(JournalFile.HeaderSize, new FileInfo(JournalPath(Dir)).Length);
 
         // 3. The snapshot alone.
         await using (var engine = new BatchEngine(Options(stoppedAt)))
@@ -122,7 +103,7 @@ public sealed class JournalFormatTests : IDisposable
     [Fact]
     public async Task Format2Journal_IsRead_AndRewrittenAsFormat3()
     {
-        Directory.CreateDirectory(_dir);
+        Directory.CreateDirectory(Dir);
         const string id = "0f8fad5b-d9cb-469f-a165-70867728950e";
         const long created = 1_700_000_000_000;
         var attempt = new AttemptDetail
@@ -163,7 +144,7 @@ public sealed class JournalFormatTests : IDisposable
             w.WriteNil();
             w.WriteNil();
         });
-        await File.WriteAllBytesAsync(JournalPath(_dir), [.. "BCJRNL02"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
+        await File.WriteAllBytesAsync(JournalPath(Dir), [.. "BCJRNL02"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
 
         var start = DateTimeOffset.FromUnixTimeMilliseconds(created + 10_000);
         for (var restart = 0; restart < 2; restart++)
@@ -175,19 +156,19 @@ public sealed class JournalFormatTests : IDisposable
             Assert.Equal(JobStatus.SUCCEEDED, job.Status);
             Assert.Equal(created, job.CreatedAt);
             Assert.Equal(attempt, Assert.Single(job.Attempts));
-            Assert.Equal("BCJRNL03"u8.ToArray(), File.ReadAllBytes(Path.Combine(_dir, "snapshot.bcj"))[..8]);
+            Assert.Equal("BCJRNL03"u8.ToArray(), File.ReadAllBytes(Path.Combine(Dir, "snapshot.bcj"))[..8]);
         }
     }
 
     [Fact]
     public void NewerFormat_IsRefused_NamingTheFileAndTheVersion()
     {
-        Directory.CreateDirectory(_dir);
-        File.WriteAllBytes(JournalPath(_dir), "BCJRNL09"u8.ToArray());
+        Directory.CreateDirectory(Dir);
+        File.WriteAllBytes(JournalPath(Dir), "BCJRNL09"u8.ToArray());
         var e = Assert.Throws<JournalCorruptException>(() => new BatchEngine(Options()));
-        Assert.Equal(JournalPath(_dir), e.Path);
+        Assert.Equal(JournalPath(Dir), e.Path);
         Assert.Contains("format version 9 is not supported", e.Message, StringComparison.Ordinal);
-        Assert.Contains(JournalPath(_dir), e.Message, StringComparison.Ordinal);
+        Assert.Contains(JournalPath(Dir), e.Message, StringComparison.Ordinal);
     }
 
     private delegate void Write(ref MessagePackWriter w);

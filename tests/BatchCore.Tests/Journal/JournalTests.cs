@@ -3,28 +3,9 @@ using BatchCore.Model;
 
 namespace BatchCore.Tests.Journal;
 
-public sealed class JournalTests : IDisposable
+public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bc-journal-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-    }
-
-    private BatchEngineOptions Options(DateTimeOffset? start = null, long preallocate = 8L << 20) => new()
-    {
-        VirtualTime = true,
-        VirtualStart = start ?? BatchEngineDefaults.VirtualStart,
-        AllowShortTimeouts = true,
-        BatchPlacementThreshold = 0,
-        Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = _dir, PreallocateBytes = preallocate },
-    };
-
-    private string JournalPath => Path.Combine(_dir, "journal.bcj");
+    private string JournalPath => Path.Combine(Dir, "journal.bcj");
 
     /// <summary>The journal's records: every byte of the file up to the first zero header (or the end).</summary>
     private long RecordBytes()
@@ -117,7 +98,7 @@ public sealed class JournalTests : IDisposable
         }
 
         // A crash mid-write: half a record at the end of the journal.
-        var journal = Path.Combine(_dir, "journal.bcj");
+        var journal = Path.Combine(Dir, "journal.bcj");
         await File.AppendAllBytesAsync(journal, [200, 0, 0, 0, 1, 2, 3, 4, 5, 6], TestContext.Current.CancellationToken);
         await using (var engine = new BatchEngine(Options()))
         {
@@ -221,8 +202,8 @@ public sealed class JournalTests : IDisposable
             Assert.Skip("mounts a small tmpfs (Linux, root)");
         }
 
-        Directory.CreateDirectory(_dir);
-        using (var mount = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", _dir])!)
+        Directory.CreateDirectory(Dir);
+        using (var mount = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", Dir])!)
         {
             await mount.WaitForExitAsync(TestContext.Current.CancellationToken);
             if (mount.ExitCode != 0)
@@ -233,7 +214,7 @@ public sealed class JournalTests : IDisposable
 
         try
         {
-            var engine = new BatchEngine(Options() with { Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = Path.Combine(_dir, "state") } });
+            var engine = new BatchEngine(Options() with { Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = Path.Combine(Dir, "state") } });
             await SetUpAsync(engine);
             var acknowledged = 0;
             IOException? failure = null;
@@ -261,7 +242,7 @@ public sealed class JournalTests : IDisposable
         }
         finally
         {
-            using var umount = System.Diagnostics.Process.Start("umount", ["-l", _dir])!;
+            using var umount = System.Diagnostics.Process.Start("umount", ["-l", Dir])!;
             await umount.WaitForExitAsync(CancellationToken.None);
         }
     }
@@ -283,7 +264,7 @@ public sealed class JournalTests : IDisposable
         }
 
         // The journal holds three resource records; corrupt the first one's payload.
-        var snapshot = Path.Combine(_dir, "journal.bcj");
+        var snapshot = Path.Combine(Dir, "journal.bcj");
         var bytes = await File.ReadAllBytesAsync(snapshot, TestContext.Current.CancellationToken);
         bytes[8 + 8 + 3] ^= 0xFF;
         await File.WriteAllBytesAsync(snapshot, bytes, TestContext.Current.CancellationToken);
@@ -308,9 +289,9 @@ public sealed class JournalTests : IDisposable
             return;
         }
 
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_dir));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "journal.bcj")));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir, "snapshot.bcj")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Dir));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(Dir, "journal.bcj")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(Dir, "snapshot.bcj")));
     }
 
     [Fact]

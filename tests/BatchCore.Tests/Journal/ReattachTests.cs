@@ -14,29 +14,21 @@ namespace BatchCore.Tests.Journal;
 /// (SIGKILL, the engine only — not its job) while the job runs, restarts an engine on the same directory, and checks
 /// what became of the attempt. Waits are hang guards, never timed assertions.
 /// </summary>
-public sealed class ReattachTests : IDisposable
+public sealed class ReattachTests : StateDirectoryTest
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bc-reattach-" + Guid.NewGuid().ToString("N"));
     private readonly string _go;
 
     public ReattachTests()
+        : base("bc-reattach-")
     {
-        Directory.CreateDirectory(_dir);
-        _go = Path.Combine(_dir, "go");
-    }
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir))
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
+        Directory.CreateDirectory(Dir);
+        _go = Path.Combine(Dir, "go");
     }
 
     /// <summary>Where the engines keep their journal.</summary>
-    internal string StateDirectory => Path.Combine(_dir, "state");
+    internal string StateDirectory => Path.Combine(Dir, "state");
 
-    private string[] Job => ["sh", "-c", $"echo before; echo $PPID $$ > '{_dir}/pids'; while [ ! -e '{_go}' ]; do sleep 0.05; done; echo after"];
+    private string[] Job => ["sh", "-c", $"echo before; echo $PPID $$ > '{Dir}/pids'; while [ ! -e '{_go}' ]; do sleep 0.05; done; echo after"];
 
     [Fact]
     public async Task ProcessAttempt_EngineKilledWhileItRuns_IsReattachedAndSucceedsWithItsLog()
@@ -63,13 +55,13 @@ public sealed class ReattachTests : IDisposable
     {
         RequireLinux();
         var jobId = await CrashedChildAsync("process", "-", "local", Job);
-        foreach (var pid in (await File.ReadAllTextAsync(Path.Combine(_dir, "pids"), TestContext.Current.CancellationToken)).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var pid in (await File.ReadAllTextAsync(Path.Combine(Dir, "pids"), TestContext.Current.CancellationToken)).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             _ = NativeMethods.Kill(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture), NativeMethods.SIGKILL); // wrapper and job: no exit code is recorded
         }
 
         await File.WriteAllTextAsync(_go, "", TestContext.Current.CancellationToken); // the retry runs to the end
-        await WaitGoneAsync(File.ReadAllText(Path.Combine(_dir, "pids")));
+        await WaitGoneAsync(File.ReadAllText(Path.Combine(Dir, "pids")));
 
         await using var engine = new BatchEngine(EngineOptions(StateDirectory, "-"));
         Assert.Equal(0, engine.Recovery!.Reattached);
