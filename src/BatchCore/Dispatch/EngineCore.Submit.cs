@@ -159,7 +159,7 @@ internal sealed partial class EngineCore
         var id = fixedId ?? NewId();
         var job = AcceptJob(id, r.JobName!, q!, spec!, fixedCreatedAt ?? NowMs, r.ArrayProperties?.Size ?? 0, deps, submitter);
         JournalSubmit(job, r);
-        return SubmitJobResponse.WithArnPrefix(job.Name, id, _jobArnPrefix); // the ARN is formatted only if the caller reads it
+        return SubmitJobResponse.WithArnPrefix(job.Name, id, JobArnPrefix); // the ARN is formatted only if the caller reads it
     }
 
     /// <summary>A validated job joins the engine: SUBMITTED, dependencies wired, evaluated by the next cycle. Recovery

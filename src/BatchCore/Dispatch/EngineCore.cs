@@ -334,10 +334,10 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     private string Arn(string kind, string name) => $"arn:aws:batch:{_options.Region}:{_options.AccountId}:{kind}/{name}";
 
-    public string JobArn(string jobId) => _jobArnPrefix + jobId;
+    public string JobArn(string jobId) => JobArnPrefix + jobId;
 
     /// <summary><c>arn:aws:batch:region:account:job/</c>, formatted once.</summary>
-    private string _jobArnPrefix => field ??= Arn("job", "");
+    private string JobArnPrefix => field ??= Arn("job", "");
 
     private readonly Validation.Problems _submitProblems = new();
 
