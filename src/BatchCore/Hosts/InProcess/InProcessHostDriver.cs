@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using BatchCore.Logs;
 using BatchCore.Model;
@@ -34,8 +33,14 @@ public sealed class InProcessHostDriver : HostDriver
     public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
 
     private readonly InProcessHostDriverOptions _options;
-    // Many lock stripes: the loop adds while handler threads remove (the default, one stripe per core, makes them contend).
-    private readonly ConcurrentDictionary<long, Attempt> _attempts = new(concurrencyLevel: 64, capacity: 1024);
+    // Launch, Terminate and DisposeAsync come one at a time (the engine's loop calls them; HostDriver's contract), so the
+    // map of attempts is a plain dictionary only those calls touch: no lock. A handler thread that reports an exit
+    // pushes its attempt on a lock-free stack (one CAS, no allocation: the attempt is the node) and the next call
+    // removes what the stack holds. (A ConcurrentDictionary written by both sides cost the loop ~10 % of its time in
+    // lock contention at 10,000 no-op jobs.)
+    private readonly Dictionary<long, Attempt> _attempts = new();
+    private Attempt? _exited;
+    private int _running;
     private int _disposed;
 
     /// <summary>Creates the driver.</summary>
@@ -61,7 +66,7 @@ public sealed class InProcessHostDriver : HostDriver
     public override string Kind => InProcessHostDriverDefaults.Kind;
 
     /// <summary>Attempts launched and not yet reported as exited.</summary>
-    public int RunningCount => _attempts.Count;
+    public int RunningCount => Volatile.Read(ref _running);
 
     internal LogStore LogStore => _options.LogStore;
 
@@ -80,11 +85,14 @@ public sealed class InProcessHostDriver : HostDriver
             ThrowDisposed();
         }
 
+        RemoveExited();
         var attempt = new Attempt(this, launch, sink);
         if (!_attempts.TryAdd(launch.Token.Value, attempt))
         {
             ThrowDuplicate(launch.Token);
         }
+
+        Interlocked.Increment(ref _running);
 
         // Not the engine's loop thread: the handler's synchronous part must not hold up scheduling.
         ThreadPool.UnsafeQueueUserWorkItem(attempt, preferLocal: false);
@@ -98,6 +106,7 @@ public sealed class InProcessHostDriver : HostDriver
             throw new ArgumentOutOfRangeException(nameof(gracePeriod), gracePeriod, "gracePeriod must not be negative");
         }
 
+        RemoveExited();
         if (_attempts.TryGetValue(token.Value, out var attempt))
         {
             attempt.Terminate(gracePeriod);
@@ -115,6 +124,7 @@ public sealed class InProcessHostDriver : HostDriver
             return;
         }
 
+        RemoveExited();
         var pending = new List<Task>();
         foreach (var (_, attempt) in _attempts)
         {
@@ -124,6 +134,38 @@ public sealed class InProcessHostDriver : HostDriver
 
         await Task.WhenAll(pending).ConfigureAwait(false);
         await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Forgets the attempts whose exit was reported since the last call.</summary>
+    private void RemoveExited()
+    {
+        if (Volatile.Read(ref _exited) is null)
+        {
+            return;
+        }
+
+        for (var a = Interlocked.Exchange(ref _exited, null); a is not null; a = a.NextExited)
+        {
+            _attempts.Remove(a.Token);
+        }
+    }
+
+    /// <summary>A handler thread: the attempt reported its exit (lock-free push; <see cref="RemoveExited"/> pops all).</summary>
+    private void PushExited(Attempt attempt)
+    {
+        Interlocked.Decrement(ref _running);
+        var head = Volatile.Read(ref _exited);
+        while (true)
+        {
+            attempt.NextExited = head;
+            var seen = Interlocked.CompareExchange(ref _exited, attempt, head);
+            if (ReferenceEquals(seen, head))
+            {
+                return;
+            }
+
+            head = seen;
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -154,6 +196,11 @@ public sealed class InProcessHostDriver : HostDriver
         private TaskCompletionSource? _reported;
         private int _state;
         private int _exited;
+
+        /// <summary>The next attempt on the driver's stack of exited attempts.</summary>
+        public Attempt? NextExited;
+
+        public long Token => launch.Token.Value;
 
         /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
         public void Execute()
@@ -322,7 +369,7 @@ public sealed class InProcessHostDriver : HostDriver
             }
 
             Volatile.Read(ref _graceTimer)?.Dispose();
-            driver._attempts.TryRemove(launch.Token.Value, out _);
+            driver.PushExited(this);
             if (startedAgoMs is { } ago)
             {
                 sink.Ran(launch.Token, exit, ago);

@@ -239,6 +239,40 @@ public sealed class InProcessHostDriverTests : HostDriverContractTests
     }
 
     [Fact]
+    public async Task ExitedAttempts_AreForgotten_ALateTerminateDoesNothing_ARunningTokenIsRefusedTwice()
+    {
+        _handlers.Add("noop", (_, _) => Task.FromResult(0));
+        var driver = (InProcessHostDriver)Driver;
+        var done = Enumerable.Range(0, 200).Select(_ => MakeLaunch(["noop"])).ToArray();
+        foreach (var launch in done)
+        {
+            Driver.Launch(launch, Events);
+        }
+
+        foreach (var launch in done)
+        {
+            Assert.Equal(0, (await Events.WaitExitedAsync(launch.Token)).ExitCode);
+        }
+
+        Assert.Equal(0, driver.RunningCount);
+        foreach (var launch in done)
+        {
+            Driver.Terminate(launch.Token, TimeSpan.Zero); // exited: nothing happens, no second exit
+        }
+
+        var running = MakeLaunch(Command(DummyJob.Sleep, "300"));
+        Driver.Launch(running, Events);
+        await Events.WaitStartedAsync(running.Token);
+        Assert.Equal(1, driver.RunningCount);
+        Assert.Throws<InvalidOperationException>(() => Driver.Launch(running, Events));
+
+        Driver.Terminate(running.Token, TimeSpan.FromMinutes(5));
+        Assert.Equal(143, (await Events.WaitExitedAsync(running.Token)).ExitCode);
+        Assert.All(done, l => Assert.Equal(1, Events.ExitedCount(l.Token)));
+        Assert.Equal(0, driver.RunningCount);
+    }
+
+    [Fact]
     public void Options_AreValidated()
     {
         var e = Assert.Throws<BatchClientException>(() => new InProcessHostDriver(new InProcessHostDriverOptions
