@@ -45,6 +45,16 @@ public sealed record BatchEngineOptions
     public TimeSpan TerminationGracePeriod { get; init; } = BatchEngineDefaults.TerminationGracePeriod;
 
     /// <summary>
+    /// How long a job that reached SUCCEEDED or FAILED stays visible (DescribeJobs, ListJobs, dependsOn) before the
+    /// engine forgets it, with its array children (AWS keeps ended jobs at least 7 days). A job that a retained job
+    /// names in <c>dependsOn</c> is kept until that job goes too. Bounds the memory of a long-running engine: at 10
+    /// jobs/s, 7 days is ~6 million jobs (~1.5 GB). Jobs are forgotten lazily, when later jobs end. The journal applies
+    /// the same rule when it recovers and compacts. <see cref="Timeout.InfiniteTimeSpan"/> keeps them for the engine's
+    /// lifetime (the simulator does). The default is 7 days.
+    /// </summary>
+    public TimeSpan TerminalJobRetention { get; init; } = BatchEngineDefaults.TerminalJobRetention;
+
+    /// <summary>
     /// How many API requests may wait for the scheduling loop before callers wait too (back-pressure).
     /// The default is 65,536; when full, callers wait asynchronously (<see cref="BoundedChannelFullMode.Wait"/>).
     /// </summary>
@@ -106,5 +116,6 @@ public static class BatchEngineDefaults
     public const int BatchPlacementThreshold = 32;
     public const int BackfillScanLimit = 1_000;
     public static readonly TimeSpan TerminationGracePeriod = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan TerminalJobRetention = TimeSpan.FromDays(7);
     public static readonly DateTimeOffset VirtualStart = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 }

@@ -156,6 +156,7 @@ internal sealed partial class EngineCore
         {
             FinishReplay(replay);
             changed |= ForgetExpiredJobs();
+            QueueRecoveredEndedJobs();
             changed |= Recovery!.InterruptedAttempts > 0 || Recovery.Reattached > 0;
         }
 
@@ -644,7 +645,7 @@ internal sealed partial class EngineCore
     private void WriteSnapshot(string path)
     {
         var tmp = path + ".tmp";
-        var cutoff = NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds;
+        var cutoff = RetentionCutoff();
         var keep = JobsToKeep(cutoff);
         using (var writer = new JournalWriter(tmp, _options.Journal with { FsyncPolicy = FsyncPolicy.EveryCommit }))
         {
@@ -752,7 +753,7 @@ internal sealed partial class EngineCore
     /// <summary>Drops terminal jobs past the retention that nothing kept depends on (AWS keeps them at least 7 days).</summary>
     private bool ForgetExpiredJobs()
     {
-        var cutoff = NowMs - (long)_options.Journal.TerminalJobRetention.TotalMilliseconds;
+        var cutoff = RetentionCutoff();
         var anyOld = false;
         foreach (var j in _submissionOrder)
         {
@@ -780,15 +781,16 @@ internal sealed partial class EngineCore
         {
             if (j.Parent is null)
             {
-                _jobs.Remove(j.Id);
-                _submitLog.Remove(j.Id);
+                Forget(j); // out of the tables, and no longer pinning what it depended on
             }
         }
 
+        ForgottenJobs += dropped.Count(j => j.Parent is null);
         _submissionOrder.RemoveAll(dropped.Contains);
         foreach (var q in _queues.Values)
         {
             q.AllJobs.RemoveAll(dropped.Contains);
+            q.ForgottenJobs = 0;
         }
 
         return true;

@@ -843,6 +843,11 @@ internal sealed partial class EngineCore
                 w.TrySetResult(detail);
             }
         }
+
+        if (job.Parent is null)
+        {
+            OnTopLevelEnded(job);
+        }
     }
 
     private void OnDependencyDone(Job job, bool satisfied)

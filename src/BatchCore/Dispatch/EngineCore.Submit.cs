@@ -180,6 +180,7 @@ internal sealed partial class EngineCore
         {
             foreach (var (dep, any, type) in deps)
             {
+                Pin(job, dep, +1);
                 if (type == ArrayJobDependency.N_TO_N)
                 {
                     continue; // wired child-to-child when the children are created

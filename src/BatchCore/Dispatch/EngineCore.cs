@@ -280,6 +280,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
             if (!any)
             {
+                if (_retentionSweepDue)
+                {
+                    _retentionSweepDue = false;
+                    ForgetExpired();
+                }
+
                 return;
             }
         }

@@ -8,6 +8,8 @@ namespace BatchCore.Dispatch;
 internal sealed class JobQueueState
 {
     public required string Name { get; init; }
+    /// <summary>Jobs of this queue forgotten by the current retention sweep, still on <see cref="AllJobs"/> until it ends.</summary>
+    public int ForgottenJobs { get; set; }
     public required string Arn { get; init; }
     public required int Priority { get; set; }
     public required string State { get; set; }

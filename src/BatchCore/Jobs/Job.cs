@@ -151,6 +151,22 @@ internal sealed class Job
     }
     public bool DependencyFailed { get; set; }
 
+    /// <summary>Past its retention and dropped from the engine's tables (top-level jobs; a child goes with its parent).</summary>
+    public bool Forgotten { get; set; }
+
+    /// <summary>How many retained jobs name this job (or one of its children) in <c>dependsOn</c>: it is kept while any is.</summary>
+    public int DependedOnBy
+    {
+        get => _cold?.DependedOnBy ?? 0;
+        set
+        {
+            if (value != 0 || _cold is not null)
+            {
+                Cold.DependedOnBy = value;
+            }
+        }
+    }
+
     // Arrays: a parent has children; a child has a parent and an index.
     public Job? Parent { get; set; }
     public int ArrayIndex { get; set; } = -1;
@@ -322,6 +338,7 @@ internal readonly record struct Dependent(Job Job, bool AnyState);
 internal sealed class JobCold
 {
     public long HeadSince = -1;
+    public int DependedOnBy;
     public string? PendingCancelReason;
     public string? AttemptHandle;
     public string? TerminateReason;

@@ -35,9 +35,6 @@ public sealed record JournalOptions
     /// <summary>For <see cref="FsyncPolicy.Interval"/>. The default is 100 ms.</summary>
     public TimeSpan FsyncInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Terminal jobs are kept this long, then dropped at the next compaction (AWS keeps them at least 7 days). The default is 7 days.</summary>
-    public TimeSpan TerminalJobRetention { get; init; } = TimeSpan.FromDays(7);
-
     /// <summary>Compact (write a snapshot, truncate the journal) when the journal has grown past this many bytes. The default is 256 MiB.</summary>
     public long CompactAfterBytes { get; init; } = 256L << 20;
 

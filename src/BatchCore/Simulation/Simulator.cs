@@ -106,6 +106,7 @@ public static class Simulator
         {
             VirtualTime = true,
             Seed = o.Seed,
+            TerminalJobRetention = Timeout.InfiniteTimeSpan, // the report reads every job of the replay
             Quotas = baseOptions.Quotas with { MaxSubmittedJobs = int.MaxValue },
             Provisioning = baseOptions.Provisioning with
             {

@@ -299,7 +299,7 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
     {
         string old, recent;
         DateTimeOffset stoppedAt;
-        var options = Options() with { Journal = Options().Journal with { TerminalJobRetention = TimeSpan.FromHours(1) } };
+        var options = Options() with { TerminalJobRetention = TimeSpan.FromHours(1) };
         await using (var engine = new BatchEngine(options))
         {
             await SetUpAsync(engine);
@@ -315,6 +315,45 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
         {
             Assert.Empty(await engine.DescribeJobsAsync([old]));
             Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(recent));
+        }
+    }
+
+    [Fact]
+    public async Task JobsForgottenWhileRunning_StayForgottenAfterRestart_PinsHold_AndRecoveredJobsExpireLater()
+    {
+        string old, pinned, dependent;
+        DateTimeOffset stoppedAt;
+        var options = Options() with { TerminalJobRetention = TimeSpan.FromHours(1) };
+        await using (var engine = new BatchEngine(options))
+        {
+            await SetUpAsync(engine);
+            old = (await engine.SubmitJobAsync(TestEngine.Job("old"))).JobId;
+            pinned = (await engine.SubmitJobAsync(TestEngine.Job("pinned"))).JobId;
+            await engine.RunUntilIdleAsync();
+            dependent = (await engine.SubmitJobAsync(TestEngine.Job("dependent", runSeconds: 50 * 60, dependsOn: [new JobDependency { JobId = pinned }]))).JobId;
+            await engine.RunUntilIdleAsync(); // the dependent ends ~50 min after the others
+            await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(20));
+            await engine.SubmitJobAsync(TestEngine.Job("trigger"));
+            await engine.RunUntilIdleAsync();
+            Assert.Empty(await engine.DescribeJobsAsync([old]));
+            Assert.Equal(2, (await engine.DescribeJobsAsync([pinned, dependent])).Count); // expired, but the dependent is kept
+            stoppedAt = engine.UtcNow;
+        }
+
+        await using (var engine = new BatchEngine(options with { VirtualStart = stoppedAt }))
+        {
+            Assert.Empty(await engine.DescribeJobsAsync([old]));
+            Assert.Equal(2, (await engine.DescribeJobsAsync([pinned, dependent])).Count);
+
+            await engine.AdvanceTimeAsync(TimeSpan.FromHours(2));
+            await engine.SubmitJobAsync(TestEngine.Job("trigger"));
+            await engine.RunUntilIdleAsync();
+            Assert.Empty(await engine.DescribeJobsAsync([pinned, dependent])); // recovered ended jobs expire like the others
+        }
+
+        await using (var engine = new BatchEngine(options with { VirtualStart = stoppedAt + TimeSpan.FromHours(3) }))
+        {
+            Assert.Empty(await engine.DescribeJobsAsync([old, pinned, dependent]));
         }
     }
 }

@@ -1,0 +1,162 @@
+using BatchCore.Jobs;
+
+namespace BatchCore.Dispatch;
+
+/// <summary>
+/// Ended jobs past <see cref="BatchEngineOptions.TerminalJobRetention"/> are forgotten while the engine runs, so a
+/// long-running engine's memory is bounded by the jobs of one retention period. Incremental: top-level jobs are queued
+/// in the order they ended (their <c>stoppedAt</c> order), and a sweep runs when a job ends and the oldest ended job has
+/// expired, at most once per <see cref="SweepInterval"/> of engine time. A sweep costs the expired jobs plus one pass
+/// over the job lists of the queues they were in.
+/// </summary>
+internal sealed partial class EngineCore
+{
+    private readonly Queue<Job> _endedTops = new();
+    /// <summary>Expired jobs kept because a retained job depends on them; looked at again by each sweep.</summary>
+    private readonly List<Job> _pinnedExpired = [];
+    private long _nextRetentionSweepMs = long.MinValue;
+    private bool _retentionSweepDue;
+
+    /// <summary>Jobs forgotten since the engine started (tests, statistics).</summary>
+    internal long ForgottenJobs { get; private set; }
+
+    private bool RetainsForever => _options.TerminalJobRetention == Timeout.InfiniteTimeSpan;
+
+    /// <summary>Jobs that ended before this instant (engine ms) are past their retention.</summary>
+    private long RetentionCutoff() => RetainsForever ? long.MinValue : NowMs - (long)_options.TerminalJobRetention.TotalMilliseconds;
+
+    /// <summary>A sixteenth of the retention, at least one second: how stale a forgettable job may get.</summary>
+    private long SweepInterval => Math.Max(1_000, (long)_options.TerminalJobRetention.TotalMilliseconds / 16);
+
+    /// <summary>A dependent pins the top-level jobs it names in dependsOn (children pin through their parent).</summary>
+    private static void Pin(Job dependent, Job dep, int delta)
+    {
+        var top = dep.Parent ?? dep;
+        if (!ReferenceEquals(top, dependent))
+        {
+            top.DependedOnBy += delta;
+        }
+    }
+
+    /// <summary>A top-level job ended: queue it for forgetting and sweep when one is due.</summary>
+    private void OnTopLevelEnded(Job job)
+    {
+        if (RetainsForever || _replaying)
+        {
+            return;
+        }
+
+        _endedTops.Enqueue(job);
+        if (NowMs >= _nextRetentionSweepMs)
+        {
+            _retentionSweepDue = true; // swept by Settle once the cycle is done: nothing iterates the tables then
+        }
+    }
+
+    /// <summary>After recovery: the retained ended jobs, oldest first, join the queue of jobs to forget.</summary>
+    private void QueueRecoveredEndedJobs()
+    {
+        if (RetainsForever)
+        {
+            return;
+        }
+
+        var ended = new List<Job>();
+        foreach (var job in _jobs.Values)
+        {
+            if (job.State.IsTerminal())
+            {
+                ended.Add(job);
+            }
+        }
+
+        ended.Sort(static (a, b) => (a.StoppedAt ?? a.CreatedAt).CompareTo(b.StoppedAt ?? b.CreatedAt));
+        foreach (var job in ended)
+        {
+            _endedTops.Enqueue(job);
+        }
+
+        _retentionSweepDue = ended.Count > 0;
+    }
+
+    /// <summary>Forgets the top-level jobs (and their children) that ended before the cutoff and that no retained job depends on.</summary>
+    internal void ForgetExpired()
+    {
+        var cutoff = RetentionCutoff();
+        if (!_endedTops.TryPeek(out var oldest) || (oldest.StoppedAt ?? oldest.CreatedAt) >= cutoff)
+        {
+            return;
+        }
+
+        _nextRetentionSweepMs = NowMs + SweepInterval;
+        var forgotten = 0;
+        while (_endedTops.TryPeek(out var job) && (job.StoppedAt ?? job.CreatedAt) < cutoff)
+        {
+            _endedTops.Dequeue();
+            if (job.DependedOnBy > 0)
+            {
+                _pinnedExpired.Add(job);
+            }
+            else
+            {
+                Forget(job);
+                forgotten++;
+            }
+        }
+
+        // Chains unpin one link per pass: a job freed above may free the one it depended on.
+        for (var freed = true; freed && _pinnedExpired.Count > 0;)
+        {
+            var before = _pinnedExpired.Count;
+            _pinnedExpired.RemoveAll(j =>
+            {
+                if (j.DependedOnBy > 0)
+                {
+                    return false;
+                }
+
+                Forget(j);
+                forgotten++;
+                return true;
+            });
+            freed = _pinnedExpired.Count < before;
+        }
+
+        if (forgotten == 0)
+        {
+            return;
+        }
+
+        ForgottenJobs += forgotten;
+        foreach (var q in _queues.Values)
+        {
+            if (q.ForgottenJobs > 0)
+            {
+                q.AllJobs.RemoveAll(static j => (j.Parent ?? j).Forgotten);
+                q.ForgottenJobs = 0;
+            }
+        }
+
+        if (_stateDirectory is not null)
+        {
+            _submissionOrder.RemoveAll(static j => j.Forgotten);
+        }
+    }
+
+    private void Forget(Job job)
+    {
+        // dependencies first: resolving them may go through this job's own table entry (a child id names its parent)
+        foreach (var d in job.Spec.DependsOn)
+        {
+            if (d.JobId is { } id && TryGetJob(id, out var dep))
+            {
+                Pin(job, dep, -1);
+            }
+        }
+
+        job.Forgotten = true;
+        _jobs.Remove(job.Id);
+        _submitLog.Remove(job.Id);
+        job.Queue.ForgottenJobs++;
+    }
+}
