@@ -283,14 +283,17 @@ internal sealed partial class EngineCore
         {
             if (rec.Kind == RecordKind.Full)
             {
-                job.Attempts = attempts;
+                job.ReplaceAttempts(attempts);
             }
             else
             {
-                (job.Attempts ??= []).AddRange(attempts);
+                foreach (var a in attempts)
+                {
+                    job.AddAttempt(a);
+                }
             }
 
-            job.JournaledAttempts = job.Attempts.Count;
+            job.JournaledAttempts = job.AttemptCount;
         }
 
         var last = rec;
@@ -402,14 +405,14 @@ internal sealed partial class EngineCore
             // The engine died while this attempt ran and no driver could take it back: the attempt ends as a host
             // failure and retries per retryStrategy.
             report.InterruptedAttempts++;
-            (job.Attempts ??= []).Add(new AttemptRecord(new AttemptDetail
+            job.AddAttempt(new AttemptRecord(new AttemptDetail
             {
                 Container = new AttemptContainerDetail { Reason = StatusReasons.EngineRestarted },
                 StartedAt = rec.StartedAt,
                 StoppedAt = NowMs,
                 StatusReason = StatusReasons.EngineRestarted,
             }));
-            job.JournaledAttempts = job.Attempts.Count;
+            job.JournaledAttempts = job.AttemptCount;
             job.StartedAt = rec.StartedAt;
             if (job.State != JobState.Runnable)
             {
@@ -417,7 +420,7 @@ internal sealed partial class EngineCore
             }
 
             RemoveFromReady(job);
-            if (job.Attempts.Count < job.Spec.MaxAttempts && !job.IsTerminated)
+            if (job.AttemptCount < job.Spec.MaxAttempts && !job.IsTerminated)
             {
                 job.StatusReason = StatusReasons.EngineRestarted;
                 job.Seq = -(++_retrySeq);

@@ -643,7 +643,7 @@ internal sealed partial class EngineCore
             attemptReason = StatusReasons.Essential;
         }
 
-        (job.Attempts ??= new List<AttemptRecord>(1)).Add(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
+        job.AddAttempt(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
             job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt, now, attemptReason, host.Name, host.ComputeEnvironment.Name));
         job.Host = null;
         job.AttemptHandle = null;

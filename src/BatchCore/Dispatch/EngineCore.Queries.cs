@@ -48,7 +48,14 @@ internal sealed partial class EngineCore
             array = new ArrayPropertiesDetail { Index = job.ArrayIndex };
         }
 
-        var last = job.Attempts is { Count: > 0 } a ? a[^1].ToDetail(job, _options.Region, _options.AccountId) : null;
+        var attempts = job.Attempts;
+        var details = attempts.Count == 0 ? [] : new AttemptDetail[attempts.Count];
+        for (var i = 0; i < details.Length; i++)
+        {
+            details[i] = attempts[i].ToDetail(job, _options.Region, _options.AccountId);
+        }
+
+        var last = details.Length > 0 ? details[^1] : null;
         return new JobDetail
         {
             JobArn = JobArn(job.Id),
@@ -58,7 +65,7 @@ internal sealed partial class EngineCore
             Status = job.State.ToAws(),
             ShareIdentifier = spec.ShareIdentifier,
             SchedulingPriority = job.Queue.IsFairShare ? spec.SchedulingPriority : null,
-            Attempts = job.Attempts is null ? [] : [.. job.Attempts.Select(x => x.ToDetail(job, _options.Region, _options.AccountId))],
+            Attempts = details,
             StatusReason = job.StatusReason,
             CreatedAt = job.CreatedAt,
             RetryStrategy = spec.RetryStrategy,
@@ -209,7 +216,7 @@ internal sealed partial class EngineCore
 
     private JobSummary Summarize(Job job)
     {
-        var last = job.Attempts is { Count: > 0 } a ? a[^1] : null;
+        var last = job.Attempts.Last;
         return new JobSummary
         {
             JobArn = JobArn(job.Id),

@@ -162,16 +162,13 @@ internal sealed partial class EngineCore
 
             long? firstStart = null;
             var vcpus = job.Spec.Request.Vcpus;
-            if (job.Attempts is { } attempts)
+            foreach (var a in job.Attempts)
             {
-                foreach (var a in attempts)
+                totals.Attempts++;
+                if (a.StartedAt is { } s)
                 {
-                    totals.Attempts++;
-                    if (a.StartedAt is { } s)
-                    {
-                        firstStart ??= s;
-                        totals.UsedVcpuSeconds += (a.StoppedAt - s) / 1000.0 * vcpus;
-                    }
+                    firstStart ??= s;
+                    totals.UsedVcpuSeconds += (a.StoppedAt - s) / 1000.0 * vcpus;
                 }
             }
 
@@ -245,7 +242,8 @@ internal sealed partial class EngineCore
         var byHost = new Dictionary<string, List<(long Start, long Stop, long Milli, int Smallest, double Cheapest)>>(StringComparer.Ordinal);
         foreach (var job in AllJobsAndChildren())
         {
-            if (job.IsArrayParent || job.Attempts is not { } attempts)
+            var attempts = job.Attempts;
+            if (job.IsArrayParent || attempts.Count == 0)
             {
                 continue;
             }

@@ -64,3 +64,58 @@ internal sealed class AttemptRecord
         StatusReason = StatusReason,
     };
 }
+
+/// <summary>
+/// A job's attempts, oldest first, over the job's one field: none, the one attempt itself (most jobs run once, so a
+/// finished job costs no list and no array), or a list. A view: reading it allocates nothing.
+/// </summary>
+internal readonly struct AttemptList
+{
+    private readonly object? _items;
+
+    public AttemptList(object? items) => _items = items;
+
+    public int Count => _items switch
+    {
+        null => 0,
+        AttemptRecord => 1,
+        _ => ((List<AttemptRecord>)_items).Count,
+    };
+
+    public AttemptRecord this[int index] => _items is AttemptRecord one && index == 0 ? one
+        : _items is List<AttemptRecord> list ? list[index]
+        : throw new ArgumentOutOfRangeException(nameof(index));
+
+    /// <summary>The latest attempt, or null when there is none.</summary>
+    public AttemptRecord? Last => _items switch
+    {
+        null => null,
+        AttemptRecord one => one,
+        _ => ((List<AttemptRecord>)_items)[^1],
+    };
+
+    /// <summary>The field's value with <paramref name="attempt"/> appended.</summary>
+    public static object Append(object? items, AttemptRecord attempt) => items switch
+    {
+        null => attempt,
+        AttemptRecord one => new List<AttemptRecord>(2) { one, attempt },
+        _ => Add((List<AttemptRecord>)items, attempt),
+    };
+
+    private static List<AttemptRecord> Add(List<AttemptRecord> list, AttemptRecord attempt)
+    {
+        list.Add(attempt);
+        return list;
+    }
+
+    public Enumerator GetEnumerator() => new(this);
+
+    public struct Enumerator(AttemptList list)
+    {
+        private int _index = -1;
+
+        public readonly AttemptRecord Current => list[_index];
+
+        public bool MoveNext() => ++_index < list.Count;
+    }
+}

@@ -70,8 +70,22 @@ internal sealed class Job
         }
     }
 
-    public List<AttemptRecord>? Attempts { get; set; }
-    public int AttemptCount => Attempts?.Count ?? 0;
+    // null, the one AttemptRecord, or a List<AttemptRecord> (AttemptList reads it)
+    private object? _attempts;
+
+    /// <summary>The attempts so far, oldest first.</summary>
+    public AttemptList Attempts => new(_attempts);
+    public int AttemptCount => Attempts.Count;
+
+    public void AddAttempt(AttemptRecord attempt) => _attempts = AttemptList.Append(_attempts, attempt);
+
+    /// <summary>Recovery: the attempts a snapshot's full record lists.</summary>
+    public void ReplaceAttempts(List<AttemptRecord> attempts) => _attempts = attempts.Count switch
+    {
+        0 => null,
+        1 => attempts[0],
+        _ => attempts,
+    };
     /// <summary>How many attempts the journal already has.</summary>
     public int JournaledAttempts { get; set; }
 

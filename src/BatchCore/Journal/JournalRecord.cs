@@ -130,13 +130,13 @@ internal static class JournalCodec
         WriteNullable(ref w, job.StartedAt);
         WriteNullable(ref w, job.StoppedAt);
         w.Write((int)flags);
-        if (attempts is null || firstAttempt >= attempts.Count)
+        if (firstAttempt >= attempts.Count)
         {
             w.WriteNil();
         }
         else if (kind == RecordKind.State)
         {
-            WriteAttempt(ref w, job, attempts[^1], region, account);
+            WriteAttempt(ref w, job, attempts.Last!, region, account);
         }
         else
         {

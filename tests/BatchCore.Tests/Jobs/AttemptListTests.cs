@@ -1,0 +1,59 @@
+using BatchCore.Jobs;
+using FsCheck.Xunit;
+
+namespace BatchCore.Tests.Jobs;
+
+public class AttemptListTests
+{
+    private static AttemptRecord Attempt(int number) => new(number, 0, null, number * 10L, number * 10L + 5, "Essential container in task exited", "h", "ce");
+
+    /// <summary>
+    /// Invariant: a job's attempts (none, one held alone, or a list) read like a List of the attempts added, in order —
+    /// count, index, last, enumeration — and a replacement from recovery reads like the replacing list.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public bool ReadsLikeTheListOfAttemptsAdded(byte adds, byte replaceWith)
+    {
+        var job = new Job("j", "n", null!, null!, 1, 0);
+        var model = new List<AttemptRecord>();
+        for (var i = 0; i < adds % 12; i++)
+        {
+            var a = Attempt(i + 1);
+            job.AddAttempt(a);
+            model.Add(a);
+            if (!SameAs(job.Attempts, model))
+            {
+                return false;
+            }
+        }
+
+        var replacement = Enumerable.Range(1, replaceWith % 4).Select(Attempt).ToList();
+        job.ReplaceAttempts(replacement);
+        return SameAs(job.Attempts, replacement) && job.AttemptCount == replacement.Count;
+    }
+
+    private static bool SameAs(AttemptList attempts, List<AttemptRecord> model)
+    {
+        var enumerated = new List<AttemptRecord>();
+        foreach (var a in attempts)
+        {
+            enumerated.Add(a);
+        }
+
+        return attempts.Count == model.Count
+            && enumerated.SequenceEqual(model)
+            && Enumerable.Range(0, model.Count).All(i => ReferenceEquals(attempts[i], model[i]))
+            && ReferenceEquals(attempts.Last, model.Count == 0 ? null : model[^1]);
+    }
+
+    [Fact]
+    public void IndexOutOfRange_Throws()
+    {
+        var job = new Job("j", "n", null!, null!, 1, 0);
+        Assert.Throws<ArgumentOutOfRangeException>(() => job.Attempts[0]);
+        job.AddAttempt(Attempt(1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => job.Attempts[1]);
+        job.AddAttempt(Attempt(2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => job.Attempts[2]);
+    }
+}
