@@ -517,12 +517,16 @@ internal sealed partial class EngineCore
         var simulated = host.Driver is SimulatedHostDriver;
         var exitCode = attempt <= spec.SimulatedFailingAttempts ? spec.SimulatedExitCode : 0;
         var parent = job.Parent;
-        var launch = new AttemptLaunch
+        return new AttemptLaunch
         {
             Token = new AttemptToken(token),
             // Built when a driver first reads them: the child's id, the log-stream name, the environment.
-            LazyFacts = new LaunchFacts(parent is null ? job.Id : null, parent?.Id, job.ArrayIndex, parent?.ArraySize ?? 0,
-                host.ComputeEnvironment.Name, spec.Environment),
+            JobId = parent is null ? job.Id : null!,
+            LazyParentId = parent?.Id,
+            LazyArraySize = parent?.ArraySize ?? 0,
+            LazyCeName = host.ComputeEnvironment.Name,
+            LazySpecEnvironment = spec.Environment,
+            Environment = simulated ? EmptyEnvironment : null!,
             Attempt = attempt,
             JobDefinitionName = spec.Definition.JobDefinitionName,
             Image = spec.Image,
@@ -541,7 +545,6 @@ internal sealed partial class EngineCore
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
             Reattachable = _journal is not null,
         };
-        return simulated ? launch with { Environment = EmptyEnvironment } : launch;
     }
 
     private static readonly IReadOnlyDictionary<string, string> EmptyEnvironment = new Dictionary<string, string>();

@@ -99,16 +99,25 @@ public readonly record struct AttemptExit(int? ExitCode, string? Reason = null, 
 /// </summary>
 public sealed record AttemptLaunch
 {
+    private const long NoTicks = long.MinValue;
+    private const int NoIndex = int.MinValue;
+
     private string? _jobId;
     private string? _logStreamName;
     private IReadOnlyDictionary<string, string>? _environment;
+    // Optional values without Nullable's padding (the engine builds one launch per attempt).
+    private long _timeoutTicks = NoTicks;
+    private long _simulatedRunTicks = NoTicks;
+    private int _arrayIndex = NoIndex;
 
     public required AttemptToken Token { get; init; }
 
     /// <summary>The job's id (array children: <c>parentId:index</c>).</summary>
     public string JobId
     {
-        get => _jobId ??= LazyFacts?.JobId() ?? throw new InvalidOperationException("AttemptLaunch.JobId was not set");
+        get => _jobId ??= LazyParentId is { } parent
+            ? parent + ":" + _arrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : throw new InvalidOperationException("AttemptLaunch.JobId was not set");
         init => _jobId = value;
     }
     /// <summary>1-based attempt number (<c>AWS_BATCH_JOB_ATTEMPT</c>).</summary>
@@ -127,12 +136,22 @@ public sealed record AttemptLaunch
     /// <summary>The final environment: definition, overrides and the <c>AWS_BATCH_*</c> variables.</summary>
     public IReadOnlyDictionary<string, string> Environment
     {
-        get => _environment ??= LazyFacts?.Environment(this) ?? throw new InvalidOperationException("AttemptLaunch.Environment was not set");
+        get => _environment ??= LazyCeName is not null ? BuildEnvironment() : throw new InvalidOperationException("AttemptLaunch.Environment was not set");
         init => _environment = value;
     }
 
-    /// <summary>What the engine computes <see cref="JobId"/> and <see cref="Environment"/> from when first read.</summary>
-    internal LaunchFacts? LazyFacts { get; init; }
+    // What the engine builds JobId and Environment from when first read: immutable facts, no reference to the engine's
+    // mutable job (a driver thread may build them while the loop goes on).
+
+    /// <summary>Array children: the parent's id (<see cref="JobId"/> is built from it).</summary>
+    internal string? LazyParentId { get; init; }
+    /// <summary>Array children: the parent's size.</summary>
+    internal int LazyArraySize { get; init; }
+    /// <summary>Set by the engine: the compute environment's name (<c>AWS_BATCH_CE_NAME</c>); <see cref="Environment"/> is built when read.</summary>
+    internal string? LazyCeName { get; init; }
+    /// <summary>The definition's environment with the overrides.</summary>
+    internal IReadOnlyList<Model.KeyValuePair> LazySpecEnvironment { get; init; } = [];
+
     /// <summary>Requested vCPUs (VCPU resource requirement), possibly fractional.</summary>
     public required double Vcpus { get; init; }
     /// <summary>Requested memory in MiB (MEMORY resource requirement): a hard limit.</summary>
@@ -143,7 +162,11 @@ public sealed record AttemptLaunch
     /// <summary>Where the attempt may keep files; the driver creates it. Null: the driver picks a temporary directory.</summary>
     public string? WorkingDirectory { get; init; }
     /// <summary>Array children: the 0-based index; otherwise null.</summary>
-    public int? ArrayIndex { get; init; }
+    public int? ArrayIndex
+    {
+        get => _arrayIndex == NoIndex ? null : _arrayIndex;
+        init => _arrayIndex = value ?? NoIndex;
+    }
     /// <summary>The job's parameters (definition defaults merged with the submitted ones).</summary>
     public IReadOnlyDictionary<string, string> Parameters { get; init; } = NoParameters;
 
@@ -154,7 +177,11 @@ public sealed record AttemptLaunch
     /// The attempt's timeout (<c>timeout.attemptDurationSeconds</c>), or null. The engine enforces it itself; drivers
     /// of systems with their own time limit (Slurm's <c>--time</c>) pass it on as a backstop.
     /// </summary>
-    public TimeSpan? Timeout { get; init; }
+    public TimeSpan? Timeout
+    {
+        get => _timeoutTicks == NoTicks ? null : new TimeSpan(_timeoutTicks);
+        init => _timeoutTicks = value?.Ticks ?? NoTicks;
+    }
     /// <summary>The job's name.</summary>
     public string JobName { get; init; } = "";
     /// <summary>The job queue's name.</summary>
@@ -165,9 +192,37 @@ public sealed record AttemptLaunch
     /// </summary>
     public bool Reattachable { get; init; }
     /// <summary>Simulated drivers only: how long the attempt runs and how it exits.</summary>
-    public TimeSpan? SimulatedRunTime { get; init; }
+    public TimeSpan? SimulatedRunTime
+    {
+        get => _simulatedRunTicks == NoTicks ? null : new TimeSpan(_simulatedRunTicks);
+        init => _simulatedRunTicks = value?.Ticks ?? NoTicks;
+    }
     /// <summary>Simulated drivers only: the exit code the attempt ends with.</summary>
     public int SimulatedExitCode { get; init; }
+
+    /// <summary>The definition's environment plus overrides plus AWS's injected variables.</summary>
+    private Dictionary<string, string> BuildEnvironment()
+    {
+        var spec = LazySpecEnvironment;
+        var env = new Dictionary<string, string>(spec.Count + 6, StringComparer.Ordinal);
+        foreach (var kv in spec)
+        {
+            env[kv.Name!] = kv.Value ?? "";
+        }
+
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        env["AWS_BATCH_JOB_ID"] = JobId;
+        env["AWS_BATCH_JOB_ATTEMPT"] = Attempt.ToString(invariant);
+        env["AWS_BATCH_CE_NAME"] = LazyCeName!;
+        env["AWS_BATCH_JQ_NAME"] = JobQueueName;
+        if (LazyParentId is not null)
+        {
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = _arrayIndex.ToString(invariant);
+            env["AWS_BATCH_JOB_ARRAY_SIZE"] = LazyArraySize.ToString(invariant);
+        }
+
+        return env;
+    }
 }
 
 /// <summary>An attempt of a previous engine to take back (<see cref="HostDriver.TryReattach"/>). Immutable.</summary>
@@ -184,36 +239,4 @@ public sealed record AttemptReattach
     public required string HostName { get; init; }
     /// <summary>The handle the driver reported when the attempt started; null when the engine died before journaling it.</summary>
     public string? Handle { get; init; }
-}
-
-/// <summary>
-/// The immutable facts behind an <see cref="AttemptLaunch"/>'s lazily built members (no reference to the engine's
-/// mutable job: a driver thread may build them while the loop goes on).
-/// </summary>
-internal sealed class LaunchFacts(string? jobId, string? parentId, int arrayIndex, int arraySize, string ceName,
-    IReadOnlyList<Model.KeyValuePair> specEnvironment)
-{
-    public string JobId() => jobId ?? parentId + ":" + arrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>The definition's environment plus overrides plus AWS's injected variables.</summary>
-    public Dictionary<string, string> Environment(AttemptLaunch launch)
-    {
-        var env = new Dictionary<string, string>(specEnvironment.Count + 6, StringComparer.Ordinal);
-        foreach (var kv in specEnvironment)
-        {
-            env[kv.Name!] = kv.Value ?? "";
-        }
-
-        env["AWS_BATCH_JOB_ID"] = launch.JobId;
-        env["AWS_BATCH_JOB_ATTEMPT"] = launch.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        env["AWS_BATCH_CE_NAME"] = ceName;
-        env["AWS_BATCH_JQ_NAME"] = launch.JobQueueName;
-        if (parentId is not null)
-        {
-            env["AWS_BATCH_JOB_ARRAY_INDEX"] = arrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            env["AWS_BATCH_JOB_ARRAY_SIZE"] = arraySize.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        return env;
-    }
 }

@@ -6,7 +6,8 @@ namespace BatchCore.Hosts.InProcess;
 /// What an <see cref="IBatchJobHandler"/> knows about the attempt it runs: AWS's <c>AWS_BATCH_*</c> facts as
 /// properties, the job's parameters and environment, and <see cref="Log"/>, a writer into the attempt's log stream.
 /// </summary>
-public sealed class BatchJobContext
+/// <remarks>Not derivable outside BatchCore (no public constructor): the in-process driver's attempt is its own context.</remarks>
+public class BatchJobContext
 {
     private readonly AttemptLaunch _launch;
     private readonly InProcessHostDriver _driver;
@@ -38,9 +39,10 @@ public sealed class BatchJobContext
     public int? ArrayIndex => _launch.ArrayIndex;
 
     /// <summary>Array children: the parent's size (<c>AWS_BATCH_JOB_ARRAY_SIZE</c>); otherwise null.</summary>
-    public int? ArraySize =>
-        _launch.Environment.TryGetValue("AWS_BATCH_JOB_ARRAY_SIZE", out var s) &&
-        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : null;
+    public int? ArraySize => _launch.LazyCeName is not null
+        ? (_launch.LazyParentId is null ? null : _launch.LazyArraySize) // the engine's launch: no environment to build
+        : _launch.Environment.TryGetValue("AWS_BATCH_JOB_ARRAY_SIZE", out var s) &&
+          int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : null;
 
     /// <summary>The job's parameters: the definition's defaults merged with the submitted ones.</summary>
     public IReadOnlyDictionary<string, string> Parameters => _launch.Parameters;
@@ -81,6 +83,12 @@ public sealed class BatchJobContext
     public Microsoft.Extensions.Logging.ILogger Logger => _logger ??= new JobStreamLogger(
         _driver.LogStore, _driver.TimeProvider, _launch.LogStreamName,
         _driver.LoggerFactory?.CreateLogger("BatchCore.Jobs." + _launch.JobDefinitionName), _launch.JobId, _launch.Attempt);
+
+    /// <summary>The launch this context describes (for the driver's attempt, which is this context).</summary>
+    private protected AttemptLaunch Launch => _launch;
+
+    /// <summary>The driver running the attempt.</summary>
+    private protected InProcessHostDriver Driver => _driver;
 
     /// <summary>Flushes a partial last line, when the handler wrote one.</summary>
     internal void FlushLog() => _log?.Flush();

@@ -180,17 +180,18 @@ public sealed class InProcessHostDriver : HostDriver
         reason.Length <= InProcessHostDriverDefaults.MaxReasonLength ? reason : reason[..InProcessHostDriverDefaults.MaxReasonLength];
 
     /// <summary>
-    /// One launched attempt. It is its own thread-pool work item and continuation target, so a handler that completes
-    /// synchronously costs this object, its context and a token source.
+    /// One launched attempt. It is the handler's context, its own thread-pool work item and its continuation target, so
+    /// a handler that completes synchronously costs this object and a token source.
     /// </summary>
-    private sealed class Attempt(InProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink) : IThreadPoolWorkItem
+    private sealed class Attempt(InProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink) : BatchJobContext(launch, driver), IThreadPoolWorkItem
     {
+        private readonly IAttemptEventSink _sink = sink;
+
         // _state: lock-free flags (one CAS each), so an attempt takes no lock and allocates no lock object.
         private const int HandlerStarted = 1;
         private const int TerminateRequested = 2;
 
         private readonly CancellationTokenSource _cts = new();
-        private BatchJobContext? _context;
         private Task<int>? _task;
         private ITimer? _graceTimer;
         private TaskCompletionSource? _reported;
@@ -200,13 +201,13 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>The next attempt on the driver's stack of exited attempts.</summary>
         public Attempt? NextExited;
 
-        public long Token => launch.Token.Value;
+        public long Token => Launch.Token.Value;
 
         /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
         public void Execute()
         {
             IBatchJobHandler? handler;
-            var name = launch.Handler;
+            var name = Launch.Handler;
             if (string.IsNullOrEmpty(name))
             {
                 ReportNotStarted(new AttemptExit(null, CannotStartReasonPrefix + "the job definition names no handler (extensions.handler)"));
@@ -215,7 +216,7 @@ public sealed class InProcessHostDriver : HostDriver
 
             try
             {
-                handler = driver._options.HandlerResolver(name);
+                handler = Driver._options.HandlerResolver(name);
             }
             catch (Exception e)
             {
@@ -239,13 +240,12 @@ public sealed class InProcessHostDriver : HostDriver
 
             // Started is reported once the handler's synchronous part returned, with how long ago it began: a handler that
             // completed synchronously (a no-op, a cached answer) costs one event, STARTING → RUNNING → its exit.
-            var context = _context = new BatchJobContext(launch, driver);
-            var clock = driver._options.TimeProvider;
+            var clock = Driver._options.TimeProvider;
             var began = clock.GetTimestamp();
             Task<int> task;
             try
             {
-                task = handler.RunAsync(context, _cts.Token) ?? throw new InvalidOperationException($"handler {name} returned a null task");
+                task = handler.RunAsync(this, _cts.Token) ?? throw new InvalidOperationException($"handler {name} returned a null task");
             }
             catch (Exception e)
             {
@@ -260,7 +260,7 @@ public sealed class InProcessHostDriver : HostDriver
             }
             else
             {
-                sink.StartedEarlier(launch.Token, ranMs);
+                _sink.StartedEarlier(Launch.Token, ranMs);
                 task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(OnHandlerCompleted);
             }
         }
@@ -271,7 +271,7 @@ public sealed class InProcessHostDriver : HostDriver
         private void Complete(long? ranSynchronouslyMs)
         {
             var task = _task!;
-            _context?.FlushLog();
+            FlushLog();
             AttemptExit exit;
             if (task.IsCompletedSuccessfully)
             {
@@ -302,7 +302,7 @@ public sealed class InProcessHostDriver : HostDriver
         {
             try
             {
-                var log = _context!.Log;
+                var log = Log;
                 log.WriteLine(error.ToString());
                 log.Flush();
             }
@@ -328,7 +328,7 @@ public sealed class InProcessHostDriver : HostDriver
 
             if ((before & HandlerStarted) != 0)
             {
-                var timer = driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
+                var timer = Driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
                 Interlocked.Exchange(ref _graceTimer, timer); // a full fence: Report reads it after setting _exited
                 if (Volatile.Read(ref _exited) != 0)
                 {
@@ -349,9 +349,9 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>The grace period passed and the handler still runs: report the attempt killed and stop watching it.</summary>
         private void Abandon()
         {
-            _context?.FlushLog();
+            FlushLog();
             Report(new AttemptExit(InProcessHostDriverDefaults.AbandonedExitCode, Cap(
-                "Handler " + launch.Handler + " ignored cancellation for the grace period and was abandoned (an in-process handler cannot be killed)")));
+                "Handler " + Launch.Handler + " ignored cancellation for the grace period and was abandoned (an in-process handler cannot be killed)")));
         }
 
         private void ReportNotStarted(AttemptExit exit)
@@ -369,14 +369,14 @@ public sealed class InProcessHostDriver : HostDriver
             }
 
             Volatile.Read(ref _graceTimer)?.Dispose();
-            driver.PushExited(this);
+            Driver.PushExited(this);
             if (startedAgoMs is { } ago)
             {
-                sink.Ran(launch.Token, exit, ago);
+                _sink.Ran(Launch.Token, exit, ago);
             }
             else
             {
-                sink.Exited(launch.Token, exit);
+                _sink.Exited(Launch.Token, exit);
             }
 
             Volatile.Read(ref _reported)?.TrySetResult();
