@@ -61,6 +61,8 @@ internal sealed partial class EngineCore
             return;
         }
 
+        _endedTops.Clear(); // anything recovery itself ended is among these
+        _pinnedExpired.Clear();
         var ended = new List<Job>();
         foreach (var job in _jobs.Values)
         {
@@ -97,9 +99,8 @@ internal sealed partial class EngineCore
             {
                 _pinnedExpired.Add(job);
             }
-            else
+            else if (Forget(job))
             {
-                Forget(job);
                 forgotten++;
             }
         }
@@ -115,8 +116,11 @@ internal sealed partial class EngineCore
                     return false;
                 }
 
-                Forget(j);
-                forgotten++;
+                if (Forget(j))
+                {
+                    forgotten++;
+                }
+
                 return true;
             });
             freed = _pinnedExpired.Count < before;
@@ -143,8 +147,14 @@ internal sealed partial class EngineCore
         }
     }
 
-    private void Forget(Job job)
+    /// <summary>Drops one top-level job (its children go with it); false when it was already forgotten.</summary>
+    private bool Forget(Job job)
     {
+        if (job.Forgotten)
+        {
+            return false;
+        }
+
         // dependencies first: resolving them may go through this job's own table entry (a child id names its parent)
         foreach (var d in job.Spec.DependsOn)
         {
@@ -158,5 +168,6 @@ internal sealed partial class EngineCore
         _jobs.Remove(job.Id);
         _submitLog.Remove(job.Id);
         job.Queue.ForgottenJobs++;
+        return true;
     }
 }

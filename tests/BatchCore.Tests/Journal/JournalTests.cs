@@ -89,6 +89,36 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
     }
 
     [Fact]
+    public async Task JobsRecovered_ExpireLater_AndAJobRetriedByRecoveryReleasesItsDependencyWhenItGoes()
+    {
+        string dep, dependent, bystander;
+        DateTimeOffset stoppedAt;
+        var options = Options() with { TerminalJobRetention = TimeSpan.FromHours(1) };
+        await using (var engine = new BatchEngine(options))
+        {
+            await SetUpAsync(engine);
+            dep = (await engine.SubmitJobAsync(TestEngine.Job("dep"))).JobId;
+            await engine.RunUntilIdleAsync();
+            dependent = (await engine.SubmitJobAsync(TestEngine.Job("dependent", runSeconds: 1000, dependsOn: [new JobDependency { JobId = dep }]))).JobId;
+            await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(dependent));
+            stoppedAt = engine.UtcNow;
+        }
+
+        await using (var engine = new BatchEngine(options with { VirtualStart = stoppedAt }))
+        {
+            Assert.Equal(1, engine.Recovery!.InterruptedAttempts); // the dependent's attempt: retried, runs to its end
+            bystander = (await engine.SubmitJobAsync(TestEngine.Job("bystander", runSeconds: 3 * 3600))).JobId;
+            await engine.AdvanceTimeAsync(TimeSpan.FromHours(2));
+            await engine.SubmitJobAsync(TestEngine.Job("trigger"));
+            await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+
+            Assert.Empty(await engine.DescribeJobsAsync([dep, dependent]));
+            Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(bystander));
+        }
+    }
+
+    [Fact]
     public async Task TornFinalRecord_IsCutOff()
     {
         await using (var engine = new BatchEngine(Options()))
