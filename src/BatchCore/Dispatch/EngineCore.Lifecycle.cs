@@ -646,14 +646,23 @@ internal sealed partial class EngineCore
             attemptReason = StatusReasons.Essential;
         }
 
-        job.AddAttempt(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
-            job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt, now, attemptReason, host.Name, host.ComputeEnvironment.Name));
+        var succeeded = exit.ExitCode == 0 && !job.TimedOut && job.TerminateReason is null && !exit.HostFailure;
+        if (succeeded && job.AttemptCount == 0 && exit.Reason is null && ReferenceEquals(attemptReason, StatusReasons.Essential))
+        {
+            job.AddPlainSuccess(host); // no attempt object: the record is built from the host and the job's times when read
+        }
+        else
+        {
+            job.AddAttempt(new AttemptRecord(job.AttemptCount + 1, exit.ExitCode, exit.Reason,
+                job.AttemptStartedAt == 0 ? null : job.AttemptStartedAt, now, attemptReason, host.Name, host.ComputeEnvironment.Name));
+        }
+
         job.Host = null;
         job.AttemptHandle = null;
         job.HostLostReason = null;
         job.StoppedAt = now;
 
-        if (exit.ExitCode == 0 && !job.TimedOut && job.TerminateReason is null && !exit.HostFailure)
+        if (succeeded)
         {
             SetState(job, JobState.Succeeded, StatusReasons.Essential);
             return;

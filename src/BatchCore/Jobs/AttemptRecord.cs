@@ -66,23 +66,32 @@ internal sealed class AttemptRecord
 }
 
 /// <summary>
-/// A job's attempts, oldest first, over the job's one field: none, the one attempt itself (most jobs run once, so a
-/// finished job costs no list and no array), or a list. A view: reading it allocates nothing.
+/// A job's attempts, oldest first, over the job's one field: none; the <see cref="Placement.Host"/> of a first attempt
+/// that succeeded plainly (exit 0, AWS's "Essential container in task exited": the common job, whose record is built
+/// from the host and the job's times when read, so a finished job keeps no attempt object at all); the one attempt
+/// itself; or a list. A view: reading it allocates nothing but a plain success's record.
 /// </summary>
 internal readonly struct AttemptList
 {
     private readonly object? _items;
+    private readonly long _startedAt;
+    private readonly long _stoppedAt;
 
-    public AttemptList(object? items) => _items = items;
+    public AttemptList(object? items, long startedAt, long stoppedAt)
+    {
+        _items = items;
+        _startedAt = startedAt;
+        _stoppedAt = stoppedAt;
+    }
 
     public int Count => _items switch
     {
         null => 0,
-        AttemptRecord => 1,
+        AttemptRecord or Placement.Host => 1,
         _ => ((List<AttemptRecord>)_items).Count,
     };
 
-    public AttemptRecord this[int index] => _items is AttemptRecord one && index == 0 ? one
+    public AttemptRecord this[int index] => index == 0 && _items is AttemptRecord or Placement.Host ? Last!
         : _items is List<AttemptRecord> list ? list[index]
         : throw new ArgumentOutOfRangeException(nameof(index));
 
@@ -91,15 +100,17 @@ internal readonly struct AttemptList
     {
         null => null,
         AttemptRecord one => one,
+        Placement.Host host => new AttemptRecord(1, 0, null, _startedAt == 0 ? null : _startedAt, _stoppedAt,
+            Model.StatusReasons.Essential, host.Name, host.ComputeEnvironment.Name),
         _ => ((List<AttemptRecord>)_items)[^1],
     };
 
     /// <summary>The field's value with <paramref name="attempt"/> appended.</summary>
-    public static object Append(object? items, AttemptRecord attempt) => items switch
+    public object Append(AttemptRecord attempt) => _items switch
     {
         null => attempt,
-        AttemptRecord one => new List<AttemptRecord>(2) { one, attempt },
-        _ => Add((List<AttemptRecord>)items, attempt),
+        AttemptRecord or Placement.Host => new List<AttemptRecord>(2) { Last!, attempt },
+        _ => Add((List<AttemptRecord>)_items, attempt),
     };
 
     private static List<AttemptRecord> Add(List<AttemptRecord> list, AttemptRecord attempt)

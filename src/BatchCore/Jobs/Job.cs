@@ -70,14 +70,25 @@ internal sealed class Job
         }
     }
 
-    // null, the one AttemptRecord, or a List<AttemptRecord> (AttemptList reads it)
+    // null, the Host of a plain first success, the one AttemptRecord, or a List<AttemptRecord> (AttemptList reads it)
     private object? _attempts;
 
     /// <summary>The attempts so far, oldest first.</summary>
-    public AttemptList Attempts => new(_attempts);
+    public AttemptList Attempts => new(_attempts, AttemptStartedAt, _stoppedAt);
     public int AttemptCount => Attempts.Count;
 
-    public void AddAttempt(AttemptRecord attempt) => _attempts = AttemptList.Append(_attempts, attempt);
+    public void AddAttempt(AttemptRecord attempt) => _attempts = Attempts.Append(attempt);
+
+    /// <summary>
+    /// The first attempt exited 0 on <paramref name="host"/> and the job succeeds: kept as the host alone, its record is
+    /// built from it, <see cref="AttemptStartedAt"/> and <see cref="StoppedAt"/> when read (they do not change once the
+    /// job has ended).
+    /// </summary>
+    public void AddPlainSuccess(Host host)
+    {
+        System.Diagnostics.Debug.Assert(_attempts is null, "a plain success is the first attempt");
+        _attempts = host;
+    }
 
     /// <summary>Recovery: the attempts a snapshot's full record lists.</summary>
     public void ReplaceAttempts(List<AttemptRecord> attempts) => _attempts = attempts.Count switch

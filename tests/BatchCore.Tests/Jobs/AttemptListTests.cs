@@ -1,4 +1,9 @@
+using BatchCore.Dispatch;
+using BatchCore.Hosts;
 using BatchCore.Jobs;
+using BatchCore.Model;
+using BatchCore.Placement;
+using BatchCore.Tests.Placement;
 using FsCheck.Xunit;
 
 namespace BatchCore.Tests.Jobs;
@@ -44,6 +49,27 @@ public class AttemptListTests
             && enumerated.SequenceEqual(model)
             && Enumerable.Range(0, model.Count).All(i => ReferenceEquals(attempts[i], model[i]))
             && ReferenceEquals(attempts.Last, model.Count == 0 ? null : model[^1]);
+    }
+
+    [Fact]
+    public void APlainFirstSuccess_ReadsAsTheRecordItWouldHaveBeen()
+    {
+        var ce = new ComputeEnvironmentState { Name = "ce", Arn = "arn:ce", Type = CEType.UNMANAGED, State = ResourceState.ENABLED };
+        var host = new Host(0, "h0", ce, new ResourceVector(1000, 1024, 0), new SimulatedHostDriver(new NullScheduler()));
+        var job = new Job("j", "n", null!, null!, 1, 0) { AttemptStartedAt = 1_000 };
+        job.AddPlainSuccess(host);
+        job.StoppedAt = 4_000;
+
+        var a = Assert.IsType<AttemptRecord>(job.Attempts.Last);
+        Assert.Equal(1, job.AttemptCount);
+        Assert.Same(a.HostName, job.Attempts[0].HostName);
+        Assert.Equal((1, 0, (string?)null, (long?)1_000, 4_000L, StatusReasons.Essential, "h0", "ce"),
+            (a.Number, a.ExitCode, a.Reason, a.StartedAt, a.StoppedAt, a.StatusReason, a.HostName, a.CeName));
+
+        job.AddAttempt(Attempt(2)); // cannot happen (the job has ended), but stays a list of both
+        Assert.Equal(2, job.AttemptCount);
+        Assert.Equal("h0", job.Attempts[0].HostName);
+        Assert.Equal(2, job.Attempts[1].Number);
     }
 
     [Fact]

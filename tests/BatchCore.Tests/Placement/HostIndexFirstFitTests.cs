@@ -254,15 +254,4 @@ public class HostIndexFirstFitTests
         Assert.Null(index.FindFirstFit(request, "x86_64"));
         index.AssertInvariants();
     }
-
-    private sealed class NullScheduler : ISimulationScheduler
-    {
-        public long NowMs => 0;
-
-        public object Schedule(long dueMs, Action callback) => callback;
-
-        public void Cancel(object handle)
-        {
-        }
-    }
 }

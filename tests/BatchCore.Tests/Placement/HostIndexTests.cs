@@ -250,15 +250,4 @@ public class HostIndexTests
         var mem = (double)(h.Free.MemoryMiB - r.MemoryMiB) / Math.Max(1, h.Capacity.MemoryMiB);
         return (cpu * cpu) + (mem * mem);
     }
-
-    private sealed class NullScheduler : ISimulationScheduler
-    {
-        public long NowMs => 0;
-
-        public object Schedule(long dueMs, Action callback) => callback;
-
-        public void Cancel(object handle)
-        {
-        }
-    }
 }
