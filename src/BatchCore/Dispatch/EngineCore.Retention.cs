@@ -20,6 +20,12 @@ internal sealed partial class EngineCore
     /// <summary>Jobs forgotten since the engine started (tests, statistics).</summary>
     internal long ForgottenJobs { get; private set; }
 
+    /// <summary>
+    /// How many expired jobs one sweep forgets at most: a long-running engine may have hundreds of thousands expire at
+    /// once, and the loop schedules nothing while it sweeps. The rest go in the next sweeps, one per settled cycle.
+    /// </summary>
+    internal int RetentionSlice { get; set; } = 65_536;
+
     private bool RetainsForever => _options.TerminalJobRetention == Timeout.InfiniteTimeSpan;
 
     /// <summary>Jobs that ended before this instant (engine ms) are past their retention.</summary>
@@ -92,8 +98,16 @@ internal sealed partial class EngineCore
 
         _nextRetentionSweepMs = NowMs + SweepInterval;
         var forgotten = 0;
+        var taken = 0;
         while (_endedTops.TryPeek(out var job) && (job.StoppedAt ?? job.CreatedAt) < cutoff)
         {
+            if (taken++ == RetentionSlice)
+            {
+                _nextRetentionSweepMs = NowMs; // more expired: the next settled cycle goes on
+                _retentionSweepDue = true;
+                break;
+            }
+
             _endedTops.Dequeue();
             if (job.DependedOnBy > 0)
             {

@@ -77,6 +77,34 @@ public sealed class RetentionTests
     }
 
     [Fact]
+    public async Task ASweepForgetsAtMostOneSlice_TheNextCyclesGoOn()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(options: OneHour);
+        await engine.Run(c => c.RetentionSlice = 2, default);
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add((await engine.SubmitJobAsync(TestEngine.Job("old" + i))).JobId);
+        }
+
+        await engine.RunUntilIdleAsync();
+        await engine.AdvanceTimeAsync(TimeSpan.FromHours(2));
+        await engine.SubmitJobAsync(TestEngine.Job("trigger"));
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1)); // the trigger ends: sweeps of two jobs each
+
+        var first = await engine.Run(c => c.ForgottenJobs, default);
+        Assert.InRange(first, 2, 4); // whole slices, not all five at once (advancing the clock settles more than once)
+        Assert.Equal(5 - (int)first, (await engine.DescribeJobsAsync(ids)).Count);
+        for (var i = 0; i < 3; i++)
+        {
+            await engine.Run(c => { c.Settle(); return 0; }, default); // each settled cycle sweeps one more slice
+        }
+
+        Assert.Equal(5, await engine.Run(c => c.ForgottenJobs, default));
+        Assert.Empty(await engine.DescribeJobsAsync(ids));
+    }
+
+    [Fact]
     public async Task InfiniteRetention_KeepsEveryJob()
     {
         await using var engine = await TestEngine.WithQueueAsync(options: new BatchEngineOptions { TerminalJobRetention = Timeout.InfiniteTimeSpan });
