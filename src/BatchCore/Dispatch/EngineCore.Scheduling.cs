@@ -323,9 +323,9 @@ internal sealed partial class EngineCore
         q.BlockedHead = job;
         q.BlockedVersion = _capacityVersion;
         var now = NowMs;
-        if (job.HeadSince < 0)
+        if (job.HeadSince < 0 && q.TimeLimitActions.Count > 0)
         {
-            job.HeadSince = now;
+            job.HeadSince = now; // only jobStateTimeLimitActions read it (and it costs the job its cold part)
         }
 
         var category = outcome switch
@@ -337,12 +337,35 @@ internal sealed partial class EngineCore
         };
         if (job.StatusReason is null || !job.StatusReason.StartsWith(category, StringComparison.Ordinal))
         {
-            // Cold path: formatted once per job and category, never per cycle.
-            job.StatusReason = outcome is PlaceOutcome.NoCapacity or PlaceOutcome.NeverFits ? category + " - " + ExplainFit(job) : category;
+            job.StatusReason = outcome is PlaceOutcome.NoCapacity or PlaceOutcome.NeverFits ? Explained(q, job, category, now) : category;
         }
 
         ArmTimeLimit(q, job);
     }
+
+    /// <summary>
+    /// <paramref name="category"/> and the counted filter reasons for a blocked head. A queue whose heads keep blocking
+    /// (a backlog behind full hosts: every job is the head once) reuses its last explanation for jobs of the same shape
+    /// for up to a second of engine time, so a head costs neither a pass over every host nor a string.
+    /// </summary>
+    private static string Explained(JobQueueState q, Job job, string category, long now)
+    {
+        var spec = job.Spec;
+        if (q.ExplainedReason is { } reason && now - q.ExplainedAtMs < ExplanationMaxAgeMs && ReferenceEquals(q.ExplainedCategory, category) &&
+            q.ExplainedSpec is { } last && (ReferenceEquals(last, spec) ||
+                (last.Request == spec.Request && last.Fargate == spec.Fargate && last.Architecture == spec.Architecture)))
+        {
+            return reason;
+        }
+
+        q.ExplainedReason = category + " - " + ExplainFit(job);
+        q.ExplainedCategory = category;
+        q.ExplainedSpec = spec;
+        q.ExplainedAtMs = now;
+        return q.ExplainedReason;
+    }
+
+    private const long ExplanationMaxAgeMs = 1_000;
 
     /// <summary>Counts, per filter, the hosts of the job's CEs that reject it: the "why" of a RUNNABLE job.</summary>
     private static string ExplainFit(Job job)

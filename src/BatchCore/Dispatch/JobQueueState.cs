@@ -36,6 +36,11 @@ internal sealed class JobQueueState
     /// <summary>The head that could not be placed, and the capacity version then: skip it until something changes.</summary>
     public Job? BlockedHead { get; set; }
     public long BlockedVersion { get; set; } = -1;
+    /// <summary>The last blocked head's explanation, reused for heads of the same shape within a second (<c>Explained</c>).</summary>
+    public string? ExplainedReason { get; set; }
+    public string? ExplainedCategory { get; set; }
+    public Jobs.JobSpec? ExplainedSpec { get; set; }
+    public long ExplainedAtMs { get; set; }
     /// <summary>Every job ever submitted here, for ListJobs.</summary>
     public JobList AllJobs { get; } = new();
 

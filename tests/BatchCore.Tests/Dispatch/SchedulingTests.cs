@@ -22,6 +22,30 @@ public class SchedulingTests
     }
 
     [Fact]
+    public async Task BlockedHeads_OfOneShapeWithinASecond_ShareOneExplanation_LaterOnesAreCountedAgain()
+    {
+        // One 1-vCPU host; six 1-vCPU children of 0.4 s each: every child is the blocked head once (child k from 0.4(k-1) s).
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        var array = (await engine.SubmitJobAsync(TestEngine.Job("a", vcpus: 1, runSeconds: 0.4, arraySize: 6))).JobId;
+        const string expected = StatusReasons.InsufficientInstanceCapacity + " - 0/1 hosts available, 1 insufficient vCPU";
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(0.1));
+        var first = await engine.DescribeAsync(array + ":1");
+        Assert.Equal((JobStatus.RUNNABLE, expected), (first.Status, first.StatusReason));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(0.4)); // child 0 ended at 0.4 s, child 1 runs, child 2 waits
+        var second = await engine.DescribeAsync(array + ":2");
+        Assert.Equal(JobStatus.RUNNABLE, second.Status);
+        Assert.Same(first.StatusReason, second.StatusReason); // no new pass over the hosts, no new string
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(0.8)); // child 4 became the head at 1.2 s: explained anew
+        var third = await engine.DescribeAsync(array + ":4");
+        Assert.Equal((JobStatus.RUNNABLE, expected), (third.Status, third.StatusReason));
+        Assert.NotSame(first.StatusReason, third.StatusReason);
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(array));
+    }
+
+    [Fact]
     public async Task Backfill_LetsLaterJobThatFitsStartAheadOfBlockedHead()
     {
         await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 4, extensions: new JobQueueExtensions { Backfill = true });
