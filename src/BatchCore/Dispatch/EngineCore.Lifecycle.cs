@@ -847,7 +847,8 @@ internal sealed partial class EngineCore
             }
         }
 
-        if (_waiters.Count > 0 && _waiters.Remove(job.Id, out var waiters))
+        // A child's id is built only if someone asked for it: one waiting on the parent formats no id per child.
+        if (_waiters.Count > 0 && job.HasId && _waiters.Remove(job.Id, out var waiters))
         {
             var detail = Describe(job);
             foreach (var w in waiters)

@@ -30,6 +30,12 @@ internal sealed class Job
     private JobCold Cold => _cold ??= new JobCold();
 
     public string Id => _id ??= Parent!.Id + ":" + ArrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Whether <see cref="Id"/> was built (always for top-level jobs). A child whose id nobody asked for has no waiter and
+    /// no watcher keyed by it: finding it by id (<c>TryGetJob</c>) builds the id.
+    /// </summary>
+    public bool HasId => _id is not null;
     public string Name { get; }
     public Dispatch.JobQueueState Queue { get; }
     public JobSpec Spec { get; }

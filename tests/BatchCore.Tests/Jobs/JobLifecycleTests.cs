@@ -197,6 +197,21 @@ public class JobLifecycleTests
     }
 
     [Fact]
+    public async Task WaitForJobAsync_OnAnArrayChild_AndOnItsParent_BothComplete()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 5, arraySize: 3));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1)); // children spawned; child 0 runs
+        var child = engine.WaitForJobAsync(r.JobId + ":2");
+        var parent = engine.WaitForJobAsync(r.JobId);
+        await engine.RunUntilIdleAsync();
+
+        var c = await child;
+        Assert.Equal((r.JobId + ":2", JobStatus.SUCCEEDED), (c.JobId, c.Status));
+        Assert.Equal(JobStatus.SUCCEEDED, (await parent).Status);
+    }
+
+    [Fact]
     public async Task WatchJobsAsync_StreamsEveryTransitionInOrder()
     {
         await using var engine = await TestEngine.WithQueueAsync();
