@@ -120,7 +120,15 @@ internal sealed class ShareState
             }
 
             c = x.Seq.CompareTo(y.Seq);
-            return c != 0 ? c : string.CompareOrdinal(x.Id, y.Id);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            // Children share their parent's number: index order (numeric, and no child id is formatted to compare).
+            return ReferenceEquals(x.Parent, y.Parent) && x.Parent is not null
+                ? x.ArrayIndex.CompareTo(y.ArrayIndex)
+                : string.CompareOrdinal(x.Id, y.Id);
         }
     }
 }

@@ -299,4 +299,25 @@ public class SchedulingTests
         var ratio = usage["b"] / usage["a"];
         Assert.InRange(ratio, 1.8, 2.2); // weight 0.5 gets twice the compute of weight 1
     }
+
+    [Fact]
+    public async Task FairShare_ArrayChildrenOfOneShare_StartInIndexOrder()
+    {
+        await using var engine = TestEngine.Create();
+        var policy = await engine.CreateSchedulingPolicyAsync(new()
+        {
+            Name = "fs",
+            FairsharePolicy = new() { ShareDecaySeconds = 600, ShareDistribution = [new() { ShareIdentifier = "a", WeightFactor = 1 }] },
+        });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 1, MemoryMiB = 4096 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, SchedulingPolicyArn = policy.Arn, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        var array = (await engine.SubmitJobAsync(TestEngine.Job("a", share: "a", runSeconds: 10, arraySize: 12))).JobId;
+        await engine.RunUntilIdleAsync();
+
+        var children = await engine.DescribeJobsAsync(Enumerable.Range(0, 12).Select(i => $"{array}:{i}").ToList());
+        var started = children.Select(c => c.StartedAt!.Value).ToList();
+        Assert.Equal(started.Order().ToList(), started); // 0, 1, 2, …, 11 — not 0, 1, 10, 11, 2, … (the ids' text order)
+        Assert.Equal(12, started.Distinct().Count());
+    }
 }
