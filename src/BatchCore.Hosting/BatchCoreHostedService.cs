@@ -186,7 +186,9 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
     {
         try
         {
-            await foreach (var change in engine.WatchJobsAsync(ct: ct).ConfigureAwait(false))
+            // Debug off (the usual production level): only the ended jobs are logged, so only they are watched.
+            var changes = _logger.IsEnabled(LogLevel.Debug) ? engine.WatchJobsAsync(ct: ct) : engine.WatchEndedJobsAsync(ct: ct);
+            await foreach (var change in changes.ConfigureAwait(false))
             {
                 if (change.Status is JobStatus.SUCCEEDED or JobStatus.FAILED)
                 {

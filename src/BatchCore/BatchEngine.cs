@@ -194,9 +194,21 @@ public sealed class BatchEngine : IAsyncDisposable
     /// <summary>Every job state change from now on, in order, until the engine stops or the caller cancels.</summary>
     /// <param name="capacity">How many changes may wait for the reader before the oldest are dropped.</param>
     /// <param name="ct">Stops the stream.</param>
-    public async IAsyncEnumerable<JobStateChange> WatchJobsAsync(int capacity = 100_000, [EnumeratorCancellation] CancellationToken ct = default)
+    public IAsyncEnumerable<JobStateChange> WatchJobsAsync(int capacity = 100_000, CancellationToken ct = default) =>
+        WatchAsync(capacity, endedOnly: false, ct);
+
+    /// <summary>
+    /// The changes to SUCCEEDED or FAILED from now on, in order, until the engine stops or the caller cancels. The
+    /// other transitions cost such a watcher nothing (no change is built for them).
+    /// </summary>
+    /// <param name="capacity">How many changes may wait for the reader before the oldest are dropped.</param>
+    /// <param name="ct">Stops the stream.</param>
+    public IAsyncEnumerable<JobStateChange> WatchEndedJobsAsync(int capacity = 100_000, CancellationToken ct = default) =>
+        WatchAsync(capacity, endedOnly: true, ct);
+
+    private async IAsyncEnumerable<JobStateChange> WatchAsync(int capacity, bool endedOnly, [EnumeratorCancellation] CancellationToken ct)
     {
-        var reader = await Run(c => c.AddWatcher(capacity), ct).ConfigureAwait(false);
+        var reader = await Run(c => c.AddWatcher(capacity, endedOnly), ct).ConfigureAwait(false);
         try
         {
             while (await reader.WaitToReadAsync(ct).ConfigureAwait(false))

@@ -60,12 +60,20 @@ internal sealed partial class EngineCore
             JournalState(job);
         }
 
-        if (_watchers.Count > 0)
+        if (_watchers.Count > 0 || (_endedWatchers.Count > 0 && next.IsTerminal()))
         {
             var change = new JobStateChange(job.Id, job.Name, next.ToAws(), initial ? next.ToAws() : prev.ToAws(), job.StatusReason, now);
             foreach (var w in _watchers)
             {
                 w.Writer.TryWrite(change);
+            }
+
+            if (next.IsTerminal())
+            {
+                foreach (var w in _endedWatchers)
+                {
+                    w.Writer.TryWrite(change);
+                }
             }
         }
 

@@ -91,6 +91,8 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private int _submittedCount;
 
     private readonly List<Channel<JobStateChange>> _watchers = [];
+    /// <summary>Watchers of SUCCEEDED/FAILED only: the other transitions build no change for them.</summary>
+    private readonly List<Channel<JobStateChange>> _endedWatchers = [];
     private readonly Dictionary<string, List<TaskCompletionSource<JobDetail>>> _waiters = new(StringComparer.Ordinal);
 
     public EngineCore(BatchEngineOptions options)
@@ -362,7 +364,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     // ---- watchers ----------------------------------------------------------------------------------------------------
 
-    public ChannelReader<JobStateChange> AddWatcher(int capacity)
+    public ChannelReader<JobStateChange> AddWatcher(int capacity, bool endedOnly = false)
     {
         var ch = Channel.CreateBounded<JobStateChange>(new BoundedChannelOptions(capacity)
         {
@@ -370,19 +372,22 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             SingleWriter = true,
             FullMode = BoundedChannelFullMode.DropOldest,
         });
-        _watchers.Add(ch);
+        (endedOnly ? _endedWatchers : _watchers).Add(ch);
         return ch.Reader;
     }
 
     public void RemoveWatcher(ChannelReader<JobStateChange> reader)
     {
-        for (var i = 0; i < _watchers.Count; i++)
+        foreach (var list in (ReadOnlySpan<List<Channel<JobStateChange>>>)[_watchers, _endedWatchers])
         {
-            if (ReferenceEquals(_watchers[i].Reader, reader))
+            for (var i = 0; i < list.Count; i++)
             {
-                _watchers[i].Writer.TryComplete();
-                _watchers.RemoveAt(i);
-                return;
+                if (ReferenceEquals(list[i].Reader, reader))
+                {
+                    list[i].Writer.TryComplete();
+                    list.RemoveAt(i);
+                    return;
+                }
             }
         }
     }
@@ -394,7 +399,13 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             w.Writer.TryComplete();
         }
 
+        foreach (var w in _endedWatchers)
+        {
+            w.Writer.TryComplete();
+        }
+
         _watchers.Clear();
+        _endedWatchers.Clear();
         foreach (var list in _waiters.Values)
         {
             foreach (var tcs in list)

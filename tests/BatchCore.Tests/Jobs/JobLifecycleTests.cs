@@ -232,4 +232,28 @@ public class JobLifecycleTests
         await cts.CancelAsync();
         _ = r;
     }
+
+    [Fact]
+    public async Task WatchEndedJobsAsync_StreamsOnlySucceededAndFailed_InOrder()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        using var cts = new CancellationTokenSource();
+        var enumerator = engine.WatchEndedJobsAsync(ct: cts.Token).GetAsyncEnumerator(cts.Token);
+        var first = enumerator.MoveNextAsync(); // queues the subscription on the loop, ahead of the submits below
+        var ok = await engine.SubmitJobAsync(TestEngine.Job("ok", runSeconds: 10));
+        var bad = await engine.SubmitJobAsync(TestEngine.Job("bad", runSeconds: 20, exitCode: 3, failingAttempts: 1));
+        var array = await engine.SubmitJobAsync(TestEngine.Job("array", runSeconds: 30, arraySize: 2));
+        await engine.RunUntilIdleAsync();
+
+        Assert.True(await first);
+        var seen = new List<(string, string)> { (enumerator.Current.JobId, enumerator.Current.Status) };
+        while (seen.Count < 5 && await enumerator.MoveNextAsync())
+        {
+            seen.Add((enumerator.Current.JobId, enumerator.Current.Status));
+        }
+
+        Assert.Equal([(ok.JobId, JobStatus.SUCCEEDED), (bad.JobId, JobStatus.FAILED), (array.JobId + ":0", JobStatus.SUCCEEDED),
+            (array.JobId + ":1", JobStatus.SUCCEEDED), (array.JobId, JobStatus.SUCCEEDED)], seen);
+        await cts.CancelAsync();
+    }
 }
