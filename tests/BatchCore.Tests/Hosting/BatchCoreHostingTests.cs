@@ -259,6 +259,28 @@ public sealed class BatchCoreHostingTests
         Assert.Contains(provider.Lines, l => l.StartsWith($"Information: Job {job.JobId} (logged) SUCCEEDED", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task JobStateChanges_AtInformation_OnlyEndedJobsAreLogged()
+    {
+        var provider = new ListLoggerProvider();
+        using var host = Build(b => b.AddJobHandler("ok", (_, _) => Task.FromResult(0)), o =>
+        {
+            LocalQueue(o);
+            o.AddHandlerJobDefinition("ok", "ok");
+        }, services: s => s.AddLogging(l => l.AddProvider(provider).SetMinimumLevel(LogLevel.Information)));
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+
+        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "logged", JobQueue = "q", JobDefinition = "ok" }, guard.Token);
+        await engine.WaitForJobAsync(job.JobId, guard.Token);
+        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("SUCCEEDED", StringComparison.Ordinal))), guard.Token);
+        await host.StopAsync(guard.Token);
+
+        Assert.Contains(provider.Lines, l => l.StartsWith($"Information: Job {job.JobId} (logged) SUCCEEDED", StringComparison.Ordinal));
+        Assert.DoesNotContain(provider.Lines, l => l.Contains(" -> ", StringComparison.Ordinal)); // no transition watched, none logged
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, CancellationToken guard)
     {
         while (!await condition())
