@@ -240,34 +240,30 @@ public sealed class BatchCoreHostingTests
     [Fact]
     public async Task JobStateChanges_AreLogged()
     {
-        var provider = new ListLoggerProvider();
-        using var host = Build(b => b.AddJobHandler("ok", (_, _) => Task.FromResult(0)), o =>
-        {
-            LocalQueue(o);
-            o.AddHandlerJobDefinition("ok", "ok");
-        }, services: s => s.AddLogging(l => l.AddProvider(provider)));
-        using var guard = new CancellationTokenSource(HangGuard);
-        await host.StartAsync(guard.Token);
-        var engine = host.Services.GetRequiredService<BatchEngine>();
+        var (jobId, lines) = await RunOneLoggedJobAsync(LogLevel.Trace);
 
-        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "logged", JobQueue = "q", JobDefinition = "ok" }, guard.Token);
-        await engine.WaitForJobAsync(job.JobId, guard.Token);
-        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("SUCCEEDED", StringComparison.Ordinal))), guard.Token);
-        await host.StopAsync(guard.Token);
-
-        Assert.Contains(provider.Lines, l => l.Contains($"Job {job.JobId} (logged) RUNNABLE -> STARTING", StringComparison.Ordinal));
-        Assert.Contains(provider.Lines, l => l.StartsWith($"Information: Job {job.JobId} (logged) SUCCEEDED", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains($"Job {jobId} (logged) RUNNABLE -> STARTING", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith($"Information: Job {jobId} (logged) SUCCEEDED", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task JobStateChanges_AtInformation_OnlyEndedJobsAreLogged()
+    {
+        var (jobId, lines) = await RunOneLoggedJobAsync(LogLevel.Information);
+
+        Assert.Contains(lines, l => l.StartsWith($"Information: Job {jobId} (logged) SUCCEEDED", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains(" -> ", StringComparison.Ordinal)); // no transition watched, none logged
+    }
+
+    /// <summary>A host logging at <paramref name="minimum"/> runs one handler job to its end; returns the job and the log.</summary>
+    private static async Task<(string JobId, IReadOnlyCollection<string> Lines)> RunOneLoggedJobAsync(LogLevel minimum)
     {
         var provider = new ListLoggerProvider();
         using var host = Build(b => b.AddJobHandler("ok", (_, _) => Task.FromResult(0)), o =>
         {
             LocalQueue(o);
             o.AddHandlerJobDefinition("ok", "ok");
-        }, services: s => s.AddLogging(l => l.AddProvider(provider).SetMinimumLevel(LogLevel.Information)));
+        }, services: s => s.AddLogging(l => l.AddProvider(provider).SetMinimumLevel(minimum)));
         using var guard = new CancellationTokenSource(HangGuard);
         await host.StartAsync(guard.Token);
         var engine = host.Services.GetRequiredService<BatchEngine>();
@@ -276,9 +272,7 @@ public sealed class BatchCoreHostingTests
         await engine.WaitForJobAsync(job.JobId, guard.Token);
         await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("SUCCEEDED", StringComparison.Ordinal))), guard.Token);
         await host.StopAsync(guard.Token);
-
-        Assert.Contains(provider.Lines, l => l.StartsWith($"Information: Job {job.JobId} (logged) SUCCEEDED", StringComparison.Ordinal));
-        Assert.DoesNotContain(provider.Lines, l => l.Contains(" -> ", StringComparison.Ordinal)); // no transition watched, none logged
+        return (job.JobId, provider.Lines);
     }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, CancellationToken guard)
