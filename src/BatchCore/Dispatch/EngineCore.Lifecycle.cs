@@ -188,8 +188,8 @@ internal sealed partial class EngineCore
         var n = parent.ArraySize;
         parent.StatusSummary = new int[7];
         parent.StatusSummaryLastUpdatedAt = NowMs;
-        parent.Children = new Job[n];
         var now = _replaying ? parent.CreatedAt : NowMs; // replay: children were spawned in the cycle after the submit
+        var children = parent.Children = new ArrayChildren(parent, n, now);
         Job? nToN = null;
         var nToNAny = false;
         var sequential = false;
@@ -219,22 +219,21 @@ internal sealed partial class EngineCore
                 ArrayIndex = i,
                 SubmitterContext = parent.SubmitterContext,
             };
-            parent.Children[i] = child; // found by id through the parent (TryGetJob), not a table entry of its own
-            parent.Queue.AllJobs.Add(child);
+            children.Set(i, child); // found by id through the parent (TryGetJob), and listed through it: no table entry of its own
             SetState(child, JobState.Pending, null, initial: true);
             if (parent.ChildrenGated)
             {
                 child.UnmetDependencies++;
             }
 
-            if (nToN?.Children is { } depChildren && i < depChildren.Length)
+            if (nToN?.Children is { } depChildren && i < depChildren.Count)
             {
-                WireDependency(child, depChildren[i], nToNAny);
+                WireDependency(child, depChildren[i], nToNAny); // a folded child has ended: its view is enough
             }
 
             if (sequential && i > 0)
             {
-                WireDependency(child, parent.Children[i - 1], sequentialAny);
+                WireDependency(child, children.LiveAt(i - 1)!, sequentialAny);
             }
         }
 
@@ -245,9 +244,8 @@ internal sealed partial class EngineCore
             return;
         }
 
-        for (var i = 0; i < n; i++)
+        foreach (var child in children.Live)
         {
-            var child = parent.Children[i];
             if (child.State == JobState.Pending && child.UnmetDependencies == 0)
             {
                 Release(child);
@@ -261,7 +259,7 @@ internal sealed partial class EngineCore
 
     private void FailGatedChildren(Job parent, string reason)
     {
-        foreach (var child in parent.Children!)
+        foreach (var child in parent.Children!.Live)
         {
             if (child.State.IsBeforeStarting())
             {
@@ -869,6 +867,10 @@ internal sealed partial class EngineCore
         {
             OnTopLevelEnded(job);
         }
+        else
+        {
+            job.Parent.Children!.TryFold(job); // last: nothing of its end needs the object any more
+        }
     }
 
     private void OnDependencyDone(Job job, bool satisfied)
@@ -905,7 +907,7 @@ internal sealed partial class EngineCore
             if (job.UnmetDependencies == 0 && job.ChildrenGated)
             {
                 job.ChildrenGated = false;
-                foreach (var child in job.Children)
+                foreach (var child in job.Children.Live)
                 {
                     if (child.State == JobState.Pending)
                     {
@@ -985,7 +987,7 @@ internal sealed partial class EngineCore
             }
 
             // Mark every waiting child first: failing one must not release the next (SEQUENTIAL, ANY) to RUNNABLE.
-            foreach (var child in job.Children)
+            foreach (var child in job.Children.Live)
             {
                 if (child.State.IsBeforeStarting())
                 {
@@ -994,7 +996,7 @@ internal sealed partial class EngineCore
                 }
             }
 
-            foreach (var child in job.Children)
+            foreach (var child in job.Children.Live)
             {
                 if (!child.State.IsTerminal())
                 {

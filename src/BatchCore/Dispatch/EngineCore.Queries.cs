@@ -30,6 +30,9 @@ internal sealed partial class EngineCore
         return list;
     }
 
+    /// <summary>How many of an array job's children are folded (<see cref="ArrayChildren"/>); 0 for another job.</summary>
+    internal int FoldedChildren(string arrayJobId) => TryGetJob(arrayJobId, out var job) && job.Children is { } c ? c.FoldedCount : 0;
+
     public JobDetail Describe(Job job)
     {
         var spec = job.Spec;
@@ -159,20 +162,23 @@ internal sealed partial class EngineCore
         }
 
         p.ThrowIfAny();
-        IReadOnlyList<Job> source;
+        // Without a filter only one status is listed: folded children (all SUCCEEDED) are viewed only when it is that one.
+        JobState? only = filter is null ? status ?? JobState.Running : null;
+        IEnumerable<Job> source;
         if (r.JobQueue is { } qn)
         {
-            source = FindQueue(qn)?.AllJobs ?? throw new BatchClientException($"jobQueue {qn} does not exist");
+            var q = FindQueue(qn) ?? throw new BatchClientException($"jobQueue {qn} does not exist");
+            source = WithChildren(q.AllJobs, only);
         }
         else
         {
-            source = TryGetJob(r.ArrayJobId!, out var parent) && parent.Children is { } c ? c : [];
+            source = TryGetJob(r.ArrayJobId!, out var parent) && parent.Children is { } c ? c.InState(only) : [];
         }
 
         IEnumerable<Job> selected;
         if (filter is null)
         {
-            var wanted = status ?? JobState.Running;
+            var wanted = only!.Value;
             selected = source.Where(j => j.State == wanted);
         }
         else
@@ -201,6 +207,22 @@ internal sealed partial class EngineCore
 
         var summaries = items.Select(Summarize).ToList();
         return new ListJobsResponse(summaries, more ? (start + page).ToString(CultureInfo.InvariantCulture) : null);
+    }
+
+    /// <summary>A queue's jobs in submission order, each array job followed by its children.</summary>
+    private static IEnumerable<Job> WithChildren(JobList jobs, JobState? only)
+    {
+        foreach (var job in jobs)
+        {
+            yield return job;
+            if (job.Children is { } children)
+            {
+                foreach (var child in children.InState(only))
+                {
+                    yield return child;
+                }
+            }
+        }
     }
 
     private static long ParseMs(string value) =>

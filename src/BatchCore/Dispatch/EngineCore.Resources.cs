@@ -1084,7 +1084,8 @@ internal sealed partial class EngineCore
 
         if (arn.Contains(":job/", StringComparison.Ordinal))
         {
-            return TryGetJob(NameOf(arn, "job"), out var job) ? JobTags(job) : null;
+            // Tags change the job: a folded child is taken back as a live one first.
+            return TryGetJob(NameOf(arn, "job"), out var job) ? JobTags(job.Parent?.Children!.Unfold(job.ArrayIndex) ?? job) : null;
         }
 
         return null;

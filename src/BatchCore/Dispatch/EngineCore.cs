@@ -46,10 +46,11 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
         var colon = id.LastIndexOf(':');
         if (colon > 0 && int.TryParse(id.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index) &&
-            _jobs.TryGetValue(id[..colon], out var parent) && parent.Children is { } children && index < children.Length &&
-            string.Equals(children[index].Id, id, StringComparison.Ordinal))
+            _jobs.TryGetValue(id[..colon], out var parent) && parent.Children is { } children && index < children.Count &&
+            IsCanonicalIndex(id.AsSpan(colon + 1)))
         {
-            job = children[index];
+            job = children[index]; // a folded child: a read-only view
+            _ = job.Id; // built now: a child found by id may get a waiter keyed by it (OnTerminal looks only if HasId)
             return true;
         }
 
@@ -57,7 +58,10 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         return false;
     }
 
-    /// <summary>Every job, array children after their parent.</summary>
+    /// <summary>An index as a child id writes it: digits without leading zeros ("07" names no child).</summary>
+    private static bool IsCanonicalIndex(ReadOnlySpan<char> digits) => digits.Length == 1 || digits[0] != '0';
+
+    /// <summary>Every job, array children after their parent (folded children as read-only views).</summary>
     private IEnumerable<Job> AllJobsAndChildren()
     {
         foreach (var job in _jobs.Values)

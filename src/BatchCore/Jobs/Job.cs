@@ -96,6 +96,12 @@ internal sealed class Job
         _attempts = host;
     }
 
+    /// <summary>The host of a plain first success (see <see cref="AddPlainSuccess"/>), else null.</summary>
+    public Host? PlainSuccessHost => _attempts as Host;
+
+    /// <summary>Whether the job has its cold part (something beyond the common child's fields was ever set).</summary>
+    public bool HasCold => _cold is not null;
+
     /// <summary>Recovery: the attempts a snapshot's full record lists.</summary>
     public void ReplaceAttempts(List<AttemptRecord> attempts) => _attempts = attempts.Count switch
     {
@@ -201,7 +207,8 @@ internal sealed class Job
     // Arrays: a parent has children; a child has a parent and an index.
     public Job? Parent { get; set; }
     public int ArrayIndex { get; set; } = -1;
-    public Job[]? Children
+    /// <summary>An array parent's children (a child that ended plainly is folded there: see <see cref="ArrayChildren"/>).</summary>
+    public ArrayChildren? Children
     {
         get => _cold?.Children;
         set
@@ -376,7 +383,7 @@ internal sealed class JobCold
     public string? HostLostReason;
     public Dispatch.TimerEntry? TimeoutTimer;
     public List<Dependent>? Dependents;
-    public Job[]? Children;
+    public ArrayChildren? Children;
     public int ArraySize;
     public int[]? StatusSummary;
     public long StatusSummaryLastUpdatedAt;

@@ -218,4 +218,50 @@ public class DependencyAndArrayTests
         Assert.Equal(JobStatus.SUCCEEDED, child.Status);
         Assert.True(child.StartedAt >= (await engine.DescribeAsync(a.JobId)).StoppedAt);
     }
+
+    /// <summary>
+    /// Children that end plainly are folded into their parent (no object each) and still read as AWS shows them: describe,
+    /// list by array and by queue, waiting, N_TO_N on the ended array, and tags (which take a child back as a live job).
+    /// </summary>
+    [Fact]
+    public async Task EndedChildren_AreFolded_AndReadAsBefore()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 4, runSeconds: 5, vcpus: 1));
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(4, await engine.Run(c => c.FoldedChildren(r.JobId), CancellationToken.None));
+
+        var children = new List<JobDetail>();
+        for (var i = 0; i < 4; i++)
+        {
+            var child = await engine.DescribeAsync($"{r.JobId}:{i}");
+            var attempt = Assert.Single(child.Attempts);
+            Assert.Equal(($"{r.JobId}:{i}", JobStatus.SUCCEEDED, StatusReasons.Essential, i, 0), (child.JobId, child.Status, child.StatusReason, child.ArrayProperties!.Index, child.Container!.ExitCode));
+            Assert.Equal((child.StartedAt, child.StoppedAt, 5_000L), (attempt.StartedAt, attempt.StoppedAt, child.StoppedAt!.Value - child.StartedAt!.Value));
+            Assert.Equal($"def/default/{r.JobId}-{i}-1", child.Container.LogStreamName);
+            Assert.Equal(child.Container.LogStreamName, attempt.Container!.LogStreamName);
+            children.Add(child);
+        }
+
+        Assert.Single(children.Select(c => c.CreatedAt).Distinct());
+        Assert.All(children.Zip(children.Skip(1)), p => Assert.True(p.Second.StartedAt >= p.First.StoppedAt)); // one vCPU: one at a time
+        Assert.Equal(children.Select(c => c.JobId), (await engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = r.JobId, JobStatus = JobStatus.SUCCEEDED })).JobSummaryList.Select(s => s.JobId));
+        Assert.Equal([r.JobId, .. children.Select(c => c.JobId)], (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.SUCCEEDED })).JobSummaryList.Select(s => s.JobId));
+        Assert.Empty((await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.RUNNING })).JobSummaryList);
+        Assert.Equal(5, (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", Filters = [new() { Name = ListJobsFilterName.JOB_NAME, Values = ["arr"] }] })).JobSummaryList.Count);
+        Assert.Equal(JobStatus.SUCCEEDED, (await engine.WaitForJobAsync(r.JobId + ":2")).Status);
+
+        var next = await engine.SubmitJobAsync(TestEngine.Job("next", arraySize: 4, runSeconds: 1, dependsOn: [new() { JobId = r.JobId, Type = ArrayJobDependency.N_TO_N }]));
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(next.JobId));
+
+        var arn = children[1].JobArn;
+        await engine.TagResourceAsync(arn, new Dictionary<string, string> { ["team"] = "a" });
+        Assert.Equal("a", (await engine.ListTagsForResourceAsync(arn))["team"]);
+        Assert.Equal("a", (await engine.DescribeAsync(children[1].JobId)).Tags!["team"]);
+        Assert.Equal(3, await engine.Run(c => c.FoldedChildren(r.JobId), CancellationToken.None)); // taken back to keep its tags
+        var again = await engine.DescribeAsync(children[1].JobId);
+        Assert.Equal((children[1].StartedAt, children[1].StoppedAt, children[1].CreatedAt, children[1].StatusReason), (again.StartedAt, again.StoppedAt, again.CreatedAt, again.StatusReason));
+        Assert.Equivalent(children[1].Attempts, again.Attempts);
+    }
 }

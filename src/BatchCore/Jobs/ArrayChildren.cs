@@ -1,0 +1,172 @@
+using System.Collections;
+using BatchCore.Model;
+using BatchCore.Placement;
+
+namespace BatchCore.Jobs;
+
+/// <summary>
+/// The children of an array job, by index. A child that succeeded on its first attempt and keeps nothing else (no
+/// dependents, no cold part, the array's creation time) is <em>folded</em> when it ends: its host and times go into a
+/// 24-byte record here and its <see cref="Job"/> object is let go. A finished 10,000-child array then keeps 10,000
+/// records in one array for its retention (7 days by default) instead of 10,000 objects the GC must trace and move, and
+/// every job retained costs fresh memory pages, which on a VM is the largest part of a short job's cost.
+/// <para>Reading a folded child (describe, list, journal snapshot, simulation totals) builds a read-only view of it. The
+/// loop changes only live children (<see cref="Live"/>); the rare change to an ended child (tags) takes it back with
+/// <see cref="Unfold"/>.</para>
+/// </summary>
+internal sealed class ArrayChildren : IReadOnlyList<Job>
+{
+    private readonly Job _parent;
+    private readonly Job?[] _live;
+    private readonly long _createdAt;
+    private Folded[]? _folded;
+
+    private struct Folded
+    {
+        public Host? Host; // null: not folded
+        public long AttemptStartedAt;
+        public int StartedAfter; // StartedAt − AttemptStartedAt, ms
+        public int RanFor; // StoppedAt − StartedAt, ms
+    }
+
+    /// <param name="parent">The array job.</param>
+    /// <param name="size">Its arrayProperties.size.</param>
+    /// <param name="createdAt">When its children were created (all at once): only children created then are folded.</param>
+    public ArrayChildren(Job parent, int size, long createdAt)
+    {
+        _parent = parent;
+        _live = new Job?[size];
+        _createdAt = createdAt;
+    }
+
+    public int Count => _live.Length;
+
+    /// <summary>How many children are folded (for tests and the memory report).</summary>
+    public int FoldedCount { get; private set; }
+
+    /// <summary>The child at <paramref name="index"/>: the live job, or a fresh read-only view of a folded one.</summary>
+    public Job this[int index] => _live[index] ?? View(index);
+
+    /// <summary>The live child at <paramref name="index"/>, or null when it is folded.</summary>
+    public Job? LiveAt(int index) => _live[index];
+
+    public void Set(int index, Job child) => _live[index] = child;
+
+    /// <summary>The live children in index order (the folded ones have ended: nothing the loop changes).</summary>
+    public LiveEnumerable Live => new(_live);
+
+    /// <summary>
+    /// Folds <paramref name="child"/> if it is a plain first-attempt success that keeps nothing else; returns whether it
+    /// did. Called once the child has ended and everything its end triggers has run.
+    /// </summary>
+    public bool TryFold(Job child)
+    {
+        var i = child.ArrayIndex;
+        if (!ReferenceEquals(_live[i], child) || child.State != JobState.Succeeded || child.PlainSuccessHost is not { } host ||
+            child.HasCold || child.CreatedAt != _createdAt || child.StartedAt is not { } started || child.StoppedAt is not { } stopped ||
+            child.Seq != _parent.Seq || child.Forgotten)
+        {
+            return false;
+        }
+
+        var startedAfter = started - child.AttemptStartedAt;
+        var ranFor = stopped - started;
+        if (startedAfter is < int.MinValue or > int.MaxValue || ranFor is < int.MinValue or > int.MaxValue)
+        {
+            return false; // an attempt of more than 24 days keeps its object
+        }
+
+        _folded ??= new Folded[_live.Length];
+        _folded[i] = new Folded { Host = host, AttemptStartedAt = child.AttemptStartedAt, StartedAfter = (int)startedAfter, RanFor = (int)ranFor };
+        _live[i] = null;
+        FoldedCount++;
+        return true;
+    }
+
+    /// <summary>The child at <paramref name="index"/> as a live job again (a folded one is rebuilt and kept).</summary>
+    public Job Unfold(int index)
+    {
+        if (_live[index] is { } live)
+        {
+            return live;
+        }
+
+        var job = View(index);
+        _live[index] = job;
+        _folded![index] = default;
+        FoldedCount--;
+        return job;
+    }
+
+    /// <summary>
+    /// The children in index order, only those in <paramref name="state"/> when given: folded children are all
+    /// SUCCEEDED, so asking for another state builds no view.
+    /// </summary>
+    public IEnumerable<Job> InState(JobState? state)
+    {
+        var folded = state is null or JobState.Succeeded;
+        for (var i = 0; i < _live.Length; i++)
+        {
+            if (_live[i] is { } live)
+            {
+                if (state is null || live.State == state)
+                {
+                    yield return live;
+                }
+            }
+            else if (folded)
+            {
+                yield return View(i);
+            }
+        }
+    }
+
+    private Job View(int index)
+    {
+        var f = _folded![index];
+        var started = f.AttemptStartedAt + f.StartedAfter;
+        var job = new Job(null, _parent.Name, _parent.Queue, _parent.Spec, _parent.Seq, _createdAt)
+        {
+            Parent = _parent,
+            ArrayIndex = index,
+            State = JobState.Succeeded,
+            StatusReason = StatusReasons.Essential,
+            AttemptStartedAt = f.AttemptStartedAt,
+            StartedAt = started,
+            StoppedAt = started + f.RanFor,
+            JournaledAttempts = 1,
+        };
+        job.AddPlainSuccess(f.Host!);
+        return job;
+    }
+
+    public IEnumerator<Job> GetEnumerator() => InState(null).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>Enumerates the live children without allocating.</summary>
+    public readonly struct LiveEnumerable(Job?[] live)
+    {
+        public LiveEnumerator GetEnumerator() => new(live);
+    }
+
+    public struct LiveEnumerator(Job?[] live)
+    {
+        private int _index = -1;
+
+        public readonly Job Current => live[_index]!;
+
+        public bool MoveNext()
+        {
+            while (++_index < live.Length)
+            {
+                if (live[_index] is not null)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+}

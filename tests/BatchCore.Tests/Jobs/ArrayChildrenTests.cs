@@ -1,0 +1,153 @@
+using BatchCore.Dispatch;
+using BatchCore.Hosts;
+using BatchCore.Jobs;
+using BatchCore.Model;
+using BatchCore.Placement;
+using BatchCore.Tests.Placement;
+using FsCheck.Xunit;
+
+namespace BatchCore.Tests.Jobs;
+
+public class ArrayChildrenTests
+{
+    private static readonly ComputeEnvironmentState Ce = new() { Name = "ce", Arn = "arn:ce", Type = CEType.UNMANAGED, State = ResourceState.ENABLED };
+    private static readonly Host HostA = new(0, "h0", Ce, new ResourceVector(1000, 1024, 0), new SimulatedHostDriver(new NullScheduler()));
+
+    private static (Job Parent, ArrayChildren Children) Array(int size, long createdAt = 100)
+    {
+        var parent = new Job("p", "arr", null!, null!, 7, createdAt) { ArraySize = size };
+        var children = parent.Children = new ArrayChildren(parent, size, createdAt);
+        for (var i = 0; i < size; i++)
+        {
+            children.Set(i, new Job(null, parent.Name, null!, null!, parent.Seq, createdAt) { Parent = parent, ArrayIndex = i, State = JobState.Running });
+        }
+
+        return (parent, children);
+    }
+
+    /// <summary>Ends a live child as the loop does for a plain first success (exit 0 on its first attempt).</summary>
+    private static Job SucceedPlainly(ArrayChildren children, int index, long attemptStartedAt, long startedAt, long stoppedAt)
+    {
+        var child = children.LiveAt(index)!;
+        child.AttemptStartedAt = attemptStartedAt;
+        child.StartedAt = startedAt;
+        child.AddPlainSuccess(HostA);
+        child.StoppedAt = stoppedAt;
+        child.State = JobState.Succeeded;
+        child.StatusReason = StatusReasons.Essential;
+        child.JournaledAttempts = 1;
+        return child;
+    }
+
+    /// <summary>Everything describe, list, the journal snapshot and the simulator read of an ended child.</summary>
+    private static object Read(Job j)
+    {
+        var a = j.Attempts.Last!;
+        return (j.Id, j.Name, j.Seq, j.CreatedAt, j.State, j.StatusReason, j.StartedAt, j.StoppedAt, j.AttemptStartedAt,
+            (j.AttemptCount, a.Number, a.ExitCode, a.Reason, a.StartedAt, a.StoppedAt, a.StatusReason, a.HostName, a.CeName),
+            (j.Parent, j.ArrayIndex, j.JournaledAttempts, j.IsCancelled, j.IsTerminated, j.TimedOut, j.Host, j.Spec, j.Queue, j.MutableTags));
+    }
+
+    /// <summary>
+    /// Invariant: a folded child reads exactly as the job it was — ids, times, its attempt, its parent — whatever its
+    /// times; one whose times do not fit the compact record stays live (the same object).
+    /// </summary>
+    [Property(MaxTest = 300)]
+    public bool AFoldedChild_ReadsAsTheJobItWas(uint attemptStart, int startedAfter, long ranFor, byte index)
+    {
+        var (_, children) = Array(8);
+        var i = index % 8;
+        long attemptStartedAt = attemptStart;
+        var child = SucceedPlainly(children, i, attemptStartedAt, attemptStartedAt + startedAfter, attemptStartedAt + startedAfter + ranFor);
+        var before = Read(child);
+        var fits = ranFor is >= int.MinValue and <= int.MaxValue;
+
+        var folded = children.TryFold(child);
+
+        return folded == fits
+            && (folded ? children.LiveAt(i) is null && children.FoldedCount == 1 : ReferenceEquals(children.LiveAt(i), child))
+            && Read(children[i]).Equals(before)
+            && Read(children.ToList()[i]).Equals(before);
+    }
+
+    [Fact]
+    public void OnlyAPlainFirstSuccessWithNothingElseToKeep_IsFolded()
+    {
+        var (parent, children) = Array(5);
+        var failed = children.LiveAt(0)!;
+        failed.AddAttempt(new AttemptRecord(1, 1, null, 10, 20, StatusReasons.Essential, "h0", "ce"));
+        failed.State = JobState.Failed;
+        var retried = children.LiveAt(1)!;
+        retried.AddAttempt(new AttemptRecord(1, 1, null, 10, 20, StatusReasons.Essential, "h0", "ce"));
+        retried.AddAttempt(new AttemptRecord(2, 0, null, 30, 40, StatusReasons.Essential, "h0", "ce"));
+        retried.StartedAt = 10;
+        retried.StoppedAt = 40;
+        retried.State = JobState.Succeeded;
+        var withDependents = SucceedPlainly(children, 2, 10, 10, 20);
+        withDependents.Dependents = [];
+        withDependents.Dependents = null; // had a dependent once: its cold part stays, and so does the object
+        var running = children.LiveAt(3)!;
+        var plain = SucceedPlainly(children, 4, 10, 11, 20);
+
+        Assert.Equal([false, false, false, false], new[] { failed, retried, withDependents, running }.Select(children.TryFold));
+        Assert.True(children.TryFold(plain));
+        Assert.False(children.TryFold(plain)); // once
+
+        Assert.Equal(1, children.FoldedCount);
+        Assert.Equal([failed, retried, withDependents, running], children.Live.ToEnumerable());
+        Assert.Same(parent, children[4].Parent);
+    }
+
+    [Fact]
+    public void AChildCreatedLaterThanItsArray_StaysLive()
+    {
+        var (parent, children) = Array(1, createdAt: 100);
+        children.Set(0, new Job(null, "arr", null!, null!, parent.Seq, 150) { Parent = parent, ArrayIndex = 0 });
+        var child = SucceedPlainly(children, 0, 200, 200, 300);
+        Assert.False(children.TryFold(child));
+    }
+
+    [Fact]
+    public void Unfold_KeepsTheFoldedChildAsALiveJobAgain()
+    {
+        var (_, children) = Array(3);
+        var before = Read(SucceedPlainly(children, 1, 10, 12, 50));
+        Assert.True(children.TryFold(children.LiveAt(1)!));
+
+        var live = children.Unfold(1);
+
+        Assert.Same(live, children.LiveAt(1));
+        Assert.Same(live, children[1]);
+        Assert.Equal(before, Read(live));
+        Assert.Equal(0, children.FoldedCount);
+        Assert.Same(children.LiveAt(0), children.Unfold(0)); // a live child is itself
+    }
+
+    [Fact]
+    public void InState_BuildsViewsOnlyWhenSucceededIsAsked()
+    {
+        var (_, children) = Array(4);
+        Assert.True(children.TryFold(SucceedPlainly(children, 1, 10, 10, 20)));
+        Assert.True(children.TryFold(SucceedPlainly(children, 2, 10, 10, 20)));
+
+        var running = children.InState(JobState.Running).ToList();
+        Assert.Equal([children.LiveAt(0)!, children.LiveAt(3)!], running);
+        Assert.Equal([1, 2], children.InState(JobState.Succeeded).Select(j => j.ArrayIndex));
+        Assert.Equal([0, 1, 2, 3], children.InState(null).Select(j => j.ArrayIndex));
+        Assert.Empty(children.InState(JobState.Failed));
+    }
+}
+
+internal static class LiveEnumerableExtensions
+{
+    public static List<Job> ToEnumerable(this ArrayChildren.LiveEnumerable live)
+    {
+        var list = new List<Job>();
+        foreach (var j in live)
+        {
+            list.Add(j);
+        }
+
+        return list;
+    }
+}
