@@ -76,8 +76,11 @@ internal static class DispatchSetup
             },
         }).GetAwaiter().GetResult();
 
-    /// <summary>Submits <paramref name="jobs"/> jobs as array jobs of up to 10,000 children (AWS's maximum).</summary>
-    public static async Task SubmitArraysAsync(BatchEngine engine, int jobs)
+    /// <summary>
+    /// Submits <paramref name="jobs"/> jobs as array jobs of up to 10,000 children (AWS's maximum), each running
+    /// <paramref name="runSeconds"/> of simulated time (by default long enough that every job stays placed).
+    /// </summary>
+    public static async Task SubmitArraysAsync(BatchEngine engine, int jobs, double runSeconds = 1_000_000)
     {
         for (var left = jobs; left > 0; left -= 10_000)
         {
@@ -88,7 +91,7 @@ internal static class DispatchSetup
                 JobQueue = Queue,
                 JobDefinition = "def",
                 ArrayProperties = size >= 2 ? new ArrayProperties { Size = size } : null,
-                Extensions = new SubmitJobExtensions { SimulatedRunTimeSeconds = 1_000_000 },
+                Extensions = new SubmitJobExtensions { SimulatedRunTimeSeconds = runSeconds },
             }).ConfigureAwait(false);
         }
     }

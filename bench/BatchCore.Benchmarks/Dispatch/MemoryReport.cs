@@ -4,7 +4,8 @@ using System.Globalization;
 namespace BatchCore.Benchmarks.Dispatch;
 
 /// <summary>
-/// <c>memory-report [jobs]</c>: retained engine memory per job with 1,000,000 jobs queued (RUNNABLE) and running, and a
+/// <c>memory-report [jobs]</c>: retained engine memory per job with 1,000,000 jobs queued (RUNNABLE), running, and
+/// ended (kept for the retention), and a
 /// Stopwatch breakdown of where dispatch time goes (submit+spawn+enqueue vs. placement) at several fleet sizes.
 /// GC.GetTotalMemory(forceFullCollection) before and after, divided by the job count.
 /// </summary>
@@ -21,6 +22,7 @@ internal static class MemoryReport
         Console.WriteLine($"jobs: {jobs:N0}; {Environment.ProcessorCount} cores; .NET {Environment.Version}; server GC {System.Runtime.GCSettings.IsServerGC}");
         Measure("queued (RUNNABLE, no host fits)", () => DispatchSetup.Ec2(1, jobs, capacity: false), jobs);
         Measure("running (placed on 1,000 hosts)", () => DispatchSetup.Ec2(1_000, jobs), jobs);
+        Measure("ended (SUCCEEDED array children, kept for the retention)", () => DispatchSetup.Ec2(1_000, jobs), jobs, runSeconds: 1);
 
         Console.WriteLine();
         // The breakdown uses 100,000 jobs, or fewer when fewer were asked for (the quick run).
@@ -60,14 +62,27 @@ internal static class MemoryReport
         return 0;
     }
 
-    private static void Measure(string what, Func<BatchEngine> create, int jobs)
+    /// <param name="runSeconds">Simulated run time; when given, virtual time runs until every job has ended.</param>
+    private static void Measure(string what, Func<BatchEngine> create, int jobs, double? runSeconds = null)
     {
         var engine = create();
         DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
         var before = GC.GetTotalMemory(forceFullCollection: true);
         var sw = Stopwatch.StartNew();
-        DispatchSetup.SubmitArraysAsync(engine, jobs).GetAwaiter().GetResult();
+        DispatchSetup.SubmitArraysAsync(engine, jobs, runSeconds ?? 1_000_000).GetAwaiter().GetResult();
         var placed = DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
+        if (runSeconds is not null)
+        {
+            engine.RunUntilIdleAsync().GetAwaiter().GetResult();
+            var chunks = (jobs + 9_999) / 10_000;
+            var parents = jobs - ((chunks - 1) * 10_000) == 1 ? chunks - 1 : chunks; // a last chunk of 1 is no array
+            var ended = engine.Statistics.Succeeded - parents; // the array parents succeed too
+            if (ended != jobs)
+            {
+                throw new InvalidOperationException($"{ended} of {jobs} jobs succeeded");
+            }
+        }
+
         sw.Stop();
         var after = GC.GetTotalMemory(forceFullCollection: true);
         Console.WriteLine($"{what}: {jobs:N0} jobs, {placed:N0} placed in {sw.Elapsed.TotalMilliseconds:F0} ms; retained {(after - before) / 1048576.0:F1} MiB = {(double)(after - before) / jobs:F0} bytes/job");
