@@ -1105,6 +1105,14 @@ internal sealed partial class EngineCore
             return def is null ? throw new BatchClientException($"resourceArn {arn} does not exist") : new Dictionary<string, string>(def.Tags);
         }
 
+        if (arn.Contains(":job/", StringComparison.Ordinal))
+        {
+            // A read: the job's tags as they are (no copy-on-write dictionary made, a folded child left folded).
+            return TryGetJob(NameOf(arn, "job"), out var job)
+                ? new Dictionary<string, string>(job.MutableTags ?? job.Spec.Tags)
+                : throw new BatchClientException($"resourceArn {arn} does not exist");
+        }
+
         return TagsOf(arn) is { } t ? new Dictionary<string, string>(t) : throw new BatchClientException($"resourceArn {arn} does not exist");
     }
 

@@ -256,6 +256,8 @@ public class DependencyAndArrayTests
         Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(next.JobId));
 
         var arn = children[1].JobArn;
+        Assert.Empty(await engine.ListTagsForResourceAsync(arn));
+        Assert.Equal(4, await engine.Run(c => c.FoldedChildren(r.JobId), CancellationToken.None)); // a read leaves it folded
         await engine.TagResourceAsync(arn, new Dictionary<string, string> { ["team"] = "a" });
         Assert.Equal("a", (await engine.ListTagsForResourceAsync(arn))["team"]);
         Assert.Equal("a", (await engine.DescribeAsync(children[1].JobId)).Tags!["team"]);

@@ -256,4 +256,23 @@ public class JobLifecycleTests
             (array.JobId + ":1", JobStatus.SUCCEEDED), (array.JobId, JobStatus.SUCCEEDED)], seen);
         await cts.CancelAsync();
     }
+
+    /// <summary>AWS TagResource / UntagResource / ListTagsForResource on a job: its submitted tags, changed in place.</summary>
+    [Fact]
+    public async Task JobTags_ListedTaggedAndUntagged()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var r = await engine.SubmitJobAsync(TestEngine.Job() with { Tags = new Dictionary<string, string> { ["a"] = "1" } });
+        var arn = (await engine.DescribeAsync(r.JobId)).JobArn;
+
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "1" }, await engine.ListTagsForResourceAsync(arn));
+        await engine.TagResourceAsync(arn, new Dictionary<string, string> { ["b"] = "2" });
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "1", ["b"] = "2" }, await engine.ListTagsForResourceAsync(arn));
+        await engine.UntagResourceAsync(arn, ["a"]);
+        Assert.Equal(new Dictionary<string, string> { ["b"] = "2" }, await engine.ListTagsForResourceAsync(arn));
+        Assert.Equal(new Dictionary<string, string> { ["b"] = "2" }, (await engine.DescribeAsync(r.JobId)).Tags);
+
+        var missing = arn.Replace(r.JobId, "no-such-job", StringComparison.Ordinal);
+        Assert.Contains("resourceArn", (await Assert.ThrowsAsync<BatchClientException>(() => engine.ListTagsForResourceAsync(missing))).Message);
+    }
 }
