@@ -320,4 +320,39 @@ public class SchedulingTests
         Assert.Equal(started.Order().ToList(), started); // 0, 1, 2, …, 11 — not 0, 1, 10, 11, 2, … (the ids' text order)
         Assert.Equal(12, started.Distinct().Count());
     }
+
+    /// <summary>
+    /// Batch placement with a backlog larger than the free capacity: the window ends where the environment's free vCPU
+    /// runs out, so the jobs that fit are still planned together (largest first, best fit) instead of the whole window
+    /// being dropped for one at a time. Hosts A (4 vCPU) and B (2 vCPU); jobs of 1, 1, 2, 2 and 4 vCPU in that order.
+    /// </summary>
+    [Fact]
+    public async Task BatchPlacement_WindowEndsAtTheFreeCapacity_TheJobsThatFitArePlannedTogether()
+    {
+        await using var engine = TestEngine.Create(new BatchEngineOptions { BatchPlacementThreshold = 2 });
+        await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "ce",
+            Type = CEType.UNMANAGED,
+            Hosts = [new HostSpec { HostName = "a", Vcpus = 4, MemoryMiB = 8192 }, new HostSpec { HostName = "b", Vcpus = 2, MemoryMiB = 8192 }],
+        });
+        await engine.CreateJobQueueAsync(new CreateJobQueueRequest { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        await engine.UpdateComputeEnvironmentAsync(new UpdateComputeEnvironmentRequest { ComputeEnvironment = "ce", State = ResourceState.DISABLED }); // all RUNNABLE first
+        var ids = new List<string>();
+        foreach (var vcpus in new[] { 1, 1, 2, 2, 4 })
+        {
+            ids.Add((await engine.SubmitJobAsync(TestEngine.Job($"j{ids.Count}", vcpus: vcpus, runSeconds: 100))).JobId);
+        }
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.UpdateComputeEnvironmentAsync(new UpdateComputeEnvironmentRequest { ComputeEnvironment = "ce", State = ResourceState.ENABLED });
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+
+        var jobs = await engine.DescribeJobsAsync(ids);
+        Assert.Equal([JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.RUNNABLE], jobs.Select(j => j.Status));
+        // Largest first, best fit: the first 2-vCPU job fills B exactly, the rest share A (one at a time, first fit
+        // would have put 1, 1 and 2 on A and the second 2 on B).
+        Assert.Equal(["a", "a", "b", "a"], await engine.Run(c => ids.Take(4).Select(c.HostOfJob).ToList(), CancellationToken.None));
+    }
 }
