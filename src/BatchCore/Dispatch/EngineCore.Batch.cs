@@ -53,6 +53,11 @@ internal sealed partial class EngineCore
         // A window needing more vCPU than the environment has free cannot be planned whole: it ends before that job (a
         // backlog behind full hosts then costs a window of one or two jobs per cycle, not a sort and plan of 256).
         var freeVcpuMilli = ce.CapacityVcpuMilli - ce.UsedVcpuMilli;
+        if (freeVcpuMilli <= 0)
+        {
+            return; // full: not even the front job can be planned
+        }
+
         _window.Clear();
         var fifo = q.Fifo;
         for (var i = 0; i < fifo.RawCount && _window.Count < room; i++)
