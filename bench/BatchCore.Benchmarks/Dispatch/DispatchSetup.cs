@@ -78,13 +78,16 @@ internal static class DispatchSetup
 
     /// <summary>
     /// Submits <paramref name="jobs"/> jobs as array jobs of up to 10,000 children (AWS's maximum), each running
-    /// <paramref name="runSeconds"/> of simulated time (by default long enough that every job stays placed).
+    /// <paramref name="runSeconds"/> of simulated time (by default long enough that every job stays placed). Returns
+    /// how many array jobs (parents) it submitted.
     /// </summary>
-    public static async Task SubmitArraysAsync(BatchEngine engine, int jobs, double runSeconds = 1_000_000)
+    public static async Task<int> SubmitArraysAsync(BatchEngine engine, int jobs, double runSeconds = 1_000_000)
     {
+        var arrays = 0;
         for (var left = jobs; left > 0; left -= 10_000)
         {
             var size = Math.Min(10_000, left);
+            arrays += size >= 2 ? 1 : 0;
             await engine.SubmitJobAsync(new SubmitJobRequest
             {
                 JobName = "bench",
@@ -94,6 +97,8 @@ internal static class DispatchSetup
                 Extensions = new SubmitJobExtensions { SimulatedRunTimeSeconds = runSeconds },
             }).ConfigureAwait(false);
         }
+
+        return arrays;
     }
 
     /// <summary>Waits until the loop settled everything submitted; returns the engine's placement count.</summary>

@@ -69,13 +69,11 @@ internal static class MemoryReport
         DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
         var before = GC.GetTotalMemory(forceFullCollection: true);
         var sw = Stopwatch.StartNew();
-        DispatchSetup.SubmitArraysAsync(engine, jobs, runSeconds ?? 1_000_000).GetAwaiter().GetResult();
+        var parents = DispatchSetup.SubmitArraysAsync(engine, jobs, runSeconds ?? 1_000_000).GetAwaiter().GetResult();
         var placed = DispatchSetup.SettleAsync(engine).GetAwaiter().GetResult();
         if (runSeconds is not null)
         {
             engine.RunUntilIdleAsync().GetAwaiter().GetResult();
-            var chunks = (jobs + 9_999) / 10_000;
-            var parents = jobs - ((chunks - 1) * 10_000) == 1 ? chunks - 1 : chunks; // a last chunk of 1 is no array
             var ended = engine.Statistics.Succeeded - parents; // the array parents succeed too
             if (ended != jobs)
             {

@@ -94,7 +94,7 @@ public class ArrayChildrenTests
         Assert.False(children.TryFold(plain)); // once
 
         Assert.Equal(1, children.FoldedCount);
-        Assert.Equal([failed, retried, withDependents, running], children.Live.ToEnumerable());
+        Assert.Equal([failed, retried, withDependents, running], children.Live.ToList());
         Assert.Same(parent, children[4].Parent);
     }
 
@@ -140,7 +140,7 @@ public class ArrayChildrenTests
 
 internal static class LiveEnumerableExtensions
 {
-    public static List<Job> ToEnumerable(this ArrayChildren.LiveEnumerable live)
+    public static List<Job> ToList(this ArrayChildren.LiveEnumerable live)
     {
         var list = new List<Job>();
         foreach (var j in live)
