@@ -316,6 +316,7 @@ public sealed class BatchEngine : IAsyncDisposable
         while (true)
         {
             var did = false;
+            _core.RefreshClock();
             var journaling = _core.Journaling;
             var taken = 0;
             for (; taken < 4096 && reader.TryRead(out var cmd); taken++)

@@ -129,8 +129,34 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     public EngineStatistics Statistics { get; } = new();
     public Telemetry.BatchCoreTelemetry Telemetry { get; }
 
-    /// <summary>Now, epoch ms, from the virtual or the injected clock.</summary>
-    public long NowMs => _virtual?.NowMs ?? _time.GetUtcNow().ToUnixTimeMilliseconds();
+    /// <summary>Now, epoch ms, from the virtual or the injected clock (see <see cref="RealNowMs"/>).</summary>
+    public long NowMs => _virtual?.NowMs ?? RealNowMs();
+
+    /// <summary>How many reads of the real clock in a row may reuse its last value (see <see cref="RealNowMs"/>).</summary>
+    internal const int ClockReuses = 31;
+
+    private long _clockMs;
+    private int _clockReusesLeft;
+
+    /// <summary>
+    /// The injected clock, read at most once per <see cref="ClockReuses"/> + 1 reads and at least once per loop turn
+    /// (<see cref="RefreshClock"/>): a job's lifecycle asks for the time ~8 times, and on a VM the system clock costs
+    /// ~25 ns a read (10,000 in-process no-op jobs spent 9 % of their CPU in <c>clock_gettime</c>). A reused value is
+    /// at most 31 reads old — microseconds of loop work, far below the millisecond timestamps AWS reports.
+    /// </summary>
+    private long RealNowMs()
+    {
+        if (--_clockReusesLeft >= 0)
+        {
+            return _clockMs;
+        }
+
+        _clockReusesLeft = ClockReuses;
+        return _clockMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>The loop starts a turn: the next <see cref="NowMs"/> reads the clock.</summary>
+    public void RefreshClock() => _clockReusesLeft = 0;
 
     // ---- ISimulationScheduler: the loop's own timers -------------------------------------------------------------
 
