@@ -21,9 +21,11 @@ public sealed record IndexOp(char Kind, int Target, int CapVcpuQuarters, int Cap
 }
 
 /// <summary>A history and the requests to look up afterwards.</summary>
-public sealed record IndexCase(IndexOp[] Ops, (int VcpuQuarters, int MemGiB, string? Arch)[] Requests)
+/// <param name="Scale">Multiplies every vCPU figure: 317 spreads 16-vCPU shapes over ~5,000 one-vCPU buckets (several
+/// words of the index's bitmap and of its summary).</param>
+public sealed record IndexCase(IndexOp[] Ops, (int VcpuQuarters, int MemGiB, string? Arch)[] Requests, int Scale = 1)
 {
-    public override string ToString() => $"ops [{string.Join(", ", Ops.Select(o => o.ToString()))}] requests [{string.Join(", ", Requests.Select(r => $"{r.VcpuQuarters}q/{r.MemGiB}G/{r.Arch}"))}]";
+    public override string ToString() => $"scale {Scale} ops [{string.Join(", ", Ops.Select(o => o.ToString()))}] requests [{string.Join(", ", Requests.Select(r => $"{r.VcpuQuarters}q/{r.MemGiB}G/{r.Arch}"))}]";
 }
 
 public static class HostIndexGenerators
@@ -43,7 +45,8 @@ public static class HostIndexGenerators
                           from m in Gen.Choose(1, 32)
                           from a in Gen.Elements<string?>(null, null, "x86_64", "arm64")
                           select (v, m, a)).ArrayOf(rn)
-        select new IndexCase(ops, requests));
+        from scale in Gen.Elements(1, 1, 317)
+        select new IndexCase(ops, requests, scale));
 }
 
 public class HostIndexTests
@@ -185,8 +188,8 @@ public class HostIndexTests
             switch (op.Kind)
             {
                 case 'A':
-                    var cap = new ResourceVector(op.CapVcpuQuarters * 250, op.CapMemGiB * 1024, 0);
-                    var h = NewHost(nextId++, cap.VcpuMilli, cap.MemoryMiB, Math.Min(op.FreeVcpuQuarters * 250, cap.VcpuMilli), Math.Min(op.FreeMemGiB * 1024, cap.MemoryMiB), op.Arm ? "arm64" : "x86_64");
+                    var cap = new ResourceVector(op.CapVcpuQuarters * 250 * c.Scale, op.CapMemGiB * 1024, 0);
+                    var h = NewHost(nextId++, cap.VcpuMilli, cap.MemoryMiB, Math.Min(op.FreeVcpuQuarters * 250 * c.Scale, cap.VcpuMilli), Math.Min(op.FreeMemGiB * 1024, cap.MemoryMiB), op.Arm ? "arm64" : "x86_64");
                     index.Add(h);
                     live.Add(h);
                     break;
@@ -200,7 +203,7 @@ public class HostIndexTests
                     break;
                 case 'U' when live.Count > 0:
                     var u = live[op.Target % live.Count];
-                    u.Free = new ResourceVector(Math.Min(op.FreeVcpuQuarters * 250, u.Capacity.VcpuMilli), Math.Min(op.FreeMemGiB * 1024, u.Capacity.MemoryMiB), 0);
+                    u.Free = new ResourceVector(Math.Min(op.FreeVcpuQuarters * 250 * c.Scale, u.Capacity.VcpuMilli), Math.Min(op.FreeMemGiB * 1024, u.Capacity.MemoryMiB), 0);
                     index.Update(u);
                     break;
                 default:
@@ -215,7 +218,7 @@ public class HostIndexTests
 
         foreach (var (q, g, arch) in c.Requests)
         {
-            var request = new ResourceVector(q * 250, g * 1024, 0);
+            var request = new ResourceVector(q * 250 * c.Scale, g * 1024, 0);
             var feasible = live.Where(h => h.Accepts && h.Free.Fits(request) && (arch is null || arch == h.Architecture)).ToList();
             var best = index.FindBestFit(request, arch);
             var first = index.FindFirstFit(request, arch);

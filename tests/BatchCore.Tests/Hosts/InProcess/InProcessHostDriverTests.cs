@@ -270,6 +270,21 @@ public sealed class InProcessHostDriverTests : HostDriverContractTests
         Assert.Equal(143, (await Events.WaitExitedAsync(running.Token)).ExitCode);
         Assert.All(done, l => Assert.Equal(1, Events.ExitedCount(l.Token)));
         Assert.Equal(0, driver.RunningCount);
+
+        // The map forgets exited attempts lazily (every 64 launches, or when a token is found there): a token whose
+        // attempt exited is not taken for a running one.
+        var again = MakeLaunch(Command(DummyJob.Sleep, "300")) with { Token = done[^1].Token };
+        Driver.Launch(again, Events);
+        Assert.Equal(1, driver.RunningCount);
+        Driver.Terminate(again.Token, TimeSpan.FromMinutes(5));
+        await Task.Run(async () =>
+        {
+            while (Events.ExitedCount(again.Token) < 2)
+            {
+                await Task.Delay(10);
+            }
+        }).WaitAsync(AttemptEventRecorder.HangGuard, TestContext.Current.CancellationToken);
+        Assert.Equal(0, driver.RunningCount);
     }
 
     [Fact]
