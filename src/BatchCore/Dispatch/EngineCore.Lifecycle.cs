@@ -467,7 +467,22 @@ internal sealed partial class EngineCore
     private void LaunchSimulated(Job job, Placement.Host host)
     {
         var delay = ReferenceEquals(host.Driver, _fargateDriver) ? (long)_options.Provisioning.FargateStartTime.TotalMilliseconds : 0;
-        AddSimulatedTimer(job, NowMs + delay);
+        if (delay > 0)
+        {
+            AddSimulatedTimer(job, NowMs + delay);
+            return;
+        }
+
+        // No start delay (EC2 hosts): STARTING → RUNNING at once, at the same time, with no start timer pushed on and
+        // popped off the loop's timer heap (100,000 placements paid for 200,000 heap operations and a heap twice the size).
+        StartSimulated(job);
+    }
+
+    /// <summary>A simulated attempt starts: RUNNING now, its exit timer after the simulated run time.</summary>
+    private void StartSimulated(Job job)
+    {
+        OnAttemptStarted(job, null);
+        AddSimulatedTimer(job, NowMs + (long)(job.Spec.SimulatedRunTimeSeconds * 1000));
     }
 
     /// <summary>A simulated attempt's timer: STARTING → RUNNING, then RUNNING → exit after the simulated run time.</summary>
@@ -481,8 +496,7 @@ internal sealed partial class EngineCore
 
         if (job.State == JobState.Starting)
         {
-            OnAttemptStarted(job, null);
-            AddSimulatedTimer(job, NowMs + (long)(job.Spec.SimulatedRunTimeSeconds * 1000));
+            StartSimulated(job);
             return;
         }
 

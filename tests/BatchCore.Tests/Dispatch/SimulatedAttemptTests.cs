@@ -40,6 +40,26 @@ public sealed class SimulatedAttemptTests
     }
 
     [Fact]
+    public async Task Ec2SimulatedHost_StartsTheAttemptWhenPlaced_ItRunsItsFullTime()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1);
+        var submittedAt = engine.UtcNow.ToUnixTimeMilliseconds();
+        var id = (await engine.SubmitJobAsync(TestEngine.Job(runSeconds: 100))).JobId;
+        await engine.AdvanceTimeAsync(TimeSpan.Zero); // the cycle that places it; no time passes
+
+        var running = await engine.DescribeAsync(id);
+        Assert.Equal(JobStatus.RUNNING, running.Status); // no start delay on an EC2 host: STARTING and RUNNING at once
+        Assert.Equal(submittedAt, running.StartedAt);
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(99));
+        Assert.Equal(JobStatus.RUNNING, (await engine.DescribeAsync(id)).Status);
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        var done = await engine.DescribeAsync(id);
+        Assert.Equal(JobStatus.SUCCEEDED, done.Status);
+        Assert.Equal(submittedAt + 100_000, done.StoppedAt);
+    }
+
+    [Fact]
     public async Task TerminatedWhileStarting_NeverRuns_AndItsStartTimerIsStale()
     {
         // Fargate hosts take 30 s from launch to RUNNING: terminate the attempt in between.

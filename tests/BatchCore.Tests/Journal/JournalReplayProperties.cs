@@ -124,8 +124,8 @@ public sealed class JournalReplayProperties
                 if (before.Status is JobStatus.STARTING or JobStatus.RUNNING)
                 {
                     // The attempt the stop cut short ends as a host failure: retried (RUNNABLE) or FAILED.
-                    // (retried at once: the recovered engine may already have placed it again)
-                    Assert.Contains(afterJob.Status, new[] { JobStatus.RUNNABLE, JobStatus.STARTING, JobStatus.FAILED });
+                    // (retried at once: the recovered engine may already have placed and started it again)
+                    Assert.Contains(afterJob.Status, new[] { JobStatus.RUNNABLE, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.FAILED });
                     Assert.Equal(before.Attempts.Count + 1, afterJob.Attempts.Count);
                     Assert.Equal(StatusReasons.EngineRestarted, afterJob.Attempts[^1].StatusReason);
                     continue;
