@@ -183,8 +183,9 @@ internal sealed partial class EngineCore
         MakeRunnable(job, front: false);
     }
 
-    private void SpawnChildren(Job parent)
+    private void SpawnChildren(Job job)
     {
+        var parent = (TopJob)job; // an array job is a top-level job
         var n = parent.ArraySize;
         parent.StatusSummary = new int[7];
         parent.StatusSummaryLastUpdatedAt = NowMs;
@@ -213,10 +214,8 @@ internal sealed partial class EngineCore
         parent.ChildrenGated = parent.UnmetDependencies > 0 || parent.DependencyFailed;
         for (var i = 0; i < n; i++)
         {
-            var child = new Job(null, parent.Name, parent.Queue, parent.Spec, parent.Seq, now)
+            var child = new Job(parent, i)
             {
-                Parent = parent,
-                ArrayIndex = i,
                 SubmitterContext = parent.SubmitterContext,
             };
             children.Set(i, child); // found by id through the parent (TryGetJob), and listed through it: no table entry of its own

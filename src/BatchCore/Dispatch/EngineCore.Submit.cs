@@ -166,7 +166,7 @@ internal sealed partial class EngineCore
     /// calls it directly for a journaled submission (validated before it was journaled).</summary>
     private Job AcceptJob(string id, string name, JobQueueState q, JobSpec spec, long createdAt, int arraySize, List<(Job Dep, bool Any, string? Type)>? deps, System.Diagnostics.ActivityContext? submitter)
     {
-        var job = new Job(id, name, q, spec, ++_seq, createdAt) { SubmitterContext = submitter };
+        var job = new TopJob(id, name, q, spec, ++_seq, createdAt) { SubmitterContext = submitter };
         if (arraySize > 0)
         {
             job.ArraySize = arraySize;

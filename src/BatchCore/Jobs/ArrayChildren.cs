@@ -16,7 +16,7 @@ namespace BatchCore.Jobs;
 /// </summary>
 internal sealed class ArrayChildren : IReadOnlyList<Job>
 {
-    private readonly Job _parent;
+    private readonly TopJob _parent;
     private readonly Job?[] _live;
     private readonly long _createdAt;
     private Folded[]? _folded;
@@ -32,7 +32,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     /// <param name="parent">The array job.</param>
     /// <param name="size">Its arrayProperties.size.</param>
     /// <param name="createdAt">When its children were created (all at once): only children created then are folded.</param>
-    public ArrayChildren(Job parent, int size, long createdAt)
+    public ArrayChildren(TopJob parent, int size, long createdAt)
     {
         _parent = parent;
         _live = new Job?[size];
@@ -40,6 +40,9 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     }
 
     public int Count => _live.Length;
+
+    /// <summary>When the array created its children (every child's createdAt).</summary>
+    public long CreatedAt => _createdAt;
 
     /// <summary>How many children are folded (for tests and the memory report).</summary>
     public int FoldedCount { get; private set; }
@@ -63,7 +66,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     {
         var i = child.ArrayIndex;
         if (!ReferenceEquals(_live[i], child) || child.State != JobState.Succeeded || child.PlainSuccessHost is not { } host ||
-            child.HasCold || child.CreatedAt != _createdAt || child.StartedAt is not { } started || child.StoppedAt is not { } stopped ||
+            child.HasCold || child.StartedAt is not { } started || child.StoppedAt is not { } stopped ||
             child.Seq != _parent.Seq || child.Forgotten)
         {
             return false;
@@ -125,10 +128,8 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     {
         var f = _folded![index];
         var started = f.AttemptStartedAt + f.StartedAfter;
-        var job = new Job(null, _parent.Name, _parent.Queue, _parent.Spec, _parent.Seq, _createdAt)
+        var job = new Job(_parent, index)
         {
-            Parent = _parent,
-            ArrayIndex = index,
             State = JobState.Succeeded,
             StatusReason = StatusReasons.Essential,
             AttemptStartedAt = f.AttemptStartedAt,

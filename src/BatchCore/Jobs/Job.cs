@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BatchCore.Model;
 using BatchCore.Placement;
 
@@ -5,23 +6,35 @@ namespace BatchCore.Jobs;
 
 /// <summary>
 /// One job (or array child) as the scheduling loop keeps it. Mutated by the loop only; users see
-/// <see cref="JobDetail"/> snapshots. Kept small: what children share lives in <see cref="Spec"/>.
+/// <see cref="JobDetail"/> snapshots. Kept small: an array child is this class alone and reads its name, queue, spec
+/// and creation time from its parent (a <see cref="TopJob"/>, which holds them), what children share lives in
+/// <see cref="Spec"/>, and what few jobs need in <see cref="JobCold"/>.
 /// </summary>
-internal sealed class Job
+internal class Job
 {
     private string? _id;
     private JobCold? _cold;
 
-    // id: null for an array child, whose id (parentId:index) is built when first asked.
-    public Job(string? id, string name, Dispatch.JobQueueState queue, JobSpec spec, long seq, long createdAt)
+    /// <summary>A top-level job (<see cref="TopJob"/>).</summary>
+    protected Job(string id, long seq)
     {
         _id = id;
-        Name = name;
-        Queue = queue;
-        Spec = spec;
         Seq = seq;
-        CreatedAt = createdAt;
     }
+
+    /// <summary>
+    /// Child <paramref name="index"/> of the array job <paramref name="parent"/>. Its id (parentId:index) is built when
+    /// first asked; its name, queue, spec and creation time are the array's.
+    /// </summary>
+    public Job(TopJob parent, int index)
+    {
+        Parent = parent;
+        ArrayIndex = index;
+        Seq = parent.Seq;
+    }
+
+    /// <summary>The top-level job that holds this job's shared facts: its parent, or itself.</summary>
+    private TopJob Top => Unsafe.As<TopJob>(Parent ?? this);
 
     /// <summary>
     /// The job id. Array children's ids are built on first use: the dispatch path never needs them, so placing 10,000
@@ -36,12 +49,13 @@ internal sealed class Job
     /// no watcher keyed by it: finding it by id (<c>TryGetJob</c>) builds the id.
     /// </summary>
     public bool HasId => _id is not null;
-    public string Name { get; }
-    public Dispatch.JobQueueState Queue { get; }
-    public JobSpec Spec { get; }
+    public string Name => Top.JobName;
+    public Dispatch.JobQueueState Queue => Top.JobQueue;
+    public JobSpec Spec => Top.JobSpec;
     /// <summary>Submission order; retried jobs get a smaller number to go to the front of the queue.</summary>
     public long Seq { get; set; }
-    public long CreatedAt { get; }
+    /// <summary>When the job was submitted; array children: when the array created them (all at once).</summary>
+    public long CreatedAt => Parent is { } parent ? parent.Children!.CreatedAt : Unsafe.As<TopJob>(this).JobCreatedAt;
     public JobState State { get; set; }
     public string? StatusReason { get; set; }
     /// <summary>When the first attempt reached RUNNING, or null. Kept as a plain long (no Nullable padding).</summary>
@@ -205,8 +219,8 @@ internal sealed class Job
     }
 
     // Arrays: a parent has children; a child has a parent and an index.
-    public Job? Parent { get; set; }
-    public int ArrayIndex { get; set; } = -1;
+    public TopJob? Parent { get; }
+    public int ArrayIndex { get; } = -1;
     /// <summary>An array parent's children (a child that ended plainly is folded there: see <see cref="ArrayChildren"/>).</summary>
     public ArrayChildren? Children
     {
@@ -360,6 +374,15 @@ internal sealed class Job
             }
         }
     }
+}
+
+/// <summary>A job submitted by SubmitJob: it holds what its array children (if any) share.</summary>
+internal sealed class TopJob(string id, string name, Dispatch.JobQueueState queue, JobSpec spec, long seq, long createdAt) : Job(id, seq)
+{
+    public readonly string JobName = name;
+    public readonly Dispatch.JobQueueState JobQueue = queue;
+    public readonly JobSpec JobSpec = spec;
+    public readonly long JobCreatedAt = createdAt;
 }
 
 /// <summary>An edge from a dependency to the job waiting on it.</summary>

@@ -13,13 +13,13 @@ public class ArrayChildrenTests
     private static readonly ComputeEnvironmentState Ce = new() { Name = "ce", Arn = "arn:ce", Type = CEType.UNMANAGED, State = ResourceState.ENABLED };
     private static readonly Host HostA = new(0, "h0", Ce, new ResourceVector(1000, 1024, 0), new SimulatedHostDriver(new NullScheduler()));
 
-    private static (Job Parent, ArrayChildren Children) Array(int size, long createdAt = 100)
+    private static (TopJob Parent, ArrayChildren Children) Array(int size, long createdAt = 100)
     {
-        var parent = new Job("p", "arr", null!, null!, 7, createdAt) { ArraySize = size };
+        var parent = new TopJob("p", "arr", null!, null!, 7, createdAt) { ArraySize = size };
         var children = parent.Children = new ArrayChildren(parent, size, createdAt);
         for (var i = 0; i < size; i++)
         {
-            children.Set(i, new Job(null, parent.Name, null!, null!, parent.Seq, createdAt) { Parent = parent, ArrayIndex = i, State = JobState.Running });
+            children.Set(i, new Job(parent, i) { State = JobState.Running });
         }
 
         return (parent, children);
@@ -99,12 +99,17 @@ public class ArrayChildrenTests
     }
 
     [Fact]
-    public void AChildCreatedLaterThanItsArray_StaysLive()
+    public void AChild_SharesItsArraysNameQueueSpecAndCreationTime()
     {
-        var (parent, children) = Array(1, createdAt: 100);
-        children.Set(0, new Job(null, "arr", null!, null!, parent.Seq, 150) { Parent = parent, ArrayIndex = 0 });
-        var child = SucceedPlainly(children, 0, 200, 200, 300);
-        Assert.False(children.TryFold(child));
+        var (parent, children) = Array(2, createdAt: 100);
+        var child = children.LiveAt(1)!;
+        Assert.Equal("arr", child.Name);
+        Assert.Equal(100, child.CreatedAt);
+        Assert.Same(parent.Queue, child.Queue);
+        Assert.Same(parent.Spec, child.Spec);
+        Assert.Equal(parent.Seq, child.Seq);
+        Assert.False(child.HasId); // built when first asked
+        Assert.Equal("p:1", child.Id);
     }
 
     [Fact]

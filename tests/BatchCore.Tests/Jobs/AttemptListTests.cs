@@ -19,7 +19,7 @@ public class AttemptListTests
     [Property(MaxTest = 200)]
     public bool ReadsLikeTheListOfAttemptsAdded(byte adds, byte replaceWith)
     {
-        var job = new Job("j", "n", null!, null!, 1, 0);
+        var job = new TopJob("j", "n", null!, null!, 1, 0);
         var model = new List<AttemptRecord>();
         for (var i = 0; i < adds % 12; i++)
         {
@@ -56,7 +56,7 @@ public class AttemptListTests
     {
         var ce = new ComputeEnvironmentState { Name = "ce", Arn = "arn:ce", Type = CEType.UNMANAGED, State = ResourceState.ENABLED };
         var host = new Host(0, "h0", ce, new ResourceVector(1000, 1024, 0), new SimulatedHostDriver(new NullScheduler()));
-        var job = new Job("j", "n", null!, null!, 1, 0) { AttemptStartedAt = 1_000 };
+        var job = new TopJob("j", "n", null!, null!, 1, 0) { AttemptStartedAt = 1_000 };
         job.AddPlainSuccess(host);
         job.StoppedAt = 4_000;
 
@@ -75,7 +75,7 @@ public class AttemptListTests
     [Fact]
     public void IndexOutOfRange_Throws()
     {
-        var job = new Job("j", "n", null!, null!, 1, 0);
+        var job = new TopJob("j", "n", null!, null!, 1, 0);
         Assert.Throws<ArgumentOutOfRangeException>(() => job.Attempts[0]);
         job.AddAttempt(Attempt(1));
         Assert.Throws<ArgumentOutOfRangeException>(() => job.Attempts[1]);

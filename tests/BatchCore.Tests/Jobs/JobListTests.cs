@@ -5,7 +5,7 @@ namespace BatchCore.Tests.Jobs;
 
 public class JobListTests
 {
-    private static Job NewJob(long seq) => new("j" + seq, "n", null!, null!, seq, 0);
+    private static Job NewJob(long seq) => new TopJob("j" + seq, "n", null!, null!, seq, 0);
 
     /// <summary>
     /// Invariant: a JobList is the list of the jobs added, in order, minus those removed — the same as a List of them —
