@@ -24,7 +24,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     /// engine's own simulated hosts (no timer object per attempt; live while <see cref="Job.SimTimerSeq"/> equals the
     /// element's sequence number).
     /// </summary>
-    private readonly PriorityQueue<object, (long Due, long Seq)> _timers = new();
+    private readonly TimerHeap _timers = new();
     private long _timerSeq;
 
     private readonly Dictionary<string, ComputeEnvironmentState> _ces = new(StringComparer.Ordinal);
@@ -167,7 +167,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     public TimerEntry AddTimer(TimerEntry entry)
     {
-        _timers.Enqueue(entry, (entry.DueMs, ++_timerSeq));
+        _timers.Enqueue(entry, entry.DueMs, ++_timerSeq);
         return entry;
     }
 
@@ -176,7 +176,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     {
         var seq = ++_timerSeq;
         job.SimTimerSeq = seq;
-        _timers.Enqueue(job, (dueMs, seq));
+        _timers.Enqueue(job, dueMs, seq);
     }
 
     private static bool IsLive(object timer, long seq) =>
@@ -185,11 +185,11 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     /// <summary>The due time of the next live timer, or null.</summary>
     public long? NextTimerDue()
     {
-        while (_timers.TryPeek(out var t, out var p))
+        while (_timers.TryPeek(out var t, out var due, out var seq))
         {
-            if (IsLive(t, p.Seq))
+            if (IsLive(t, seq))
             {
-                return p.Due;
+                return due;
             }
 
             _timers.Dequeue();
@@ -202,10 +202,10 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     public bool FireDueTimers(long nowMs)
     {
         var fired = false;
-        while (_timers.TryPeek(out var t, out var p) && p.Due <= nowMs)
+        while (_timers.TryPeek(out var t, out var due, out var seq) && due <= nowMs)
         {
             _timers.Dequeue();
-            if (!IsLive(t, p.Seq))
+            if (!IsLive(t, seq))
             {
                 continue;
             }
