@@ -370,6 +370,11 @@ internal sealed partial class EngineCore
         {
             LaunchSimulated(job, host);
         }
+        else if (host.Driver is Hosts.InProcess.InProcessHostDriver inProcess)
+        {
+            // The handler's context reads the job's immutable facts itself: no launch record per attempt.
+            inProcess.LaunchFromEngine(job.Parent ?? (TopJob)job, job.Parent is null ? -1 : job.ArrayIndex, host, token, job.AttemptCount + 1, this);
+        }
         else
         {
             host.Driver.Launch(BuildLaunch(job, host, token), this);

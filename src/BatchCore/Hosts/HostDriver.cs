@@ -201,9 +201,13 @@ public sealed record AttemptLaunch
     public int SimulatedExitCode { get; init; }
 
     /// <summary>The definition's environment plus overrides plus AWS's injected variables.</summary>
-    private Dictionary<string, string> BuildEnvironment()
+    private Dictionary<string, string> BuildEnvironment() =>
+        BuildEnvironment(LazySpecEnvironment, JobId, Attempt, LazyCeName!, JobQueueName, LazyParentId is null ? null : _arrayIndex, LazyArraySize);
+
+    /// <summary>An attempt's environment: <paramref name="spec"/> (the definition's plus the overrides) and AWS's variables.</summary>
+    internal static Dictionary<string, string> BuildEnvironment(IReadOnlyList<Model.KeyValuePair> spec, string jobId, int attempt, string ceName,
+        string queueName, int? arrayIndex, int arraySize)
     {
-        var spec = LazySpecEnvironment;
         var env = new Dictionary<string, string>(spec.Count + 6, StringComparer.Ordinal);
         foreach (var kv in spec)
         {
@@ -211,14 +215,14 @@ public sealed record AttemptLaunch
         }
 
         var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        env["AWS_BATCH_JOB_ID"] = JobId;
-        env["AWS_BATCH_JOB_ATTEMPT"] = Attempt.ToString(invariant);
-        env["AWS_BATCH_CE_NAME"] = LazyCeName!;
-        env["AWS_BATCH_JQ_NAME"] = JobQueueName;
-        if (LazyParentId is not null)
+        env["AWS_BATCH_JOB_ID"] = jobId;
+        env["AWS_BATCH_JOB_ATTEMPT"] = attempt.ToString(invariant);
+        env["AWS_BATCH_CE_NAME"] = ceName;
+        env["AWS_BATCH_JQ_NAME"] = queueName;
+        if (arrayIndex is { } index)
         {
-            env["AWS_BATCH_JOB_ARRAY_INDEX"] = _arrayIndex.ToString(invariant);
-            env["AWS_BATCH_JOB_ARRAY_SIZE"] = LazyArraySize.ToString(invariant);
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = index.ToString(invariant);
+            env["AWS_BATCH_JOB_ARRAY_SIZE"] = arraySize.ToString(invariant);
         }
 
         return env;

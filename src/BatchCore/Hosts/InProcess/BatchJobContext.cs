@@ -9,8 +9,19 @@ namespace BatchCore.Hosts.InProcess;
 /// <remarks>Not derivable outside BatchCore (no public constructor): the in-process driver's attempt is its own context.</remarks>
 public class BatchJobContext
 {
-    private readonly AttemptLaunch _launch;
+    // Either a launch (HostDriver.Launch: any caller) or the engine's own facts (InProcessHostDriver.LaunchFromEngine):
+    // the job's immutable parts (its top-level job's name, spec and id; the queue's, host's and CE's names) and this
+    // attempt's numbers — no AttemptLaunch built per attempt (181 bytes and 25 fields copied for every no-op job).
+    private readonly AttemptLaunch? _launch;
+    private readonly Jobs.TopJob? _top;
+    private readonly Placement.Host? _host;
+    private readonly long _token;
+    private readonly int _attempt;
+    private readonly int _arrayIndex;
     private readonly InProcessHostDriver _driver;
+    private string? _jobId;
+    private string? _logStreamName;
+    private IReadOnlyDictionary<string, string>? _environment;
     private JobLogWriter? _log;
     private JobStreamLogger? _logger;
 
@@ -18,61 +29,83 @@ public class BatchJobContext
     {
         _launch = launch;
         _driver = driver;
+        _token = launch.Token.Value;
+    }
+
+    /// <param name="top">The job, or the array job of a child: only its immutable facts are read (from any thread).</param>
+    /// <param name="arrayIndex">The child's index, or -1.</param>
+    /// <param name="host">The host the attempt was placed on.</param>
+    /// <param name="token">The attempt's token.</param>
+    /// <param name="attempt">The 1-based attempt number.</param>
+    /// <param name="driver">The driver running it.</param>
+    internal BatchJobContext(Jobs.TopJob top, int arrayIndex, Placement.Host host, long token, int attempt, InProcessHostDriver driver)
+    {
+        _top = top;
+        _arrayIndex = arrayIndex;
+        _host = host;
+        _token = token;
+        _attempt = attempt;
+        _driver = driver;
     }
 
     /// <summary>The job's id (<c>AWS_BATCH_JOB_ID</c>; array children: <c>parentId:index</c>).</summary>
-    public string JobId => _launch.JobId;
+    public string JobId => _launch is { } l ? l.JobId
+        : _jobId ??= _arrayIndex < 0 ? _top!.Id : _top!.Id + ":" + _arrayIndex.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The job's name.</summary>
-    public string JobName => _launch.JobName;
+    public string JobName => _launch is { } l ? l.JobName : _top!.JobName;
 
     /// <summary>The job queue's name (<c>AWS_BATCH_JQ_NAME</c>).</summary>
-    public string JobQueueName => _launch.JobQueueName;
+    public string JobQueueName => _launch is { } l ? l.JobQueueName : _top!.JobQueue.Name;
 
     /// <summary>The job definition's name.</summary>
-    public string JobDefinitionName => _launch.JobDefinitionName;
+    public string JobDefinitionName => _launch is { } l ? l.JobDefinitionName : _top!.JobSpec.Definition.JobDefinitionName;
 
     /// <summary>The 1-based attempt number (<c>AWS_BATCH_JOB_ATTEMPT</c>).</summary>
-    public int Attempt => _launch.Attempt;
+    public int Attempt => _launch is { } l ? l.Attempt : _attempt;
 
     /// <summary>Array children: the 0-based index (<c>AWS_BATCH_JOB_ARRAY_INDEX</c>); otherwise null.</summary>
-    public int? ArrayIndex => _launch.ArrayIndex;
+    public int? ArrayIndex => _launch is { } l ? l.ArrayIndex : _arrayIndex < 0 ? null : _arrayIndex;
 
     /// <summary>Array children: the parent's size (<c>AWS_BATCH_JOB_ARRAY_SIZE</c>); otherwise null.</summary>
-    public int? ArraySize => _launch.LazyCeName is not null
-        ? (_launch.LazyParentId is null ? null : _launch.LazyArraySize) // the engine's launch: no environment to build
-        : _launch.Environment.TryGetValue("AWS_BATCH_JOB_ARRAY_SIZE", out var s) &&
+    public int? ArraySize => _launch is not { } launch ? (_arrayIndex < 0 ? null : _top!.ArraySize)
+        : launch.LazyCeName is not null
+        ? (launch.LazyParentId is null ? null : launch.LazyArraySize) // the engine's launch: no environment to build
+        : launch.Environment.TryGetValue("AWS_BATCH_JOB_ARRAY_SIZE", out var s) &&
           int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : null;
 
     /// <summary>The job's parameters: the definition's defaults merged with the submitted ones.</summary>
-    public IReadOnlyDictionary<string, string> Parameters => _launch.Parameters;
+    public IReadOnlyDictionary<string, string> Parameters => _launch is { } l ? l.Parameters : _top!.JobSpec.Parameters;
 
     /// <summary>
     /// The handler's arguments: <c>containerProperties.command</c> (or the override), <c>Ref::</c> parameters substituted;
     /// empty when the definition has none.
     /// </summary>
-    public IReadOnlyList<string> Command => _launch.Command;
+    public IReadOnlyList<string> Command => _launch is { } l ? l.Command : _top!.JobSpec.Command;
 
     /// <summary>The job's environment: the definition's, the overrides and the <c>AWS_BATCH_*</c> variables.</summary>
-    public IReadOnlyDictionary<string, string> Environment => _launch.Environment;
+    public IReadOnlyDictionary<string, string> Environment => _launch is { } l ? l.Environment
+        : _environment ??= AttemptLaunch.BuildEnvironment(_top!.JobSpec.Environment, JobId, _attempt, _host!.ComputeEnvironment.Name,
+            _top.JobQueue.Name, _arrayIndex < 0 ? null : _arrayIndex, _arrayIndex < 0 ? 0 : _top.ArraySize);
 
     /// <summary>The vCPUs the job reserved (its VCPU resource requirement).</summary>
-    public double Vcpus => _launch.Vcpus;
+    public double Vcpus => _launch is { } l ? l.Vcpus : _top!.JobSpec.Request.Vcpus;
 
     /// <summary>The memory in MiB the job reserved. Not enforced in-process: the handler shares this process's heap.</summary>
-    public int MemoryMiB => _launch.MemoryMiB;
+    public int MemoryMiB => _launch is { } l ? l.MemoryMiB : _top!.JobSpec.Request.MemoryMiB;
 
     /// <summary>The host the attempt was placed on.</summary>
-    public string HostName => _launch.HostName;
+    public string HostName => _launch is { } l ? l.HostName : _host!.Name;
 
     /// <summary>The attempt's log stream (<c>&lt;jobDefinitionName&gt;/default/&lt;id&gt;</c>), readable with GetLogEvents.</summary>
-    public string LogStreamName => _launch.LogStreamName;
+    public string LogStreamName => _launch is { } l ? l.LogStreamName
+        : _logStreamName ??= Jobs.AttemptRecord.LogStreamName(JobDefinitionName, JobId, _attempt);
 
     /// <summary>
     /// Writes into the attempt's log stream: each line (up to a newline, or flushed) becomes one log event, as a
     /// container's stdout would. Thread-safe.
     /// </summary>
-    public TextWriter Log => _log ??= new JobLogWriter(_driver.LogStore, _driver.TimeProvider, _launch.LogStreamName);
+    public TextWriter Log => _log ??= new JobLogWriter(_driver.LogStore, _driver.TimeProvider, LogStreamName);
 
     /// <summary>
     /// An <see cref="Microsoft.Extensions.Logging.ILogger"/> writing into the attempt's log stream: each entry is one log
@@ -81,11 +114,14 @@ public class BatchJobContext
     /// <c>AwsBatchJobId</c> and <c>AwsBatchJobAttempt</c>.
     /// </summary>
     public Microsoft.Extensions.Logging.ILogger Logger => _logger ??= new JobStreamLogger(
-        _driver.LogStore, _driver.TimeProvider, _launch.LogStreamName,
-        _driver.LoggerFactory?.CreateLogger("BatchCore.Jobs." + _launch.JobDefinitionName), _launch.JobId, _launch.Attempt);
+        _driver.LogStore, _driver.TimeProvider, LogStreamName,
+        _driver.LoggerFactory?.CreateLogger("BatchCore.Jobs." + JobDefinitionName), JobId, Attempt);
 
-    /// <summary>The launch this context describes (for the driver's attempt, which is this context).</summary>
-    private protected AttemptLaunch Launch => _launch;
+    /// <summary>The attempt's token (for the driver's attempt, which is this context).</summary>
+    private protected long TokenValue => _token;
+
+    /// <summary>The handler named by the job definition (<c>extensions.handler</c>), or null.</summary>
+    private protected string? HandlerName => _launch is { } l ? l.Handler : _top!.JobSpec.Definition.Extensions?.Handler;
 
     /// <summary>The driver running the attempt.</summary>
     private protected InProcessHostDriver Driver => _driver;

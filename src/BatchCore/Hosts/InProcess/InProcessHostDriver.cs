@@ -90,6 +90,18 @@ public sealed class InProcessHostDriver : HostDriver
     {
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(sink);
+        Start(new Attempt(this, launch, sink));
+    }
+
+    /// <summary>
+    /// The engine's launch (its loop, like <see cref="Launch"/>): the attempt reads the job's immutable facts from
+    /// <paramref name="top"/> instead of a copy of them in an <see cref="AttemptLaunch"/>.
+    /// </summary>
+    internal void LaunchFromEngine(Jobs.TopJob top, int arrayIndex, Placement.Host host, long token, int attempt, IAttemptEventSink sink) =>
+        Start(new Attempt(this, top, arrayIndex, host, token, attempt, sink));
+
+    private void Start(Attempt attempt)
+    {
         if (Volatile.Read(ref _disposed) != 0)
         {
             ThrowDisposed();
@@ -103,13 +115,12 @@ public sealed class InProcessHostDriver : HostDriver
             RemoveExited();
         }
 
-        var attempt = new Attempt(this, launch, sink);
-        if (!_attempts.TryAdd(launch.Token.Value, attempt))
+        if (!_attempts.TryAdd(attempt.Token, attempt))
         {
             RemoveExited(); // an exited attempt of that token may still be there
-            if (!_attempts.TryAdd(launch.Token.Value, attempt))
+            if (!_attempts.TryAdd(attempt.Token, attempt))
             {
-                ThrowDuplicate(launch.Token);
+                ThrowDuplicate(new AttemptToken(attempt.Token));
             }
         }
 
@@ -216,9 +227,15 @@ public sealed class InProcessHostDriver : HostDriver
     /// One launched attempt. It is the handler's context, its own thread-pool work item and its continuation target, so
     /// a handler that completes synchronously costs this object and a token source.
     /// </summary>
-    private sealed class Attempt(InProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink) : BatchJobContext(launch, driver), IThreadPoolWorkItem
+    private sealed class Attempt : BatchJobContext, IThreadPoolWorkItem
     {
-        private readonly IAttemptEventSink _sink = sink;
+        private readonly IAttemptEventSink _sink;
+
+        public Attempt(InProcessHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
+            : base(launch, driver) => _sink = sink;
+
+        public Attempt(InProcessHostDriver driver, Jobs.TopJob top, int arrayIndex, Placement.Host host, long token, int attempt, IAttemptEventSink sink)
+            : base(top, arrayIndex, host, token, attempt, driver) => _sink = sink;
 
         // _state: lock-free flags (one CAS each), so an attempt takes no lock and allocates no lock object.
         private const int HandlerStarted = 1;
@@ -234,13 +251,13 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>The next attempt on the driver's stack of exited attempts.</summary>
         public Attempt? NextExited;
 
-        public long Token => Launch.Token.Value;
+        public long Token => TokenValue;
 
         /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
         public void Execute()
         {
             IBatchJobHandler? handler;
-            var name = Launch.Handler;
+            var name = HandlerName;
             if (string.IsNullOrEmpty(name))
             {
                 ReportNotStarted(new AttemptExit(null, CannotStartReasonPrefix + "the job definition names no handler (extensions.handler)"));
@@ -293,7 +310,7 @@ public sealed class InProcessHostDriver : HostDriver
             }
             else
             {
-                _sink.StartedEarlier(Launch.Token, ranMs);
+                _sink.StartedEarlier(new AttemptToken(Token), ranMs);
                 task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(OnHandlerCompleted);
             }
         }
@@ -384,7 +401,7 @@ public sealed class InProcessHostDriver : HostDriver
         {
             FlushLog();
             Report(new AttemptExit(InProcessHostDriverDefaults.AbandonedExitCode, Cap(
-                "Handler " + Launch.Handler + " ignored cancellation for the grace period and was abandoned (an in-process handler cannot be killed)")));
+                "Handler " + HandlerName + " ignored cancellation for the grace period and was abandoned (an in-process handler cannot be killed)")));
         }
 
         private void ReportNotStarted(AttemptExit exit)
@@ -405,11 +422,11 @@ public sealed class InProcessHostDriver : HostDriver
             Driver.PushExited(this);
             if (startedAgoMs is { } ago)
             {
-                _sink.Ran(Launch.Token, exit, ago);
+                _sink.Ran(new AttemptToken(Token), exit, ago);
             }
             else
             {
-                _sink.Exited(Launch.Token, exit);
+                _sink.Exited(new AttemptToken(Token), exit);
             }
 
             Volatile.Read(ref _reported)?.TrySetResult();

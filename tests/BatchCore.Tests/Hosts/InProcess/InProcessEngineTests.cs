@@ -3,6 +3,7 @@ using BatchCore.Hosts;
 using BatchCore.Hosts.InProcess;
 using BatchCore.Logs;
 using BatchCore.Model;
+using Microsoft.Extensions.Logging;
 
 namespace BatchCore.Tests.Hosts.InProcess;
 
@@ -100,6 +101,47 @@ public sealed class InProcessEngineTests : IAsyncLifetime
         Assert.Equal(0, job.Container!.ExitCode);
         var events = _engine.GetLogEvents(job.Container.LogStreamName!).Events;
         Assert.Equal(["hello world from attempt 1"], events.Select(e => e.Message));
+    }
+
+    [Fact]
+    public async Task Handler_SeesEveryFactOfItsJobAndAttempt()
+    {
+        // The engine hands the driver no launch record: the context reads the job's immutable facts itself.
+        await SetUpAsync();
+        BatchJobContext? seen = null;
+        Dictionary<string, string>? env = null;
+        _handlers.Add("facts", (c, _) =>
+        {
+            seen = c;
+            env = new Dictionary<string, string>(c.Environment);
+            c.Logger.LogInformation("from the logger");
+            return Task.FromResult(0);
+        });
+        await Define("facts-def", "facts", command: ["say", "Ref::who"]);
+
+        var job = await RunAsync("facts-def", new Dictionary<string, string> { ["who"] = "world" });
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        Assert.NotNull(seen);
+        Assert.Equal(job.JobId, seen.JobId);
+        Assert.Equal("j", seen.JobName);
+        Assert.Equal("q", seen.JobQueueName);
+        Assert.Equal("facts-def", seen.JobDefinitionName);
+        Assert.Equal(1, seen.Attempt);
+        Assert.Null(seen.ArrayIndex);
+        Assert.Null(seen.ArraySize);
+        Assert.Equal(["say", "world"], seen.Command);
+        Assert.Equal("world", seen.Parameters["who"]);
+        Assert.Equal(1.0, seen.Vcpus);
+        Assert.Equal(128, seen.MemoryMiB);
+        Assert.Equal("h0", seen.HostName);
+        Assert.Equal(job.Container!.LogStreamName, seen.LogStreamName);
+        Assert.Equal(job.JobId, env!["AWS_BATCH_JOB_ID"]);
+        Assert.Equal("1", env["AWS_BATCH_JOB_ATTEMPT"]);
+        Assert.Equal("local", env["AWS_BATCH_CE_NAME"]);
+        Assert.Equal("q", env["AWS_BATCH_JQ_NAME"]);
+        Assert.False(env.ContainsKey("AWS_BATCH_JOB_ARRAY_INDEX"));
+        Assert.Equal(["info: from the logger"], _logs.GetLogEvents(seen.LogStreamName).Events.Select(e => e.Message));
     }
 
     [Fact]
