@@ -243,8 +243,6 @@ public sealed class InProcessHostDriver : HostDriver
 
         private readonly CancellationTokenSource _cts = new();
         private Task<int>? _task;
-        private ITimer? _graceTimer;
-        private TaskCompletionSource? _reported;
         private int _state;
         private int _exited;
 
@@ -379,7 +377,7 @@ public sealed class InProcessHostDriver : HostDriver
             if ((before & HandlerStarted) != 0)
             {
                 var timer = Driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
-                Interlocked.Exchange(ref _graceTimer, timer); // a full fence: Report reads it after setting _exited
+                Interlocked.Exchange(ref More.GraceTimer, timer); // a full fence: Report reads it after setting _exited
                 if (Volatile.Read(ref _exited) != 0)
                 {
                     timer.Dispose(); // the exit was reported meanwhile (Report may not have seen the timer)
@@ -418,7 +416,11 @@ public sealed class InProcessHostDriver : HostDriver
                 return;
             }
 
-            Volatile.Read(ref _graceTimer)?.Dispose();
+            if (MoreIfAny is { } more)
+            {
+                Volatile.Read(ref more.GraceTimer)?.Dispose();
+            }
+
             Driver.PushExited(this);
             if (startedAgoMs is { } ago)
             {
@@ -429,7 +431,10 @@ public sealed class InProcessHostDriver : HostDriver
                 _sink.Exited(new AttemptToken(Token), exit);
             }
 
-            Volatile.Read(ref _reported)?.TrySetResult();
+            if (MoreIfAny is { } extras)
+            {
+                Volatile.Read(ref extras.Reported)?.TrySetResult();
+            }
         }
 
         /// <summary>Completes once the exit was reported.</summary>
@@ -441,7 +446,7 @@ public sealed class InProcessHostDriver : HostDriver
             }
 
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var reported = Interlocked.CompareExchange(ref _reported, tcs, null) ?? tcs;
+            var reported = Interlocked.CompareExchange(ref More.Reported, tcs, null) ?? tcs;
             if (Volatile.Read(ref _exited) != 0)
             {
                 reported.TrySetResult(); // Report ran meanwhile and may have missed it
