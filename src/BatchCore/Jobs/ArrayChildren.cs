@@ -6,7 +6,7 @@ namespace BatchCore.Jobs;
 
 /// <summary>
 /// The children of an array job, by index. A child that succeeded on its first attempt and keeps nothing else (no
-/// dependents, no cold part, the array's creation time) is <em>folded</em> when it ends: its host and times go into a
+/// dependents, no cold part, the array's submission order) is <em>folded</em> when it ends: its host and times go into a
 /// 24-byte record here and its <see cref="Job"/> object is let go. A finished 10,000-child array then keeps 10,000
 /// records in one array for its retention (7 days by default) instead of 10,000 objects the GC must trace and move, and
 /// every job retained costs fresh memory pages, which on a VM is the largest part of a short job's cost.
@@ -31,7 +31,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
 
     /// <param name="parent">The array job.</param>
     /// <param name="size">Its arrayProperties.size.</param>
-    /// <param name="createdAt">When its children were created (all at once): only children created then are folded.</param>
+    /// <param name="createdAt">When its children were created (all at once): every child's createdAt.</param>
     public ArrayChildren(TopJob parent, int size, long createdAt)
     {
         _parent = parent;
