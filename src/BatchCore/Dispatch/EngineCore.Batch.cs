@@ -8,7 +8,9 @@ internal sealed partial class EngineCore
 {
     private const int BatchWindow = 256;
     private readonly List<Job> _window = new(BatchWindow);
-    private readonly List<Job> _order = new(BatchWindow);
+    // Plan A's order: positions in _window, largest job first.
+    private readonly int[] _order = new int[BatchWindow];
+    private Comparison<int>? _largestFirst;
     private readonly Host?[] _planA = new Host?[BatchWindow];
     private readonly Host?[] _planB = new Host?[BatchWindow];
     private readonly HashSet<Host> _opened = [];
@@ -88,21 +90,22 @@ internal sealed partial class EngineCore
         }
 
         // Plan A: largest first (by vCPU, then memory), best fit.
-        _order.Clear();
-        _order.AddRange(_window);
-        for (var i = 0; i < _window.Count; i++)
+        var order = _order.AsSpan(0, _window.Count);
+        for (var i = 0; i < order.Length; i++)
         {
-            _window[i].BatchSlot = i;
+            order[i] = i;
         }
 
-        _order.Sort(static (x, y) =>
+        order.Sort(_largestFirst ??= (x, y) =>
         {
-            var c = y.Spec.Request.VcpuMilli.CompareTo(x.Spec.Request.VcpuMilli);
-            return c != 0 ? c : y.Spec.Request.MemoryMiB.CompareTo(x.Spec.Request.MemoryMiB);
+            var a = _window[x].Spec.Request;
+            var b = _window[y].Spec.Request;
+            var c = b.VcpuMilli.CompareTo(a.VcpuMilli);
+            return c != 0 ? c : b.MemoryMiB.CompareTo(a.MemoryMiB);
         });
-        var openedA = Plan(ce, _order, _planA, PlacementStrategy.BestFit, byWindowIndex: true);
+        var openedA = Plan(ce, order, _planA, PlacementStrategy.BestFit);
         // A plan that opens no idle host cannot lose to first fit; only then is the first-fit plan (O(log n) a job) needed.
-        var openedB = openedA == 0 ? -1 : Plan(ce, _window, _planB, PlacementStrategy.FirstFit, byWindowIndex: false);
+        var openedB = openedA == 0 ? -1 : Plan(ce, default, _planB, PlacementStrategy.FirstFit);
         Host?[]? plan = openedA >= 0 && (openedB < 0 || openedA <= openedB) ? _planA : openedB >= 0 ? _planB : null;
         if (plan is null)
         {
@@ -194,18 +197,19 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>
-    /// Tentatively places <paramref name="jobs"/> on the index, records the hosts in <paramref name="plan"/> (indexed
-    /// by the job's position in the window), then undoes every change. Returns how many idle hosts the plan opens, or
-    /// −1 if some job did not fit.
+    /// Tentatively places the window's jobs in <paramref name="order"/> (positions in the window; empty: window order)
+    /// on the index, records the hosts in <paramref name="plan"/> (indexed by the job's position in the window), then
+    /// undoes every change. Returns how many idle hosts the plan opens, or −1 if some job did not fit.
     /// </summary>
-    private int Plan(ComputeEnvironmentState ce, List<Job> jobs, Host?[] plan, PlacementStrategy strategy, bool byWindowIndex)
+    private int Plan(ComputeEnvironmentState ce, ReadOnlySpan<int> order, Host?[] plan, PlacementStrategy strategy)
     {
         _opened.Clear();
         var placed = 0;
         var ok = true;
-        for (; placed < jobs.Count; placed++)
+        for (; placed < _window.Count; placed++)
         {
-            var job = jobs[placed];
+            var at = order.IsEmpty ? placed : order[placed];
+            var job = _window[at];
             var req = job.Spec.Request;
             var host = ce.Index.Find(req, job.Spec.Architecture, strategy);
             if (host is null)
@@ -221,15 +225,15 @@ internal sealed partial class EngineCore
 
             host.Free = host.Free - req;
             ce.Index.Update(host);
-            plan[byWindowIndex ? job.BatchSlot : placed] = host;
+            plan[at] = host;
         }
 
         // Undo.
         for (var i = 0; i < placed; i++)
         {
-            var job = jobs[i];
-            var host = plan[byWindowIndex ? job.BatchSlot : i]!;
-            host.Free = host.Free + job.Spec.Request;
+            var at = order.IsEmpty ? i : order[i];
+            var host = plan[at]!;
+            host.Free = host.Free + _window[at].Spec.Request;
             ce.Index.Update(host);
         }
 

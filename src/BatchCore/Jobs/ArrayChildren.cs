@@ -20,6 +20,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     private readonly Job?[] _live;
     private readonly long _createdAt;
     private Folded[]? _folded;
+    private string?[]? _ids;
 
     private struct Folded
     {
@@ -40,6 +41,16 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     }
 
     public int Count => _live.Length;
+
+    /// <summary>The id of child <paramref name="index"/> (parentId:index), built on first use and kept.</summary>
+    public string IdOf(int index)
+    {
+        _ids ??= new string?[_live.Length];
+        return _ids[index] ??= _parent.JobId + ":" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Whether child <paramref name="index"/>'s id was built.</summary>
+    public bool HasIdAt(int index) => _ids?[index] is not null;
 
     /// <summary>When the array created its children (every child's createdAt).</summary>
     public long CreatedAt => _createdAt;
@@ -67,7 +78,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
         var i = child.ArrayIndex;
         if (!ReferenceEquals(_live[i], child) || child.State != JobState.Succeeded || child.PlainSuccessHost is not { } host ||
             child.HasCold || child.StartedAt is not { } started || child.StoppedAt is not { } stopped ||
-            child.Seq != _parent.Seq || child.Forgotten)
+            child.HasOwnSeq || child.Forgotten)
         {
             return false;
         }

@@ -12,48 +12,86 @@ namespace BatchCore.Jobs;
 /// </summary>
 internal class Job
 {
-    private string? _id;
     private JobCold? _cold;
 
     /// <summary>A top-level job (<see cref="TopJob"/>).</summary>
-    protected Job(string id, long seq)
+    protected Job()
     {
-        _id = id;
-        Seq = seq;
     }
 
     /// <summary>
     /// Child <paramref name="index"/> of the array job <paramref name="parent"/>. Its id (parentId:index) is built when
-    /// first asked; its name, queue, spec and creation time are the array's.
+    /// first asked; its name, queue, spec, creation time and submission order are the array's.
     /// </summary>
     public Job(TopJob parent, int index)
     {
         Parent = parent;
         ArrayIndex = index;
-        Seq = parent.Seq;
     }
 
     /// <summary>The top-level job that holds this job's shared facts: its parent, or itself.</summary>
     private TopJob Top => Unsafe.As<TopJob>(Parent ?? this);
 
-    /// <summary>
-    /// The job id. Array children's ids are built on first use: the dispatch path never needs them, so placing 10,000
-    /// children creates no 10,000 strings (describe, journal, logs and watchers do ask for them).
-    /// </summary>
     private JobCold Cold => _cold ??= new JobCold();
 
-    public string Id => _id ??= Parent!.Id + ":" + ArrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The job id. Array children's ids are built on first use and kept by the array (<see cref="ArrayChildren.IdOf"/>):
+    /// the dispatch path never needs them, so placing 10,000 children creates no 10,000 strings (describe, journal, logs
+    /// and watchers do ask for them).
+    /// </summary>
+    public string Id => Parent is { } parent ? parent.Children!.IdOf(ArrayIndex) : Unsafe.As<TopJob>(this).JobId;
 
     /// <summary>
     /// Whether <see cref="Id"/> was built (always for top-level jobs). A child whose id nobody asked for has no waiter and
     /// no watcher keyed by it: finding it by id (<c>TryGetJob</c>) builds the id.
     /// </summary>
-    public bool HasId => _id is not null;
+    public bool HasId => Parent is not { } parent || parent.Children!.HasIdAt(ArrayIndex);
     public string Name => Top.JobName;
     public Dispatch.JobQueueState Queue => Top.JobQueue;
     public JobSpec Spec => Top.JobSpec;
-    /// <summary>Submission order; retried jobs get a smaller number to go to the front of the queue.</summary>
-    public long Seq { get; set; }
+
+    /// <summary>
+    /// Submission order; retried jobs get a smaller number to go to the front of the queue. An array child has its
+    /// array's until it is given its own (a retry: kept in its cold part, so a plain child carries no number).
+    /// </summary>
+    public long Seq
+    {
+        get => Parent is { } parent ? (HasFlag(Flags.OwnSeq) ? _cold!.Seq : parent.TopSeq) : Unsafe.As<TopJob>(this).TopSeq;
+        set
+        {
+            if (Parent is null)
+            {
+                Unsafe.As<TopJob>(this).TopSeq = value;
+            }
+            else
+            {
+                Cold.Seq = value;
+                SetFlag(Flags.OwnSeq, true);
+            }
+        }
+    }
+
+    /// <summary>Whether this array child was given a submission order of its own (see <see cref="Seq"/>).</summary>
+    public bool HasOwnSeq => HasFlag(Flags.OwnSeq);
+
+    // The job's yes/no facts, one byte.
+    [Flags]
+    private enum Flags : byte
+    {
+        Cancelled = 1,
+        Terminated = 2,
+        TimedOut = 4,
+        DependencyFailed = 8,
+        Forgotten = 16,
+        InReadyQueue = 32,
+        OwnSeq = 64,
+    }
+
+    private Flags _flags;
+
+    private bool HasFlag(Flags flag) => (_flags & flag) != 0;
+
+    private void SetFlag(Flags flag, bool value) => _flags = value ? _flags | flag : _flags & ~flag;
     /// <summary>When the job was submitted; array children: when the array created them (all at once).</summary>
     public long CreatedAt => Parent is { } parent ? parent.Children!.CreatedAt : Unsafe.As<TopJob>(this).JobCreatedAt;
     public JobState State { get; set; }
@@ -75,8 +113,17 @@ internal class Job
     private const long NoTime = long.MinValue;
     private long _startedAt = NoTime;
     private long _stoppedAt = NoTime;
-    public bool IsCancelled { get; set; }
-    public bool IsTerminated { get; set; }
+    public bool IsCancelled
+    {
+        get => HasFlag(Flags.Cancelled);
+        set => SetFlag(Flags.Cancelled, value);
+    }
+
+    public bool IsTerminated
+    {
+        get => HasFlag(Flags.Terminated);
+        set => SetFlag(Flags.Terminated, value);
+    }
     /// <summary>A CancelJob on a PENDING job waits for its dependencies to finish (AWS).</summary>
     public string? PendingCancelReason
     {
@@ -142,7 +189,11 @@ internal class Job
             }
         }
     }
-    public bool TimedOut { get; set; }
+    public bool TimedOut
+    {
+        get => HasFlag(Flags.TimedOut);
+        set => SetFlag(Flags.TimedOut, value);
+    }
     public string? TerminateReason
     {
         get => _cold?.TerminateReason;
@@ -200,10 +251,18 @@ internal class Job
             }
         }
     }
-    public bool DependencyFailed { get; set; }
+    public bool DependencyFailed
+    {
+        get => HasFlag(Flags.DependencyFailed);
+        set => SetFlag(Flags.DependencyFailed, value);
+    }
 
     /// <summary>Past its retention and dropped from the engine's tables (top-level jobs; a child goes with its parent).</summary>
-    public bool Forgotten { get; set; }
+    public bool Forgotten
+    {
+        get => HasFlag(Flags.Forgotten);
+        set => SetFlag(Flags.Forgotten, value);
+    }
 
     /// <summary>How many retained jobs name this job (or one of its children) in <c>dependsOn</c>: it is kept while any is.</summary>
     public int DependedOnBy
@@ -304,9 +363,11 @@ internal class Job
     }
     /// <summary>Set when the job reached RUNNABLE, for wait-time statistics and the queue snapshot.</summary>
     public long RunnableSince { get; set; }
-    public bool InReadyQueue { get; set; }
-    /// <summary>Position in the batch-placement window (scratch).</summary>
-    public int BatchSlot { get; set; }
+    public bool InReadyQueue
+    {
+        get => HasFlag(Flags.InReadyQueue);
+        set => SetFlag(Flags.InReadyQueue, value);
+    }
 
     /// <summary>The submitter's activity, to link attempt traces to (null when nobody traced the submit).</summary>
     public System.Diagnostics.ActivityContext? SubmitterContext
@@ -377,8 +438,11 @@ internal class Job
 }
 
 /// <summary>A job submitted by SubmitJob: it holds what its array children (if any) share.</summary>
-internal sealed class TopJob(string id, string name, Dispatch.JobQueueState queue, JobSpec spec, long seq, long createdAt) : Job(id, seq)
+internal sealed class TopJob(string id, string name, Dispatch.JobQueueState queue, JobSpec spec, long seq, long createdAt) : Job
 {
+    public readonly string JobId = id;
+    /// <summary>Its submission order (<see cref="Job.Seq"/>), which its children share.</summary>
+    public long TopSeq = seq;
     public readonly string JobName = name;
     public readonly Dispatch.JobQueueState JobQueue = queue;
     public readonly JobSpec JobSpec = spec;
@@ -399,6 +463,7 @@ internal readonly record struct Dependent(Job Job, bool AnyState);
 internal sealed class JobCold
 {
     public long HeadSince = -1;
+    public long Seq; // an array child's own submission order (a retry)
     public int DependedOnBy;
     public string? PendingCancelReason;
     public string? AttemptHandle;

@@ -141,6 +141,46 @@ public class ArrayChildrenTests
         Assert.Equal([0, 1, 2, 3], children.InState(null).Select(j => j.ArrayIndex));
         Assert.Empty(children.InState(JobState.Failed));
     }
+
+    [Fact]
+    public void ChildIds_AreBuiltOnFirstUseAndKept_AFoldedChildsViewHasTheSameId()
+    {
+        var (_, children) = Array(3);
+        var child = children.LiveAt(1)!;
+        Assert.False(child.HasId);
+        Assert.False(children.HasIdAt(1));
+
+        var id = child.Id;
+        Assert.Equal("p:1", id);
+        Assert.True(child.HasId);
+        Assert.Same(id, children.LiveAt(1)!.Id);
+        Assert.False(children.LiveAt(0)!.HasId); // only the one asked for
+
+        Assert.True(children.TryFold(SucceedPlainly(children, 1, 10, 10, 20)));
+        Assert.Same(id, children[1].Id); // a view, same string
+        Assert.True(children[1].HasId);
+    }
+
+    [Fact]
+    public void Children_ShareTheArraysSubmissionOrder_UntilOneIsGivenItsOwn_WhichKeepsItFromFolding()
+    {
+        var (parent, children) = Array(3);
+        Assert.All([children.LiveAt(0)!, children.LiveAt(2)!], c => Assert.Equal(7, c.Seq));
+
+        var retried = children.LiveAt(2)!;
+        retried.Seq = -1; // a retry goes to the front
+        Assert.Equal(-1, retried.Seq);
+        Assert.True(retried.HasOwnSeq);
+        Assert.Equal(7, children.LiveAt(0)!.Seq);
+        Assert.Equal(7, parent.Seq);
+
+        parent.Seq = 9; // a top-level job's own number (it is not a child)
+        Assert.Equal(9, children.LiveAt(0)!.Seq);
+        Assert.Equal(-1, retried.Seq);
+
+        Assert.False(children.TryFold(SucceedPlainly(children, 2, 10, 10, 20)));
+        Assert.True(children.TryFold(SucceedPlainly(children, 0, 10, 10, 20)));
+    }
 }
 
 internal static class LiveEnumerableExtensions
