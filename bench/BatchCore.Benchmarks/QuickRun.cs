@@ -58,6 +58,7 @@ public static class QuickRun
             Report("simulate-report synthetic --jobs 5000", () => SimulationReportRunner.Run(["synthetic", "--jobs", "5000"]), failures);
             Report("memory-report 5000", () => Dispatch.MemoryReport.Run(["5000"]), failures);
             Report("dispatch-profile 100 1 late", () => Dispatch.DispatchProfile.Run(["100", "1", "late"]), failures);
+            Report("peer-rounds 2", () => Peers.PeerRounds.Run(["2"]), failures);
             Report("recovery-report 5000 1", () => Journal.RecoveryReport.Run(["5000", "1"]), failures);
         }
 

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace BatchCore.Benchmarks.Peers;
+
+/// <summary>
+/// <c>peer-rounds [rounds] [pause-ms]</c>: the 10,000-vCPU in-process array of <see cref="PeerThroughputBenchmarks"/>
+/// run the way BenchmarkDotNet runs it (global setup once; per round a full collection and one timed invocation, back
+/// to back), printing per round the wall time, the process's CPU time, methods the JIT compiled meanwhile and minor page
+/// faults. <c>pause-ms</c> idles that long before each round. For diagnosing the spread of the peers benchmark (see
+/// docs/benchmarks.md), not for results.
+/// </summary>
+internal static class PeerRounds
+{
+    public static int Run(string[] args)
+    {
+        var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 60;
+        var pauseMs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0;
+        var bench = new PeerThroughputBenchmarks();
+        bench.SetupWide().GetAwaiter().GetResult();
+        var times = new List<double>(rounds);
+        using var process = Process.GetCurrentProcess();
+        for (var r = 0; r < rounds; r++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            if (pauseMs > 0)
+            {
+                Thread.Sleep(pauseMs);
+            }
+
+            process.Refresh();
+            var cpu = process.TotalProcessorTime;
+            var jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
+            var faults = MinorFaults();
+            var sw = Stopwatch.StartNew();
+            bench.BatchCoreArrayWide().GetAwaiter().GetResult();
+            var ms = sw.Elapsed.TotalMilliseconds;
+            times.Add(ms);
+            process.Refresh();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"round {r,3}: {ms,6:F1} ms  cpu {(process.TotalProcessorTime - cpu).TotalMilliseconds,5:F0} ms  jitted {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted,4}  faults {MinorFaults() - faults,5}"));
+        }
+
+        var last = times.Skip(rounds / 3).Order().ToList();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"last {last.Count} rounds: median {last[last.Count / 2]:F1} ms, min {last[0]:F1}, max {last[^1]:F1}, mean {last.Average():F1}"));
+        bench.CleanupWide().GetAwaiter().GetResult();
+        return 0;
+    }
+
+    /// <summary>Minor page faults of this process so far (Linux /proc/self/stat field 10), or 0 elsewhere.</summary>
+    private static long MinorFaults()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[7], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+}
