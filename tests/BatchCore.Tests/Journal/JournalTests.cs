@@ -28,6 +28,57 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
     }
 
     [Fact]
+    public async Task RecoveredPlainArrayChildren_AreFoldedAgain_AndReadAsBefore()
+    {
+        string arr, failing, onFargate;
+        string[] ids;
+        string before;
+        DateTimeOffset stoppedAt;
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await SetUpAsync(engine);
+            arr = (await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 4, runSeconds: 5))).JobId;
+            failing = (await engine.SubmitJobAsync(TestEngine.Job("failing", arraySize: 2, exitCode: 3, runSeconds: 5))).JobId;
+            await engine.CreateComputeEnvironmentAsync(new()
+            {
+                ComputeEnvironmentName = "fargate",
+                Type = CEType.MANAGED,
+                ComputeResources = new ComputeResource { Type = CRType.FARGATE, MaxvCpus = 4, Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"] },
+            });
+            await engine.CreateJobQueueAsync(new() { JobQueueName = "fq", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fargate" }] });
+            var fargateDefinition = TestEngine.Definition("fdef");
+            await engine.RegisterJobDefinitionAsync(fargateDefinition with
+            {
+                PlatformCapabilities = [PlatformCapability.FARGATE],
+                ContainerProperties = fargateDefinition.ContainerProperties! with
+                {
+                    ExecutionRoleArn = "arn:aws:iam::000000000000:role/exec",
+                    ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "2048")],
+                },
+            });
+            onFargate = (await engine.SubmitJobAsync(TestEngine.Job("onfargate", queue: "fq", def: "fdef", arraySize: 2, runSeconds: 5))).JobId;
+            await engine.RunUntilIdleAsync();
+            ids = [.. Enumerable.Range(0, 4).Select(i => $"{arr}:{i}"), $"{failing}:0", $"{failing}:1", $"{onFargate}:0", $"{onFargate}:1"];
+            before = System.Text.Json.JsonSerializer.Serialize(await engine.DescribeJobsAsync(ids));
+            Assert.Equal(4, await engine.Run(c => c.FoldedChildren(arr), CancellationToken.None));
+            Assert.Equal(2, await engine.Run(c => c.FoldedChildren(onFargate), CancellationToken.None));
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(onFargate));
+            stoppedAt = engine.UtcNow;
+        }
+
+        // From the journal, then (compacted at that start) from the snapshot alone. Children that ran on Fargate are not
+        // folded again: their single-use hosts are gone, and a folded child reads its host.
+        foreach (var compactAfterBytes in new[] { 256L << 20, 0L, 256L << 20 })
+        {
+            await using var engine = new BatchEngine(Options(stoppedAt, compactAfterBytes));
+            Assert.Equal(4, await engine.Run(c => c.FoldedChildren(arr), CancellationToken.None));
+            Assert.Equal(0, await engine.Run(c => c.FoldedChildren(failing), CancellationToken.None)); // failed twice: records kept
+            Assert.Equal(0, await engine.Run(c => c.FoldedChildren(onFargate), CancellationToken.None));
+            Assert.Equal(before, System.Text.Json.JsonSerializer.Serialize(await engine.DescribeJobsAsync(ids)));
+        }
+    }
+
+    [Fact]
     public async Task Restart_RecoversResourcesAndJobs_InTheirStates()
     {
         string done, failed, queued, arr, dependent;
