@@ -33,14 +33,14 @@ internal static class DispatchProfile
                 previous?.Cleanup();
                 previous = null;
                 Collect();
-                var faults = MinorFaults();
+                var faults = ProcessCounters.MinorFaults();
                 var (g0, g1, g2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
                 var pause = GC.GetTotalPauseDuration();
                 var sw = Stopwatch.StartNew();
                 bench.Ec2().GetAwaiter().GetResult();
                 var elapsed = sw.Elapsed;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"hosts={h,-7} round {r,2}: {elapsed.TotalNanoseconds / DispatchBenchmarks.Jobs,7:N0} ns/job  gc={GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pause={(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:N1} ms  faults={MinorFaults() - faults}"));
+                    $"hosts={h,-7} round {r,2}: {elapsed.TotalNanoseconds / DispatchBenchmarks.Jobs,7:N0} ns/job  gc={GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pause={(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:N1} ms  faults={ProcessCounters.MinorFaults() - faults}"));
                 if (late)
                 {
                     previous = bench;
@@ -63,20 +63,5 @@ internal static class DispatchProfile
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
-    }
-
-    /// <summary>Minor page faults of this process so far (Linux /proc/self/stat field 10), or 0 elsewhere.</summary>
-    private static long MinorFaults()
-    {
-        try
-        {
-            var stat = File.ReadAllText("/proc/self/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(fields[7], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
     }
 }

@@ -33,14 +33,14 @@ internal static class PeerRounds
             process.Refresh();
             var cpu = process.TotalProcessorTime;
             var jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
-            var faults = MinorFaults();
+            var faults = ProcessCounters.MinorFaults();
             var sw = Stopwatch.StartNew();
             bench.BatchCoreArrayWide().GetAwaiter().GetResult();
             var ms = sw.Elapsed.TotalMilliseconds;
             times.Add(ms);
             process.Refresh();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"round {r,3}: {ms,6:F1} ms  cpu {(process.TotalProcessorTime - cpu).TotalMilliseconds,5:F0} ms  jitted {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted,4}  faults {MinorFaults() - faults,5}"));
+                $"round {r,3}: {ms,6:F1} ms  cpu {(process.TotalProcessorTime - cpu).TotalMilliseconds,5:F0} ms  jitted {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted,4}  faults {ProcessCounters.MinorFaults() - faults,5}"));
         }
 
         var last = times.Skip(rounds / 3).Order().ToList();
@@ -48,20 +48,5 @@ internal static class PeerRounds
             $"last {last.Count} rounds: median {last[last.Count / 2]:F1} ms, min {last[0]:F1}, max {last[^1]:F1}, mean {last.Average():F1}"));
         bench.CleanupWide().GetAwaiter().GetResult();
         return 0;
-    }
-
-    /// <summary>Minor page faults of this process so far (Linux /proc/self/stat field 10), or 0 elsewhere.</summary>
-    private static long MinorFaults()
-    {
-        try
-        {
-            var stat = File.ReadAllText("/proc/self/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(fields[7], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
     }
 }

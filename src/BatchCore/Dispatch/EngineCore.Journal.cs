@@ -370,14 +370,13 @@ internal sealed partial class EngineCore
 
     /// <summary>
     /// Array children recovered as plain first-attempt successes are folded into their array as a live engine folds
-    /// them (<see cref="ArrayChildren.TryFold"/>): a recovered child's attempt comes back as a full record, so only one
-    /// whose record is exactly the one a plain success on a host of this engine reads as (exit 0, no reason, AWS's
-    /// "Essential container in task exited", same times, log stream and ARNs) is turned back into the host alone. A
-    /// child whose host is gone (a managed host of the previous run) keeps its record and its object.
+    /// them (<see cref="ArrayChildren.TryFold"/>): a replayed attempt comes back as a record, and one that is exactly a
+    /// plain success (attempt 1, exit 0, no reason, AWS's "Essential container in task exited", the job's own times) on a
+    /// host this engine still has is turned back into that host alone. A child whose host is gone (a Fargate or managed
+    /// host of the previous run) keeps its record and its object; so does a record in AWS's shape from an older journal.
     /// </summary>
     private void FoldRecoveredChildren(ReplayState replay)
     {
-        var instancePrefix = "arn:aws:ecs:" + _options.Region + ":" + _options.AccountId + ":container-instance/";
         foreach (var job in replay.Jobs)
         {
             if (job.Parent?.Children is not { } children || job.State != JobState.Succeeded || job.PlainSuccessHost is not null ||
@@ -388,22 +387,9 @@ internal sealed partial class EngineCore
             }
 
             var attempt = job.Attempts[0];
-            var recovered = attempt.ToDetail(job, _options.Region, _options.AccountId);
-            if (attempt.StartedAt is not { } attemptStarted || attemptStarted != started ||
-                recovered.Container?.ContainerInstanceArn is not { } arn || !arn.StartsWith(instancePrefix, StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var names = arn.AsSpan(instancePrefix.Length);
-            var slash = names.IndexOf('/');
-            if (slash <= 0 || !_ces.TryGetValue(names[..slash].ToString(), out var ce) ||
-                !ce.Hosts.TryGetValue(names[(slash + 1)..].ToString(), out var host))
-            {
-                continue;
-            }
-
-            if (!ReadsAsPlainSuccess(recovered, job, ce.Name, started, stopped))
+            if (attempt is not { Number: 1, ExitCode: 0, Reason: null, StatusReason: StatusReasons.Essential } ||
+                attempt.StartedAt != started || attempt.StoppedAt != stopped || attempt.HostName.Length == 0 ||
+                !_ces.TryGetValue(attempt.CeName, out var ce) || !ce.Hosts.TryGetValue(attempt.HostName, out var host))
             {
                 continue;
             }
@@ -417,64 +403,6 @@ internal sealed partial class EngineCore
                 job.ReplaceAttempts([attempt]); // something else keeps it live: as it was
                 job.AttemptStartedAt = attemptStartedAt;
             }
-        }
-    }
-
-    /// <summary>
-    /// Whether <paramref name="recovered"/> (its container-instance ARN already matched to a host of CE
-    /// <paramref name="ce"/>) is the record a plain success of <paramref name="job"/> reads as
-    /// (<see cref="AttemptRecord.ToDetail"/>), compared in place: no strings built per child.
-    /// </summary>
-    private bool ReadsAsPlainSuccess(AttemptDetail recovered, Job job, string ce, long started, long stopped)
-    {
-        if (recovered is not { Container: { ExitCode: 0, Reason: null, TaskArn: { } task, LogStreamName: { } stream }, StatusReason: StatusReasons.Essential } ||
-            recovered.StartedAt != started || recovered.StoppedAt != stopped)
-        {
-            return false;
-        }
-
-        // task: arn:aws:ecs:{region}:{account}:task/{ce}/{job id, ':' → '-'}-1
-        var t = task.AsSpan();
-        if (!Skip(ref t, "arn:aws:ecs:") || !Skip(ref t, _options.Region) || !Skip(ref t, ":") || !Skip(ref t, _options.AccountId) ||
-            !Skip(ref t, ":task/") || !Skip(ref t, ce) || !Skip(ref t, "/") || !SkipDashedId(ref t, job.Id) || !t.SequenceEqual("-1"))
-        {
-            return false;
-        }
-
-        // log stream: {first 200 characters of the definition name}/default/{job id, ':' → '-'}-1
-        var definition = job.Spec.Definition.JobDefinitionName;
-        var l = stream.AsSpan();
-        return Skip(ref l, definition.AsSpan(0, Math.Min(200, definition.Length))) && Skip(ref l, "/default/") && SkipDashedId(ref l, job.Id) &&
-            l.SequenceEqual("-1");
-
-        static bool Skip(ref ReadOnlySpan<char> s, ReadOnlySpan<char> prefix)
-        {
-            if (!s.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                return false;
-            }
-
-            s = s[prefix.Length..];
-            return true;
-        }
-
-        static bool SkipDashedId(ref ReadOnlySpan<char> s, string id)
-        {
-            if (s.Length < id.Length)
-            {
-                return false;
-            }
-
-            for (var i = 0; i < id.Length; i++)
-            {
-                if (s[i] != (id[i] == ':' ? '-' : id[i]))
-                {
-                    return false;
-                }
-            }
-
-            s = s[id.Length..];
-            return true;
         }
     }
 
