@@ -116,7 +116,7 @@ public sealed record AttemptLaunch
     public string JobId
     {
         get => _jobId ??= LazyParentId is { } parent
-            ? parent + ":" + _arrayIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            ? Jobs.ArrayChildren.ChildId(parent, _arrayIndex)
             : throw new InvalidOperationException("AttemptLaunch.JobId was not set");
         init => _jobId = value;
     }

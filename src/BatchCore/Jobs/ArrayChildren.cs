@@ -46,8 +46,12 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     public string IdOf(int index)
     {
         _ids ??= new string?[_live.Length];
-        return _ids[index] ??= _parent.JobId + ":" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return _ids[index] ??= ChildId(_parent.JobId, index);
     }
+
+    /// <summary>An array child's id: <c>parentId:index</c> (AWS). Loop-only callers use <see cref="IdOf"/>, which keeps it.</summary>
+    public static string ChildId(string parentId, int index) =>
+        parentId + ":" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Whether child <paramref name="index"/>'s id was built.</summary>
     public bool HasIdAt(int index) => _ids?[index] is not null;

@@ -73,7 +73,7 @@ public class BatchJobContext
 
     /// <summary>The job's id (<c>AWS_BATCH_JOB_ID</c>; array children: <c>parentId:index</c>).</summary>
     public string JobId => _launch is { } l ? l.JobId
-        : _arrayIndex < 0 ? _top!.Id : More.JobId ??= _top!.Id + ":" + _arrayIndex.ToString(CultureInfo.InvariantCulture);
+        : _arrayIndex < 0 ? _top!.Id : More.JobId ??= Jobs.ArrayChildren.ChildId(_top!.JobId, _arrayIndex); // its own copy: the array's cache is the loop's
 
     /// <summary>The job's name.</summary>
     public string JobName => _launch is { } l ? l.JobName : _top!.JobName;
