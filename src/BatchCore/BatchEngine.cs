@@ -136,6 +136,10 @@ public sealed class BatchEngine : IAsyncDisposable
     public Task DeleteSchedulingPolicyAsync(string arn, CancellationToken ct = default) =>
         Run(c => { c.DeleteSchedulingPolicy(arn); c.JournalResource("DeleteSchedulingPolicy", arn); return true; }, ct);
 
+    /// <summary>AWS ListSchedulingPolicies: ARNs by name, 100 per page unless <c>maxResults</c> says fewer.</summary>
+    public Task<ListSchedulingPoliciesResponse> ListSchedulingPoliciesAsync(ListSchedulingPoliciesRequest? request = null, CancellationToken ct = default) =>
+        Run(c => c.ListSchedulingPolicies(request ?? new ListSchedulingPoliciesRequest()), ct);
+
     public Task<IReadOnlyList<SchedulingPolicyDetail>> DescribeSchedulingPoliciesAsync(IReadOnlyList<string>? arns = null, CancellationToken ct = default) =>
         Run(c => c.DescribeSchedulingPolicies(arns), ct);
 
@@ -153,8 +157,16 @@ public sealed class BatchEngine : IAsyncDisposable
     public Task<ConsumableResourceDetail> DescribeConsumableResourceAsync(string consumableResource, CancellationToken ct = default) =>
         Run(c => c.DescribeConsumableResource(consumableResource), ct);
 
-    public Task<IReadOnlyList<ConsumableResourceDetail>> ListConsumableResourcesAsync(CancellationToken ct = default) =>
-        Run(c => c.ListConsumableResources(), ct);
+    /// <summary>AWS ListConsumableResources: by name, 100 per page unless <c>maxResults</c> says fewer.</summary>
+    public Task<ListConsumableResourcesResponse> ListConsumableResourcesAsync(ListConsumableResourcesRequest? request = null, CancellationToken ct = default) =>
+        Run(c => c.ListConsumableResources(request ?? new ListConsumableResourcesRequest()), ct);
+
+    /// <summary>AWS ListJobsByConsumableResource: the jobs (and array children) that need the resource, newest first.</summary>
+    public Task<ListJobsByConsumableResourceResponse> ListJobsByConsumableResourceAsync(ListJobsByConsumableResourceRequest request, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Run(c => c.ListJobsByConsumableResource(request), ct);
+    }
 
     // ---- jobs -------------------------------------------------------------------------------------------------------
 

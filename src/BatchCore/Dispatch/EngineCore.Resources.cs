@@ -1042,8 +1042,6 @@ internal sealed partial class EngineCore
         return Describe(c);
     }
 
-    public IReadOnlyList<ConsumableResourceDetail> ListConsumableResources() => _consumables.Values.Select(Describe).ToList();
-
     private static ConsumableResourceDetail Describe(ConsumableResourceState c) => new()
     {
         ConsumableResourceName = c.Name,

@@ -129,6 +129,19 @@ public static class ListJobsFilterName
     public const string SHARE_IDENTIFIER = nameof(SHARE_IDENTIFIER);
 }
 
+/// <summary>The <c>ListJobsByConsumableResource</c> filter names.</summary>
+public static class ListJobsByConsumableResourceFilterName
+{
+    public const string JOB_STATUS = nameof(JOB_STATUS);
+    public const string JOB_NAME = nameof(JOB_NAME);
+}
+
+/// <summary>The <c>ListConsumableResources</c> filter name.</summary>
+public static class ListConsumableResourcesFilterName
+{
+    public const string CONSUMABLE_RESOURCE_NAME = nameof(CONSUMABLE_RESOURCE_NAME);
+}
+
 /// <summary>The status reasons AWS Batch reports, and BatchCore's own in AWS's style.</summary>
 public static class StatusReasons
 {

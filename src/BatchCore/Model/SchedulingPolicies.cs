@@ -45,3 +45,17 @@ public sealed record SchedulingPolicyDetail
     public required FairsharePolicy FairsharePolicy { get; init; }
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
 }
+
+/// <summary>AWS <c>ListSchedulingPolicies</c> request.</summary>
+public sealed record ListSchedulingPoliciesRequest
+{
+    /// <summary>1–100. The default is 100.</summary>
+    public int? MaxResults { get; init; }
+    public string? NextToken { get; init; }
+}
+
+/// <summary>AWS <c>ListSchedulingPolicies</c> response: policies by name.</summary>
+public sealed record ListSchedulingPoliciesResponse(IReadOnlyList<SchedulingPolicyListingDetail> SchedulingPolicies, string? NextToken);
+
+/// <summary>AWS <c>SchedulingPolicyListingDetail</c>.</summary>
+public sealed record SchedulingPolicyListingDetail(string Arn);
