@@ -1,0 +1,187 @@
+using BatchCore.Model;
+using FsCheck.Xunit;
+
+namespace BatchCore.Tests.Properties;
+
+/// <summary>Paging of the List* calls over random contents, page sizes and (for name-paged lists) changes between pages.</summary>
+public class ListingProperties
+{
+    private static readonly string[] Pool = [.. Enumerable.Range(0, 24).Select(i => "p" + (char)('a' + i))];
+
+    /// <summary>
+    /// ListSchedulingPolicies and ListConsumableResources page by name: walking the pages while policies and resources
+    /// are created and deleted between pages lists every one that existed throughout exactly once, never one twice, in
+    /// ascending name order, and nothing that did not exist when its page was read.
+    /// </summary>
+    [Property(MaxTest = 80)]
+    public void Name_paged_lists_skip_and_repeat_nothing_that_lives_throughout(int[] initial, int[] changes, byte pageSize) =>
+        WalkAsync(initial ?? [], changes ?? [], 1 + (pageSize % 5)).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// ListJobsByConsumableResource's pages, walked with any page size and status filter, are together exactly the
+    /// one-page answer: the jobs and array children that need the resource, in the same order.
+    /// </summary>
+    [Property(MaxTest = 60)]
+    public void Job_pages_concatenate_to_the_whole_list(int[] jobs, byte pageSize, byte statuses) =>
+        JobPagesAsync(jobs ?? [], 1 + (pageSize % 5), statuses).GetAwaiter().GetResult();
+
+    private static async Task WalkAsync(int[] initial, int[] changes, int page)
+    {
+        await using var engine = TestEngine.Create();
+        var policies = new HashSet<string>(StringComparer.Ordinal);
+        var resources = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var raw in initial)
+        {
+            await ToggleAsync(engine, policies, resources, raw & int.MaxValue);
+        }
+
+        var throughout = new HashSet<string>(policies, StringComparer.Ordinal);
+        var everPolicies = new HashSet<string>(policies, StringComparer.Ordinal);
+        var listedPolicies = new List<string>();
+        string? token = null;
+        var step = 0;
+        var pages = 0;
+        do
+        {
+            var r = await engine.ListSchedulingPoliciesAsync(new() { MaxResults = page, NextToken = token });
+            Assert.True(r.SchedulingPolicies.Count <= page);
+            foreach (var p in r.SchedulingPolicies)
+            {
+                var name = p.Arn[(p.Arn.LastIndexOf('/') + 1)..];
+                Assert.Contains(name, policies); // it exists as the page is read
+                listedPolicies.Add(name);
+            }
+
+            token = r.NextToken;
+            if (step < changes.Length)
+            {
+                var c = changes[step++] & int.MaxValue;
+                await ToggleAsync(engine, policies, resources, c & ~1); // a policy
+                throughout.IntersectWith(policies);
+                everPolicies.UnionWith(policies);
+            }
+        }
+        while (token is not null && Guard(ref pages, everPolicies.Count));
+
+        Assert.Equal(listedPolicies.Distinct(StringComparer.Ordinal).Count(), listedPolicies.Count);
+        Assert.Equal(listedPolicies.Order(StringComparer.Ordinal), listedPolicies);
+        Assert.Subset(listedPolicies.ToHashSet(StringComparer.Ordinal), throughout);
+
+        // Consumable resources, with the name filter matching everything ("P*": case-insensitive prefix).
+        var listed = new List<string>();
+        var alive = new HashSet<string>(resources, StringComparer.Ordinal);
+        token = null;
+        step = 0;
+        pages = 0;
+        var everResources = new HashSet<string>(resources, StringComparer.Ordinal);
+        do
+        {
+            var r = await engine.ListConsumableResourcesAsync(new()
+            {
+                MaxResults = page,
+                NextToken = token,
+                Filters = [new() { Name = ListConsumableResourcesFilterName.CONSUMABLE_RESOURCE_NAME, Values = ["P*"] }],
+            });
+            foreach (var c in r.ConsumableResources)
+            {
+                Assert.Contains(c.ConsumableResourceName, resources);
+                listed.Add(c.ConsumableResourceName);
+            }
+
+            token = r.NextToken;
+            if (step < changes.Length)
+            {
+                await ToggleAsync(engine, policies, resources, (changes[step++] & int.MaxValue) | 1); // a resource
+                alive.IntersectWith(resources);
+                everResources.UnionWith(resources);
+            }
+        }
+        while (token is not null && Guard(ref pages, everResources.Count));
+
+        Assert.Equal(listed.Distinct(StringComparer.Ordinal).Count(), listed.Count);
+        Assert.Equal(listed.Order(StringComparer.Ordinal), listed);
+        Assert.Subset(listed.ToHashSet(StringComparer.Ordinal), alive);
+    }
+
+    /// <summary>Fails a walk that takes more pages than items plus one (a token that does not advance).</summary>
+    private static bool Guard(ref int pages, int items)
+    {
+        Assert.True(++pages <= items + 1, $"{pages} pages for at most {items} items: the token does not advance");
+        return true;
+    }
+
+    /// <summary>Even codes create or delete a scheduling policy, odd ones a consumable resource (a name from the pool).</summary>
+    private static async Task ToggleAsync(BatchEngine engine, HashSet<string> policies, HashSet<string> resources, int code)
+    {
+        var name = Pool[(code >> 1) % Pool.Length];
+        if ((code & 1) == 0)
+        {
+            if (policies.Add(name))
+            {
+                await engine.CreateSchedulingPolicyAsync(new() { Name = name });
+            }
+            else
+            {
+                var arn = (await engine.DescribeSchedulingPoliciesAsync()).Single(p => p.Name == name).Arn;
+                await engine.DeleteSchedulingPolicyAsync(arn);
+                policies.Remove(name);
+            }
+        }
+        else if (resources.Add(name))
+        {
+            await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = name, TotalQuantity = 1 });
+        }
+        else
+        {
+            await engine.DeleteConsumableResourceAsync(name);
+            resources.Remove(name);
+        }
+    }
+
+    private static async Task JobPagesAsync(int[] jobs, int page, byte statusBits)
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 2, vcpus: 2);
+        await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "licence", TotalQuantity = 3 });
+        var needing = 0;
+        foreach (var raw in jobs.Take(12))
+        {
+            var code = raw & int.MaxValue;
+            var request = TestEngine.Job("j" + (code % 3), runSeconds: 10 + (code / 3 % 50), arraySize: code / 150 % 3 == 0 ? 2 + (code % 4) : null);
+            if (code / 600 % 4 != 0)
+            {
+                request = request with
+                {
+                    ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "licence", Quantity = 1 + (code % 2) }] },
+                };
+                needing++;
+            }
+
+            await engine.SubmitJobAsync(request);
+            await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(code / 7 % 20));
+        }
+
+        var statuses = JobStatus.All.Where((_, i) => (statusBits & (1 << i)) != 0).ToList();
+        IReadOnlyList<KeyValuesPair>? filters = statuses.Count == 0 ? null : [new() { Name = ListJobsByConsumableResourceFilterName.JOB_STATUS, Values = statuses }];
+        var whole = await engine.ListJobsByConsumableResourceAsync(new() { ConsumableResource = "licence", Filters = filters });
+        Assert.Null(whole.NextToken); // at most 12 jobs of at most 5 children: under the default page of 100
+        Assert.All(whole.Jobs, j => Assert.True(statuses.Count == 0 || statuses.Contains(j.JobStatus)));
+        if (statuses.Count == 0)
+        {
+            Assert.Equal(needing, whole.Jobs.Count(j => !j.JobArn[(j.JobArn.LastIndexOf('/') + 1)..].Contains(':', StringComparison.Ordinal))); // top-level
+        }
+
+        var walked = new List<ListJobsByConsumableResourceSummary>();
+        string? token = null;
+        var pages = 0;
+        do
+        {
+            var r = await engine.ListJobsByConsumableResourceAsync(new() { ConsumableResource = "licence", Filters = filters, MaxResults = page, NextToken = token });
+            Assert.True(r.Jobs.Count <= page);
+            walked.AddRange(r.Jobs);
+            token = r.NextToken;
+        }
+        while (token is not null && Guard(ref pages, whole.Jobs.Count));
+
+        Assert.Equal(whole.Jobs, walked);
+    }
+}
