@@ -209,6 +209,13 @@ internal sealed partial class EngineCore
             }
         }
 
+        // An N_TO_N dependency that ended without ever creating children (cancelled while SUBMITTED) has no child i for
+        // child i to wait on: it failed, so the dependency has failed for every child (unless ANY, which any end meets).
+        if (nToN is { Children: null } && nToN.State == JobState.Failed && !nToNAny)
+        {
+            parent.DependencyFailed = true;
+        }
+
         // The parent is PENDING while it has children to run (AWS).
         SetState(parent, JobState.Pending, null);
         parent.ChildrenGated = parent.UnmetDependencies > 0 || parent.DependencyFailed;

@@ -164,6 +164,43 @@ public class DependencyAndArrayTests
         }
     }
 
+    /// <summary>
+    /// An array cancelled while still SUBMITTED never creates children: an N_TO_N dependent's child i has no child i to
+    /// wait on, and its dependency has failed (the array FAILED) — so the dependent's children fail, none runs. With
+    /// BatchCore's ANY condition the ended array satisfies them and they run.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task NToN_OnAnArrayCancelledBeforeItHadChildren_FailsTheChildren_UnlessAny(bool any)
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        var (a, b) = await engine.Run(c =>
+        {
+            // One loop step: no scheduling cycle between them, so the array is still SUBMITTED when cancelled.
+            var a = c.SubmitJob(TestEngine.Job("a", arraySize: 3, runSeconds: 10));
+            var b = c.SubmitJob(TestEngine.Job("b", arraySize: 3, runSeconds: 5, dependsOn:
+                [new() { JobId = a.JobId, Type = ArrayJobDependency.N_TO_N, Extensions = any ? new() { Condition = "ANY" } : null }]));
+            c.Cancel(a.JobId, "not needed");
+            return (a, b);
+        }, TestContext.Current.CancellationToken);
+        await engine.RunUntilIdleAsync(TestContext.Current.CancellationToken);
+
+        var parentA = await engine.DescribeAsync(a.JobId);
+        Assert.Equal((JobStatus.FAILED, 0), (parentA.Status, parentA.ArrayProperties?.StatusSummary?.Values.Sum() ?? 0)); // no children
+        var children = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => engine.DescribeAsync($"{b.JobId}:{i}")));
+        if (any)
+        {
+            Assert.All(children, ch => Assert.Equal(JobStatus.SUCCEEDED, ch.Status));
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(b.JobId));
+        }
+        else
+        {
+            Assert.All(children, ch => Assert.Equal((JobStatus.FAILED, StatusReasons.DependentJobFailed, (long?)null), (ch.Status, ch.StatusReason, ch.StartedAt)));
+            Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(b.JobId));
+        }
+    }
+
     [Fact]
     public async Task ArrayMaxConcurrency_CapsRunningChildren()
     {
