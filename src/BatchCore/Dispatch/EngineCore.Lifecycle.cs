@@ -709,8 +709,10 @@ internal sealed partial class EngineCore
         var retry = ShouldRetry(job.Spec.EvaluateOnExit, attemptReason, exit.Reason, exit.ExitCode);
         if (retry && job.AttemptCount < job.Spec.MaxAttempts && job.PendingCancelReason is null)
         {
-            // AWS: a retried job goes back to RUNNABLE, at the front of the queue.
+            // AWS: a retried job goes back to RUNNABLE, at the front of the queue. Its attempt has stopped (its record
+            // keeps when), the job has not: a later end (a cancel while it waits) stamps its own stoppedAt.
             job.StatusReason = attemptReason;
+            job.StoppedAt = null;
             MakeRunnable(job, front: true);
             return;
         }

@@ -77,6 +77,32 @@ public class JobLifecycleTests
         Assert.Equal([1, 1, 0], job.Attempts.Select(a => a.Container!.ExitCode!.Value));
     }
 
+    /// <summary>
+    /// A job waiting for its retry has not stopped: cancelled later, its stoppedAt is the cancel's time, not its failed
+    /// attempt's (which the attempt's record keeps).
+    /// </summary>
+    [Fact]
+    public async Task RetriedJob_CancelledWhileWaiting_StopsWhenCancelled()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1);
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 2 }));
+        var r = await engine.SubmitJobAsync(TestEngine.Job(def: "retry", runSeconds: 10, exitCode: 1, failingAttempts: 1));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(5));
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ce", State = ResourceState.DISABLED }); // no new placements
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(10)); // the first attempt failed at 10 s: RUNNABLE for its retry
+        var waiting = await engine.DescribeAsync(r.JobId);
+        Assert.Equal((JobStatus.RUNNABLE, (long?)null), (waiting.Status, waiting.StoppedAt));
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(15));
+        await engine.CancelJobAsync(r.JobId, "no longer needed");
+        await engine.RunUntilIdleAsync();
+        var job = await engine.DescribeAsync(r.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.Equal(10_000, attempt.StoppedAt - job.CreatedAt);
+        Assert.Equal(30_000, job.StoppedAt - job.CreatedAt);
+    }
+
     [Fact]
     public async Task RetryStrategy_StopsAtAttempts()
     {
