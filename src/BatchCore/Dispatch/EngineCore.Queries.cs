@@ -58,7 +58,18 @@ internal sealed partial class EngineCore
             details[i] = attempts[i].ToDetail(job, _options.Region, _options.AccountId);
         }
 
-        var last = details.Length > 0 ? details[^1] : null;
+        var last = details.Length > 0 ? details[^1]?.Container : null;
+        string? logStream = last?.LogStreamName, instance = last?.ContainerInstanceArn, task = last?.TaskArn;
+        if (job.State is JobState.Starting or JobState.Running && job.Host is { } host)
+        {
+            // The attempt under way (AWS: the job's container is its current attempt's): its stream can be tailed now.
+            var number = details.Length + 1;
+            logStream = AttemptRecord.LogStreamName(spec.Definition.JobDefinitionName, job.Id, number);
+            instance = AttemptRecord.ContainerInstanceArn(_options.Region, _options.AccountId, host.ComputeEnvironment.Name, host.Name);
+            task = AttemptRecord.TaskArn(_options.Region, _options.AccountId, host.ComputeEnvironment.Name, job.Id, number);
+            last = null; // no exit code or reason yet
+        }
+
         return new JobDetail
         {
             JobArn = JobArn(job.Id),
@@ -83,11 +94,11 @@ internal sealed partial class EngineCore
                 Command = spec.Command,
                 Environment = spec.Environment,
                 ResourceRequirements = spec.ResourceRequirements,
-                ExitCode = last?.Container?.ExitCode,
-                Reason = last?.Container?.Reason,
-                LogStreamName = last?.Container?.LogStreamName,
-                ContainerInstanceArn = last?.Container?.ContainerInstanceArn,
-                TaskArn = last?.Container?.TaskArn,
+                ExitCode = last?.ExitCode,
+                Reason = last?.Reason,
+                LogStreamName = logStream,
+                ContainerInstanceArn = instance,
+                TaskArn = task,
                 LinuxParameters = spec.Definition.ContainerProperties?.LinuxParameters,
                 Privileged = spec.Definition.ContainerProperties?.Privileged,
             },
@@ -249,7 +260,9 @@ internal sealed partial class EngineCore
             StatusReason = job.StatusReason,
             StartedAt = job.StartedAt,
             StoppedAt = job.State.IsTerminal() ? job.StoppedAt : null,
-            Container = last is { } c ? new AttemptContainerDetail { ExitCode = c.ExitCode, Reason = c.Reason } : null,
+            // Under way: no exit yet (a retried job's earlier exit is its attempt's, not the job's now).
+            Container = job.State is JobState.Starting or JobState.Running ? null
+                : last is { } c ? new AttemptContainerDetail { ExitCode = c.ExitCode, Reason = c.Reason } : null,
             ArrayProperties = job.IsArrayParent
                 ? new ArrayPropertiesDetail { Size = job.ArraySize, StatusSummary = job.StatusSummary is { } s ? Summary(s) : null }
                 : job.Parent is not null ? new ArrayPropertiesDetail { Index = job.ArrayIndex } : null,

@@ -49,6 +49,14 @@ internal sealed class AttemptRecord
     public static string LogStreamName(string definitionName, string jobId, int attempt) =>
         (definitionName.Length > 200 ? definitionName[..200] : definitionName) + "/default/" + jobId.Replace(':', '-') + "-" + attempt.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>The ECS-style ARN of the host an attempt ran on.</summary>
+    public static string ContainerInstanceArn(string region, string account, string ceName, string hostName) =>
+        $"arn:aws:ecs:{region}:{account}:container-instance/{ceName}/{hostName}";
+
+    /// <summary>The ECS-style task ARN of attempt <paramref name="number"/> of a job.</summary>
+    public static string TaskArn(string region, string account, string ceName, string jobId, int number) =>
+        $"arn:aws:ecs:{region}:{account}:task/{ceName}/{jobId.Replace(':', '-')}-{number.ToString(CultureInfo.InvariantCulture)}";
+
     public AttemptDetail ToDetail(Job job, string region, string account) => _detail ??= new AttemptDetail
     {
         Container = new AttemptContainerDetail
@@ -56,8 +64,8 @@ internal sealed class AttemptRecord
             ExitCode = ExitCode,
             Reason = Reason,
             LogStreamName = LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, Number),
-            ContainerInstanceArn = $"arn:aws:ecs:{region}:{account}:container-instance/{CeName}/{HostName}",
-            TaskArn = $"arn:aws:ecs:{region}:{account}:task/{CeName}/{job.Id.Replace(':', '-')}-{Number}",
+            ContainerInstanceArn = ContainerInstanceArn(region, account, CeName, HostName),
+            TaskArn = TaskArn(region, account, CeName, job.Id, Number),
         },
         StartedAt = StartedAt,
         StoppedAt = StoppedAt,

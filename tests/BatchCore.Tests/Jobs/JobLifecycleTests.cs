@@ -103,6 +103,40 @@ public class JobLifecycleTests
         Assert.Equal(30_000, job.StoppedAt - job.CreatedAt);
     }
 
+    /// <summary>
+    /// While an attempt runs, the job's container shows that attempt (AWS): its log stream (which can be tailed now),
+    /// task and container instance, and no exit yet — not the previous attempt's.
+    /// </summary>
+    [Fact]
+    public async Task RunningJob_ShowsTheCurrentAttemptsStreamAndTask_NotThePreviousExit()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1);
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 2 }));
+        var r = await engine.SubmitJobAsync(TestEngine.Job(def: "retry", runSeconds: 10, exitCode: 3, failingAttempts: 1));
+        var id = r.JobId;
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(5));
+        var first = await engine.DescribeAsync(id);
+        Assert.Equal(JobStatus.RUNNING, first.Status);
+        Assert.Equal($"retry/default/{id}-1", first.Container!.LogStreamName);
+        Assert.EndsWith($":container-instance/ce/ce-h0", first.Container.ContainerInstanceArn, StringComparison.Ordinal);
+        Assert.EndsWith($":task/ce/{id}-1", first.Container.TaskArn, StringComparison.Ordinal);
+        Assert.Null(first.Container.ExitCode);
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(10)); // attempt 1 exited 3 at 10 s; attempt 2 runs
+        var second = await engine.DescribeAsync(id);
+        Assert.Equal(JobStatus.RUNNING, second.Status);
+        Assert.Equal((3, $"retry/default/{id}-1"), (Assert.Single(second.Attempts).Container!.ExitCode, second.Attempts[0].Container!.LogStreamName));
+        Assert.Equal(($"retry/default/{id}-2", (int?)null, (string?)null), (second.Container!.LogStreamName, second.Container.ExitCode, second.Container.Reason));
+        Assert.EndsWith($":task/ce/{id}-2", second.Container.TaskArn, StringComparison.Ordinal);
+        var listed = Assert.Single((await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q" })).JobSummaryList);
+        Assert.Null(listed.Container);
+
+        await engine.RunUntilIdleAsync();
+        var done = await engine.DescribeAsync(id);
+        Assert.Equal((JobStatus.SUCCEEDED, 0, $"retry/default/{id}-2"), (done.Status, done.Container!.ExitCode, done.Container.LogStreamName));
+        Assert.Equal(0, (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.SUCCEEDED })).JobSummaryList.Single().Container!.ExitCode);
+    }
+
     [Fact]
     public async Task RetryStrategy_StopsAtAttempts()
     {
