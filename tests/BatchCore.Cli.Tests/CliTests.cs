@@ -13,6 +13,16 @@ public sealed class ValidateTests
         Assert.Contains("valid", r.StandardOutput);
     }
 
+    /// <summary>A definition as AWS returns it (volumes, mount points, ulimits, secrets, log configuration…) is valid as is.</summary>
+    [Fact]
+    public async Task Validate_ADefinitionWrittenForAws_ExitsZero()
+    {
+        var r = await Cli.RunAsync("validate", Cli.Spec("aws-definition.json"));
+
+        Assert.True(r.ExitCode == 0, r.StandardOutput + r.StandardError);
+        Assert.DoesNotContain("unknown field", r.StandardOutput + r.StandardError, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Validate_InvalidSpec_ExitsTwo_WithEveryProblemAndItsPath()
     {

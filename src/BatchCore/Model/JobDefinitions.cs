@@ -32,7 +32,10 @@ public sealed record JobDefinitionExtensions
     public string? Handler { get; init; }
 }
 
-/// <summary>AWS <c>ContainerProperties</c> (the fields BatchCore uses; the rest are accepted and echoed).</summary>
+/// <summary>
+/// AWS <c>ContainerProperties</c>. Every field is validated by AWS's rules and echoed by DescribeJobDefinitions; which
+/// ones a host driver applies is in <c>docs/architecture.md</c> ("Container fields").
+/// </summary>
 public sealed record ContainerProperties
 {
     public string? Image { get; init; }
@@ -52,6 +55,101 @@ public sealed record ContainerProperties
     public RuntimePlatform? RuntimePlatform { get; init; }
     public FargatePlatformConfiguration? FargatePlatformConfiguration { get; init; }
     public string? InstanceType { get; init; }
+    public IReadOnlyList<Volume>? Volumes { get; init; }
+    public IReadOnlyList<MountPoint>? MountPoints { get; init; }
+    /// <summary>Not on Fargate.</summary>
+    public IReadOnlyList<Ulimit>? Ulimits { get; init; }
+    public IReadOnlyList<Secret>? Secrets { get; init; }
+    public LogConfiguration? LogConfiguration { get; init; }
+    /// <summary>Fargate only.</summary>
+    public NetworkConfiguration? NetworkConfiguration { get; init; }
+    /// <summary>Fargate only: 21–200 GiB.</summary>
+    public EphemeralStorage? EphemeralStorage { get; init; }
+    public bool? EnableExecuteCommand { get; init; }
+    public RepositoryCredentials? RepositoryCredentials { get; init; }
+}
+
+/// <summary>AWS <c>Volume</c>: a host path (<c>host.sourcePath</c>) or an EFS file system, named for <c>mountPoints</c>.</summary>
+public sealed record Volume
+{
+    public string? Name { get; init; }
+    public VolumeHost? Host { get; init; }
+    public EfsVolumeConfiguration? EfsVolumeConfiguration { get; init; }
+}
+
+/// <summary>AWS <c>Host</c> (a volume's <c>host</c>): the path on the host to mount.</summary>
+public sealed record VolumeHost
+{
+    public string? SourcePath { get; init; }
+}
+
+/// <summary>AWS <c>EFSVolumeConfiguration</c>.</summary>
+public sealed record EfsVolumeConfiguration
+{
+    public string? FileSystemId { get; init; }
+    public string? RootDirectory { get; init; }
+    /// <summary>ENABLED or DISABLED.</summary>
+    public string? TransitEncryption { get; init; }
+    public int? TransitEncryptionPort { get; init; }
+    public EfsAuthorizationConfig? AuthorizationConfig { get; init; }
+}
+
+/// <summary>AWS <c>EFSAuthorizationConfig</c>.</summary>
+public sealed record EfsAuthorizationConfig
+{
+    public string? AccessPointId { get; init; }
+    /// <summary>ENABLED or DISABLED.</summary>
+    public string? Iam { get; init; }
+}
+
+/// <summary>AWS <c>MountPoint</c>: where a named volume appears in the container.</summary>
+public sealed record MountPoint
+{
+    public string? ContainerPath { get; init; }
+    public bool? ReadOnly { get; init; }
+    public string? SourceVolume { get; init; }
+}
+
+/// <summary>AWS <c>Ulimit</c>.</summary>
+public sealed record Ulimit
+{
+    public string? Name { get; init; }
+    public int? SoftLimit { get; init; }
+    public int? HardLimit { get; init; }
+}
+
+/// <summary>AWS <c>Secret</c>: an environment variable read from Secrets Manager or SSM (<c>valueFrom</c>).</summary>
+public sealed record Secret
+{
+    public string? Name { get; init; }
+    public string? ValueFrom { get; init; }
+}
+
+/// <summary>AWS <c>LogConfiguration</c>.</summary>
+public sealed record LogConfiguration
+{
+    public string? LogDriver { get; init; }
+    public IReadOnlyDictionary<string, string>? Options { get; init; }
+    public IReadOnlyList<Secret>? SecretOptions { get; init; }
+}
+
+/// <summary>AWS <c>NetworkConfiguration</c> (Fargate).</summary>
+public sealed record NetworkConfiguration
+{
+    /// <summary>ENABLED or DISABLED.</summary>
+    public string? AssignPublicIp { get; init; }
+}
+
+/// <summary>AWS <c>EphemeralStorage</c> (Fargate).</summary>
+public sealed record EphemeralStorage
+{
+    public int? SizeInGiB { get; init; }
+}
+
+/// <summary>AWS <c>RepositoryCredentials</c>.</summary>
+public sealed record RepositoryCredentials
+{
+    public string? CredentialsParameter { get; init; }
 }
 
 /// <summary>AWS <c>KeyValuePair</c> (environment variable).</summary>

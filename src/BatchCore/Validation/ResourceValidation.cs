@@ -476,6 +476,8 @@ internal static class ResourceValidation
             p.OneOf(arch, f + ".runtimePlatform.cpuArchitecture", "X86_64", "ARM64");
         }
 
+        ValidateContainerExtras(cp, fargate, p, f);
+
         if (fargate)
         {
             if (cp.Privileged == true)
@@ -504,6 +506,170 @@ internal static class ResourceValidation
                 {
                     p.Add(f + ".linuxParameters.sharedMemorySize", "is not supported on Fargate");
                 }
+            }
+        }
+    }
+
+    /// <summary>Log drivers AWS Batch accepts on EC2; Fargate takes the first two only.</summary>
+    private static readonly string[] LogDrivers = ["awslogs", "splunk", "fluentd", "gelf", "journald", "json-file", "syslog", "awsfirelens"];
+
+    /// <summary>Volumes, mount points, ulimits, secrets, logging, networking, storage and credentials (AWS's rules).</summary>
+    private static void ValidateContainerExtras(ContainerProperties cp, bool fargate, Problems p, string f)
+    {
+        var volumeNames = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < (cp.Volumes?.Count ?? 0); i++)
+        {
+            var v = cp.Volumes![i];
+            var fi = string.Create(CultureInfo.InvariantCulture, $"{f}.volumes[{i}]");
+            if (v is null)
+            {
+                p.Add(fi, "must not be null");
+                continue;
+            }
+
+            if (string.IsNullOrEmpty(v.Name))
+            {
+                p.Add(fi + ".name", "is required (mountPoints name it in sourceVolume)");
+            }
+            else if (v.Name.Length > 255 || !v.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            {
+                p.Add(fi + ".name", $"must be 1-255 letters, digits, hyphens or underscores, was '{v.Name}'");
+            }
+            else if (!volumeNames.Add(v.Name))
+            {
+                p.Add(fi + ".name", $"{v.Name} is given more than once");
+            }
+
+            if (v.Host is not null && v.EfsVolumeConfiguration is not null)
+            {
+                p.Add(fi, "must have host or efsVolumeConfiguration, not both");
+            }
+
+            if (v.Host?.SourcePath is { } source && !source.StartsWith('/'))
+            {
+                p.Add(fi + ".host.sourcePath", $"must be an absolute path, was '{source}'");
+            }
+
+            if (v.EfsVolumeConfiguration is { } efs)
+            {
+                p.Required(efs.FileSystemId, fi + ".efsVolumeConfiguration.fileSystemId");
+                p.OneOf(efs.TransitEncryption, fi + ".efsVolumeConfiguration.transitEncryption", "ENABLED", "DISABLED");
+                p.Range(efs.TransitEncryptionPort, 0, 65_535, fi + ".efsVolumeConfiguration.transitEncryptionPort");
+                p.OneOf(efs.AuthorizationConfig?.Iam, fi + ".efsVolumeConfiguration.authorizationConfig.iam", "ENABLED", "DISABLED");
+                var encrypted = efs.TransitEncryption == "ENABLED";
+                if (!encrypted && (efs.AuthorizationConfig?.Iam == "ENABLED" || efs.AuthorizationConfig?.AccessPointId is not null))
+                {
+                    p.Add(fi + ".efsVolumeConfiguration.transitEncryption", "must be ENABLED when authorizationConfig uses IAM or an access point");
+                }
+
+                if (efs.AuthorizationConfig?.AccessPointId is not null && efs.RootDirectory is { } root && root != "/")
+                {
+                    p.Add(fi + ".efsVolumeConfiguration.rootDirectory", $"must be omitted or / with an access point, was '{root}'");
+                }
+            }
+        }
+
+        for (var i = 0; i < (cp.MountPoints?.Count ?? 0); i++)
+        {
+            var m = cp.MountPoints![i];
+            var fi = string.Create(CultureInfo.InvariantCulture, $"{f}.mountPoints[{i}]");
+            if (m is null)
+            {
+                p.Add(fi, "must not be null");
+                continue;
+            }
+
+            if (string.IsNullOrEmpty(m.ContainerPath) || !m.ContainerPath.StartsWith('/'))
+            {
+                p.Add(fi + ".containerPath", $"must be an absolute path, was '{m.ContainerPath}'");
+            }
+
+            if (string.IsNullOrEmpty(m.SourceVolume))
+            {
+                p.Add(fi + ".sourceVolume", "is required");
+            }
+            else if (!volumeNames.Contains(m.SourceVolume))
+            {
+                p.Add(fi + ".sourceVolume", $"must name one of the volumes, was '{m.SourceVolume}'");
+            }
+        }
+
+        if (cp.Ulimits is { Count: > 0 } ulimits)
+        {
+            if (fargate)
+            {
+                p.Add(f + ".ulimits", "are not supported on Fargate");
+            }
+
+            for (var i = 0; i < ulimits.Count; i++)
+            {
+                var u = ulimits[i];
+                var fi = string.Create(CultureInfo.InvariantCulture, $"{f}.ulimits[{i}]");
+                p.Required(u?.Name, fi + ".name");
+                p.Required(u?.SoftLimit, fi + ".softLimit");
+                p.Required(u?.HardLimit, fi + ".hardLimit");
+                if (u is { SoftLimit: { } soft, HardLimit: { } hard } && soft > hard)
+                {
+                    p.Add(fi + ".softLimit", string.Create(CultureInfo.InvariantCulture, $"must not exceed hardLimit {hard}, was {soft}"));
+                }
+            }
+        }
+
+        ValidateSecrets(cp.Secrets, p, f + ".secrets", reservedNames: true);
+        if (cp.LogConfiguration is { } log)
+        {
+            p.Required(log.LogDriver, f + ".logConfiguration.logDriver");
+            if (log.LogDriver is not null)
+            {
+                p.OneOf(log.LogDriver, f + ".logConfiguration.logDriver", fargate ? LogDrivers[..2] : LogDrivers);
+            }
+
+            ValidateSecrets(log.SecretOptions, p, f + ".logConfiguration.secretOptions", reservedNames: false);
+        }
+
+        if (cp.NetworkConfiguration is { } net)
+        {
+            if (!fargate)
+            {
+                p.Add(f + ".networkConfiguration", "is only for jobs on Fargate resources (must not be given on EC2)");
+            }
+
+            p.OneOf(net.AssignPublicIp, f + ".networkConfiguration.assignPublicIp", "ENABLED", "DISABLED");
+        }
+
+        if (cp.FargatePlatformConfiguration is not null && !fargate)
+        {
+            p.Add(f + ".fargatePlatformConfiguration", "is only for jobs on Fargate resources (must not be given on EC2)");
+        }
+
+        if (cp.EphemeralStorage is { } storage)
+        {
+            if (!fargate)
+            {
+                p.Add(f + ".ephemeralStorage", "is only for jobs on Fargate resources (must not be given on EC2)");
+            }
+
+            p.Required(storage.SizeInGiB, f + ".ephemeralStorage.sizeInGiB");
+            p.Range(storage.SizeInGiB, 21, 200, f + ".ephemeralStorage.sizeInGiB");
+        }
+
+        if (cp.RepositoryCredentials is { } creds)
+        {
+            p.Required(creds.CredentialsParameter, f + ".repositoryCredentials.credentialsParameter");
+        }
+    }
+
+    private static void ValidateSecrets(IReadOnlyList<Secret>? secrets, Problems p, string f, bool reservedNames)
+    {
+        for (var i = 0; i < (secrets?.Count ?? 0); i++)
+        {
+            var s = secrets![i];
+            var fi = string.Create(CultureInfo.InvariantCulture, $"{f}[{i}]");
+            p.Required(s?.Name, fi + ".name");
+            p.Required(s?.ValueFrom, fi + ".valueFrom");
+            if (reservedNames && s?.Name is { } name && name.StartsWith("AWS_BATCH", StringComparison.Ordinal))
+            {
+                p.Add(fi + ".name", $"must not start with AWS_BATCH (reserved), was {name}");
             }
         }
     }

@@ -87,7 +87,76 @@ public class ValidationTests
         { "missing vcpu", TestEngine.Definition("d") with { ContainerProperties = new() { Image = "x", ResourceRequirements = [new("MEMORY", "512")] } }, "must give VCPU" },
         { "duplicate requirement", TestEngine.Definition("d") with { ContainerProperties = new() { Image = "x", ResourceRequirements = [new("VCPU", "1"), new("VCPU", "2"), new("MEMORY", "512")] } }, "VCPU is given more than once" },
         { "bad name", TestEngine.Definition("bad name"), "jobDefinitionName may contain only letters" },
+        { "mount of unknown volume", Ec2With(c => c with { Volumes = [new() { Name = "data", Host = new() { SourcePath = "/srv" } }], MountPoints = [new() { ContainerPath = "/data", SourceVolume = "scratch" }] }), "containerProperties.mountPoints[0].sourceVolume must name one of the volumes, was 'scratch'" },
+        { "relative mount", Ec2With(c => c with { Volumes = [new() { Name = "data" }], MountPoints = [new() { ContainerPath = "data", SourceVolume = "data" }] }), "containerProperties.mountPoints[0].containerPath must be an absolute path, was 'data'" },
+        { "duplicate volume", Ec2With(c => c with { Volumes = [new() { Name = "v" }, new() { Name = "v" }] }), "containerProperties.volumes[1].name v is given more than once" },
+        { "host and efs", Ec2With(c => c with { Volumes = [new() { Name = "v", Host = new() { SourcePath = "/srv" }, EfsVolumeConfiguration = new() { FileSystemId = "fs-1" } }] }), "containerProperties.volumes[0] must have host or efsVolumeConfiguration, not both" },
+        { "efs iam unencrypted", Ec2With(c => c with { Volumes = [new() { Name = "v", EfsVolumeConfiguration = new() { FileSystemId = "fs-1", AuthorizationConfig = new() { Iam = "ENABLED" } } }] }), "transitEncryption must be ENABLED when authorizationConfig uses IAM or an access point" },
+        { "ulimit soft over hard", Ec2With(c => c with { Ulimits = [new() { Name = "nofile", SoftLimit = 2048, HardLimit = 1024 }] }), "containerProperties.ulimits[0].softLimit must not exceed hardLimit 1024, was 2048" },
+        { "fargate ulimits", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { ExecutionRoleArn = "arn:aws:iam::1:role/x", Ulimits = [new() { Name = "nofile", SoftLimit = 1, HardLimit = 1 }] } }, "containerProperties.ulimits are not supported on Fargate" },
+        { "reserved secret", Ec2With(c => c with { Secrets = [new() { Name = "AWS_BATCH_X", ValueFrom = "arn:aws:ssm:x" }] }), "containerProperties.secrets[0].name must not start with AWS_BATCH" },
+        { "secret without source", Ec2With(c => c with { Secrets = [new() { Name = "TOKEN" }] }), "containerProperties.secrets[0].valueFrom is required" },
+        { "fargate log driver", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { LogConfiguration = new() { LogDriver = "json-file" } } }, "containerProperties.logConfiguration.logDriver must be one of awslogs | splunk, was json-file" },
+        { "ec2 network configuration", Ec2With(c => c with { NetworkConfiguration = new() { AssignPublicIp = "ENABLED" } }), "containerProperties.networkConfiguration is only for jobs on Fargate resources" },
+        { "ec2 ephemeral storage", Ec2With(c => c with { EphemeralStorage = new() { SizeInGiB = 50 } }), "containerProperties.ephemeralStorage is only for jobs on Fargate resources" },
+        { "ephemeral storage size", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { EphemeralStorage = new() { SizeInGiB = 500 } } }, "containerProperties.ephemeralStorage.sizeInGiB must be between 21 and 200, was 500" },
+        { "bad public ip", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { NetworkConfiguration = new() { AssignPublicIp = "YES" } } }, "containerProperties.networkConfiguration.assignPublicIp must be one of ENABLED | DISABLED, was YES" },
     };
+
+    private static RegisterJobDefinitionRequest Ec2With(Func<ContainerProperties, ContainerProperties> change) =>
+        TestEngine.Definition("d") with { ContainerProperties = change(TestEngine.Definition("d").ContainerProperties!) };
+
+    /// <summary>
+    /// A definition written for AWS, with every container field AWS has, registers and reads back as written (Fargate:
+    /// network, storage, platform version; EC2: volumes, mounts, ulimits), and its jobs run.
+    /// </summary>
+    [Fact]
+    public async Task ContainerFieldsFromAws_AreAccepted_AndEchoed()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var ec2 = Ec2With(c => c with
+        {
+            Volumes =
+            [
+                new() { Name = "scratch", Host = new() { SourcePath = "/tmp" } },
+                new() { Name = "shared", EfsVolumeConfiguration = new() { FileSystemId = "fs-12345678", TransitEncryption = "ENABLED", AuthorizationConfig = new() { AccessPointId = "fsap-1", Iam = "ENABLED" } } },
+            ],
+            MountPoints = [new() { ContainerPath = "/scratch", SourceVolume = "scratch" }, new() { ContainerPath = "/shared", SourceVolume = "shared", ReadOnly = true }],
+            Ulimits = [new() { Name = "nofile", SoftLimit = 1024, HardLimit = 4096 }],
+            Secrets = [new() { Name = "DB_PASSWORD", ValueFrom = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db" }],
+            LogConfiguration = new() { LogDriver = "awslogs", Options = new Dictionary<string, string> { ["awslogs-group"] = "/batch/x" } },
+            EnableExecuteCommand = true,
+            RepositoryCredentials = new() { CredentialsParameter = "arn:aws:secretsmanager:us-east-1:123456789012:secret:registry" },
+        }) with { JobDefinitionName = "aws-shaped" };
+        await engine.RegisterJobDefinitionAsync(ec2);
+        var fargate = Fargate(1, 2048) with
+        {
+            JobDefinitionName = "aws-fargate",
+            ContainerProperties = Fargate(1, 2048).ContainerProperties! with
+            {
+                ExecutionRoleArn = "arn:aws:iam::123456789012:role/exec",
+                NetworkConfiguration = new() { AssignPublicIp = "ENABLED" },
+                EphemeralStorage = new() { SizeInGiB = 50 },
+                FargatePlatformConfiguration = new() { PlatformVersion = "LATEST" },
+                LogConfiguration = new() { LogDriver = "awslogs" },
+            },
+        };
+        await engine.RegisterJobDefinitionAsync(fargate);
+
+        var read = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "aws-shaped" })).Single().ContainerProperties!;
+        Assert.Equal(ec2.ContainerProperties!.Volumes, read.Volumes);
+        Assert.Equal(ec2.ContainerProperties.MountPoints, read.MountPoints);
+        Assert.Equal(ec2.ContainerProperties.Ulimits, read.Ulimits);
+        Assert.Equal(ec2.ContainerProperties.Secrets, read.Secrets);
+        Assert.Equal("/batch/x", read.LogConfiguration!.Options!["awslogs-group"]);
+        Assert.Equal((true, ec2.ContainerProperties.RepositoryCredentials), (read.EnableExecuteCommand, read.RepositoryCredentials));
+        var f = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "aws-fargate" })).Single().ContainerProperties!;
+        Assert.Equal((50, "ENABLED", "LATEST"), (f.EphemeralStorage!.SizeInGiB, f.NetworkConfiguration!.AssignPublicIp, f.FargatePlatformConfiguration!.PlatformVersion));
+
+        var job = await engine.SubmitJobAsync(TestEngine.Job(def: "aws-shaped"));
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(job.JobId));
+    }
 
     private static RegisterJobDefinitionRequest Fargate(double vcpus, int memory) =>
         TestEngine.Definition("f", vcpus, memory) with { PlatformCapabilities = [PlatformCapability.FARGATE] };
