@@ -730,7 +730,7 @@ internal sealed partial class EngineCore
     public RegisterJobDefinitionResponse RegisterJobDefinition(RegisterJobDefinitionRequest r)
     {
         var p = new Problems();
-        ResourceValidation.ValidateJobDefinition(r, p, _options);
+        ResourceValidation.ValidateJobDefinition(r, p, _options, recovering: _replaying);
         p.ThrowIfAny();
         var name = r.JobDefinitionName!;
         if (!_definitions.TryGetValue(name, out var revisions))

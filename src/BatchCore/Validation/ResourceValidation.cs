@@ -348,7 +348,14 @@ internal static class ResourceValidation
 
     // ---- job definitions -----------------------------------------------------------------------------------------------
 
-    public static void ValidateJobDefinition(RegisterJobDefinitionRequest r, Problems p, BatchEngineOptions options)
+    /// <param name="r">The request.</param>
+    /// <param name="p">Where problems go.</param>
+    /// <param name="options">The engine's options (quotas, short timeouts).</param>
+    /// <param name="recovering">
+    /// A journal's record is replayed: rules added after it may have been written (a Fargate definition without
+    /// executionRoleArn) are not applied, so an older state directory still recovers.
+    /// </param>
+    public static void ValidateJobDefinition(RegisterJobDefinitionRequest r, Problems p, BatchEngineOptions options, bool recovering = false)
     {
         Names.Check(p, r.JobDefinitionName, "jobDefinitionName", firstAlphanumeric: false);
         if (r.Type is null)
@@ -391,6 +398,10 @@ internal static class ResourceValidation
         if (r.ContainerProperties is { } cp)
         {
             ValidateContainer(cp, fargate, p, "containerProperties", r.Extensions?.Handler is not null);
+            if (fargate && !recovering && string.IsNullOrEmpty(cp.ExecutionRoleArn))
+            {
+                p.Add("containerProperties.executionRoleArn", "is required for jobs on Fargate resources (AWS)");
+            }
         }
 
         ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");

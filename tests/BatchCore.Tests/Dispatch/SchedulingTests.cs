@@ -232,7 +232,12 @@ public class SchedulingTests
             ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 4, Subnets = ["s"], SecurityGroupIds = ["g"] },
         });
         await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fg" }] });
-        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("fdef", vcpus: 1, memory: 2048) with { PlatformCapabilities = [PlatformCapability.FARGATE] });
+        var fdef = TestEngine.Definition("fdef", vcpus: 1, memory: 2048);
+        await engine.RegisterJobDefinitionAsync(fdef with
+        {
+            PlatformCapabilities = [PlatformCapability.FARGATE],
+            ContainerProperties = fdef.ContainerProperties! with { ExecutionRoleArn = "arn:aws:iam::000000000000:role/exec" },
+        });
         var ids = new List<string>();
         for (var i = 0; i < 6; i++)
         {

@@ -158,8 +158,32 @@ public class ValidationTests
         Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(job.JobId));
     }
 
-    private static RegisterJobDefinitionRequest Fargate(double vcpus, int memory) =>
-        TestEngine.Definition("f", vcpus, memory) with { PlatformCapabilities = [PlatformCapability.FARGATE] };
+    private static RegisterJobDefinitionRequest Fargate(double vcpus, int memory)
+    {
+        var d = TestEngine.Definition("f", vcpus, memory);
+        return d with
+        {
+            PlatformCapabilities = [PlatformCapability.FARGATE],
+            ContainerProperties = d.ContainerProperties! with { ExecutionRoleArn = "arn:aws:iam::123456789012:role/exec" },
+        };
+    }
+
+    /// <summary>
+    /// AWS requires an execution role on Fargate; a journal written before BatchCore checked it still recovers (the
+    /// rule is not applied to replayed records).
+    /// </summary>
+    [Fact]
+    public async Task FargateDefinition_NeedsAnExecutionRole_ExceptWhenRecovered()
+    {
+        var noRole = Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { ExecutionRoleArn = null } };
+        await Rejects(engine => engine.RegisterJobDefinitionAsync(noRole), "containerProperties.executionRoleArn is required for jobs on Fargate resources");
+
+        var p = new BatchCore.Validation.Problems();
+        BatchCore.Validation.ResourceValidation.ValidateJobDefinition(noRole, p, new BatchEngineOptions(), recovering: true);
+        Assert.Empty(p.Items);
+        BatchCore.Validation.ResourceValidation.ValidateJobDefinition(Fargate(1, 2048), p, new BatchEngineOptions());
+        Assert.Empty(p.Items);
+    }
 
     [Theory]
     [MemberData(nameof(BadDefinitions))]
