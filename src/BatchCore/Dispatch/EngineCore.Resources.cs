@@ -14,7 +14,7 @@ internal sealed partial class EngineCore
     public ComputeEnvironmentResponse CreateComputeEnvironment(CreateComputeEnvironmentRequest r)
     {
         var p = new Problems();
-        ResourceValidation.ValidateCreateComputeEnvironment(r, p, Catalog, _options.HostProviders?.Keys as ICollection<string> ?? _options.HostProviders?.Keys.ToList());
+        ResourceValidation.ValidateCreateComputeEnvironment(r, p, Catalog, _options.HostProviders?.Keys as ICollection<string> ?? _options.HostProviders?.Keys.ToList(), recovering: _replaying);
         if (r.ComputeEnvironmentName is { } n && _ces.ContainsKey(n))
         {
             p.Add($"Object already exists: computeEnvironmentName {n}");

@@ -11,8 +11,10 @@ internal static class ResourceValidation
     private static readonly string[] Strategies = [.. CRAllocationStrategy.All];
 
     // hostProviders: the names registered in BatchEngineOptions.HostProviders (UNMANAGED CEs whose hosts come from them).
+    // recovering: a journal's record is replayed; rules added after it may have been written are not applied (see
+    // ValidateJobDefinition).
     public static void ValidateCreateComputeEnvironment(CreateComputeEnvironmentRequest r, Problems p, InstanceCatalog catalog,
-        ICollection<string>? hostProviders = null)
+        ICollection<string>? hostProviders = null, bool recovering = false)
     {
         Names.Check(p, r.ComputeEnvironmentName, "computeEnvironmentName", firstAlphanumeric: false);
         if (r.Type is null)
@@ -76,6 +78,11 @@ internal static class ResourceValidation
             }
 
             ValidateComputeResources(cr, p, catalog);
+            if (!recovering && cr.Type == CRType.SPOT && cr.AllocationStrategy is (null or CRAllocationStrategy.BEST_FIT) &&
+                string.IsNullOrEmpty(cr.SpotIamFleetRole))
+            {
+                p.Add("computeResources.spotIamFleetRole", "is required for a SPOT compute environment with the BEST_FIT allocation strategy (also the default)");
+            }
         }
     }
 

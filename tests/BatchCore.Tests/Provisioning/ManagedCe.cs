@@ -60,7 +60,7 @@ internal static class ManagedCe
         MaxvCpus = max,
         InstanceTypes = types ?? ["optimal"],
         BidPercentage = bid,
-        SpotIamFleetRole = type == CRType.SPOT && strategy == CRAllocationStrategy.BEST_FIT ? "arn:aws:iam::000000000000:role/fleet" : null,
+        SpotIamFleetRole = type == CRType.SPOT && strategy is (null or CRAllocationStrategy.BEST_FIT) ? "arn:aws:iam::000000000000:role/fleet" : null,
     };
 
     /// <summary>Hosts of the engine's CEs, read on the loop.</summary>
