@@ -446,7 +446,8 @@ public sealed class DockerHostDriver : HostDriver
                 },
                 AttachStdout = false,
                 AttachStderr = false,
-                HostConfig = new HostConfig
+                User = launch.Container?.User,
+                HostConfig = ApplyContainerProperties(new HostConfig
                 {
                     Memory = memory,
                     MemorySwap = memory, // no swap beyond the memory limit
@@ -454,8 +455,86 @@ public sealed class DockerHostDriver : HostDriver
                     PidsLimit = options.PidsLimit,
                     NetworkMode = options.NetworkMode,
                     Init = options.InitProcessEnabled ? true : null,
-                },
+                }, launch.Container, memory),
             };
+        }
+
+        /// <summary>
+        /// What ECS would set from the definition: host-path volumes bound at their mount points (a volume with neither a
+        /// host path nor EFS is an anonymous volume, removed with the container; EFS has no local counterpart and is not
+        /// mounted), ulimits, a read-only root, privileged mode and the linux parameters (devices, tmpfs, shared memory,
+        /// swap, init).
+        /// </summary>
+        private static HostConfig ApplyContainerProperties(HostConfig host, Model.ContainerProperties? cp, long memory)
+        {
+            if (cp is null)
+            {
+                return host;
+            }
+
+            foreach (var mount in cp.MountPoints ?? [])
+            {
+                var volume = cp.Volumes?.FirstOrDefault(v => v.Name == mount.SourceVolume);
+                if (volume is null || volume.EfsVolumeConfiguration is not null || mount.ContainerPath is null)
+                {
+                    continue;
+                }
+
+                (host.Mounts ??= []).Add(volume.Host?.SourcePath is { } source
+                    ? new Mount { Type = "bind", Source = source, Target = mount.ContainerPath, ReadOnly = mount.ReadOnly == true }
+                    : new Mount { Type = "volume", Target = mount.ContainerPath, ReadOnly = mount.ReadOnly == true });
+            }
+
+            foreach (var u in cp.Ulimits ?? [])
+            {
+                (host.Ulimits ??= []).Add(new Ulimit { Name = u.Name, Soft = u.SoftLimit ?? 0, Hard = u.HardLimit ?? 0 });
+            }
+
+            host.ReadonlyRootfs = cp.ReadonlyRootFilesystem == true;
+            host.Privileged = cp.Privileged == true;
+            if (cp.LinuxParameters is { } lp)
+            {
+                foreach (var d in lp.Devices ?? [])
+                {
+                    (host.Devices ??= []).Add(new DeviceMapping
+                    {
+                        PathOnHost = d.HostPath,
+                        PathInContainer = d.ContainerPath ?? d.HostPath,
+                        CgroupPermissions = d.Permissions is { Count: > 0 } perms ? string.Concat(perms.Select(x => char.ToLowerInvariant(x[0]))) : "rwm",
+                    });
+                }
+
+                foreach (var t in lp.Tmpfs ?? [])
+                {
+                    if (t.ContainerPath is { } path)
+                    {
+                        var size = "size=" + t.Size.ToString(CultureInfo.InvariantCulture) + "m";
+                        (host.Tmpfs ??= new Dictionary<string, string>())[path] = t.MountOptions is { Count: > 0 } o ? string.Join(',', [.. o, size]) : size;
+                    }
+                }
+
+                if (lp.SharedMemorySize is { } shm)
+                {
+                    host.ShmSize = shm * 1024L * 1024;
+                }
+
+                if (lp.MaxSwap is { } swap)
+                {
+                    host.MemorySwap = memory + (swap * 1024L * 1024); // ECS: maxSwap MiB of swap on top of the memory limit
+                }
+
+                if (lp.Swappiness is { } swappiness)
+                {
+                    host.MemorySwappiness = swappiness;
+                }
+
+                if (lp.InitProcessEnabled == true)
+                {
+                    host.Init = true;
+                }
+            }
+
+            return host;
         }
 
         /// <summary>Null when the image is present (or was pulled), else why not.</summary>

@@ -571,6 +571,7 @@ internal sealed partial class EngineCore
             ArrayIndex = parent is null ? null : job.ArrayIndex,
             Parameters = spec.Parameters,
             Handler = spec.Definition.Extensions?.Handler,
+            Container = spec.Definition.ContainerProperties,
             JobName = job.Name,
             JobQueueName = job.Queue.Name,
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,

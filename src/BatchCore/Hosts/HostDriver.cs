@@ -171,6 +171,11 @@ public sealed record AttemptLaunch
     public IReadOnlyDictionary<string, string> Parameters { get; init; } = NoParameters;
 
     private static readonly IReadOnlyDictionary<string, string> NoParameters = System.Collections.ObjectModel.ReadOnlyDictionary<string, string>.Empty;
+    /// <summary>
+    /// The job definition's <c>containerProperties</c> (volumes, mount points, ulimits, user, read-only root, privileged,
+    /// linux parameters), for drivers that can apply them (docker); null when the engine has none to give.
+    /// </summary>
+    public Model.ContainerProperties? Container { get; init; }
     /// <summary>In-process jobs: the handler name from the definition's <c>extensions.handler</c>.</summary>
     public string? Handler { get; init; }
     /// <summary>

@@ -80,6 +80,53 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
         Assert.Empty(await docker.ListAttemptContainersAsync("999999999"));
     }
 
+    /// <summary>
+    /// The definition's containerProperties as ECS applies them: a host-path volume bound at its mount point, an anonymous
+    /// volume (removed with the container), the user, ulimits and a read-only root file system.
+    /// </summary>
+    [Fact]
+    public async Task ContainerProperties_MountVolumes_AndSetUserUlimitsAndReadOnlyRoot()
+    {
+        RequireDriver();
+        var dir = Directory.CreateTempSubdirectory("bc-vol-");
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                File.SetUnixFileMode(dir.FullName, (UnixFileMode)0x1FF); // 0777: the job runs as uid 1000
+            }
+
+            await File.WriteAllTextAsync(Path.Combine(dir.FullName, "in.txt"), "hello", TestContext.Current.CancellationToken);
+            using var client = new Docker.DotNet.DockerClientConfiguration(new Uri(docker.Endpoint)).CreateClient();
+            var volumesBefore = (await client.Volumes.ListAsync(TestContext.Current.CancellationToken)).Volumes?.Count ?? 0;
+            const string Script =
+                "test \"$(id -u)\" = 1000 || exit 11; test \"$(ulimit -n)\" = 256 || exit 12; " +
+                "cat /data/in.txt > /data/out.txt || exit 13; touch /root-write 2>/dev/null && exit 14; test -d /scratch || exit 15; exit 0";
+            var launch = MakeLaunch(["sh", "-c", Script]) with
+            {
+                Container = new BatchCore.Model.ContainerProperties
+                {
+                    User = "1000",
+                    ReadonlyRootFilesystem = true,
+                    Ulimits = [new() { Name = "nofile", SoftLimit = 256, HardLimit = 512 }],
+                    Volumes = [new() { Name = "data", Host = new() { SourcePath = dir.FullName } }, new() { Name = "scratch" }],
+                    MountPoints = [new() { ContainerPath = "/data", SourceVolume = "data" }, new() { ContainerPath = "/scratch", SourceVolume = "scratch" }],
+                },
+            };
+
+            var exit = await RunAsync(launch);
+
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Equal("hello", await File.ReadAllTextAsync(Path.Combine(dir.FullName, "out.txt"), TestContext.Current.CancellationToken));
+            await AssertNothingLeftAsync(launch);
+            Assert.Equal(volumesBefore, (await client.Volumes.ListAsync(TestContext.Current.CancellationToken)).Volumes?.Count ?? 0);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public async Task MissingImage_ExitsWithCannotPullContainerError()
     {
