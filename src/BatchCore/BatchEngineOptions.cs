@@ -104,6 +104,10 @@ public sealed record BatchQuotas
     public int MaxTags { get; init; } = 50;
     public int MaxActiveShareIdentifiers { get; init; } = 500;
     public int MaxConsumableResources { get; init; } = 50_000;
+    /// <summary>A SubmitJob request's size as JSON, in bytes (AWS: 30 KiB).</summary>
+    public int MaxSubmitJobPayloadBytes { get; init; } = 30 * 1024;
+    /// <summary>A job definition's size as JSON, in bytes (AWS: 24 KiB).</summary>
+    public int MaxJobDefinitionBytes { get; init; } = 24 * 1024;
 }
 
 /// <summary>The engine's defaults, in one place.</summary>

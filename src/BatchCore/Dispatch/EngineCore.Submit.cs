@@ -74,6 +74,7 @@ internal sealed partial class EngineCore
         ResourceValidation.ValidateTimeout(r.Timeout, p, "timeout", options);
         ResourceValidation.ValidateConsumables(r.ConsumableResourcePropertiesOverride, p, "consumableResourcePropertiesOverride");
         Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags);
+        RequestSize.CheckSubmit(r, options.Quotas.MaxSubmitJobPayloadBytes, p);
         if (r.Extensions is { } e)
         {
             if (e.ArrayMaxConcurrency is { } c && c < 1)

@@ -414,6 +414,11 @@ internal static class ResourceValidation
         ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");
         ValidateTimeout(r.Timeout, p, "timeout", options);
         ValidateParameters(r.Parameters, p);
+        if (!recovering)
+        {
+            RequestSize.CheckDefinition(r, options.Quotas.MaxJobDefinitionBytes, p);
+        }
+
         ValidateConsumables(r.ConsumableResourceProperties, p, "consumableResourceProperties");
     }
 

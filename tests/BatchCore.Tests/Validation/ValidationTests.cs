@@ -169,6 +169,37 @@ public class ValidationTests
     }
 
     /// <summary>
+    /// AWS's payload limits: a SubmitJob request of at most 30 KiB and a job definition of at most 24 KiB as JSON (both
+    /// configurable in BatchQuotas); a large request under the limit passes (the exact measurement, not the estimate).
+    /// </summary>
+    [Fact]
+    public async Task PayloadLimits_RejectOversizedSubmitsAndDefinitions_NamingTheLimit()
+    {
+        var big = TestEngine.Job() with { Parameters = new Dictionary<string, string> { ["blob"] = new string('x', 40_000) } };
+        var e = await Rejects(engine => engine.SubmitJobAsync(big), "the SubmitJob request must be at most 30720 bytes as JSON");
+        Assert.Matches(@"was 40\d\d\d\b", e.Message); // the 40,000-character value and the rest of the request
+
+        await using (var engine = await TestEngine.WithQueueAsync())
+        {
+            var under = TestEngine.Job() with { Parameters = new Dictionary<string, string> { ["blob"] = new string('x', 25_000) } };
+            var accepted = await engine.SubmitJobAsync(under);
+            await engine.RunUntilIdleAsync();
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(accepted.JobId));
+        }
+
+        await using (var roomy = await TestEngine.WithQueueAsync(options: new BatchEngineOptions { Quotas = new BatchQuotas { MaxSubmitJobPayloadBytes = 100 * 1024 } }))
+        {
+            await roomy.SubmitJobAsync(big); // the quota is configurable
+        }
+
+        var definition = TestEngine.Definition("huge") with
+        {
+            ContainerProperties = TestEngine.Definition("huge").ContainerProperties! with { Command = ["echo", new string('y', 30_000)] },
+        };
+        await Rejects(engine => engine.RegisterJobDefinitionAsync(definition), "the job definition must be at most 24576 bytes as JSON");
+    }
+
+    /// <summary>
     /// AWS requires an execution role on Fargate; a journal written before BatchCore checked it still recovers (the
     /// rule is not applied to replayed records).
     /// </summary>
