@@ -56,7 +56,12 @@ internal static class RequestSize
 
         void AddMap(IReadOnlyDictionary<string, string>? map)
         {
-            foreach (var (k, v) in map ?? EmptyMap)
+            if (map is not { Count: > 0 })
+            {
+                return; // no enumerator for the common request without parameters or tags
+            }
+
+            foreach (var (k, v) in map)
             {
                 Add(k);
                 Add(v);
@@ -112,6 +117,4 @@ internal static class RequestSize
 
         return (chars * 6) + (strings * 64) + 2048;
     }
-
-    private static readonly IReadOnlyDictionary<string, string> EmptyMap = new Dictionary<string, string>();
 }
