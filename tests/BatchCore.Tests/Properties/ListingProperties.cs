@@ -35,46 +35,14 @@ public class ListingProperties
             await ToggleAsync(engine, policies, resources, raw & int.MaxValue);
         }
 
-        var throughout = new HashSet<string>(policies, StringComparer.Ordinal);
-        var everPolicies = new HashSet<string>(policies, StringComparer.Ordinal);
-        var listedPolicies = new List<string>();
-        string? token = null;
-        var step = 0;
-        var pages = 0;
-        do
+        await WalkOneAsync(page, changes, policies, async token =>
         {
             var r = await engine.ListSchedulingPoliciesAsync(new() { MaxResults = page, NextToken = token });
-            Assert.True(r.SchedulingPolicies.Count <= page);
-            foreach (var p in r.SchedulingPolicies)
-            {
-                var name = p.Arn[(p.Arn.LastIndexOf('/') + 1)..];
-                Assert.Contains(name, policies); // it exists as the page is read
-                listedPolicies.Add(name);
-            }
-
-            token = r.NextToken;
-            if (step < changes.Length)
-            {
-                var c = changes[step++] & int.MaxValue;
-                await ToggleAsync(engine, policies, resources, c & ~1); // a policy
-                throughout.IntersectWith(policies);
-                everPolicies.UnionWith(policies);
-            }
-        }
-        while (token is not null && Guard(ref pages, everPolicies.Count));
-
-        Assert.Equal(listedPolicies.Distinct(StringComparer.Ordinal).Count(), listedPolicies.Count);
-        Assert.Equal(listedPolicies.Order(StringComparer.Ordinal), listedPolicies);
-        Assert.Subset(listedPolicies.ToHashSet(StringComparer.Ordinal), throughout);
+            return (r.SchedulingPolicies.Select(p => p.Arn[(p.Arn.LastIndexOf('/') + 1)..]).ToList(), r.NextToken);
+        }, code => ToggleAsync(engine, policies, resources, code & ~1)); // even: a policy
 
         // Consumable resources, with the name filter matching everything ("P*": case-insensitive prefix).
-        var listed = new List<string>();
-        var alive = new HashSet<string>(resources, StringComparer.Ordinal);
-        token = null;
-        step = 0;
-        pages = 0;
-        var everResources = new HashSet<string>(resources, StringComparer.Ordinal);
-        do
+        await WalkOneAsync(page, changes, resources, async token =>
         {
             var r = await engine.ListConsumableResourcesAsync(new()
             {
@@ -82,25 +50,46 @@ public class ListingProperties
                 NextToken = token,
                 Filters = [new() { Name = ListConsumableResourcesFilterName.CONSUMABLE_RESOURCE_NAME, Values = ["P*"] }],
             });
-            foreach (var c in r.ConsumableResources)
+            return (r.ConsumableResources.Select(c => c.ConsumableResourceName).ToList(), r.NextToken);
+        }, code => ToggleAsync(engine, policies, resources, code | 1)); // odd: a resource
+    }
+
+    /// <summary>
+    /// Reads every page of one list, applying one change after each, and checks it: no name twice, ascending order, each
+    /// one alive as its page was read, every name alive throughout listed.
+    /// </summary>
+    private static async Task WalkOneAsync(int page, int[] changes, HashSet<string> alive,
+        Func<string?, Task<(List<string> Names, string? Next)>> read, Func<int, Task> change)
+    {
+        var throughout = new HashSet<string>(alive, StringComparer.Ordinal);
+        var ever = new HashSet<string>(alive, StringComparer.Ordinal);
+        var listed = new List<string>();
+        string? token = null;
+        var step = 0;
+        var pages = 0;
+        do
+        {
+            var (names, next) = await read(token);
+            Assert.True(names.Count <= page);
+            foreach (var name in names)
             {
-                Assert.Contains(c.ConsumableResourceName, resources);
-                listed.Add(c.ConsumableResourceName);
+                Assert.Contains(name, alive); // it exists as the page is read
+                listed.Add(name);
             }
 
-            token = r.NextToken;
+            token = next;
             if (step < changes.Length)
             {
-                await ToggleAsync(engine, policies, resources, (changes[step++] & int.MaxValue) | 1); // a resource
-                alive.IntersectWith(resources);
-                everResources.UnionWith(resources);
+                await change(changes[step++] & int.MaxValue);
+                throughout.IntersectWith(alive);
+                ever.UnionWith(alive);
             }
         }
-        while (token is not null && Guard(ref pages, everResources.Count));
+        while (token is not null && Guard(ref pages, ever.Count));
 
         Assert.Equal(listed.Distinct(StringComparer.Ordinal).Count(), listed.Count);
         Assert.Equal(listed.Order(StringComparer.Ordinal), listed);
-        Assert.Subset(listed.ToHashSet(StringComparer.Ordinal), alive);
+        Assert.Subset(listed.ToHashSet(StringComparer.Ordinal), throughout);
     }
 
     /// <summary>Fails a walk that takes more pages than items plus one (a token that does not advance).</summary>
