@@ -268,6 +268,7 @@ internal sealed partial class EngineCore
                 : job.Parent is not null ? new ArrayPropertiesDetail { Index = job.ArrayIndex } : null,
             JobDefinition = job.Spec.Definition.JobDefinitionArn,
             ShareIdentifier = job.Spec.ShareIdentifier,
+            CapacityUsage = [new JobCapacityUsageSummary(ResourceType.VCPU, job.Spec.Request.Vcpus)],
         };
     }
 

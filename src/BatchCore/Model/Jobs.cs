@@ -239,7 +239,14 @@ public sealed record JobSummary
     public ArrayPropertiesDetail? ArrayProperties { get; init; }
     public required string JobDefinition { get; init; }
     public string? ShareIdentifier { get; init; }
+    /// <summary>What the job is configured to use: its vCPUs (<c>VCPU</c>).</summary>
+    public IReadOnlyList<JobCapacityUsageSummary>? CapacityUsage { get; init; }
 }
+
+/// <summary>AWS <c>JobCapacityUsageSummary</c>.</summary>
+/// <param name="CapacityUnit"><c>VCPU</c>.</param>
+/// <param name="Quantity">How many.</param>
+public sealed record JobCapacityUsageSummary(string CapacityUnit, double Quantity);
 
 /// <summary>A job changed state; what <c>WatchJobsAsync</c> streams.</summary>
 /// <param name="JobId">The job.</param>

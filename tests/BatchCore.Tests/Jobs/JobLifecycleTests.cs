@@ -130,6 +130,7 @@ public class JobLifecycleTests
         Assert.EndsWith($":task/ce/{id}-2", second.Container.TaskArn, StringComparison.Ordinal);
         var listed = Assert.Single((await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q" })).JobSummaryList);
         Assert.Null(listed.Container);
+        Assert.Equal(new JobCapacityUsageSummary("VCPU", 1), Assert.Single(listed.CapacityUsage!));
 
         await engine.RunUntilIdleAsync();
         var done = await engine.DescribeAsync(id);
