@@ -438,12 +438,7 @@ public sealed class DockerHostDriver : HostDriver
                 Image = launch.Image,
                 Cmd = launch.Command.Count == 0 ? null : [.. launch.Command],
                 Env = env,
-                Labels = new Dictionary<string, string>
-                {
-                    [AttemptLabel] = launch.Token.Value.ToString(CultureInfo.InvariantCulture),
-                    [JobIdLabel] = launch.JobId,
-                    [JobAttemptLabel] = launch.Attempt.ToString(CultureInfo.InvariantCulture),
-                },
+                Labels = Labels(),
                 AttachStdout = false,
                 AttachStderr = false,
                 User = launch.Container?.User,
@@ -458,6 +453,23 @@ public sealed class DockerHostDriver : HostDriver
                 }, launch.Container, memory),
             };
         }
+
+        /// <summary>The attempt's own labels, and the job's propagated tags (propagateTags) beside them.</summary>
+        private Dictionary<string, string> Labels()
+        {
+            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (k, v) in launch.Tags ?? EmptyTags)
+            {
+                labels[k] = v;
+            }
+
+            labels[AttemptLabel] = launch.Token.Value.ToString(CultureInfo.InvariantCulture); // ours win over a tag of the same name
+            labels[JobIdLabel] = launch.JobId;
+            labels[JobAttemptLabel] = launch.Attempt.ToString(CultureInfo.InvariantCulture);
+            return labels;
+        }
+
+        private static readonly IReadOnlyDictionary<string, string> EmptyTags = new Dictionary<string, string>();
 
         /// <summary>
         /// What ECS would set from the definition: host-path volumes bound at their mount points (a volume with neither a

@@ -135,6 +135,15 @@ internal sealed partial class EngineCore
                 continue; // cancelled before evaluation
             }
 
+            if (job.Spec.PropagateTags == true && PropagatedTags(job) is { Count: var tags } && tags > _options.Quotas.MaxTags)
+            {
+                // AWS: more than 50 tags once the job's and its definition's are combined moves the job to FAILED.
+                SetState(job, JobState.Pending, null);
+                SetState(job, JobState.Failed, string.Create(CultureInfo.InvariantCulture,
+                    $"propagateTags: the job's and its job definition's tags together are {tags}, more than {_options.Quotas.MaxTags}"));
+                continue;
+            }
+
             if (job.ArraySize > 0)
             {
                 SpawnChildren(job);
@@ -541,6 +550,19 @@ internal sealed partial class EngineCore
         host.Driver.Terminate(new AttemptToken(job.AttemptToken), grace);
     }
 
+    /// <summary>What propagateTags hands to the task (AWS): the job definition's tags, then the job's (which win).</summary>
+    private static Dictionary<string, string> PropagatedTags(Job job)
+    {
+        var top = job.Parent ?? job;
+        var merged = new Dictionary<string, string>(job.Spec.Definition.Tags ?? EmptyEnvironment, StringComparer.Ordinal);
+        foreach (var (k, v) in top.MutableTags ?? job.Spec.Tags)
+        {
+            merged[k] = v;
+        }
+
+        return merged;
+    }
+
     private AttemptLaunch BuildLaunch(Job job, Placement.Host host, long token)
     {
         var spec = job.Spec;
@@ -572,6 +594,7 @@ internal sealed partial class EngineCore
             Parameters = spec.Parameters,
             Handler = spec.Definition.Extensions?.Handler,
             Container = spec.Definition.ContainerProperties,
+            Tags = spec.PropagateTags == true ? PropagatedTags(job) : null,
             JobName = job.Name,
             JobQueueName = job.Queue.Name,
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,

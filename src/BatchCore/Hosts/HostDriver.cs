@@ -176,6 +176,11 @@ public sealed record AttemptLaunch
     /// linux parameters), for drivers that can apply them (docker); null when the engine has none to give.
     /// </summary>
     public Model.ContainerProperties? Container { get; init; }
+    /// <summary>
+    /// With <c>propagateTags</c>: the job definition's and the job's tags (the job's win), which AWS copies to the ECS task;
+    /// the docker driver sets them as container labels. Null otherwise.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
     /// <summary>In-process jobs: the handler name from the definition's <c>extensions.handler</c>.</summary>
     public string? Handler { get; init; }
     /// <summary>

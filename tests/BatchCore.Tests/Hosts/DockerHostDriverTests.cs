@@ -154,11 +154,15 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
         Assert.Contains("pulling is disabled", exit.Reason, StringComparison.Ordinal);
     }
 
+    /// <summary>The attempt's labels, and the job's propagated tags as labels beside them (never over the attempt's own).</summary>
     [Fact]
     public async Task Container_CarriesAttemptAndJobLabels_AndIsRemovedAfterwards()
     {
         RequireDriver();
-        var launch = MakeLaunch(Command(DummyJob.Sleep, "300"));
+        var launch = MakeLaunch(Command(DummyJob.Sleep, "300")) with
+        {
+            Tags = new Dictionary<string, string> { ["team"] = "data", [DockerHostDriver.AttemptLabel] = "spoofed" },
+        };
         Driver.Launch(launch, Events);
         await Events.WaitStartedAsync(launch.Token);
 
@@ -168,6 +172,8 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
 
         var container = Assert.Single(containers);
         Assert.Equal(launch.JobId, container.Labels[DockerHostDriver.JobIdLabel]);
+        Assert.Equal("data", container.Labels["team"]);
+        Assert.Equal(launch.Token.Value.ToString(CultureInfo.InvariantCulture), container.Labels[DockerHostDriver.AttemptLabel]);
         await AssertCleanAsync(launch);
     }
 

@@ -138,6 +138,85 @@ public class JobLifecycleTests
         Assert.Equal(0, (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.SUCCEEDED })).JobSummaryList.Single().Container!.ExitCode);
     }
 
+    /// <summary>
+    /// propagateTags (AWS): the definition's and the job's tags are combined for the task; more than 50 together moves the
+    /// job to FAILED (it never runs), at most 50 run, and a job that turns propagation off is not counted.
+    /// </summary>
+    [Theory]
+    [InlineData(20, true, JobStatus.SUCCEEDED)]
+    [InlineData(21, true, JobStatus.FAILED)]
+    [InlineData(21, false, JobStatus.SUCCEEDED)]
+    public async Task PropagateTags_MoreThan50Combined_FailsTheJob(int jobTags, bool propagate, string expected)
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("tagged") with
+        {
+            PropagateTags = true,
+            Tags = Enumerable.Range(0, 30).ToDictionary(i => "def" + i, i => "v"),
+        });
+        var tags = Enumerable.Range(0, jobTags).ToDictionary(i => "job" + i, i => "v");
+        tags["def0"] = "overridden"; // the same name counts once
+        var single = await engine.SubmitJobAsync(TestEngine.Job(def: "tagged") with { Tags = tags, PropagateTags = propagate ? null : false });
+        var array = await engine.SubmitJobAsync(TestEngine.Job("arr", def: "tagged", arraySize: 2) with { Tags = tags, PropagateTags = propagate ? null : false });
+        await engine.RunUntilIdleAsync();
+
+        foreach (var id in new[] { single.JobId, array.JobId })
+        {
+            var job = await engine.DescribeAsync(id);
+            Assert.Equal(expected, job.Status);
+            if (expected == JobStatus.FAILED)
+            {
+                Assert.Equal("propagateTags: the job's and its job definition's tags together are 51, more than 50", job.StatusReason);
+                Assert.Null(job.StartedAt);
+            }
+        }
+    }
+
+    /// <summary>
+    /// What a driver is handed: the definition's containerProperties (for the docker driver's volumes, ulimits, user …)
+    /// and, with propagateTags, the definition's tags overlaid with the job's; without it, no tags.
+    /// </summary>
+    [Fact]
+    public async Task Launch_CarriesTheContainerProperties_AndThePropagatedTags()
+    {
+        var driver = new CapturingDriver();
+        await using var engine = TestEngine.Create(new BatchEngineOptions { DriverFactories = new Dictionary<string, Func<HostSpec, BatchCore.Hosts.HostDriver>> { ["capture"] = _ => driver } });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 4, MemoryMiB = 8192, Driver = "capture" }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        var definition = TestEngine.Definition("tagged") with { PropagateTags = true, Tags = new Dictionary<string, string> { ["team"] = "data", ["env"] = "dev" } };
+        definition = definition with { ContainerProperties = definition.ContainerProperties! with { User = "1000", Ulimits = [new() { Name = "nofile", SoftLimit = 1, HardLimit = 2 }] } };
+        await engine.RegisterJobDefinitionAsync(definition);
+        await engine.SubmitJobAsync(TestEngine.Job("a", def: "tagged") with { Tags = new Dictionary<string, string> { ["env"] = "prod" } });
+        await engine.SubmitJobAsync(TestEngine.Job("b", def: "tagged") with { PropagateTags = false });
+        await engine.RunUntilIdleAsync();
+
+        var launches = driver.Launches.OrderBy(l => l.JobName, StringComparer.Ordinal).ToList();
+        Assert.Equal(2, launches.Count);
+        Assert.Equal(new Dictionary<string, string> { ["team"] = "data", ["env"] = "prod" }, launches[0].Tags);
+        Assert.Null(launches[1].Tags);
+        Assert.All(launches, l => Assert.Equal(("1000", 2), (l.Container!.User, l.Container.Ulimits![0].HardLimit!.Value)));
+    }
+
+    /// <summary>A driver that records each launch and reports it ran and exited 0 at once.</summary>
+    private sealed class CapturingDriver : BatchCore.Hosts.HostDriver
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<BatchCore.Hosts.AttemptLaunch> _launches = new();
+
+        public IReadOnlyCollection<BatchCore.Hosts.AttemptLaunch> Launches => _launches;
+
+        public override string Kind => "capture";
+
+        public override void Launch(BatchCore.Hosts.AttemptLaunch launch, BatchCore.Hosts.IAttemptEventSink sink)
+        {
+            _launches.Enqueue(launch);
+            sink.Ran(launch.Token, new BatchCore.Hosts.AttemptExit(0), 0);
+        }
+
+        public override void Terminate(BatchCore.Hosts.AttemptToken token, TimeSpan gracePeriod)
+        {
+        }
+    }
+
     [Fact]
     public async Task RetryStrategy_StopsAtAttempts()
     {
