@@ -293,7 +293,7 @@ internal sealed partial class EngineCore
         p.Required(r.ComputeEnvironment, "computeEnvironment");
         p.ThrowIfAny();
         var ce = FindCe(r.ComputeEnvironment!) ?? throw new BatchClientException($"computeEnvironment {r.ComputeEnvironment} does not exist");
-        ResourceValidation.ValidateUpdateComputeEnvironment(r, ce, p, Catalog);
+        ResourceValidation.ValidateUpdateComputeEnvironment(r, ce, p, Catalog, recovering: _replaying);
         p.ThrowIfAny();
 
         // Everything validated: apply.

@@ -238,7 +238,9 @@ internal static class ResourceValidation
         }
     }
 
-    public static void ValidateUpdateComputeEnvironment(UpdateComputeEnvironmentRequest r, ComputeEnvironmentState ce, Problems p, InstanceCatalog catalog)
+    // recovering: a journal's record is replayed; rules added after it may have been written are not applied.
+    public static void ValidateUpdateComputeEnvironment(UpdateComputeEnvironmentRequest r, ComputeEnvironmentState ce, Problems p, InstanceCatalog catalog,
+        bool recovering = false)
     {
         p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
         if (r.ComputeResources is not { } cr)
@@ -280,11 +282,12 @@ internal static class ResourceValidation
 
         p.OneOf(cr.AllocationStrategy, f + ".allocationStrategy", Strategies);
         var infrastructure = cr.AllocationStrategy is not null || cr.InstanceTypes is not null || cr.BidPercentage is not null ||
-                             cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null;
+                             cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null ||
+                             (!recovering && (cr.Subnets is not null || cr.SecurityGroupIds is not null));
         if (infrastructure && !ce.IsFargate && (cur.AllocationStrategy ?? CRAllocationStrategy.BEST_FIT) == CRAllocationStrategy.BEST_FIT)
         {
             // AWS: infrastructure updates need a strategy other than BEST_FIT.
-            p.Add(f, "infrastructure updates (allocationStrategy, instanceTypes, bidPercentage, imageId, instanceRole, ec2KeyPair, type) are not allowed on a BEST_FIT compute environment");
+            p.Add(f, "infrastructure updates (allocationStrategy, instanceTypes, bidPercentage, imageId, instanceRole, ec2KeyPair, type, subnets, securityGroupIds) are not allowed on a BEST_FIT compute environment");
         }
 
         if (cr.Type is { } t && !ce.IsFargate)

@@ -328,6 +328,12 @@ public class ValidationTests
         Assert.Equal(16, (await engine.DescribeComputeEnvironmentsAsync()).Single().ComputeResources!.MaxvCpus);
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { MaxvCpus = 32 } }); // scaling update
         Assert.Equal(32, (await engine.DescribeComputeEnvironmentsAsync()).Single().ComputeResources!.MaxvCpus);
+
+        // Subnets and security groups are infrastructure too (AWS); on Fargate they are the only fields it may update.
+        e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { Subnets = ["subnet-2"] } }));
+        Assert.Contains("subnets, securityGroupIds) are not allowed on a BEST_FIT compute environment", e.Message, StringComparison.Ordinal);
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "f", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 16, Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"] } });
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "f", ComputeResources = new() { Subnets = ["subnet-2"], SecurityGroupIds = ["sg-2"] } });
     }
 
     [Fact]
