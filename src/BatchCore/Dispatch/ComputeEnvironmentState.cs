@@ -50,7 +50,11 @@ internal sealed class ComputeEnvironmentState
     public List<JobQueueState> Queues { get; } = [];
 
     /// <summary>Whether new placements may go here (AWS: DISABLED or INVALID CEs get none).</summary>
-    public bool AcceptsPlacements => State == ResourceState.ENABLED && Status == ResourceStatus.VALID;
+    /// <summary>ENABLED and VALID, or UPDATING (an infrastructure update places new jobs on the new instances).</summary>
+    public bool AcceptsPlacements => State == ResourceState.ENABLED && Status is ResourceStatus.VALID or ResourceStatus.UPDATING;
+
+    /// <summary>An infrastructure update's deadline for the jobs on the instances it replaces, while it runs.</summary>
+    public TimerEntry? UpdateTimer { get; set; }
 
     /// <summary>The largest request any host of this environment could ever hold (null: unknown/unbounded).</summary>
     public ResourceVector? MaxHostShape { get; set; }

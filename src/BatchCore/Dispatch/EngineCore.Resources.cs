@@ -215,6 +215,126 @@ internal sealed partial class EngineCore
         return host;
     }
 
+    /// <summary>
+    /// AWS's infrastructure fields (instance types, strategy, bid, image, role, key pair, type, subnets, security groups):
+    /// an update that changes any of them replaces the instances.
+    /// </summary>
+    private static bool IsInfrastructureChange(ComputeResourceUpdate u, ComputeResource cur) =>
+        (u.AllocationStrategy is { } a && a != cur.AllocationStrategy) ||
+        (u.InstanceTypes is { } t && !t.SequenceEqual(cur.InstanceTypes ?? [])) ||
+        (u.BidPercentage is { } b && b != cur.BidPercentage) ||
+        (u.ImageId is { } i && i != cur.ImageId) ||
+        (u.InstanceRole is { } role && role != cur.InstanceRole) ||
+        (u.Ec2KeyPair is { } k && k != cur.Ec2KeyPair) ||
+        (u.Type is { } type && type != cur.Type) ||
+        (u.Subnets is { } s && !s.SequenceEqual(cur.Subnets ?? [])) ||
+        (u.SecurityGroupIds is { } g && !g.SequenceEqual(cur.SecurityGroupIds ?? []));
+
+    /// <summary>
+    /// An infrastructure update (AWS): the CE is UPDATING while its current instances drain — they take no new jobs, go
+    /// as soon as they are idle, and new jobs land on instances launched with the new settings. Jobs still running on
+    /// the old instances are terminated at once (<c>terminateJobsOnUpdate</c>) or after
+    /// <c>jobExecutionTimeoutMinutes</c> (30 by default); the CE is VALID again once the last old instance is gone.
+    /// </summary>
+    private void BeginInfrastructureUpdate(ComputeEnvironmentState ce, UpdatePolicy? policy)
+    {
+        var replaced = 0;
+        foreach (var h in ce.Hosts.Values.ToList())
+        {
+            if (h.Draining)
+            {
+                continue;
+            }
+
+            replaced++;
+            h.Draining = true;
+            if (h.RunningAttempts == 0)
+            {
+                RemoveHost(h);
+            }
+            else
+            {
+                ce.Index.Update(h);
+            }
+        }
+
+        if (replaced == 0)
+        {
+            return;
+        }
+
+        if (ce.Hosts.Values.Any(h => h.Draining))
+        {
+            ce.Status = ResourceStatus.UPDATING;
+            ce.StatusReason = "Infrastructure update: replacing instances";
+            if (policy?.TerminateJobsOnUpdate == true)
+            {
+                TerminateOnReplacedHosts(ce);
+            }
+            else
+            {
+                if (ce.UpdateTimer is { } previous)
+                {
+                    previous.Cancelled = true;
+                }
+
+                var minutes = policy?.JobExecutionTimeoutMinutes ?? 30;
+                ce.UpdateTimer = AddTimer(new TimerEntry { Kind = TimerKind.UpdateTimeout, DueMs = NowMs + (minutes * 60_000), Target = ce });
+            }
+        }
+
+        _capacityVersion++;
+        _dirty = true;
+    }
+
+    /// <summary>The update's deadline: what still runs on the replaced instances is terminated.</summary>
+    private void OnUpdateTimeout(ComputeEnvironmentState ce)
+    {
+        ce.UpdateTimer = null;
+        if (_ces.ContainsKey(ce.Name) && ce.Status == ResourceStatus.UPDATING)
+        {
+            TerminateOnReplacedHosts(ce);
+        }
+    }
+
+    private void TerminateOnReplacedHosts(ComputeEnvironmentState ce)
+    {
+        foreach (var h in ce.Hosts.Values.ToList())
+        {
+            if (!h.Draining)
+            {
+                continue;
+            }
+
+            foreach (var job in AttemptsOn(h).ToList())
+            {
+                job.IsTerminated = true;
+                job.TerminateReason = UpdateTerminatedReason;
+                TerminateAttempt(job, _options.TerminationGracePeriod);
+            }
+        }
+    }
+
+    /// <summary>The statusReason of a job terminated by an infrastructure update.</summary>
+    internal const string UpdateTerminatedReason = "Terminated by an infrastructure update of the compute environment";
+
+    /// <summary>The last replaced instance left: the update is done.</summary>
+    private void EndInfrastructureUpdateIfDone(ComputeEnvironmentState ce)
+    {
+        if (ce.Status != ResourceStatus.UPDATING || ce.Hosts.Values.Any(h => h.Draining))
+        {
+            return;
+        }
+
+        ce.Status = ResourceStatus.VALID;
+        ce.StatusReason = null;
+        if (ce.UpdateTimer is { } timer)
+        {
+            timer.Cancelled = true;
+            ce.UpdateTimer = null;
+        }
+    }
+
     internal void RemoveHost(Host host)
     {
         var ce = host.ComputeEnvironment;
@@ -231,6 +351,7 @@ internal sealed partial class EngineCore
         HostLifetimes?.Add(HostLifetime.Of(host, NowMs));
         Statistics.HostsTerminated++;
         OnHostRemoved(host);
+        EndInfrastructureUpdateIfDone(ce);
     }
 
     private static string? ArchitectureOf(ComputeEnvironmentState ce)
@@ -312,8 +433,10 @@ internal sealed partial class EngineCore
             ce.UnmanagedvCpus = u;
         }
 
+        var infrastructure = false;
         if (r.ComputeResources is { } cr && ce.Resources is { } cur)
         {
+            infrastructure = IsInfrastructureChange(cr, cur);
             ce.Resources = cur with
             {
                 MinvCpus = cr.MinvCpus ?? cur.MinvCpus,
@@ -332,6 +455,11 @@ internal sealed partial class EngineCore
             };
             ce.Architecture = ArchitectureOf(ce);
             ce.MaxHostShape = MaxShapeOf(ce);
+        }
+
+        if (infrastructure && ce.IsManaged && !ce.IsFargate)
+        {
+            BeginInfrastructureUpdate(ce, r.UpdatePolicy);
         }
 
         EnsureMinCapacity(ce);

@@ -353,6 +353,9 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             case TimerKind.SpotInterruption:
                 OnSpotInterruption((Placement.Host)t.Target!);
                 break;
+            case TimerKind.UpdateTimeout:
+                OnUpdateTimeout((ComputeEnvironmentState)t.Target!);
+                break;
             default:
                 break;
         }

@@ -10,6 +10,7 @@ internal enum TimerKind : byte
     SpotInterruption,
     Callback,
     Terminated,
+    UpdateTimeout,
 }
 
 /// <summary>A timer on the loop's own timer queue (virtual or real time). Cancelled lazily.</summary>

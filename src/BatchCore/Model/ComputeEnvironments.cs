@@ -97,6 +97,17 @@ public sealed record UpdateComputeEnvironmentRequest
     public int? UnmanagedvCpus { get; init; }
     public ComputeResourceUpdate? ComputeResources { get; init; }
     public string? ServiceRole { get; init; }
+    /// <summary>What an infrastructure update does to the jobs running on the instances it replaces.</summary>
+    public UpdatePolicy? UpdatePolicy { get; init; }
+}
+
+/// <summary>AWS <c>UpdatePolicy</c>.</summary>
+public sealed record UpdatePolicy
+{
+    /// <summary>Terminate the jobs on the replaced instances at once. The default is false.</summary>
+    public bool? TerminateJobsOnUpdate { get; init; }
+    /// <summary>How long jobs on the replaced instances may still run, 1–7,200 minutes. The default is 30.</summary>
+    public long? JobExecutionTimeoutMinutes { get; init; }
 }
 
 /// <summary>AWS <c>ComputeResourceUpdate</c>: scaling fields and infrastructure fields.</summary>

@@ -242,6 +242,7 @@ internal static class ResourceValidation
     public static void ValidateUpdateComputeEnvironment(UpdateComputeEnvironmentRequest r, ComputeEnvironmentState ce, Problems p, InstanceCatalog catalog,
         bool recovering = false)
     {
+        p.Range(r.UpdatePolicy?.JobExecutionTimeoutMinutes, 1, 7_200, "updatePolicy.jobExecutionTimeoutMinutes");
         p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
         if (r.ComputeResources is not { } cr)
         {
