@@ -27,6 +27,51 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
         await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def", retry: new RetryStrategy { Attempts = 2 }));
     }
 
+    /// <summary>
+    /// An infrastructure update in the journal replays: the compute environment comes back with the new settings and its
+    /// update policy, the job that ran on a replaced instance ends as a host failure and is retried, and new work runs.
+    /// </summary>
+    [Fact]
+    public async Task InfrastructureUpdate_IsRecovered()
+    {
+        string job;
+        await using (var engine = new BatchEngine(Options()))
+        {
+            await engine.CreateComputeEnvironmentAsync(new()
+            {
+                ComputeEnvironmentName = "m",
+                Type = CEType.MANAGED,
+                ComputeResources = new()
+                {
+                    Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE, MaxvCpus = 16, InstanceTypes = ["c6i.large"],
+                    Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"], InstanceRole = "ecsInstanceRole",
+                },
+            });
+            await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "m" }] });
+            await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def", retry: new RetryStrategy { Attempts = 2 }));
+            job = (await engine.SubmitJobAsync(TestEngine.Job("long", runSeconds: 3_600))).JobId;
+            await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+            await engine.UpdateComputeEnvironmentAsync(new()
+            {
+                ComputeEnvironment = "m",
+                ComputeResources = new() { InstanceTypes = ["m6i.large"] },
+                UpdatePolicy = new() { JobExecutionTimeoutMinutes = 5 },
+            });
+            Assert.Equal(ResourceStatus.UPDATING, (await engine.DescribeComputeEnvironmentsAsync()).Single().Status);
+        }
+
+        await using (var engine = new BatchEngine(Options()))
+        {
+            var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+            Assert.Equal(["m6i.large"], ce.ComputeResources!.InstanceTypes);
+            await engine.RunUntilIdleAsync();
+            var recovered = await engine.DescribeAsync(job);
+            Assert.Equal(JobStatus.SUCCEEDED, recovered.Status); // its host was lost with the engine: retried, on a new instance
+            Assert.Contains("m6i", recovered.Container!.ContainerInstanceArn, StringComparison.Ordinal);
+            Assert.Equal(ResourceStatus.VALID, (await engine.DescribeComputeEnvironmentsAsync()).Single().Status);
+        }
+    }
+
     [Fact]
     public async Task RecoveredPlainArrayChildren_AreFoldedAgain_AndReadAsBefore()
     {
