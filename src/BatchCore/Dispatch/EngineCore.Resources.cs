@@ -216,8 +216,9 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>
-    /// AWS's infrastructure fields (instance types, strategy, bid, image, role, key pair, type, subnets, security groups):
-    /// an update that changes any of them replaces the instances.
+    /// AWS's infrastructure fields (instance types, strategy, bid, image, role, key pair, type, subnets, security groups,
+    /// EC2 tags, placement group, launch template, EC2 configuration; updateToLatestImageVersion): an update that changes
+    /// any of them replaces the instances.
     /// </summary>
     private static bool IsInfrastructureChange(ComputeResourceUpdate u, ComputeResource cur) =>
         (u.AllocationStrategy is { } a && a != cur.AllocationStrategy) ||
@@ -228,7 +229,12 @@ internal sealed partial class EngineCore
         (u.Ec2KeyPair is { } k && k != cur.Ec2KeyPair) ||
         (u.Type is { } type && type != cur.Type) ||
         (u.Subnets is { } s && !s.SequenceEqual(cur.Subnets ?? [])) ||
-        (u.SecurityGroupIds is { } g && !g.SequenceEqual(cur.SecurityGroupIds ?? []));
+        (u.SecurityGroupIds is { } g && !g.SequenceEqual(cur.SecurityGroupIds ?? [])) ||
+        (u.Tags is { } tags && !(cur.Tags is { } now && tags.Count == now.Count && tags.All(t => now.TryGetValue(t.Key, out var v) && v == t.Value))) ||
+        (u.PlacementGroup is { } pg && pg != cur.PlacementGroup) ||
+        (u.LaunchTemplate is { } lt && lt != cur.LaunchTemplate) ||
+        (u.Ec2Configuration is { } ec2 && !ec2.SequenceEqual(cur.Ec2Configuration ?? [])) ||
+        u.UpdateToLatestImageVersion == true;
 
     /// <summary>
     /// An infrastructure update (AWS): the CE is UPDATING while its current instances drain — they take no new jobs, go
@@ -452,6 +458,10 @@ internal sealed partial class EngineCore
                 Ec2KeyPair = cr.Ec2KeyPair ?? cur.Ec2KeyPair,
                 Type = cr.Type ?? cur.Type,
                 ScalingPolicy = cr.ScalingPolicy ?? cur.ScalingPolicy,
+                Tags = cr.Tags ?? cur.Tags,
+                PlacementGroup = cr.PlacementGroup ?? cur.PlacementGroup,
+                LaunchTemplate = cr.LaunchTemplate ?? cur.LaunchTemplate,
+                Ec2Configuration = cr.Ec2Configuration ?? cur.Ec2Configuration,
             };
             ce.Architecture = ArchitectureOf(ce);
             ce.MaxHostShape = MaxShapeOf(ce);

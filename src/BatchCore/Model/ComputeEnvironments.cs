@@ -126,6 +126,13 @@ public sealed record ComputeResourceUpdate
     public string? Ec2KeyPair { get; init; }
     public string? Type { get; init; }
     public ComputeScalingPolicy? ScalingPolicy { get; init; }
+    /// <summary>EC2 tags of the instances (an infrastructure field).</summary>
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
+    public string? PlacementGroup { get; init; }
+    public LaunchTemplateSpecification? LaunchTemplate { get; init; }
+    public IReadOnlyList<Ec2Configuration>? Ec2Configuration { get; init; }
+    /// <summary>Replace the instances with ones of the latest image (an infrastructure update).</summary>
+    public bool? UpdateToLatestImageVersion { get; init; }
 }
 
 /// <summary>AWS <c>CreateComputeEnvironment</c> / <c>UpdateComputeEnvironment</c> response.</summary>

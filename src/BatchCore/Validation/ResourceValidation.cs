@@ -261,7 +261,9 @@ internal static class ResourceValidation
         {
             // AWS: Fargate CEs can update only maxvCpus, subnets and security groups.
             if (cr.MinvCpus is not null || cr.DesiredvCpus is not null || cr.AllocationStrategy is not null || cr.InstanceTypes is not null ||
-                cr.BidPercentage is not null || cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null)
+                cr.BidPercentage is not null || cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null ||
+                cr.Tags is not null || cr.PlacementGroup is not null || cr.LaunchTemplate is not null || cr.Ec2Configuration is not null ||
+                cr.UpdateToLatestImageVersion is not null)
             {
                 p.Add(f, "of a Fargate compute environment can only update maxvCpus, subnets and securityGroupIds");
             }
@@ -284,11 +286,13 @@ internal static class ResourceValidation
         p.OneOf(cr.AllocationStrategy, f + ".allocationStrategy", Strategies);
         var infrastructure = cr.AllocationStrategy is not null || cr.InstanceTypes is not null || cr.BidPercentage is not null ||
                              cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null ||
-                             (!recovering && (cr.Subnets is not null || cr.SecurityGroupIds is not null));
+                             (!recovering && (cr.Subnets is not null || cr.SecurityGroupIds is not null)) ||
+                             cr.Tags is not null || cr.PlacementGroup is not null || cr.LaunchTemplate is not null || cr.Ec2Configuration is not null ||
+                             cr.UpdateToLatestImageVersion == true;
         if (infrastructure && !ce.IsFargate && (cur.AllocationStrategy ?? CRAllocationStrategy.BEST_FIT) == CRAllocationStrategy.BEST_FIT)
         {
             // AWS: infrastructure updates need a strategy other than BEST_FIT.
-            p.Add(f, "infrastructure updates (allocationStrategy, instanceTypes, bidPercentage, imageId, instanceRole, ec2KeyPair, type, subnets, securityGroupIds) are not allowed on a BEST_FIT compute environment");
+            p.Add(f, "infrastructure updates (allocationStrategy, instanceTypes, bidPercentage, imageId, instanceRole, ec2KeyPair, type, subnets, securityGroupIds, tags, placementGroup, launchTemplate, ec2Configuration, updateToLatestImageVersion) are not allowed on a BEST_FIT compute environment");
         }
 
         if (cr.Type is { } t && !ce.IsFargate)

@@ -92,6 +92,30 @@ public sealed class InfrastructureUpdateTests
         Assert.Equal(ResourceStatus.VALID, (await CeAsync(engine)).Status);
     }
 
+    public static TheoryData<string, ComputeResourceUpdate> InfrastructureFields => new()
+    {
+        { "image version", new() { UpdateToLatestImageVersion = true } },
+        { "tags", new() { Tags = new Dictionary<string, string> { ["team"] = "data" } } },
+        { "launch template", new() { LaunchTemplate = new() { LaunchTemplateName = "lt", Version = "$Latest" } } },
+        { "placement group", new() { PlacementGroup = "pg" } },
+        { "ec2 configuration", new() { Ec2Configuration = [new() { ImageType = "ECS_AL2023" }] } },
+        { "subnets", new() { Subnets = ["subnet-2"] } },
+        { "strategy", new() { AllocationStrategy = CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, Type = CRType.SPOT } },
+    };
+
+    [Theory]
+    [MemberData(nameof(InfrastructureFields))]
+    public async Task EveryInfrastructureField_ReplacesTheInstances(string field, ComputeResourceUpdate update)
+    {
+        _ = field;
+        var (engine, _) = await RunningOnOldInstanceAsync();
+        await using var __ = engine;
+
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ce", ComputeResources = update });
+
+        Assert.Equal(ResourceStatus.UPDATING, (await CeAsync(engine)).Status);
+    }
+
     [Fact]
     public async Task ScalingUpdate_AndAnUnchangedValue_ReplaceNothing()
     {
