@@ -331,7 +331,7 @@ public class ValidationTests
 
         // Subnets and security groups are infrastructure too (AWS); on Fargate they are the only fields it may update.
         e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { Subnets = ["subnet-2"] } }));
-        Assert.Contains("subnets, securityGroupIds) are not allowed on a BEST_FIT compute environment", e.Message, StringComparison.Ordinal);
+        Assert.Contains("subnets, securityGroupIds, tags, placementGroup, launchTemplate, ec2Configuration, updateToLatestImageVersion) are not allowed on a BEST_FIT compute environment", e.Message, StringComparison.Ordinal);
         await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "f", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 16, Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"] } });
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "f", ComputeResources = new() { Subnets = ["subnet-2"], SecurityGroupIds = ["sg-2"] } });
     }
