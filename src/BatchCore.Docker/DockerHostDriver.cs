@@ -450,7 +450,7 @@ public sealed class DockerHostDriver : HostDriver
                     PidsLimit = options.PidsLimit,
                     NetworkMode = options.NetworkMode,
                     Init = options.InitProcessEnabled ? true : null,
-                }, launch.Container, memory),
+                }, launch.Container, memory, options.AllowPrivileged),
             };
         }
 
@@ -472,12 +472,13 @@ public sealed class DockerHostDriver : HostDriver
         private static readonly IReadOnlyDictionary<string, string> EmptyTags = new Dictionary<string, string>();
 
         /// <summary>
-        /// What ECS would set from the definition: host-path volumes bound at their mount points (a volume with neither a
-        /// host path nor EFS is an anonymous volume, removed with the container; EFS has no local counterpart and is not
-        /// mounted), ulimits, a read-only root, privileged mode and the linux parameters (devices, tmpfs, shared memory,
-        /// swap, init).
+        /// What ECS would set from the definition: host-path volumes bound at their mount points (as binds, so a missing
+        /// host path is created, as the Docker daemon does for ECS; a volume with neither a host path nor EFS is an
+        /// anonymous volume, removed with the container; EFS has no local counterpart and is not mounted), ulimits, a
+        /// read-only root, the linux parameters (tmpfs, shared memory, swap, init), and — with
+        /// <see cref="DockerHostDriverOptions.AllowPrivileged"/> — privileged mode and devices.
         /// </summary>
-        private static HostConfig ApplyContainerProperties(HostConfig host, Model.ContainerProperties? cp, long memory)
+        private static HostConfig ApplyContainerProperties(HostConfig host, Model.ContainerProperties? cp, long memory, bool allowPrivileged)
         {
             if (cp is null)
             {
@@ -492,9 +493,14 @@ public sealed class DockerHostDriver : HostDriver
                     continue;
                 }
 
-                (host.Mounts ??= []).Add(volume.Host?.SourcePath is { } source
-                    ? new Mount { Type = "bind", Source = source, Target = mount.ContainerPath, ReadOnly = mount.ReadOnly == true }
-                    : new Mount { Type = "volume", Target = mount.ContainerPath, ReadOnly = mount.ReadOnly == true });
+                if (volume.Host?.SourcePath is { } source)
+                {
+                    (host.Binds ??= []).Add(source + ":" + mount.ContainerPath + (mount.ReadOnly == true ? ":ro" : ""));
+                }
+                else
+                {
+                    (host.Mounts ??= []).Add(new Mount { Type = "volume", Target = mount.ContainerPath, ReadOnly = mount.ReadOnly == true });
+                }
             }
 
             foreach (var u in cp.Ulimits ?? [])
@@ -503,16 +509,23 @@ public sealed class DockerHostDriver : HostDriver
             }
 
             host.ReadonlyRootfs = cp.ReadonlyRootFilesystem == true;
-            host.Privileged = cp.Privileged == true;
+            host.Privileged = allowPrivileged && cp.Privileged == true;
             if (cp.LinuxParameters is { } lp)
             {
-                foreach (var d in lp.Devices ?? [])
+                foreach (var d in allowPrivileged ? lp.Devices ?? [] : [])
                 {
+                    if (string.IsNullOrEmpty(d.HostPath))
+                    {
+                        continue;
+                    }
+
                     (host.Devices ??= []).Add(new DeviceMapping
                     {
                         PathOnHost = d.HostPath,
                         PathInContainer = d.ContainerPath ?? d.HostPath,
-                        CgroupPermissions = d.Permissions is { Count: > 0 } perms ? string.Concat(perms.Select(x => char.ToLowerInvariant(x[0]))) : "rwm",
+                        CgroupPermissions = d.Permissions is { Count: > 0 } perms
+                            ? (perms.Contains("READ") ? "r" : "") + (perms.Contains("WRITE") ? "w" : "") + (perms.Contains("MKNOD") ? "m" : "")
+                            : "rwm",
                     });
                 }
 

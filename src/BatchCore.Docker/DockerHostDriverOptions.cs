@@ -67,6 +67,14 @@ public sealed record DockerHostDriverOptions
     /// <value>The default is <see langword="false"/>, as in AWS.</value>
     public bool InitProcessEnabled { get; init; }
 
+    /// <summary>
+    /// Whether a job definition's <c>privileged: true</c> and <c>linuxParameters.devices</c> are applied. They give the
+    /// job root-equivalent access to this machine, so they are honoured only when the host's owner says so; otherwise
+    /// the container runs unprivileged and without the devices.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool AllowPrivileged { get; init; }
+
     /// <summary>Pull an image that is not present locally (AWS always pulls). False: a missing image fails the attempt.</summary>
     /// <value>The default is <see langword="true"/>.</value>
     public bool PullMissingImages { get; init; } = true;

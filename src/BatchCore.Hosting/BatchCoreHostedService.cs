@@ -10,8 +10,11 @@ namespace BatchCore.Hosting;
 /// Starts BatchCore with the application and stops it with it. At start: creates the configured consumable resources,
 /// scheduling policies, compute environments, job queues and job definitions, in that order (each depends only on
 /// earlier ones); a rejected one fails the start with a <see cref="BatchCoreConfigurationException"/> naming its path.
-/// At stop, gracefully: 1. stop taking jobs (every queue and compute environment DISABLED: no submissions, no new
-/// placements); 2. wait up to <see cref="BatchCoreOptions.DrainTimeout"/> for running attempts to end; 3.
+/// On an engine recovered from its state directory (a journal), what already exists is kept: configured resources
+/// of a name the engine has are not created again, and a job definition gets a new revision only when its configuration
+/// changed (<see cref="BatchEngine.RegisterJobDefinitionIfChangedAsync"/>).
+/// At stop, gracefully: 1. stop taking jobs (<see cref="BatchEngine.StopTakingJobsAsync"/>: no submissions, no new
+/// placements; queue and compute-environment states untouched, nothing journaled); 2. wait up to <see cref="BatchCoreOptions.DrainTimeout"/> for running attempts to end; 3.
 /// <see cref="BatchEngine.StopAsync"/>, which terminates what still runs and waits up to
 /// <see cref="BatchCoreOptions.TerminateTimeout"/>. The host's own <c>HostOptions.ShutdownTimeout</c> cuts step 2 short.
 /// </summary>
@@ -33,40 +36,68 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
             _watch = WatchAsync(_watchStop.Token);
         }
 
+        var recovered = engine.Recovery is not null;
         var count = 0;
-        for (var i = 0; i < o.ConsumableResources.Count; i++, count++)
+        for (var i = 0; i < o.ConsumableResources.Count; i++)
         {
             var r = o.ConsumableResources[i];
+            if (recovered && r.ConsumableResourceName is { } name &&
+                (await engine.ListConsumableResourcesAsync(new() { Filters = [new() { Name = ListConsumableResourcesFilterName.CONSUMABLE_RESOURCE_NAME, Values = [name] }] }, cancellationToken)
+                    .ConfigureAwait(false)).ConsumableResources.Any(c => c.ConsumableResourceName == name))
+            {
+                continue;
+            }
+
             await Create($"{Section}:ConsumableResources:{i}", "consumableResourceName", r.ConsumableResourceName,
                 () => engine.CreateConsumableResourceAsync(r, cancellationToken)).ConfigureAwait(false);
+            count++;
         }
 
-        for (var i = 0; i < o.SchedulingPolicies.Count; i++, count++)
+        for (var i = 0; i < o.SchedulingPolicies.Count; i++)
         {
             var r = o.SchedulingPolicies[i];
+            if (recovered && r.Name is { } name && (await engine.DescribeSchedulingPoliciesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0)
+            {
+                continue;
+            }
+
             await Create($"{Section}:SchedulingPolicies:{i}", "name", r.Name,
                 () => engine.CreateSchedulingPolicyAsync(r, cancellationToken)).ConfigureAwait(false);
+            count++;
         }
 
-        for (var i = 0; i < o.ComputeEnvironments.Count; i++, count++)
+        for (var i = 0; i < o.ComputeEnvironments.Count; i++)
         {
             var r = o.ComputeEnvironments[i];
+            if (recovered && r.ComputeEnvironmentName is { } name &&
+                (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [name] }, cancellationToken).ConfigureAwait(false)).Count > 0)
+            {
+                continue;
+            }
+
             await Create($"{Section}:ComputeEnvironments:{i}", "computeEnvironmentName", r.ComputeEnvironmentName,
                 () => engine.CreateComputeEnvironmentAsync(r, cancellationToken)).ConfigureAwait(false);
+            count++;
         }
 
-        for (var i = 0; i < o.JobQueues.Count; i++, count++)
+        for (var i = 0; i < o.JobQueues.Count; i++)
         {
             var r = o.JobQueues[i];
+            if (recovered && r.JobQueueName is { } name && (await engine.DescribeJobQueuesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0)
+            {
+                continue;
+            }
+
             await Create($"{Section}:JobQueues:{i}", "jobQueueName", r.JobQueueName,
                 () => engine.CreateJobQueueAsync(r, cancellationToken)).ConfigureAwait(false);
+            count++;
         }
 
         for (var i = 0; i < o.JobDefinitions.Count; i++, count++)
         {
             var r = o.JobDefinitions[i];
             await Create($"{Section}:JobDefinitions:{i}", "jobDefinitionName", r.JobDefinitionName,
-                () => engine.RegisterJobDefinitionAsync(r, cancellationToken)).ConfigureAwait(false);
+                () => engine.RegisterJobDefinitionIfChangedAsync(r, cancellationToken)).ConfigureAwait(false);
         }
 
         Log.ResourcesCreated(_logger, count);
@@ -91,7 +122,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         try
         {
             var queues = await engine.DescribeJobQueuesAsync(ct: CancellationToken.None).ConfigureAwait(false);
-            await StopTakingJobsAsync(queues).ConfigureAwait(false);
+            await engine.StopTakingJobsAsync(CancellationToken.None).ConfigureAwait(false);
             var running = await RunningVcpusAsync(queues).ConfigureAwait(false);
             if (running > 0)
             {
@@ -126,44 +157,6 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
 
         _watchStop.Dispose();
         Log.Stopped(_logger);
-    }
-
-    /// <summary>AWS: a DISABLED queue takes no submissions; a DISABLED compute environment gets no new placements.</summary>
-    private async Task StopTakingJobsAsync(IReadOnlyList<JobQueueDetail> queues)
-    {
-        foreach (var q in queues)
-        {
-            if (q.State == ResourceState.ENABLED)
-            {
-                try
-                {
-                    await engine.UpdateJobQueueAsync(new UpdateJobQueueRequest { JobQueue = q.JobQueueArn, State = ResourceState.DISABLED }).ConfigureAwait(false);
-                }
-                catch (BatchClientException e)
-                {
-                    Log.DisableFailed(_logger, q.JobQueueName, e);
-                }
-            }
-        }
-
-        foreach (var ce in await engine.DescribeComputeEnvironmentsAsync().ConfigureAwait(false))
-        {
-            if (ce.State == ResourceState.ENABLED)
-            {
-                try
-                {
-                    await engine.UpdateComputeEnvironmentAsync(new UpdateComputeEnvironmentRequest
-                    {
-                        ComputeEnvironment = ce.ComputeEnvironmentArn,
-                        State = ResourceState.DISABLED,
-                    }).ConfigureAwait(false);
-                }
-                catch (BatchClientException e)
-                {
-                    Log.DisableFailed(_logger, ce.ComputeEnvironmentName, e);
-                }
-            }
-        }
     }
 
     /// <summary>vCPUs held by STARTING and RUNNING jobs over all queues (GetJobQueueSnapshot's capacityUsage).</summary>

@@ -35,7 +35,7 @@ public sealed class BatchCoreOptions
 
     /// <summary>
     /// Graceful stop, step 2: how long the hosted service waits for STARTING and RUNNING attempts to end by themselves
-    /// after it stopped taking jobs (queues and compute environments DISABLED).
+    /// after it stopped taking jobs (<see cref="BatchEngine.StopTakingJobsAsync"/>).
     /// </summary>
     /// <value>The default is 30 seconds.</value>
     public TimeSpan DrainTimeout { get; set; } = BatchCoreHostingDefaults.DrainTimeout;

@@ -5,7 +5,7 @@ namespace BatchCore.Hosting;
 /// <summary>The hosting layer's log messages (source-generated: nothing is formatted or boxed when the level is off).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "BatchCore created {Count} configured resources")]
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "BatchCore created {Count} configured resources (those a recovered engine already had were kept)")]
     public static partial void ResourcesCreated(ILogger logger, int count);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Job {JobId} ({JobName}) {PreviousStatus} -> {Status}")]
@@ -14,7 +14,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Job {JobId} ({JobName}) {Status}: {StatusReason}")]
     public static partial void JobEnded(ILogger logger, string jobId, string jobName, string status, string? statusReason);
 
-    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "BatchCore stopping: queues and compute environments disabled, waiting up to {DrainTimeout} for {Running} running vCPUs")]
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "BatchCore stopping: no new jobs taken or placed, waiting up to {DrainTimeout} for {Running} running vCPUs")]
     public static partial void Draining(ILogger logger, TimeSpan drainTimeout, double running);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "BatchCore stopping: attempts still running after the drain timeout are terminated")]
@@ -25,7 +25,4 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "BatchCore: watching job state changes ended with an error")]
     public static partial void WatchFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "BatchCore stopping: could not disable {Resource}")]
-    public static partial void DisableFailed(ILogger logger, string resource, Exception exception);
 }

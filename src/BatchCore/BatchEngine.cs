@@ -119,6 +119,23 @@ public sealed class BatchEngine : IAsyncDisposable
     public Task<RegisterJobDefinitionResponse> RegisterJobDefinitionAsync(RegisterJobDefinitionRequest request, CancellationToken ct = default) =>
         Run(c => { var r = c.RegisterJobDefinition(request); c.JournalResource("RegisterJobDefinition", request); return r; }, ct);
 
+    /// <summary>
+    /// RegisterJobDefinition for declarative setups (a configuration applied at every start of a journaled engine): when
+    /// the latest revision of that name is ACTIVE and was registered from an identical request, that revision is returned
+    /// and nothing is registered; otherwise a new revision is, as by <see cref="RegisterJobDefinitionAsync"/>.
+    /// </summary>
+    public Task<RegisterJobDefinitionResponse> RegisterJobDefinitionIfChangedAsync(RegisterJobDefinitionRequest request, CancellationToken ct = default) =>
+        Run(c =>
+        {
+            var (response, registered) = c.RegisterJobDefinitionIfChanged(request);
+            if (registered)
+            {
+                c.JournalResource("RegisterJobDefinition", request);
+            }
+
+            return response;
+        }, ct);
+
     public Task DeregisterJobDefinitionAsync(string jobDefinition, CancellationToken ct = default) =>
         Run(c => { c.DeregisterJobDefinition(jobDefinition); c.JournalResource("DeregisterJobDefinition", jobDefinition); return true; }, ct);
 
@@ -494,6 +511,13 @@ public sealed class BatchEngine : IAsyncDisposable
         _commandWait = a.IsCompleted ? null : a;
         _eventWait = b.IsCompleted ? null : b;
     }
+
+    /// <summary>
+    /// Graceful stop, step 1: from now on SubmitJob is refused and nothing new is placed; attempts already running go on
+    /// (wait for them, then <see cref="StopAsync"/>). Queues and compute environments keep their states and nothing is
+    /// journaled: an engine restarted from the same state directory takes jobs again, and its waiting jobs are placed.
+    /// </summary>
+    public Task StopTakingJobsAsync(CancellationToken ct = default) => Run(c => { c.Draining = true; return true; }, ct);
 
     /// <summary>
     /// Stops the engine: no new requests; attempts still running are terminated (SIGTERM, then SIGKILL after the

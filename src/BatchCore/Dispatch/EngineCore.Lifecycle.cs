@@ -135,7 +135,8 @@ internal sealed partial class EngineCore
                 continue; // cancelled before evaluation
             }
 
-            if (job.Spec.PropagateTags == true && PropagatedTags(job) is { Count: var tags } && tags > _options.Quotas.MaxTags)
+            // Not on replay: the journal's state records carry what happened (an older journal may hold jobs that ran).
+            if (!_replaying && job.Spec.PropagateTags == true && PropagatedTags(job) is { Count: var tags } && tags > _options.Quotas.MaxTags)
             {
                 // AWS: more than 50 tags once the job's and its definition's are combined moves the job to FAILED.
                 SetState(job, JobState.Pending, null);
@@ -220,7 +221,8 @@ internal sealed partial class EngineCore
 
         // An N_TO_N dependency that ended without ever creating children (cancelled while SUBMITTED) has no child i for
         // child i to wait on: it failed, so the dependency has failed for every child (unless ANY, which any end meets).
-        if (nToN is { Children: null } && nToN.State == JobState.Failed && !nToNAny)
+        // Not on replay: the children's records say how they ended (a journal older than this rule has them run).
+        if (!_replaying && nToN is { Children: null } && nToN.State == JobState.Failed && !nToNAny)
         {
             parent.DependencyFailed = true;
         }

@@ -63,6 +63,7 @@ internal sealed partial class EngineCore
                 continue;
             }
 
+            p.Required(f.Name, field + ".name");
             p.OneOf(f.Name, field + ".name", ListJobsByConsumableResourceFilterName.JOB_STATUS, ListJobsByConsumableResourceFilterName.JOB_NAME);
             if (f.Values is not { Count: > 0 } values || values.Any(string.IsNullOrEmpty))
             {
@@ -118,7 +119,8 @@ internal sealed partial class EngineCore
         }
 
         // Newest first; a stable sort keeps submission order among jobs created at once (an array's children).
-        tops.Sort(static (a, b) => b.CreatedAt.CompareTo(a.CreatedAt) is var c && c != 0 ? c : a.Seq.CompareTo(b.Seq));
+        // Ties by id, which never changes (a retry rewrites its submission order): pages stay stable.
+        tops.Sort(static (a, b) => b.CreatedAt.CompareTo(a.CreatedAt) is var c && c != 0 ? c : string.CompareOrdinal(a.Id, b.Id));
         // Folded children are all SUCCEEDED: a status filter without SUCCEEDED reads the live children only (no views).
         var folded = statuses is null || statuses.Contains(JobState.Succeeded);
         var page = r.MaxResults ?? ListPageMax;
@@ -229,6 +231,7 @@ internal sealed partial class EngineCore
             return null;
         }
 
+        p.Required(f.Name, "filters[0].name");
         p.OneOf(f.Name, "filters[0].name", name);
         if (f.Values is not { Count: > 0 } values || values.Any(string.IsNullOrEmpty))
         {

@@ -339,6 +339,8 @@ internal sealed partial class EngineCore
             timer.Cancelled = true;
             ce.UpdateTimer = null;
         }
+
+        EnsureMinCapacity(ce); // the replaced instances counted against minvCpus until now
     }
 
     internal void RemoveHost(Host host)
@@ -513,6 +515,12 @@ internal sealed partial class EngineCore
         _ces.Remove(ce.Name);
         Telemetry.SetResources(_queues.Values, _ces.Values);
         ce.Status = ResourceStatus.DELETED;
+        if (ce.UpdateTimer is { } updateTimer)
+        {
+            updateTimer.Cancelled = true; // an infrastructure update ends with the environment
+            ce.UpdateTimer = null;
+        }
+
         if (ce.HostProvider is { } provider)
         {
             // Its drivers may still end running attempts: kept until the engine stops, which disposes the provider.
@@ -896,7 +904,27 @@ internal sealed partial class EngineCore
             Extensions = r.Extensions,
         };
         revisions.Add(def);
+        _registeredFrom[name] = System.Text.Json.JsonSerializer.Serialize(r, Journal.JournalCodec.Json);
         return new RegisterJobDefinitionResponse(name, def.JobDefinitionArn, rev);
+    }
+
+    /// <summary>Per definition name: the request its latest revision was registered from (JSON), for <see cref="RegisterJobDefinitionIfChanged"/>.</summary>
+    private readonly Dictionary<string, string> _registeredFrom = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The latest revision when it is ACTIVE and was registered from an identical request; otherwise a new revision (and
+    /// whether one was registered, so the caller journals it).
+    /// </summary>
+    public (RegisterJobDefinitionResponse Response, bool Registered) RegisterJobDefinitionIfChanged(RegisterJobDefinitionRequest r)
+    {
+        if (r.JobDefinitionName is { } name && _definitions.TryGetValue(name, out var revisions) && revisions.Count > 0 &&
+            revisions[^1] is { Status: "ACTIVE" } latest && _registeredFrom.TryGetValue(name, out var from) &&
+            from == System.Text.Json.JsonSerializer.Serialize(r, Journal.JournalCodec.Json))
+        {
+            return (new RegisterJobDefinitionResponse(name, latest.JobDefinitionArn, latest.Revision), false);
+        }
+
+        return (RegisterJobDefinition(r), true);
     }
 
     public void DeregisterJobDefinition(string? jobDefinition)

@@ -34,10 +34,10 @@ internal sealed partial class EngineCore
     /// </summary>
     private void RunCycle()
     {
-        if (Stopping)
+        if (Stopping || Draining)
         {
             _dirty = false;
-            return; // a stopping engine starts nothing new
+            return; // a stopping (or draining) engine starts nothing new
         }
 
         EvaluateSubmitted();

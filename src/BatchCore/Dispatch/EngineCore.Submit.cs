@@ -101,6 +101,11 @@ internal sealed partial class EngineCore
         var p = _submitProblems;
         p.Clear();
         var q = FindQueue(r.JobQueue!);
+        if (Draining && !_replaying)
+        {
+            p.Add("the engine is stopping and takes no new jobs (StopTakingJobsAsync)");
+        }
+
         if (q is null)
         {
             p.Add("jobQueue", $"{r.JobQueue} does not exist");

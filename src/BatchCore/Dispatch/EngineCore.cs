@@ -331,6 +331,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     /// <summary>Set by StopAsync: no new placements from now on.</summary>
     public bool Stopping { get; set; }
 
+    /// <summary>
+    /// Set by <see cref="BatchEngine.StopTakingJobsAsync"/>: SubmitJob is refused and nothing new is placed; running
+    /// attempts go on. Not journaled (a restarted engine takes jobs again).
+    /// </summary>
+    public bool Draining { get; set; }
+
     private void Fire(TimerEntry t)
     {
         switch (t.Kind)

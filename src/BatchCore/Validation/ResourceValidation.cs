@@ -412,7 +412,7 @@ internal static class ResourceValidation
 
         if (r.ContainerProperties is { } cp)
         {
-            ValidateContainer(cp, fargate, p, "containerProperties", r.Extensions?.Handler is not null);
+            ValidateContainer(cp, fargate, p, "containerProperties", r.Extensions?.Handler is not null, recovering);
             if (fargate && !recovering && string.IsNullOrEmpty(cp.ExecutionRoleArn))
             {
                 p.Add("containerProperties.executionRoleArn", "is required for jobs on Fargate resources (AWS)");
@@ -469,7 +469,8 @@ internal static class ResourceValidation
         }
     }
 
-    public static void ValidateContainer(ContainerProperties cp, bool fargate, Problems p, string f, bool hasHandler = false)
+    // recovering: rules added after a replayed journal record may have been written are not applied.
+    public static void ValidateContainer(ContainerProperties cp, bool fargate, Problems p, string f, bool hasHandler = false, bool recovering = false)
     {
         p.MaxLength(cp.Image, 255, f + ".image");
         if (cp.Image is null && (cp.Command is null || cp.Command.Count == 0) && !hasHandler)
@@ -507,7 +508,7 @@ internal static class ResourceValidation
             p.OneOf(arch, f + ".runtimePlatform.cpuArchitecture", "X86_64", "ARM64");
         }
 
-        ValidateContainerExtras(cp, fargate, p, f);
+        ValidateContainerExtras(cp, fargate, p, f, recovering);
 
         if (fargate)
         {
@@ -545,8 +546,13 @@ internal static class ResourceValidation
     private static readonly string[] LogDrivers = ["awslogs", "splunk", "fluentd", "gelf", "journald", "json-file", "syslog", "awsfirelens"];
 
     /// <summary>Volumes, mount points, ulimits, secrets, logging, networking, storage and credentials (AWS's rules).</summary>
-    private static void ValidateContainerExtras(ContainerProperties cp, bool fargate, Problems p, string f)
+    private static void ValidateContainerExtras(ContainerProperties cp, bool fargate, Problems p, string f, bool recovering)
     {
+        if (!recovering)
+        {
+            ValidateLinuxParameters(cp.LinuxParameters, p, f + ".linuxParameters");
+        }
+
         var volumeNames = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < (cp.Volumes?.Count ?? 0); i++)
         {
@@ -668,7 +674,7 @@ internal static class ResourceValidation
             p.OneOf(net.AssignPublicIp, f + ".networkConfiguration.assignPublicIp", "ENABLED", "DISABLED");
         }
 
-        if (cp.FargatePlatformConfiguration is not null && !fargate)
+        if (cp.FargatePlatformConfiguration is not null && !fargate && !recovering) // accepted on EC2 before this rule
         {
             p.Add(f + ".fargatePlatformConfiguration", "is only for jobs on Fargate resources (must not be given on EC2)");
         }
@@ -688,6 +694,41 @@ internal static class ResourceValidation
         {
             p.Required(creds.CredentialsParameter, f + ".repositoryCredentials.credentialsParameter");
         }
+    }
+
+    /// <summary>AWS's LinuxParameters rules: devices name a host path with READ / WRITE / MKNOD, sizes and swappiness in range.</summary>
+    private static void ValidateLinuxParameters(LinuxParameters? lp, Problems p, string f)
+    {
+        if (lp is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < (lp.Devices?.Count ?? 0); i++)
+        {
+            var d = lp.Devices![i];
+            var fi = string.Create(CultureInfo.InvariantCulture, $"{f}.devices[{i}]");
+            p.Required(d?.HostPath, fi + ".hostPath");
+            foreach (var perm in d?.Permissions ?? [])
+            {
+                p.OneOf(perm ?? "", fi + ".permissions", "READ", "WRITE", "MKNOD");
+            }
+        }
+
+        for (var i = 0; i < (lp.Tmpfs?.Count ?? 0); i++)
+        {
+            var t = lp.Tmpfs![i];
+            var fi = string.Create(CultureInfo.InvariantCulture, $"{f}.tmpfs[{i}]");
+            p.Required(t?.ContainerPath, fi + ".containerPath");
+            if (t is { Size: <= 0 })
+            {
+                p.Add(fi + ".size", string.Create(CultureInfo.InvariantCulture, $"must be a positive number of MiB, was {t.Size}"));
+            }
+        }
+
+        p.Range(lp.SharedMemorySize, 0, int.MaxValue, f + ".sharedMemorySize");
+        p.Range(lp.MaxSwap, 0, int.MaxValue, f + ".maxSwap");
+        p.Range(lp.Swappiness, 0, 100, f + ".swappiness");
     }
 
     private static void ValidateSecrets(IReadOnlyList<Secret>? secrets, Problems p, string f, bool reservedNames)

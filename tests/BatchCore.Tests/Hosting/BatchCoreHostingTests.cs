@@ -81,10 +81,20 @@ public sealed class BatchCoreHostingTests
         var finished = engine.WaitForJobAsync(job.JobId, guard.Token);
 
         var stopping = host.StopAsync(guard.Token);
-        // The queue stops taking jobs while the running one may finish.
-        await WaitUntilAsync(async () => (await engine.DescribeJobQueuesAsync(["q"], guard.Token)).Single().State == ResourceState.DISABLED, guard.Token);
-        await Assert.ThrowsAsync<BatchClientException>(() =>
-            engine.SubmitJobAsync(new SubmitJobRequest { JobName = "late", JobQueue = "q", JobDefinition = "wait" }, guard.Token));
+        // The engine stops taking jobs while the running one may finish; the queue keeps its state (nothing journaled).
+        await WaitUntilAsync(async () =>
+        {
+            try
+            {
+                await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "late", JobQueue = "q", JobDefinition = "wait" }, guard.Token);
+                return false;
+            }
+            catch (BatchClientException e) when (e.Message.Contains("takes no new jobs", StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }, guard.Token);
+        Assert.Equal(ResourceState.ENABLED, (await engine.DescribeJobQueuesAsync(["q"], guard.Token)).Single().State);
         release.SetResult();
         var detail = await finished;
         await stopping;
@@ -173,6 +183,50 @@ public sealed class BatchCoreHostingTests
         Assert.Equal(0.5, policies.Single().FairsharePolicy.ShareDistribution.Single().WeightFactor);
         Assert.Equal(JobStatus.SUCCEEDED, detail.Status);
         Assert.Equal(TimeSpan.FromSeconds(5), host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BatchCoreOptions>>().Value.DrainTimeout);
+    }
+
+    /// <summary>
+    /// With a journal, the app restarts on its state: the configured resources the recovered engine has are kept (not
+    /// created again, which AWS refuses), an unchanged job definition gets no new revision, a changed one does, and the
+    /// queue takes jobs again — a graceful stop journals no DISABLED state.
+    /// </summary>
+    [Fact]
+    public async Task Restart_OnAJournal_KeepsWhatWasRecovered_AndTakesJobsAgain()
+    {
+        var dir = Directory.CreateTempSubdirectory("bc-host-").FullName;
+        try
+        {
+            void Configure(BatchCoreOptions o, string greeting)
+            {
+                o.Engine = o.Engine with { Journal = new BatchCore.Journal.JournalOptions { Durability = BatchCore.Journal.Durability.Journal, StateDirectory = dir } };
+                LocalQueue(o);
+                o.SchedulingPolicies.Add(new CreateSchedulingPolicyRequest { Name = "fair" });
+                o.ConsumableResources.Add(new CreateConsumableResourceRequest { ConsumableResourceName = "licence", TotalQuantity = 2 });
+                o.AddHandlerJobDefinition("greet", "greet");
+                o.JobDefinitions[^1] = o.JobDefinitions[^1] with { Parameters = new Dictionary<string, string> { ["greeting"] = greeting } };
+            }
+
+            async Task<(int Revision, string Status)> RunOnceAsync(string greeting)
+            {
+                using var host = Build(b => b.AddJobHandler("greet", (_, _) => Task.FromResult(0)), o => Configure(o, greeting));
+                using var guard = new CancellationTokenSource(HangGuard);
+                await host.StartAsync(guard.Token);
+                var engine = host.Services.GetRequiredService<BatchEngine>();
+                var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "greet" }, guard.Token);
+                var detail = await engine.WaitForJobAsync(job.JobId, guard.Token);
+                var revision = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "greet" }, guard.Token)).Max(d => d.Revision);
+                await host.StopAsync(guard.Token);
+                return (revision, detail.Status);
+            }
+
+            Assert.Equal((1, JobStatus.SUCCEEDED), await RunOnceAsync("hi"));
+            Assert.Equal((1, JobStatus.SUCCEEDED), await RunOnceAsync("hi")); // recovered: nothing created twice, same revision
+            Assert.Equal((2, JobStatus.SUCCEEDED), await RunOnceAsync("hello")); // the definition's configuration changed
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

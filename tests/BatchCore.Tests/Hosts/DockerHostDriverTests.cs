@@ -101,7 +101,8 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
             var volumesBefore = (await client.Volumes.ListAsync(TestContext.Current.CancellationToken)).Volumes?.Count ?? 0;
             const string Script =
                 "test \"$(id -u)\" = 1000 || exit 11; test \"$(ulimit -n)\" = 256 || exit 12; " +
-                "cat /data/in.txt > /data/out.txt || exit 13; touch /root-write 2>/dev/null && exit 14; test -d /scratch || exit 15; exit 0";
+                "cat /data/in.txt > /data/out.txt || exit 13; touch /root-write 2>/dev/null && exit 14; test -d /scratch || exit 15; " +
+                "test -d /made || exit 16; exit 0";
             var launch = MakeLaunch(["sh", "-c", Script]) with
             {
                 Container = new BatchCore.Model.ContainerProperties
@@ -109,8 +110,18 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
                     User = "1000",
                     ReadonlyRootFilesystem = true,
                     Ulimits = [new() { Name = "nofile", SoftLimit = 256, HardLimit = 512 }],
-                    Volumes = [new() { Name = "data", Host = new() { SourcePath = dir.FullName } }, new() { Name = "scratch" }],
-                    MountPoints = [new() { ContainerPath = "/data", SourceVolume = "data" }, new() { ContainerPath = "/scratch", SourceVolume = "scratch" }],
+                    Volumes =
+                    [
+                        new() { Name = "data", Host = new() { SourcePath = dir.FullName } },
+                        new() { Name = "scratch" },
+                        new() { Name = "made", Host = new() { SourcePath = Path.Combine(dir.FullName, "not-yet") } }, // created, as ECS does
+                    ],
+                    MountPoints =
+                    [
+                        new() { ContainerPath = "/data", SourceVolume = "data" },
+                        new() { ContainerPath = "/scratch", SourceVolume = "scratch" },
+                        new() { ContainerPath = "/made", SourceVolume = "made", ReadOnly = true },
+                    ],
                 },
             };
 
@@ -118,6 +129,7 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
 
             Assert.Equal(0, exit.ExitCode);
             Assert.Equal("hello", await File.ReadAllTextAsync(Path.Combine(dir.FullName, "out.txt"), TestContext.Current.CancellationToken));
+            Assert.True(Directory.Exists(Path.Combine(dir.FullName, "not-yet")));
             await AssertNothingLeftAsync(launch);
             Assert.Equal(volumesBefore, (await client.Volumes.ListAsync(TestContext.Current.CancellationToken)).Volumes?.Count ?? 0);
         }

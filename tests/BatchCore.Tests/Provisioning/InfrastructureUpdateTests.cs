@@ -116,6 +116,24 @@ public sealed class InfrastructureUpdateTests
         Assert.Equal(ResourceStatus.UPDATING, (await CeAsync(engine)).Status);
     }
 
+    /// <summary>minvCpus is met again with new instances once the replaced ones are gone.</summary>
+    [Fact]
+    public async Task MinvCpus_IsRestoredWithNewInstances_WhenTheUpdateEnds()
+    {
+        var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, max: 16, min: 2, types: ["c6i.large"]), Instant);
+        await using var _ = engine;
+        var job = await engine.SubmitJobAsync(TestEngine.Job("short", runSeconds: 60));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(["c6i.large"], (await ManagedCe.HostsAsync(engine)).Select(h => h.Type));
+
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ce", ComputeResources = new() { InstanceTypes = ["m6i.large"] } });
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(61));
+
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(job.JobId));
+        Assert.Equal(["m6i.large"], (await ManagedCe.HostsAsync(engine)).Select(h => h.Type));
+        Assert.Equal(ResourceStatus.VALID, (await CeAsync(engine)).Status);
+    }
+
     [Fact]
     public async Task ScalingUpdate_AndAnUnchangedValue_ReplaceNothing()
     {

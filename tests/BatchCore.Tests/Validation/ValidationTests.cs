@@ -100,6 +100,11 @@ public class ValidationTests
         { "ec2 network configuration", Ec2With(c => c with { NetworkConfiguration = new() { AssignPublicIp = "ENABLED" } }), "containerProperties.networkConfiguration is only for jobs on Fargate resources" },
         { "ec2 ephemeral storage", Ec2With(c => c with { EphemeralStorage = new() { SizeInGiB = 50 } }), "containerProperties.ephemeralStorage is only for jobs on Fargate resources" },
         { "ephemeral storage size", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { EphemeralStorage = new() { SizeInGiB = 500 } } }, "containerProperties.ephemeralStorage.sizeInGiB must be between 21 and 200, was 500" },
+        { "device without host path", Ec2With(c => c with { LinuxParameters = new() { Devices = [new() { ContainerPath = "/dev/x" }] } }), "containerProperties.linuxParameters.devices[0].hostPath is required" },
+        { "device permission", Ec2With(c => c with { LinuxParameters = new() { Devices = [new() { HostPath = "/dev/x", Permissions = ["EXECUTE"] }] } }), "containerProperties.linuxParameters.devices[0].permissions must be one of READ | WRITE | MKNOD, was EXECUTE" },
+        { "swappiness", Ec2With(c => c with { LinuxParameters = new() { Swappiness = 101 } }), "containerProperties.linuxParameters.swappiness must be between 0 and 100, was 101" },
+        { "tmpfs size", Ec2With(c => c with { LinuxParameters = new() { Tmpfs = [new() { ContainerPath = "/t", Size = 0 }] } }), "containerProperties.linuxParameters.tmpfs[0].size must be a positive number of MiB, was 0" },
+        { "ec2 fargate platform", Ec2With(c => c with { FargatePlatformConfiguration = new() { PlatformVersion = "LATEST" } }), "containerProperties.fargatePlatformConfiguration is only for jobs on Fargate resources" },
         { "bad public ip", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { NetworkConfiguration = new() { AssignPublicIp = "YES" } } }, "containerProperties.networkConfiguration.assignPublicIp must be one of ENABLED | DISABLED, was YES" },
     };
 
@@ -211,6 +216,10 @@ public class ValidationTests
 
         var p = new BatchCore.Validation.Problems();
         BatchCore.Validation.ResourceValidation.ValidateJobDefinition(noRole, p, new BatchEngineOptions(), recovering: true);
+        Assert.Empty(p.Items);
+        // fargatePlatformConfiguration on EC2 was accepted before BatchCore checked it: a journal holding one still opens.
+        var ec2WithFargateField = Ec2With(c => c with { FargatePlatformConfiguration = new() { PlatformVersion = "LATEST" } });
+        BatchCore.Validation.ResourceValidation.ValidateJobDefinition(ec2WithFargateField, p, new BatchEngineOptions(), recovering: true);
         Assert.Empty(p.Items);
         BatchCore.Validation.ResourceValidation.ValidateJobDefinition(Fargate(1, 2048), p, new BatchEngineOptions());
         Assert.Empty(p.Items);
