@@ -798,6 +798,12 @@ internal sealed partial class EngineCore
         if (r.JobStateTimeLimitActions is { } actions)
         {
             q.TimeLimitActions = actions;
+            // The head already waiting is timed by the new actions: forget its timer; the next cycle arms it again.
+            q.HeadTimer?.Cancelled = true;
+            q.HeadTimer = null;
+            q.TimedHead = null;
+            q.BlockedHead = null;
+            _dirty = true;
         }
 
         if (r.Extensions is { } ext)

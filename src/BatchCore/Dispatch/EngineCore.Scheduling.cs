@@ -481,5 +481,10 @@ internal sealed partial class EngineCore
                 return;
             }
         }
+
+        // Still waiting, not yet over any limit (its reason or the actions changed): look at the head again, which arms
+        // its timer anew.
+        q.BlockedHead = null;
+        _dirty = true;
     }
 }

@@ -207,6 +207,36 @@ public class SchedulingTests
         Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(next.JobId));
     }
 
+    /// <summary>
+    /// UpdateJobQueue's jobStateTimeLimitActions apply to the head already waiting: a raised limit cancels it at the new
+    /// time (not never), a lowered one at the new time (not the old).
+    /// </summary>
+    [Theory]
+    [InlineData(600, 1_200)]
+    [InlineData(1_200, 600)]
+    public async Task JobStateTimeLimitAction_Updated_AppliesToTheWaitingHead(int before, int after)
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 4096 }] });
+        JobStateTimeLimitAction Action(int seconds) => new() { Reason = StatusReasons.JobResourceRequirement, State = "RUNNABLE", Action = "CANCEL", MaxTimeSeconds = seconds };
+        await engine.CreateJobQueueAsync(new()
+        {
+            JobQueueName = "q",
+            Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
+            JobStateTimeLimitActions = [Action(before)],
+        });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        var stuck = await engine.SubmitJobAsync(TestEngine.Job("stuck", vcpus: 16));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(100));
+        await engine.UpdateJobQueueAsync(new() { JobQueue = "q", JobStateTimeLimitActions = [Action(after)] });
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(after - 100 - 1));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(stuck.JobId));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(2));
+        Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(stuck.JobId));
+    }
+
     [Fact]
     public async Task RetriedJob_GoesToTheFrontOfTheQueue()
     {
