@@ -253,7 +253,8 @@ internal sealed partial class EngineCore
             {
                 p.Add("shareIdentifier", $"is required: job queue {q.Name} has a fair-share scheduling policy");
             }
-            else if (!q.Shares.ContainsKey(r.ShareIdentifier) && q.Shares.Values.Count(s => s.ActiveJobs > 0) >= _options.Quotas.MaxActiveShareIdentifiers)
+            else if (!(q.Shares.TryGetValue(r.ShareIdentifier, out var share) && share.ActiveJobs > 0) &&
+                     q.Shares.Values.Count(s => s.ActiveJobs > 0) >= _options.Quotas.MaxActiveShareIdentifiers)
             {
                 p.Add("shareIdentifier", $"job queue {q.Name} already has {_options.Quotas.MaxActiveShareIdentifiers} active share identifiers");
             }

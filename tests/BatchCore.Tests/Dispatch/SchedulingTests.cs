@@ -237,6 +237,28 @@ public class SchedulingTests
         Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(stuck.JobId));
     }
 
+    /// <summary>
+    /// The active share identifiers quota counts a share that comes back: one whose jobs all ended is not active, and
+    /// submitting to it again makes it active (it used to pass the quota because the queue still knew it).
+    /// </summary>
+    [Fact]
+    public async Task ActiveShareIdentifiers_QuotaCountsAShareThatComesBack()
+    {
+        var options = new BatchEngineOptions { Quotas = new BatchQuotas { MaxActiveShareIdentifiers = 1 } };
+        await using var engine = TestEngine.Create(options);
+        var policy = await engine.CreateSchedulingPolicyAsync(new() { Name = "fair" });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 4, MemoryMiB = 8192 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, SchedulingPolicyArn = policy.Arn, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        await engine.SubmitJobAsync(TestEngine.Job("a1", runSeconds: 10, share: "a"));
+        await engine.RunUntilIdleAsync(); // share a: no active job any more
+        await engine.SubmitJobAsync(TestEngine.Job("b1", runSeconds: 1_000, share: "b"));
+
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job("a2", share: "a")));
+        Assert.Contains("already has 1 active share identifiers", e.Message, StringComparison.Ordinal);
+        await engine.SubmitJobAsync(TestEngine.Job("b2", share: "b")); // the active one takes more
+    }
+
     [Fact]
     public async Task RetriedJob_GoesToTheFrontOfTheQueue()
     {
