@@ -1306,6 +1306,11 @@ internal sealed partial class EngineCore
                 merged[k] = val;
             }
 
+            if (merged.Count > _options.Quotas.MaxTags && !_replaying) // as for every other resource; nothing applied
+            {
+                throw new BatchClientException($"tags: Member must have length less than or equal to {_options.Quotas.MaxTags}");
+            }
+
             revs[v - 1] = revs[v - 1] with { Tags = merged };
             return;
         }
@@ -1324,12 +1329,24 @@ internal sealed partial class EngineCore
 
     public void UntagResource(string? arn, IReadOnlyList<string>? keys)
     {
-        if (string.IsNullOrEmpty(arn))
+        var p = new Problems();
+        p.Required(arn, "resourceArn");
+        if (!_replaying)
         {
-            throw new BatchClientException("resourceArn is required");
+            // AWS: tagKeys is required, 1-50 keys (no key would otherwise remove every tag of a job definition).
+            if (keys is not { Count: > 0 })
+            {
+                p.Add("tagKeys", "is required (1 to 50 tag keys)");
+            }
+            else if (keys.Count > _options.Quotas.MaxTags)
+            {
+                p.Add("tagKeys", $"must have at most {_options.Quotas.MaxTags} keys, had {keys.Count}");
+            }
         }
 
-        if (arn.Contains(":job-definition/", StringComparison.Ordinal))
+        p.ThrowIfAny();
+
+        if (arn!.Contains(":job-definition/", StringComparison.Ordinal))
         {
             var (name, rev) = ParseDefinitionRef(arn);
             if (_definitions.GetValueOrDefault(name) is not { } revs || rev is not { } v || v < 1 || v > revs.Count)

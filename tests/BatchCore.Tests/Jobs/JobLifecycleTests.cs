@@ -415,4 +415,28 @@ public class JobLifecycleTests
         var missing = arn.Replace(r.JobId, "no-such-job", StringComparison.Ordinal);
         Assert.Contains("resourceArn", (await Assert.ThrowsAsync<BatchClientException>(() => engine.ListTagsForResourceAsync(missing))).Message);
     }
+
+    /// <summary>
+    /// Tag limits hold for job definitions as for every resource (50 together, nothing applied when over), and
+    /// UntagResource needs 1-50 keys (no keys used to remove every tag of a job definition).
+    /// </summary>
+    [Fact]
+    public async Task TagLimits_HoldForJobDefinitions_AndUntagNeedsKeys()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var arn = (await engine.RegisterJobDefinitionAsync(TestEngine.Definition("tagged") with
+        {
+            Tags = Enumerable.Range(0, 40).ToDictionary(i => "t" + i, i => "v"),
+        })).JobDefinitionArn;
+
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.TagResourceAsync(arn, Enumerable.Range(40, 11).ToDictionary(i => "t" + i, i => "v")));
+        Assert.Contains("tags: Member must have length less than or equal to 50", e.Message, StringComparison.Ordinal);
+        Assert.Equal(40, (await engine.ListTagsForResourceAsync(arn)).Count); // nothing applied
+
+        e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UntagResourceAsync(arn, []));
+        Assert.Contains("tagKeys is required", e.Message, StringComparison.Ordinal);
+        Assert.Equal(40, (await engine.ListTagsForResourceAsync(arn)).Count);
+        await engine.UntagResourceAsync(arn, ["t0"]);
+        Assert.Equal(39, (await engine.ListTagsForResourceAsync(arn)).Count);
+    }
 }
