@@ -68,6 +68,8 @@ internal sealed partial class EngineCore
         {
             ResourceValidation.ValidateEnvironment(co.Environment, p, "containerOverrides.environment");
             ResourceValidation.ValidateResourceRequirements(co.ResourceRequirements, p, "containerOverrides.resourceRequirements");
+            p.Range(co.Vcpus, 1, 10_000, "containerOverrides.vcpus");
+            p.Range(co.Memory, 4, int.MaxValue, "containerOverrides.memory");
         }
 
         ResourceValidation.ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");
@@ -242,8 +244,20 @@ internal sealed partial class EngineCore
         // Resources: definition, then overrides by type.
         var (dv, dm, dg) = ResourceValidation.ValidateResourceRequirements(cp.ResourceRequirements, new Problems(), "");
         var (ov, om, og) = ResourceValidation.ValidateResourceRequirements(r.ContainerOverrides?.ResourceRequirements, new Problems(), "");
-        var vcpus = ov ?? dv ?? cp.Vcpus ?? 1;
-        var memory = om ?? dm ?? cp.Memory ?? 2048;
+        // AWS: the legacy vcpus / memory overrides replace only the definition's legacy values, never its resource requirements.
+        var co = r.ContainerOverrides;
+        if (co?.Vcpus is not null && dv is not null)
+        {
+            p.Add("containerOverrides.vcpus", "cannot override a VCPU given in the job definition's resourceRequirements (use containerOverrides.resourceRequirements)");
+        }
+
+        if (co?.Memory is not null && dm is not null)
+        {
+            p.Add("containerOverrides.memory", "cannot override a MEMORY given in the job definition's resourceRequirements (use containerOverrides.resourceRequirements)");
+        }
+
+        var vcpus = ov ?? dv ?? co?.Vcpus ?? cp.Vcpus ?? 1;
+        var memory = om ?? dm ?? co?.Memory ?? cp.Memory ?? 2048;
         var gpus = og ?? dg ?? 0;
         ResourceValidation.ValidatePlatformResources(vcpus, memory, gpus, fargate, p, "containerOverrides.resourceRequirements");
 

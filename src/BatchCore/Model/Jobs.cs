@@ -73,6 +73,10 @@ public sealed record ContainerOverrides
     public IReadOnlyList<KeyValuePair>? Environment { get; init; }
     public IReadOnlyList<ResourceRequirement>? ResourceRequirements { get; init; }
     public string? InstanceType { get; init; }
+    /// <summary>Deprecated by AWS: overrides only a definition's legacy <c>vcpus</c>, not a VCPU resource requirement.</summary>
+    public int? Vcpus { get; init; }
+    /// <summary>Deprecated by AWS: overrides only a definition's legacy <c>memory</c> (MiB), not a MEMORY resource requirement.</summary>
+    public int? Memory { get; init; }
 }
 
 /// <summary>AWS <c>SubmitJob</c> response.</summary>

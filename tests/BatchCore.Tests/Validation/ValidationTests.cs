@@ -205,6 +205,30 @@ public class ValidationTests
     }
 
     /// <summary>
+    /// The deprecated containerOverrides.vcpus / memory override a definition's legacy vcpus / memory (the job reserves
+    /// what they say), and are refused against a definition that gives them as resource requirements (AWS).
+    /// </summary>
+    [Fact]
+    public async Task LegacyVcpusAndMemoryOverrides_ReplaceOnlyLegacyValues()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 4);
+        await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+        {
+            JobDefinitionName = "legacy",
+            Type = JobDefinitionType.container,
+            ContainerProperties = new ContainerProperties { Image = "busybox", Command = ["true"], Vcpus = 1, Memory = 512 },
+        });
+        var job = await engine.SubmitJobAsync(TestEngine.Job(def: "legacy") with { ContainerOverrides = new() { Vcpus = 2, Memory = 1024 } });
+        var requirements = (await engine.DescribeAsync(job.JobId)).Container!.ResourceRequirements!;
+        Assert.Equal(["2", "1024"], requirements.Select(q => q.Value));
+
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job() with { ContainerOverrides = new() { Vcpus = 2 } }));
+        Assert.Contains("containerOverrides.vcpus cannot override a VCPU given in the job definition's resourceRequirements", e.Message, StringComparison.Ordinal);
+        e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job(def: "legacy") with { ContainerOverrides = new() { Memory = 2 } }));
+        Assert.Contains("containerOverrides.memory must be between 4 and", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// AWS requires an execution role on Fargate; a journal written before BatchCore checked it still recovers (the
     /// rule is not applied to replayed records).
     /// </summary>
