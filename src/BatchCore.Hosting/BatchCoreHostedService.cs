@@ -36,78 +36,65 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
             _watch = WatchAsync(_watchStop.Token);
         }
 
+        // A recovered engine (journal) already has what an earlier start created: kept, not created again.
         var recovered = engine.Recovery is not null;
         var count = 0;
         for (var i = 0; i < o.ConsumableResources.Count; i++)
         {
             var r = o.ConsumableResources[i];
-            if (recovered && r.ConsumableResourceName is { } name &&
-                (await engine.ListConsumableResourcesAsync(new() { Filters = [new() { Name = ListConsumableResourcesFilterName.CONSUMABLE_RESOURCE_NAME, Values = [name] }] }, cancellationToken)
-                    .ConfigureAwait(false)).ConsumableResources.Any(c => c.ConsumableResourceName == name))
-            {
-                continue;
-            }
-
-            await Create($"{Section}:ConsumableResources:{i}", "consumableResourceName", r.ConsumableResourceName,
+            count += await CreateAsync($"{Section}:ConsumableResources:{i}", "consumableResourceName", r.ConsumableResourceName, recovered,
+                async name => (await engine.ListConsumableResourcesAsync(new() { Filters = [new() { Name = ListConsumableResourcesFilterName.CONSUMABLE_RESOURCE_NAME, Values = [name] }] }, cancellationToken)
+                    .ConfigureAwait(false)).ConsumableResources.Any(c => c.ConsumableResourceName == name),
                 () => engine.CreateConsumableResourceAsync(r, cancellationToken)).ConfigureAwait(false);
-            count++;
         }
 
         for (var i = 0; i < o.SchedulingPolicies.Count; i++)
         {
             var r = o.SchedulingPolicies[i];
-            if (recovered && r.Name is { } name && (await engine.DescribeSchedulingPoliciesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0)
-            {
-                continue;
-            }
-
-            await Create($"{Section}:SchedulingPolicies:{i}", "name", r.Name,
+            count += await CreateAsync($"{Section}:SchedulingPolicies:{i}", "name", r.Name, recovered,
+                async name => (await engine.DescribeSchedulingPoliciesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0,
                 () => engine.CreateSchedulingPolicyAsync(r, cancellationToken)).ConfigureAwait(false);
-            count++;
         }
 
         for (var i = 0; i < o.ComputeEnvironments.Count; i++)
         {
             var r = o.ComputeEnvironments[i];
-            if (recovered && r.ComputeEnvironmentName is { } name &&
-                (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [name] }, cancellationToken).ConfigureAwait(false)).Count > 0)
-            {
-                continue;
-            }
-
-            await Create($"{Section}:ComputeEnvironments:{i}", "computeEnvironmentName", r.ComputeEnvironmentName,
+            count += await CreateAsync($"{Section}:ComputeEnvironments:{i}", "computeEnvironmentName", r.ComputeEnvironmentName, recovered,
+                async name => (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [name] }, cancellationToken).ConfigureAwait(false)).Count > 0,
                 () => engine.CreateComputeEnvironmentAsync(r, cancellationToken)).ConfigureAwait(false);
-            count++;
         }
 
         for (var i = 0; i < o.JobQueues.Count; i++)
         {
             var r = o.JobQueues[i];
-            if (recovered && r.JobQueueName is { } name && (await engine.DescribeJobQueuesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0)
-            {
-                continue;
-            }
-
-            await Create($"{Section}:JobQueues:{i}", "jobQueueName", r.JobQueueName,
+            count += await CreateAsync($"{Section}:JobQueues:{i}", "jobQueueName", r.JobQueueName, recovered,
+                async name => (await engine.DescribeJobQueuesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0,
                 () => engine.CreateJobQueueAsync(r, cancellationToken)).ConfigureAwait(false);
-            count++;
         }
 
-        for (var i = 0; i < o.JobDefinitions.Count; i++, count++)
+        for (var i = 0; i < o.JobDefinitions.Count; i++)
         {
+            // Registered again only when its configuration changed (a recovered engine has the earlier revision).
             var r = o.JobDefinitions[i];
-            await Create($"{Section}:JobDefinitions:{i}", "jobDefinitionName", r.JobDefinitionName,
+            count += await CreateAsync($"{Section}:JobDefinitions:{i}", "jobDefinitionName", r.JobDefinitionName, recovered: false, exists: null,
                 () => engine.RegisterJobDefinitionIfChangedAsync(r, cancellationToken)).ConfigureAwait(false);
         }
 
         Log.ResourcesCreated(_logger, count);
     }
 
-    private static async Task Create(string path, string nameField, string? name, Func<Task> create)
+    /// <summary>Creates one configured resource (1), or keeps the one a recovered engine has (0); a rejected one fails the start.</summary>
+    private static async Task<int> CreateAsync(string path, string nameField, string? name, bool recovered, Func<string, Task<bool>>? exists, Func<Task> create)
     {
+        if (recovered && name is not null && exists is not null && await exists(name).ConfigureAwait(false))
+        {
+            return 0;
+        }
+
         try
         {
             await create().ConfigureAwait(false);
+            return 1;
         }
         catch (BatchClientException e)
         {

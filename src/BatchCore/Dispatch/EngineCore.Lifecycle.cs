@@ -136,7 +136,7 @@ internal sealed partial class EngineCore
             }
 
             // Not on replay: the journal's state records carry what happened (an older journal may hold jobs that ran).
-            if (!_replaying && job.Spec.PropagateTags == true && PropagatedTags(job) is { Count: var tags } && tags > _options.Quotas.MaxTags)
+            if (!_replaying && job.Spec.PropagateTags == true && PropagatedTagCount(job) is var tags && tags > _options.Quotas.MaxTags)
             {
                 // AWS: more than 50 tags once the job's and its definition's are combined moves the job to FAILED.
                 SetState(job, JobState.Pending, null);
@@ -552,11 +552,24 @@ internal sealed partial class EngineCore
         host.Driver.Terminate(new AttemptToken(job.AttemptToken), grace);
     }
 
+    /// <summary>How many tags <see cref="PropagatedTags"/> gives, without building them.</summary>
+    private static int PropagatedTagCount(Job job)
+    {
+        var definition = job.Spec.Definition.Tags;
+        var count = definition.Count;
+        foreach (var key in ((job.Parent ?? job).MutableTags ?? job.Spec.Tags).Keys)
+        {
+            count += definition.ContainsKey(key) ? 0 : 1;
+        }
+
+        return count;
+    }
+
     /// <summary>What propagateTags hands to the task (AWS): the job definition's tags, then the job's (which win).</summary>
     private static Dictionary<string, string> PropagatedTags(Job job)
     {
         var top = job.Parent ?? job;
-        var merged = new Dictionary<string, string>(job.Spec.Definition.Tags ?? EmptyEnvironment, StringComparer.Ordinal);
+        var merged = new Dictionary<string, string>(job.Spec.Definition.Tags, StringComparer.Ordinal);
         foreach (var (k, v) in top.MutableTags ?? job.Spec.Tags)
         {
             merged[k] = v;

@@ -203,10 +203,7 @@ internal sealed partial class EngineCore
             StatusReason = job.StatusReason,
             StartedAt = job.StartedAt,
             CreatedAt = job.CreatedAt,
-            ConsumableResourceProperties = spec.ConsumableResourceProperties ?? new ConsumableResourceProperties
-            {
-                ConsumableResourceList = [.. spec.Consumables.Select(c => new ConsumableResourceRequirement { ConsumableResource = c.Resource.Arn, Quantity = c.Quantity })],
-            },
+            ConsumableResourceProperties = spec.ConsumableResourceProperties!, // a job that needs a resource was given these
         };
     }
 
