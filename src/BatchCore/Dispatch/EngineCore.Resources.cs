@@ -279,11 +279,7 @@ internal sealed partial class EngineCore
             }
             else
             {
-                if (ce.UpdateTimer is { } previous)
-                {
-                    previous.Cancelled = true;
-                }
-
+                CancelUpdateTimer(ce);
                 var minutes = policy?.JobExecutionTimeoutMinutes ?? 30;
                 ce.UpdateTimer = AddTimer(new TimerEntry { Kind = TimerKind.UpdateTimeout, DueMs = NowMs + (minutes * 60_000), Target = ce });
             }
@@ -324,6 +320,12 @@ internal sealed partial class EngineCore
     /// <summary>The statusReason of a job terminated by an infrastructure update.</summary>
     internal const string UpdateTerminatedReason = "Terminated by an infrastructure update of the compute environment";
 
+    private static void CancelUpdateTimer(ComputeEnvironmentState ce)
+    {
+        ce.UpdateTimer?.Cancelled = true;
+        ce.UpdateTimer = null;
+    }
+
     /// <summary>The last replaced instance left: the update is done.</summary>
     private void EndInfrastructureUpdateIfDone(ComputeEnvironmentState ce)
     {
@@ -334,12 +336,7 @@ internal sealed partial class EngineCore
 
         ce.Status = ResourceStatus.VALID;
         ce.StatusReason = null;
-        if (ce.UpdateTimer is { } timer)
-        {
-            timer.Cancelled = true;
-            ce.UpdateTimer = null;
-        }
-
+        CancelUpdateTimer(ce);
         EnsureMinCapacity(ce); // the replaced instances counted against minvCpus until now
     }
 
@@ -515,11 +512,7 @@ internal sealed partial class EngineCore
         _ces.Remove(ce.Name);
         Telemetry.SetResources(_queues.Values, _ces.Values);
         ce.Status = ResourceStatus.DELETED;
-        if (ce.UpdateTimer is { } updateTimer)
-        {
-            updateTimer.Cancelled = true; // an infrastructure update ends with the environment
-            ce.UpdateTimer = null;
-        }
+        CancelUpdateTimer(ce); // an infrastructure update ends with the environment
 
         if (ce.HostProvider is { } provider)
         {
