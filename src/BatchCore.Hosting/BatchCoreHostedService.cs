@@ -11,8 +11,10 @@ namespace BatchCore.Hosting;
 /// scheduling policies, compute environments, job queues and job definitions, in that order (each depends only on
 /// earlier ones); a rejected one fails the start with a <see cref="BatchCoreConfigurationException"/> naming its path.
 /// On an engine recovered from its state directory (a journal), what already exists is kept: configured resources
-/// of a name the engine has are not created again, and a job definition gets a new revision only when its configuration
-/// changed (<see cref="BatchEngine.RegisterJobDefinitionIfChangedAsync"/>).
+/// of a name the engine has are not created again but updated where the configuration changed since (the fields it
+/// sets; see <see cref="RecoveredResourceUpdates"/>: a change AWS cannot update, such as a compute environment's type,
+/// fails the start naming the field), and a job definition gets a new revision only when its configuration changed
+/// (<see cref="BatchEngine.RegisterJobDefinitionIfChangedAsync"/>).
 /// At stop, gracefully: 1. stop taking jobs (<see cref="BatchEngine.StopTakingJobsAsync"/>: no submissions, no new
 /// placements; queue and compute-environment states untouched, nothing journaled); 2. wait up to <see cref="BatchCoreOptions.DrainTimeout"/> for running attempts to end; 3.
 /// <see cref="BatchEngine.StopAsync"/>, which terminates what still runs and waits up to
@@ -36,39 +38,110 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
             _watch = WatchAsync(_watchStop.Token);
         }
 
-        // A recovered engine (journal) already has what an earlier start created: kept, not created again.
+        // A recovered engine (journal) already has what an earlier start created: kept, and updated where the
+        // configuration changed since (RecoveredResourceUpdates). Every configured resource is planned before anything is
+        // changed, so a change that cannot be applied fails the start with nothing updated.
         var recovered = engine.Recovery is not null;
-        var count = 0;
+        var plan = new List<Step>();
         for (var i = 0; i < o.ConsumableResources.Count; i++)
         {
             var r = o.ConsumableResources[i];
-            count += await CreateAsync($"{Section}:ConsumableResources:{i}", "consumableResourceName", r.ConsumableResourceName, recovered,
-                async name => (await engine.ListConsumableResourcesAsync(new() { Filters = [new() { Name = ListConsumableResourcesFilterName.CONSUMABLE_RESOURCE_NAME, Values = [name] }] }, cancellationToken)
-                    .ConfigureAwait(false)).ConsumableResources.Any(c => c.ConsumableResourceName == name),
+            await PlanAsync(plan, $"{Section}:ConsumableResources:{i}", "consumableResourceName", r.ConsumableResourceName, recovered,
+                async name =>
+                {
+                    var listed = await engine.ListConsumableResourcesAsync(new() { Filters = [new() { Name = ListConsumableResourcesFilterName.CONSUMABLE_RESOURCE_NAME, Values = [name] }] }, cancellationToken).ConfigureAwait(false);
+                    if (!listed.ConsumableResources.Any(c => c.ConsumableResourceName == name))
+                    {
+                        return null;
+                    }
+
+                    var had = await engine.DescribeConsumableResourceAsync(name, cancellationToken).ConfigureAwait(false);
+                    var update = RecoveredResourceUpdates.ConsumableResource(r, had);
+                    return async () =>
+                    {
+                        if (update is not null)
+                        {
+                            await engine.UpdateConsumableResourceAsync(update, cancellationToken).ConfigureAwait(false);
+                        }
+
+                        await TagAsync(had.ConsumableResourceArn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
+                    };
+                },
                 () => engine.CreateConsumableResourceAsync(r, cancellationToken)).ConfigureAwait(false);
         }
 
         for (var i = 0; i < o.SchedulingPolicies.Count; i++)
         {
             var r = o.SchedulingPolicies[i];
-            count += await CreateAsync($"{Section}:SchedulingPolicies:{i}", "name", r.Name, recovered,
-                async name => (await engine.DescribeSchedulingPoliciesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0,
+            await PlanAsync(plan, $"{Section}:SchedulingPolicies:{i}", "name", r.Name, recovered,
+                async name =>
+                {
+                    if ((await engine.DescribeSchedulingPoliciesAsync([name], cancellationToken).ConfigureAwait(false)) is not [var had])
+                    {
+                        return null;
+                    }
+
+                    var update = RecoveredResourceUpdates.SchedulingPolicy(r, had);
+                    return async () =>
+                    {
+                        if (update is not null)
+                        {
+                            await engine.UpdateSchedulingPolicyAsync(update, cancellationToken).ConfigureAwait(false);
+                        }
+
+                        await TagAsync(had.Arn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
+                    };
+                },
                 () => engine.CreateSchedulingPolicyAsync(r, cancellationToken)).ConfigureAwait(false);
         }
 
         for (var i = 0; i < o.ComputeEnvironments.Count; i++)
         {
             var r = o.ComputeEnvironments[i];
-            count += await CreateAsync($"{Section}:ComputeEnvironments:{i}", "computeEnvironmentName", r.ComputeEnvironmentName, recovered,
-                async name => (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [name] }, cancellationToken).ConfigureAwait(false)).Count > 0,
+            await PlanAsync(plan, $"{Section}:ComputeEnvironments:{i}", "computeEnvironmentName", r.ComputeEnvironmentName, recovered,
+                async name =>
+                {
+                    if ((await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [name] }, cancellationToken).ConfigureAwait(false)) is not [var had])
+                    {
+                        return null;
+                    }
+
+                    var update = RecoveredResourceUpdates.ComputeEnvironment(r, had);
+                    return async () =>
+                    {
+                        if (update is not null)
+                        {
+                            await engine.UpdateComputeEnvironmentAsync(update, cancellationToken).ConfigureAwait(false);
+                        }
+
+                        await TagAsync(had.ComputeEnvironmentArn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
+                    };
+                },
                 () => engine.CreateComputeEnvironmentAsync(r, cancellationToken)).ConfigureAwait(false);
         }
 
         for (var i = 0; i < o.JobQueues.Count; i++)
         {
             var r = o.JobQueues[i];
-            count += await CreateAsync($"{Section}:JobQueues:{i}", "jobQueueName", r.JobQueueName, recovered,
-                async name => (await engine.DescribeJobQueuesAsync([name], cancellationToken).ConfigureAwait(false)).Count > 0,
+            await PlanAsync(plan, $"{Section}:JobQueues:{i}", "jobQueueName", r.JobQueueName, recovered,
+                async name =>
+                {
+                    if ((await engine.DescribeJobQueuesAsync([name], cancellationToken).ConfigureAwait(false)) is not [var had])
+                    {
+                        return null;
+                    }
+
+                    var update = RecoveredResourceUpdates.JobQueue(r, had);
+                    return async () =>
+                    {
+                        if (update is not null)
+                        {
+                            await engine.UpdateJobQueueAsync(update, cancellationToken).ConfigureAwait(false);
+                        }
+
+                        await TagAsync(had.JobQueueArn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
+                    };
+                },
                 () => engine.CreateJobQueueAsync(r, cancellationToken)).ConfigureAwait(false);
         }
 
@@ -76,30 +149,62 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         {
             // Registered again only when its configuration changed (a recovered engine has the earlier revision).
             var r = o.JobDefinitions[i];
-            count += await CreateAsync($"{Section}:JobDefinitions:{i}", "jobDefinitionName", r.JobDefinitionName, recovered: false, exists: null,
+            await PlanAsync(plan, $"{Section}:JobDefinitions:{i}", "jobDefinitionName", r.JobDefinitionName, recovered: false, keep: null,
                 () => engine.RegisterJobDefinitionIfChangedAsync(r, cancellationToken)).ConfigureAwait(false);
         }
 
-        Log.ResourcesCreated(_logger, count);
-    }
-
-    /// <summary>Creates one configured resource (1), or keeps the one a recovered engine has (0); a rejected one fails the start.</summary>
-    private static async Task<int> CreateAsync(string path, string nameField, string? name, bool recovered, Func<string, Task<bool>>? exists, Func<Task> create)
-    {
-        if (recovered && name is not null && exists is not null && await exists(name).ConfigureAwait(false))
+        var created = 0;
+        foreach (var step in plan)
         {
-            return 0;
+            await RunAsync(step.Where, step.Action).ConfigureAwait(false);
+            created += step.Creates ? 1 : 0;
         }
 
+        Log.ResourcesCreated(_logger, created);
+    }
+
+    /// <summary>One configured resource's start-up action: its create, or the update of the one a recovered engine has.</summary>
+    private readonly record struct Step(string Where, Func<Task> Action, bool Creates);
+
+    /// <summary>
+    /// Plans one configured resource: its create, or — when the engine was recovered and <paramref name="keep"/> finds
+    /// the resource — what <paramref name="keep"/> returns (the update to the configuration). A change that cannot be
+    /// applied fails the start here, before any step runs.
+    /// </summary>
+    private static async Task PlanAsync(List<Step> plan, string path, string nameField, string? name, bool recovered,
+        Func<string, Task<Func<Task>?>>? keep, Func<Task> create)
+    {
+        var where = name is null ? path : $"{path} ({nameField} {name})";
+        var update = await RunAsync(where, async () =>
+            recovered && name is not null && keep is not null ? await keep(name).ConfigureAwait(false) : null).ConfigureAwait(false);
+        plan.Add(update is null ? new Step(where, create, Creates: true) : new Step(where, update, Creates: false));
+    }
+
+    /// <summary>Runs one step; a rejected request fails the start naming the configured resource.</summary>
+    private static async Task<T> RunAsync<T>(string where, Func<Task<T>> step)
+    {
         try
         {
-            await create().ConfigureAwait(false);
-            return 1;
+            return await step().ConfigureAwait(false);
         }
         catch (BatchClientException e)
         {
-            var where = name is null ? path : $"{path} ({nameField} {name})";
             throw new BatchCoreConfigurationException(where, e.Message, e);
+        }
+    }
+
+    private static Task RunAsync(string where, Func<Task> step) => RunAsync(where, async () =>
+    {
+        await step().ConfigureAwait(false);
+        return true;
+    });
+
+    /// <summary>Adds the configured tags a recovered resource lacks or has with another value.</summary>
+    private async Task TagAsync(string arn, IReadOnlyDictionary<string, string>? configured, IReadOnlyDictionary<string, string> had, CancellationToken ct)
+    {
+        if (RecoveredResourceUpdates.Tags(configured, had) is { } tags)
+        {
+            await engine.TagResourceAsync(arn, tags, ct).ConfigureAwait(false);
         }
     }
 

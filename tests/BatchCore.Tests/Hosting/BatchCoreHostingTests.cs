@@ -229,6 +229,66 @@ public sealed class BatchCoreHostingTests
         }
     }
 
+    /// <summary>
+    /// A restart on a journal applies what the configuration changed since: the queue's priority and state, the
+    /// consumable resource's quantity, the scheduling policy's decay and new tags. A change AWS cannot update (here the
+    /// compute environment's hosts) fails the start naming the resource and the field, and changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task Restart_OnAJournal_AppliesConfigurationChanges_AndRefusesWhatCannotChange()
+    {
+        var dir = Directory.CreateTempSubdirectory("bc-host-").FullName;
+        try
+        {
+            void Configure(BatchCoreOptions o, int? priority, string? state, long? licences, int decay, double vcpus)
+            {
+                o.Engine = o.Engine with { Journal = new BatchCore.Journal.JournalOptions { Durability = BatchCore.Journal.Durability.Journal, StateDirectory = dir } };
+                o.AddLocalComputeEnvironment("local", vcpus, 4096);
+                o.AddJobQueue("q", priority ?? 0, "local");
+                o.JobQueues[^1] = o.JobQueues[^1] with { Priority = priority, State = state, Tags = state is null ? null : new Dictionary<string, string> { ["team"] = "ops" } };
+                o.SchedulingPolicies.Add(new CreateSchedulingPolicyRequest { Name = "fair", FairsharePolicy = new FairsharePolicy { ShareDecaySeconds = decay } });
+                o.ConsumableResources.Add(new CreateConsumableResourceRequest { ConsumableResourceName = "licence", TotalQuantity = licences });
+            }
+
+            async Task<(JobQueueDetail Queue, long Licences, int Decay)> StartAsync(int? priority, string? state, long? licences, int decay, double vcpus = 2)
+            {
+                using var host = Build(_ => { }, o => Configure(o, priority, state, licences, decay, vcpus));
+                using var guard = new CancellationTokenSource(HangGuard);
+                await host.StartAsync(guard.Token);
+                var engine = host.Services.GetRequiredService<BatchEngine>();
+                var queue = (await engine.DescribeJobQueuesAsync(["q"], guard.Token)).Single();
+                var licence = await engine.DescribeConsumableResourceAsync("licence", guard.Token);
+                var policy = (await engine.DescribeSchedulingPoliciesAsync(["fair"], guard.Token)).Single();
+                await host.StopAsync(guard.Token);
+                return (queue, licence.TotalQuantity, policy.FairsharePolicy.ShareDecaySeconds);
+            }
+
+            var first = await StartAsync(priority: 1, state: null, licences: 2, decay: 0);
+            Assert.Equal((1, ResourceState.ENABLED, 2L, 0), (first.Queue.Priority, first.Queue.State, first.Licences, first.Decay));
+
+            var second = await StartAsync(priority: 5, state: ResourceState.DISABLED, licences: 7, decay: 3600);
+            Assert.Equal((5, ResourceState.DISABLED, 7L, 3600), (second.Queue.Priority, second.Queue.State, second.Licences, second.Decay));
+            Assert.Equal("ops", second.Queue.Tags["team"]);
+
+            // State left out of the configuration: what the engine has is kept (an operator's DISABLED stays).
+            var third = await StartAsync(priority: 5, state: null, licences: 7, decay: 3600);
+            Assert.Equal(ResourceState.DISABLED, third.Queue.State);
+
+            var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => StartAsync(priority: 9, state: null, licences: 9, decay: 60, vcpus: 4));
+            Assert.Equal("BatchCore:ComputeEnvironments:0 (computeEnvironmentName local)", e.Path);
+            Assert.Contains("hosts", e.Message, StringComparison.Ordinal);
+
+            // The refused start changed nothing, not even what was planned before the compute environment (the
+            // consumable resource and the policy). Priority and quantity left out: the recovered values show.
+            var after = await StartAsync(priority: null, state: null, licences: null, decay: 3600);
+            Assert.Equal((5, 7L, 3600), (after.Queue.Priority, after.Licences, after.Decay));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Configuration_MissingPriority_FailsTheStartNamingThePath()
     {
