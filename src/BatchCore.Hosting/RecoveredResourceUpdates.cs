@@ -6,7 +6,7 @@ namespace BatchCore.Hosting;
 /// On an engine recovered from its journal, what the configuration now says about a resource the engine already has:
 /// the AWS update that brings the resource to the configuration (null when they agree), or a
 /// <see cref="BatchClientException"/> naming the field when the change is one AWS allows no update of (a compute
-/// environment's type, a consumable resource's type) or BatchCore has no update for (an UNMANAGED compute environment's
+/// environment's or a job queue's type, a consumable resource's type) or BatchCore has no update for (an UNMANAGED compute environment's
 /// hosts). Only the fields the configuration sets are compared: a field it leaves out keeps what the engine has (a queue
 /// an operator disabled stays disabled unless the configuration names its state), and desiredvCpus, which the engine
 /// itself moves with demand, is never compared. Tags are added or changed, never removed (others may have tagged the
@@ -14,8 +14,14 @@ namespace BatchCore.Hosting;
 /// </summary>
 internal static class RecoveredResourceUpdates
 {
+    /// <exception cref="BatchClientException">The configuration changes the queue's type.</exception>
     public static UpdateJobQueueRequest? JobQueue(CreateJobQueueRequest configured, JobQueueDetail recovered)
     {
+        if (Differs(configured.JobQueueType, recovered.JobQueueType))
+        {
+            throw Immutable("jobQueueType", recovered.JobQueueType, "a job queue's type cannot be updated");
+        }
+
         var state = Differs(configured.State, recovered.State) ? configured.State : null;
         var priority = configured.Priority is { } p && p != recovered.Priority ? configured.Priority : null;
         var policy = configured.SchedulingPolicyArn is { } arn && NameOf(arn) != NameOf(recovered.SchedulingPolicyArn) ? arn : null;

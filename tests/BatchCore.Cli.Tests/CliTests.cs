@@ -23,6 +23,23 @@ public sealed class ValidateTests
         Assert.DoesNotContain("unknown field", r.StandardOutput + r.StandardError, StringComparison.Ordinal);
     }
 
+    /// <summary>AWS fields BatchCore has no counterpart for (EKS, multi-node) are known fields refused with the reason, not typos.</summary>
+    [Fact]
+    public async Task Validate_AwsFieldsBatchCoreDoesNotRun_AreRefusedWithTheReason()
+    {
+        var r = await Cli.RunAsync("validate", Cli.Spec("aws-unsupported.json"));
+        var output = r.StandardOutput + r.StandardError;
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.DoesNotContain("unknown field", output, StringComparison.Ordinal);
+        Assert.Equal(
+            [
+                "jobDefinitions[1].eksProperties: is not supported by BatchCore (it runs no Kubernetes pods): use containerProperties",
+                "jobs[0].nodeOverrides: applies only to multi-node parallel jobs (job definition type multinode), which BatchCore does not support",
+            ],
+            Cli.Lines(r.StandardOutput));
+    }
+
     [Fact]
     public async Task Validate_InvalidSpec_ExitsTwo_WithEveryProblemAndItsPath()
     {

@@ -580,6 +580,17 @@ internal sealed partial class EngineCore
         var policy = r.SchedulingPolicyArn is { } arn ? ResolvePolicy(arn, p) : null;
         ValidateTimeLimitActions(r.JobStateTimeLimitActions, p);
         ValidateQueueExtensions(r.Extensions, p);
+        var type = r.JobQueueType ?? (ces.Length > 0 && ces[0].IsFargate ? JobQueueType.ECS_FARGATE : JobQueueType.ECS);
+        if (r.JobQueueType is JobQueueType.EKS or JobQueueType.SAGEMAKER_TRAINING)
+        {
+            p.Add("jobQueueType", $"{r.JobQueueType} job queues are not supported by BatchCore (it runs container jobs: ECS or ECS_FARGATE)");
+        }
+        else
+        {
+            p.OneOf(r.JobQueueType, "jobQueueType", JobQueueType.ECS, JobQueueType.ECS_FARGATE, JobQueueType.EKS, JobQueueType.SAGEMAKER_TRAINING);
+            CheckQueueType(type, ces, p);
+        }
+
         p.ThrowIfAny();
 
         var q = new JobQueueState
@@ -594,6 +605,7 @@ internal sealed partial class EngineCore
             Policy = policy,
             TimeLimitActions = r.JobStateTimeLimitActions ?? [],
             Extensions = r.Extensions,
+            Type = type,
             Tags = new(r.Tags ?? new Dictionary<string, string>(), StringComparer.Ordinal),
         };
         _queues[q.Name] = q;
@@ -606,6 +618,20 @@ internal sealed partial class EngineCore
         Telemetry.SetResources(_queues.Values, _ces.Values);
         _dirty = true;
         return new JobQueueResponse(q.Name, q.Arn);
+    }
+
+    /// <summary>AWS: an ECS job queue takes EC2 and Spot compute environments (here also UNMANAGED), ECS_FARGATE Fargate ones.</summary>
+    private static void CheckQueueType(string type, ComputeEnvironmentState[] ces, Problems p)
+    {
+        var fargate = type == JobQueueType.ECS_FARGATE;
+        foreach (var ce in ces)
+        {
+            if (ce.IsFargate != fargate)
+            {
+                p.Add("computeEnvironmentOrder", $"compute environment {ce.Name} is {(ce.IsFargate ? "FARGATE" : "EC2/SPOT")}, which a jobQueueType {type} job queue cannot use");
+                return;
+            }
+        }
     }
 
     private ComputeEnvironmentState[] ResolveCeOrder(IReadOnlyList<ComputeEnvironmentOrder>? order, Problems p)
@@ -731,6 +757,11 @@ internal sealed partial class EngineCore
         p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
         p.Range(r.Priority, 0, 1000, "priority");
         var ces = r.ComputeEnvironmentOrder is null ? null : ResolveCeOrder(r.ComputeEnvironmentOrder, p);
+        if (ces is not null && !_replaying)
+        {
+            CheckQueueType(q.Type, ces, p); // a journal written before jobQueueType existed may switch platforms
+        }
+
         SchedulingPolicyState? policy = null;
         if (r.SchedulingPolicyArn is { } arn)
         {
@@ -864,6 +895,7 @@ internal sealed partial class EngineCore
             ComputeEnvironmentOrder = q.ComputeEnvironmentOrder,
             JobStateTimeLimitActions = q.TimeLimitActions,
             Tags = new Dictionary<string, string>(q.Tags),
+            JobQueueType = q.Type,
             Extensions = q.Extensions,
         }).ToList();
     }

@@ -72,6 +72,23 @@ internal sealed partial class EngineCore
             p.Range(co.Memory, 4, int.MaxValue, "containerOverrides.memory");
         }
 
+        // AWS's overrides for job definitions BatchCore does not register (multinode, EKS, ecsProperties): whatever
+        // definition the job names, AWS would refuse them against it.
+        if (r.NodeOverrides is not null)
+        {
+            p.Add("nodeOverrides", "applies only to multi-node parallel jobs (job definition type multinode), which BatchCore does not support");
+        }
+
+        if (r.EksPropertiesOverride is not null)
+        {
+            p.Add("eksPropertiesOverride", "applies only to EKS job definitions (eksProperties), which BatchCore does not support");
+        }
+
+        if (r.EcsPropertiesOverride is not null)
+        {
+            p.Add("ecsPropertiesOverride", "applies only to job definitions with ecsProperties, which BatchCore does not support: use containerOverrides");
+        }
+
         ResourceValidation.ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");
         ResourceValidation.ValidateTimeout(r.Timeout, p, "timeout", options);
         ResourceValidation.ValidateConsumables(r.ConsumableResourcePropertiesOverride, p, "consumableResourcePropertiesOverride");

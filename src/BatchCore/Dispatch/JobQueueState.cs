@@ -20,6 +20,8 @@ internal sealed class JobQueueState
     public SchedulingPolicyState? Policy { get; set; }
     public IReadOnlyList<JobStateTimeLimitAction> TimeLimitActions { get; set; } = [];
     public JobQueueExtensions? Extensions { get; set; }
+    /// <summary>ECS or ECS_FARGATE: given at creation or taken from its compute environments then; never changes.</summary>
+    public string Type { get; init; } = JobQueueType.ECS;
     public Dictionary<string, string> Tags { get; init; } = new(StringComparer.Ordinal);
 
     /// <summary>FIFO order of RUNNABLE jobs (queues without a scheduling policy).</summary>

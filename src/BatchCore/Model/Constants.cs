@@ -32,6 +32,16 @@ public static class ResourceState
     public const string DISABLED = nameof(DISABLED);
 }
 
+/// <summary><c>JobQueueType</c>. BatchCore runs ECS-style container jobs: <c>ECS</c> (EC2, Spot and UNMANAGED compute
+/// environments) and <c>ECS_FARGATE</c>; <c>EKS</c> and <c>SAGEMAKER_TRAINING</c> queues are refused.</summary>
+public static class JobQueueType
+{
+    public const string ECS = nameof(ECS);
+    public const string ECS_FARGATE = nameof(ECS_FARGATE);
+    public const string EKS = nameof(EKS);
+    public const string SAGEMAKER_TRAINING = nameof(SAGEMAKER_TRAINING);
+}
+
 /// <summary><c>CEStatus</c> / <c>JQStatus</c>.</summary>
 public static class ResourceStatus
 {

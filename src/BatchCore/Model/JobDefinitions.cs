@@ -12,6 +12,10 @@ public sealed record RegisterJobDefinitionRequest
     public ContainerProperties? ContainerProperties { get; init; }
     /// <summary>Multi-node parallel properties: rejected with a clear error (not supported yet).</summary>
     public object? NodeProperties { get; init; }
+    /// <summary>AWS's task-shaped properties: rejected with a clear error (describe the container in <see cref="ContainerProperties"/>).</summary>
+    public object? EcsProperties { get; init; }
+    /// <summary>AWS's EKS pod properties: rejected with a clear error (BatchCore runs no Kubernetes pods).</summary>
+    public object? EksProperties { get; init; }
     public RetryStrategy? RetryStrategy { get; init; }
     public bool? PropagateTags { get; init; }
     public JobTimeout? Timeout { get; init; }

@@ -12,6 +12,11 @@ public sealed record CreateJobQueueRequest
     public IReadOnlyList<ComputeEnvironmentOrder>? ComputeEnvironmentOrder { get; init; }
     public IReadOnlyList<JobStateTimeLimitAction>? JobStateTimeLimitActions { get; init; }
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
+    /// <summary>
+    /// <see cref="Model.JobQueueType"/>: <c>ECS</c> or <c>ECS_FARGATE</c>, matching the compute environments; when left
+    /// out, taken from them. Cannot be updated.
+    /// </summary>
+    public string? JobQueueType { get; init; }
     /// <summary>BatchCore extensions: backfill and a cap on running jobs.</summary>
     public JobQueueExtensions? Extensions { get; init; }
 }
@@ -81,6 +86,8 @@ public sealed record JobQueueDetail
     public required IReadOnlyList<ComputeEnvironmentOrder> ComputeEnvironmentOrder { get; init; }
     public IReadOnlyList<JobStateTimeLimitAction> JobStateTimeLimitActions { get; init; } = [];
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+    /// <summary><c>ECS</c> or <c>ECS_FARGATE</c> (<see cref="Model.JobQueueType"/>).</summary>
+    public string? JobQueueType { get; init; }
     public JobQueueExtensions? Extensions { get; init; }
 }
 

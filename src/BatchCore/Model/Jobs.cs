@@ -22,6 +22,12 @@ public sealed record SubmitJobRequest
     public JobTimeout? Timeout { get; init; }
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
     public ConsumableResourceProperties? ConsumableResourcePropertiesOverride { get; init; }
+    /// <summary>AWS's overrides for multi-node parallel jobs: refused with a clear error (BatchCore has no multinode job definitions).</summary>
+    public object? NodeOverrides { get; init; }
+    /// <summary>AWS's overrides for EKS jobs: refused with a clear error (no EKS job definitions).</summary>
+    public object? EksPropertiesOverride { get; init; }
+    /// <summary>AWS's overrides for <c>ecsProperties</c> job definitions: refused with a clear error (use <see cref="ContainerOverrides"/>).</summary>
+    public object? EcsPropertiesOverride { get; init; }
     /// <summary>BatchCore extensions: array concurrency cap, simulated run time.</summary>
     public SubmitJobExtensions? Extensions { get; init; }
 }

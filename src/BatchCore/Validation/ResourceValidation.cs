@@ -386,6 +386,16 @@ internal static class ResourceValidation
             p.OneOf(r.Type, "type", JobDefinitionType.container);
         }
 
+        if (r.EcsProperties is not null)
+        {
+            p.Add("ecsProperties", "is not supported by BatchCore: describe the container with containerProperties");
+        }
+
+        if (r.EksProperties is not null)
+        {
+            p.Add("eksProperties", "is not supported by BatchCore (it runs no Kubernetes pods): use containerProperties");
+        }
+
         Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags);
         p.Range(r.SchedulingPriority, 0, 9999, "schedulingPriority");
         var platforms = r.PlatformCapabilities ?? [];
@@ -405,7 +415,7 @@ internal static class ResourceValidation
             p.Add("extensions.handler", "must not be empty");
         }
 
-        if (r.Type == JobDefinitionType.container && r.ContainerProperties is null)
+        if (r.Type == JobDefinitionType.container && r.ContainerProperties is null && r.EcsProperties is null && r.EksProperties is null)
         {
             p.Add("containerProperties", "is required for a container job definition (containerProperties or eksProperties must be provided)");
         }

@@ -41,6 +41,9 @@ public class ValidationTests
         { "priority override", TestEngine.Job() with { SchedulingPriorityOverride = 10_000 }, "schedulingPriorityOverride must be between 0 and 9999, was 10000" },
         { "too many tags", TestEngine.Job() with { Tags = Enumerable.Range(0, 51).ToDictionary(i => $"k{i}", i => "v") }, "Member must have length less than or equal to 50" },
         { "array cap not array", TestEngine.Job(arrayMaxConcurrency: 2), "extensions.arrayMaxConcurrency applies only to array jobs" },
+        { "node overrides", TestEngine.Job() with { NodeOverrides = new { numNodes = 2 } }, "nodeOverrides applies only to multi-node parallel jobs" },
+        { "eks overrides", TestEngine.Job() with { EksPropertiesOverride = new { } }, "eksPropertiesOverride applies only to EKS job definitions" },
+        { "ecs overrides", TestEngine.Job() with { EcsPropertiesOverride = new { } }, "ecsPropertiesOverride applies only to job definitions with ecsProperties" },
     };
 
     [Theory]
@@ -73,6 +76,8 @@ public class ValidationTests
     public static TheoryData<string, RegisterJobDefinitionRequest, string> BadDefinitions => new()
     {
         { "multinode", TestEngine.Definition("d") with { Type = JobDefinitionType.multinode }, "multinode (multi-node parallel) job definitions are not supported" },
+        { "ecsProperties", TestEngine.Definition("d") with { EcsProperties = new { } }, "ecsProperties is not supported by BatchCore: describe the container with containerProperties" },
+        { "eksProperties", TestEngine.Definition("d") with { EksProperties = new { } }, "eksProperties is not supported by BatchCore" },
         { "no container", new RegisterJobDefinitionRequest { JobDefinitionName = "d", Type = "container" }, "containerProperties is required" },
         { "bad type", TestEngine.Definition("d") with { Type = "lambda" }, "type must be one of container, was lambda" },
         { "reserved env", TestEngine.Definition("d") with { ContainerProperties = TestEngine.Definition("d").ContainerProperties! with { Environment = [new("AWS_BATCH_JOB_ID", "x")] } }, "must not start with AWS_BATCH" },
@@ -319,6 +324,39 @@ public class ValidationTests
             ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }, new() { Order = 2, ComputeEnvironment = "fg" }],
         }));
         Assert.Contains("cannot mix EC2/SPOT and FARGATE/FARGATE_SPOT", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// AWS jobQueueType: ECS takes EC2/Spot compute environments (and BatchCore's UNMANAGED hosts), ECS_FARGATE Fargate
+    /// ones; left out, it is taken from the compute environments; EKS and SageMaker queues are refused; an update cannot
+    /// move a queue to the other platform.
+    /// </summary>
+    [Fact]
+    public async Task JobQueueType_MatchesItsComputeEnvironments()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "fg", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 4 } });
+        CreateJobQueueRequest Queue(string name, string ce, string? type) => new()
+        {
+            JobQueueName = name, Priority = 1, JobQueueType = type, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = ce }],
+        };
+
+        async Task Refused(Func<Task> act, string expected) =>
+            Assert.Contains(expected, (await Assert.ThrowsAsync<BatchClientException>(act)).Message, StringComparison.Ordinal);
+
+        await engine.CreateJobQueueAsync(Queue("ecs", "ce", JobQueueType.ECS));
+        await engine.CreateJobQueueAsync(Queue("fargate", "fg", null));
+        await Refused(() => engine.CreateJobQueueAsync(Queue("bad1", "fg", JobQueueType.ECS)), "compute environment fg is FARGATE, which a jobQueueType ECS job queue cannot use");
+        await Refused(() => engine.CreateJobQueueAsync(Queue("bad2", "ce", JobQueueType.ECS_FARGATE)), "compute environment ce is EC2/SPOT, which a jobQueueType ECS_FARGATE job queue cannot use");
+        await Refused(() => engine.CreateJobQueueAsync(Queue("bad3", "ce", JobQueueType.EKS)), "jobQueueType EKS job queues are not supported by BatchCore");
+        await Refused(() => engine.CreateJobQueueAsync(Queue("bad4", "ce", "K8S")), "jobQueueType must be one of ECS | ECS_FARGATE | EKS | SAGEMAKER_TRAINING, was K8S");
+        await Refused(() => engine.UpdateJobQueueAsync(new() { JobQueue = "ecs", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fg" }] }), "which a jobQueueType ECS job queue cannot use");
+
+        var described = (await engine.DescribeJobQueuesAsync()).ToDictionary(q => q.JobQueueName, q => q.JobQueueType);
+        Assert.Equal(JobQueueType.ECS, described["q"]);
+        Assert.Equal(JobQueueType.ECS, described["ecs"]);
+        Assert.Equal(JobQueueType.ECS_FARGATE, described["fargate"]);
+        Assert.Equal(3, described.Count); // nothing of the refused ones was created
     }
 
     [Fact]
