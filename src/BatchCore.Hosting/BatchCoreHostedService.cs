@@ -251,16 +251,16 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         Log.Stopped(_logger);
     }
 
-    /// <summary>vCPUs held by STARTING and RUNNING jobs over all queues (GetJobQueueSnapshot's capacityUsage).</summary>
+    /// <summary>vCPUs held by STARTING and RUNNING jobs over all queues (GetJobQueueSnapshot's totalCapacityUsage).</summary>
     private async Task<double> RunningVcpusAsync(IReadOnlyList<JobQueueDetail> queues)
     {
         var sum = 0.0;
         foreach (var q in queues)
         {
             var snapshot = await engine.GetJobQueueSnapshotAsync(q.JobQueueArn).ConfigureAwait(false);
-            foreach (var (_, vcpus) in snapshot.CapacityUsage)
+            foreach (var usage in snapshot.QueueUtilization.TotalCapacityUsage)
             {
-                sum += vcpus;
+                sum += usage.Quantity;
             }
         }
 

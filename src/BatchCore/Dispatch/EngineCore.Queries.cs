@@ -272,7 +272,11 @@ internal sealed partial class EngineCore
         };
     }
 
-    /// <summary>AWS GetJobQueueSnapshot: the first 100 RUNNABLE jobs in dispatch order, and capacity use per share.</summary>
+    /// <summary>
+    /// AWS GetJobQueueSnapshot: the first 100 RUNNABLE jobs in dispatch order, and the vCPUs the queue's STARTING and
+    /// RUNNING jobs hold (per share identifier too, fair share). A fair-share queue's order is the dispatcher's: the
+    /// share of lowest <see cref="ShareState.Score"/> gives its next job, which counts as running for the next pick.
+    /// </summary>
     public JobQueueSnapshot GetJobQueueSnapshot(string? jobQueue)
     {
         if (string.IsNullOrEmpty(jobQueue))
@@ -281,16 +285,61 @@ internal sealed partial class EngineCore
         }
 
         var q = FindQueue(jobQueue) ?? throw new BatchClientException($"jobQueue {jobQueue} does not exist");
+        const int Front = 100;
+        var now = NowMs;
         var front = new List<FrontOfQueueJobSummary>();
+        FairshareUtilizationDetail? fairshare = null;
         if (q.IsFairShare)
         {
-            front.AddRange(q.Shares.Values.SelectMany(s => s.Ready)
-                .OrderBy(j => q.Shares[j.Spec.ShareIdentifier!].WeightedUsage).ThenByDescending(j => j.Spec.SchedulingPriority).ThenBy(j => j.Seq)
-                .Take(100).Select(j => new FrontOfQueueJobSummary(JobArn(j.Id), j.RunnableSince)));
+            var decay = q.Policy!.DecaySeconds;
+            var shares = q.Shares.Values.Where(s => s.Ready.Count > 0)
+                .Select(s => (Share: s, Usage: s.DecayedUsageAt(now, decay), Running: s.RunningVcpuMilli, Next: s.Ready.GetEnumerator())).ToArray();
+            var left = new bool[shares.Length];
+            for (var k = 0; k < shares.Length; k++)
+            {
+                left[k] = shares[k].Next.MoveNext();
+            }
+
+            while (front.Count < Front)
+            {
+                var best = -1;
+                var bestScore = double.MaxValue;
+                for (var k = 0; k < shares.Length; k++)
+                {
+                    if (!left[k])
+                    {
+                        continue;
+                    }
+
+                    var (share, usage, running, _) = shares[k];
+                    var score = share.Score(usage, running, decay);
+                    if (best < 0 || score < bestScore || (score == bestScore && string.CompareOrdinal(share.Id, shares[best].Share.Id) < 0))
+                    {
+                        best = k;
+                        bestScore = score;
+                    }
+                }
+
+                if (best < 0)
+                {
+                    break;
+                }
+
+                var job = shares[best].Next.Current;
+                front.Add(new FrontOfQueueJobSummary(JobArn(job.Id), job.RunnableSince));
+                shares[best].Running += job.Spec.Request.VcpuMilli;
+                left[best] = shares[best].Next.MoveNext();
+            }
+
+            var holding = q.Shares.Values.Where(s => s.RunningVcpuMilli > 0).ToList();
+            fairshare = new FairshareUtilizationDetail(holding.Count, holding
+                .OrderByDescending(s => s.RunningVcpuMilli).ThenBy(s => s.Id, StringComparer.Ordinal).Take(20)
+                .Select(s => new FairshareCapacityUtilization(s.Id, [new FairshareCapacityUsage(ResourceType.VCPU, s.RunningVcpuMilli / 1000.0)]))
+                .ToList());
         }
         else
         {
-            for (var i = 0; i < q.Fifo.RawCount && front.Count < 100; i++)
+            for (var i = 0; i < q.Fifo.RawCount && front.Count < Front; i++)
             {
                 if (q.Fifo.RawAt(i) is { InReadyQueue: true } j)
                 {
@@ -299,20 +348,16 @@ internal sealed partial class EngineCore
             }
         }
 
-        var usage = new Dictionary<string, double>(StringComparer.Ordinal);
-        if (q.IsFairShare)
+        return new JobQueueSnapshot
         {
-            foreach (var s in q.Shares.Values)
+            FrontOfQueue = new FrontOfQueueDetail(front, now),
+            QueueUtilization = new QueueSnapshotUtilizationDetail
             {
-                usage[s.Id] = s.RunningVcpuMilli / 1000.0;
-            }
-        }
-        else
-        {
-            usage[""] = q.RunningVcpuMilli / 1000.0;
-        }
-
-        return new JobQueueSnapshot { FrontOfQueue = front, LastUpdatedAt = NowMs, CapacityUsage = usage };
+                TotalCapacityUsage = [new QueueSnapshotCapacityUsage(ResourceType.VCPU, q.RunningVcpuMilli / 1000.0)],
+                FairshareUtilization = fairshare,
+                LastUpdatedAt = now,
+            },
+        };
     }
 
     /// <summary>For tests and the simulator: fair-share usage per share identifier (undecayed vCPU-seconds).</summary>

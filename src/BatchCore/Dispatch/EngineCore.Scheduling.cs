@@ -160,7 +160,7 @@ internal sealed partial class EngineCore
                     continue;
                 }
 
-                var score = (s.DecayedUsage + (s.RunningVcpuMilli / 1000.0 * decay * 0.1)) * s.Weight;
+                var score = s.Score(s.DecayedUsage, s.RunningVcpuMilli, decay);
                 if (score < bestScore || (score == bestScore && best is not null && string.CompareOrdinal(s.Id, best.Id) < 0))
                 {
                     best = s;

@@ -104,6 +104,27 @@ internal sealed class ShareState
 
     public double WeightedUsage => DecayedUsage * Weight;
 
+    /// <summary>
+    /// The fair-share order of shares, lowest first: weighted decayed usage, with running work counted a little so that
+    /// shares alternate within one instant instead of one share taking every free slot before usage has accrued. The
+    /// dispatcher and GetJobQueueSnapshot both order by it. <paramref name="decayedUsage"/> must be current.
+    /// </summary>
+    public double Score(double decayedUsage, long runningVcpuMilli, double decaySeconds) =>
+        (decayedUsage + (runningVcpuMilli / 1000.0 * decaySeconds * 0.1)) * Weight;
+
+    /// <summary><see cref="DecayedUsage"/> brought to <paramref name="nowMs"/> without changing it (queries).</summary>
+    public double DecayedUsageAt(long nowMs, double decaySeconds)
+    {
+        var dt = (nowMs - LastUpdateMs) / 1000.0;
+        if (LastUpdateMs < 0 || dt <= 0)
+        {
+            return DecayedUsage;
+        }
+
+        var f = Math.Exp(-dt / decaySeconds);
+        return (DecayedUsage * f) + (RunningVcpuMilli / 1000.0 * decaySeconds * (1 - f));
+    }
+
     private sealed class ReadyOrder : IComparer<Job>
     {
         public static readonly ReadyOrder Instance = new();

@@ -94,11 +94,35 @@ public sealed record JobQueueDetail
 /// <summary>AWS <c>GetJobQueueSnapshot</c> response: the first RUNNABLE jobs in dispatch order and capacity use.</summary>
 public sealed record JobQueueSnapshot
 {
-    public required IReadOnlyList<FrontOfQueueJobSummary> FrontOfQueue { get; init; }
-    public long LastUpdatedAt { get; init; }
-    /// <summary>vCPUs in use by the queue's STARTING and RUNNING jobs, per share identifier ("" for FIFO queues).</summary>
-    public IReadOnlyDictionary<string, double> CapacityUsage { get; init; } = new Dictionary<string, double>();
+    /// <summary>The first 100 RUNNABLE jobs in the order the queue would dispatch them.</summary>
+    public required FrontOfQueueDetail FrontOfQueue { get; init; }
+    /// <summary>vCPUs held by the queue's STARTING and RUNNING jobs, in total and (fair share) per share identifier.</summary>
+    public required QueueSnapshotUtilizationDetail QueueUtilization { get; init; }
 }
 
-/// <summary>AWS <c>FrontOfQueueJobSummary</c>.</summary>
+/// <summary>AWS <c>FrontOfQueueDetail</c>.</summary>
+public sealed record FrontOfQueueDetail(IReadOnlyList<FrontOfQueueJobSummary> Jobs, long LastUpdatedAt);
+
+/// <summary>AWS <c>FrontOfQueueJobSummary</c>: a RUNNABLE job and when it reached its place (here: became RUNNABLE).</summary>
 public sealed record FrontOfQueueJobSummary(string JobArn, long EarliestTimeAtPosition);
+
+/// <summary>AWS <c>QueueSnapshotUtilizationDetail</c>.</summary>
+public sealed record QueueSnapshotUtilizationDetail
+{
+    public required IReadOnlyList<QueueSnapshotCapacityUsage> TotalCapacityUsage { get; init; }
+    /// <summary>Fair-share queues only.</summary>
+    public FairshareUtilizationDetail? FairshareUtilization { get; init; }
+    public long LastUpdatedAt { get; init; }
+}
+
+/// <summary>AWS <c>QueueSnapshotCapacityUsage</c> (unit <c>VCPU</c>).</summary>
+public sealed record QueueSnapshotCapacityUsage(string CapacityUnit, double Quantity);
+
+/// <summary>AWS <c>FairshareUtilizationDetail</c>: shares holding capacity, and the 20 that hold the most.</summary>
+public sealed record FairshareUtilizationDetail(long ActiveShareCount, IReadOnlyList<FairshareCapacityUtilization> TopCapacityUtilization);
+
+/// <summary>AWS <c>FairshareCapacityUtilization</c>.</summary>
+public sealed record FairshareCapacityUtilization(string ShareIdentifier, IReadOnlyList<FairshareCapacityUsage> CapacityUsage);
+
+/// <summary>AWS <c>FairshareCapacityUsage</c> (unit <c>VCPU</c>).</summary>
+public sealed record FairshareCapacityUsage(string CapacityUnit, double Quantity);

@@ -357,6 +357,61 @@ public class SchedulingTests
         Assert.InRange(ratio, 1.8, 2.2); // weight 0.5 gets twice the compute of weight 1
     }
 
+    /// <summary>
+    /// GetJobQueueSnapshot of a fair-share queue lists RUNNABLE jobs in the order the dispatcher starts them: shares of
+    /// different weights and past usage, capacity for 6 of 12 jobs given at once — the 6 that start are the snapshot's
+    /// first 6, which are not the first 6 submitted. Its utilization counts what then runs, per share.
+    /// </summary>
+    [Fact]
+    public async Task FairShareSnapshot_FrontOfQueue_IsTheDispatchOrder()
+    {
+        await using var engine = TestEngine.Create();
+        var policy = await engine.CreateSchedulingPolicyAsync(new()
+        {
+            Name = "fs",
+            FairsharePolicy = new()
+            {
+                ShareDecaySeconds = 3600,
+                ShareDistribution = [new() { ShareIdentifier = "a", WeightFactor = 1 }, new() { ShareIdentifier = "b", WeightFactor = 0.5 }, new() { ShareIdentifier = "c", WeightFactor = 2 }],
+            },
+        });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 6, MemoryMiB = 16384 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, SchedulingPolicyArn = policy.Arn, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        for (var i = 0; i < 3; i++)
+        {
+            await engine.SubmitJobAsync(TestEngine.Job($"warm{i}", share: "b", runSeconds: 600)); // b has used capacity before
+        }
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(15));
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ce", State = ResourceState.DISABLED });
+        var submitted = new List<string>();
+        foreach (var share in new[] { "a", "b", "c" })
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                submitted.Add((await engine.SubmitJobAsync(TestEngine.Job($"{share}{i}", share: share, runSeconds: 3600))).JobId);
+            }
+        }
+
+        await engine.RunUntilIdleAsync();
+        var snapshot = await engine.GetJobQueueSnapshotAsync("q");
+        var order = snapshot.FrontOfQueue.Jobs.Select(j => j.JobArn[(j.JobArn.LastIndexOf('/') + 1)..]).ToList();
+        Assert.Equal(submitted.Order(), order.Order()); // every RUNNABLE job, once
+        Assert.NotEqual(submitted.Take(6).Order(), order.Take(6).Order());
+
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ce", State = ResourceState.ENABLED });
+        var started = (await engine.DescribeJobsAsync(submitted)).Where(j => j.Status is JobStatus.STARTING or JobStatus.RUNNING).Select(j => j.JobId);
+        Assert.Equal(order.Take(6).Order(), started.Order());
+
+        var utilization = (await engine.GetJobQueueSnapshotAsync("q")).QueueUtilization;
+        Assert.Equal(6, utilization.TotalCapacityUsage.Single(u => u.CapacityUnit == ResourceType.VCPU).Quantity);
+        var shares = utilization.FairshareUtilization!.TopCapacityUtilization.ToDictionary(u => u.ShareIdentifier, u => u.CapacityUsage.Single().Quantity);
+        Assert.Equal(shares.Count, utilization.FairshareUtilization.ActiveShareCount);
+        Assert.Equal(6, shares.Values.Sum());
+        Assert.Equal(shares.Values.OrderByDescending(v => v), utilization.FairshareUtilization.TopCapacityUtilization.Select(u => u.CapacityUsage.Single().Quantity));
+    }
+
     [Fact]
     public async Task FairShare_ArrayChildrenOfOneShare_StartInIndexOrder()
     {

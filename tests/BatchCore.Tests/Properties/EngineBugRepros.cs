@@ -91,13 +91,13 @@ public class EngineBugRepros
         var parent = await engine.SubmitJobAsync(TestEngine.Job("capped", arraySize: 2, arrayMaxConcurrency: 1));
         await engine.RunUntilIdleAsync();
         var before = await engine.GetJobQueueSnapshotAsync("q");
-        Assert.Contains(before.FrontOfQueue, f => f.JobArn.EndsWith(parent.JobId + ":0", StringComparison.Ordinal));
+        Assert.Contains(before.FrontOfQueue.Jobs, f => f.JobArn.EndsWith(parent.JobId + ":0", StringComparison.Ordinal));
 
         await engine.CancelJobAsync(parent.JobId + ":0", "not needed");
         await engine.RunUntilIdleAsync();
 
         var after = await engine.GetJobQueueSnapshotAsync("q");
-        Assert.Contains(after.FrontOfQueue, f => f.JobArn.EndsWith(parent.JobId + ":1", StringComparison.Ordinal));
+        Assert.Contains(after.FrontOfQueue.Jobs, f => f.JobArn.EndsWith(parent.JobId + ":1", StringComparison.Ordinal));
     }
 
     /// <summary>

@@ -672,7 +672,7 @@ internal sealed class ScenarioRun
         }
 
         var snapshot = await engine.GetJobQueueSnapshotAsync(Queue);
-        if (snapshot.FrontOfQueue.Count == 0)
+        if (snapshot.FrontOfQueue.Jobs.Count == 0)
         {
             // Formerly a known engine bug, now fixed (EngineBugRepros.CancelQueuedChild_UnderArrayCap_UnparksTheNext): tolerated only after its trigger.
             if (_cancelledCappedChild && _known.Where(m => m.State == JobStatus.RUNNABLE).All(m => m.Parent?.Case.ArrayMaxConcurrency is not null))
@@ -684,7 +684,7 @@ internal sealed class ScenarioRun
             return "idle engine has RUNNABLE jobs but none at the front of the queue (lost or parked forever)";
         }
 
-        var headArn = snapshot.FrontOfQueue[0].JobArn;
+        var headArn = snapshot.FrontOfQueue.Jobs[0].JobArn;
         var head = _known.FirstOrDefault(m => headArn.EndsWith("/" + m.Id, StringComparison.Ordinal));
         if (head is null)
         {
