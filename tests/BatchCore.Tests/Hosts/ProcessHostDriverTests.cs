@@ -161,6 +161,51 @@ public class ProcessHostDriverTests : HostDriverContractTests
         }
     }
 
+    /// <summary>
+    /// containerProperties.user: the job runs as that user (setpriv), with its passwd home, in a working directory it
+    /// owns; as a uid:gid pair too, and through the survivable wrapper (a journaled engine's launches).
+    /// </summary>
+    [Theory]
+    [InlineData("nobody", false)]
+    [InlineData("4321:4322", false)]
+    [InlineData("nobody", true)]
+    public async Task User_TheJobRunsAsThatUser(string user, bool survivable)
+    {
+        RequireDriver();
+        if (NativeMethods.GetEuid() != 0)
+        {
+            Assert.Skip("switching users needs root");
+        }
+
+        var expected = ProcessUser.Resolve(user, out _)!.Value;
+        var launch = MakeLaunch(["sh", "-c", "id -u; id -g; echo \"$HOME\"; touch mine && echo wrote"]) with
+        {
+            Container = new BatchCore.Model.ContainerProperties { User = user },
+            Reattachable = survivable,
+        };
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        var lines = LogLines(launch);
+        Assert.Equal(expected.Uid.ToString(CultureInfo.InvariantCulture), lines[0]);
+        Assert.Equal(expected.Gid.ToString(CultureInfo.InvariantCulture), lines[1]);
+        Assert.Equal(expected.Home ?? Environment.GetEnvironmentVariable("HOME"), lines[2]);
+        Assert.Equal("wrote", lines[3]);
+    }
+
+    [Fact]
+    public async Task User_Unknown_CannotStart()
+    {
+        RequireDriver();
+        var launch = MakeLaunch(["true"]) with { Container = new BatchCore.Model.ContainerProperties { User = "no-such-user-bc" } };
+
+        var exit = await RunAsync(launch);
+
+        Assert.Null(exit.ExitCode);
+        Assert.Equal("CannotStartContainerError: unable to find user no-such-user-bc: no matching entries in passwd file", exit.Reason);
+    }
+
     [Fact]
     public async Task WorkingDirectory_Temporary_IsCreatedAndRemoved()
     {

@@ -16,6 +16,18 @@ internal static partial class NativeMethods
     [LibraryImport("libc", EntryPoint = "gettid")]
     public static partial int GetTid();
 
+    /// <summary>geteuid(2).</summary>
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    public static partial uint GetEuid();
+
+    /// <summary>getegid(2).</summary>
+    [LibraryImport("libc", EntryPoint = "getegid")]
+    public static partial uint GetEgid();
+
+    /// <summary>chown(2).</summary>
+    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Chown(string path, uint owner, uint group);
+
     /// <summary>tgkill(2). Signal 0 only checks that thread <paramref name="tid"/> belongs to process <paramref name="tgid"/>.</summary>
     [LibraryImport("libc", EntryPoint = "tgkill", SetLastError = true)]
     public static partial int TgKill(int tgid, int tid, int signal);

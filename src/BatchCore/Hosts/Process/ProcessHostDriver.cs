@@ -14,6 +14,8 @@ namespace BatchCore.Hosts.Process;
 /// environment on top of the driver's PATH and HOME; stdout and stderr lines go to the attempt's log stream. On Linux each
 /// attempt gets its own cgroup with the requested memory (hard limit, no extra swap), vCPU quota and a pids limit, and the
 /// job's first process joins it before it execs the job, so nothing the job starts escapes its limits or termination.
+/// <c>containerProperties.user</c> runs the job as that user (<see cref="ProcessUser"/>; switched with setpriv, so only
+/// when the engine runs as root: otherwise the attempt cannot start rather than run as another user).
 /// Launches marked <see cref="AttemptLaunch.Reattachable"/> (the engine journals) run survivably: see
 /// <see cref="TryReattach"/>.
 /// </summary>
@@ -31,6 +33,7 @@ public sealed partial class ProcessHostDriver : HostDriver
 
     private const string ShellPath = "/bin/sh";
     private const string SetsidPath = "/usr/bin/setsid";
+    private const string SetprivPath = "/usr/bin/setpriv";
 
     private static long s_instances;
 
@@ -328,10 +331,37 @@ public sealed partial class ProcessHostDriver : HostDriver
             var workDir = launch.WorkingDirectory
                 ?? Path.Combine(options.WorkRoot, driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture));
             var env = driver.BuildEnvironment(launch);
+            string[]? switchUser = null;
+            ProcessUser? user = null;
+            if (launch.Container?.User is { Length: > 0 } userSpec)
+            {
+                user = ProcessUser.Resolve(userSpec, out var error);
+                if (user is not { } u)
+                {
+                    return new AttemptExit(null, CannotStartReasonPrefix + error);
+                }
+
+                switchUser = SwitchUserArguments(u, userSpec, out error);
+                if (error is not null)
+                {
+                    return new AttemptExit(null, CannotStartReasonPrefix + error);
+                }
+
+                if (u.Home is { } home && !launch.Environment.ContainsKey("HOME"))
+                {
+                    env["HOME"] = home;
+                }
+            }
+
             _ownedWorkDir = ownsWorkDir ? workDir : null;
             try
             {
                 Directory.CreateDirectory(workDir);
+                if (ownsWorkDir && switchUser is not null && NativeMethods.Chown(workDir, user!.Value.Uid, user.Value.Gid) != 0)
+                {
+                    return new AttemptExit(null, CannotStartReasonPrefix + $"cannot give the working directory to user {launch.Container!.User} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})", HostFailure: true);
+                }
+
                 var executable = ResolveExecutable(command[0], env["PATH"], workDir);
                 if (executable is null)
                 {
@@ -355,7 +385,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                     AppendLog("batchcore: running without resource limits: " + noLimits);
                 }
 
-                return await RunProcessAsync(executable, env, workDir, ownsWorkDir).ConfigureAwait(false);
+                return await RunProcessAsync(executable, env, workDir, ownsWorkDir, switchUser).ConfigureAwait(false);
             }
             finally
             {
@@ -367,7 +397,42 @@ public sealed partial class ProcessHostDriver : HostDriver
             }
         }
 
-        private async Task<AttemptExit> RunProcessAsync(string executable, Dictionary<string, string?> env, string workDir, bool ownsWorkDir)
+        /// <summary>
+        /// setpriv's argv that makes the job <paramref name="user"/> (null: this process is that user already), or the
+        /// reason it cannot (only root can switch users).
+        /// </summary>
+        private static string[]? SwitchUserArguments(ProcessUser user, string spec, out string? error)
+        {
+            error = null;
+            var euid = NativeMethods.GetEuid();
+            if (user.Uid == euid && user.Gid == NativeMethods.GetEgid())
+            {
+                return null;
+            }
+
+            if (euid != 0)
+            {
+                error = $"user {spec}: the process driver runs as uid {euid} and can switch users only as root";
+                return null;
+            }
+
+            if (!File.Exists(SetprivPath))
+            {
+                error = $"user {spec}: {SetprivPath} (util-linux) is needed to switch users";
+                return null;
+            }
+
+            return
+            [
+                SetprivPath,
+                "--reuid=" + user.Uid.ToString(CultureInfo.InvariantCulture),
+                "--regid=" + user.Gid.ToString(CultureInfo.InvariantCulture),
+                user.Name is not null ? "--init-groups" : "--clear-groups", // supplementary groups as Docker gives them
+                "--",
+            ];
+        }
+
+        private async Task<AttemptExit> RunProcessAsync(string executable, Dictionary<string, string?> env, string workDir, bool ownsWorkDir, string[]? switchUser)
         {
             // argv: [setsid] [/bin/sh -c JOIN sh N procs...] executable args...
             //   or, survivable: [setsid] /bin/sh -c SURVIVE sh OUT EXIT N procs... executable args...
@@ -394,6 +459,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                     args.AddRange(_cgroup.ProcsFiles);
                 }
 
+                args.AddRange(switchUser ?? []);
                 args.Add(executable);
             }
             else if (_cgroup is { ProcsFiles: { Count: > 0 } procsFiles })
@@ -403,6 +469,13 @@ public sealed partial class ProcessHostDriver : HostDriver
                 args.Add("sh");
                 args.Add(procsFiles.Count.ToString(CultureInfo.InvariantCulture));
                 args.AddRange(procsFiles);
+                args.AddRange(switchUser ?? []);
+                args.Add(executable);
+            }
+            else if (switchUser is not null)
+            {
+                // No wrapper: setpriv is what this process starts, and it execs the job as the user.
+                args.AddRange(switchUser.AsSpan(1));
                 args.Add(executable);
             }
 
@@ -411,7 +484,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                 args.Add(launch.Command[i]);
             }
 
-            var target = survivable || joinWrapper ? ShellPath : executable;
+            var target = survivable || joinWrapper ? ShellPath : switchUser is not null ? switchUser[0] : executable;
             if (driver._useSetsid)
             {
                 // A session of its own, so that SIGTERM reaches the whole process group without cgroups.
