@@ -244,6 +244,10 @@ internal sealed partial class EngineCore
     /// </summary>
     private void BeginInfrastructureUpdate(ComputeEnvironmentState ce, UpdatePolicy? policy)
     {
+        // Each replaced instance keeps the deadline of the update that replaced it: a later update neither extends nor
+        // shortens an earlier one's, and instances draining for other reasons (a spot interruption) are not its to end.
+        var now = NowMs;
+        var deadline = policy?.TerminateJobsOnUpdate == true ? now : now + ((policy?.JobExecutionTimeoutMinutes ?? 30) * 60_000);
         var replaced = 0;
         foreach (var h in ce.Hosts.Values.ToList())
         {
@@ -254,6 +258,7 @@ internal sealed partial class EngineCore
 
             replaced++;
             h.Draining = true;
+            h.ReplacedDeadlineMs = deadline;
             if (h.RunningAttempts == 0)
             {
                 RemoveHost(h);
@@ -269,27 +274,31 @@ internal sealed partial class EngineCore
             return;
         }
 
-        if (ce.Hosts.Values.Any(h => h.Draining))
+        if (HasReplacedHosts(ce))
         {
             ce.Status = ResourceStatus.UPDATING;
             ce.StatusReason = "Infrastructure update: replacing instances";
-            if (policy?.TerminateJobsOnUpdate == true)
-            {
-                TerminateOnReplacedHosts(ce);
-            }
-            else
-            {
-                CancelUpdateTimer(ce);
-                var minutes = policy?.JobExecutionTimeoutMinutes ?? 30;
-                ce.UpdateTimer = AddTimer(new TimerEntry { Kind = TimerKind.UpdateTimeout, DueMs = NowMs + (minutes * 60_000), Target = ce });
-            }
+            TerminateOnReplacedHosts(ce);
         }
 
         _capacityVersion++;
         _dirty = true;
     }
 
-    /// <summary>The update's deadline: what still runs on the replaced instances is terminated.</summary>
+    private static bool HasReplacedHosts(ComputeEnvironmentState ce)
+    {
+        foreach (var h in ce.Hosts.Values)
+        {
+            if (h.ReplacedDeadlineMs >= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The earliest deadline of the replaced instances has come.</summary>
     private void OnUpdateTimeout(ComputeEnvironmentState ce)
     {
         ce.UpdateTimer = null;
@@ -299,21 +308,44 @@ internal sealed partial class EngineCore
         }
     }
 
+    /// <summary>
+    /// Terminates what runs on replaced instances whose deadline has come, and arms the update timer for the next
+    /// deadline (if any instance is still waiting for its own).
+    /// </summary>
     private void TerminateOnReplacedHosts(ComputeEnvironmentState ce)
     {
+        var now = NowMs;
+        var next = long.MaxValue;
         foreach (var h in ce.Hosts.Values.ToList())
         {
-            if (!h.Draining)
+            if (h.ReplacedDeadlineMs < 0)
             {
+                continue;
+            }
+
+            if (h.ReplacedDeadlineMs > now)
+            {
+                next = Math.Min(next, h.ReplacedDeadlineMs);
                 continue;
             }
 
             foreach (var job in AttemptsOn(h).ToList())
             {
+                if (job.IsTerminated && job.TerminateReason == UpdateTerminatedReason)
+                {
+                    continue; // already told to stop; ending within its grace period
+                }
+
                 job.IsTerminated = true;
                 job.TerminateReason = UpdateTerminatedReason;
                 TerminateAttempt(job, _options.TerminationGracePeriod);
             }
+        }
+
+        CancelUpdateTimer(ce);
+        if (next != long.MaxValue)
+        {
+            ce.UpdateTimer = AddTimer(new TimerEntry { Kind = TimerKind.UpdateTimeout, DueMs = next, Target = ce });
         }
     }
 
@@ -329,7 +361,7 @@ internal sealed partial class EngineCore
     /// <summary>The last replaced instance left: the update is done.</summary>
     private void EndInfrastructureUpdateIfDone(ComputeEnvironmentState ce)
     {
-        if (ce.Status != ResourceStatus.UPDATING || ce.Hosts.Values.Any(h => h.Draining))
+        if (ce.Status != ResourceStatus.UPDATING || HasReplacedHosts(ce))
         {
             return;
         }

@@ -40,8 +40,13 @@ internal sealed class Host
     /// <summary>When the host becomes usable (booting until then).</summary>
     public long ReadyAtMs { get; set; }
     public bool Ready { get; set; } = true;
-    /// <summary>Leaving: takes no new attempts (scale-in, spot interruption, host lost).</summary>
+    /// <summary>Leaving: takes no new attempts (scale-in, spot interruption, host lost, infrastructure update).</summary>
     public bool Draining { get; set; }
+    /// <summary>
+    /// Replaced by an infrastructure update (draining): when what still runs on it is terminated, by the policy of the
+    /// update that replaced it. -1: not replaced by one.
+    /// </summary>
+    public long ReplacedDeadlineMs { get; set; } = -1;
     /// <summary>Fargate: one task per host; removed when its attempt ends.</summary>
     public bool SingleUse { get; init; }
     public int RunningAttempts { get; set; }

@@ -55,6 +55,40 @@ public sealed class InfrastructureUpdateTests
         Assert.Equal(ResourceStatus.VALID, (await CeAsync(engine)).Status);
     }
 
+    /// <summary>
+    /// A second infrastructure update does not move the first one's deadline: each replaced instance keeps the
+    /// jobExecutionTimeoutMinutes of the update that replaced it (here 2 minutes, then 30 for the instance the first
+    /// update launched), and the environment is VALID once the last replaced instance is gone.
+    /// </summary>
+    [Fact]
+    public async Task SecondUpdate_KeepsTheFirstUpdatesDeadline()
+    {
+        var (engine, first) = await RunningOnOldInstanceAsync();
+        await using var _ = engine;
+        await engine.UpdateComputeEnvironmentAsync(new()
+        {
+            ComputeEnvironment = "ce", ComputeResources = new() { InstanceTypes = ["m6i.large"] }, UpdatePolicy = new() { JobExecutionTimeoutMinutes = 2 },
+        });
+        var second = (await engine.SubmitJobAsync(TestEngine.Job("second", runSeconds: 3_600))).JobId; // on a new m6i.large
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+
+        await engine.UpdateComputeEnvironmentAsync(new()
+        {
+            ComputeEnvironment = "ce", ComputeResources = new() { InstanceTypes = ["r6i.large"] }, UpdatePolicy = new() { JobExecutionTimeoutMinutes = 30 },
+        });
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1.5));
+
+        Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(first)); // at 2 minutes, as its update said
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(second));
+        Assert.Equal(ResourceStatus.UPDATING, (await CeAsync(engine)).Status);
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(29));
+        Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(second)); // 30 minutes after the second update
+        await engine.RunUntilIdleAsync();
+        Assert.Empty(await ManagedCe.HostsAsync(engine));
+        Assert.Equal(ResourceStatus.VALID, (await CeAsync(engine)).Status);
+    }
+
     [Fact]
     public async Task TerminateJobsOnUpdate_TerminatesAtOnce()
     {
