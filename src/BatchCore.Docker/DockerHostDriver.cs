@@ -300,6 +300,11 @@ public sealed class DockerHostDriver : HostDriver
                 return new AttemptExit(null, "CannotPullContainerError: " + pullError);
             }
 
+            if (await launch.ResolveSecretsAsync().ConfigureAwait(false) is { } secretsError)
+            {
+                return new AttemptExit(null, secretsError);
+            }
+
             if (launch.Reattachable)
             {
                 await RemoveLeftoversAsync().ConfigureAwait(false);

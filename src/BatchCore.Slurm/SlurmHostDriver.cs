@@ -319,6 +319,12 @@ public sealed class SlurmHostDriver : HostDriver
                     return;
                 }
 
+                if (await launch.ResolveSecretsAsync(driver._disposing.Token).ConfigureAwait(false) is { } secretsError)
+                {
+                    Finish(new AttemptExit(null, secretsError));
+                    return;
+                }
+
                 await File.WriteAllTextAsync(EnvironmentFile, EnvironmentText(), driver._disposing.Token).ConfigureAwait(false);
                 var result = await driver._commands.SubmitAsync(SbatchArguments(), driver._disposing.Token).ConfigureAwait(false);
                 if (!result.Ok || !long.TryParse(result.StandardOutput.Trim().Split(';')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var id))

@@ -85,6 +85,15 @@ public sealed record BatchEngineOptions
     /// </summary>
     public IReadOnlyDictionary<string, Func<Model.CreateComputeEnvironmentRequest, Hosts.HostProvider>>? HostProviders { get; init; }
 
+    /// <summary>
+    /// Resolves a job definition's <c>containerProperties.secrets</c>: given a secret (its environment variable name and
+    /// its <c>valueFrom</c>, on AWS a Secrets Manager or SSM Parameter Store ARN or name), returns the value the job gets
+    /// in that variable, or throws when it cannot. The process, docker and Slurm drivers call it off the engine's loop
+    /// before they start an attempt; an attempt whose secrets cannot be resolved — or that has secrets while no resolver
+    /// is set — does not start and fails with AWS's <c>ResourceInitializationError</c>, as on AWS. The default is none.
+    /// </summary>
+    public Func<Model.Secret, CancellationToken, ValueTask<string>>? SecretResolver { get; init; }
+
     /// <summary>Durability: none (in memory, the default) or a journal in a state directory.</summary>
     public Journal.JournalOptions Journal { get; init; } = new();
 

@@ -609,6 +609,7 @@ internal sealed partial class EngineCore
             Parameters = spec.Parameters,
             Handler = spec.Definition.Extensions?.Handler,
             Container = spec.Definition.ContainerProperties,
+            SecretResolver = _options.SecretResolver,
             Tags = spec.PropagateTags == true ? PropagatedTags(job) : null,
             JobName = job.Name,
             JobQueueName = job.Queue.Name,

@@ -151,6 +151,46 @@ public sealed record AttemptLaunch
     internal string? LazyCeName { get; init; }
     /// <summary>The definition's environment with the overrides.</summary>
     internal IReadOnlyList<Model.KeyValuePair> LazySpecEnvironment { get; init; } = [];
+    /// <summary>Set by the engine: <see cref="BatchEngineOptions.SecretResolver"/>, for <see cref="ResolveSecretsAsync"/>.</summary>
+    internal Func<Model.Secret, CancellationToken, ValueTask<string>>? SecretResolver { get; init; }
+
+    /// <summary>AWS's reason prefix when an attempt's secrets cannot be resolved (the task never starts).</summary>
+    public const string SecretsErrorPrefix = "ResourceInitializationError: unable to pull secrets: ";
+
+    /// <summary>
+    /// Resolves <see cref="Container"/>'s <c>secrets</c> with the engine's <see cref="BatchEngineOptions.SecretResolver"/>
+    /// and adds them to <see cref="Environment"/> (AWS injects secrets as environment variables). Drivers that run a
+    /// command or a container call it before they start the attempt. Returns null when done (or when there is nothing
+    /// to resolve), else the reason to end the attempt with, unstarted (<see cref="SecretsErrorPrefix"/>…).
+    /// </summary>
+    public async ValueTask<string?> ResolveSecretsAsync(CancellationToken ct = default)
+    {
+        if (Container?.Secrets is not { Count: > 0 } secrets)
+        {
+            return null;
+        }
+
+        var env = new Dictionary<string, string>(Environment, StringComparer.Ordinal);
+        foreach (var secret in secrets)
+        {
+            if (SecretResolver is not { } resolve)
+            {
+                return SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): no secret resolver is configured (BatchEngineOptions.SecretResolver)";
+            }
+
+            try
+            {
+                env[secret.Name!] = await resolve(secret, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                return SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): {e.Message}";
+            }
+        }
+
+        _environment = env;
+        return null;
+    }
 
     /// <summary>Requested vCPUs (VCPU resource requirement), possibly fractional.</summary>
     public required double Vcpus { get; init; }

@@ -330,6 +330,11 @@ public sealed partial class ProcessHostDriver : HostDriver
             var ownsWorkDir = launch.WorkingDirectory is null;
             var workDir = launch.WorkingDirectory
                 ?? Path.Combine(options.WorkRoot, driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture));
+            if (await launch.ResolveSecretsAsync().ConfigureAwait(false) is { } secretsError)
+            {
+                return new AttemptExit(null, secretsError);
+            }
+
             var env = driver.BuildEnvironment(launch);
             string[]? switchUser = null;
             ProcessUser? user = null;

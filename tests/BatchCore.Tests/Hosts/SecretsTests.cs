@@ -1,0 +1,73 @@
+using BatchCore.Hosts;
+using BatchCore.Hosts.Process;
+using BatchCore.Logs;
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Hosts;
+
+/// <summary>
+/// containerProperties.secrets through the whole engine (process driver): resolved by BatchEngineOptions.SecretResolver
+/// into the job's environment; without a resolver the job fails with AWS's ResourceInitializationError, unstarted.
+/// </summary>
+public sealed class SecretsTests
+{
+    private static async Task<(JobDetail Job, IReadOnlyList<string> Log)> RunAsync(Func<Secret, CancellationToken, ValueTask<string>>? resolver)
+    {
+        var logs = new InMemoryLogStore();
+        await using var engine = new BatchEngine(new BatchEngineOptions
+        {
+            LogStore = logs,
+            SecretResolver = resolver,
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                ["process"] = _ => new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = logs, EnableLimits = false }),
+            },
+        });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Driver = "process", Vcpus = 1, MemoryMiB = 1024 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def", memory: 128) with
+        {
+            ContainerProperties = TestEngine.Definition("def", memory: 128).ContainerProperties! with
+            {
+                Command = ["sh", "-c", "echo \"token=$API_TOKEN\""],
+                Secrets = [new() { Name = "API_TOKEN", ValueFrom = "arn:aws:ssm:local:000000000000:parameter/api-token" }],
+            },
+        });
+        var id = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "def" })).JobId;
+        using var guard = new CancellationTokenSource(AttemptEventRecorder.HangGuard);
+        var job = await engine.WaitForJobAsync(id, guard.Token);
+        var stream = job.Attempts.LastOrDefault()?.Container?.LogStreamName;
+        return (job, stream is null ? [] : logs.GetLogEvents(stream).Events.Select(e => e.Message).ToList());
+    }
+
+    [Fact]
+    public async Task Resolved_TheJobSeesTheValue()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Skip("the process driver needs Linux");
+        }
+
+        var (job, log) = await RunAsync((secret, _) => ValueTask.FromResult(secret.ValueFrom!.EndsWith("/api-token", StringComparison.Ordinal) ? "t0ps3cret" : "?"));
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        Assert.Equal("token=t0ps3cret", log.Single(l => !l.StartsWith("batchcore:", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task NoResolver_TheJobFailsUnstarted()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Skip("the process driver needs Linux");
+        }
+
+        var (job, log) = await RunAsync(null);
+
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.Null(attempt.Container!.ExitCode);
+        Assert.StartsWith(AttemptLaunch.SecretsErrorPrefix + "API_TOKEN", attempt.Container.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(log, l => l.StartsWith("token=", StringComparison.Ordinal));
+    }
+}
