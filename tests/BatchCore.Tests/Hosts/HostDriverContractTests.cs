@@ -60,6 +60,9 @@ public abstract class HostDriverContractTests : IAsyncLifetime
     /// <summary>Null when a fractional vCPU quota is enforced; otherwise the CPU quota test skips with this reason.</summary>
     protected virtual string? CpuQuotaUnavailableReason => null;
 
+    /// <summary>Why the driver does not resolve <c>containerProperties.secrets</c> itself, or null when it does.</summary>
+    protected virtual string? SecretsUnsupportedReason => null;
+
     /// <summary>Driver-specific check that nothing of the attempt is left (cgroups, containers).</summary>
     protected virtual Task AssertNothingLeftAsync(AttemptLaunch launch) => Task.CompletedTask;
 
@@ -236,6 +239,52 @@ public abstract class HostDriverContractTests : IAsyncLifetime
         Assert.Contains("GREETING=hello world", lines);
         Assert.Contains("AWS_BATCH_JOB_ID=job-env", lines);
         Assert.Contains("WITH_EQUALS=a=b;$HOME", lines);
+    }
+
+    /// <summary>containerProperties.secrets reach the job as environment variables, resolved by the engine's resolver.</summary>
+    [Fact]
+    public async Task Secrets_AreVisibleToTheJob()
+    {
+        RequireDriver();
+        RequireSecrets();
+        var launch = MakeLaunch(Command(DummyJob.Env, "DB_PASSWORD")) with
+        {
+            Container = new BatchCore.Model.ContainerProperties { Secrets = [new() { Name = "DB_PASSWORD", ValueFrom = "arn:aws:secretsmanager:local:1:secret:db" }] },
+            SecretResolver = (secret, _) => ValueTask.FromResult("value-of-" + secret.ValueFrom![(secret.ValueFrom!.LastIndexOf(':') + 1)..]),
+        };
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Contains("DB_PASSWORD=value-of-db", LogLines(launch));
+    }
+
+    /// <summary>A secret that cannot be resolved (no resolver, or the resolver throws): the attempt never starts (AWS).</summary>
+    [Theory]
+    [InlineData(false, "ResourceInitializationError: unable to pull secrets: DB (db): no secret resolver is configured (BatchEngineOptions.SecretResolver)")]
+    [InlineData(true, "ResourceInitializationError: unable to pull secrets: DB (db): vault sealed")]
+    public async Task Secrets_Unresolvable_TheAttemptDoesNotStart(bool withResolver, string reason)
+    {
+        RequireDriver();
+        RequireSecrets();
+        var launch = MakeLaunch(Command(DummyJob.Echo, "started")) with
+        {
+            Container = new BatchCore.Model.ContainerProperties { Secrets = [new() { Name = "DB", ValueFrom = "db" }] },
+            SecretResolver = withResolver ? (_, _) => throw new InvalidOperationException("vault sealed") : null,
+        };
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal((null, reason), (exit.ExitCode, exit.Reason));
+        Assert.DoesNotContain("started", LogLines(launch));
+    }
+
+    private void RequireSecrets()
+    {
+        if (SecretsUnsupportedReason is { } reason)
+        {
+            Assert.Skip(reason);
+        }
     }
 
     [Fact]

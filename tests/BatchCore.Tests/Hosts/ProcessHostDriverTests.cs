@@ -194,42 +194,6 @@ public class ProcessHostDriverTests : HostDriverContractTests
         Assert.Equal("wrote", lines[3]);
     }
 
-    /// <summary>containerProperties.secrets reach the job as environment variables, resolved by the engine's resolver.</summary>
-    [Fact]
-    public async Task Secrets_AreResolvedIntoTheEnvironment()
-    {
-        RequireDriver();
-        var launch = MakeLaunch(["sh", "-c", "echo \"$DB_PASSWORD\""]) with
-        {
-            Container = new BatchCore.Model.ContainerProperties { Secrets = [new() { Name = "DB_PASSWORD", ValueFrom = "arn:aws:secretsmanager:local:1:secret:db" }] },
-            SecretResolver = (secret, _) => ValueTask.FromResult("value-of-" + secret.ValueFrom![(secret.ValueFrom!.LastIndexOf(':') + 1)..]),
-        };
-
-        var exit = await RunAsync(launch);
-
-        Assert.Equal(0, exit.ExitCode);
-        Assert.Equal(["value-of-db"], LogLines(launch));
-    }
-
-    /// <summary>A secret that cannot be resolved (no resolver, or the resolver throws): the attempt never starts (AWS).</summary>
-    [Theory]
-    [InlineData(false, "ResourceInitializationError: unable to pull secrets: DB (db): no secret resolver is configured (BatchEngineOptions.SecretResolver)")]
-    [InlineData(true, "ResourceInitializationError: unable to pull secrets: DB (db): vault sealed")]
-    public async Task Secrets_Unresolvable_TheAttemptDoesNotStart(bool withResolver, string reason)
-    {
-        RequireDriver();
-        var launch = MakeLaunch(["sh", "-c", "echo started"]) with
-        {
-            Container = new BatchCore.Model.ContainerProperties { Secrets = [new() { Name = "DB", ValueFrom = "db" }] },
-            SecretResolver = withResolver ? (_, _) => throw new InvalidOperationException("vault sealed") : null,
-        };
-
-        var exit = await RunAsync(launch);
-
-        Assert.Equal((null, reason), (exit.ExitCode, exit.Reason));
-        Assert.Empty(LogLines(launch));
-    }
-
     [Fact]
     public async Task User_Unknown_CannotStart()
     {
