@@ -106,7 +106,12 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
                         return null;
                     }
 
-                    var update = RecoveredResourceUpdates.ComputeEnvironment(r, had);
+                    var update = RecoveredResourceUpdates.ComputeEnvironment(r, had, out var warning);
+                    if (warning is not null)
+                    {
+                        Log.RecoveredKept(_logger, $"{Section}:ComputeEnvironments:{i}", name, warning);
+                    }
+
                     return async () =>
                     {
                         if (update is not null)

@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "BatchCore stopped")]
     public static partial void Stopped(ILogger logger);
 
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "BatchCore: {Path} ({Name}) differs from what the state directory recovered: {Warning}")]
+    public static partial void RecoveredKept(ILogger logger, string path, string name, string warning);
+
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "BatchCore: watching job state changes ended with an error")]
     public static partial void WatchFailed(ILogger logger, Exception exception);
 }

@@ -10,19 +10,26 @@ namespace BatchCore.Hosting;
 /// hosts). Only the fields the configuration sets are compared: a field it leaves out keeps what the engine has (a queue
 /// an operator disabled stays disabled unless the configuration names its state), and desiredvCpus, which the engine
 /// itself moves with demand, is never compared. Tags are added or changed, never removed (others may have tagged the
-/// resource since).
+/// resource since). The hosted service checks every configured resource here before it changes any, so a change of
+/// these kinds fails the start with nothing applied; an update the engine itself then refuses (a rule of the Update
+/// API, e.g. minvCpus above maxvCpus) fails the start naming the resource, with the resources before it updated.
 /// </summary>
 internal static class RecoveredResourceUpdates
 {
     /// <exception cref="BatchClientException">The configuration changes the queue's type.</exception>
     public static UpdateJobQueueRequest? JobQueue(CreateJobQueueRequest configured, JobQueueDetail recovered)
     {
-        if (Differs(configured.JobQueueType, recovered.JobQueueType))
+        if (Differs(configured.JobQueueType, recovered.JobQueueType, ignoreCase: true))
         {
             throw Immutable("jobQueueType", recovered.JobQueueType, "a job queue's type cannot be updated");
         }
 
-        var state = Differs(configured.State, recovered.State) ? configured.State : null;
+        if (configured.SchedulingPolicyArn is not null && recovered.SchedulingPolicyArn is null)
+        {
+            throw Immutable("schedulingPolicyArn", null, "a job queue created without a scheduling policy (FIFO) cannot get one");
+        }
+
+        var state = Differs(configured.State, recovered.State, ignoreCase: true) ? configured.State : null;
         var priority = configured.Priority is { } p && p != recovered.Priority ? configured.Priority : null;
         var policy = configured.SchedulingPolicyArn is { } arn && NameOf(arn) != NameOf(recovered.SchedulingPolicyArn) ? arn : null;
         var order = configured.ComputeEnvironmentOrder is { } o && !SameOrder(o, recovered.ComputeEnvironmentOrder) ? o : null;
@@ -42,17 +49,32 @@ internal static class RecoveredResourceUpdates
             };
     }
 
+    /// <param name="configured">The configuration.</param>
+    /// <param name="recovered">What the engine describes.</param>
+    /// <param name="warning">
+    /// Set when the configured hosts of an UNMANAGED compute environment differ from the recovered ones in capacity only
+    /// (vCPUs, memory, GPUs): the recovered hosts are kept. A local environment sized from the machine
+    /// (<c>AddLocalComputeEnvironment</c>'s defaults) differs so after a move to another machine or a resize, which must
+    /// not stop the app from starting.
+    /// </param>
     /// <exception cref="BatchClientException">The configuration changes what cannot be updated.</exception>
-    public static UpdateComputeEnvironmentRequest? ComputeEnvironment(CreateComputeEnvironmentRequest configured, ComputeEnvironmentDetail recovered)
+    public static UpdateComputeEnvironmentRequest? ComputeEnvironment(CreateComputeEnvironmentRequest configured, ComputeEnvironmentDetail recovered, out string? warning)
     {
-        if (Differs(configured.Type, recovered.Type))
+        warning = null;
+        if (Differs(configured.Type, recovered.Type, ignoreCase: true))
         {
             throw Immutable("type", recovered.Type, "a compute environment's type cannot be updated");
         }
 
         if (configured.Hosts is { } hosts && !hosts.SequenceEqual(recovered.Hosts ?? []))
         {
-            throw Immutable("hosts", null, "BatchCore has no update of an UNMANAGED compute environment's hosts");
+            var had = recovered.Hosts ?? [];
+            if (hosts.Count != had.Count || !hosts.Zip(had).All(p => p.First with { Vcpus = 0, MemoryMiB = 0, Gpus = 0 } == p.Second with { Vcpus = 0, MemoryMiB = 0, Gpus = 0 }))
+            {
+                throw Immutable("hosts", null, "BatchCore has no update of an UNMANAGED compute environment's hosts (names, drivers, endpoints, architectures)");
+            }
+
+            warning = "the configured hosts' capacity differs from the recovered hosts' (vCPUs, memory or GPUs); the recovered capacity is kept";
         }
 
         if (Differs(configured.Provider, recovered.Provider) ||
@@ -61,7 +83,7 @@ internal static class RecoveredResourceUpdates
             throw Immutable("provider", recovered.Provider, "a compute environment's provider and its settings cannot be updated");
         }
 
-        var state = Differs(configured.State, recovered.State) ? configured.State : null;
+        var state = Differs(configured.State, recovered.State, ignoreCase: true) ? configured.State : null;
         var unmanaged = configured.UnmanagedvCpus is { } u && u != recovered.UnmanagedvCpus ? configured.UnmanagedvCpus : null;
         var role = Differs(configured.ServiceRole, recovered.ServiceRole) ? configured.ServiceRole : null;
         var resources = configured.ComputeResources is { } c && recovered.ComputeResources is { } r ? ComputeResources(c, r) : null;
@@ -86,10 +108,10 @@ internal static class RecoveredResourceUpdates
 
         var update = new ComputeResourceUpdate
         {
-            Type = Differs(c.Type, r.Type) ? c.Type : null,
+            Type = Differs(c.Type, r.Type, ignoreCase: true) ? c.Type : null,
             MinvCpus = c.MinvCpus is { } min && min != r.MinvCpus ? min : null,
             MaxvCpus = c.MaxvCpus is { } max && max != r.MaxvCpus ? max : null,
-            AllocationStrategy = Differs(c.AllocationStrategy, r.AllocationStrategy) ? c.AllocationStrategy : null,
+            AllocationStrategy = Differs(c.AllocationStrategy, r.AllocationStrategy, ignoreCase: true) ? c.AllocationStrategy : null,
             InstanceTypes = c.InstanceTypes is { } types && !types.SequenceEqual(r.InstanceTypes ?? []) ? types : null,
             Subnets = c.Subnets is { } subnets && !subnets.SequenceEqual(r.Subnets ?? []) ? subnets : null,
             SecurityGroupIds = c.SecurityGroupIds is { } groups && !groups.SequenceEqual(r.SecurityGroupIds ?? []) ? groups : null,
@@ -114,7 +136,7 @@ internal static class RecoveredResourceUpdates
     /// <exception cref="BatchClientException">The configuration changes the resource's type.</exception>
     public static UpdateConsumableResourceRequest? ConsumableResource(CreateConsumableResourceRequest configured, ConsumableResourceDetail recovered)
     {
-        if (Differs(configured.ResourceType, recovered.ResourceType))
+        if (Differs(configured.ResourceType, recovered.ResourceType, ignoreCase: true))
         {
             throw Immutable("resourceType", recovered.ResourceType, "a consumable resource's type cannot be updated");
         }
@@ -139,8 +161,9 @@ internal static class RecoveredResourceUpdates
         return changed;
     }
 
-    private static bool Differs(string? configured, string? recovered) =>
-        configured is not null && !string.Equals(configured, recovered, StringComparison.OrdinalIgnoreCase);
+    /// <summary>A configured value that differs from the recovered one; only AWS's enum values compare ignoring case.</summary>
+    private static bool Differs(string? configured, string? recovered, bool ignoreCase = false) =>
+        configured is not null && !string.Equals(configured, recovered, ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
 
     /// <summary>A resource's name from its name or ARN (the part after the last '/').</summary>
     private static string? NameOf(string? nameOrArn) => nameOrArn is null ? null : nameOrArn[(nameOrArn.LastIndexOf('/') + 1)..];

@@ -578,6 +578,7 @@ internal sealed partial class EngineCore
             Tags = new Dictionary<string, string>(ce.Tags),
             Hosts = ce.HostSpecs,
             Provider = ce.Provider,
+            ProviderSettings = ce.ProviderSettings,
         }).ToList();
     }
 
@@ -836,6 +837,10 @@ internal sealed partial class EngineCore
 
             q.ComputeEnvironments = ces;
             q.ComputeEnvironmentOrder = r.ComputeEnvironmentOrder!.OrderBy(o => o.Order).Select(o => o with { ComputeEnvironment = FindCe(o.ComputeEnvironment!)!.Arn }).ToList();
+            if (_replaying && ces.Length > 0)
+            {
+                q.Type = ces[0].IsFargate ? JobQueueType.ECS_FARGATE : JobQueueType.ECS; // an older journal's platform move
+            }
             foreach (var ce in ces)
             {
                 ce.Queues.Add(q);

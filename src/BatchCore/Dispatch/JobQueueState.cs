@@ -20,8 +20,11 @@ internal sealed class JobQueueState
     public SchedulingPolicyState? Policy { get; set; }
     public IReadOnlyList<JobStateTimeLimitAction> TimeLimitActions { get; set; } = [];
     public JobQueueExtensions? Extensions { get; set; }
-    /// <summary>ECS or ECS_FARGATE: given at creation or taken from its compute environments then; never changes.</summary>
-    public string Type { get; init; } = JobQueueType.ECS;
+    /// <summary>
+    /// ECS or ECS_FARGATE: given at creation or taken from its compute environments then. Updates cannot change it, except
+    /// when a journal written before the rule moved the queue to the other platform (then it follows the replayed order).
+    /// </summary>
+    public string Type { get; set; } = JobQueueType.ECS;
     public Dictionary<string, string> Tags { get; init; } = new(StringComparer.Ordinal);
 
     /// <summary>FIFO order of RUNNABLE jobs (queues without a scheduling policy).</summary>

@@ -240,19 +240,20 @@ public sealed class BatchCoreHostingTests
         var dir = Directory.CreateTempSubdirectory("bc-host-").FullName;
         try
         {
-            void Configure(BatchCoreOptions o, int? priority, string? state, long? licences, int decay, double vcpus)
+            void Configure(BatchCoreOptions o, int? priority, string? state, long? licences, int decay, double vcpus, string driver)
             {
                 o.Engine = o.Engine with { Journal = new BatchCore.Journal.JournalOptions { Durability = BatchCore.Journal.Durability.Journal, StateDirectory = dir } };
-                o.AddLocalComputeEnvironment("local", vcpus, 4096);
+                o.AddLocalComputeEnvironment("local", vcpus, 4096, driver);
                 o.AddJobQueue("q", priority ?? 0, "local");
                 o.JobQueues[^1] = o.JobQueues[^1] with { Priority = priority, State = state, Tags = state is null ? null : new Dictionary<string, string> { ["team"] = "ops" } };
                 o.SchedulingPolicies.Add(new CreateSchedulingPolicyRequest { Name = "fair", FairsharePolicy = new FairsharePolicy { ShareDecaySeconds = decay } });
                 o.ConsumableResources.Add(new CreateConsumableResourceRequest { ConsumableResourceName = "licence", TotalQuantity = licences });
             }
 
-            async Task<(JobQueueDetail Queue, long Licences, int Decay)> StartAsync(int? priority, string? state, long? licences, int decay, double vcpus = 2)
+            async Task<(JobQueueDetail Queue, long Licences, int Decay)> StartAsync(int? priority, string? state, long? licences, int decay, double vcpus = 2,
+                string driver = InProcessHostDriverDefaults.Kind)
             {
-                using var host = Build(_ => { }, o => Configure(o, priority, state, licences, decay, vcpus));
+                using var host = Build(_ => { }, o => Configure(o, priority, state, licences, decay, vcpus, driver));
                 using var guard = new CancellationTokenSource(HangGuard);
                 await host.StartAsync(guard.Token);
                 var engine = host.Services.GetRequiredService<BatchEngine>();
@@ -274,7 +275,10 @@ public sealed class BatchCoreHostingTests
             var third = await StartAsync(priority: 5, state: null, licences: 7, decay: 3600);
             Assert.Equal(ResourceState.DISABLED, third.Queue.State);
 
-            var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => StartAsync(priority: 9, state: null, licences: 9, decay: 60, vcpus: 4));
+            // The host's capacity alone changed (a local environment sized from another machine): kept, with a warning.
+            Assert.Equal(5, (await StartAsync(priority: 5, state: null, licences: 7, decay: 3600, vcpus: 4)).Queue.Priority);
+
+            var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => StartAsync(priority: 9, state: null, licences: 9, decay: 60, driver: "process"));
             Assert.Equal("BatchCore:ComputeEnvironments:0 (computeEnvironmentName local)", e.Path);
             Assert.Contains("hosts", e.Message, StringComparison.Ordinal);
 

@@ -32,7 +32,7 @@ public sealed class RecoveredResourceUpdatesTests
         await using var engine = await ManagedCe.CreateAsync(resources);
         var (ce, queue) = await DescribeAsync(engine);
 
-        Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(Managed(resources), ce));
+        Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(Managed(resources), ce, out _));
         Assert.Null(RecoveredResourceUpdates.JobQueue(Queue(), queue));
         Assert.Null(RecoveredResourceUpdates.JobQueue(Queue() with { ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = ce.ComputeEnvironmentArn }] }, queue));
         Assert.Null(RecoveredResourceUpdates.Tags(null, ce.Tags));
@@ -45,7 +45,7 @@ public sealed class RecoveredResourceUpdatesTests
         await using var engine = await ManagedCe.CreateAsync(resources);
         var (ce, queue) = await DescribeAsync(engine);
 
-        var ceUpdate = RecoveredResourceUpdates.ComputeEnvironment(Managed(resources with { MaxvCpus = 128 }) with { State = ResourceState.DISABLED }, ce);
+        var ceUpdate = RecoveredResourceUpdates.ComputeEnvironment(Managed(resources with { MaxvCpus = 128 }) with { State = ResourceState.DISABLED }, ce, out _);
         var queueUpdate = RecoveredResourceUpdates.JobQueue(Queue() with { Priority = 7, Extensions = new JobQueueExtensions { Backfill = true } }, queue);
 
         Assert.NotNull(ceUpdate);
@@ -59,7 +59,7 @@ public sealed class RecoveredResourceUpdatesTests
         await engine.UpdateComputeEnvironmentAsync(ceUpdate);
         await engine.UpdateJobQueueAsync(queueUpdate);
         var (ce2, queue2) = await DescribeAsync(engine);
-        Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(Managed(resources with { MaxvCpus = 128 }) with { State = ResourceState.DISABLED }, ce2));
+        Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(Managed(resources with { MaxvCpus = 128 }) with { State = ResourceState.DISABLED }, ce2, out _));
         Assert.Null(RecoveredResourceUpdates.JobQueue(Queue() with { Priority = 7, Extensions = new JobQueueExtensions { Backfill = true } }, queue2));
     }
 
@@ -70,11 +70,57 @@ public sealed class RecoveredResourceUpdatesTests
         await using var engine = await ManagedCe.CreateAsync(resources);
         var (ce, _) = await DescribeAsync(engine);
 
-        var type = Assert.Throws<BatchClientException>(() => RecoveredResourceUpdates.ComputeEnvironment(Managed(resources) with { Type = CEType.UNMANAGED }, ce));
-        var fleetRole = Assert.Throws<BatchClientException>(() => RecoveredResourceUpdates.ComputeEnvironment(Managed(resources with { SpotIamFleetRole = "arn:aws:iam::1:role/fleet" }), ce));
+        var type = Assert.Throws<BatchClientException>(() => RecoveredResourceUpdates.ComputeEnvironment(Managed(resources) with { Type = CEType.UNMANAGED }, ce, out _));
+        var fleetRole = Assert.Throws<BatchClientException>(() => RecoveredResourceUpdates.ComputeEnvironment(Managed(resources with { SpotIamFleetRole = "arn:aws:iam::1:role/fleet" }), ce, out _));
 
         Assert.StartsWith("type differs", type.Message, StringComparison.Ordinal);
+        var (_, queue) = await DescribeAsync(engine);
+        var fifo = Assert.Throws<BatchClientException>(() => RecoveredResourceUpdates.JobQueue(Queue() with { SchedulingPolicyArn = "arn:aws:batch:local:000000000000:scheduling-policy/p" }, queue));
+        Assert.StartsWith("schedulingPolicyArn differs", fifo.Message, StringComparison.Ordinal);
         Assert.StartsWith("computeResources.spotIamFleetRole differs", fleetRole.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// UNMANAGED hosts: a capacity change alone keeps the recovered hosts with a warning (a local environment sized from
+    /// the machine it first ran on); any other change cannot be applied. A provider's environment with unchanged
+    /// settings is no update.
+    /// </summary>
+    [Fact]
+    public async Task UnmanagedHostsAndProviders()
+    {
+        await using var engine = TestEngine.Create(new BatchEngineOptions
+        {
+            HostProviders = new Dictionary<string, Func<CreateComputeEnvironmentRequest, BatchCore.Hosts.HostProvider>> { ["manual"] = _ => new NoHosts() },
+        });
+        CreateComputeEnvironmentRequest Local(double vcpus, string name = "h") => new()
+        {
+            ComputeEnvironmentName = "local", Type = CEType.UNMANAGED, Hosts = [new() { HostName = name, Vcpus = vcpus, MemoryMiB = 4096 }],
+        };
+        var provided = new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "provided", Type = CEType.UNMANAGED, Provider = "manual", ProviderSettings = new Dictionary<string, string> { ["partition"] = "debug" },
+        };
+        await engine.CreateComputeEnvironmentAsync(Local(2));
+        await engine.CreateComputeEnvironmentAsync(provided);
+        var described = (await engine.DescribeComputeEnvironmentsAsync()).ToDictionary(c => c.ComputeEnvironmentName);
+
+        Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(Local(2), described["local"], out var none));
+        Assert.Null(none);
+        Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(Local(8), described["local"], out var warning));
+        Assert.Contains("capacity", warning, StringComparison.Ordinal);
+        Assert.Throws<BatchClientException>(() => RecoveredResourceUpdates.ComputeEnvironment(Local(2, name: "other"), described["local"], out _));
+        Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(provided, described["provided"], out _));
+        Assert.Throws<BatchClientException>(() => RecoveredResourceUpdates.ComputeEnvironment(
+            provided with { ProviderSettings = new Dictionary<string, string> { ["partition"] = "batch" } }, described["provided"], out _));
+    }
+
+    private sealed class NoHosts : BatchCore.Hosts.HostProvider
+    {
+        public override string Kind => "manual";
+
+        public override void Start(BatchCore.Hosts.IHostMembershipSink membership)
+        {
+        }
     }
 
     [Fact]

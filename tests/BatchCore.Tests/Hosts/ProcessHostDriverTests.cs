@@ -190,8 +190,65 @@ public class ProcessHostDriverTests : HostDriverContractTests
         var lines = LogLines(launch);
         Assert.Equal(expected.Uid.ToString(CultureInfo.InvariantCulture), lines[0]);
         Assert.Equal(expected.Gid.ToString(CultureInfo.InvariantCulture), lines[1]);
-        Assert.Equal(expected.Home ?? Environment.GetEnvironmentVariable("HOME"), lines[2]);
+        Assert.Equal(expected.Home ?? "/", lines[2]); // Docker: / for a uid without a passwd entry
         Assert.Equal("wrote", lines[3]);
+    }
+
+    [Fact]
+    public async Task User_Ignored_WhenTheOptionsSaySo()
+    {
+        RequireDriver();
+        await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, IgnoreContainerUser = true });
+        var launch = MakeLaunch(["sh", "-c", "id -u"]) with { Container = new BatchCore.Model.ContainerProperties { User = "no-such-user-bc" } };
+        driver.Launch(launch, Events);
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal([NativeMethods.GetEuid().ToString(CultureInfo.InvariantCulture)], LogLines(launch));
+    }
+
+    /// <summary>
+    /// Something planted where an attempt's own working directory goes (a symbolic link to another directory): the
+    /// attempt does not start, and the link's target is not handed to the job's user.
+    /// </summary>
+    [Fact]
+    public async Task WorkingDirectory_PlantedLink_IsRefused_AndItsTargetKeepsItsOwner()
+    {
+        RequireDriver();
+        if (NativeMethods.GetEuid() != 0)
+        {
+            Assert.Skip("switching users needs root");
+        }
+
+        var root = Directory.CreateTempSubdirectory("batchcore-workroot-").FullName;
+        var target = Directory.CreateTempSubdirectory("batchcore-target-").FullName;
+        try
+        {
+            await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, WorkRoot = root });
+            var instance = (string)typeof(ProcessHostDriver).GetField("_instanceId", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(driver)!;
+            var launch = MakeLaunch(["true"]) with { Container = new BatchCore.Model.ContainerProperties { User = "nobody" } };
+            Directory.CreateSymbolicLink(Path.Combine(root, instance + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture)), target);
+            driver.Launch(launch, Events);
+            var exit = await Events.WaitExitedAsync(launch.Token);
+
+            Assert.Null(exit.ExitCode);
+            Assert.StartsWith("CannotCreateContainerError: working directory", exit.Reason, StringComparison.Ordinal);
+            Assert.Equal("0", OwnerOf(target));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+            Directory.Delete(target, recursive: true);
+        }
+    }
+
+    private static string OwnerOf(string path)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u", path]) { RedirectStandardOutput = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var owner = p.StandardOutput.ReadToEnd().Trim();
+        p.WaitForExit();
+        return owner;
     }
 
     [Fact]

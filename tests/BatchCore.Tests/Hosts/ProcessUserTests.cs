@@ -13,8 +13,8 @@ public sealed class ProcessUserTests : IDisposable
     {
         _passwd = Path.Combine(_dir, "passwd");
         _group = Path.Combine(_dir, "group");
-        File.WriteAllLines(_passwd, ["root:x:0:0:root:/root:/bin/bash", "app:x:1000:1001:App:/home/app:/bin/sh", "broken-line"]);
-        File.WriteAllLines(_group, ["root:x:0:", "staff:x:50:app", "apps:x:1001:"]);
+        File.WriteAllLines(_passwd, ["root:x:0:0:root:/root:/bin/bash", "app:x:1000:1001:App:/home/app:/bin/sh", "broken-line", "short:x:5", "bad:x:nine:1:Bad:/:/bin/sh"]);
+        File.WriteAllLines(_group, ["root:x:0:", "staff:x:50:app", "apps:x:1001:", "odd:x:-1:"]);
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -39,6 +39,9 @@ public sealed class ProcessUserTests : IDisposable
     [InlineData("app:ghosts", "unable to find group ghosts: no matching entries in group file")]
     [InlineData("app:", "invalid user app:: expected name, uid, name:group or uid:gid")]
     [InlineData(":50", "invalid user :50: expected name, uid, name:group or uid:gid")]
+    [InlineData("bad", "invalid passwd entry for user bad")] // never root by default
+    [InlineData("short", "unable to find user short: no matching entries in passwd file")] // too few fields: not an entry
+    [InlineData("app:odd", "invalid group entry for group odd")]
     public void Refuses(string user, string expected)
     {
         Assert.Null(ProcessUser.Resolve(user, out var error, _passwd, _group));

@@ -160,6 +160,29 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
         }
     }
 
+    /// <summary>
+    /// A journal written before jobQueueType existed may move a queue from EC2 to Fargate compute environments with
+    /// UpdateJobQueue: it replays, and the recovered queue is ECS_FARGATE, so later updates within Fargate are accepted.
+    /// </summary>
+    [Fact]
+    public async Task OlderJournal_QueueMovedToFargate_RecoversAsEcsFargate()
+    {
+        Directory.CreateDirectory(Dir);
+        var buffer = new ArrayBufferWriter<byte>();
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateComputeEnvironment", new CreateComputeEnvironmentRequest { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }] }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateComputeEnvironment", new CreateComputeEnvironmentRequest { ComputeEnvironmentName = "fg", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 4 } }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateJobQueue", new CreateJobQueueRequest { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "UpdateJobQueue", new UpdateJobQueueRequest { JobQueue = "q", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fg" }] }));
+        await File.WriteAllBytesAsync(JournalPath(Dir), [.. "BCJRNL03"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
+
+        await using var engine = new BatchEngine(Options());
+        var queue = Assert.Single(await engine.DescribeJobQueuesAsync(["q"]));
+        Assert.Equal(JobQueueType.ECS_FARGATE, queue.JobQueueType);
+        Assert.EndsWith("/fg", Assert.Single(queue.ComputeEnvironmentOrder).ComputeEnvironment, StringComparison.Ordinal);
+        await engine.UpdateJobQueueAsync(new() { JobQueue = "q", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fg" }] });
+        await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateJobQueueAsync(new() { JobQueue = "q", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }));
+    }
+
     [Fact]
     public void NewerFormat_IsRefused_NamingTheFileAndTheVersion()
     {

@@ -24,9 +24,13 @@ internal static partial class NativeMethods
     [LibraryImport("libc", EntryPoint = "getegid")]
     public static partial uint GetEgid();
 
-    /// <summary>chown(2).</summary>
-    [LibraryImport("libc", EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Chown(string path, uint owner, uint group);
+    /// <summary>lchown(2): never follows a symbolic link.</summary>
+    [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Lchown(string path, uint owner, uint group);
+
+    /// <summary>mkdir(2): fails (EEXIST) when anything, a symbolic link included, is at <paramref name="path"/>.</summary>
+    [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mkdir(string path, uint mode);
 
     /// <summary>tgkill(2). Signal 0 only checks that thread <paramref name="tid"/> belongs to process <paramref name="tgid"/>.</summary>
     [LibraryImport("libc", EntryPoint = "tgkill", SetLastError = true)]

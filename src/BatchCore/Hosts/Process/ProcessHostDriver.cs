@@ -338,7 +338,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             var env = driver.BuildEnvironment(launch);
             string[]? switchUser = null;
             ProcessUser? user = null;
-            if (launch.Container?.User is { Length: > 0 } userSpec)
+            if (launch.Container?.User is { Length: > 0 } userSpec && !options.IgnoreContainerUser)
             {
                 user = ProcessUser.Resolve(userSpec, out var error);
                 if (user is not { } u)
@@ -352,19 +352,33 @@ public sealed partial class ProcessHostDriver : HostDriver
                     return new AttemptExit(null, CannotStartReasonPrefix + error);
                 }
 
-                if (u.Home is { } home && !launch.Environment.ContainsKey("HOME"))
+                if (switchUser is not null && !launch.Environment.ContainsKey("HOME"))
                 {
-                    env["HOME"] = home;
+                    env["HOME"] = u.Home ?? "/"; // Docker: the passwd entry's home, or / for a uid without one
                 }
             }
 
             _ownedWorkDir = ownsWorkDir ? workDir : null;
             try
             {
-                Directory.CreateDirectory(workDir);
-                if (ownsWorkDir && switchUser is not null && NativeMethods.Chown(workDir, user!.Value.Uid, user.Value.Gid) != 0)
+                if (ownsWorkDir && OperatingSystem.IsLinux())
                 {
-                    return new AttemptExit(null, CannotStartReasonPrefix + $"cannot give the working directory to user {launch.Container!.User} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})", HostFailure: true);
+                    // A fresh directory of our own: mkdir fails if anything (a planted symbolic link) is already there,
+                    // and lchown never follows one, so a job's user cannot be handed someone else's directory.
+                    Directory.CreateDirectory(options.WorkRoot);
+                    if (NativeMethods.Mkdir(workDir, 0b111_101_101) != 0)
+                    {
+                        return new AttemptExit(null, $"CannotCreateContainerError: working directory {workDir}: mkdir failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})", HostFailure: true);
+                    }
+
+                    if (switchUser is not null && NativeMethods.Lchown(workDir, user!.Value.Uid, user.Value.Gid) != 0)
+                    {
+                        return new AttemptExit(null, CannotStartReasonPrefix + $"cannot give the working directory to user {launch.Container!.User} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})", HostFailure: true);
+                    }
+                }
+                else
+                {
+                    Directory.CreateDirectory(workDir);
                 }
 
                 var executable = ResolveExecutable(command[0], env["PATH"], workDir);
@@ -417,7 +431,7 @@ public sealed partial class ProcessHostDriver : HostDriver
 
             if (euid != 0)
             {
-                error = $"user {spec}: the process driver runs as uid {euid} and can switch users only as root";
+                error = $"user {spec}: the process driver runs as uid {euid} and can switch users only as root (or set ProcessHostDriverOptions.IgnoreContainerUser)";
                 return null;
             }
 

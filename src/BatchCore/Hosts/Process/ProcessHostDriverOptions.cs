@@ -61,6 +61,14 @@ public sealed record ProcessHostDriverOptions
     /// <value>The default is <c>$TMPDIR/batchcore-work</c>.</value>
     public string WorkRoot { get; init; } = ProcessHostDriverDefaults.WorkRoot;
 
+    /// <summary>
+    /// Runs every job as this process's user, whatever its definition's <c>containerProperties.user</c> says. By default
+    /// the job runs as that user, which needs the engine to run as root (a user switch that cannot be made fails the
+    /// attempt unstarted); set this when the engine runs unprivileged and its definitions name users it cannot become.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool IgnoreContainerUser { get; init; }
+
     /// <summary>Receives the driver's own diagnostics, e.g. once when limits are unavailable. Null: none.</summary>
     /// <value>The default is <see langword="null"/>.</value>
     public Action<string>? Diagnostic { get; init; }

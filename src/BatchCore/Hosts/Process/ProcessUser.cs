@@ -6,7 +6,7 @@ namespace BatchCore.Hosts.Process;
 /// The user a process attempt runs as: AWS's <c>containerProperties.user</c> resolved the way Docker resolves
 /// <c>--user</c> (ECS passes it on): <c>name</c>, <c>uid</c>, <c>name:group</c> or <c>uid:gid</c>; a name must exist in
 /// the passwd file; without a group, the user's primary group (a uid with no passwd entry gets group 0, as in Docker);
-/// <c>HOME</c> is the passwd entry's home directory.
+/// <c>HOME</c> is the passwd entry's home directory (<c>/</c> without one). A malformed entry is an error, never root.
 /// </summary>
 internal readonly record struct ProcessUser(uint Uid, uint Gid, string? Name, string? Home)
 {
@@ -23,12 +23,15 @@ internal readonly record struct ProcessUser(uint Uid, uint Gid, string? Name, st
             return null;
         }
 
-        var entry = Find(passwdPath, userPart, idField: 2);
+        var entry = Find(passwdPath, userPart, idField: 2, minFields: 4);
         uint uid, gid;
         if (entry is not null)
         {
-            uid = ParseId(entry[2]);
-            gid = ParseId(entry[3]);
+            if (!TryParseId(entry[2], out uid) || !TryParseId(entry[3], out gid))
+            {
+                error = $"invalid passwd entry for user {userPart}";
+                return null; // never a default of 0: that is root
+            }
         }
         else if (TryParseId(userPart, out uid))
         {
@@ -42,10 +45,14 @@ internal readonly record struct ProcessUser(uint Uid, uint Gid, string? Name, st
 
         if (groupPart is not null)
         {
-            var group = Find(groupPath, groupPart, idField: 2);
+            var group = Find(groupPath, groupPart, idField: 2, minFields: 3);
             if (group is not null)
             {
-                gid = ParseId(group[2]);
+                if (!TryParseId(group[2], out gid))
+                {
+                    error = $"invalid group entry for group {groupPart}";
+                    return null;
+                }
             }
             else if (!TryParseId(groupPart, out gid))
             {
@@ -58,7 +65,7 @@ internal readonly record struct ProcessUser(uint Uid, uint Gid, string? Name, st
     }
 
     /// <summary>The line of <paramref name="path"/> whose name, or else whose id, is <paramref name="nameOrId"/>, split on ':'.</summary>
-    private static string[]? Find(string path, string nameOrId, int idField)
+    private static string[]? Find(string path, string nameOrId, int idField, int minFields)
     {
         if (!File.Exists(path))
         {
@@ -69,7 +76,7 @@ internal readonly record struct ProcessUser(uint Uid, uint Gid, string? Name, st
         foreach (var line in File.ReadLines(path))
         {
             var fields = line.Split(':');
-            if (fields.Length <= idField)
+            if (fields.Length < minFields)
             {
                 continue;
             }
@@ -89,6 +96,4 @@ internal readonly record struct ProcessUser(uint Uid, uint Gid, string? Name, st
     }
 
     private static bool TryParseId(string s, out uint id) => uint.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out id);
-
-    private static uint ParseId(string s) => TryParseId(s, out var id) ? id : 0;
 }
