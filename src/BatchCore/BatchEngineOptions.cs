@@ -88,8 +88,8 @@ public sealed record BatchEngineOptions
     /// <summary>
     /// Resolves a job definition's <c>containerProperties.secrets</c>: given a secret (its environment variable name and
     /// its <c>valueFrom</c>, on AWS a Secrets Manager or SSM Parameter Store ARN or name), returns the value the job gets
-    /// in that variable, or throws when it cannot. The process, docker and Slurm drivers call it off the engine's loop
-    /// before they start an attempt; an attempt whose secrets cannot be resolved — or that has secrets while no resolver
+    /// in that variable, or throws when it cannot. Every driver that runs jobs (process, docker, Slurm, in-process: the
+    /// handler's <c>Environment</c>) calls it off the engine's loop before it starts an attempt; an attempt whose secrets cannot be resolved — or that has secrets while no resolver
     /// is set — does not start and fails with AWS's <c>ResourceInitializationError</c>, as on AWS. The default is none.
     /// </summary>
     public Func<Model.Secret, CancellationToken, ValueTask<string>>? SecretResolver { get; init; }

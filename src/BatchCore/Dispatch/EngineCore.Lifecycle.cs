@@ -391,7 +391,8 @@ internal sealed partial class EngineCore
         else if (host.Driver is Hosts.InProcess.InProcessHostDriver inProcess)
         {
             // The handler's context reads the job's immutable facts itself: no launch record per attempt.
-            inProcess.LaunchFromEngine(job.Parent ?? (TopJob)job, job.Parent is null ? -1 : job.ArrayIndex, host, token, job.AttemptCount + 1, this);
+            inProcess.LaunchFromEngine(job.Parent ?? (TopJob)job, job.Parent is null ? -1 : job.ArrayIndex, host, token, job.AttemptCount + 1, this,
+                job.Spec.Definition.ContainerProperties?.Secrets is { Count: > 0 } ? _options.SecretResolver : null);
         }
         else
         {

@@ -70,4 +70,51 @@ public sealed class SecretsTests
         Assert.StartsWith(AttemptLaunch.SecretsErrorPrefix + "API_TOKEN", attempt.Container.Reason, StringComparison.Ordinal);
         Assert.DoesNotContain(log, l => l.StartsWith("token=", StringComparison.Ordinal));
     }
+
+    /// <summary>In-process handlers (the engine's own launch path) see resolved secrets in their context's environment.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task InProcessHandler_SeesResolvedSecrets(bool withResolver)
+    {
+        var logs = new InMemoryLogStore();
+        string? seen = null;
+        var handlers = new BatchCore.Hosts.InProcess.InProcessHandlerRegistry().Add("read", (context, _) =>
+        {
+            seen = context.Environment.GetValueOrDefault("API_TOKEN");
+            return Task.FromResult(0);
+        });
+        await using var engine = new BatchEngine(new BatchEngineOptions
+        {
+            LogStore = logs,
+            SecretResolver = withResolver ? (_, _) => ValueTask.FromResult("t0ps3cret") : null,
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                [BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind] = BatchCore.Hosts.InProcess.InProcessHostDriver.SharedFactory(
+                    new BatchCore.Hosts.InProcess.InProcessHostDriverOptions { HandlerResolver = handlers.Resolve, LogStore = logs }),
+            },
+        });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Driver = BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind, Vcpus = 1, MemoryMiB = 1024 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+        {
+            JobDefinitionName = "read",
+            Type = JobDefinitionType.container,
+            ContainerProperties = new() { ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")], Secrets = [new() { Name = "API_TOKEN", ValueFrom = "api-token" }] },
+            Extensions = new() { Handler = "read" },
+        });
+        var id = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "read" })).JobId;
+        using var guard = new CancellationTokenSource(AttemptEventRecorder.HangGuard);
+        var job = await engine.WaitForJobAsync(id, guard.Token);
+
+        if (withResolver)
+        {
+            Assert.Equal((JobStatus.SUCCEEDED, "t0ps3cret"), (job.Status, seen));
+        }
+        else
+        {
+            Assert.Equal((JobStatus.FAILED, null), (job.Status, seen)); // the handler never ran
+            Assert.StartsWith(AttemptLaunch.SecretsErrorPrefix + "API_TOKEN", job.Attempts.Single().Container!.Reason, StringComparison.Ordinal);
+        }
+    }
 }

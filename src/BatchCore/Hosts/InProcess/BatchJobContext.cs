@@ -111,6 +111,43 @@ public class BatchJobContext
         : More.Environment ??= AttemptLaunch.BuildEnvironment(_top!.JobSpec.Environment, JobId, _attempt, _host!.ComputeEnvironment.Name,
             _top.JobQueue.Name, _arrayIndex < 0 ? null : _arrayIndex, _arrayIndex < 0 ? 0 : _top.ArraySize);
 
+    /// <summary>The job definition's <c>containerProperties.secrets</c> (empty when none).</summary>
+    private protected IReadOnlyList<Model.Secret> Secrets =>
+        (_launch is { } l ? l.Container : _top!.JobSpec.Definition.ContainerProperties)?.Secrets ?? [];
+
+    /// <summary>
+    /// Resolves <see cref="Secrets"/> into <see cref="Environment"/> (AWS injects them as environment variables): null
+    /// when done, else AWS's <c>ResourceInitializationError</c> reason. Engine launches use the engine's resolver.
+    /// </summary>
+    private protected async ValueTask<string?> ResolveSecretsAsync(Func<Model.Secret, CancellationToken, ValueTask<string>>? engineResolver, CancellationToken ct)
+    {
+        if (_launch is { } launch)
+        {
+            return await launch.ResolveSecretsAsync(ct).ConfigureAwait(false);
+        }
+
+        var env = new Dictionary<string, string>(Environment, StringComparer.Ordinal);
+        foreach (var secret in Secrets)
+        {
+            if (engineResolver is null)
+            {
+                return AttemptLaunch.SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): no secret resolver is configured (BatchEngineOptions.SecretResolver)";
+            }
+
+            try
+            {
+                env[secret.Name!] = await engineResolver(secret, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                return AttemptLaunch.SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): {e.Message}";
+            }
+        }
+
+        More.Environment = env;
+        return null;
+    }
+
     /// <summary>The vCPUs the job reserved (its VCPU resource requirement).</summary>
     public double Vcpus => _launch is { } l ? l.Vcpus : _top!.JobSpec.Request.Vcpus;
 

@@ -97,8 +97,10 @@ public sealed class InProcessHostDriver : HostDriver
     /// The engine's launch (its loop, like <see cref="Launch"/>): the attempt reads the job's immutable facts from
     /// <paramref name="top"/> instead of a copy of them in an <see cref="AttemptLaunch"/>.
     /// </summary>
-    internal void LaunchFromEngine(Jobs.TopJob top, int arrayIndex, Placement.Host host, long token, int attempt, IAttemptEventSink sink) =>
-        Start(new Attempt(this, top, arrayIndex, host, token, attempt, sink));
+    /// <remarks>A job with secrets gets the engine's <see cref="BatchEngineOptions.SecretResolver"/> as the last argument.</remarks>
+    internal void LaunchFromEngine(Jobs.TopJob top, int arrayIndex, Placement.Host host, long token, int attempt, IAttemptEventSink sink,
+        Func<Model.Secret, CancellationToken, ValueTask<string>>? secretResolver = null) =>
+        Start(new Attempt(this, top, arrayIndex, host, token, attempt, sink) { EngineSecretResolver = secretResolver });
 
     private void Start(Attempt attempt)
     {
@@ -249,11 +251,22 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>The next attempt on the driver's stack of exited attempts.</summary>
         public Attempt? NextExited;
 
+        /// <summary>Engine launches of a job with secrets: the engine's resolver (null otherwise).</summary>
+        public Func<Model.Secret, CancellationToken, ValueTask<string>>? EngineSecretResolver { get; init; }
+
+        private bool _secretsResolved;
+
         public long Token => TokenValue;
 
         /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
         public void Execute()
         {
+            if (!_secretsResolved && Secrets.Count > 0)
+            {
+                _ = ResolveSecretsThenExecuteAsync();
+                return;
+            }
+
             IBatchJobHandler? handler;
             var name = HandlerName;
             if (string.IsNullOrEmpty(name))
@@ -311,6 +324,29 @@ public sealed class InProcessHostDriver : HostDriver
                 _sink.StartedEarlier(new AttemptToken(Token), ranMs);
                 task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(OnHandlerCompleted);
             }
+        }
+
+        /// <summary>A job with secrets: they are resolved into its environment before the handler starts (AWS).</summary>
+        private async Task ResolveSecretsThenExecuteAsync()
+        {
+            string? error;
+            try
+            {
+                error = await ResolveSecretsAsync(EngineSecretResolver, _cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_cts.IsCancellationRequested)
+            {
+                error = TerminatedBeforeStartReason; // terminated while its secrets were being resolved
+            }
+
+            if (error is not null)
+            {
+                ReportNotStarted(new AttemptExit(null, error));
+                return;
+            }
+
+            _secretsResolved = true;
+            Execute();
         }
 
         private void OnHandlerCompleted() => Complete(null);

@@ -19,8 +19,6 @@ public sealed class InProcessHostDriverTests : HostDriverContractTests
 
     protected override string? LimitsUnavailableReason => "in-process handlers share this process: no memory or CPU limits";
 
-    protected override string? SecretsUnsupportedReason => "in-process handlers read their secrets from the app itself";
-
     protected override IReadOnlyList<string> Command(DummyJob job, params string[] args) => [DummyHandlers.NameOf(job), .. args];
 
     protected override AttemptLaunch MakeLaunch(IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? environment = null,
