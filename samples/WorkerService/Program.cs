@@ -10,6 +10,8 @@ builder.Services
     .AddBatchCore(builder.Configuration.GetSection(BatchCoreHostingDefaults.SectionName), options =>
         options.AddHandlerJobDefinition("summary", handler: "summary"))
     .AddJobHandler<RenderReportHandler>("render-report")
+    // Definitions' "Secrets" come from configuration section "Secrets" (user secrets or a vault provider in a real app).
+    .AddConfigurationSecrets(builder.Configuration.GetSection("Secrets"))
     .AddJobHandler("summary", (context, _) =>
     {
         context.Log.WriteLine($"summary for {context.JobName} on {context.HostName}");

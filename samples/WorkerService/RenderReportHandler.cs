@@ -18,14 +18,17 @@ internal sealed partial class RenderReportHandler(ILogger<RenderReportHandler> l
             throw new InvalidOperationException("the template cache was cold (fails once on purpose)");
         }
 
+        // The definition's secret, resolved from configuration into the job's environment (never logged).
+        var signed = context.Environment.ContainsKey("REPORT_SIGNING_KEY");
+
         // context.Logger: into the job's log stream (GetLogEvents) and, through the Generic Host, the app's logs too.
-        LogRendered(context.Logger, index, context.ArraySize ?? 1, context.Parameters["format"]);
+        LogRendered(context.Logger, index, context.ArraySize ?? 1, context.Parameters["format"], signed);
         return 0;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rendering {JobId} page {Index}, attempt {Attempt}")]
     private static partial void LogRendering(ILogger logger, string jobId, int index, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "rendered page {Index} of {Count} as {Format}")]
-    private static partial void LogRendered(ILogger logger, int index, int count, string format);
+    [LoggerMessage(Level = LogLevel.Information, Message = "rendered page {Index} of {Count} as {Format} (signed: {Signed})")]
+    private static partial void LogRendered(ILogger logger, int index, int count, string format, bool signed);
 }

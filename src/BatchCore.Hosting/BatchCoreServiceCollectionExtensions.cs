@@ -77,6 +77,31 @@ public static class BatchCoreServiceCollectionExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Registers <typeparamref name="TResolver"/> (a singleton) as the resolver of job definitions' secrets, unless
+    /// <see cref="BatchEngineOptions.SecretResolver"/> is set.
+    /// </summary>
+    public static IBatchCoreBuilder AddSecretResolver<TResolver>(this IBatchCoreBuilder builder)
+        where TResolver : class, IBatchSecretResolver
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<IBatchSecretResolver, TResolver>();
+        return builder;
+    }
+
+    /// <summary>
+    /// Resolves job definitions' secrets from <paramref name="section"/> of the app's configuration: a secret's
+    /// <c>valueFrom</c> (an ARN's secret or parameter name, or a plain name) is the key. Works with any configuration
+    /// source: user secrets in development, environment variables, a vault's configuration provider.
+    /// </summary>
+    public static IBatchCoreBuilder AddConfigurationSecrets(this IBatchCoreBuilder builder, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(section);
+        builder.Services.AddSingleton<IBatchSecretResolver>(new ConfigurationSecretResolver(section));
+        return builder;
+    }
+
     /// <summary>Registers the engine's health check (<see cref="BatchCoreHealthCheck"/>) under <paramref name="name"/>.</summary>
     public static IHealthChecksBuilder AddBatchCoreCheck(this IHealthChecksBuilder builder, string name = BatchCoreHostingDefaults.HealthCheckName,
         HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
@@ -146,7 +171,13 @@ public static class BatchCoreServiceCollectionExtensions
             factories["process"] = _ => process.Value;
         }
 
-        return new BatchEngine(engine with { LogStore = logs, DriverFactories = factories });
+        var secrets = engine.SecretResolver;
+        if (secrets is null && sp.GetService<IBatchSecretResolver>() is { } resolver)
+        {
+            secrets = resolver.ResolveAsync;
+        }
+
+        return new BatchEngine(engine with { LogStore = logs, DriverFactories = factories, SecretResolver = secrets });
     }
 
     /// <summary>Marks that AddBatchCore ran.</summary>

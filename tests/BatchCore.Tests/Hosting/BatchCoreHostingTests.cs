@@ -293,6 +293,58 @@ public sealed class BatchCoreHostingTests
         }
     }
 
+    /// <summary>
+    /// AddConfigurationSecrets: a definition's secrets come from the app's configuration (here an in-memory source; user
+    /// secrets or a vault provider in an app), keyed by the ARN's secret name; a missing key fails the job unstarted.
+    /// </summary>
+    [Fact]
+    public async Task Secrets_FromConfiguration_ReachTheHandler()
+    {
+        var config = new Dictionary<string, string?> { ["Secrets:db-password"] = "hunter2" };
+        string? seen = null;
+        using var host = Build(
+            b =>
+            {
+                b.AddJobHandler("read", (context, _) =>
+                {
+                    seen = context.Environment.GetValueOrDefault("DB_PASSWORD");
+                    return Task.FromResult(0);
+                });
+                b.AddConfigurationSecrets(new ConfigurationBuilder().AddInMemoryCollection(config).Build().GetSection("Secrets"));
+            },
+            o =>
+            {
+                LocalQueue(o);
+                foreach (var (name, valueFrom) in new[] { ("read", "arn:aws:secretsmanager:local:000000000000:secret:db-password"), ("missing", "arn:aws:ssm:local:000000000000:parameter/nope") })
+                {
+                    o.AddHandlerJobDefinition(name, "read");
+                    o.JobDefinitions[^1] = o.JobDefinitions[^1] with
+                    {
+                        ContainerProperties = o.JobDefinitions[^1].ContainerProperties! with { Secrets = [new() { Name = "DB_PASSWORD", ValueFrom = valueFrom }] },
+                    };
+                }
+            });
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+
+        var read = await engine.WaitForJobAsync((await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "a", JobQueue = "q", JobDefinition = "read" }, guard.Token)).JobId, guard.Token);
+        var missing = await engine.WaitForJobAsync((await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "b", JobQueue = "q", JobDefinition = "missing" }, guard.Token)).JobId, guard.Token);
+        await host.StopAsync(guard.Token);
+
+        Assert.Equal((JobStatus.SUCCEEDED, "hunter2"), (read.Status, seen));
+        Assert.Equal(JobStatus.FAILED, missing.Status);
+        Assert.Contains("no configuration value at Secrets:nope", missing.Attempts.Single().Container!.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("db-password", "db-password")]
+    [InlineData("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password", "db-password")]
+    [InlineData("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password:username::", "db-password")]
+    [InlineData("arn:aws:ssm:us-east-1:123456789012:parameter/prod/db", "prod/db")]
+    public void ConfigurationSecrets_KeyOfValueFrom(string valueFrom, string key) =>
+        Assert.Equal(key, ConfigurationSecretResolver.KeyOf(valueFrom));
+
     [Fact]
     public async Task Configuration_MissingPriority_FailsTheStartNamingThePath()
     {
