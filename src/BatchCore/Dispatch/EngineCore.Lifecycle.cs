@@ -201,16 +201,18 @@ internal sealed partial class EngineCore
         parent.StatusSummaryLastUpdatedAt = NowMs;
         var now = _replaying ? parent.CreatedAt : NowMs; // replay: children were spawned in the cycle after the submit
         var children = parent.Children = new ArrayChildren(parent, n, now);
-        Job? nToN = null;
-        var nToNAny = false;
+        // Every N_TO_N dependency (up to 20): child i waits for child i of each (AWS: "each dependency").
+        List<(Job Dep, bool Any)>? nToN = null;
         var sequential = false;
         var sequentialAny = false;
         foreach (var d in parent.Spec.DependsOn)
         {
             if (d.Type == ArrayJobDependency.N_TO_N && d.JobId is not null)
             {
-                TryGetJob(d.JobId, out nToN);
-                nToNAny = d.Extensions?.Condition == "ANY";
+                if (TryGetJob(d.JobId, out var dep))
+                {
+                    (nToN ??= []).Add((dep, d.Extensions?.Condition == "ANY"));
+                }
             }
             else if (d.Type == ArrayJobDependency.SEQUENTIAL)
             {
@@ -222,9 +224,12 @@ internal sealed partial class EngineCore
         // An N_TO_N dependency that ended without ever creating children (cancelled while SUBMITTED) has no child i for
         // child i to wait on: it failed, so the dependency has failed for every child (unless ANY, which any end meets).
         // Not on replay: the children's records say how they ended (a journal older than this rule has them run).
-        if (!_replaying && nToN is { Children: null } && nToN.State == JobState.Failed && !nToNAny)
+        foreach (var (dep, any) in nToN ?? [])
         {
-            parent.DependencyFailed = true;
+            if (!_replaying && dep is { Children: null } && dep.State == JobState.Failed && !any)
+            {
+                parent.DependencyFailed = true;
+            }
         }
 
         // The parent is PENDING while it has children to run (AWS).
@@ -243,9 +248,12 @@ internal sealed partial class EngineCore
                 child.UnmetDependencies++;
             }
 
-            if (nToN?.Children is { } depChildren && i < depChildren.Count)
+            foreach (var (dep, any) in nToN ?? [])
             {
-                WireDependency(child, depChildren[i], nToNAny); // a folded child has ended: its view is enough
+                if (dep.Children is { } depChildren && i < depChildren.Count)
+                {
+                    WireDependency(child, depChildren[i], any); // a folded child has ended: its view is enough
+                }
             }
 
             if (sequential && i > 0)
@@ -913,8 +921,9 @@ internal sealed partial class EngineCore
             var summary = parent.StatusSummary!;
             if (summary[(int)JobState.Succeeded] + summary[(int)JobState.Failed] == parent.ArraySize)
             {
-                // AWS: any child failure fails the parent.
-                var failed = summary[(int)JobState.Failed] > 0;
+                // AWS: any child failure fails the parent; a cancelled or terminated parent is cancelled once all its
+                // children have completed, even if the ones still running then succeeded.
+                var failed = summary[(int)JobState.Failed] > 0 || parent.IsCancelled || parent.IsTerminated;
                 parent.StoppedAt = NowMs;
                 SetState(parent, failed ? JobState.Failed : JobState.Succeeded,
                     failed ? (parent.StatusReason ?? "Array Child Job failed") : null);
@@ -1053,6 +1062,8 @@ internal sealed partial class EngineCore
 
                 return;
             }
+
+            JournalState(job); // the flags and the reason: a recovered parent still ends cancelled
 
             // Mark every waiting child first: failing one must not release the next (SEQUENTIAL, ANY) to RUNNABLE.
             foreach (var child in job.Children.Live)

@@ -165,6 +165,42 @@ public class DependencyAndArrayTests
     }
 
     /// <summary>
+    /// Two N_TO_N dependencies: child i waits for child i of each (AWS: "each dependency"), not only of the last one;
+    /// when a child of the first fails, the matching child of the dependent fails and the rest run.
+    /// </summary>
+    [Fact]
+    public async Task NToN_EveryDependencyIsWaitedFor()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        var slow = await engine.SubmitJobAsync(TestEngine.Job("slow", arraySize: 2, runSeconds: 100));
+        var fast = await engine.SubmitJobAsync(TestEngine.Job("fast", arraySize: 2, runSeconds: 10));
+        var c = await engine.SubmitJobAsync(TestEngine.Job("c", arraySize: 2, runSeconds: 5, dependsOn:
+            [new() { JobId = slow.JobId, Type = ArrayJobDependency.N_TO_N }, new() { JobId = fast.JobId, Type = ArrayJobDependency.N_TO_N }]));
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(JobStatus.PENDING, await engine.StatusAsync($"{c.JobId}:0")); // fast:0 is done, slow:0 is not
+
+        await engine.RunUntilIdleAsync();
+        for (var i = 0; i < 2; i++)
+        {
+            var ci = await engine.DescribeAsync($"{c.JobId}:{i}");
+            Assert.True(ci.StartedAt >= (await engine.DescribeAsync($"{slow.JobId}:{i}")).StoppedAt);
+        }
+
+        // A failing child of the first dependency fails the matching child only.
+        var failing = await engine.SubmitJobAsync(TestEngine.Job("failing", arraySize: 2, runSeconds: 10) with
+        {
+            Extensions = new SubmitJobExtensions { SimulatedRunTimeSeconds = 10, SimulatedExitCode = 1 },
+        });
+        var d = await engine.SubmitJobAsync(TestEngine.Job("d", arraySize: 2, runSeconds: 5, dependsOn:
+            [new() { JobId = failing.JobId, Type = ArrayJobDependency.N_TO_N }, new() { JobId = fast.JobId, Type = ArrayJobDependency.N_TO_N }]));
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.FAILED, await engine.StatusAsync($"{d.JobId}:0"));
+        Assert.Equal(StatusReasons.DependentJobFailed, (await engine.DescribeAsync($"{d.JobId}:0")).StatusReason);
+        Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(d.JobId));
+    }
+
+    /// <summary>
     /// An array cancelled while still SUBMITTED never creates children: an N_TO_N dependent's child i has no child i to
     /// wait on, and its dependency has failed (the array FAILED) — so the dependent's children fail, none runs. With
     /// BatchCore's ANY condition the ended array satisfies them and they run.
@@ -226,6 +262,25 @@ public class DependencyAndArrayTests
         Assert.Equal(JobStatus.FAILED, parent.Status);
         Assert.Equal(1, parent.ArrayProperties!.StatusSummary![JobStatus.SUCCEEDED]);
         Assert.Equal(2, parent.ArrayProperties.StatusSummary[JobStatus.FAILED]);
+    }
+
+    /// <summary>
+    /// Cancelling an array whose children all run already: they run to the end (CancelJob does nothing to RUNNING jobs)
+    /// and succeed, and the parent — flagged cancelled — ends FAILED with the cancel's reason (AWS: "the parent is
+    /// cancelled when all children complete").
+    /// </summary>
+    [Fact]
+    public async Task CancelArrayParent_WhoseChildrenAllRun_EndsCancelledWhenTheyComplete()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 2);
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", arraySize: 2, runSeconds: 10));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.CancelJobAsync(r.JobId, "user cancel");
+        await engine.RunUntilIdleAsync();
+
+        var parent = await engine.DescribeAsync(r.JobId);
+        Assert.Equal((JobStatus.FAILED, true, "user cancel"), (parent.Status, parent.IsCancelled, parent.StatusReason));
+        Assert.Equal(2, parent.ArrayProperties!.StatusSummary![JobStatus.SUCCEEDED]);
     }
 
     [Fact]
