@@ -297,6 +297,13 @@ internal sealed partial class EngineCore
             job.JournaledAttempts = job.AttemptCount;
         }
 
+        if (job.IsArrayParent)
+        {
+            // Known before FinishReplay ends its children: a cancelled or terminated parent then ends cancelled, as live.
+            job.IsCancelled = (rec.Flags & JobFlags.Cancelled) != 0;
+            job.IsTerminated = (rec.Flags & JobFlags.Terminated) != 0;
+        }
+
         var last = rec;
         last.Attempts = null; // already the job's
         replay.Last[at] = last;

@@ -179,7 +179,8 @@ internal sealed partial class EngineCore
         if (r.JobQueue is { } qn)
         {
             var q = FindQueue(qn) ?? throw new BatchClientException($"jobQueue {qn} does not exist");
-            source = WithChildren(q.AllJobs, only);
+            // AWS: "The filter doesn't apply to child jobs in an array": a filtered listing of a queue has no children.
+            source = filter is null ? WithChildren(q.AllJobs, only) : WithChildren(q.AllJobs, only, children: false);
         }
         else
         {
@@ -221,14 +222,14 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>A queue's jobs in submission order, each array job followed by its children.</summary>
-    private static IEnumerable<Job> WithChildren(JobList jobs, JobState? only)
+    private static IEnumerable<Job> WithChildren(JobList jobs, JobState? only, bool children = true)
     {
         foreach (var job in jobs)
         {
             yield return job;
-            if (job.Children is { } children)
+            if (children && job.Children is { } kids)
             {
-                foreach (var child in children.InState(only))
+                foreach (var child in kids.InState(only))
                 {
                     yield return child;
                 }

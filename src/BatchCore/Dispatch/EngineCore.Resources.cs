@@ -707,6 +707,12 @@ internal sealed partial class EngineCore
                 p.Add($"computeEnvironmentOrder[{i}].computeEnvironment", $"lists {ce.Name} twice");
             }
 
+            if (ce.Status != ResourceStatus.VALID && !_replaying)
+            {
+                // AWS: the compute environments of a job queue must be VALID (one being updated is not, yet).
+                p.Add($"computeEnvironmentOrder[{i}].computeEnvironment", $"{ce.Name} is {ce.Status}; a job queue takes only VALID compute environments");
+            }
+
             list.Add(ce);
         }
 

@@ -340,7 +340,8 @@ public class DependencyAndArrayTests
         Assert.Equal(children.Select(c => c.JobId), (await engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = r.JobId, JobStatus = JobStatus.SUCCEEDED })).JobSummaryList.Select(s => s.JobId));
         Assert.Equal([r.JobId, .. children.Select(c => c.JobId)], (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.SUCCEEDED })).JobSummaryList.Select(s => s.JobId));
         Assert.Empty((await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.RUNNING })).JobSummaryList);
-        Assert.Equal(5, (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", Filters = [new() { Name = ListJobsFilterName.JOB_NAME, Values = ["arr"] }] })).JobSummaryList.Count);
+        // AWS: "The filter doesn't apply to child jobs in an array": a filtered listing of the queue has the parent only.
+        Assert.Equal([r.JobId], (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", Filters = [new() { Name = ListJobsFilterName.JOB_NAME, Values = ["arr"] }] })).JobSummaryList.Select(s => s.JobId));
         Assert.Equal(JobStatus.SUCCEEDED, (await engine.WaitForJobAsync(r.JobId + ":2")).Status);
 
         var next = await engine.SubmitJobAsync(TestEngine.Job("next", arraySize: 4, runSeconds: 1, dependsOn: [new() { JobId = r.JobId, Type = ArrayJobDependency.N_TO_N }]));

@@ -89,6 +89,27 @@ public sealed class InfrastructureUpdateTests
         Assert.Equal(ResourceStatus.VALID, (await CeAsync(engine)).Status);
     }
 
+    /// <summary>AWS: a job queue takes only VALID compute environments; one being updated is not, until the update ends.</summary>
+    [Fact]
+    public async Task UpdatingComputeEnvironment_CannotJoinAJobQueue()
+    {
+        var (engine, running) = await RunningOnOldInstanceAsync();
+        await using var _ = engine;
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ce", ComputeResources = new() { InstanceTypes = ["m6i.large"] }, UpdatePolicy = new() { JobExecutionTimeoutMinutes = 2 } });
+        Assert.Equal(ResourceStatus.UPDATING, (await CeAsync(engine)).Status);
+
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.CreateJobQueueAsync(new()
+        {
+            JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
+        }));
+        Assert.Contains("ce is UPDATING; a job queue takes only VALID compute environments", e.Message, StringComparison.Ordinal);
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(3));
+        Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(running));
+        Assert.Equal(ResourceStatus.VALID, (await CeAsync(engine)).Status);
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+    }
+
     [Fact]
     public async Task TerminateJobsOnUpdate_TerminatesAtOnce()
     {
