@@ -184,22 +184,7 @@ internal static class ResourceValidation
         }
 
         p.OneOf(cr.AllocationStrategy, f + ".allocationStrategy", Strategies);
-        var spot = cr.Type == CRType.SPOT;
-        if (cr.AllocationStrategy is CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED or CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED or CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED && !spot)
-        {
-            p.Add(f + ".allocationStrategy", $"{cr.AllocationStrategy} is for SPOT compute environments only");
-        }
-
-        if (cr.AllocationStrategy == CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED && spot)
-        {
-            p.Add(f + ".allocationStrategy", "BEST_FIT_PROGRESSIVE_ORDERED is for On-Demand (EC2) compute environments only");
-        }
-
-        p.Range(cr.BidPercentage, 0, 100, f + ".bidPercentage");
-        if (cr.BidPercentage is not null && !spot)
-        {
-            p.Add(f + ".bidPercentage", "can only be set for a SPOT compute environment");
-        }
+        CheckSpotRules(cr.Type, cr.AllocationStrategy, cr.BidPercentage, p, f);
 
         if (cr.ScalingPolicy?.MinScaleDownDelayMinutes is { } delay)
         {
@@ -207,6 +192,27 @@ internal static class ResourceValidation
         }
 
         ValidateInstanceTypes(cr.InstanceTypes, p, catalog, f + ".instanceTypes");
+    }
+
+    /// <summary>The rules tying allocationStrategy and bidPercentage to EC2 or SPOT (create, and an update's result).</summary>
+    private static void CheckSpotRules(string? type, string? strategy, int? bidPercentage, Problems p, string f)
+    {
+        var spot = type == CRType.SPOT;
+        if (strategy is CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED or CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED or CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED_PRIORITIZED && !spot)
+        {
+            p.Add(f + ".allocationStrategy", $"{strategy} is for SPOT compute environments only");
+        }
+
+        if (strategy == CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED && spot)
+        {
+            p.Add(f + ".allocationStrategy", "BEST_FIT_PROGRESSIVE_ORDERED is for On-Demand (EC2) compute environments only");
+        }
+
+        p.Range(bidPercentage, 0, 100, f + ".bidPercentage");
+        if (bidPercentage is not null && !spot)
+        {
+            p.Add(f + ".bidPercentage", "can only be set for a SPOT compute environment");
+        }
     }
 
     public static void ValidateInstanceTypes(IReadOnlyList<string>? types, Problems p, InstanceCatalog catalog, string field)
@@ -244,6 +250,16 @@ internal static class ResourceValidation
     {
         p.Range(r.UpdatePolicy?.JobExecutionTimeoutMinutes, 1, 7_200, "updatePolicy.jobExecutionTimeoutMinutes");
         p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
+        if (r.UnmanagedvCpus is not null && !recovering)
+        {
+            // As at creation: only an UNMANAGED compute environment has it, and it is a vCPU count.
+            p.Range(r.UnmanagedvCpus, 0, int.MaxValue, "unmanagedvCpus");
+            if (ce.IsManaged)
+            {
+                p.Add("unmanagedvCpus", "can only be set for an UNMANAGED compute environment");
+            }
+        }
+
         if (r.ComputeResources is not { } cr)
         {
             return;
@@ -263,7 +279,7 @@ internal static class ResourceValidation
             if (cr.MinvCpus is not null || cr.DesiredvCpus is not null || cr.AllocationStrategy is not null || cr.InstanceTypes is not null ||
                 cr.BidPercentage is not null || cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null ||
                 cr.Tags is not null || cr.PlacementGroup is not null || cr.LaunchTemplate is not null || cr.Ec2Configuration is not null ||
-                cr.UpdateToLatestImageVersion is not null)
+                cr.UpdateToLatestImageVersion is not null || (!recovering && cr.ScalingPolicy is not null))
             {
                 p.Add(f, "of a Fargate compute environment can only update maxvCpus, subnets and securityGroupIds");
             }
@@ -298,6 +314,12 @@ internal static class ResourceValidation
         if (cr.Type is { } t && !ce.IsFargate)
         {
             p.OneOf(t, f + ".type", CRType.EC2, CRType.SPOT);
+        }
+
+        if (!ce.IsFargate && !recovering)
+        {
+            // The creation rules hold for what the update leaves: e.g. SPOT strategies and bidPercentage need SPOT.
+            CheckSpotRules(cr.Type ?? cur.Type, cr.AllocationStrategy ?? cur.AllocationStrategy, cr.BidPercentage ?? cur.BidPercentage, p, f);
         }
 
         if (cr.ScalingPolicy?.MinScaleDownDelayMinutes is { } delay)

@@ -407,6 +407,34 @@ public class ValidationTests
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "f", ComputeResources = new() { Subnets = ["subnet-2"], SecurityGroupIds = ["sg-2"] } });
     }
 
+    /// <summary>
+    /// An update is held to the creation rules for what it leaves: a SPOT strategy or a bidPercentage on an EC2
+    /// environment, BEST_FIT_PROGRESSIVE_ORDERED turned SPOT, a scaling policy on Fargate, unmanagedvCpus on a managed
+    /// or negative — each refused, nothing applied.
+    /// </summary>
+    [Fact]
+    public async Task UpdateComputeEnvironment_KeepsTheCreationRules()
+    {
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ec2", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 16, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, InstanceRole = "ecsInstanceRole", Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"] } });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "f", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.FARGATE, MaxvCpus = 16, Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"] } });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "u", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 4096 }] });
+        async Task Refused(UpdateComputeEnvironmentRequest update, string expected) =>
+            Assert.Contains(expected, (await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateComputeEnvironmentAsync(update))).Message, StringComparison.Ordinal);
+
+        await Refused(new() { ComputeEnvironment = "ec2", ComputeResources = new() { AllocationStrategy = CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED } }, "SPOT_CAPACITY_OPTIMIZED is for SPOT compute environments only");
+        await Refused(new() { ComputeEnvironment = "ec2", ComputeResources = new() { BidPercentage = 50 } }, "bidPercentage can only be set for a SPOT compute environment");
+        await Refused(new() { ComputeEnvironment = "ec2", ComputeResources = new() { Type = CRType.SPOT } }, "BEST_FIT_PROGRESSIVE_ORDERED is for On-Demand (EC2) compute environments only");
+        await Refused(new() { ComputeEnvironment = "f", ComputeResources = new() { ScalingPolicy = new() { MinScaleDownDelayMinutes = 30 } } }, "can only update maxvCpus, subnets and securityGroupIds");
+        await Refused(new() { ComputeEnvironment = "ec2", UnmanagedvCpus = 4 }, "unmanagedvCpus can only be set for an UNMANAGED compute environment");
+        await Refused(new() { ComputeEnvironment = "u", UnmanagedvCpus = -5 }, "unmanagedvCpus must be between 0 and");
+
+        var ec2 = (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = ["ec2"] })).Single().ComputeResources!;
+        Assert.Equal((CRType.EC2, CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, (int?)null), (ec2.Type, ec2.AllocationStrategy, ec2.BidPercentage));
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ec2", ComputeResources = new() { Type = CRType.SPOT, AllocationStrategy = CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, BidPercentage = 60 } });
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "u", UnmanagedvCpus = 2 });
+    }
+
     [Fact]
     public async Task SchedulingPolicy_Rules()
     {
