@@ -289,6 +289,31 @@ public class AllocationStrategyTests
         _ = catalog;
     }
 
+    /// <summary>
+    /// instanceTypes written for AWS resolve: older and burstable families (c4, m5, t2, t3, g4dn, …) as families or
+    /// sizes, and each size's shape and price come from the catalog.
+    /// </summary>
+    [Theory]
+    [InlineData("c5", "c5.large", 2, 4096)]
+    [InlineData("t2.small", "t2.small", 1, 2048)]
+    [InlineData("m4", "m4.large", 2, 8192)]
+    [InlineData("g4dn", "g4dn.xlarge", 4, 16384)]
+    [InlineData("r5a", "r5a.large", 2, 16384)]
+    [InlineData("m7g", "m7g.medium", 1, 4096)]
+    public async Task InstanceTypes_WrittenForAws_Resolve(string entry, string smallest, int vcpus, int memoryMiB)
+    {
+        var expanded = InstanceCatalog.Default.Expand(entry);
+        Assert.NotEmpty(expanded);
+        var first = expanded.MinBy(t => t.Vcpus * 1_000_000L + t.MemoryMiB)!;
+        Assert.Equal((smallest, vcpus, memoryMiB), (first.Name, first.Vcpus, first.MemoryMiB));
+        Assert.True(first.OnDemandPricePerHour > 0);
+
+        await using var scope = new DrainOnDispose(await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT_PROGRESSIVE, types: [entry]), Instant));
+        await scope.Engine.SubmitJobAsync(TestEngine.Job(vcpus: 1, memory: 512, runSeconds: 60));
+        await scope.Engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Contains(Assert.Single(await ManagedCe.HostsAsync(scope.Engine)).Type, expanded.Select(t => t.Name));
+    }
+
     private sealed class DrainOnDispose(BatchEngine engine) : IAsyncDisposable
     {
         public BatchEngine Engine { get; } = engine;
