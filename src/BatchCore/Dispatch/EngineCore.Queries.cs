@@ -166,10 +166,14 @@ internal sealed partial class EngineCore
             }
         }
 
-        var start = 0;
-        if (r.NextToken is not null && !int.TryParse(r.NextToken, NumberStyles.None, CultureInfo.InvariantCulture, out start))
+        ListCursor? after = null;
+        if (r.NextToken is not null)
         {
-            p.Add("nextToken", $"is not a token returned by ListJobs: '{r.NextToken}'");
+            after = ListCursor.Parse(r.NextToken);
+            if (after is null)
+            {
+                p.Add("nextToken", $"is not a token returned by ListJobs: '{r.NextToken}'");
+            }
         }
 
         p.ThrowIfAny();
@@ -180,11 +184,17 @@ internal sealed partial class EngineCore
         {
             var q = FindQueue(qn) ?? throw new BatchClientException($"jobQueue {qn} does not exist");
             // AWS: "The filter doesn't apply to child jobs in an array": a filtered listing of a queue has no children.
-            source = filter is null ? WithChildren(q.AllJobs, only) : WithChildren(q.AllJobs, only, children: false);
+            // Unfiltered, the listing is in submission order and the next page starts right after the job that ended the
+            // last one (by its place, even if it has left the listing since), so nothing is listed twice or skipped.
+            source = filter is null ? WithChildren(q.AllJobs, only, after: after) : WithChildren(q.AllJobs, only, children: false);
         }
         else
         {
             source = TryGetJob(r.ArrayJobId!, out var parent) && parent.Children is { } c ? c.InState(only) : [];
+            if (filter is null && after is { } a)
+            {
+                source = source.Where(j => j.ArrayIndex > a.ChildIndex);
+            }
         }
 
         IEnumerable<Job> selected;
@@ -207,10 +217,14 @@ internal sealed partial class EngineCore
                 _ => source.Where(j => j.Spec.ShareIdentifier == value && (status is null || j.State == status)),
             };
             selected = selected.OrderByDescending(j => j.CreatedAt);
+            if (after is { } a)
+            {
+                selected = AfterInNewestFirst(selected.ToList(), a);
+            }
         }
 
         var page = r.MaxResults ?? maxPage;
-        var items = selected.Skip(start).Take(page + 1).ToList();
+        var items = selected.Take(page + 1).ToList();
         var more = items.Count > page;
         if (more)
         {
@@ -218,20 +232,111 @@ internal sealed partial class EngineCore
         }
 
         var summaries = items.Select(Summarize).ToList();
-        return new ListJobsResponse(summaries, more ? (start + page).ToString(CultureInfo.InvariantCulture) : null);
+        return new ListJobsResponse(summaries, more ? ListCursor.Of(items[^1]) : null);
     }
 
-    /// <summary>A queue's jobs in submission order, each array job followed by its children.</summary>
-    private static IEnumerable<Job> WithChildren(JobList jobs, JobState? only, bool children = true)
+    /// <summary>
+    /// A ListJobs page token: the job that ended the page (its createdAt, its top-level job's id and, for an array
+    /// child, its index). The next page starts after that job's place, found by id, or by createdAt once the job has
+    /// gone (retention): pages neither repeat nor skip jobs when jobs change state or are submitted between them.
+    /// </summary>
+    private readonly record struct ListCursor(long CreatedAt, string TopId, int ChildIndex)
     {
-        foreach (var job in jobs)
+        private const string Prefix = "j1:";
+
+        public static string Of(Job job) => string.Create(CultureInfo.InvariantCulture,
+            $"{Prefix}{job.CreatedAt}:{(job.Parent ?? job).Id}:{(job.Parent is null ? -1 : job.ArrayIndex)}");
+
+        public static ListCursor? Parse(string token)
         {
-            yield return job;
+            if (!token.StartsWith(Prefix, StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            var rest = token[Prefix.Length..];
+            var first = rest.IndexOf(':', StringComparison.Ordinal);
+            var last = rest.LastIndexOf(':');
+            return first > 0 && last > first + 1 &&
+                   long.TryParse(rest[..first], NumberStyles.Integer, CultureInfo.InvariantCulture, out var created) &&
+                   int.TryParse(rest[(last + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var index) && index >= -1
+                ? new ListCursor(created, rest[(first + 1)..last], index)
+                : null;
+        }
+
+        /// <summary>Whether <paramref name="job"/> is the job the cursor names.</summary>
+        public bool Names(Job job) =>
+            (job.Parent is null ? ChildIndex == -1 : ChildIndex == job.ArrayIndex) && (job.Parent ?? job).Id == TopId;
+    }
+
+    /// <summary>Newest first: the jobs after the cursor's job, or, once it has left the listing, those created before it.</summary>
+    private static IEnumerable<Job> AfterInNewestFirst(List<Job> sorted, ListCursor after)
+    {
+        var at = sorted.FindIndex(after.Names);
+        if (at >= 0)
+        {
+            return sorted.Skip(at + 1);
+        }
+
+        return sorted.Where(j => j.CreatedAt < after.CreatedAt ||
+            (j.CreatedAt == after.CreatedAt && j.Parent is { } p && p.Id == after.TopId && j.ArrayIndex > after.ChildIndex));
+    }
+
+    /// <summary>
+    /// A queue's jobs in submission order, each array job followed by its children; with <paramref name="after"/>, from
+    /// the place after that cursor's job (top-level jobs are in createdAt order: found by a binary search).
+    /// </summary>
+    private static IEnumerable<Job> WithChildren(JobList jobs, JobState? only, bool children = true, ListCursor? after = null)
+    {
+        var i = 0;
+        var skipTop = false;
+        var childFrom = 0;
+        if (after is { } c)
+        {
+            // The first top-level job created at the cursor's time, then the cursor's own among those of that time.
+            int lo = 0, hi = jobs.Count;
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                if (jobs[mid].CreatedAt < c.CreatedAt)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+
+            i = lo;
+            while (i < jobs.Count && jobs[i].CreatedAt == c.CreatedAt && jobs[i].Id != c.TopId)
+            {
+                i++;
+            }
+
+            if (i < jobs.Count && jobs[i].CreatedAt == c.CreatedAt)
+            {
+                skipTop = true; // the cursor's top-level job: it was listed (or its children from ChildIndex were)
+                childFrom = c.ChildIndex + 1;
+            }
+        }
+
+        for (; i < jobs.Count; i++, skipTop = false, childFrom = 0)
+        {
+            var job = jobs[i];
+            if (!skipTop)
+            {
+                yield return job;
+            }
+
             if (children && job.Children is { } kids)
             {
                 foreach (var child in kids.InState(only))
                 {
-                    yield return child;
+                    if (child.ArrayIndex >= childFrom)
+                    {
+                        yield return child;
+                    }
                 }
             }
         }

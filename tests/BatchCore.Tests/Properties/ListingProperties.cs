@@ -25,6 +25,79 @@ public class ListingProperties
     public void Job_pages_concatenate_to_the_whole_list(int[] jobs, byte pageSize, byte statuses) =>
         JobPagesAsync(jobs ?? [], 1 + (pageSize % 5), statuses).GetAwaiter().GetResult();
 
+    /// <summary>
+    /// ListJobs pages, walked while jobs end, start and are submitted between pages (RUNNING by queue; every job by name,
+    /// newest first): no job is listed twice, and every job that is in the listing throughout the walk is listed.
+    /// </summary>
+    [Property(MaxTest = 60)]
+    public void ListJobs_pages_skip_and_repeat_nothing_that_lives_throughout(int[] runs, byte pageSize, byte[] steps) =>
+        ListJobsWalkAsync(runs ?? [], 1 + (pageSize % 4), steps ?? []).GetAwaiter().GetResult();
+
+    private static async Task ListJobsWalkAsync(int[] runs, int page, byte[] steps)
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 3, vcpus: 4);
+        var n = 0;
+        foreach (var run in runs.Take(24))
+        {
+            var size = run % 3 == 0 ? 2 + (run & 3) : (int?)null; // some arrays
+            await engine.SubmitJobAsync(TestEngine.Job($"j{n++}", runSeconds: 5 + ((run & int.MaxValue) % 200), arraySize: size));
+        }
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        foreach (var filtered in new[] { false, true })
+        {
+            async Task<HashSet<string>> SnapshotAsync()
+            {
+                // Every page at once, nothing changing in between.
+                var all = new HashSet<string>(StringComparer.Ordinal);
+                string? next = null;
+                do
+                {
+                    var r = await engine.ListJobsAsync(filtered
+                        ? new ListJobsRequest { JobQueue = "q", Filters = [new() { Name = ListJobsFilterName.JOB_NAME, Values = ["*"] }], NextToken = next }
+                        : new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.RUNNING, MaxResults = 1000, NextToken = next });
+                    all.UnionWith(r.JobSummaryList.Select(j => j.JobId));
+                    next = r.NextToken;
+                }
+                while (next is not null);
+                return all;
+            }
+
+            var throughout = await SnapshotAsync();
+            var listed = new List<string>();
+            string? token = null;
+            var step = 0;
+            do
+            {
+                var r = await engine.ListJobsAsync(filtered
+                    ? new ListJobsRequest { JobQueue = "q", Filters = [new() { Name = ListJobsFilterName.JOB_NAME, Values = ["*"] }], MaxResults = page, NextToken = token }
+                    : new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.RUNNING, MaxResults = page, NextToken = token });
+                Assert.True(r.JobSummaryList.Count <= page);
+                listed.AddRange(r.JobSummaryList.Select(j => j.JobId));
+                token = r.NextToken;
+
+                // Between pages: time passes (jobs end, others start) or a job is submitted.
+                // (Submissions only in the first steps: the walk must end; a RUNNING listing grows at its end.)
+                var change = steps.Length == 0 ? 1 : steps[step % steps.Length];
+                if (change % 4 == 0 && step++ < 6)
+                {
+                    await engine.SubmitJobAsync(TestEngine.Job($"j{n++}", runSeconds: 50));
+                }
+                else
+                {
+                    step++;
+                    await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(change % 40));
+                }
+
+                throughout.IntersectWith(await SnapshotAsync());
+            }
+            while (token is not null);
+
+            Assert.Equal(listed.Count, listed.Distinct().Count()); // nothing twice
+            Assert.Subset(listed.ToHashSet(), throughout); // nothing skipped that was there all along
+        }
+    }
+
     private static async Task WalkAsync(int[] initial, int[] changes, int page)
     {
         await using var engine = TestEngine.Create();
