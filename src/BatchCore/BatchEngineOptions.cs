@@ -131,4 +131,13 @@ public static class BatchEngineDefaults
     public static readonly TimeSpan TerminationGracePeriod = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan TerminalJobRetention = TimeSpan.FromDays(7);
     public static readonly DateTimeOffset VirtualStart = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>
+    /// The ARN partition of <paramref name="region"/>, as AWS names them: <c>aws-cn</c> for the China regions
+    /// (<c>cn-…</c>), <c>aws-us-gov</c> for GovCloud (<c>us-gov-…</c>), <c>aws</c> for every other (and for <c>local</c>).
+    /// </summary>
+    public static string Partition(string region) =>
+        region.StartsWith("cn-", StringComparison.Ordinal) ? "aws-cn"
+        : region.StartsWith("us-gov-", StringComparison.Ordinal) ? "aws-us-gov"
+        : "aws";
 }

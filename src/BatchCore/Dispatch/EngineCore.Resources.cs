@@ -574,7 +574,7 @@ internal sealed partial class EngineCore
             ComputeResources = ce.Resources is null ? null : ce.Resources with { DesiredvCpus = ce.ProvisionedVcpus },
             UnmanagedvCpus = ce.UnmanagedvCpus,
             ServiceRole = ce.ServiceRole,
-            EcsClusterArn = $"arn:aws:ecs:{_options.Region}:{_options.AccountId}:cluster/{ce.Name}",
+            EcsClusterArn = $"arn:{BatchEngineDefaults.Partition(_options.Region)}:ecs:{_options.Region}:{_options.AccountId}:cluster/{ce.Name}",
             Tags = new Dictionary<string, string>(ce.Tags),
             Hosts = ce.HostSpecs,
             Provider = ce.Provider,

@@ -379,7 +379,8 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         return _jobs.ContainsKey(id) ? NewId() : id;
     }
 
-    private string Arn(string kind, string name) => $"arn:aws:batch:{_options.Region}:{_options.AccountId}:{kind}/{name}";
+    private string Arn(string kind, string name) =>
+        $"arn:{BatchEngineDefaults.Partition(_options.Region)}:batch:{_options.Region}:{_options.AccountId}:{kind}/{name}";
 
     public string JobArn(string jobId) => JobArnPrefix + jobId;
 

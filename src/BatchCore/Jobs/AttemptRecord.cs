@@ -51,11 +51,11 @@ internal sealed class AttemptRecord
 
     /// <summary>The ECS-style ARN of the host an attempt ran on.</summary>
     public static string ContainerInstanceArn(string region, string account, string ceName, string hostName) =>
-        $"arn:aws:ecs:{region}:{account}:container-instance/{ceName}/{hostName}";
+        $"arn:{BatchEngineDefaults.Partition(region)}:ecs:{region}:{account}:container-instance/{ceName}/{hostName}";
 
     /// <summary>The ECS-style task ARN of attempt <paramref name="number"/> of a job.</summary>
     public static string TaskArn(string region, string account, string ceName, string jobId, int number) =>
-        $"arn:aws:ecs:{region}:{account}:task/{ceName}/{jobId.Replace(':', '-')}-{number.ToString(CultureInfo.InvariantCulture)}";
+        $"arn:{BatchEngineDefaults.Partition(region)}:ecs:{region}:{account}:task/{ceName}/{jobId.Replace(':', '-')}-{number.ToString(CultureInfo.InvariantCulture)}";
 
     public AttemptDetail ToDetail(Job job, string region, string account) => _detail ??= new AttemptDetail
     {

@@ -25,6 +25,25 @@ public class JobLifecycleTests
         Assert.Equal($"arn:aws:batch:local:000000000000:job/{r.JobId}", r.JobArn);
     }
 
+    /// <summary>ARNs carry the region's partition, as AWS's do: aws-cn in China, aws-us-gov in GovCloud.</summary>
+    [Theory]
+    [InlineData("cn-northwest-1", "aws-cn")]
+    [InlineData("us-gov-west-1", "aws-us-gov")]
+    [InlineData("eu-west-1", "aws")]
+    public async Task Arns_CarryTheRegionsPartition(string region, string partition)
+    {
+        await using var engine = await TestEngine.WithQueueAsync(options: new BatchEngineOptions { Region = region });
+        var r = await engine.SubmitJobAsync(TestEngine.Job());
+        await engine.RunUntilIdleAsync();
+
+        var prefix = $"arn:{partition}:batch:{region}:000000000000:";
+        Assert.Equal(prefix + "job/" + r.JobId, r.JobArn);
+        Assert.StartsWith(prefix + "job-queue/", (await engine.DescribeJobQueuesAsync(["q"])).Single().JobQueueArn, StringComparison.Ordinal);
+        var job = Assert.Single(await engine.DescribeJobsAsync([r.JobId]));
+        Assert.StartsWith($"arn:{partition}:ecs:{region}:", job.Attempts.Single().Container!.TaskArn, StringComparison.Ordinal);
+        Assert.StartsWith(prefix + "job-definition/def:", job.JobDefinition, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task SubmitResponse_FormatsItsArnWhenRead_AndEqualsOneBuiltWithTheArn()
     {
