@@ -57,15 +57,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
 
                     var had = await engine.DescribeConsumableResourceAsync(name, cancellationToken).ConfigureAwait(false);
                     var update = RecoveredResourceUpdates.ConsumableResource(r, had);
-                    return async () =>
-                    {
-                        if (update is not null)
-                        {
-                            await engine.UpdateConsumableResourceAsync(update, cancellationToken).ConfigureAwait(false);
-                        }
-
-                        await TagAsync(had.ConsumableResourceArn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
-                    };
+                    return UpdateAndTag(update, u => engine.UpdateConsumableResourceAsync(u, cancellationToken), had.ConsumableResourceArn, r.Tags, had.Tags, cancellationToken);
                 },
                 () => engine.CreateConsumableResourceAsync(r, cancellationToken)).ConfigureAwait(false);
         }
@@ -82,15 +74,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
                     }
 
                     var update = RecoveredResourceUpdates.SchedulingPolicy(r, had);
-                    return async () =>
-                    {
-                        if (update is not null)
-                        {
-                            await engine.UpdateSchedulingPolicyAsync(update, cancellationToken).ConfigureAwait(false);
-                        }
-
-                        await TagAsync(had.Arn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
-                    };
+                    return UpdateAndTag(update, u => engine.UpdateSchedulingPolicyAsync(u, cancellationToken), had.Arn, r.Tags, had.Tags, cancellationToken);
                 },
                 () => engine.CreateSchedulingPolicyAsync(r, cancellationToken)).ConfigureAwait(false);
         }
@@ -112,15 +96,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
                         Log.RecoveredKept(_logger, $"{Section}:ComputeEnvironments:{i}", name, warning);
                     }
 
-                    return async () =>
-                    {
-                        if (update is not null)
-                        {
-                            await engine.UpdateComputeEnvironmentAsync(update, cancellationToken).ConfigureAwait(false);
-                        }
-
-                        await TagAsync(had.ComputeEnvironmentArn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
-                    };
+                    return UpdateAndTag(update, u => engine.UpdateComputeEnvironmentAsync(u, cancellationToken), had.ComputeEnvironmentArn, r.Tags, had.Tags, cancellationToken);
                 },
                 () => engine.CreateComputeEnvironmentAsync(r, cancellationToken)).ConfigureAwait(false);
         }
@@ -137,15 +113,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
                     }
 
                     var update = RecoveredResourceUpdates.JobQueue(r, had);
-                    return async () =>
-                    {
-                        if (update is not null)
-                        {
-                            await engine.UpdateJobQueueAsync(update, cancellationToken).ConfigureAwait(false);
-                        }
-
-                        await TagAsync(had.JobQueueArn, r.Tags, had.Tags, cancellationToken).ConfigureAwait(false);
-                    };
+                    return UpdateAndTag(update, u => engine.UpdateJobQueueAsync(u, cancellationToken), had.JobQueueArn, r.Tags, had.Tags, cancellationToken);
                 },
                 () => engine.CreateJobQueueAsync(r, cancellationToken)).ConfigureAwait(false);
         }
@@ -203,6 +171,20 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         await step().ConfigureAwait(false);
         return true;
     });
+
+    /// <summary>A recovered resource's step: its update (when the configuration changed it), then its added or changed tags.</summary>
+    private Func<Task> UpdateAndTag<T>(T? update, Func<T, Task> apply, string arn, IReadOnlyDictionary<string, string>? configured,
+        IReadOnlyDictionary<string, string> had, CancellationToken ct)
+        where T : class =>
+        async () =>
+        {
+            if (update is not null)
+            {
+                await apply(update).ConfigureAwait(false);
+            }
+
+            await TagAsync(arn, configured, had, ct).ConfigureAwait(false);
+        };
 
     /// <summary>Adds the configured tags a recovered resource lacks or has with another value.</summary>
     private async Task TagAsync(string arn, IReadOnlyDictionary<string, string>? configured, IReadOnlyDictionary<string, string> had, CancellationToken ct)

@@ -453,9 +453,16 @@ internal sealed class ScenarioRun
                 Fail(Check.Arrays, $"array parent {m.Id} SUCCEEDED with a failed child");
             }
 
-            if (to == JobStatus.FAILED && m.Children.Count > 0 && m.Children.All(c => c.State == JobStatus.SUCCEEDED))
+            // A cancelled or terminated parent is cancelled once its children have completed (AWS), even if every
+            // child that was already running succeeded; otherwise it fails only with a failed child.
+            if (to == JobStatus.FAILED && m.Children.Count > 0 && m.Children.All(c => c.State == JobStatus.SUCCEEDED) && !m.CancelRequested)
             {
                 Fail(Check.Arrays, $"array parent {m.Id} FAILED though every child SUCCEEDED");
+            }
+
+            if (to == JobStatus.SUCCEEDED && m.CancelRequested)
+            {
+                Fail(Check.Arrays, $"array parent {m.Id} SUCCEEDED though it was cancelled");
             }
         }
     }
