@@ -122,7 +122,7 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>
-    /// The greedy plan opened two or more idle hosts of one shape: the jobs it put on them are an offline packing
+    /// The greedy plan opened two or more idle hosts of one shape and architecture: the jobs it put on them are an offline packing
     /// problem, so the packer (<see cref="PackingStrategy.Optimized"/>, never worse than first-fit decreasing) may fit
     /// them on fewer of those same hosts. Jobs on hosts that already ran something keep their place; a job only moves
     /// between hosts the plan opened, each empty, so every host still fits what it gets. Allocates only here, when a
@@ -144,9 +144,11 @@ internal sealed partial class EngineCore
             jobsOnIdle++;
             if (!_idleTargets.Contains(host))
             {
-                if (_idleTargets.Count > 0 && host.Capacity != _idleTargets[0].Capacity)
+                if (_idleTargets.Count > 0 && (host.Capacity != _idleTargets[0].Capacity || host.Architecture != _idleTargets[0].Architecture))
                 {
-                    return; // mixed shapes: keep the greedy plan
+                    // Mixed shapes, or one shape in two architectures (a job planned on an arm64 host must not move to
+                    // an x86_64 one of the same size): keep the greedy plan.
+                    return;
                 }
 
                 _idleTargets.Add(host);

@@ -434,6 +434,48 @@ public class SchedulingTests
     }
 
     /// <summary>
+    /// Batch placement repacks the jobs it put on idle hosts of one shape onto fewer of them, but never across
+    /// architectures: an arm64 and an x86_64 host of the same size are not interchangeable (the placement property found
+    /// an ARM64 job moved onto the x86_64 host).
+    /// </summary>
+    [Fact]
+    public async Task BatchPlacement_Repack_KeepsEachJobOnItsArchitecture()
+    {
+        await using var engine = TestEngine.Create(new BatchEngineOptions { BatchPlacementThreshold = 2 });
+        await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "ce",
+            Type = CEType.UNMANAGED,
+            Hosts = [new HostSpec { HostName = "x86", Vcpus = 4, MemoryMiB = 8192 }, new HostSpec { HostName = "arm", Vcpus = 4, MemoryMiB = 8192, Architecture = "arm64" }],
+        });
+        await engine.CreateJobQueueAsync(new CreateJobQueueRequest { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        var arm = TestEngine.Definition("arm") with
+        {
+            ContainerProperties = TestEngine.Definition("arm").ContainerProperties! with { RuntimePlatform = new() { CpuArchitecture = "ARM64" } },
+        };
+        await engine.RegisterJobDefinitionAsync(arm);
+        await engine.RegisterJobDefinitionAsync(arm with
+        {
+            JobDefinitionName = "x86",
+            ContainerProperties = arm.ContainerProperties! with { RuntimePlatform = new() { CpuArchitecture = "X86_64" } },
+        });
+        await engine.UpdateComputeEnvironmentAsync(new UpdateComputeEnvironmentRequest { ComputeEnvironment = "ce", State = ResourceState.DISABLED }); // all RUNNABLE first
+        var armJob = (await engine.SubmitJobAsync(TestEngine.Job("a", def: "arm", runSeconds: 60))).JobId;
+        var x86Job = (await engine.SubmitJobAsync(TestEngine.Job("b", def: "x86", runSeconds: 60))).JobId;
+        await engine.RunUntilIdleAsync();
+
+        // The greedy plan opens both idle hosts (one job each); one host could hold both jobs, but not across architectures.
+        await engine.UpdateComputeEnvironmentAsync(new UpdateComputeEnvironmentRequest { ComputeEnvironment = "ce", State = ResourceState.ENABLED });
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+
+        var placed = await engine.DescribeJobsAsync([armJob, x86Job]);
+        Assert.All(placed, j => Assert.Equal(JobStatus.RUNNING, j.Status));
+        Assert.EndsWith("/arm", placed.Single(j => j.JobId == armJob).Container!.ContainerInstanceArn, StringComparison.Ordinal);
+        Assert.EndsWith("/x86", placed.Single(j => j.JobId == x86Job).Container!.ContainerInstanceArn, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Batch placement with a backlog larger than the free capacity: the window ends where the environment's free vCPU
     /// runs out, so the jobs that fit are still planned together (largest first, best fit) instead of the whole window
     /// being dropped for one at a time. Hosts A (4 vCPU) and B (2 vCPU); jobs of 1, 1, 2, 2 and 4 vCPU in that order.
