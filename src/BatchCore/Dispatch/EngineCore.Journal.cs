@@ -297,11 +297,17 @@ internal sealed partial class EngineCore
             job.JournaledAttempts = job.AttemptCount;
         }
 
-        if (job.IsArrayParent)
+        if (job.IsArrayParent && (JobState)rec.State != JobState.Succeeded)
         {
-            // Known before FinishReplay ends its children: a cancelled or terminated parent then ends cancelled, as live.
+            // Known before FinishReplay ends its children: a cancelled or terminated parent then ends cancelled, with the
+            // cancel's reason, as live. (Not from a SUCCEEDED record: journals written before this rule have cancelled
+            // parents that succeeded, and replay keeps them so.)
             job.IsCancelled = (rec.Flags & JobFlags.Cancelled) != 0;
             job.IsTerminated = (rec.Flags & JobFlags.Terminated) != 0;
+            if ((job.IsCancelled || job.IsTerminated) && rec.Reason is { } reason)
+            {
+                job.StatusReason = reason;
+            }
         }
 
         var last = rec;

@@ -244,8 +244,9 @@ internal sealed partial class EngineCore
     {
         private const string Prefix = "j1:";
 
+        /// <summary>The token of <paramref name="job"/>: its top-level job's createdAt (children spawn later), id and its index.</summary>
         public static string Of(Job job) => string.Create(CultureInfo.InvariantCulture,
-            $"{Prefix}{job.CreatedAt}:{(job.Parent ?? job).Id}:{(job.Parent is null ? -1 : job.ArrayIndex)}");
+            $"{Prefix}{(job.Parent ?? job).CreatedAt}:{(job.Parent ?? job).Id}:{(job.Parent is null ? -1 : job.ArrayIndex)}");
 
         public static ListCursor? Parse(string token)
         {
@@ -278,8 +279,9 @@ internal sealed partial class EngineCore
             return sorted.Skip(at + 1);
         }
 
-        return sorted.Where(j => j.CreatedAt < after.CreatedAt ||
-            (j.CreatedAt == after.CreatedAt && j.Parent is { } p && p.Id == after.TopId && j.ArrayIndex > after.ChildIndex));
+        return sorted.Where(j => j.Parent is { } p && p.Id == after.TopId
+            ? j.ArrayIndex > after.ChildIndex
+            : (j.Parent ?? j).CreatedAt < after.CreatedAt);
     }
 
     /// <summary>

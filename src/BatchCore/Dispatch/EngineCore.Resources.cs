@@ -483,7 +483,8 @@ internal sealed partial class EngineCore
                 InstanceTypes = cr.InstanceTypes ?? cur.InstanceTypes,
                 Subnets = cr.Subnets ?? cur.Subnets,
                 SecurityGroupIds = cr.SecurityGroupIds ?? cur.SecurityGroupIds,
-                BidPercentage = cr.BidPercentage ?? cur.BidPercentage,
+                // A bid belongs to SPOT: a change to EC2 drops it (AWS has no way to clear it otherwise).
+                BidPercentage = (cr.Type ?? cur.Type) == CRType.SPOT ? cr.BidPercentage ?? cur.BidPercentage : null,
                 ImageId = cr.ImageId ?? cur.ImageId,
                 InstanceRole = cr.InstanceRole ?? cur.InstanceRole,
                 Ec2KeyPair = cr.Ec2KeyPair ?? cur.Ec2KeyPair,
@@ -667,7 +668,10 @@ internal sealed partial class EngineCore
         }
     }
 
-    private ComputeEnvironmentState[] ResolveCeOrder(IReadOnlyList<ComputeEnvironmentOrder>? order, Problems p)
+    /// <param name="order">The requested order.</param>
+    /// <param name="p">Where problems go.</param>
+    /// <param name="current">An updated queue's compute environments: already associated, they need not be VALID again.</param>
+    private ComputeEnvironmentState[] ResolveCeOrder(IReadOnlyList<ComputeEnvironmentOrder>? order, Problems p, ComputeEnvironmentState[]? current = null)
     {
         if (order is null || order.Count == 0)
         {
@@ -707,9 +711,9 @@ internal sealed partial class EngineCore
                 p.Add($"computeEnvironmentOrder[{i}].computeEnvironment", $"lists {ce.Name} twice");
             }
 
-            if (ce.Status != ResourceStatus.VALID && !_replaying)
+            if (ce.Status != ResourceStatus.VALID && !_replaying && (current is null || Array.IndexOf(current, ce) < 0))
             {
-                // AWS: the compute environments of a job queue must be VALID (one being updated is not, yet).
+                // AWS: a compute environment joins a job queue only when VALID (one being updated is not, yet).
                 p.Add($"computeEnvironmentOrder[{i}].computeEnvironment", $"{ce.Name} is {ce.Status}; a job queue takes only VALID compute environments");
             }
 
@@ -795,7 +799,7 @@ internal sealed partial class EngineCore
         var q = FindQueue(r.JobQueue!) ?? throw new BatchClientException($"jobQueue {r.JobQueue} does not exist");
         p.OneOf(r.State, "state", ResourceState.ENABLED, ResourceState.DISABLED);
         p.Range(r.Priority, 0, 1000, "priority");
-        var ces = r.ComputeEnvironmentOrder is null ? null : ResolveCeOrder(r.ComputeEnvironmentOrder, p);
+        var ces = r.ComputeEnvironmentOrder is null ? null : ResolveCeOrder(r.ComputeEnvironmentOrder, p, q.ComputeEnvironments);
         if (ces is not null && !_replaying)
         {
             CheckQueueType(q.Type, ces, p); // a journal written before jobQueueType existed may switch platforms

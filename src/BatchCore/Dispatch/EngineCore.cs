@@ -384,7 +384,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     public string JobArn(string jobId) => JobArnPrefix + jobId;
 
-    /// <summary><c>arn:aws:batch:region:account:job/</c>, formatted once.</summary>
+    /// <summary><c>arn:partition:batch:region:account:job/</c>, formatted once.</summary>
     private string JobArnPrefix => field ??= Arn("job", "");
 
     private readonly Validation.Problems _submitProblems = new();

@@ -180,7 +180,8 @@ public sealed record AttemptLaunch
 
             try
             {
-                env[secret.Name!] = await resolve(secret, ct).ConfigureAwait(false);
+                // WaitAsync: a resolver that ignores the token still lets a terminated attempt end.
+                env[secret.Name!] = await resolve(secret, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {

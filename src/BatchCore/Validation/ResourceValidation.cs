@@ -316,10 +316,11 @@ internal static class ResourceValidation
             p.OneOf(t, f + ".type", CRType.EC2, CRType.SPOT);
         }
 
-        if (!ce.IsFargate && !recovering)
+        if (!ce.IsFargate && !recovering && (cr.Type is not null || cr.AllocationStrategy is not null || cr.BidPercentage is not null))
         {
-            // The creation rules hold for what the update leaves: e.g. SPOT strategies and bidPercentage need SPOT.
-            CheckSpotRules(cr.Type ?? cur.Type, cr.AllocationStrategy ?? cur.AllocationStrategy, cr.BidPercentage ?? cur.BidPercentage, p, f);
+            // The creation rules hold for what the update leaves: SPOT strategies need SPOT, and so does a bid it sends
+            // (a stored bid goes when the environment becomes EC2).
+            CheckSpotRules(cr.Type ?? cur.Type, cr.AllocationStrategy ?? cur.AllocationStrategy, cr.BidPercentage, p, f);
         }
 
         if (cr.ScalingPolicy?.MinScaleDownDelayMinutes is { } delay)

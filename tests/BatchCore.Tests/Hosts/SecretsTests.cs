@@ -117,4 +117,50 @@ public sealed class SecretsTests
             Assert.StartsWith(AttemptLaunch.SecretsErrorPrefix + "API_TOKEN", job.Attempts.Single().Container!.Reason, StringComparison.Ordinal);
         }
     }
+
+    /// <summary>
+    /// A resolver that never answers and ignores its token: TerminateJob still ends the in-process attempt (unstarted),
+    /// so the job and the engine's stop never hang on it.
+    /// </summary>
+    [Fact]
+    public async Task InProcess_ResolverThatHangs_TerminateStillEndsTheAttempt()
+    {
+        var logs = new InMemoryLogStore();
+        var handlers = new BatchCore.Hosts.InProcess.InProcessHandlerRegistry().Add("read", (_, _) => Task.FromResult(0));
+        await using var engine = new BatchEngine(new BatchEngineOptions
+        {
+            LogStore = logs,
+            SecretResolver = async (_, _) =>
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, CancellationToken.None); // never answers, ignores the token
+                return "";
+            },
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                [BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind] = BatchCore.Hosts.InProcess.InProcessHostDriver.SharedFactory(
+                    new BatchCore.Hosts.InProcess.InProcessHostDriverOptions { HandlerResolver = handlers.Resolve, LogStore = logs }),
+            },
+        });
+        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Driver = BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind, Vcpus = 1, MemoryMiB = 1024 }] });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+        await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+        {
+            JobDefinitionName = "read",
+            Type = JobDefinitionType.container,
+            ContainerProperties = new() { ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")], Secrets = [new() { Name = "T", ValueFrom = "t" }] },
+            Extensions = new() { Handler = "read" },
+        });
+        var id = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "read" })).JobId;
+        using var guard = new CancellationTokenSource(AttemptEventRecorder.HangGuard);
+        while ((await engine.DescribeAsync(id)).Status != JobStatus.STARTING)
+        {
+            await Task.Delay(10, guard.Token);
+        }
+
+        await engine.TerminateJobAsync(id, "stop", guard.Token);
+        var job = await engine.WaitForJobAsync(id, guard.Token);
+
+        Assert.Equal((JobStatus.FAILED, true), (job.Status, job.IsTerminated));
+        Assert.Null(job.Attempts.Single().Container!.ExitCode);
+    }
 }

@@ -103,6 +103,7 @@ public sealed class InfrastructureUpdateTests
             JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
         }));
         Assert.Contains("ce is UPDATING; a job queue takes only VALID compute environments", e.Message, StringComparison.Ordinal);
+        await engine.UpdateJobQueueAsync(new() { JobQueue = "q", ComputeEnvironmentOrder = [new() { Order = 5, ComputeEnvironment = "ce" }] }); // already its queue's
 
         await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(3));
         Assert.Equal(JobStatus.FAILED, await engine.StatusAsync(running));

@@ -432,7 +432,13 @@ public class ValidationTests
         var ec2 = (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = ["ec2"] })).Single().ComputeResources!;
         Assert.Equal((CRType.EC2, CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, (int?)null), (ec2.Type, ec2.AllocationStrategy, ec2.BidPercentage));
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ec2", ComputeResources = new() { Type = CRType.SPOT, AllocationStrategy = CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, BidPercentage = 60 } });
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ec2", ComputeResources = new() { MaxvCpus = 32 } }); // unrelated: no re-check
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "u", UnmanagedvCpus = 2 });
+
+        // Back to EC2: the stored bid cannot be cleared through the API, so the change to EC2 drops it.
+        await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ec2", ComputeResources = new() { Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE } });
+        ec2 = (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = ["ec2"] })).Single().ComputeResources!;
+        Assert.Equal((CRType.EC2, (int?)null), (ec2.Type, ec2.BidPercentage));
     }
 
     [Fact]

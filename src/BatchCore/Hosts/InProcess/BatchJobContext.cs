@@ -136,7 +136,8 @@ public class BatchJobContext
 
             try
             {
-                env[secret.Name!] = await engineResolver(secret, ct).ConfigureAwait(false);
+                // WaitAsync: a resolver that ignores the token still lets a terminated attempt end.
+                env[secret.Name!] = await engineResolver(secret, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {

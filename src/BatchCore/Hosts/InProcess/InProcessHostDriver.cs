@@ -338,10 +338,14 @@ public sealed class InProcessHostDriver : HostDriver
             {
                 error = TerminatedBeforeStartReason; // terminated while its secrets were being resolved
             }
+            catch (Exception e)
+            {
+                error = CannotStartReasonPrefix + "resolving secrets failed: " + e.GetType().FullName + ": " + e.Message; // never lost
+            }
 
             if (error is not null)
             {
-                ReportNotStarted(new AttemptExit(null, error));
+                ReportNotStarted(new AttemptExit(null, Cap(error)));
                 return;
             }
 
