@@ -71,23 +71,16 @@ public sealed class SecretsTests
         Assert.DoesNotContain(log, l => l.StartsWith("token=", StringComparison.Ordinal));
     }
 
-    /// <summary>In-process handlers (the engine's own launch path) see resolved secrets in their context's environment.</summary>
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task InProcessHandler_SeesResolvedSecrets(bool withResolver)
+    /// <summary>An engine with one in-process host, a queue and definition <c>read</c> (handler <c>read</c>, secret API_TOKEN).</summary>
+    private static async Task<BatchEngine> InProcessEngineAsync(Func<BatchCore.Hosts.InProcess.BatchJobContext, CancellationToken, Task<int>> handler,
+        Func<Secret, CancellationToken, ValueTask<string>>? resolver)
     {
         var logs = new InMemoryLogStore();
-        string? seen = null;
-        var handlers = new BatchCore.Hosts.InProcess.InProcessHandlerRegistry().Add("read", (context, _) =>
-        {
-            seen = context.Environment.GetValueOrDefault("API_TOKEN");
-            return Task.FromResult(0);
-        });
-        await using var engine = new BatchEngine(new BatchEngineOptions
+        var handlers = new BatchCore.Hosts.InProcess.InProcessHandlerRegistry().Add("read", handler);
+        var engine = new BatchEngine(new BatchEngineOptions
         {
             LogStore = logs,
-            SecretResolver = withResolver ? (_, _) => ValueTask.FromResult("t0ps3cret") : null,
+            SecretResolver = resolver,
             DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
             {
                 [BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind] = BatchCore.Hosts.InProcess.InProcessHostDriver.SharedFactory(
@@ -103,6 +96,21 @@ public sealed class SecretsTests
             ContainerProperties = new() { ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")], Secrets = [new() { Name = "API_TOKEN", ValueFrom = "api-token" }] },
             Extensions = new() { Handler = "read" },
         });
+        return engine;
+    }
+
+    /// <summary>In-process handlers (the engine's own launch path) see resolved secrets in their context's environment.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task InProcessHandler_SeesResolvedSecrets(bool withResolver)
+    {
+        string? seen = null;
+        await using var engine = await InProcessEngineAsync((context, _) =>
+        {
+            seen = context.Environment.GetValueOrDefault("API_TOKEN");
+            return Task.FromResult(0);
+        }, withResolver ? (_, _) => ValueTask.FromResult("t0ps3cret") : null);
         var id = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "read" })).JobId;
         using var guard = new CancellationTokenSource(AttemptEventRecorder.HangGuard);
         var job = await engine.WaitForJobAsync(id, guard.Token);
@@ -125,30 +133,10 @@ public sealed class SecretsTests
     [Fact]
     public async Task InProcess_ResolverThatHangs_TerminateStillEndsTheAttempt()
     {
-        var logs = new InMemoryLogStore();
-        var handlers = new BatchCore.Hosts.InProcess.InProcessHandlerRegistry().Add("read", (_, _) => Task.FromResult(0));
-        await using var engine = new BatchEngine(new BatchEngineOptions
+        await using var engine = await InProcessEngineAsync((_, _) => Task.FromResult(0), async (_, _) =>
         {
-            LogStore = logs,
-            SecretResolver = async (_, _) =>
-            {
-                await Task.Delay(Timeout.InfiniteTimeSpan, CancellationToken.None); // never answers, ignores the token
-                return "";
-            },
-            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
-            {
-                [BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind] = BatchCore.Hosts.InProcess.InProcessHostDriver.SharedFactory(
-                    new BatchCore.Hosts.InProcess.InProcessHostDriverOptions { HandlerResolver = handlers.Resolve, LogStore = logs }),
-            },
-        });
-        await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Driver = BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind, Vcpus = 1, MemoryMiB = 1024 }] });
-        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
-        await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
-        {
-            JobDefinitionName = "read",
-            Type = JobDefinitionType.container,
-            ContainerProperties = new() { ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")], Secrets = [new() { Name = "T", ValueFrom = "t" }] },
-            Extensions = new() { Handler = "read" },
+            await Task.Delay(Timeout.InfiniteTimeSpan, CancellationToken.None); // never answers, ignores the token
+            return "";
         });
         var id = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "read" })).JobId;
         using var guard = new CancellationTokenSource(AttemptEventRecorder.HangGuard);
