@@ -191,9 +191,14 @@ internal sealed partial class EngineCore
         else
         {
             source = TryGetJob(r.ArrayJobId!, out var parent) && parent.Children is { } c ? c.InState(only) : [];
-            if (filter is null && after is { } a)
+            if (after is { } a && (parent is null || a.TopId != (parent.Parent ?? parent).Id || a.ChildIndex < 0))
             {
-                source = source.Where(j => j.ArrayIndex > a.ChildIndex);
+                throw new BatchClientException($"nextToken is not a token of the listing of array job {r.ArrayJobId}: '{r.NextToken}'");
+            }
+
+            if (filter is null && after is { } from)
+            {
+                source = source.Where(j => j.ArrayIndex > from.ChildIndex);
             }
         }
 

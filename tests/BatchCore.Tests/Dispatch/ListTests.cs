@@ -162,6 +162,39 @@ public sealed class ListTests
         }, Ct)).Jobs);
     }
 
+    /// <summary>
+    /// An array's children page by index (all of them, once); a token from another array's listing, or from a queue's, is
+    /// refused rather than skipping children.
+    /// </summary>
+    [Fact]
+    public async Task ListJobs_ArrayChildrenPages_AndAForeignTokenIsRefused()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4, vcpus: 4);
+        var a = (await engine.SubmitJobAsync(TestEngine.Job("a", arraySize: 5, runSeconds: 100), Ct)).JobId;
+        var b = (await engine.SubmitJobAsync(TestEngine.Job("b", arraySize: 3, runSeconds: 100), Ct)).JobId;
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1), Ct);
+
+        var listed = new List<string>();
+        string? token = null;
+        do
+        {
+            var page = await engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = a, JobStatus = JobStatus.RUNNING, MaxResults = 2, NextToken = token }, Ct);
+            listed.AddRange(page.JobSummaryList.Select(j => j.JobId));
+            token = page.NextToken;
+            if (token is not null)
+            {
+                var foreign = await Assert.ThrowsAsync<BatchClientException>(() =>
+                    engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = b, JobStatus = JobStatus.RUNNING, NextToken = token }, Ct));
+                Assert.Contains($"nextToken is not a token of the listing of array job {b}", foreign.Message, StringComparison.Ordinal);
+            }
+        }
+        while (token is not null);
+
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"{a}:{i}"), listed);
+        var queueToken = (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", Filters = [new() { Name = ListJobsFilterName.JOB_NAME, Values = ["*"] }], MaxResults = 1 }, Ct)).NextToken;
+        await Assert.ThrowsAsync<BatchClientException>(() => engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = a, JobStatus = JobStatus.RUNNING, NextToken = queueToken }, Ct));
+    }
+
     [Fact]
     public async Task ListJobsByConsumableResource_NamesEveryBrokenRule()
     {
