@@ -151,7 +151,7 @@ public sealed record AttemptLaunch
     internal string? LazyCeName { get; init; }
     /// <summary>The definition's environment with the overrides.</summary>
     internal IReadOnlyList<Model.KeyValuePair> LazySpecEnvironment { get; init; } = [];
-    /// <summary>Set by the engine: <see cref="BatchEngineOptions.SecretResolver"/>, for <see cref="ResolveSecretsAsync"/>.</summary>
+    /// <summary>Set by the engine: <see cref="BatchEngineOptions.SecretResolver"/>, for <see cref="ResolveSecretsAsync(CancellationToken)"/>.</summary>
     internal Func<Model.Secret, CancellationToken, ValueTask<string>>? SecretResolver { get; init; }
 
     /// <summary>AWS's reason prefix when an attempt's secrets cannot be resolved (the task never starts).</summary>
@@ -170,27 +170,38 @@ public sealed record AttemptLaunch
             return null;
         }
 
-        var env = new Dictionary<string, string>(Environment, StringComparer.Ordinal);
+        var (env, error) = await ResolveSecretsAsync(secrets, SecretResolver, Environment, ct).ConfigureAwait(false);
+        _environment = env ?? _environment;
+        return error;
+    }
+
+    /// <summary>
+    /// <paramref name="environment"/> plus <paramref name="secrets"/> resolved by <paramref name="resolver"/>, or the
+    /// reason they cannot be (<see cref="SecretsErrorPrefix"/>…): the one place drivers' secrets are resolved.
+    /// </summary>
+    internal static async ValueTask<(Dictionary<string, string>? Environment, string? Error)> ResolveSecretsAsync(IReadOnlyList<Model.Secret> secrets,
+        Func<Model.Secret, CancellationToken, ValueTask<string>>? resolver, IReadOnlyDictionary<string, string> environment, CancellationToken ct)
+    {
+        var env = new Dictionary<string, string>(environment, StringComparer.Ordinal);
         foreach (var secret in secrets)
         {
-            if (SecretResolver is not { } resolve)
+            if (resolver is null)
             {
-                return SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): no secret resolver is configured (BatchEngineOptions.SecretResolver)";
+                return (null, SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): no secret resolver is configured (BatchEngineOptions.SecretResolver)");
             }
 
             try
             {
                 // WaitAsync: a resolver that ignores the token still lets a terminated attempt end.
-                env[secret.Name!] = await resolve(secret, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
+                env[secret.Name!] = await resolver(secret, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                return SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): {e.Message}";
+                return (null, SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): {e.Message}");
             }
         }
 
-        _environment = env;
-        return null;
+        return (env, null);
     }
 
     /// <summary>Requested vCPUs (VCPU resource requirement), possibly fractional.</summary>

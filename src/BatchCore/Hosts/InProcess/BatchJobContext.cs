@@ -34,6 +34,10 @@ public class BatchJobContext
         public JobStreamLogger? Logger;
         public ITimer? GraceTimer;
         public TaskCompletionSource? Reported;
+        /// <summary>Engine launches of a job with secrets: the engine's resolver.</summary>
+        public Func<Model.Secret, CancellationToken, ValueTask<string>>? SecretResolver;
+        /// <summary>The secrets are in <see cref="Environment"/>: the handler may start.</summary>
+        public bool SecretsResolved;
     }
 
     /// <summary>The extras, created on first use (from any thread: exactly one is published).</summary>
@@ -117,36 +121,23 @@ public class BatchJobContext
 
     /// <summary>
     /// Resolves <see cref="Secrets"/> into <see cref="Environment"/> (AWS injects them as environment variables): null
-    /// when done, else AWS's <c>ResourceInitializationError</c> reason. Engine launches use the engine's resolver.
+    /// when done, else AWS's <c>ResourceInitializationError</c> reason. Engine launches use the engine's resolver, kept
+    /// in the extras (<see cref="Extras.SecretResolver"/>) so that an attempt without secrets carries no field for it.
     /// </summary>
-    private protected async ValueTask<string?> ResolveSecretsAsync(Func<Model.Secret, CancellationToken, ValueTask<string>>? engineResolver, CancellationToken ct)
+    private protected async ValueTask<string?> ResolveSecretsAsync(CancellationToken ct)
     {
         if (_launch is { } launch)
         {
             return await launch.ResolveSecretsAsync(ct).ConfigureAwait(false);
         }
 
-        var env = new Dictionary<string, string>(Environment, StringComparer.Ordinal);
-        foreach (var secret in Secrets)
+        var (env, error) = await AttemptLaunch.ResolveSecretsAsync(Secrets, MoreIfAny?.SecretResolver, Environment, ct).ConfigureAwait(false);
+        if (env is not null)
         {
-            if (engineResolver is null)
-            {
-                return AttemptLaunch.SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): no secret resolver is configured (BatchEngineOptions.SecretResolver)";
-            }
-
-            try
-            {
-                // WaitAsync: a resolver that ignores the token still lets a terminated attempt end.
-                env[secret.Name!] = await engineResolver(secret, ct).AsTask().WaitAsync(ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-            {
-                return AttemptLaunch.SecretsErrorPrefix + $"{secret.Name} ({secret.ValueFrom}): {e.Message}";
-            }
+            More.Environment = env;
         }
 
-        More.Environment = env;
-        return null;
+        return error;
     }
 
     /// <summary>The vCPUs the job reserved (its VCPU resource requirement).</summary>

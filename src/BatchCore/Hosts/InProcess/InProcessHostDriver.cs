@@ -99,8 +99,16 @@ public sealed class InProcessHostDriver : HostDriver
     /// </summary>
     /// <remarks>A job with secrets gets the engine's <see cref="BatchEngineOptions.SecretResolver"/> as the last argument.</remarks>
     internal void LaunchFromEngine(Jobs.TopJob top, int arrayIndex, Placement.Host host, long token, int attempt, IAttemptEventSink sink,
-        Func<Model.Secret, CancellationToken, ValueTask<string>>? secretResolver = null) =>
-        Start(new Attempt(this, top, arrayIndex, host, token, attempt, sink) { EngineSecretResolver = secretResolver });
+        Func<Model.Secret, CancellationToken, ValueTask<string>>? secretResolver = null)
+    {
+        var a = new Attempt(this, top, arrayIndex, host, token, attempt, sink);
+        if (secretResolver is not null)
+        {
+            a.UseSecretResolver(secretResolver);
+        }
+
+        Start(a);
+    }
 
     private void Start(Attempt attempt)
     {
@@ -251,17 +259,15 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>The next attempt on the driver's stack of exited attempts.</summary>
         public Attempt? NextExited;
 
-        /// <summary>Engine launches of a job with secrets: the engine's resolver (null otherwise).</summary>
-        public Func<Model.Secret, CancellationToken, ValueTask<string>>? EngineSecretResolver { get; init; }
-
-        private bool _secretsResolved;
+        /// <summary>Engine launches of a job with secrets: the engine's resolver (in the extras, allocated only then).</summary>
+        public void UseSecretResolver(Func<Model.Secret, CancellationToken, ValueTask<string>> resolver) => More.SecretResolver = resolver;
 
         public long Token => TokenValue;
 
         /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
         public void Execute()
         {
-            if (!_secretsResolved && Secrets.Count > 0)
+            if (Secrets.Count > 0 && MoreIfAny is not { SecretsResolved: true })
             {
                 _ = ResolveSecretsThenExecuteAsync();
                 return;
@@ -332,7 +338,7 @@ public sealed class InProcessHostDriver : HostDriver
             string? error;
             try
             {
-                error = await ResolveSecretsAsync(EngineSecretResolver, _cts.Token).ConfigureAwait(false);
+                error = await ResolveSecretsAsync(_cts.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (_cts.IsCancellationRequested)
             {
@@ -349,7 +355,7 @@ public sealed class InProcessHostDriver : HostDriver
                 return;
             }
 
-            _secretsResolved = true;
+            More.SecretsResolved = true;
             Execute();
         }
 
