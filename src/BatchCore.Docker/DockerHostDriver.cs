@@ -252,6 +252,8 @@ public sealed class DockerHostDriver : HostDriver
     private sealed class Attempt(DockerHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
     {
         private readonly Lock _gate = new();
+        // Cancelled by Terminate: ends a secret resolution that is still waiting, so the attempt ends unstarted.
+        private readonly CancellationTokenSource _unstarted = new();
         private bool _terminateRequested;
         private TimeSpan _grace;
         private bool _started;
@@ -276,6 +278,7 @@ public sealed class DockerHostDriver : HostDriver
             }
             finally
             {
+                _unstarted.Dispose();
                 await RemoveContainerAsync().ConfigureAwait(false);
                 driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
             }
@@ -300,7 +303,7 @@ public sealed class DockerHostDriver : HostDriver
                 return new AttemptExit(null, "CannotPullContainerError: " + pullError);
             }
 
-            if (await launch.ResolveSecretsAsync().ConfigureAwait(false) is { } secretsError)
+            if (await launch.ResolveSecretsUnlessTerminatedAsync(TerminatedBeforeStartReason, _unstarted.Token).ConfigureAwait(false) is { } secretsError)
             {
                 return new AttemptExit(null, secretsError);
             }
@@ -681,6 +684,16 @@ public sealed class DockerHostDriver : HostDriver
             if (id is not null)
             {
                 _ = StopAsync(id, grace);
+                return;
+            }
+
+            try
+            {
+                _unstarted.Cancel(); // a secret resolution still waiting ends now; RunAsync sees the flag
+            }
+            catch (ObjectDisposedException)
+            {
+                // RunAsync has ended meanwhile
             }
         }
 

@@ -277,6 +277,8 @@ public sealed class SlurmHostDriver : HostDriver
     {
         private readonly Lock _gate = new();
         private readonly string _prefix = Path.Combine(driver._directory, launch.Token.Value.ToString(CultureInfo.InvariantCulture));
+        // Cancelled by Terminate (and by the driver's disposal): ends a secret resolution still waiting, unstarted.
+        private readonly CancellationTokenSource _unstarted = CancellationTokenSource.CreateLinkedTokenSource(driver._disposing.Token);
         private LineSplitter? _lines;
         private long _offset;
         private long _jobId = -1;
@@ -319,7 +321,7 @@ public sealed class SlurmHostDriver : HostDriver
                     return;
                 }
 
-                if (await launch.ResolveSecretsAsync(driver._disposing.Token).ConfigureAwait(false) is { } secretsError)
+                if (await launch.ResolveSecretsUnlessTerminatedAsync(TerminatedBeforeStartReason, _unstarted.Token).ConfigureAwait(false) is { } secretsError)
                 {
                     Finish(new AttemptExit(null, secretsError));
                     return;
@@ -443,6 +445,16 @@ public sealed class SlurmHostDriver : HostDriver
             if (submitted)
             {
                 _ = CancelAsync(grace);
+                return;
+            }
+
+            try
+            {
+                _unstarted.Cancel(); // a secret resolution still waiting ends now; SubmitAsync sees the flag
+            }
+            catch (ObjectDisposedException)
+            {
+                // the attempt has finished meanwhile
             }
         }
 
@@ -650,6 +662,7 @@ public sealed class SlurmHostDriver : HostDriver
                 _finished = true;
             }
 
+            _unstarted.Dispose(); // unlinks it from the driver's disposal token
             driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
             foreach (var file in new[] { OutputFile, ResultFile, EnvironmentFile, StartedFile })
             {

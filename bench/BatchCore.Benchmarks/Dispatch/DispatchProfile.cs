@@ -36,11 +36,12 @@ internal static class DispatchProfile
                 var faults = ProcessCounters.MinorFaults();
                 var (g0, g1, g2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
                 var pause = GC.GetTotalPauseDuration();
+                var allocated = GC.GetTotalAllocatedBytes(precise: true);
                 var sw = Stopwatch.StartNew();
                 bench.Ec2().GetAwaiter().GetResult();
                 var elapsed = sw.Elapsed;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"hosts={h,-7} round {r,2}: {elapsed.TotalNanoseconds / DispatchBenchmarks.Jobs,7:N0} ns/job  gc={GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pause={(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:N1} ms  faults={ProcessCounters.MinorFaults() - faults}"));
+                    $"hosts={h,-7} round {r,2}: {elapsed.TotalNanoseconds / DispatchBenchmarks.Jobs,7:N0} ns/job  gc={GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pause={(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:N1} ms  faults={ProcessCounters.MinorFaults() - faults}  allocated={(GC.GetTotalAllocatedBytes(precise: true) - allocated) / DispatchBenchmarks.Jobs} B/job"));
                 if (late)
                 {
                     previous = bench;

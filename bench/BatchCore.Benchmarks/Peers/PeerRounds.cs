@@ -4,7 +4,8 @@ using System.Globalization;
 namespace BatchCore.Benchmarks.Peers;
 
 /// <summary>
-/// <c>peer-rounds [rounds] [pause-ms]</c>: the 10,000-vCPU in-process array of <see cref="PeerThroughputBenchmarks"/>
+/// <c>peer-rounds [rounds] [pause-ms] [submits]</c>: the 10,000-vCPU in-process array of <see cref="PeerThroughputBenchmarks"/>
+/// (or, with <c>submits</c>, its N × SubmitJob case)
 /// run the way BenchmarkDotNet runs it (global setup once; per round a full collection and one timed invocation, back
 /// to back), printing per round the wall time, the process's CPU time, methods the JIT compiled meanwhile and minor page
 /// faults. <c>pause-ms</c> idles that long before each round. For diagnosing the spread of the peers benchmark (see
@@ -16,6 +17,7 @@ internal static class PeerRounds
     {
         var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 60;
         var pauseMs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0;
+        var submits = args.Length > 2 && args[2] == "submits";
         var bench = new PeerThroughputBenchmarks();
         bench.SetupWide().GetAwaiter().GetResult();
         var times = new List<double>(rounds);
@@ -34,13 +36,15 @@ internal static class PeerRounds
             var cpu = process.TotalProcessorTime;
             var jitted = System.Runtime.JitInfo.GetCompiledMethodCount();
             var faults = ProcessCounters.MinorFaults();
+            var (g0, g1, g2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+            var pause = GC.GetTotalPauseDuration();
             var sw = Stopwatch.StartNew();
-            bench.BatchCoreArrayWide().GetAwaiter().GetResult();
+            (submits ? bench.BatchCoreSubmitsWide() : bench.BatchCoreArrayWide()).GetAwaiter().GetResult();
             var ms = sw.Elapsed.TotalMilliseconds;
             times.Add(ms);
             process.Refresh();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"round {r,3}: {ms,6:F1} ms  cpu {(process.TotalProcessorTime - cpu).TotalMilliseconds,5:F0} ms  jitted {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted,4}  faults {ProcessCounters.MinorFaults() - faults,5}"));
+                $"round {r,3}: {ms,6:F1} ms  cpu {(process.TotalProcessorTime - cpu).TotalMilliseconds,5:F0} ms  jitted {System.Runtime.JitInfo.GetCompiledMethodCount() - jitted,4}  faults {ProcessCounters.MinorFaults() - faults,5}  gc {GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2} pause {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds,5:F1} ms"));
         }
 
         var last = times.Skip(rounds / 3).Order().ToList();

@@ -28,7 +28,7 @@ namespace BatchCore.Benchmarks.Peers;
 /// (the engine's per-cycle loops most of all). Every system measured here gets the same warm-up.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 40, iterationCount: 20, invocationCount: 1)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 150, iterationCount: 20, invocationCount: 1)]
 public class PeerThroughputBenchmarks
 {
     /// <summary>Jobs per operation (AWS's largest array).</summary>

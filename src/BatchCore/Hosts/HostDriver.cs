@@ -176,6 +176,23 @@ public sealed record AttemptLaunch
     }
 
     /// <summary>
+    /// <see cref="ResolveSecretsAsync(CancellationToken)"/> for drivers whose <c>Terminate</c> cancels
+    /// <paramref name="ct"/> while the attempt has not started: a terminate during resolution (a resolver waiting on a
+    /// vault) ends the attempt unstarted with <paramref name="terminatedReason"/> instead of waiting for the resolver.
+    /// </summary>
+    internal async ValueTask<string?> ResolveSecretsUnlessTerminatedAsync(string terminatedReason, CancellationToken ct)
+    {
+        try
+        {
+            return await ResolveSecretsAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return terminatedReason;
+        }
+    }
+
+    /// <summary>
     /// <paramref name="environment"/> plus <paramref name="secrets"/> resolved by <paramref name="resolver"/>, or the
     /// reason they cannot be (<see cref="SecretsErrorPrefix"/>…): the one place drivers' secrets are resolved.
     /// </summary>

@@ -279,6 +279,40 @@ public abstract class HostDriverContractTests : IAsyncLifetime
         Assert.DoesNotContain("started", LogLines(launch));
     }
 
+    /// <summary>
+    /// TerminateJob while the attempt's secrets are still being resolved (a resolver waiting on a vault): the resolution
+    /// is cancelled and the attempt ends unstarted, instead of waiting for the resolver.
+    /// </summary>
+    [Fact]
+    public async Task Secrets_TerminateWhileResolving_CancelsTheResolution_AndTheAttemptNeverStarts()
+    {
+        RequireDriver();
+        RequireSecrets();
+        var resolving = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var resolverCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var launch = MakeLaunch(Command(DummyJob.Echo, "started")) with
+        {
+            Container = new BatchCore.Model.ContainerProperties { Secrets = [new() { Name = "DB", ValueFrom = "db" }] },
+            SecretResolver = async (_, ct) =>
+            {
+                await using var registration = ct.Register(() => resolverCancelled.TrySetResult());
+                resolving.TrySetResult();
+                await Task.Delay(Timeout.Infinite, ct);
+                return "never";
+            },
+        };
+
+        Driver.Launch(launch, Events);
+        await resolving.Task.WaitAsync(AttemptEventRecorder.HangGuard);
+        Driver.Terminate(launch.Token, TimeSpan.FromSeconds(10));
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal((null, "Terminated before the attempt started"), (exit.ExitCode, exit.Reason));
+        await resolverCancelled.Task.WaitAsync(AttemptEventRecorder.HangGuard);
+        Assert.DoesNotContain("started", LogLines(launch));
+        Assert.Equal(0, Events.StartedCount(launch.Token));
+    }
+
     private void RequireSecrets()
     {
         if (SecretsUnsupportedReason is { } reason)

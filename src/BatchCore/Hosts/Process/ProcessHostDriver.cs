@@ -245,6 +245,8 @@ public sealed partial class ProcessHostDriver : HostDriver
     {
         private readonly Lock _gate = new();
         private readonly CancellationTokenSource _killTimer = new();
+        // Cancelled by Terminate: ends a secret resolution that is still waiting, so the attempt ends unstarted.
+        private readonly CancellationTokenSource _unstarted = new();
         private bool _terminateRequested;
         private TimeSpan _grace;
         private int _pid;
@@ -270,6 +272,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             {
                 await _killTimer.CancelAsync().ConfigureAwait(false);
                 _killTimer.Dispose();
+                _unstarted.Dispose();
             }
 
             // Nothing of the attempt runs any more (RunCoreAsync emptied its cgroup): report the exit now. Recycling the
@@ -330,7 +333,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             var ownsWorkDir = launch.WorkingDirectory is null;
             var workDir = launch.WorkingDirectory
                 ?? Path.Combine(options.WorkRoot, driver._instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture));
-            if (await launch.ResolveSecretsAsync().ConfigureAwait(false) is { } secretsError)
+            if (await launch.ResolveSecretsUnlessTerminatedAsync(TerminatedBeforeStartReason, _unstarted.Token).ConfigureAwait(false) is { } secretsError)
             {
                 return new AttemptExit(null, secretsError);
             }
@@ -671,7 +674,17 @@ public sealed partial class ProcessHostDriver : HostDriver
 
             if (pid == 0)
             {
-                return; // not started: RunAsync sees the flag and never starts it
+                // Not started: RunAsync sees the flag and never starts it; a secret resolution still waiting ends now.
+                try
+                {
+                    _unstarted.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // RunAsync has ended meanwhile
+                }
+
+                return;
             }
 
             Signal(pid, NativeMethods.SIGTERM);
