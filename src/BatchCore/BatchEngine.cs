@@ -521,7 +521,8 @@ public sealed class BatchEngine : IAsyncDisposable
 
     /// <summary>
     /// Stops the engine: no new requests; attempts still running are terminated (SIGTERM, then SIGKILL after the
-    /// grace period) and their ends awaited for up to <paramref name="timeout"/>; drivers are disposed.
+    /// grace period) and their ends awaited for up to <paramref name="timeout"/>; those still running then are killed
+    /// (in-process handlers abandoned); drivers are disposed.
     /// </summary>
     public async Task StopAsync(TimeSpan timeout)
     {
@@ -542,15 +543,28 @@ public sealed class BatchEngine : IAsyncDisposable
 
 
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var running = true;
             while (System.Diagnostics.Stopwatch.GetElapsedTime(started) < timeout)
             {
                 var check = new FuncCommand<int>(c => c.RunningAttempts);
                 if (!_commands.TryWriteControl(check) || await check.Task.ConfigureAwait(false) == 0)
                 {
+                    running = false;
                     break;
                 }
 
                 await Task.Delay(20).ConfigureAwait(false);
+            }
+
+            if (running)
+            {
+                // The timeout passed with attempts still running (ignoring SIGTERM, or a grace period longer than the
+                // timeout): kill them now (SIGKILL; in-process handlers are abandoned), so the stop keeps to its timeout.
+                var kill = new FuncCommand<bool>(c => { c.TerminateAll("Engine stopped", TimeSpan.Zero); return true; });
+                if (_commands.TryWriteControl(kill))
+                {
+                    await kill.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                }
             }
         }
         catch (TimeoutException)

@@ -520,7 +520,8 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     }
 
     /// <summary>Terminates every attempt still running (graceful engine stop).</summary>
-    public void TerminateAll(string reason)
+    /// <summary>Terminates every running attempt, with <paramref name="grace"/> or else the engine's termination grace period.</summary>
+    public void TerminateAll(string reason, TimeSpan? grace = null)
     {
         // Every attempt is on its host's list (those of the engine's simulated hosts are in no map).
         var running = new List<Job>(_attempts.Values);
@@ -540,11 +541,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
         foreach (var job in running)
         {
-            if (job.State is JobState.Starting or JobState.Running && job.Host is not null)
+            if (job.State is JobState.Starting or JobState.Running && job.Host is { } host
+                && !(job.IsTerminated && IsEngineSimulated(host))) // a simulated attempt exited on the first terminate
             {
                 job.TerminateReason ??= reason;
                 job.IsTerminated = true;
-                TerminateAttempt(job, _options.TerminationGracePeriod);
+                TerminateAttempt(job, grace ?? _options.TerminationGracePeriod);
             }
         }
     }

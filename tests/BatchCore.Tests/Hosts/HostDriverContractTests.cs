@@ -390,6 +390,26 @@ public abstract class HostDriverContractTests : IAsyncLifetime
         await AssertCleanAsync(launch);
     }
 
+    /// <summary>
+    /// A second terminate with a shorter grace period (the engine's stop escalating after its timeout) brings the kill
+    /// forward: a job ignoring SIGTERM is not left running for the first, long grace period.
+    /// </summary>
+    [Fact]
+    public async Task Terminate_AgainWithAShorterGrace_KillsAtTheShorterOne()
+    {
+        RequireDriver();
+        var launch = MakeLaunch(Command(DummyJob.IgnoreSigterm, "300"));
+        Driver.Launch(launch, Events);
+        await WaitForLogLineAsync(launch, "ready");
+
+        Driver.Terminate(launch.Token, TimeSpan.FromHours(1));
+        Driver.Terminate(launch.Token, TimeSpan.Zero);
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(137, exit.ExitCode);
+        await AssertCleanAsync(launch);
+    }
+
     [Fact]
     public async Task Terminate_RightAfterLaunch_EndsCleanlyWithOneExit()
     {

@@ -33,6 +33,8 @@ public class BatchJobContext
         public JobLogWriter? Log;
         public JobStreamLogger? Logger;
         public ITimer? GraceTimer;
+        /// <summary>When <see cref="GraceTimer"/> fires (the time provider's UTC ticks): a shorter terminate brings it forward.</summary>
+        public long GraceDeadlineTicks;
         public TaskCompletionSource? Reported;
         /// <summary>Engine launches of a job with secrets: the engine's resolver.</summary>
         public Func<Model.Secret, CancellationToken, ValueTask<string>>? SecretResolver;

@@ -417,13 +417,16 @@ public sealed class InProcessHostDriver : HostDriver
             var before = Interlocked.Or(ref _state, TerminateRequested);
             if ((before & TerminateRequested) != 0)
             {
+                Shorten(grace);
                 return;
             }
 
             if ((before & HandlerStarted) != 0)
             {
+                var more = More;
+                more.GraceDeadlineTicks = Driver._options.TimeProvider.GetUtcNow().UtcTicks + grace.Ticks;
                 var timer = Driver._options.TimeProvider.CreateTimer(static s => ((Attempt)s!).Abandon(), this, grace, Timeout.InfiniteTimeSpan);
-                Interlocked.Exchange(ref More.GraceTimer, timer); // a full fence: Report reads it after setting _exited
+                Interlocked.Exchange(ref more.GraceTimer, timer); // a full fence: Report reads it after setting _exited
                 if (Volatile.Read(ref _exited) != 0)
                 {
                     timer.Dispose(); // the exit was reported meanwhile (Report may not have seen the timer)
@@ -437,6 +440,34 @@ public sealed class InProcessHostDriver : HostDriver
             catch (ObjectDisposedException)
             {
                 // the handler finished meanwhile
+            }
+        }
+
+        /// <summary>
+        /// A terminate of an attempt already being terminated, with a shorter grace (the engine's stop escalating after its
+        /// timeout, or the driver's disposal): the handler is abandoned at the earlier of the two deadlines.
+        /// </summary>
+        private void Shorten(TimeSpan grace)
+        {
+            if (MoreIfAny is not { GraceTimer: { } timer } more)
+            {
+                return; // not started (it never will) or already ended
+            }
+
+            var deadline = Driver._options.TimeProvider.GetUtcNow().UtcTicks + grace.Ticks;
+            if (deadline >= Volatile.Read(ref more.GraceDeadlineTicks))
+            {
+                return;
+            }
+
+            Volatile.Write(ref more.GraceDeadlineTicks, deadline);
+            try
+            {
+                timer.Change(grace, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // the exit was reported meanwhile
             }
         }
 

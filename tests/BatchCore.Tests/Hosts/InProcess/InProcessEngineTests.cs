@@ -355,6 +355,69 @@ public sealed class InProcessEngineTests : IAsyncLifetime
         Assert.True(job.IsTerminated);
     }
 
+    /// <summary>
+    /// StopAsync keeps to its timeout: a handler that ignores its token, under grace periods far longer than the
+    /// timeout (the engine's and the driver's disposal), is abandoned (137) once the timeout has passed.
+    /// </summary>
+    [Fact]
+    public async Task Stop_HandlerIgnoringItsToken_IsAbandonedOnceTheStopTimeoutPasses_NotAfterTheGracePeriod()
+    {
+        var handlers = new InProcessHandlerRegistry();
+        var running = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        handlers.Add("stubborn", (_, _) =>
+        {
+            running.TrySetResult();
+            return release.Task; // ignores its token
+        });
+        var engine = new BatchEngine(new BatchEngineOptions
+        {
+            LogStore = _logs,
+            TerminationGracePeriod = TimeSpan.FromHours(1),
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                [InProcessHostDriverDefaults.Kind] = InProcessHostDriver.SharedFactory(new InProcessHostDriverOptions
+                {
+                    HandlerResolver = handlers.Resolve, LogStore = _logs, DisposeGracePeriod = TimeSpan.FromHours(1),
+                }),
+            },
+        });
+        try
+        {
+            await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+            {
+                ComputeEnvironmentName = "local",
+                Type = CEType.UNMANAGED,
+                Hosts = [new HostSpec { HostName = "h0", Driver = InProcessHostDriverDefaults.Kind, Vcpus = 2, MemoryMiB = 4096 }],
+            });
+            await engine.CreateJobQueueAsync(new CreateJobQueueRequest
+            {
+                JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "local" }],
+            });
+            await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+            {
+                JobDefinitionName = "stubborn",
+                Type = JobDefinitionType.container,
+                ContainerProperties = new ContainerProperties { ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")] },
+                Extensions = new JobDefinitionExtensions { Handler = "stubborn" },
+            });
+            await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "stubborn" });
+            await running.Task.WaitAsync(HangGuard);
+
+            // Before the fix the stop waited out the hour-long grace period (here: the hang guard failed the test).
+            var stop = engine.StopAsync(TimeSpan.FromMilliseconds(50));
+            await stop.WaitAsync(HangGuard);
+
+            Assert.True(stop.IsCompletedSuccessfully);
+            Assert.False(release.Task.IsCompleted); // the handler never returned: it was abandoned, not waited for
+        }
+        finally
+        {
+            release.TrySetResult(0);
+            await engine.StopAsync(TimeSpan.Zero);
+        }
+    }
+
     [Fact]
     public async Task TwoVcpuHost_RunsAtMostTwoOneVcpuHandlersAtOnce()
     {
