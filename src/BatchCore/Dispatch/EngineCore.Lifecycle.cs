@@ -400,7 +400,7 @@ internal sealed partial class EngineCore
         {
             // The handler's context reads the job's immutable facts itself: no launch record per attempt.
             inProcess.LaunchFromEngine(job.Parent ?? (TopJob)job, job.Parent is null ? -1 : job.ArrayIndex, host, token, job.AttemptCount + 1, this,
-                job.Spec.Definition.ContainerProperties?.Secrets is { Count: > 0 } ? _options.SecretResolver : null);
+                job.Spec.Definition.ContainerProperties?.Secrets is { Count: > 0 } ? _options.SecretResolver : null, job.Activity);
         }
         else
         {
@@ -624,6 +624,7 @@ internal sealed partial class EngineCore
             JobQueueName = job.Queue.Name,
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
             Reattachable = _journal is not null,
+            Activity = job.Activity,
         };
     }
 

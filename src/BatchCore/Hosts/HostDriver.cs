@@ -250,6 +250,11 @@ public sealed record AttemptLaunch
     /// the docker driver sets them as container labels. Null otherwise.
     /// </summary>
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
+    /// <summary>
+    /// The attempt's trace activity (<c>batchcore.attempt</c>, linked to the submitter's) when the engine traces it, else
+    /// null: a driver may parent its own spans to it.
+    /// </summary>
+    public System.Diagnostics.Activity? Activity { get; init; }
     /// <summary>In-process jobs: the handler name from the definition's <c>extensions.handler</c>.</summary>
     public string? Handler { get; init; }
     /// <summary>

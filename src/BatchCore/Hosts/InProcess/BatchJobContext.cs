@@ -40,6 +40,8 @@ public class BatchJobContext
         public Func<Model.Secret, CancellationToken, ValueTask<string>>? SecretResolver;
         /// <summary>The secrets are in <see cref="Environment"/>: the handler may start.</summary>
         public bool SecretsResolved;
+        /// <summary>Engine launches of a traced job: the attempt's activity.</summary>
+        public System.Diagnostics.Activity? Activity;
     }
 
     /// <summary>The extras, created on first use (from any thread: exactly one is published).</summary>
@@ -102,6 +104,13 @@ public class BatchJobContext
         ? (launch.LazyParentId is null ? null : launch.LazyArraySize) // the engine's launch: no environment to build
         : launch.Environment.TryGetValue("AWS_BATCH_JOB_ARRAY_SIZE", out var s) &&
           int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var size) ? size : null;
+
+    /// <summary>
+    /// The attempt's trace activity (<c>batchcore.attempt</c>, linked to the submitter's) when the engine traces it, else
+    /// null. It is <see cref="System.Diagnostics.Activity.Current"/> while the handler runs, so the handler's own spans
+    /// (HTTP calls, queries) are part of the attempt's trace.
+    /// </summary>
+    public System.Diagnostics.Activity? Activity => _launch is { } l ? l.Activity : MoreIfAny?.Activity;
 
     /// <summary>The job's parameters: the definition's defaults merged with the submitted ones.</summary>
     public IReadOnlyDictionary<string, string> Parameters => _launch is { } l ? l.Parameters : _top!.JobSpec.Parameters;

@@ -99,12 +99,17 @@ public sealed class InProcessHostDriver : HostDriver
     /// </summary>
     /// <remarks>A job with secrets gets the engine's <see cref="BatchEngineOptions.SecretResolver"/> as the last argument.</remarks>
     internal void LaunchFromEngine(Jobs.TopJob top, int arrayIndex, Placement.Host host, long token, int attempt, IAttemptEventSink sink,
-        Func<Model.Secret, CancellationToken, ValueTask<string>>? secretResolver = null)
+        Func<Model.Secret, CancellationToken, ValueTask<string>>? secretResolver = null, System.Diagnostics.Activity? activity = null)
     {
         var a = new Attempt(this, top, arrayIndex, host, token, attempt, sink);
         if (secretResolver is not null)
         {
             a.UseSecretResolver(secretResolver);
+        }
+
+        if (activity is not null)
+        {
+            a.UseActivity(activity);
         }
 
         Start(a);
@@ -262,6 +267,9 @@ public sealed class InProcessHostDriver : HostDriver
         /// <summary>Engine launches of a job with secrets: the engine's resolver (in the extras, allocated only then).</summary>
         public void UseSecretResolver(Func<Model.Secret, CancellationToken, ValueTask<string>> resolver) => More.SecretResolver = resolver;
 
+        /// <summary>Engine launches of a traced job: the attempt's activity (in the extras, allocated only then).</summary>
+        public void UseActivity(System.Diagnostics.Activity activity) => More.Activity = activity;
+
         public long Token => TokenValue;
 
         /// <summary>Thread pool: resolve the handler, run it, report Started (with the exit when it completed synchronously).</summary>
@@ -310,6 +318,14 @@ public sealed class InProcessHostDriver : HostDriver
             var clock = Driver._options.TimeProvider;
             var began = clock.GetTimestamp();
             Task<int> task;
+            // The attempt's activity is the handler's ambient one (its continuations keep it): its spans join the trace.
+            var activity = Activity;
+            var ambient = activity is null ? null : System.Diagnostics.Activity.Current;
+            if (activity is not null)
+            {
+                System.Diagnostics.Activity.Current = activity;
+            }
+
             try
             {
                 task = handler.RunAsync(this, _cts.Token) ?? throw new InvalidOperationException($"handler {name} returned a null task");
@@ -317,6 +333,13 @@ public sealed class InProcessHostDriver : HostDriver
             catch (Exception e)
             {
                 task = Task.FromException<int>(e);
+            }
+            finally
+            {
+                if (activity is not null)
+                {
+                    System.Diagnostics.Activity.Current = ambient;
+                }
             }
 
             _task = task;

@@ -356,6 +356,44 @@ public sealed class InProcessEngineTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// A traced attempt's activity is the handler's ambient activity: what the handler traces (an HTTP call, a query) is
+    /// a child of the attempt, in the attempt's trace.
+    /// </summary>
+    [Fact]
+    public async Task Handler_RunsUnderTheAttemptsActivity_SoItsSpansJoinTheAttemptsTrace()
+    {
+        using var handlerSource = new System.Diagnostics.ActivitySource("handler-test");
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "BatchCore" or "handler-test",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await SetUpAsync();
+        System.Diagnostics.Activity? ambient = null, attempt = null, child = null;
+        _handlers.Add("traced", async (context, _) =>
+        {
+            ambient = System.Diagnostics.Activity.Current;
+            attempt = context.Activity;
+            await Task.Yield(); // the ambient activity survives the handler's awaits
+            using var span = handlerSource.StartActivity("query");
+            child = span;
+            return 0;
+        });
+        await Define("traced", "traced");
+
+        var job = await RunAsync("traced");
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        Assert.NotNull(attempt);
+        Assert.Equal("batchcore.attempt", attempt.OperationName);
+        Assert.Equal(job.JobId, attempt.GetTagItem("batchcore.job.id"));
+        Assert.Same(attempt, ambient);
+        Assert.Equal((attempt.TraceId, attempt.SpanId), (child!.TraceId, child.ParentSpanId));
+    }
+
+    /// <summary>
     /// StopAsync keeps to its timeout: a handler that ignores its token, under grace periods far longer than the
     /// timeout (the engine's and the driver's disposal), is abandoned (137) once the timeout has passed.
     /// </summary>

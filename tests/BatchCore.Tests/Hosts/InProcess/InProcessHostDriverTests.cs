@@ -39,6 +39,28 @@ public sealed class InProcessHostDriverTests : HostDriverContractTests
         Assert.Contains(LogLines(launch), l => l.StartsWith("System.InvalidOperationException: the widget broke", StringComparison.Ordinal));
     }
 
+    /// <summary>A launch's activity is the handler's ambient activity while it runs, and the thread's is restored after.</summary>
+    [Fact]
+    public async Task LaunchActivity_IsTheHandlersAmbientActivity()
+    {
+        using var attempt = new System.Diagnostics.Activity("batchcore.attempt").Start();
+        System.Diagnostics.Activity.Current = null;
+        System.Diagnostics.Activity? seen = null, fromContext = null;
+        _handlers.Add("sees-activity", (c, _) =>
+        {
+            seen = System.Diagnostics.Activity.Current;
+            fromContext = c.Activity;
+            return Task.FromResult(0);
+        });
+        var launch = MakeLaunch(["sees-activity"]) with { Activity = attempt };
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Same(attempt, seen);
+        Assert.Same(attempt, fromContext);
+    }
+
     [Fact]
     public async Task AsyncException_IsReportedLikeASynchronousOne()
     {
