@@ -157,6 +157,8 @@ public static class BatchCoreServiceCollectionExtensions
             }
         }
 
+        var logger = sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()?.CreateLogger("BatchCore")
+            ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         var registry = sp.GetRequiredService<InProcessHandlerRegistry>();
         factories.TryAdd(InProcessHostDriverDefaults.Kind, InProcessHostDriver.SharedFactory(new InProcessHostDriverOptions
         {
@@ -167,7 +169,10 @@ public static class BatchCoreServiceCollectionExtensions
         }));
         if (options.EnableProcessDriver && !factories.ContainsKey("process"))
         {
-            var process = new Lazy<ProcessHostDriver>(() => new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = logs, TimeProvider = time }));
+            var process = new Lazy<ProcessHostDriver>(() => new ProcessHostDriver(new ProcessHostDriverOptions
+            {
+                LogStore = logs, TimeProvider = time, Diagnostic = message => Log.ProcessDriverDiagnostic(logger, message),
+            }));
             factories["process"] = _ => process.Value;
         }
 
@@ -177,7 +182,11 @@ public static class BatchCoreServiceCollectionExtensions
             secrets = resolver.ResolveAsync;
         }
 
-        return new BatchEngine(engine with { LogStore = logs, DriverFactories = factories, SecretResolver = secrets });
+        return new BatchEngine(engine with
+        {
+            LogStore = logs, DriverFactories = factories, SecretResolver = secrets,
+            UnexpectedError = engine.UnexpectedError ?? (e => Log.LoopError(logger, e)),
+        });
     }
 
     /// <summary>Marks that AddBatchCore ran.</summary>

@@ -26,6 +26,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "BatchCore: {Path} ({Name}) differs from what the state directory recovered: {Warning}")]
     public static partial void RecoveredKept(ILogger logger, string path, string name, string warning);
 
+    [LoggerMessage(EventId = 9, Level = LogLevel.Error, Message = "BatchCore: the scheduling loop survived an unexpected error (the engine keeps serving)")]
+    public static partial void LoopError(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "BatchCore process driver: {Message}")]
+    public static partial void ProcessDriverDiagnostic(ILogger logger, string message);
+
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "BatchCore: watching job state changes ended with an error")]
     public static partial void WatchFailed(ILogger logger, Exception exception);
 }

@@ -365,10 +365,10 @@ public sealed class BatchEngine : IAsyncDisposable
 
             _commands.Release(taken);
 
-            did |= _core.DrainEvents();
+            did |= DrainEventsSafely();
             if (!virtualTime)
             {
-                did |= _core.FireDueTimers(_core.NowMs);
+                did |= FireDueTimersSafely();
             }
 
             if (_core.Dirty)
@@ -454,13 +454,44 @@ public sealed class BatchEngine : IAsyncDisposable
         {
             // A bug must not kill the loop (nor make it spin on the same failing cycle): the engine keeps serving,
             // the next change triggers a new cycle, and the error is kept for diagnostics.
-            LastLoopError = e;
             _core.ClearDirty();
+            OnLoopError(e);
         }
     }
 
+    // Driver events and timers are taken off their queues before they are handled: after a failure the loop goes on
+    // with the next one (a driver whose Terminate throws on a job's timeout killed the loop before).
+
+    private bool DrainEventsSafely()
+    {
+        try
+        {
+            return _core.DrainEvents();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            OnLoopError(e);
+            return true;
+        }
+    }
+
+    private bool FireDueTimersSafely()
+    {
+        try
+        {
+            return _core.FireDueTimers(_core.NowMs);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            OnLoopError(e);
+            return true;
+        }
+    }
+
+    private void OnLoopError(Exception e) => _core.ReportUnexpected(e);
+
     /// <summary>The last unexpected error the loop survived (null when none): for diagnostics and tests.</summary>
-    public Exception? LastLoopError { get; private set; }
+    public Exception? LastLoopError => _core.LastUnexpectedError;
 
     private async Task WaitForWorkAsync(ChannelReader<ICommand> reader, ChannelReader<HostEvent> events, long? nextDue)
     {
@@ -570,6 +601,10 @@ public sealed class BatchEngine : IAsyncDisposable
         catch (TimeoutException)
         {
             // fall through to disposal
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _core.ReportUnexpected(e); // whatever failed, the drivers are still disposed (nothing is left running)
         }
 
         _commands.Complete();

@@ -41,6 +41,14 @@ public sealed record BatchEngineOptions
     /// <summary>Memory an EC2 host keeps for itself, as the ECS agent does (AWS: 32 MiB). The default is 32 MiB.</summary>
     public int HostMemoryReserveMiB { get; init; } = BatchEngineDefaults.HostMemoryReserveMiB;
 
+    /// <summary>
+    /// Called on the scheduling loop with an unexpected error the loop survived (a bug in BatchCore or in a driver, such
+    /// as a driver whose Terminate throws): the engine keeps serving and keeps the error in
+    /// <see cref="BatchEngine.LastLoopError"/>. The Generic Host integration logs it. Must not block; what it throws is
+    /// ignored. The default is null.
+    /// </summary>
+    public Action<Exception>? UnexpectedError { get; init; }
+
     /// <summary>Time between SIGTERM and SIGKILL when an attempt is terminated or times out (AWS: 30 s).</summary>
     public TimeSpan TerminationGracePeriod { get; init; } = BatchEngineDefaults.TerminationGracePeriod;
 

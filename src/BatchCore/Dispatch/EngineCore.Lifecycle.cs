@@ -396,15 +396,28 @@ internal sealed partial class EngineCore
         {
             LaunchSimulated(job, host);
         }
-        else if (host.Driver is Hosts.InProcess.InProcessHostDriver inProcess)
-        {
-            // The handler's context reads the job's immutable facts itself: no launch record per attempt.
-            inProcess.LaunchFromEngine(job.Parent ?? (TopJob)job, job.Parent is null ? -1 : job.ArrayIndex, host, token, job.AttemptCount + 1, this,
-                job.Spec.Definition.ContainerProperties?.Secrets is { Count: > 0 } ? _options.SecretResolver : null, job.Activity);
-        }
         else
         {
-            host.Driver.Launch(BuildLaunch(job, host, token), this);
+            try
+            {
+                if (host.Driver is Hosts.InProcess.InProcessHostDriver inProcess)
+                {
+                    // The handler's context reads the job's immutable facts itself: no launch record per attempt.
+                    inProcess.LaunchFromEngine(job.Parent ?? (TopJob)job, job.Parent is null ? -1 : job.ArrayIndex, host, token, job.AttemptCount + 1, this,
+                        job.Spec.Definition.ContainerProperties?.Secrets is { Count: > 0 } ? _options.SecretResolver : null, job.Activity);
+                }
+                else
+                {
+                    host.Driver.Launch(BuildLaunch(job, host, token), this);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A driver that throws instead of reporting (a bug, a disposed driver): the attempt ends as a host failure
+                // through the usual exit event, so its resources are released and retryStrategy applies — the job is not
+                // left in STARTING.
+                ((IAttemptEventSink)this).Exited(new AttemptToken(token), new AttemptExit(null, Hosts.InProcess.InProcessHostDriver.Cap("CannotStartContainerError: the " + host.Driver.Kind + " driver failed to launch the attempt: " + e.GetType().FullName + ": " + e.Message), HostFailure: true));
+            }
         }
     }
 

@@ -520,7 +520,27 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     }
 
     /// <summary>Terminates every attempt still running (graceful engine stop).</summary>
-    /// <summary>Terminates every running attempt, with <paramref name="grace"/> or else the engine's termination grace period.</summary>
+    /// <summary>The last unexpected error the engine survived (a bug in BatchCore or a driver), or null.</summary>
+    public Exception? LastUnexpectedError { get; private set; }
+
+    /// <summary>An error the engine survived: kept in <see cref="LastUnexpectedError"/>, reported to <see cref="BatchEngineOptions.UnexpectedError"/>.</summary>
+    public void ReportUnexpected(Exception e)
+    {
+        LastUnexpectedError = e;
+        try
+        {
+            _options.UnexpectedError?.Invoke(e);
+        }
+        catch (Exception reportError) when (reportError is not OutOfMemoryException)
+        {
+            // the reporter's own failure must not kill the loop either
+        }
+    }
+
+    /// <summary>
+    /// Terminates every running attempt, with <paramref name="grace"/> or else the engine's termination grace period. A
+    /// driver that throws is reported (<see cref="ReportUnexpected"/>) and the others are still terminated.
+    /// </summary>
     public void TerminateAll(string reason, TimeSpan? grace = null)
     {
         // Every attempt is on its host's list (those of the engine's simulated hosts are in no map).
@@ -546,7 +566,14 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             {
                 job.TerminateReason ??= reason;
                 job.IsTerminated = true;
-                TerminateAttempt(job, grace ?? _options.TerminationGracePeriod);
+                try
+                {
+                    TerminateAttempt(job, grace ?? _options.TerminationGracePeriod);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    ReportUnexpected(e);
+                }
             }
         }
     }

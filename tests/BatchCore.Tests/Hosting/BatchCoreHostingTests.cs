@@ -1,4 +1,5 @@
 using BatchCore.Hosting;
+using BatchCore.Hosts;
 using BatchCore.Hosts.InProcess;
 using BatchCore.Model;
 using Microsoft.Extensions.Configuration;
@@ -445,6 +446,60 @@ public sealed class BatchCoreHostingTests
         return (job.JobId, provider.Lines);
     }
 
+    /// <summary>An error the scheduling loop survives (here a driver whose Terminate throws on a job's timeout) is logged.</summary>
+    [Fact]
+    public async Task UnexpectedLoopErrors_AreLogged()
+    {
+        var provider = new ListLoggerProvider();
+        using var host = Build(_ => { }, o =>
+        {
+            o.Engine = new BatchEngineOptions
+            {
+                AllowShortTimeouts = true,
+                DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>> { ["faulty"] = _ => new TerminateThrowingDriver() },
+            };
+            o.ComputeEnvironments.Add(new CreateComputeEnvironmentRequest
+            {
+                ComputeEnvironmentName = "faulty",
+                Type = CEType.UNMANAGED,
+                Hosts = [new HostSpec { HostName = "f0", Driver = "faulty", Vcpus = 1, MemoryMiB = 1024 }],
+            });
+            o.AddJobQueue("q", 1, "faulty");
+            o.JobDefinitions.Add(new RegisterJobDefinitionRequest
+            {
+                JobDefinitionName = "slow",
+                Type = JobDefinitionType.container,
+                ContainerProperties = new ContainerProperties
+                {
+                    Command = ["run"], ResourceRequirements = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")],
+                },
+                Timeout = new JobTimeout { AttemptDurationSeconds = 1 },
+            });
+            o.DrainTimeout = TimeSpan.Zero;
+            o.TerminateTimeout = TimeSpan.Zero;
+        }, services: s => s.AddLogging(l => l.AddProvider(provider)));
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+
+        await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "slow" }, guard.Token);
+        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("terminate broke", StringComparison.Ordinal))), guard.Token);
+        await host.StopAsync(guard.Token);
+
+        Assert.Contains(provider.Lines, l => l.StartsWith("Error: BatchCore: the scheduling loop survived an unexpected error", StringComparison.Ordinal)
+            && l.EndsWith("| terminate broke", StringComparison.Ordinal));
+    }
+
+    /// <summary>Starts every attempt at once; its Terminate throws (a driver bug).</summary>
+    private sealed class TerminateThrowingDriver : HostDriver
+    {
+        public override string Kind => "faulty";
+
+        public override void Launch(AttemptLaunch launch, IAttemptEventSink sink) => sink.Started(launch.Token);
+
+        public override void Terminate(AttemptToken token, TimeSpan gracePeriod) => throw new InvalidOperationException("terminate broke");
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, CancellationToken guard)
     {
         while (!await condition())
@@ -492,7 +547,7 @@ public sealed class BatchCoreHostingTests
             public bool IsEnabled(LogLevel logLevel) => true;
 
             public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                owner.Lines.Enqueue(logLevel + ": " + formatter(state, exception));
+                owner.Lines.Enqueue(logLevel + ": " + formatter(state, exception) + (exception is null ? "" : " | " + exception.Message));
         }
     }
 }

@@ -1,0 +1,116 @@
+using BatchCore.Hosts;
+using BatchCore.Model;
+
+namespace BatchCore.Tests.Dispatch;
+
+/// <summary>
+/// Drivers that break their contract (throw instead of reporting): the engine neither loses the job nor stops serving.
+/// </summary>
+public sealed class FaultyDriverTests
+{
+    /// <summary>A driver that starts every attempt at once and, as configured, throws from Launch or Terminate.</summary>
+    private sealed class FaultyDriver(bool throwOnLaunch, bool throwOnTerminate) : HostDriver
+    {
+        public override string Kind => "faulty";
+
+        public override void Launch(AttemptLaunch launch, IAttemptEventSink sink)
+        {
+            if (throwOnLaunch)
+            {
+                throw new InvalidOperationException("launch broke");
+            }
+
+            sink.Started(launch.Token);
+        }
+
+        public override void Terminate(AttemptToken token, TimeSpan gracePeriod)
+        {
+            if (throwOnTerminate)
+            {
+                throw new InvalidOperationException("terminate broke");
+            }
+        }
+    }
+
+    private static async Task<BatchEngine> EngineAsync(FaultyDriver driver, BatchEngineOptions? options = null, bool realTime = false)
+    {
+        var withDriver = (options ?? new BatchEngineOptions()) with
+        {
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>> { ["faulty"] = _ => driver },
+        };
+        var engine = realTime ? new BatchEngine(withDriver with { AllowShortTimeouts = true }) : TestEngine.Create(withDriver);
+        await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "faulty-ce",
+            Type = CEType.UNMANAGED,
+            Hosts = [new HostSpec { HostName = "f0", Driver = "faulty", Vcpus = 2, MemoryMiB = 4096 }],
+        });
+        await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "sim-ce",
+            Type = CEType.UNMANAGED,
+            Hosts = [new HostSpec { HostName = "s0", Vcpus = 2, MemoryMiB = 4096 }],
+        });
+        await engine.CreateJobQueueAsync(new CreateJobQueueRequest
+        {
+            JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "faulty-ce" }],
+        });
+        await engine.CreateJobQueueAsync(new CreateJobQueueRequest
+        {
+            JobQueueName = "sim", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "sim-ce" }],
+        });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def", retry: new RetryStrategy { Attempts = 2 }, timeout: 1));
+        return engine;
+    }
+
+    [Fact]
+    public async Task LaunchThrowing_EndsTheAttemptAsAHostFailure_AndRetryStrategyApplies()
+    {
+        await using var engine = await EngineAsync(new FaultyDriver(throwOnLaunch: true, throwOnTerminate: false));
+
+        var submitted = await engine.SubmitJobAsync(TestEngine.Job());
+        await engine.RunUntilIdleAsync();
+
+        var job = await engine.DescribeAsync(submitted.JobId);
+        Assert.Equal(JobStatus.FAILED, job.Status);
+        Assert.Equal(2, job.Attempts.Count);
+        Assert.All(job.Attempts, a => Assert.Equal(
+            "CannotStartContainerError: the faulty driver failed to launch the attempt: System.InvalidOperationException: launch broke",
+            a.StatusReason));
+        Assert.Null(engine.LastLoopError);
+        var queue = await engine.GetJobQueueSnapshotAsync("q");
+        Assert.Empty(queue.FrontOfQueue!.Jobs!); // nothing left waiting or holding the host
+    }
+
+    /// <summary>
+    /// On the real clock (the loop's own cycles, not a caller's command): a job's timeout whose terminate throws is an
+    /// error the loop survives; it is reported through <see cref="BatchEngineOptions.UnexpectedError"/> (whose own
+    /// exception is ignored) and kept in <see cref="BatchEngine.LastLoopError"/>, and the engine keeps serving.
+    /// </summary>
+    [Fact]
+    public async Task TerminateThrowing_IsReportedAsAnUnexpectedError_AndTheEngineKeepsServing()
+    {
+        var reported = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var engine = await EngineAsync(new FaultyDriver(throwOnLaunch: false, throwOnTerminate: true),
+            new BatchEngineOptions
+            {
+                UnexpectedError = e =>
+                {
+                    reported.TrySetResult(e);
+                    throw new InvalidOperationException("the reporter broke too");
+                },
+            }, realTime: true);
+        using var guard = new CancellationTokenSource(Hosts.AttemptEventRecorder.HangGuard);
+
+        await engine.SubmitJobAsync(TestEngine.Job(), guard.Token); // runs until its 1 s timeout, whose terminate throws
+        var error = await reported.Task.WaitAsync(guard.Token);
+        var other = await engine.SubmitJobAsync(TestEngine.Job(queue: "sim", runSeconds: 0), guard.Token);
+        var done = await engine.WaitForJobAsync(other.JobId, guard.Token);
+
+        Assert.Equal("terminate broke", error.Message);
+        Assert.Same(error, engine.LastLoopError);
+        Assert.Equal(JobStatus.SUCCEEDED, done.Status);
+        // The stop goes through too: its terminate throws again (reported), and the drivers are still disposed.
+        await engine.StopAsync(TimeSpan.Zero).WaitAsync(guard.Token);
+    }
+}
