@@ -157,6 +157,12 @@ public class BatchJobContext
     /// <summary>The memory in MiB the job reserved. Not enforced in-process: the handler shares this process's heap.</summary>
     public int MemoryMiB => _launch is { } l ? l.MemoryMiB : _top!.JobSpec.Request.MemoryMiB;
 
+    /// <summary>
+    /// The GPUs the job reserved (its GPU resource requirement; 0 when none): the host accounts for them, so handlers of
+    /// GPU jobs never share more GPUs than the host has.
+    /// </summary>
+    public int Gpus => _launch is { } l ? l.Gpus : _top!.JobSpec.Request.Gpus;
+
     /// <summary>The host the attempt was placed on.</summary>
     public string HostName => _launch is { } l ? l.HostName : _host!.Name;
 

@@ -36,14 +36,14 @@ public sealed class InProcessEngineTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync() => await _engine.StopAsync(TimeSpan.FromSeconds(30));
 
-    private async Task SetUpAsync(double hostVcpus = 2, int hosts = 1, JobQueueExtensions? queue = null)
+    private async Task SetUpAsync(double hostVcpus = 2, int hosts = 1, JobQueueExtensions? queue = null, int hostMemoryMiB = 4096, int hostGpus = 0)
     {
         await _engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
         {
             ComputeEnvironmentName = "local",
             Type = CEType.UNMANAGED,
             Hosts = Enumerable.Range(0, hosts)
-                .Select(i => new HostSpec { HostName = "h" + i, Driver = InProcessHostDriverDefaults.Kind, Vcpus = hostVcpus, MemoryMiB = 4096 })
+                .Select(i => new HostSpec { HostName = "h" + i, Driver = InProcessHostDriverDefaults.Kind, Vcpus = hostVcpus, MemoryMiB = hostMemoryMiB, Gpus = hostGpus })
                 .ToList(),
         });
         await _engine.CreateJobQueueAsync(new CreateJobQueueRequest
@@ -485,6 +485,54 @@ public sealed class InProcessEngineTests : IAsyncLifetime
 
         Assert.Equal(1, max);
     }
+
+    /// <summary>Memory is accounted like vCPU: a 4-vCPU host with memory for two 1,500 MiB jobs runs two handlers at once.</summary>
+    [Fact]
+    public async Task HostMemory_CapsHandlers()
+    {
+        await SetUpAsync(hostVcpus: 4, hostMemoryMiB: 3_100); // 3,100 − the 32 MiB reserve: two 1,500 MiB jobs, not three
+        var probe = new ConcurrencyProbe();
+        _handlers.Add("big", probe.RunAsync);
+        await DefineWith("big", vcpus: "1", memory: "1500");
+
+        var max = await RunManyAsync(probe, jobs: 5, expectedConcurrency: 2, definition: "big");
+
+        Assert.Equal(2, max);
+    }
+
+    /// <summary>GPUs are accounted too: a host with one GPU runs one GPU handler at a time, which sees its GPU count.</summary>
+    [Fact]
+    public async Task HostGpus_SerializeGpuHandlers_AndTheContextSeesItsGpus()
+    {
+        await SetUpAsync(hostVcpus: 4, hostGpus: 1);
+        var probe = new ConcurrencyProbe();
+        var gpus = new System.Collections.Concurrent.ConcurrentBag<int>();
+        _handlers.Add("gpu", (c, ct) =>
+        {
+            gpus.Add(c.Gpus);
+            return probe.RunAsync(c, ct);
+        });
+        await DefineWith("gpu", vcpus: "1", memory: "128", gpus: "1");
+
+        var max = await RunManyAsync(probe, jobs: 3, expectedConcurrency: 1, definition: "gpu");
+
+        Assert.Equal(1, max);
+        Assert.Equal([1, 1, 1], gpus);
+    }
+
+    private Task DefineWith(string name, string vcpus, string memory, string? gpus = null) =>
+        _engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+        {
+            JobDefinitionName = name,
+            Type = JobDefinitionType.container,
+            ContainerProperties = new ContainerProperties
+            {
+                ResourceRequirements = gpus is null
+                    ? [new(ResourceType.VCPU, vcpus), new(ResourceType.MEMORY, memory)]
+                    : [new(ResourceType.VCPU, vcpus), new(ResourceType.MEMORY, memory), new(ResourceType.GPU, gpus)],
+            },
+            Extensions = new JobDefinitionExtensions { Handler = name },
+        });
 
     [Fact]
     public async Task QueueMaxRunningJobs_CapsHandlers()
