@@ -22,16 +22,24 @@ public class TelemetryTests
                 l.EnableMeasurementEvents(instrument);
             }
         };
+        var queueTags = new ConcurrentBag<object?>();
+        var runTimes = new ConcurrentBag<double>();
         listener.SetMeasurementEventCallback<long>((i, v, tags, _) =>
         {
             Assert.Equal("queue", tags[0].Key);
+            queueTags.Add(tags[0].Value);
             counts.AddOrUpdate(i.Name, v, (_, old) => old + v);
         });
-        listener.SetMeasurementEventCallback<double>((i, v, _, _) =>
+        listener.SetMeasurementEventCallback<double>((i, v, tags, _) =>
         {
             if (i is Histogram<double>)
             {
+                Assert.Equal(("queue", (object?)"q"), (tags[0].Key, tags[0].Value));
                 histograms.AddOrUpdate(i.Name, 1, (_, old) => old + 1);
+                if (i.Name == "batchcore.job.run_time")
+                {
+                    runTimes.Add(v);
+                }
             }
             else
             {
@@ -58,6 +66,8 @@ public class TelemetryTests
         Assert.Equal(2, histograms["batchcore.job.run_time"]);
         Assert.Equal(2, histograms["batchcore.job.wait_time"]);
         Assert.Equal(2, histograms["batchcore.dispatch.latency"]);
+        Assert.All(queueTags, t => Assert.Equal("q", t));
+        Assert.Equal([10.0, 10.0], runTimes); // both ran their 10 simulated seconds
     }
 
     [Fact]
