@@ -446,9 +446,12 @@ public sealed class BatchCoreHostingTests
         return (job.JobId, provider.Lines);
     }
 
-    /// <summary>An error the scheduling loop survives (here a driver whose Terminate throws on a job's timeout) is logged.</summary>
+    /// <summary>
+    /// An error the scheduling loop survives (here a driver whose Terminate throws on a job's timeout) is logged, and the
+    /// health check turns Degraded, naming it.
+    /// </summary>
     [Fact]
-    public async Task UnexpectedLoopErrors_AreLogged()
+    public async Task UnexpectedLoopErrors_AreLogged_AndDegradeTheHealthCheck()
     {
         var provider = new ListLoggerProvider();
         using var host = Build(_ => { }, o =>
@@ -484,7 +487,12 @@ public sealed class BatchCoreHostingTests
 
         await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "slow" }, guard.Token);
         await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("terminate broke", StringComparison.Ordinal))), guard.Token);
+        var health = (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(guard.Token))
+            .Entries[BatchCoreHostingDefaults.HealthCheckName];
         await host.StopAsync(guard.Token);
+
+        Assert.Equal(HealthStatus.Degraded, health.Status);
+        Assert.Equal("the BatchCore scheduling loop survived an unexpected error: terminate broke", health.Description);
 
         Assert.Contains(provider.Lines, l => l.StartsWith("Error: BatchCore: the scheduling loop survived an unexpected error", StringComparison.Ordinal)
             && l.EndsWith("| terminate broke", StringComparison.Ordinal));
