@@ -67,6 +67,17 @@ internal sealed class ComputeEnvironmentState
     /// <summary>Host count, readable from other threads (gauges).</summary>
     public int HostCount => Volatile.Read(ref _hostCount);
     internal int _hostCount;
+    /// <summary>Hosts whose driver runs in-process handlers (<c>inprocess</c>) and hosts whose driver runs commands or images.</summary>
+    internal int _handlerHosts, _commandHosts;
+
+    /// <summary>
+    /// Whether the environment has a host for the job's kind: a job whose definition names an in-process handler needs
+    /// an <c>inprocess</c> host, any other job a host that runs commands or images (process, docker, slurm); the engine's
+    /// simulated hosts run both. An environment without hosts yet (managed, before it provisions) is not ruled out.
+    /// AWS has no in-process jobs, so it has no such rule: without it, a queue over an in-process and a process
+    /// environment sent a handler job to the process host when the first was full, where it failed for want of a command.
+    /// </summary>
+    public bool RunsKindOf(Jobs.JobSpec spec) => spec.IsHandlerJob ? _commandHosts < _hostCount || _hostCount == 0 : _handlerHosts < _hostCount || _hostCount == 0;
 
     /// <summary>vCPU-milli of all hosts, readable from other threads (gauges).</summary>
     public long CapacityVcpuMilli => Volatile.Read(ref _capacityVcpuMilli);

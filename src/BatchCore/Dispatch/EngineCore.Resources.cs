@@ -206,6 +206,7 @@ internal sealed partial class EngineCore
         ce.Hosts[name] = host;
         ce.Index.Add(host);
         ce._hostCount++;
+        CountKind(ce, driver, +1);
         ce._capacityVcpuMilli += capacity.VcpuMilli;
         ce.ProvisionedVcpus += nominalVcpus;
         ce.PeakHosts = Math.Max(ce.PeakHosts, ce.Hosts.Count);
@@ -382,6 +383,7 @@ internal sealed partial class EngineCore
 
         ce.Index.Remove(host);
         ce._hostCount--;
+        CountKind(ce, host.Driver, -1);
         ce._capacityVcpuMilli -= host.Capacity.VcpuMilli;
         ce.ProvisionedVcpus -= host.NominalVcpus;
         ce.AccruedCostUsd += BilledHours(host, NowMs) * host.PricePerHour;
@@ -389,6 +391,19 @@ internal sealed partial class EngineCore
         Statistics.HostsTerminated++;
         OnHostRemoved(host);
         EndInfrastructureUpdateIfDone(ce);
+    }
+
+    /// <summary>Counts a host's kind for <see cref="ComputeEnvironmentState.RunsKindOf"/> (simulated hosts count as neither: they run both).</summary>
+    private static void CountKind(ComputeEnvironmentState ce, HostDriver driver, int delta)
+    {
+        if (driver is Hosts.InProcess.InProcessHostDriver)
+        {
+            ce._handlerHosts += delta;
+        }
+        else if (driver is not SimulatedHostDriver)
+        {
+            ce._commandHosts += delta;
+        }
     }
 
     private static string? ArchitectureOf(ComputeEnvironmentState ce)

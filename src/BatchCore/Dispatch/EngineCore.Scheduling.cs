@@ -260,9 +260,10 @@ internal sealed partial class EngineCore
         for (var i = 0; i < ces.Length; i++)
         {
             var ce = ces[i];
-            if (ce.IsFargate != spec.Fargate || (spec.Architecture is not null && ce.Architecture is not null && spec.Architecture != ce.Architecture))
+            if (ce.IsFargate != spec.Fargate || (spec.Architecture is not null && ce.Architecture is not null && spec.Architecture != ce.Architecture)
+                || !ce.RunsKindOf(spec))
             {
-                continue; // platform and architecture filters: this CE can never run the job
+                continue; // platform, architecture and driver-kind filters: this CE can never run the job
             }
 
             if (ce.MaxHostShape is not { } shape || !shape.Fits(req))
@@ -371,7 +372,7 @@ internal sealed partial class EngineCore
     private static string ExplainFit(Job job)
     {
         var req = job.Spec.Request;
-        int hosts = 0, vcpu = 0, mem = 0, gpu = 0, platform = 0, arch = 0, notReady = 0, disabled = 0;
+        int hosts = 0, vcpu = 0, mem = 0, gpu = 0, platform = 0, arch = 0, notReady = 0, disabled = 0, kind = 0;
         foreach (var ce in job.Queue.ComputeEnvironments)
         {
             if (!ce.AcceptsPlacements)
@@ -388,6 +389,12 @@ internal sealed partial class EngineCore
                 if (ce.IsFargate != job.Spec.Fargate)
                 {
                     platform++;
+                    continue;
+                }
+
+                if (job.Spec.IsHandlerJob ? !RunsHandlers(h.Driver) : h.Driver is Hosts.InProcess.InProcessHostDriver)
+                {
+                    kind++;
                     continue;
                 }
 
@@ -433,10 +440,13 @@ internal sealed partial class EngineCore
         Part(gpu, "insufficient GPU");
         Part(platform, "platform mismatch");
         Part(arch, "architecture mismatch");
+        Part(kind, job.Spec.IsHandlerJob ? "run no in-process handlers" : "run only in-process handlers");
         Part(notReady, "not ready or draining");
         Part(disabled, "compute environments disabled");
         return sb.ToString();
     }
+
+    private static bool RunsHandlers(Hosts.HostDriver driver) => driver is Hosts.InProcess.InProcessHostDriver or Hosts.SimulatedHostDriver;
 
     private void ArmTimeLimit(JobQueueState q, Job job)
     {

@@ -10,6 +10,8 @@ namespace BatchCore.Jobs;
 internal sealed class JobSpec
 {
     public required JobDefinition Definition { get; init; }
+    /// <summary>The definition names an in-process handler (<c>extensions.handler</c>): the job runs on <c>inprocess</c> hosts only.</summary>
+    public bool IsHandlerJob => Definition.Extensions?.Handler is not null;
     public required ResourceVector Request { get; init; }
     public required IReadOnlyList<string> Command { get; init; }
     public required IReadOnlyList<Model.KeyValuePair> Environment { get; init; }

@@ -394,6 +394,88 @@ public sealed class InProcessEngineTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// One queue over an in-process and a process environment: handler jobs run only on the in-process host (waiting for
+    /// it when it is full, with the reason) and command jobs only on the process host.
+    /// </summary>
+    [Fact]
+    public async Task MixedQueue_HandlerJobsRunOnInProcessHosts_CommandJobsOnProcessHosts()
+    {
+        var handlers = new InProcessHandlerRegistry();
+        var release = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ran = new System.Collections.Concurrent.ConcurrentBag<string>();
+        handlers.Add("hold", async (c, _) =>
+        {
+            ran.Add(c.HostName);
+            return await release.Task;
+        });
+        await using var process = new BatchCore.Hosts.Process.ProcessHostDriver(new BatchCore.Hosts.Process.ProcessHostDriverOptions { LogStore = _logs });
+        await using var engine = new BatchEngine(new BatchEngineOptions
+        {
+            LogStore = _logs,
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                [InProcessHostDriverDefaults.Kind] = InProcessHostDriver.SharedFactory(new InProcessHostDriverOptions { HandlerResolver = handlers.Resolve, LogStore = _logs }),
+                ["process"] = _ => process,
+            },
+        });
+        foreach (var (ce, driver) in new[] { ("handlers", InProcessHostDriverDefaults.Kind), ("shell", "process") })
+        {
+            await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+            {
+                ComputeEnvironmentName = ce,
+                Type = CEType.UNMANAGED,
+                Hosts = [new HostSpec { HostName = ce + "-1", Driver = driver, Vcpus = 1, MemoryMiB = 2048 }],
+            });
+        }
+
+        await engine.CreateJobQueueAsync(new CreateJobQueueRequest
+        {
+            JobQueueName = "mixed", Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "handlers" }, new() { Order = 2, ComputeEnvironment = "shell" }],
+        });
+        ResourceRequirement[] oneVcpu = [new(ResourceType.VCPU, "1"), new(ResourceType.MEMORY, "128")];
+        await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+        {
+            JobDefinitionName = "hold", Type = JobDefinitionType.container,
+            ContainerProperties = new ContainerProperties { ResourceRequirements = oneVcpu },
+            Extensions = new JobDefinitionExtensions { Handler = "hold" },
+        });
+        await engine.RegisterJobDefinitionAsync(new RegisterJobDefinitionRequest
+        {
+            JobDefinitionName = "shell", Type = JobDefinitionType.container,
+            ContainerProperties = new ContainerProperties { Command = ["true"], ResourceRequirements = oneVcpu },
+        });
+        using var guard = new CancellationTokenSource(HangGuard);
+
+        // The handlers environment is first in order and free, but runs no commands: the shell job runs on the shell host.
+        var shell = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "s", JobQueue = "mixed", JobDefinition = "shell" }, guard.Token);
+        var shellDone = await engine.WaitForJobAsync(shell.JobId, guard.Token);
+        var first = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "h1", JobQueue = "mixed", JobDefinition = "hold" }, guard.Token);
+        while (ran.IsEmpty)
+        {
+            await Task.Delay(5, guard.Token);
+        }
+
+        // The shell host is free, but not for a handler job: h2 waits for the handlers host.
+        var second = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "h2", JobQueue = "mixed", JobDefinition = "hold" }, guard.Token);
+        JobDetail waiting;
+        while ((waiting = (await engine.DescribeJobsAsync([second.JobId], guard.Token)).Single()).StatusReason is null)
+        {
+            await Task.Delay(5, guard.Token);
+        }
+
+        release.TrySetResult(0);
+        var done = await Task.WhenAll(engine.WaitForJobAsync(first.JobId, guard.Token), engine.WaitForJobAsync(second.JobId, guard.Token));
+
+        Assert.Equal(JobStatus.SUCCEEDED, shellDone.Status);
+        Assert.Equal("shell", shellDone.Attempts.Single().Container!.ContainerInstanceArn!.Split('/')[^2]);
+        Assert.Equal(JobStatus.RUNNABLE, waiting.Status);
+        Assert.Contains("1 run no in-process handlers", waiting.StatusReason, StringComparison.Ordinal);
+        Assert.All(done, d => Assert.Equal(JobStatus.SUCCEEDED, d.Status));
+        Assert.Equal(["handlers-1", "handlers-1"], ran);
+    }
+
+    /// <summary>
     /// StopAsync keeps to its timeout: a handler that ignores its token, under grace periods far longer than the
     /// timeout (the engine's and the driver's disposal), is abandoned (137) once the timeout has passed.
     /// </summary>
