@@ -421,7 +421,7 @@ public sealed class BatchEngine : IAsyncDisposable
 
             if (reader.Completion.IsCompleted && !reader.TryPeek(out _) && _stop.IsCancellationRequested)
             {
-                _core.DrainEvents();
+                DrainEventsSafely();
                 return;
             }
         }
@@ -616,9 +616,21 @@ public sealed class BatchEngine : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _core.ReportUnexpected(e); // a loop that died must not keep the drivers from being disposed
+        }
 
         _core.CompleteWatchers();
-        _core.CloseJournal();
+        try
+        {
+            _core.CloseJournal();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _core.ReportUnexpected(e); // a failing disk must not keep the drivers from being disposed either
+        }
+
         await _core.DisposeDriversAsync().ConfigureAwait(false);
         _core.Telemetry.Dispose();
         while (_commands.Reader.TryRead(out var left))

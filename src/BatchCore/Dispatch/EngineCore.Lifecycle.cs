@@ -571,7 +571,16 @@ internal sealed partial class EngineCore
             return;
         }
 
-        host.Driver.Terminate(new AttemptToken(job.AttemptToken), grace);
+        try
+        {
+            host.Driver.Terminate(new AttemptToken(job.AttemptToken), grace);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A driver that throws instead of terminating (a bug): reported, and whatever loop called this (a lost host,
+            // a spot interruption, an array's cancel, a stop) goes on with the other attempts.
+            ReportUnexpected(e);
+        }
     }
 
     /// <summary>How many tags <see cref="PropagatedTags"/> gives, without building them.</summary>

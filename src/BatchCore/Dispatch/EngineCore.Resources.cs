@@ -41,6 +41,19 @@ internal sealed partial class EngineCore
             }
         }
 
+        // A managed EC2 environment launches its hosts with the engine's managed (or local) driver: an unknown kind is
+        // refused here, not found when the first job needs a host (a failure in every scheduling cycle).
+        if (!p.Any && !_replaying && r.Type == CEType.MANAGED && r.ComputeResources?.Type is CRType.EC2 or CRType.SPOT)
+        {
+            var (kind, option) = r.Provider == "local"
+                ? (_options.Provisioning.LocalHostDriver, "LocalHostDriver")
+                : (_options.Provisioning.ManagedHostDriver, "ManagedHostDriver");
+            if (kind != "simulated" && !_sharedDrivers.ContainsKey(kind) && _options.DriverFactories?.ContainsKey(kind) != true)
+            {
+                p.Add("computeResources", $"its hosts would use driver {kind} (BatchEngineOptions.Provisioning.{option}), which is not available in this engine (known: simulated{(_options.DriverFactories is { } k ? ", " + string.Join(", ", k.Keys) : "")})");
+            }
+        }
+
         HostProvider? provider = null;
         if (!p.Any && r.Provider is { } providerName && _options.HostProviders is { } providers
             && providers.TryGetValue(providerName, out var providerFactory))

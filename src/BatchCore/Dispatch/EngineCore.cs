@@ -490,9 +490,17 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             }
         }
 
+        // Each is disposed whatever the others throw: one failing disposal must not leave another's processes running.
         foreach (var provider in _retiredProviders)
         {
-            await provider.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await provider.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                ReportUnexpected(e);
+            }
         }
 
         // One driver instance may serve many hosts (and shared managed drivers): dispose each exactly once.
@@ -510,16 +518,30 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             drivers.Add(d);
         }
 
+        foreach (var job in _attempts.Values)
+        {
+            if (job.Host is { } h)
+            {
+                drivers.Add(h.Driver); // a deleted environment's host may still run an attempt
+            }
+        }
+
         foreach (var d in drivers)
         {
             if (d is not SimulatedHostDriver)
             {
-                await d.DisposeAsync().ConfigureAwait(false);
+                try
+                {
+                    await d.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    ReportUnexpected(e);
+                }
             }
         }
     }
 
-    /// <summary>Terminates every attempt still running (graceful engine stop).</summary>
     /// <summary>The last unexpected error the engine survived (a bug in BatchCore or a driver), or null.</summary>
     public Exception? LastUnexpectedError { get; private set; }
 
@@ -539,7 +561,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     /// <summary>
     /// Terminates every running attempt, with <paramref name="grace"/> or else the engine's termination grace period. A
-    /// driver that throws is reported (<see cref="ReportUnexpected"/>) and the others are still terminated.
+    /// driver that throws is reported (<see cref="ReportUnexpected"/>, in TerminateAttempt) and the others are still terminated.
     /// </summary>
     public void TerminateAll(string reason, TimeSpan? grace = null)
     {
@@ -566,14 +588,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             {
                 job.TerminateReason ??= reason;
                 job.IsTerminated = true;
-                try
-                {
-                    TerminateAttempt(job, grace ?? _options.TerminationGracePeriod);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    ReportUnexpected(e);
-                }
+                TerminateAttempt(job, grace ?? _options.TerminationGracePeriod); // a throwing driver is reported there
             }
         }
     }

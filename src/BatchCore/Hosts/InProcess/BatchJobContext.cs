@@ -196,5 +196,15 @@ public class BatchJobContext
     private protected InProcessHostDriver Driver => _driver;
 
     /// <summary>Flushes a partial last line, when the handler wrote one.</summary>
-    internal void FlushLog() => MoreIfAny?.Log?.Flush();
+    internal void FlushLog()
+    {
+        try
+        {
+            MoreIfAny?.Log?.Flush();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A failing log store must not lose the attempt's exit (nor escape a thread-pool item and end the process).
+        }
+    }
 }
