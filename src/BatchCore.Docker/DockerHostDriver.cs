@@ -689,7 +689,7 @@ public sealed class DockerHostDriver : HostDriver
 
             try
             {
-                _unstarted.Cancel(); // a secret resolution still waiting ends now; RunAsync sees the flag
+                _ = _unstarted.CancelAsync(); // a secret resolution still waiting ends now (its callbacks off this thread); RunAsync sees the flag
             }
             catch (ObjectDisposedException)
             {

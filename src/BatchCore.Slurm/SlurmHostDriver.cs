@@ -450,7 +450,7 @@ public sealed class SlurmHostDriver : HostDriver
 
             try
             {
-                _unstarted.Cancel(); // a secret resolution still waiting ends now; SubmitAsync sees the flag
+                _ = _unstarted.CancelAsync(); // a secret resolution still waiting ends now (its callbacks off this thread); SubmitAsync sees the flag
             }
             catch (ObjectDisposedException)
             {

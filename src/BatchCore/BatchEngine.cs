@@ -562,6 +562,8 @@ public sealed class BatchEngine : IAsyncDisposable
             return;
         }
 
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        TimeSpan Left() => TimeSpan.FromTicks(Math.Max(0, (timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started)).Ticks));
         try
         {
             // With a journal, the journal is closed first: attempts stopped now stay RUNNING in it, and the next start
@@ -571,14 +573,23 @@ public sealed class BatchEngine : IAsyncDisposable
             {
                 await cmd.Task.WaitAsync(timeout).ConfigureAwait(false);
             }
+        }
+        catch (TimeoutException)
+        {
+            // the kill below still runs
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _core.ReportUnexpected(e);
+        }
 
-
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var running = true;
-            while (System.Diagnostics.Stopwatch.GetElapsedTime(started) < timeout)
+        var running = true;
+        try
+        {
+            while (Left() > TimeSpan.Zero)
             {
                 var check = new FuncCommand<int>(c => c.RunningAttempts);
-                if (!_commands.TryWriteControl(check) || await check.Task.ConfigureAwait(false) == 0)
+                if (!_commands.TryWriteControl(check) || await check.Task.WaitAsync(Left()).ConfigureAwait(false) == 0)
                 {
                     running = false;
                     break;
@@ -586,25 +597,36 @@ public sealed class BatchEngine : IAsyncDisposable
 
                 await Task.Delay(20).ConfigureAwait(false);
             }
+        }
+        catch (TimeoutException)
+        {
+            // timed out: kill what runs
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _core.ReportUnexpected(e);
+        }
 
-            if (running)
+        if (running)
+        {
+            // The timeout passed with attempts still running (ignoring SIGTERM, or a grace period longer than the
+            // timeout): kill them now (SIGKILL; in-process handlers are abandoned) rather than wait out their grace.
+            try
             {
-                // The timeout passed with attempts still running (ignoring SIGTERM, or a grace period longer than the
-                // timeout): kill them now (SIGKILL; in-process handlers are abandoned), so the stop keeps to its timeout.
                 var kill = new FuncCommand<bool>(c => { c.TerminateAll("Engine stopped", TimeSpan.Zero); return true; });
                 if (_commands.TryWriteControl(kill))
                 {
                     await kill.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
                 }
             }
-        }
-        catch (TimeoutException)
-        {
-            // fall through to disposal
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            _core.ReportUnexpected(e); // whatever failed, the drivers are still disposed (nothing is left running)
+            catch (TimeoutException)
+            {
+                // a loop that does not answer: the drivers' disposal below stops what they run
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _core.ReportUnexpected(e); // whatever failed, the drivers are still disposed (nothing is left running)
+            }
         }
 
         _commands.Complete();

@@ -42,10 +42,10 @@ public sealed record BatchEngineOptions
     public int HostMemoryReserveMiB { get; init; } = BatchEngineDefaults.HostMemoryReserveMiB;
 
     /// <summary>
-    /// Called on the scheduling loop with an unexpected error the loop survived (a bug in BatchCore or in a driver, such
-    /// as a driver whose Terminate throws): the engine keeps serving and keeps the error in
-    /// <see cref="BatchEngine.LastLoopError"/>. The Generic Host integration logs it. Must not block; what it throws is
-    /// ignored. The default is null.
+    /// Called with an unexpected error the engine survived (a bug in BatchCore or in a driver, such as a driver whose
+    /// Terminate throws): the engine keeps serving and keeps the error in <see cref="BatchEngine.LastLoopError"/>. Called on
+    /// the scheduling loop, and during <see cref="BatchEngine.StopAsync"/> also on the stopping thread (so it must be
+    /// thread-safe). The Generic Host integration logs it. Must not block; what it throws is ignored. The default is null.
     /// </summary>
     public Action<Exception>? UnexpectedError { get; init; }
 

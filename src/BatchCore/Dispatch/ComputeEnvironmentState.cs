@@ -73,11 +73,19 @@ internal sealed class ComputeEnvironmentState
     /// <summary>
     /// Whether the environment has a host for the job's kind: a job whose definition names an in-process handler needs
     /// an <c>inprocess</c> host, any other job a host that runs commands or images (process, docker, slurm); the engine's
-    /// simulated hosts run both. An environment without hosts yet (managed, before it provisions) is not ruled out.
+    /// simulated hosts run both. A managed environment is judged by the driver it launches hosts with.
     /// AWS has no in-process jobs, so it has no such rule: without it, a queue over an in-process and a process
     /// environment sent a handler job to the process host when the first was full, where it failed for want of a command.
     /// </summary>
-    public bool RunsKindOf(Jobs.JobSpec spec) => spec.IsHandlerJob ? _commandHosts < _hostCount || _hostCount == 0 : _handlerHosts < _hostCount || _hostCount == 0;
+    public bool RunsKindOf(Jobs.JobSpec spec) => ProvisionedDriverKind is { } kind
+        ? kind == "simulated" || (kind == global::BatchCore.Hosts.InProcess.InProcessHostDriverDefaults.Kind) == spec.IsHandlerJob
+        : spec.IsHandlerJob ? _commandHosts < _hostCount || _hostCount == 0 : _handlerHosts < _hostCount || _hostCount == 0;
+
+    /// <summary>
+    /// A managed environment: the driver kind of the hosts it launches (decides <see cref="RunsKindOf"/> even before it
+    /// has any); null for an unmanaged one, whose hosts are counted.
+    /// </summary>
+    public string? ProvisionedDriverKind { get; set; }
 
     /// <summary>vCPU-milli of all hosts, readable from other threads (gauges).</summary>
     public long CapacityVcpuMilli => Volatile.Read(ref _capacityVcpuMilli);

@@ -542,7 +542,7 @@ internal sealed partial class EngineCore
         bool Gather(Job job)
         {
             var spec = job.Spec;
-            if (spec.Fargate || (spec.Architecture is { } a && ce.Architecture is { } ca && a != ca) || !shape.Fits(spec.Request))
+            if (spec.Fargate || (spec.Architecture is { } a && ce.Architecture is { } ca && a != ca) || !shape.Fits(spec.Request) || !ce.RunsKindOf(spec))
             {
                 return true;
             }

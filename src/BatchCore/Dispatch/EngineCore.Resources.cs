@@ -88,6 +88,10 @@ internal sealed partial class EngineCore
         };
         ce.Architecture = ArchitectureOf(ce);
         ce.MaxHostShape = MaxShapeOf(ce);
+        ce.ProvisionedDriverKind = !ce.IsManaged ? null
+            : ce.Provider == "local" ? _options.Provisioning.LocalHostDriver
+            : ce.IsFargate ? "simulated"
+            : _options.Provisioning.ManagedHostDriver;
         _ces[name] = ce;
         Telemetry.SetResources(_queues.Values, _ces.Values);
         if (r.Hosts is { } hs)

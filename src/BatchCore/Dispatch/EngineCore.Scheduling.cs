@@ -354,7 +354,8 @@ internal sealed partial class EngineCore
         var spec = job.Spec;
         if (q.ExplainedReason is { } reason && now - q.ExplainedAtMs < ExplanationMaxAgeMs && ReferenceEquals(q.ExplainedCategory, category) &&
             q.ExplainedSpec is { } last && (ReferenceEquals(last, spec) ||
-                (last.Request == spec.Request && last.Fargate == spec.Fargate && last.Architecture == spec.Architecture)))
+                (last.Request == spec.Request && last.Fargate == spec.Fargate && last.Architecture == spec.Architecture
+                    && last.IsHandlerJob == spec.IsHandlerJob)))
         {
             return reason;
         }

@@ -543,12 +543,14 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     }
 
     /// <summary>The last unexpected error the engine survived (a bug in BatchCore or a driver), or null.</summary>
-    public Exception? LastUnexpectedError { get; private set; }
+    public Exception? LastUnexpectedError => Volatile.Read(ref _lastUnexpectedError);
+
+    private Exception? _lastUnexpectedError;
 
     /// <summary>An error the engine survived: kept in <see cref="LastUnexpectedError"/>, reported to <see cref="BatchEngineOptions.UnexpectedError"/>.</summary>
     public void ReportUnexpected(Exception e)
     {
-        LastUnexpectedError = e;
+        Volatile.Write(ref _lastUnexpectedError, e); // the loop's thread, or StopAsync's
         try
         {
             _options.UnexpectedError?.Invoke(e);

@@ -11,7 +11,18 @@ internal sealed class JobSpec
 {
     public required JobDefinition Definition { get; init; }
     /// <summary>The definition names an in-process handler (<c>extensions.handler</c>): the job runs on <c>inprocess</c> hosts only.</summary>
-    public bool IsHandlerJob => Definition.Extensions?.Handler is not null;
+    public bool IsHandlerJob => _kind != 0 ? _kind == HandlerKind : FindKind();
+
+    // 0: not looked up yet (placement asks per CE tried: the definition's extensions are read once).
+    private byte _kind;
+    private const byte HandlerKind = 2;
+
+    private bool FindKind()
+    {
+        var handler = Definition.Extensions?.Handler is not null;
+        _kind = handler ? HandlerKind : (byte)1;
+        return handler;
+    }
     public required ResourceVector Request { get; init; }
     public required IReadOnlyList<string> Command { get; init; }
     public required IReadOnlyList<Model.KeyValuePair> Environment { get; init; }

@@ -9,9 +9,17 @@ namespace BatchCore.Tests.Dispatch;
 public sealed class FaultyDriverTests
 {
     /// <summary>A driver that starts every attempt at once and, as configured, throws from Launch or Terminate.</summary>
-    private sealed class FaultyDriver(bool throwOnLaunch, bool throwOnTerminate) : HostDriver
+    private sealed class FaultyDriver(bool throwOnLaunch, bool throwOnTerminate, bool throwOnDispose = false) : HostDriver
     {
         public override string Kind => "faulty";
+
+        public bool Disposed { get; private set; }
+
+        public override ValueTask DisposeAsync()
+        {
+            Disposed = true;
+            return throwOnDispose ? throw new InvalidOperationException("dispose broke") : ValueTask.CompletedTask;
+        }
 
         public override void Launch(AttemptLaunch launch, IAttemptEventSink sink)
         {
@@ -112,5 +120,36 @@ public sealed class FaultyDriverTests
         Assert.Equal(JobStatus.SUCCEEDED, done.Status);
         // The stop goes through too: its terminate throws again (reported), and the drivers are still disposed.
         await engine.StopAsync(TimeSpan.Zero).WaitAsync(guard.Token);
+    }
+
+    /// <summary>A driver whose DisposeAsync throws does not keep the engine's stop from disposing the others (both throw
+    /// here, so whichever goes first, the second is disposed only if the first one's failure is survived).</summary>
+    [Fact]
+    public async Task Stop_DisposesEveryDriver_WhenOneDisposalThrows()
+    {
+        var reported = new List<Exception>();
+        var broken = new FaultyDriver(throwOnLaunch: false, throwOnTerminate: false, throwOnDispose: true);
+        var good = new FaultyDriver(throwOnLaunch: false, throwOnTerminate: false, throwOnDispose: true);
+        var engine = TestEngine.Create(new BatchEngineOptions
+        {
+            UnexpectedError = reported.Add,
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>> { ["broken"] = _ => broken, ["good"] = _ => good },
+        });
+        await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "two-drivers",
+            Type = CEType.UNMANAGED,
+            Hosts =
+            [
+                new HostSpec { HostName = "b0", Driver = "broken", Vcpus = 1, MemoryMiB = 1024 },
+                new HostSpec { HostName = "g0", Driver = "good", Vcpus = 1, MemoryMiB = 1024 },
+            ],
+        });
+
+        await engine.StopAsync(TimeSpan.Zero);
+
+        Assert.True(broken.Disposed);
+        Assert.True(good.Disposed);
+        Assert.Equal(["dispose broke", "dispose broke"], reported.Select(e => e.Message));
     }
 }

@@ -677,7 +677,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                 // Not started: RunAsync sees the flag and never starts it; a secret resolution still waiting ends now.
                 try
                 {
-                    _unstarted.Cancel();
+                    _ = _unstarted.CancelAsync(); // off this thread: the resolver's callbacks are user code
                 }
                 catch (ObjectDisposedException)
                 {

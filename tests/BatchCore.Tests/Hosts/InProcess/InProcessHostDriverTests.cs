@@ -39,7 +39,7 @@ public sealed class InProcessHostDriverTests : HostDriverContractTests
         Assert.Contains(LogLines(launch), l => l.StartsWith("System.InvalidOperationException: the widget broke", StringComparison.Ordinal));
     }
 
-    /// <summary>A launch's activity is the handler's ambient activity while it runs, and the thread's is restored after.</summary>
+    /// <summary>A launch's activity is the handler's ambient activity while it runs, and the context's Activity.</summary>
     [Fact]
     public async Task LaunchActivity_IsTheHandlersAmbientActivity()
     {

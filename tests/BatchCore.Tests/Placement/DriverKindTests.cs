@@ -1,0 +1,64 @@
+using BatchCore.Hosts;
+using BatchCore.Hosts.InProcess;
+using BatchCore.Model;
+using BatchCore.Provisioning;
+
+namespace BatchCore.Tests.Placement;
+
+/// <summary>
+/// The driver-kind filter on managed environments: judged by the driver they launch hosts with, before they have any
+/// (a handler job must not make an environment of process hosts scale out, nor a command job one of in-process hosts).
+/// </summary>
+public sealed class DriverKindTests
+{
+    private static async Task<BatchEngine> ManagedAsync(string managedDriver)
+    {
+        var engine = TestEngine.Create(new BatchEngineOptions
+        {
+            Provisioning = new ProvisioningOptions { ManagedHostDriver = managedDriver },
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                [InProcessHostDriverDefaults.Kind] = InProcessHostDriver.SharedFactory(new InProcessHostDriverOptions { HandlerResolver = _ => null, LogStore = new BatchCore.Logs.InMemoryLogStore() }),
+            },
+        });
+        await engine.CreateComputeEnvironmentAsync(new()
+        {
+            ComputeEnvironmentName = "m",
+            Type = CEType.MANAGED,
+            ComputeResources = new()
+            {
+                Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE, MaxvCpus = 16, InstanceTypes = ["c6i.large"],
+                Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"], InstanceRole = "ecsInstanceRole",
+            },
+        });
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "m" }] });
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+        return engine;
+    }
+
+    [Fact]
+    public async Task ManagedEnvironmentOfInProcessHosts_LaunchesNothingForACommandJob_WhichWaitsWithTheReason()
+    {
+        await using var engine = await ManagedAsync(InProcessHostDriverDefaults.Kind);
+
+        var job = await engine.SubmitJobAsync(TestEngine.Job());
+        await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(5));
+
+        var detail = await engine.DescribeAsync(job.JobId);
+        Assert.Equal(JobStatus.RUNNABLE, detail.Status);
+        Assert.StartsWith("MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", detail.StatusReason, StringComparison.Ordinal);
+        Assert.Equal(0, engine.Statistics.HostsLaunched);
+    }
+
+    [Fact]
+    public async Task ManagedEnvironmentOfSimulatedHosts_RunsTheSameJob()
+    {
+        await using var engine = await ManagedAsync("simulated");
+
+        var job = await engine.SubmitJobAsync(TestEngine.Job());
+        await engine.RunUntilIdleAsync();
+
+        Assert.Equal(JobStatus.SUCCEEDED, (await engine.DescribeAsync(job.JobId)).Status);
+        Assert.True(engine.Statistics.HostsLaunched > 0);
+    }
+}
