@@ -96,7 +96,7 @@ internal sealed partial class EngineCore
             {
                 foreach (var a in acks)
                 {
-                    a.Acknowledge(null);
+                    a.Acknowledge(_journalFault); // no journal, or one compaction could not reopen: never a silent success
                 }
             }
 
@@ -104,11 +104,17 @@ internal sealed partial class EngineCore
         }
 
         _journal.Commit(acks);
-        if (_journal.Length > _options.Journal.CompactAfterBytes)
+        if (_journal.Length > _options.Journal.CompactAfterBytes && _journal.Length > _compactPostponedTo)
         {
             Compact();
         }
     }
+
+    /// <summary>Set when compaction could not reopen the journal: every later request fails with it instead of being acknowledged unjournaled.</summary>
+    private Exception? _journalFault;
+
+    /// <summary>After a snapshot that failed: the journal length to reach before compaction is tried again.</summary>
+    private long _compactPostponedTo;
 
     // ---- recovery ------------------------------------------------------------------------------------------------------
 
@@ -689,12 +695,48 @@ internal sealed partial class EngineCore
         }
 
         _journal.Commit();
+        var snapshot = Path.Combine(_stateDirectory, SnapshotFileName);
+        try
+        {
+            WriteSnapshot(snapshot);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Disk full, a bad sector: the old snapshot and the journal are still whole and the journal goes on. The
+            // compaction is tried again once the journal has grown by another CompactAfterBytes.
+            TryDelete(snapshot + ".tmp");
+            _compactPostponedTo = _journal.Length + _options.Journal.CompactAfterBytes;
+            ReportUnexpected(e);
+            return;
+        }
+
         _journal.Dispose();
         _journal = null;
-        WriteSnapshot(Path.Combine(_stateDirectory, SnapshotFileName));
         var journal = Path.Combine(_stateDirectory, JournalFileName);
-        File.Delete(journal);
-        _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
+        try
+        {
+            File.Delete(journal);
+            _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
+            _compactPostponedTo = 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The snapshot holds everything so far; what comes now cannot be journaled: refused, not lost silently.
+            _journalFault = new IOException("the journal could not be reopened after compaction: " + e.Message, e);
+            ReportUnexpected(e);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // best effort: recovery ignores a leftover temporary snapshot
+        }
     }
 
     private void WriteSnapshot(string path)

@@ -853,7 +853,19 @@ internal sealed partial class EngineCore
 
         if (!_sharedDrivers.TryGetValue(kind, out var driver))
         {
-            driver = CreateDriver(new HostSpec { Driver = kind, HostName = "managed" }, "provisioning.managedHostDriver");
+            try
+            {
+                driver = CreateDriver(new HostSpec { Driver = kind, HostName = "managed" }, "provisioning.managedHostDriver");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // AWS: an environment that cannot launch instances turns INVALID with the reason and gets no placements
+                // (its jobs go to the queue's other environments or wait) — not a failure in every scheduling cycle.
+                ce.Status = ResourceStatus.INVALID;
+                ce.StatusReason = Hosts.InProcess.InProcessHostDriver.Cap("CLIENT_ERROR - its hosts' driver " + kind + " could not be created: " + e.Message);
+                throw;
+            }
+
             _sharedDrivers[kind] = driver;
         }
 

@@ -152,4 +152,42 @@ public sealed class FaultyDriverTests
         Assert.True(good.Disposed);
         Assert.Equal(["dispose broke", "dispose broke"], reported.Select(e => e.Message));
     }
+
+    /// <summary>
+    /// A managed environment whose driver cannot be created when it first launches a host turns INVALID with the reason
+    /// (AWS's state for an environment that cannot launch instances) instead of failing every scheduling cycle.
+    /// </summary>
+    [Fact]
+    public async Task ManagedDriverFactoryThrowing_TurnsTheEnvironmentInvalid_WithTheReason()
+    {
+        var reported = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var engine = new BatchEngine(new BatchEngineOptions
+        {
+            UnexpectedError = e => reported.TrySetResult(e),
+            Provisioning = new BatchCore.Provisioning.ProvisioningOptions { ManagedHostDriver = "boom" },
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>> { ["boom"] = _ => throw new InvalidOperationException("no daemon") },
+        });
+        using var guard = new CancellationTokenSource(Hosts.AttemptEventRecorder.HangGuard);
+        await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "m",
+            Type = CEType.MANAGED,
+            ComputeResources = new()
+            {
+                Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE, MaxvCpus = 16, InstanceTypes = ["c6i.large"],
+                Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"], InstanceRole = "ecsInstanceRole",
+            },
+        }, guard.Token);
+        await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "m" }] }, guard.Token);
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"), guard.Token);
+
+        var job = await engine.SubmitJobAsync(TestEngine.Job(), guard.Token);
+        var error = await reported.Task.WaitAsync(guard.Token);
+        var ce = (await engine.DescribeComputeEnvironmentsAsync(ct: guard.Token)).Single();
+
+        Assert.Equal("no daemon", error.Message);
+        Assert.Equal(ResourceStatus.INVALID, ce.Status);
+        Assert.Equal("CLIENT_ERROR - its hosts' driver boom could not be created: no daemon", ce.StatusReason);
+        Assert.Equal(JobStatus.RUNNABLE, (await engine.DescribeJobsAsync([job.JobId], guard.Token)).Single().Status);
+    }
 }

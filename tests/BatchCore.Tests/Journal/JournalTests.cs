@@ -31,6 +31,40 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
     /// An infrastructure update in the journal replays: the compute environment comes back with the new settings and its
     /// update policy, the job that ran on a replaced instance ends as a host failure and is retried, and new work runs.
     /// </summary>
+    /// <summary>
+    /// A compaction whose snapshot cannot be written (here its temporary file's path is taken by a directory; on a real
+    /// machine a full disk) is reported and the journal goes on: nothing acknowledged is lost, the engine keeps serving,
+    /// and a restart recovers every job.
+    /// </summary>
+    [Fact]
+    public async Task Compaction_ThatCannotWriteItsSnapshot_IsReported_AndTheJournalGoesOn()
+    {
+        var reported = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var ids = new List<string>();
+        await using (var engine = new BatchEngine(Options(compactAfterBytes: 4096) with { UnexpectedError = reported.Enqueue }))
+        {
+            await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new HostSpec { HostName = "h", Vcpus = 1, MemoryMiB = 2048 }] });
+            await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] });
+            await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
+            Directory.CreateDirectory(Path.Combine(Dir, "snapshot.bcj.tmp")); // the snapshot's temporary file cannot be created
+            for (var i = 0; i < 60; i++)
+            {
+                ids.Add((await engine.SubmitJobAsync(TestEngine.Job("j" + i, runSeconds: 3_600))).JobId);
+            }
+
+            // Tried again only after the journal grew by another CompactAfterBytes, not on every commit.
+            Assert.InRange(reported.Count, 1, ids.Count / 3);
+            Assert.All(reported, e => Assert.True(e is IOException or UnauthorizedAccessException, e.ToString()));
+        }
+
+        Directory.Delete(Path.Combine(Dir, "snapshot.bcj.tmp"));
+        await using (var recovered = new BatchEngine(Options()))
+        {
+            var jobs = await recovered.DescribeJobsAsync(ids);
+            Assert.Equal(60, jobs.Count);
+        }
+    }
+
     [Fact]
     public async Task InfrastructureUpdate_IsRecovered()
     {
