@@ -113,7 +113,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         }
 
         _random = new Random(options.Seed);
-        Telemetry = new Telemetry.BatchCoreTelemetry(this);
+        Telemetry = new Telemetry.BatchCoreTelemetry(this, ReportUnexpected);
         Logs = options.LogStore ?? new InMemoryLogStore();
         Catalog = options.Provisioning.Catalog ?? InstanceCatalog.Default;
         _simulatedDriver = new SimulatedHostDriver(this);

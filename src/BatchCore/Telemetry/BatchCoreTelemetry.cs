@@ -26,9 +26,16 @@ internal sealed class BatchCoreTelemetry : IDisposable
     private volatile JobQueueState[] _queues = [];
     private volatile ComputeEnvironmentState[] _ces = [];
 
+    private readonly Action<Exception>? _onListenerError;
+
     /// <param name="scope">Identifies the engine: <c>Meter.Scope</c>, so a listener can tell engines of one process apart.</param>
-    public BatchCoreTelemetry(object? scope = null)
+    /// <param name="onListenerError">
+    /// Told of an exception a listener's callback threw: listeners run inside the engine's state changes, which must
+    /// complete whatever they do.
+    /// </param>
+    public BatchCoreTelemetry(object? scope = null, Action<Exception>? onListenerError = null)
     {
+        _onListenerError = onListenerError;
         _meter = new Meter(new MeterOptions(Name) { Scope = scope });
         _submitted = _meter.CreateCounter<long>("batchcore.jobs.submitted", "{job}", "Jobs accepted by SubmitJob (array children included).");
         _started = _meter.CreateCounter<long>("batchcore.jobs.started", "{job}", "Attempts that reached STARTING.");
@@ -54,11 +61,35 @@ internal sealed class BatchCoreTelemetry : IDisposable
     {
         if (_submitted.Enabled)
         {
-            _submitted.Add(count, new KeyValuePair<string, object?>("queue", job.Queue.Name));
+            try
+            {
+                _submitted.Add(count, new KeyValuePair<string, object?>("queue", job.Queue.Name));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _onListenerError?.Invoke(e);
+            }
         }
     }
 
+    /// <summary>
+    /// Records a state change (counters, histograms, the attempt's activity). A listener callback that throws is reported
+    /// and the change goes on: the job's state change must complete (journal, dependents, waiters).
+    /// </summary>
     public void Transition(Job job, JobState prev, JobState next, long nowMs)
+    {
+        try
+        {
+            Record(job, prev, next, nowMs);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Activity.Current = null; // an activity listener that threw may have left the attempt ambient on the loop
+            _onListenerError?.Invoke(e);
+        }
+    }
+
+    private void Record(Job job, JobState prev, JobState next, long nowMs)
     {
         var queue = new KeyValuePair<string, object?>("queue", job.Queue.Name);
         switch (next)

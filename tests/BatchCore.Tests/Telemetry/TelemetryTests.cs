@@ -101,4 +101,32 @@ public class TelemetryTests
         Assert.All(attempts, a => Assert.Equal(traceId, Assert.Single(a.Links).Context.TraceId));
         Assert.Contains(attempts, a => (string?)a.GetTagItem("batchcore.job.status") == "SUCCEEDED");
     }
+
+    /// <summary>
+    /// A metrics listener whose callback throws (it runs inside the engine's state changes) is reported, and the job's
+    /// state change completes: the job still runs and ends.
+    /// </summary>
+    [Fact]
+    public async Task ThrowingListener_IsReported_AndTheJobStillEnds()
+    {
+        var reported = new ConcurrentQueue<Exception>();
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1, options: new BatchCore.BatchEngineOptions { UnexpectedError = reported.Enqueue });
+        var scope = await engine.Run(c => (object)c, TestContext.Current.CancellationToken);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "batchcore.jobs.started" && ReferenceEquals(instrument.Meter.Scope, scope))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => throw new InvalidOperationException("listener broke"));
+        listener.Start();
+
+        var job = await engine.SubmitJobAsync(TestEngine.Job("ok", runSeconds: 10));
+        await engine.RunUntilIdleAsync();
+
+        Assert.Equal(BatchCore.Model.JobStatus.SUCCEEDED, (await engine.DescribeAsync(job.JobId)).Status);
+        Assert.Equal("listener broke", Assert.Single(reported).Message);
+    }
 }
