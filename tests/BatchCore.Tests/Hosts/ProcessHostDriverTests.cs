@@ -137,6 +137,31 @@ public class ProcessHostDriverTests : HostDriverContractTests
         throw new FileNotFoundException("BatchCore.Tests.Dummy.dll not found above " + AppContext.BaseDirectory + "; build the solution");
     }
 
+    /// <summary>A log store that throws loses the job's lines, not its attempt: the exit is reported, and said once.</summary>
+    [Fact]
+    public async Task FailingLogStore_TheAttemptStillEndsWithItsExitCode()
+    {
+        RequireDriver();
+        var diagnostics = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = new ThrowingLogStore(), Diagnostic = diagnostics.Enqueue });
+        var launch = MakeLaunch(Command(DummyJob.Echo, "one", "two", "three"));
+
+        driver.Launch(launch, Events);
+        var exit = await Events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Contains("the log store failed (IOException: disk full)", Assert.Single(diagnostics), StringComparison.Ordinal);
+    }
+
+    private sealed class ThrowingLogStore : LogStore
+    {
+        public override void Append(string logStreamName, long timestampMs, string message) => throw new IOException("disk full");
+
+        public override GetLogEventsResponse GetLogEvents(string logStreamName, string? nextToken = null, int limit = 10_000) => throw new NotSupportedException();
+
+        public override bool StreamExists(string logStreamName) => false;
+    }
+
     [Fact]
     public async Task Environment_InheritsOnlyPathAndHome()
     {
