@@ -37,11 +37,36 @@ public sealed class BatchEngine : IAsyncDisposable
         _core = new EngineCore(_options);
         if (_options.Journal.Durability == Journal.Durability.Journal)
         {
-            _core.OpenJournal(_options.Journal.StateDirectory!);
+            try
+            {
+                _core.OpenJournal(_options.Journal.StateDirectory!);
+            }
+            catch
+            {
+                // A recovery that fails partway (a corrupt journal, a driver that cannot be created) leaves nothing it
+                // created running or open: the drivers (and the attempts they re-attached), the providers, the journal.
+                AbandonRecovery();
+                throw;
+            }
         }
 
         _commands = new Dispatch.RequestQueue<ICommand>(_options.RequestQueueCapacity);
         _loop = Task.Run(RunLoopAsync);
+    }
+
+    private void AbandonRecovery()
+    {
+        try
+        {
+            _core.CloseJournal();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _core.ReportUnexpected(e);
+        }
+
+        _core.DisposeDriversAsync().AsTask().GetAwaiter().GetResult(); // reports what it cannot dispose, never throws
+        _core.Telemetry.Dispose();
     }
 
     private static void ValidateOptions(BatchEngineOptions o)

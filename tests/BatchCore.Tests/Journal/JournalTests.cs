@@ -336,6 +336,49 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
         Assert.Equal(RecordBytes(), new FileInfo(JournalPath).Length); // neither half record nor zeros are left
     }
 
+    /// <summary>A recovery that fails partway disposes the drivers it had created (no process or container is left behind).</summary>
+    [Fact]
+    public async Task FailedRecovery_DisposesTheDriversItCreated()
+    {
+        var drivers = new List<TrackedDriver>();
+        BatchEngineOptions WithDriver() => Options() with
+        {
+            DriverFactories = new Dictionary<string, Func<HostSpec, BatchCore.Hosts.HostDriver>>
+            {
+                ["tracked"] = _ => { var d = new TrackedDriver(); drivers.Add(d); return d; },
+            },
+        };
+        await using (var engine = new BatchEngine(WithDriver()))
+        {
+            await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "t", Type = CEType.UNMANAGED, Hosts = [new HostSpec { HostName = "t0", Driver = "tracked", Vcpus = 1, MemoryMiB = 1024 }] });
+        }
+
+        await File.AppendAllBytesAsync(JournalPath, [.. new byte[16], 7, 0, 0, 0], TestContext.Current.CancellationToken); // corrupt
+        Assert.Throws<JournalCorruptException>(() => new BatchEngine(WithDriver()));
+
+        Assert.Equal(2, drivers.Count); // the first engine's, and the one the failed recovery created
+        Assert.All(drivers, d => Assert.True(d.Disposed));
+    }
+
+    private sealed class TrackedDriver : BatchCore.Hosts.HostDriver
+    {
+        public bool Disposed { get; private set; }
+
+        public override string Kind => "tracked";
+
+        public override void Launch(BatchCore.Hosts.AttemptLaunch launch, BatchCore.Hosts.IAttemptEventSink sink) => sink.Started(launch.Token);
+
+        public override void Terminate(BatchCore.Hosts.AttemptToken token, TimeSpan gracePeriod)
+        {
+        }
+
+        public override ValueTask DisposeAsync()
+        {
+            Disposed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+
     [Fact]
     public async Task DataAfterAnEmptyRecordHeader_StopsRecovery()
     {
