@@ -200,9 +200,10 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         var o = options.Value;
         try
         {
-            var queues = await engine.DescribeJobQueuesAsync(ct: CancellationToken.None).ConfigureAwait(false);
-            await engine.StopTakingJobsAsync(CancellationToken.None).ConfigureAwait(false);
-            var running = await RunningVcpusAsync(queues).ConfigureAwait(false);
+            // The host's token bounds these too: a loop that does not answer must not keep the engine from stopping.
+            var queues = await engine.DescribeJobQueuesAsync(ct: cancellationToken).ConfigureAwait(false);
+            await engine.StopTakingJobsAsync(cancellationToken).ConfigureAwait(false);
+            var running = await RunningVcpusAsync(queues, cancellationToken).ConfigureAwait(false);
             if (running > 0)
             {
                 Log.Draining(_logger, o.DrainTimeout, running);
@@ -213,7 +214,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
                     while (running > 0)
                     {
                         await Task.Delay(DrainPollInterval, drain.Token).ConfigureAwait(false);
-                        running = await RunningVcpusAsync(queues).ConfigureAwait(false);
+                        running = await RunningVcpusAsync(queues, drain.Token).ConfigureAwait(false);
                     }
                 }
                 catch (OperationCanceledException)
@@ -225,6 +226,10 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         catch (ObjectDisposedException)
         {
             // the engine was stopped by someone else already
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Log.TerminatingRemaining(_logger); // the host's shutdown timeout passed before the drain began or ended
         }
 
         await engine.StopAsync(o.TerminateTimeout).ConfigureAwait(false);
@@ -239,12 +244,12 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
     }
 
     /// <summary>vCPUs held by STARTING and RUNNING jobs over all queues (GetJobQueueSnapshot's totalCapacityUsage).</summary>
-    private async Task<double> RunningVcpusAsync(IReadOnlyList<JobQueueDetail> queues)
+    private async Task<double> RunningVcpusAsync(IReadOnlyList<JobQueueDetail> queues, CancellationToken ct)
     {
         var sum = 0.0;
         foreach (var q in queues)
         {
-            var snapshot = await engine.GetJobQueueSnapshotAsync(q.JobQueueArn).ConfigureAwait(false);
+            var snapshot = await engine.GetJobQueueSnapshotAsync(q.JobQueueArn, ct).ConfigureAwait(false);
             foreach (var usage in snapshot.QueueUtilization.TotalCapacityUsage)
             {
                 sum += usage.Quantity;

@@ -135,6 +135,38 @@ public sealed class BatchCoreHostingTests
         Assert.Equal(143, detail.Attempts.Single().Container!.ExitCode);
     }
 
+    /// <summary>The host's shutdown token bounds the drain: once it fires, running attempts are terminated at once.</summary>
+    [Fact]
+    public async Task Stop_WithTheHostsTokenCancelled_SkipsTheDrain_AndTerminates()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = Build(b => b.AddJobHandler("long", async (_, ct) =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            return 0;
+        }), o =>
+        {
+            LocalQueue(o);
+            o.AddHandlerJobDefinition("long", "long");
+            o.DrainTimeout = TimeSpan.FromHours(1);
+        });
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "long" }, guard.Token);
+        await started.Task.WaitAsync(guard.Token);
+        var finished = engine.WaitForJobAsync(job.JobId, guard.Token);
+
+        using var shutdownTimedOut = new CancellationTokenSource();
+        await shutdownTimedOut.CancelAsync();
+        await host.StopAsync(shutdownTimedOut.Token).WaitAsync(guard.Token);
+
+        var detail = await finished;
+        Assert.Equal(JobStatus.FAILED, detail.Status);
+        Assert.Equal(143, detail.Attempts.Single().Container!.ExitCode);
+    }
+
     [Fact]
     public async Task Configuration_CreatesTheResources()
     {
