@@ -31,6 +31,18 @@ internal static class TestEngine
         return engine;
     }
 
+    /// <summary>A MANAGED EC2 environment of c6i.large instances, up to 16 vCPUs.</summary>
+    public static CreateComputeEnvironmentRequest ManagedEc2(string name = "m") => new()
+    {
+        ComputeEnvironmentName = name,
+        Type = CEType.MANAGED,
+        ComputeResources = new()
+        {
+            Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE, MaxvCpus = 16, InstanceTypes = ["c6i.large"],
+            Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"], InstanceRole = "ecsInstanceRole",
+        },
+    };
+
     public static RegisterJobDefinitionRequest Definition(string name, double vcpus = 1, int memory = 1024, RetryStrategy? retry = null, int? timeout = null) => new()
     {
         JobDefinitionName = name,

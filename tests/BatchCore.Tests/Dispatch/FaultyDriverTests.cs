@@ -168,16 +168,7 @@ public sealed class FaultyDriverTests
             DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>> { ["boom"] = _ => throw new InvalidOperationException("no daemon") },
         });
         using var guard = new CancellationTokenSource(Hosts.AttemptEventRecorder.HangGuard);
-        await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
-        {
-            ComputeEnvironmentName = "m",
-            Type = CEType.MANAGED,
-            ComputeResources = new()
-            {
-                Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE, MaxvCpus = 16, InstanceTypes = ["c6i.large"],
-                Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"], InstanceRole = "ecsInstanceRole",
-            },
-        }, guard.Token);
+        await engine.CreateComputeEnvironmentAsync(TestEngine.ManagedEc2(), guard.Token);
         await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "m" }] }, guard.Token);
         await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"), guard.Token);
 

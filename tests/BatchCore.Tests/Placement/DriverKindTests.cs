@@ -21,16 +21,7 @@ public sealed class DriverKindTests
                 [InProcessHostDriverDefaults.Kind] = InProcessHostDriver.SharedFactory(new InProcessHostDriverOptions { HandlerResolver = _ => null, LogStore = new BatchCore.Logs.InMemoryLogStore() }),
             },
         });
-        await engine.CreateComputeEnvironmentAsync(new()
-        {
-            ComputeEnvironmentName = "m",
-            Type = CEType.MANAGED,
-            ComputeResources = new()
-            {
-                Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE, MaxvCpus = 16, InstanceTypes = ["c6i.large"],
-                Subnets = ["subnet-1"], SecurityGroupIds = ["sg-1"], InstanceRole = "ecsInstanceRole",
-            },
-        });
+        await engine.CreateComputeEnvironmentAsync(TestEngine.ManagedEc2());
         await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "m" }] });
         await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
         return engine;
