@@ -984,7 +984,17 @@ internal sealed partial class EngineCore
             }
 
             var smallest = types.MinBy(t => (t.Vcpus, t.OnDemandPricePerHour))!;
-            LaunchInstance(ce, smallest, default);
+            try
+            {
+                LaunchInstance(ce, smallest, default);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The environment's driver cannot be created (it is INVALID now, with the reason): reported, and whoever
+                // asked for the minimum — a create, an update, a host that just ended — completes its own work.
+                ReportUnexpected(e);
+                return;
+            }
         }
     }
 

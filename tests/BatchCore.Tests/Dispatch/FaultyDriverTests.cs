@@ -181,4 +181,28 @@ public sealed class FaultyDriverTests
         Assert.Equal("CLIENT_ERROR - its hosts' driver boom could not be created: no daemon", ce.StatusReason);
         Assert.Equal(JobStatus.RUNNABLE, (await engine.DescribeJobsAsync([job.JobId], guard.Token)).Single().Status);
     }
+
+    /// <summary>
+    /// minvCpus on an environment whose driver cannot be created: the create completes (all of it, journal included)
+    /// and the environment is INVALID with the reason, as AWS shows an environment that cannot launch instances.
+    /// </summary>
+    [Fact]
+    public async Task MinvCpus_WithADriverThatCannotBeCreated_CreatesTheEnvironmentInvalid()
+    {
+        var reported = new List<Exception>();
+        await using var engine = TestEngine.Create(new BatchEngineOptions
+        {
+            UnexpectedError = reported.Add,
+            Provisioning = new BatchCore.Provisioning.ProvisioningOptions { ManagedHostDriver = "boom" },
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>> { ["boom"] = _ => throw new InvalidOperationException("no daemon") },
+        });
+        var request = TestEngine.ManagedEc2();
+
+        await engine.CreateComputeEnvironmentAsync(request with { ComputeResources = request.ComputeResources! with { MinvCpus = 2 } });
+
+        var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+        Assert.Equal(ResourceStatus.INVALID, ce.Status);
+        Assert.Equal("CLIENT_ERROR - its hosts' driver boom could not be created: no daemon", ce.StatusReason);
+        Assert.Equal("no daemon", Assert.Single(reported).Message);
+    }
 }
