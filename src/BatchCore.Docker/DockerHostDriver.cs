@@ -687,14 +687,7 @@ public sealed class DockerHostDriver : HostDriver
                 return;
             }
 
-            try
-            {
-                _ = _unstarted.CancelAsync(); // a secret resolution still waiting ends now (its callbacks off this thread); RunAsync sees the flag
-            }
-            catch (ObjectDisposedException)
-            {
-                // RunAsync has ended meanwhile
-            }
+            AttemptCancellation.CancelOffThread(_unstarted); // a secret resolution still waiting ends now; RunAsync sees the flag
         }
 
         private async Task StopAsync(string id, TimeSpan grace)

@@ -448,14 +448,7 @@ public sealed class SlurmHostDriver : HostDriver
                 return;
             }
 
-            try
-            {
-                _ = _unstarted.CancelAsync(); // a secret resolution still waiting ends now (its callbacks off this thread); SubmitAsync sees the flag
-            }
-            catch (ObjectDisposedException)
-            {
-                // the attempt has finished meanwhile
-            }
+            AttemptCancellation.CancelOffThread(_unstarted); // a secret resolution still waiting ends now; SubmitAsync sees the flag
         }
 
         /// <summary>Pending: cancelled outright. Running: SIGTERM to every process of the job, SIGKILL after the grace.</summary>

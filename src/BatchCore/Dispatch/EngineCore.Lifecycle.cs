@@ -416,7 +416,7 @@ internal sealed partial class EngineCore
                 // A driver that throws instead of reporting (a bug, a disposed driver): the attempt ends as a host failure
                 // through the usual exit event, so its resources are released and retryStrategy applies — the job is not
                 // left in STARTING.
-                ((IAttemptEventSink)this).Exited(new AttemptToken(token), new AttemptExit(null, Hosts.InProcess.InProcessHostDriver.Cap("CannotStartContainerError: the " + host.Driver.Kind + " driver failed to launch the attempt: " + e.GetType().FullName + ": " + e.Message), HostFailure: true));
+                ((IAttemptEventSink)this).Exited(new AttemptToken(token), new AttemptExit(null, StatusReasons.Cap("CannotStartContainerError: the " + host.Driver.Kind + " driver failed to launch the attempt: " + e.GetType().FullName + ": " + e.Message), HostFailure: true));
             }
         }
     }

@@ -862,7 +862,7 @@ internal sealed partial class EngineCore
                 // AWS: an environment that cannot launch instances turns INVALID with the reason and gets no placements
                 // (its jobs go to the queue's other environments or wait) — not a failure in every scheduling cycle.
                 ce.Status = ResourceStatus.INVALID;
-                ce.StatusReason = Hosts.InProcess.InProcessHostDriver.Cap("CLIENT_ERROR - its hosts' driver " + kind + " could not be created: " + e.Message);
+                ce.StatusReason = StatusReasons.Cap("CLIENT_ERROR - its hosts' driver " + kind + " could not be created: " + e.Message);
                 throw;
             }
 

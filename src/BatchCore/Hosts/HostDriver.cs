@@ -328,3 +328,23 @@ public sealed record AttemptReattach
     /// <summary>The handle the driver reported when the attempt started; null when the engine died before journaling it.</summary>
     public string? Handle { get; init; }
 }
+
+/// <summary>Cancelling an attempt's token sources from a driver's Terminate.</summary>
+internal static class AttemptCancellation
+{
+    /// <summary>
+    /// Requests cancellation with the callbacks run off the calling thread (they are user code, and Terminate runs on the
+    /// engine's loop); a source the attempt already disposed (it ended meanwhile) is left alone.
+    /// </summary>
+    public static void CancelOffThread(CancellationTokenSource source)
+    {
+        try
+        {
+            _ = source.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the attempt ended meanwhile
+        }
+    }
+}

@@ -165,4 +165,10 @@ public static class StatusReasons
     public const string SpotInterrupted = "Host EC2 (instance) terminated: Spot interruption.";
     public const string CancelledByEngine = "Job cancelled by the engine";
     public const string EngineRestarted = "Host terminated: the engine stopped while the attempt ran";
+
+    /// <summary>AWS's longest status reason.</summary>
+    internal const int MaxLength = 255;
+
+    /// <summary>A whole reason, capped at AWS's <see cref="MaxLength"/> characters.</summary>
+    internal static string Cap(string reason) => reason.Length <= MaxLength ? reason : reason[..MaxLength];
 }

@@ -235,8 +235,7 @@ public sealed class InProcessHostDriver : HostDriver
     }
 
     /// <summary>Whole-reason text, capped at AWS's 255 characters.</summary>
-    internal static string Cap(string reason) =>
-        reason.Length <= InProcessHostDriverDefaults.MaxReasonLength ? reason : reason[..InProcessHostDriverDefaults.MaxReasonLength];
+    internal static string Cap(string reason) => StatusReasons.Cap(reason);
 
     /// <summary>
     /// One launched attempt. It is the handler's context, its own thread-pool work item and its continuation target, so
@@ -456,14 +455,7 @@ public sealed class InProcessHostDriver : HostDriver
                 }
             }
 
-            try
-            {
-                _ = _cts.CancelAsync();
-            }
-            catch (ObjectDisposedException)
-            {
-                // the handler finished meanwhile
-            }
+            AttemptCancellation.CancelOffThread(_cts);
         }
 
         /// <summary>

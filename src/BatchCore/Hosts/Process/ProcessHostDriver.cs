@@ -691,15 +691,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             if (pid == 0)
             {
                 // Not started: RunAsync sees the flag and never starts it; a secret resolution still waiting ends now.
-                try
-                {
-                    _ = _unstarted.CancelAsync(); // off this thread: the resolver's callbacks are user code
-                }
-                catch (ObjectDisposedException)
-                {
-                    // RunAsync has ended meanwhile
-                }
-
+                AttemptCancellation.CancelOffThread(_unstarted);
                 return;
             }
 
