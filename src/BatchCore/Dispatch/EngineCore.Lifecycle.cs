@@ -248,11 +248,14 @@ internal sealed partial class EngineCore
                 child.UnmetDependencies++;
             }
 
-            foreach (var (dep, any) in nToN ?? [])
+            if (nToN is not null) // (not `nToN ?? []`: that builds an empty list per child)
             {
-                if (dep.Children is { } depChildren && i < depChildren.Count)
+                foreach (var (dep, any) in nToN)
                 {
-                    WireDependency(child, depChildren[i], any); // a folded child has ended: its view is enough
+                    if (dep.Children is { } depChildren && i < depChildren.Count)
+                    {
+                        WireDependency(child, depChildren[i], any); // a folded child has ended: its view is enough
+                    }
                 }
             }
 
