@@ -16,7 +16,7 @@ public sealed class BatchCoreHealthCheck(BatchEngine engine, IOptions<BatchCoreO
         IReadOnlyList<Model.JobQueueDetail> queues;
         try
         {
-            queues = await engine.DescribeJobQueuesAsync(ct: cancellationToken)
+            queues = await EngineQueries.AllJobQueuesAsync(engine, cancellationToken)
                 .WaitAsync(options.Value.HealthCheckTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (ObjectDisposedException)

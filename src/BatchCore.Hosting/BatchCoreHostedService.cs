@@ -85,7 +85,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
             await PlanAsync(plan, $"{Section}:ComputeEnvironments:{i}", "computeEnvironmentName", r.ComputeEnvironmentName, recovered,
                 async name =>
                 {
-                    if ((await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [name] }, cancellationToken).ConfigureAwait(false)) is not [var had])
+                    if ((await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [name] }, cancellationToken).ConfigureAwait(false)).ComputeEnvironments is not [var had])
                     {
                         return null;
                     }
@@ -107,7 +107,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
             await PlanAsync(plan, $"{Section}:JobQueues:{i}", "jobQueueName", r.JobQueueName, recovered,
                 async name =>
                 {
-                    if ((await engine.DescribeJobQueuesAsync([name], cancellationToken).ConfigureAwait(false)) is not [var had])
+                    if ((await engine.DescribeJobQueuesAsync(new() { JobQueues = [name] }, cancellationToken).ConfigureAwait(false)).JobQueues is not [var had])
                     {
                         return null;
                     }
@@ -201,7 +201,7 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         try
         {
             // The host's token bounds these too: a loop that does not answer must not keep the engine from stopping.
-            var queues = await engine.DescribeJobQueuesAsync(ct: cancellationToken).ConfigureAwait(false);
+            var queues = await EngineQueries.AllJobQueuesAsync(engine, cancellationToken).ConfigureAwait(false);
             await engine.StopTakingJobsAsync(cancellationToken).ConfigureAwait(false);
             var running = await RunningVcpusAsync(queues, cancellationToken).ConfigureAwait(false);
             if (running > 0)

@@ -119,7 +119,11 @@ public sealed class BatchEngine : IAsyncDisposable
     public Task DeleteComputeEnvironmentAsync(string computeEnvironment, CancellationToken ct = default) =>
         Run(c => { c.DeleteComputeEnvironment(computeEnvironment); c.JournalResource("DeleteComputeEnvironment", computeEnvironment); return true; }, ct);
 
-    public Task<IReadOnlyList<ComputeEnvironmentDetail>> DescribeComputeEnvironmentsAsync(DescribeComputeEnvironmentsRequest? request = null, CancellationToken ct = default) =>
+    /// <summary>
+    /// AWS DescribeComputeEnvironments: one page (up to <c>maxResults</c>, 100 by default), oldest first, with the
+    /// <c>nextToken</c> of the next page.
+    /// </summary>
+    public Task<DescribeComputeEnvironmentsResponse> DescribeComputeEnvironmentsAsync(DescribeComputeEnvironmentsRequest? request = null, CancellationToken ct = default) =>
         Run(c => c.DescribeComputeEnvironments(request ?? new()), ct);
 
     // ---- job queues ----------------------------------------------------------------------------------------------
@@ -133,8 +137,12 @@ public sealed class BatchEngine : IAsyncDisposable
     public Task DeleteJobQueueAsync(string jobQueue, CancellationToken ct = default) =>
         Run(c => { c.DeleteJobQueue(jobQueue); c.JournalResource("DeleteJobQueue", jobQueue); return true; }, ct);
 
-    public Task<IReadOnlyList<JobQueueDetail>> DescribeJobQueuesAsync(IReadOnlyList<string>? jobQueues = null, CancellationToken ct = default) =>
-        Run(c => c.DescribeJobQueues(jobQueues), ct);
+    /// <summary>
+    /// AWS DescribeJobQueues: one page (up to <c>maxResults</c>, 100 by default), oldest first, with the
+    /// <c>nextToken</c> of the next page.
+    /// </summary>
+    public Task<DescribeJobQueuesResponse> DescribeJobQueuesAsync(DescribeJobQueuesRequest? request = null, CancellationToken ct = default) =>
+        Run(c => c.DescribeJobQueues(request ?? new()), ct);
 
     public Task<JobQueueSnapshot> GetJobQueueSnapshotAsync(string jobQueue, CancellationToken ct = default) =>
         Run(c => c.GetJobQueueSnapshot(jobQueue), ct);
@@ -164,7 +172,11 @@ public sealed class BatchEngine : IAsyncDisposable
     public Task DeregisterJobDefinitionAsync(string jobDefinition, CancellationToken ct = default) =>
         Run(c => { c.DeregisterJobDefinition(jobDefinition); c.JournalResource("DeregisterJobDefinition", jobDefinition); return true; }, ct);
 
-    public Task<IReadOnlyList<JobDefinition>> DescribeJobDefinitionsAsync(DescribeJobDefinitionsRequest? request = null, CancellationToken ct = default) =>
+    /// <summary>
+    /// AWS DescribeJobDefinitions: one page (up to <c>maxResults</c>, 100 by default) in name then revision order, with
+    /// the <c>nextToken</c> of the next page.
+    /// </summary>
+    public Task<DescribeJobDefinitionsResponse> DescribeJobDefinitionsAsync(DescribeJobDefinitionsRequest? request = null, CancellationToken ct = default) =>
         Run(c => c.DescribeJobDefinitions(request ?? new()), ct);
 
     // ---- scheduling policies ----------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ var engine = new BatchEngine(new BatchEngineOptions
     Journal = new JournalOptions { Durability = Durability.Journal, StateDirectory = dir },
 });
 Console.WriteLine($"recovered {engine.Recovery?.Jobs ?? 0}");
-if ((await engine.DescribeJobQueuesAsync(["q"])).Count == 0)
+if ((await engine.DescribeJobQueuesAsync(new() { JobQueues = ["q"] })).JobQueues.Count == 0)
 {
     await engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
     {

@@ -107,7 +107,15 @@ internal static class RunCommand
                     return ExitCodes.InvalidInput;
                 }
 
-                var queues = (await engine.DescribeJobQueuesAsync(null, CancellationToken.None)).Select(q => q.JobQueueName).ToList(); // the queues that exist (entries may have been skipped)
+                var queues = new List<string>(); // the queues that exist (entries may have been skipped)
+                string? token = null;
+                do
+                {
+                    var page = await engine.DescribeJobQueuesAsync(new DescribeJobQueuesRequest { NextToken = token }, CancellationToken.None);
+                    queues.AddRange(page.JobQueues.Select(q => q.JobQueueName));
+                    token = page.NextToken;
+                }
+                while (token is not null);
                 var waits = applier.Jobs.Select(j => engine.WaitForJobAsync(j.JobId, CancellationToken.None)).ToList();
                 var all = Task.WhenAll(waits);
                 var interrupted = false;

@@ -239,6 +239,30 @@ internal sealed partial class EngineCore
         return [.. values];
     }
 
+    /// <summary>
+    /// One page of <paramref name="source"/> (compute environments, job queues) in creation order, after the creation
+    /// number <paramref name="token"/>: resources created or deleted between pages neither repeat nor skip the others.
+    /// </summary>
+    private static List<T> ByCreation<T>(IEnumerable<T> source, Func<T, long> order, string? token, int? maxResults, string call, out string? next)
+    {
+        var after = long.MinValue;
+        if (token is not null && !long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out after))
+        {
+            throw new BatchClientException($"nextToken is not a token returned by {call}: '{token}'");
+        }
+
+        var page = maxResults ?? ListPageMax;
+        var sorted = source.Where(x => order(x) > after).OrderBy(order).Take(page + 1).ToList();
+        next = null;
+        if (sorted.Count > page)
+        {
+            sorted.RemoveAt(page);
+            next = order(sorted[^1]).ToString(CultureInfo.InvariantCulture);
+        }
+
+        return sorted;
+    }
+
     /// <summary>One page of <paramref name="source"/> in ordinal name order, after the name <paramref name="token"/>.</summary>
     private static List<T> ByName<T>(IEnumerable<T> source, Func<T, string> name, string? token, int? maxResults, out string? next)
     {

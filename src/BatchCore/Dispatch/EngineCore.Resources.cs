@@ -586,17 +586,21 @@ internal sealed partial class EngineCore
         }
     }
 
-    public IReadOnlyList<ComputeEnvironmentDetail> DescribeComputeEnvironments(DescribeComputeEnvironmentsRequest r)
+    public DescribeComputeEnvironmentsResponse DescribeComputeEnvironments(DescribeComputeEnvironmentsRequest r)
     {
+        var p = new Problems();
         if (r.ComputeEnvironments is { Count: > 100 })
         {
-            throw new BatchClientException($"computeEnvironments must have at most 100 entries, had {r.ComputeEnvironments.Count}");
+            p.Add("computeEnvironments", $"must have at most 100 entries, had {r.ComputeEnvironments.Count}");
         }
 
+        p.Range(r.MaxResults, 1, ListPageMax, "maxResults");
+        p.ThrowIfAny();
         IEnumerable<ComputeEnvironmentState> ces = r.ComputeEnvironments is { Count: > 0 } names
-            ? names.Select(FindCe).OfType<ComputeEnvironmentState>()
-            : _ces.Values.OrderBy(c => c.CreatedOrder);
-        return ces.Select(ce => new ComputeEnvironmentDetail
+            ? names.Select(FindCe).OfType<ComputeEnvironmentState>().Distinct()
+            : _ces.Values;
+        var page = ByCreation(ces, c => c.CreatedOrder, r.NextToken, r.MaxResults, "DescribeComputeEnvironments", out var next);
+        return new DescribeComputeEnvironmentsResponse(page.ConvertAll(ce => new ComputeEnvironmentDetail
         {
             ComputeEnvironmentName = ce.Name,
             ComputeEnvironmentArn = ce.Arn,
@@ -612,7 +616,7 @@ internal sealed partial class EngineCore
             Hosts = ce.HostSpecs,
             Provider = ce.Provider,
             ProviderSettings = ce.ProviderSettings,
-        }).ToList();
+        }), next);
     }
 
     private ComputeEnvironmentState? FindCe(string nameOrArn) =>
@@ -952,17 +956,21 @@ internal sealed partial class EngineCore
         Telemetry.SetResources(_queues.Values, _ces.Values);
     }
 
-    public IReadOnlyList<JobQueueDetail> DescribeJobQueues(IReadOnlyList<string>? names)
+    public DescribeJobQueuesResponse DescribeJobQueues(DescribeJobQueuesRequest r)
     {
-        if (names is { Count: > 100 })
+        var p = new Problems();
+        if (r.JobQueues is { Count: > 100 })
         {
-            throw new BatchClientException($"jobQueues must have at most 100 entries, had {names.Count}");
+            p.Add("jobQueues", $"must have at most 100 entries, had {r.JobQueues.Count}");
         }
 
-        IEnumerable<JobQueueState> qs = names is { Count: > 0 }
-            ? names.Select(FindQueue).OfType<JobQueueState>()
-            : _queues.Values.OrderBy(q => q.CreatedOrder);
-        return qs.Select(q => new JobQueueDetail
+        p.Range(r.MaxResults, 1, ListPageMax, "maxResults");
+        p.ThrowIfAny();
+        IEnumerable<JobQueueState> qs = r.JobQueues is { Count: > 0 } names
+            ? names.Select(FindQueue).OfType<JobQueueState>().Distinct()
+            : _queues.Values;
+        var page = ByCreation(qs, q => q.CreatedOrder, r.NextToken, r.MaxResults, "DescribeJobQueues", out var next);
+        return new DescribeJobQueuesResponse(page.ConvertAll(q => new JobQueueDetail
         {
             JobQueueName = q.Name,
             JobQueueArn = q.Arn,
@@ -976,7 +984,7 @@ internal sealed partial class EngineCore
             Tags = new Dictionary<string, string>(q.Tags),
             JobQueueType = q.Type,
             Extensions = q.Extensions,
-        }).ToList();
+        }), next);
     }
 
     private JobQueueState? FindQueue(string nameOrArn) => _queues.GetValueOrDefault(NameOf(nameOrArn, "job-queue"));
@@ -1059,21 +1067,39 @@ internal sealed partial class EngineCore
         revisions[rev.Value - 1] = revisions[rev.Value - 1] with { Status = "INACTIVE" };
     }
 
-    public IReadOnlyList<JobDefinition> DescribeJobDefinitions(DescribeJobDefinitionsRequest r)
+    public DescribeJobDefinitionsResponse DescribeJobDefinitions(DescribeJobDefinitionsRequest r)
     {
+        var p = new Problems();
         if (r.JobDefinitions is { Count: > 100 })
         {
-            throw new BatchClientException($"jobDefinitions must have at most 100 entries, had {r.JobDefinitions.Count}");
+            p.Add("jobDefinitions", $"must have at most 100 entries, had {r.JobDefinitions.Count}");
         }
 
+        p.Range(r.MaxResults, 1, ListPageMax, "maxResults");
         if (r.Status is not null and not "ACTIVE" and not "INACTIVE")
         {
-            throw new BatchClientException($"status must be one of ACTIVE | INACTIVE, was {r.Status}");
+            p.Add("status", $"must be one of ACTIVE | INACTIVE, was {r.Status}");
         }
 
-        var result = new List<JobDefinition>();
+        (string Name, int Revision)? after = null;
+        if (r.NextToken is { } token)
+        {
+            var colon = token.LastIndexOf(':');
+            if (colon > 0 && int.TryParse(token.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var rev))
+            {
+                after = (token[..colon], rev);
+            }
+            else
+            {
+                p.Add("nextToken", $"is not a token returned by DescribeJobDefinitions: '{token}'");
+            }
+        }
+
+        p.ThrowIfAny();
+        IEnumerable<JobDefinition> matching;
         if (r.JobDefinitions is { Count: > 0 } refs)
         {
+            var found = new List<JobDefinition>();
             foreach (var reference in refs)
             {
                 var (name, rev) = ParseDefinitionRef(reference);
@@ -1086,28 +1112,48 @@ internal sealed partial class EngineCore
                 {
                     if (v >= 1 && v <= revisions.Count)
                     {
-                        result.Add(revisions[v - 1]);
+                        found.Add(revisions[v - 1]);
                     }
                 }
                 else
                 {
-                    result.AddRange(revisions);
+                    found.AddRange(revisions);
                 }
             }
+
+            matching = found.Distinct();
         }
         else if (r.JobDefinitionName is { } n)
         {
-            result.AddRange(_definitions.GetValueOrDefault(n) ?? []);
+            matching = _definitions.GetValueOrDefault(n) ?? [];
         }
         else
         {
-            foreach (var revisions in _definitions.Values)
-            {
-                result.AddRange(revisions);
-            }
+            matching = _definitions.Values.SelectMany(revisions => revisions);
         }
 
-        return r.Status is null ? result : result.Where(d => d.Status == r.Status).ToList();
+        if (r.Status is { } status)
+        {
+            matching = matching.Where(d => d.Status == status);
+        }
+
+        // One order whatever was asked: name (ordinal), then revision; the token is the last definition's name:revision,
+        // so registering or deregistering between pages neither repeats nor skips the others.
+        if (after is var (afterName, afterRevision))
+        {
+            matching = matching.Where(d => string.CompareOrdinal(d.JobDefinitionName, afterName) is var c && (c > 0 || (c == 0 && d.Revision > afterRevision)));
+        }
+
+        var size = r.MaxResults ?? ListPageMax;
+        var page = matching.OrderBy(d => d.JobDefinitionName, StringComparer.Ordinal).ThenBy(d => d.Revision).Take(size + 1).ToList();
+        string? next = null;
+        if (page.Count > size)
+        {
+            page.RemoveAt(size);
+            next = page[^1].JobDefinitionName + ":" + page[^1].Revision.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return new DescribeJobDefinitionsResponse(page, next);
     }
 
     private static (string Name, int? Revision) ParseDefinitionRef(string reference)

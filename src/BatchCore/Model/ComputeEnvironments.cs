@@ -160,5 +160,16 @@ public sealed record ComputeEnvironmentDetail
 /// <summary>AWS <c>DescribeComputeEnvironments</c> request.</summary>
 public sealed record DescribeComputeEnvironmentsRequest
 {
+    /// <summary>≤100 names or ARNs; none: every compute environment.</summary>
     public IReadOnlyList<string>? ComputeEnvironments { get; init; }
+    /// <summary>1–100 per page; without it, up to 100 and a <c>nextToken</c> when there are more (AWS).</summary>
+    public int? MaxResults { get; init; }
+    /// <summary>The <c>nextToken</c> of the previous page.</summary>
+    public string? NextToken { get; init; }
 }
+
+/// <summary>
+/// AWS <c>DescribeComputeEnvironments</c> response: one page, oldest environment first, and the token of the next page
+/// (null on the last).
+/// </summary>
+public sealed record DescribeComputeEnvironmentsResponse(IReadOnlyList<ComputeEnvironmentDetail> ComputeEnvironments, string? NextToken);

@@ -273,4 +273,14 @@ public sealed record DescribeJobDefinitionsRequest
     public string? JobDefinitionName { get; init; }
     /// <summary>ACTIVE or INACTIVE.</summary>
     public string? Status { get; init; }
+    /// <summary>1–100 per page; without it, up to 100 and a <c>nextToken</c> when there are more (AWS).</summary>
+    public int? MaxResults { get; init; }
+    /// <summary>The <c>nextToken</c> of the previous page.</summary>
+    public string? NextToken { get; init; }
 }
+
+/// <summary>
+/// AWS <c>DescribeJobDefinitions</c> response: one page in name (ordinal) then revision order, and the token of the next
+/// page (null on the last).
+/// </summary>
+public sealed record DescribeJobDefinitionsResponse(IReadOnlyList<JobDefinition> JobDefinitions, string? NextToken);

@@ -73,6 +73,20 @@ public sealed record UpdateJobQueueRequest
 /// <summary>AWS <c>CreateJobQueue</c> / <c>UpdateJobQueue</c> response.</summary>
 public sealed record JobQueueResponse(string JobQueueName, string JobQueueArn);
 
+/// <summary>AWS <c>DescribeJobQueues</c> request.</summary>
+public sealed record DescribeJobQueuesRequest
+{
+    /// <summary>≤100 names or ARNs; none: every job queue.</summary>
+    public IReadOnlyList<string>? JobQueues { get; init; }
+    /// <summary>1–100 per page; without it, up to 100 and a <c>nextToken</c> when there are more (AWS).</summary>
+    public int? MaxResults { get; init; }
+    /// <summary>The <c>nextToken</c> of the previous page.</summary>
+    public string? NextToken { get; init; }
+}
+
+/// <summary>AWS <c>DescribeJobQueues</c> response: one page, oldest queue first, and the token of the next page (null on the last).</summary>
+public sealed record DescribeJobQueuesResponse(IReadOnlyList<JobQueueDetail> JobQueues, string? NextToken);
+
 /// <summary>AWS <c>JobQueueDetail</c>.</summary>
 public sealed record JobQueueDetail
 {

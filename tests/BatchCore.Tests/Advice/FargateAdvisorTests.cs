@@ -198,7 +198,7 @@ public sealed class FargateAdvisorTests
     {
         await using var engine = TestEngine.Create();
         await engine.RegisterJobDefinitionAsync(Def(gpus: "1") with { JobDefinitionName = "gpu" });
-        var def = (await engine.DescribeJobDefinitionsAsync(new DescribeJobDefinitionsRequest { JobDefinitionName = "gpu" })).Single();
+        var def = (await engine.DescribeJobDefinitionsAsync(new DescribeJobDefinitionsRequest { JobDefinitionName = "gpu" })).JobDefinitions.Single();
 
         Assert.Equal(FargateAdvisor.Advise(Def(gpus: "1"), 1), FargateAdvisor.Advise(def, 1), new AdviceComparer());
     }

@@ -174,7 +174,7 @@ public sealed class FaultyDriverTests
 
         var job = await engine.SubmitJobAsync(TestEngine.Job(), guard.Token);
         var error = await reported.Task.WaitAsync(guard.Token);
-        var ce = (await engine.DescribeComputeEnvironmentsAsync(ct: guard.Token)).Single();
+        var ce = (await engine.DescribeComputeEnvironmentsAsync(ct: guard.Token)).ComputeEnvironments.Single();
 
         Assert.Equal("no daemon", error.Message);
         Assert.Equal(ResourceStatus.INVALID, ce.Status);
@@ -200,7 +200,7 @@ public sealed class FaultyDriverTests
 
         await engine.CreateComputeEnvironmentAsync(request with { ComputeResources = request.ComputeResources! with { MinvCpus = 2 } });
 
-        var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+        var ce = (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single();
         Assert.Equal(ResourceStatus.INVALID, ce.Status);
         Assert.Equal("CLIENT_ERROR - its hosts' driver boom could not be created: no daemon", ce.StatusReason);
         Assert.Equal("no daemon", Assert.Single(reported).Message);

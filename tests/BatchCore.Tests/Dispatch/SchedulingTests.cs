@@ -322,12 +322,12 @@ public class SchedulingTests
         }
 
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
-        var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+        var ce = (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single();
         Assert.Equal(8, ce.ComputeResources!.DesiredvCpus);
         var running = await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q" });
         Assert.Equal(8, running.JobSummaryList.Count);
         await engine.RunUntilIdleAsync();
-        var after = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+        var after = (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single();
         Assert.Equal(0, after.ComputeResources!.DesiredvCpus); // idle instances scaled in to minvCpus
     }
 

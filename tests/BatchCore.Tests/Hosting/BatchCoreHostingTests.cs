@@ -95,7 +95,7 @@ public sealed class BatchCoreHostingTests
                 return true;
             }
         }, guard.Token);
-        Assert.Equal(ResourceState.ENABLED, (await engine.DescribeJobQueuesAsync(["q"], guard.Token)).Single().State);
+        Assert.Equal(ResourceState.ENABLED, (await engine.DescribeJobQueuesAsync(new() { JobQueues = ["q"] }, guard.Token)).JobQueues.Single().State);
         release.SetResult();
         var detail = await finished;
         await stopping;
@@ -205,7 +205,7 @@ public sealed class BatchCoreHostingTests
         await host.StartAsync(guard.Token);
         var engine = host.Services.GetRequiredService<BatchEngine>();
 
-        var queue = (await engine.DescribeJobQueuesAsync(["cfg-q"], guard.Token)).Single();
+        var queue = (await engine.DescribeJobQueuesAsync(new() { JobQueues = ["cfg-q"] }, guard.Token)).JobQueues.Single();
         var policies = await engine.DescribeSchedulingPoliciesAsync(ct: guard.Token);
         var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "cfg-q", JobDefinition = "cfg-def" }, guard.Token);
         var detail = await engine.WaitForJobAsync(job.JobId, guard.Token);
@@ -247,7 +247,7 @@ public sealed class BatchCoreHostingTests
                 var engine = host.Services.GetRequiredService<BatchEngine>();
                 var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "greet" }, guard.Token);
                 var detail = await engine.WaitForJobAsync(job.JobId, guard.Token);
-                var revision = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "greet" }, guard.Token)).Max(d => d.Revision);
+                var revision = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "greet" }, guard.Token)).JobDefinitions.Max(d => d.Revision);
                 await host.StopAsync(guard.Token);
                 return (revision, detail.Status);
             }
@@ -290,7 +290,7 @@ public sealed class BatchCoreHostingTests
                 using var guard = new CancellationTokenSource(HangGuard);
                 await host.StartAsync(guard.Token);
                 var engine = host.Services.GetRequiredService<BatchEngine>();
-                var queue = (await engine.DescribeJobQueuesAsync(["q"], guard.Token)).Single();
+                var queue = (await engine.DescribeJobQueuesAsync(new() { JobQueues = ["q"] }, guard.Token)).JobQueues.Single();
                 var licence = await engine.DescribeConsumableResourceAsync("licence", guard.Token);
                 var policy = (await engine.DescribeSchedulingPoliciesAsync(["fair"], guard.Token)).Single();
                 await host.StopAsync(guard.Token);

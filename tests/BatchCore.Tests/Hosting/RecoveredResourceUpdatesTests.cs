@@ -18,7 +18,7 @@ public sealed class RecoveredResourceUpdatesTests
     };
 
     private static async Task<(ComputeEnvironmentDetail Ce, JobQueueDetail Queue)> DescribeAsync(BatchEngine engine) =>
-        ((await engine.DescribeComputeEnvironmentsAsync()).Single(), (await engine.DescribeJobQueuesAsync()).Single());
+        ((await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single(), (await engine.DescribeJobQueuesAsync()).JobQueues.Single());
 
     private static CreateJobQueueRequest Queue() => new()
     {
@@ -102,7 +102,7 @@ public sealed class RecoveredResourceUpdatesTests
         };
         await engine.CreateComputeEnvironmentAsync(Local(2));
         await engine.CreateComputeEnvironmentAsync(provided);
-        var described = (await engine.DescribeComputeEnvironmentsAsync()).ToDictionary(c => c.ComputeEnvironmentName);
+        var described = (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.ToDictionary(c => c.ComputeEnvironmentName);
 
         Assert.Null(RecoveredResourceUpdates.ComputeEnvironment(Local(2), described["local"], out var none));
         Assert.Null(none);

@@ -38,7 +38,7 @@ public class JobLifecycleTests
 
         var prefix = $"arn:{partition}:batch:{region}:000000000000:";
         Assert.Equal(prefix + "job/" + r.JobId, r.JobArn);
-        Assert.StartsWith(prefix + "job-queue/", (await engine.DescribeJobQueuesAsync(["q"])).Single().JobQueueArn, StringComparison.Ordinal);
+        Assert.StartsWith(prefix + "job-queue/", (await engine.DescribeJobQueuesAsync(new() { JobQueues = ["q"] })).JobQueues.Single().JobQueueArn, StringComparison.Ordinal);
         var job = Assert.Single(await engine.DescribeJobsAsync([r.JobId]));
         Assert.StartsWith($"arn:{partition}:ecs:{region}:", job.Attempts.Single().Container!.TaskArn, StringComparison.Ordinal);
         Assert.StartsWith(prefix + "job-definition/def:", job.JobDefinition, StringComparison.Ordinal);

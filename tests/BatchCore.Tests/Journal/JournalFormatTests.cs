@@ -176,7 +176,7 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
         await File.WriteAllBytesAsync(JournalPath(Dir), [.. "BCJRNL03"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
 
         await using var engine = new BatchEngine(Options());
-        var queue = Assert.Single(await engine.DescribeJobQueuesAsync(["q"]));
+        var queue = Assert.Single((await engine.DescribeJobQueuesAsync(new() { JobQueues = ["q"] })).JobQueues);
         Assert.Equal(JobQueueType.ECS_FARGATE, queue.JobQueueType);
         Assert.EndsWith("/fg", Assert.Single(queue.ComputeEnvironmentOrder).ComputeEnvironment, StringComparison.Ordinal);
         await engine.UpdateJobQueueAsync(new() { JobQueue = "q", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fg" }] });

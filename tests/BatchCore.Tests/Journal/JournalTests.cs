@@ -91,18 +91,18 @@ public sealed class JournalTests() : StateDirectoryTest("bc-journal-")
                 ComputeResources = new() { InstanceTypes = ["m6i.large"] },
                 UpdatePolicy = new() { JobExecutionTimeoutMinutes = 5 },
             });
-            Assert.Equal(ResourceStatus.UPDATING, (await engine.DescribeComputeEnvironmentsAsync()).Single().Status);
+            Assert.Equal(ResourceStatus.UPDATING, (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single().Status);
         }
 
         await using (var engine = new BatchEngine(Options()))
         {
-            var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+            var ce = (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single();
             Assert.Equal(["m6i.large"], ce.ComputeResources!.InstanceTypes);
             await engine.RunUntilIdleAsync();
             var recovered = await engine.DescribeAsync(job);
             Assert.Equal(JobStatus.SUCCEEDED, recovered.Status); // its host was lost with the engine: retried, on a new instance
             Assert.Contains("m6i", recovered.Container!.ContainerInstanceArn, StringComparison.Ordinal);
-            Assert.Equal(ResourceStatus.VALID, (await engine.DescribeComputeEnvironmentsAsync()).Single().Status);
+            Assert.Equal(ResourceStatus.VALID, (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single().Status);
         }
     }
 

@@ -33,6 +33,85 @@ public class ListingProperties
     public void ListJobs_pages_skip_and_repeat_nothing_that_lives_throughout(int[] runs, byte pageSize, byte[] steps) =>
         ListJobsWalkAsync(runs ?? [], 1 + (pageSize % 4), steps ?? []).GetAwaiter().GetResult();
 
+    /// <summary>
+    /// DescribeJobQueues (oldest first) and DescribeJobDefinitions with status ACTIVE (name, then revision), walked while
+    /// queues are created and deleted and revisions registered and deregistered between pages: no queue or revision
+    /// twice, in order, each one alive as its page was read, and every one alive throughout listed.
+    /// </summary>
+    [Property(MaxTest = 60)]
+    public void Describe_pages_skip_and_repeat_nothing_that_lives_throughout(byte initial, int[] changes, byte pageSize) =>
+        DescribeWalkAsync(initial % 12, (changes ?? []).Take(30).ToArray(), 1 + (pageSize % 5)).GetAwaiter().GetResult();
+
+    private static async Task DescribeWalkAsync(int initial, int[] changes, int page)
+    {
+        await using var engine = await TestEngine.WithQueueAsync(queue: "q000", options: new() { Quotas = new() { MaxJobQueues = 200 } });
+        var queues = new HashSet<string>(StringComparer.Ordinal) { "q000" };
+        var created = 0;
+        async Task ToggleQueueAsync(int code)
+        {
+            if (code % 2 == 0 || queues.Count == 0)
+            {
+                // Names grow with creation, so creation order is name order (and a name is never used twice).
+                var name = "q" + (++created).ToString("000", System.Globalization.CultureInfo.InvariantCulture);
+                await engine.CreateJobQueueAsync(new CreateJobQueueRequest
+                {
+                    JobQueueName = name, Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
+                });
+                queues.Add(name);
+            }
+            else
+            {
+                var name = queues.Order(StringComparer.Ordinal).ElementAt(code / 2 % queues.Count);
+                await engine.UpdateJobQueueAsync(new() { JobQueue = name, State = ResourceState.DISABLED });
+                await engine.DeleteJobQueueAsync(name);
+                queues.Remove(name);
+            }
+        }
+
+        for (var i = 0; i < initial; i++)
+        {
+            await ToggleQueueAsync(0);
+        }
+
+        await WalkOneAsync(page, changes, queues, async token =>
+        {
+            var r = await engine.DescribeJobQueuesAsync(new() { MaxResults = page, NextToken = token });
+            return (r.JobQueues.Select(q => q.JobQueueName).ToList(), r.NextToken);
+        }, ToggleQueueAsync);
+
+        // Revisions: keys "name:rev" with the revision zero-padded, so ordinal order is AWS's name-then-revision order.
+        var active = new HashSet<string>(StringComparer.Ordinal) { Key("def", 1) };
+        string[] names = ["da", "db", "dc"];
+        async Task ToggleRevisionAsync(int code)
+        {
+            if (code % 2 == 0 || active.Count == 0)
+            {
+                var r = await engine.RegisterJobDefinitionAsync(TestEngine.Definition(names[code / 2 % names.Length]));
+                active.Add(Key(r.JobDefinitionName, r.Revision));
+            }
+            else
+            {
+                var key = active.Order(StringComparer.Ordinal).ElementAt(code / 2 % active.Count);
+                var colon = key.LastIndexOf(':');
+                await engine.DeregisterJobDefinitionAsync(key[..colon] + ":" + int.Parse(key[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                active.Remove(key);
+            }
+        }
+
+        for (var i = 0; i < initial; i++)
+        {
+            await ToggleRevisionAsync(2 * i);
+        }
+
+        await WalkOneAsync(page, changes, active, async token =>
+        {
+            var r = await engine.DescribeJobDefinitionsAsync(new() { Status = "ACTIVE", MaxResults = page, NextToken = token });
+            return (r.JobDefinitions.Select(d => Key(d.JobDefinitionName, d.Revision)).ToList(), r.NextToken);
+        }, ToggleRevisionAsync);
+
+        static string Key(string name, int revision) => name + ":" + revision.ToString("000", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static async Task ListJobsWalkAsync(int[] runs, int page, byte[] steps)
     {
         await using var engine = await TestEngine.WithQueueAsync(hosts: 3, vcpus: 4);

@@ -164,7 +164,7 @@ public class AllocationStrategyTests
         var engine = scope.Engine;
         await engine.SubmitJobAsync(TestEngine.Job(vcpus: 2, memory: 3000, runSeconds: 60));
         await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
-        var ce = (await engine.DescribeComputeEnvironmentsAsync()).Single();
+        var ce = (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single();
         Assert.Equal(2, ce.ComputeResources!.DesiredvCpus);
 
         // Booted at 2 min, job done at 3 min; idle until 33 min, removed at the next check.
@@ -172,7 +172,7 @@ public class AllocationStrategyTests
         Assert.Single(await ManagedCe.HostsAsync(engine));
         await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(2));
         Assert.Empty(await ManagedCe.HostsAsync(engine));
-        Assert.Equal(0, (await engine.DescribeComputeEnvironmentsAsync()).Single().ComputeResources!.DesiredvCpus);
+        Assert.Equal(0, (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single().ComputeResources!.DesiredvCpus);
     }
 
     [Fact]

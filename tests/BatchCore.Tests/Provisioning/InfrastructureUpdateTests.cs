@@ -21,7 +21,7 @@ public sealed class InfrastructureUpdateTests
         return (engine, running.JobId);
     }
 
-    private static async Task<ComputeEnvironmentDetail> CeAsync(BatchEngine engine) => (await engine.DescribeComputeEnvironmentsAsync()).Single();
+    private static async Task<ComputeEnvironmentDetail> CeAsync(BatchEngine engine) => (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single();
 
     [Fact]
     public async Task InstanceTypeChange_DrainsTheOldInstances_AndPlacesNewJobsOnNewOnes_ThenTerminatesAfterTheTimeout()

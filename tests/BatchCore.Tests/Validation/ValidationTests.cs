@@ -153,14 +153,14 @@ public class ValidationTests
         };
         await engine.RegisterJobDefinitionAsync(fargate);
 
-        var read = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "aws-shaped" })).Single().ContainerProperties!;
+        var read = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "aws-shaped" })).JobDefinitions.Single().ContainerProperties!;
         Assert.Equal(ec2.ContainerProperties!.Volumes, read.Volumes);
         Assert.Equal(ec2.ContainerProperties.MountPoints, read.MountPoints);
         Assert.Equal(ec2.ContainerProperties.Ulimits, read.Ulimits);
         Assert.Equal(ec2.ContainerProperties.Secrets, read.Secrets);
         Assert.Equal("/batch/x", read.LogConfiguration!.Options!["awslogs-group"]);
         Assert.Equal((true, ec2.ContainerProperties.RepositoryCredentials), (read.EnableExecuteCommand, read.RepositoryCredentials));
-        var f = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "aws-fargate" })).Single().ContainerProperties!;
+        var f = (await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "aws-fargate" })).JobDefinitions.Single().ContainerProperties!;
         Assert.Equal((50, "ENABLED", "LATEST"), (f.EphemeralStorage!.SizeInGiB, f.NetworkConfiguration!.AssignPublicIp, f.FargatePlatformConfiguration!.PlatformVersion));
 
         var job = await engine.SubmitJobAsync(TestEngine.Job(def: "aws-shaped"));
@@ -352,7 +352,7 @@ public class ValidationTests
         await Refused(() => engine.CreateJobQueueAsync(Queue("bad4", "ce", "K8S")), "jobQueueType must be one of ECS | ECS_FARGATE | EKS | SAGEMAKER_TRAINING, was K8S");
         await Refused(() => engine.UpdateJobQueueAsync(new() { JobQueue = "ecs", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "fg" }] }), "which a jobQueueType ECS job queue cannot use");
 
-        var described = (await engine.DescribeJobQueuesAsync()).ToDictionary(q => q.JobQueueName, q => q.JobQueueType);
+        var described = (await engine.DescribeJobQueuesAsync()).JobQueues.ToDictionary(q => q.JobQueueName, q => q.JobQueueType);
         Assert.Equal(JobQueueType.ECS, described["q"]);
         Assert.Equal(JobQueueType.ECS, described["ecs"]);
         Assert.Equal(JobQueueType.ECS_FARGATE, described["fargate"]);
@@ -386,7 +386,7 @@ public class ValidationTests
         await engine.UpdateJobQueueAsync(new() { JobQueue = "q", State = ResourceState.DISABLED });
         await engine.DeleteJobQueueAsync("q");
         await engine.DeleteComputeEnvironmentAsync("ce");
-        Assert.Empty(await engine.DescribeComputeEnvironmentsAsync());
+        Assert.Empty((await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments);
     }
 
     [Fact]
@@ -396,9 +396,9 @@ public class ValidationTests
         await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "m", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 16, AllocationStrategy = CRAllocationStrategy.BEST_FIT } });
         var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { MaxvCpus = 32, InstanceTypes = ["c6i"] } }));
         Assert.Contains("not allowed on a BEST_FIT compute environment", e.Message, StringComparison.Ordinal);
-        Assert.Equal(16, (await engine.DescribeComputeEnvironmentsAsync()).Single().ComputeResources!.MaxvCpus);
+        Assert.Equal(16, (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single().ComputeResources!.MaxvCpus);
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { MaxvCpus = 32 } }); // scaling update
-        Assert.Equal(32, (await engine.DescribeComputeEnvironmentsAsync()).Single().ComputeResources!.MaxvCpus);
+        Assert.Equal(32, (await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments.Single().ComputeResources!.MaxvCpus);
 
         // Subnets and security groups are infrastructure too (AWS); on Fargate they are the only fields it may update.
         e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { Subnets = ["subnet-2"] } }));
@@ -429,7 +429,7 @@ public class ValidationTests
         await Refused(new() { ComputeEnvironment = "ec2", UnmanagedvCpus = 4 }, "unmanagedvCpus can only be set for an UNMANAGED compute environment");
         await Refused(new() { ComputeEnvironment = "u", UnmanagedvCpus = -5 }, "unmanagedvCpus must be between 0 and");
 
-        var ec2 = (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = ["ec2"] })).Single().ComputeResources!;
+        var ec2 = (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = ["ec2"] })).ComputeEnvironments.Single().ComputeResources!;
         Assert.Equal((CRType.EC2, CRAllocationStrategy.BEST_FIT_PROGRESSIVE_ORDERED, (int?)null), (ec2.Type, ec2.AllocationStrategy, ec2.BidPercentage));
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ec2", ComputeResources = new() { Type = CRType.SPOT, AllocationStrategy = CRAllocationStrategy.SPOT_CAPACITY_OPTIMIZED, BidPercentage = 60 } });
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ec2", ComputeResources = new() { MaxvCpus = 32 } }); // unrelated: no re-check
@@ -437,7 +437,7 @@ public class ValidationTests
 
         // Back to EC2: the stored bid cannot be cleared through the API, so the change to EC2 drops it.
         await engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "ec2", ComputeResources = new() { Type = CRType.EC2, AllocationStrategy = CRAllocationStrategy.BEST_FIT_PROGRESSIVE } });
-        ec2 = (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = ["ec2"] })).Single().ComputeResources!;
+        ec2 = (await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = ["ec2"] })).ComputeEnvironments.Single().ComputeResources!;
         Assert.Equal((CRType.EC2, (int?)null), (ec2.Type, ec2.BidPercentage));
     }
 
