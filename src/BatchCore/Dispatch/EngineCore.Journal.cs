@@ -383,6 +383,7 @@ internal sealed partial class EngineCore
 
         // New ids must never repeat recovered ones: reseed from what was recovered.
         _random = new Random(HashCode.Combine(_options.Seed, _jobs.Count, NowMs));
+        _ids = new JobIdGenerator(((long)HashCode.Combine(_options.Seed, _jobs.Count) << 32) ^ NowMs);
         Recovery = report;
         _dirty = true;
     }

@@ -18,6 +18,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private readonly TimeProvider _time;
     private readonly VirtualTimeProvider? _virtual;
     private Random _random;
+    private Jobs.JobIdGenerator _ids;
     private readonly Channel<HostEvent> _events = Channel.CreateUnbounded<HostEvent>(new UnboundedChannelOptions { SingleReader = true });
     /// <summary>
     /// The loop's timers: a <see cref="TimerEntry"/>, or a <see cref="Job"/> for the start or exit of an attempt on the
@@ -113,6 +114,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         }
 
         _random = new Random(options.Seed);
+        _ids = new Jobs.JobIdGenerator(options.Seed);
         Telemetry = new Telemetry.BatchCoreTelemetry(this, ReportUnexpected);
         Logs = options.LogStore ?? new InMemoryLogStore();
         Catalog = options.Provisioning.Catalog ?? InstanceCatalog.Default;
@@ -371,11 +373,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     private string NewId()
     {
-        Span<byte> b = stackalloc byte[16];
-        _random.NextBytes(b);
-        b[7] = (byte)((b[7] & 0x0F) | 0x40); // version 4
-        b[8] = (byte)((b[8] & 0x3F) | 0x80); // RFC 4122 variant
-        var id = new Guid(b).ToString();
+        var id = _ids.Next();
         return _jobs.ContainsKey(id) ? NewId() : id;
     }
 
