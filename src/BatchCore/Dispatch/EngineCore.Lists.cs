@@ -239,6 +239,19 @@ internal sealed partial class EngineCore
         return [.. values];
     }
 
+    /// <summary>What every Describe* call checks first: at most 100 names, a page of 1–100.</summary>
+    private static Problems DescribeProblems(IReadOnlyList<string>? names, string field, int? maxResults)
+    {
+        var p = new Problems();
+        if (names is { Count: > 100 })
+        {
+            p.Add(field, string.Create(CultureInfo.InvariantCulture, $"must have at most 100 entries, had {names.Count}"));
+        }
+
+        p.Range(maxResults, 1, ListPageMax, "maxResults");
+        return p;
+    }
+
     /// <summary>
     /// One page of <paramref name="source"/> (compute environments, job queues) in creation order, after the creation
     /// number <paramref name="token"/>: resources created or deleted between pages neither repeat nor skip the others.

@@ -588,13 +588,7 @@ internal sealed partial class EngineCore
 
     public DescribeComputeEnvironmentsResponse DescribeComputeEnvironments(DescribeComputeEnvironmentsRequest r)
     {
-        var p = new Problems();
-        if (r.ComputeEnvironments is { Count: > 100 })
-        {
-            p.Add("computeEnvironments", $"must have at most 100 entries, had {r.ComputeEnvironments.Count}");
-        }
-
-        p.Range(r.MaxResults, 1, ListPageMax, "maxResults");
+        var p = DescribeProblems(r.ComputeEnvironments, "computeEnvironments", r.MaxResults);
         p.ThrowIfAny();
         IEnumerable<ComputeEnvironmentState> ces = r.ComputeEnvironments is { Count: > 0 } names
             ? names.Select(FindCe).OfType<ComputeEnvironmentState>().Distinct()
@@ -958,13 +952,7 @@ internal sealed partial class EngineCore
 
     public DescribeJobQueuesResponse DescribeJobQueues(DescribeJobQueuesRequest r)
     {
-        var p = new Problems();
-        if (r.JobQueues is { Count: > 100 })
-        {
-            p.Add("jobQueues", $"must have at most 100 entries, had {r.JobQueues.Count}");
-        }
-
-        p.Range(r.MaxResults, 1, ListPageMax, "maxResults");
+        var p = DescribeProblems(r.JobQueues, "jobQueues", r.MaxResults);
         p.ThrowIfAny();
         IEnumerable<JobQueueState> qs = r.JobQueues is { Count: > 0 } names
             ? names.Select(FindQueue).OfType<JobQueueState>().Distinct()
@@ -1069,13 +1057,7 @@ internal sealed partial class EngineCore
 
     public DescribeJobDefinitionsResponse DescribeJobDefinitions(DescribeJobDefinitionsRequest r)
     {
-        var p = new Problems();
-        if (r.JobDefinitions is { Count: > 100 })
-        {
-            p.Add("jobDefinitions", $"must have at most 100 entries, had {r.JobDefinitions.Count}");
-        }
-
-        p.Range(r.MaxResults, 1, ListPageMax, "maxResults");
+        var p = DescribeProblems(r.JobDefinitions, "jobDefinitions", r.MaxResults);
         if (r.Status is not null and not "ACTIVE" and not "INACTIVE")
         {
             p.Add("status", $"must be one of ACTIVE | INACTIVE, was {r.Status}");
