@@ -39,6 +39,15 @@ internal sealed partial class EngineCore
                     p.Add(e.Message);
                 }
             }
+
+            // Placement judges an environment's driver kind as a whole (ComputeEnvironmentState.RunsKindOf): hosts that run
+            // in-process handlers and hosts that run commands belong in two environments of the same queue. (A journal
+            // written before this rule replays as it was.)
+            if (!p.Any && !_replaying && drivers.Any(d => d is Hosts.InProcess.InProcessHostDriver)
+                && drivers.FirstOrDefault(d => d is not Hosts.InProcess.InProcessHostDriver and not SimulatedHostDriver) is { } command)
+            {
+                p.Add("hosts", $"must all run in-process handlers (driver {Hosts.InProcess.InProcessHostDriverDefaults.Kind}) or all run commands (driver {command.Kind}), not both: put them in two compute environments of the same job queue");
+            }
         }
 
         // A managed EC2 environment launches its hosts with the engine's managed (or local) driver: an unknown kind is
@@ -69,6 +78,7 @@ internal sealed partial class EngineCore
         }
 
         p.ThrowIfAny();
+
         var name = r.ComputeEnvironmentName!;
         var ce = new ComputeEnvironmentState
         {

@@ -52,4 +52,40 @@ public sealed class DriverKindTests
         Assert.Equal(JobStatus.SUCCEEDED, (await engine.DescribeAsync(job.JobId)).Status);
         Assert.True(engine.Statistics.HostsLaunched > 0);
     }
+
+    /// <summary>
+    /// An unmanaged environment whose hosts mix in-process handlers and commands is refused, naming the field and the way
+    /// out (two environments in one queue, as in <c>MixedQueue_HandlerJobsRunOnInProcessHosts_CommandJobsOnProcessHosts</c>):
+    /// placement judges an environment's kind as a whole. Simulated hosts run both and mix with either.
+    /// </summary>
+    [Fact]
+    public async Task UnmanagedEnvironmentMixingInProcessAndCommandHosts_IsRefused_AndNothingIsCreated()
+    {
+        var logs = new BatchCore.Logs.InMemoryLogStore();
+        await using var process = new BatchCore.Hosts.Process.ProcessHostDriver(new BatchCore.Hosts.Process.ProcessHostDriverOptions { LogStore = logs });
+        await using var engine = TestEngine.Create(new BatchEngineOptions
+        {
+            LogStore = logs,
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                [InProcessHostDriverDefaults.Kind] = InProcessHostDriver.SharedFactory(new InProcessHostDriverOptions { HandlerResolver = _ => null, LogStore = logs }),
+                ["process"] = _ => process,
+            },
+        });
+        var ct = TestContext.Current.CancellationToken;
+        CreateComputeEnvironmentRequest Request(string name, params string[] drivers) => new()
+        {
+            ComputeEnvironmentName = name,
+            Type = CEType.UNMANAGED,
+            Hosts = [.. drivers.Select((d, i) => new HostSpec { HostName = name + "-" + i, Driver = d, Vcpus = 1, MemoryMiB = 1024 })],
+        };
+
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.CreateComputeEnvironmentAsync(Request("mixed", InProcessHostDriverDefaults.Kind, "process"), ct));
+        Assert.Contains("hosts must all run in-process handlers (driver inprocess) or all run commands (driver process), not both", e.Message, StringComparison.Ordinal);
+        Assert.Empty((await engine.DescribeComputeEnvironmentsAsync(ct: ct)).ComputeEnvironments);
+
+        await engine.CreateComputeEnvironmentAsync(Request("handlers", InProcessHostDriverDefaults.Kind, "simulated"), ct);
+        await engine.CreateComputeEnvironmentAsync(Request("commands", "process", "simulated", "process"), ct);
+        Assert.Equal(2, (await engine.DescribeComputeEnvironmentsAsync(ct: ct)).ComputeEnvironments.Count);
+    }
 }
