@@ -11,10 +11,22 @@ internal sealed partial class EngineCore
 {
     private const string JournalFileName = "journal.bcj";
     private const string SnapshotFileName = "snapshot.bcj";
+
+    /// <summary>The journal a new snapshot replaces, while it is put in place (see <see cref="InstallSnapshot"/>).</summary>
+    private const string ReplacedJournalFileName = "journal.replaced.bcj";
     private JournalWriter? _journal;
     private bool _replaying;
     private string? _stateDirectory;
     private readonly List<(string Op, byte[] Json)> _resourceLog = [];
+
+    /// <summary>
+    /// Tag/UntagResource of jobs, apart from the resource log: a snapshot writes them after the jobs' submissions (and
+    /// only for jobs it keeps), so replay never tags a job that does not exist yet.
+    /// </summary>
+    private readonly List<(string JobId, string Op, byte[] Json)> _jobTagLog = [];
+
+    /// <summary>While replaying: job tag records met before their job (snapshots written before the rule above).</summary>
+    private List<(string JobId, string Op, byte[] Json)>? _deferredJobTags;
 
     /// <summary>Requests of jobs that override their definition, kept for snapshots (a plain job's record needs only its fields).</summary>
     private readonly Dictionary<string, byte[]> _submitLog = new(StringComparer.Ordinal);
@@ -34,7 +46,15 @@ internal sealed partial class EngineCore
         }
 
         var json = JsonSerializer.SerializeToUtf8Bytes(request, request.GetType(), JournalCodec.Json);
-        _resourceLog.Add((op, json));
+        if (request is TagRecord { Arn: var arn } && JobIdOfArn(arn) is { } jobId)
+        {
+            _jobTagLog.Add((jobId, op, json));
+        }
+        else
+        {
+            _resourceLog.Add((op, json));
+        }
+
         JournalCodec.Resource(_journal.BeginRecord(), op, json);
         _journal.EndRecord();
     }
@@ -60,7 +80,7 @@ internal sealed partial class EngineCore
         _journal.EndRecord();
     }
 
-    private bool IsPlainSpec(JobSpec spec) => _plainSpecs.TryGetValue(spec.Definition, out var plain) && ReferenceEquals(plain, spec);
+    private static bool IsPlainSpec(JobSpec spec) => spec.Plain;
 
     private void JournalState(Job job)
     {
@@ -133,6 +153,7 @@ internal sealed partial class EngineCore
         _stateDirectory = directory;
         var snapshot = Path.Combine(directory, SnapshotFileName);
         var journal = Path.Combine(directory, JournalFileName);
+        FinishInterruptedInstall(directory);
         var replay = new ReplayState(_jobs);
         int journalVersion;
         _replaying = true;
@@ -162,6 +183,7 @@ internal sealed partial class EngineCore
         {
             FinishReplay(replay);
             FoldRecoveredChildren(replay);
+            RebuildShareUsage();
             changed |= ForgetExpiredJobs();
             QueueRecoveredEndedJobs();
             changed |= Recovery!.InterruptedAttempts > 0 || Recovery.Reattached > 0;
@@ -181,14 +203,68 @@ internal sealed partial class EngineCore
         if (changed || replay.JournalRecords > 0 || !File.Exists(snapshot))
         {
             WriteSnapshot(snapshot);
+            InstallSnapshot(directory);
         }
-
-        if (File.Exists(journal))
+        else if (File.Exists(journal))
         {
-            File.Delete(journal);
+            File.Delete(journal); // holds no records: the snapshot says it all
         }
 
         _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
+    }
+
+    /// <summary>
+    /// Puts a written snapshot (<c>snapshot.bcj.tmp</c>, complete and fsynced) in place of the snapshot and the journal it
+    /// contains, so that no crash can pair the new snapshot with the old journal (which would replay the journal twice:
+    /// jobs duplicated, finished ones run again). The journal is renamed aside first, then the snapshot into place, then
+    /// the old journal deleted, with the directory fsynced after each step; <see cref="FinishInterruptedInstall"/> reads
+    /// which step a crash interrupted from the files left.
+    /// </summary>
+    private static void InstallSnapshot(string directory)
+    {
+        var journal = Path.Combine(directory, JournalFileName);
+        var replaced = Path.Combine(directory, ReplacedJournalFileName);
+        var snapshot = Path.Combine(directory, SnapshotFileName);
+        if (File.Exists(journal))
+        {
+            File.Move(journal, replaced, overwrite: true);
+            DirectorySync.Fsync(directory);
+        }
+
+        File.Move(snapshot + ".tmp", snapshot, overwrite: true);
+        DirectorySync.Fsync(directory);
+        if (File.Exists(replaced))
+        {
+            File.Delete(replaced);
+            DirectorySync.Fsync(directory);
+        }
+    }
+
+    /// <summary>
+    /// Before replay: a crash inside <see cref="InstallSnapshot"/> left the replaced journal. With the new snapshot still
+    /// beside it (not yet renamed into place) the old snapshot and that journal are the state, as before the
+    /// compaction; without it the snapshot in place already contains that journal, which is dropped.
+    /// </summary>
+    private static void FinishInterruptedInstall(string directory)
+    {
+        var replaced = Path.Combine(directory, ReplacedJournalFileName);
+        if (!File.Exists(replaced))
+        {
+            return;
+        }
+
+        var pending = Path.Combine(directory, SnapshotFileName) + ".tmp";
+        if (File.Exists(pending))
+        {
+            File.Delete(pending);
+            File.Move(replaced, Path.Combine(directory, JournalFileName), overwrite: true);
+        }
+        else
+        {
+            File.Delete(replaced);
+        }
+
+        DirectorySync.Fsync(directory);
     }
 
     /// <summary>What replay carries from record to record and from the snapshot to the journal.</summary>
@@ -261,6 +337,8 @@ internal sealed partial class EngineCore
 
             replay.Records++;
         }
+
+        ApplyDeferredJobTags();
     }
 
     private void ReplayStateRecord(string path, long offset, in StateRecord rec, ReadOnlySpan<byte> idUtf8, Span<char> idBuffer, ReplayState replay)
@@ -381,11 +459,98 @@ internal sealed partial class EngineCore
             _replaying = false;
         }
 
+        // A job of a deleted queue that its records leave unfinished (a journal cut between the deletion and the records
+        // of what it ended) ends as the deletion ends it live.
+        foreach (var job in _jobs.Values.Where(j => j.Queue.Status == ResourceStatus.DELETED && !j.State.IsTerminal()).ToList())
+        {
+            if (job.Parent is null)
+            {
+                Terminate(job.Id, QueueDeletedReason);
+            }
+        }
+
         // New ids must never repeat recovered ones: reseed from what was recovered.
         _random = new Random(HashCode.Combine(_options.Seed, _jobs.Count, NowMs));
         _ids = new JobIdGenerator(((long)HashCode.Combine(_options.Seed, _jobs.Count) << 32) ^ NowMs);
         Recovery = report;
         _dirty = true;
+    }
+
+    /// <summary>
+    /// Fair share after recovery: the live engine accrues each share's usage continuously and journals none of it, so it
+    /// is rebuilt here from the recovered attempts (and the attempts still running), decayed to now exactly as the live
+    /// accrual decays it: an attempt of r vCPUs that ran from s to e adds r·τ·(e^(−(now−e)/τ) − e^(−(now−s)/τ)). Attempts
+    /// count from RUNNING (the journal has no placement time), so a start delay (Fargate's) is left out.
+    /// </summary>
+    private void RebuildShareUsage()
+    {
+        var now = NowMs;
+        foreach (var q in _queues.Values)
+        {
+            if (q.Policy is not { } policy)
+            {
+                continue;
+            }
+
+            var tau = policy.DecaySeconds;
+            var usage = new Dictionary<string, (double Decayed, double Total)>(StringComparer.Ordinal);
+            foreach (var top in q.AllJobs)
+            {
+                if (top.Children is { } children)
+                {
+                    foreach (var child in children)
+                    {
+                        Add(child);
+                    }
+                }
+                else
+                {
+                    Add(top);
+                }
+            }
+
+            foreach (var (id, (decayed, total)) in usage)
+            {
+                ShareOf(q, id).Restore(decayed, total, now);
+            }
+
+            void Add(Job job)
+            {
+                if (job.Spec.ShareIdentifier is not { } id)
+                {
+                    return;
+                }
+
+                var rate = job.Spec.Request.VcpuMilli / 1000.0;
+                var (decayed, total) = usage.GetValueOrDefault(id);
+                foreach (var a in job.Attempts)
+                {
+                    if (a.StartedAt is { } started)
+                    {
+                        Accrue(started, a.StoppedAt);
+                    }
+                }
+
+                if (job.State == JobState.Running && job.AttemptStartedAt > 0)
+                {
+                    Accrue(job.AttemptStartedAt, now);
+                }
+
+                usage[id] = (decayed, total);
+
+                void Accrue(long startMs, long stopMs)
+                {
+                    stopMs = Math.Min(stopMs, now);
+                    if (stopMs <= startMs)
+                    {
+                        return;
+                    }
+
+                    total += rate * (stopMs - startMs) / 1000.0;
+                    decayed += rate * tau * (Math.Exp(-(now - stopMs) / 1000.0 / tau) - Math.Exp(-(now - startMs) / 1000.0 / tau));
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -667,13 +832,24 @@ internal sealed partial class EngineCore
             case nameof(CreateConsumableResource): CreateConsumableResource(Read<CreateConsumableResourceRequest>()); break;
             case nameof(UpdateConsumableResource): UpdateConsumableResource(Read<UpdateConsumableResourceRequest>()); break;
             case nameof(DeleteConsumableResource): DeleteConsumableResource(Read<string>()); break;
-            case nameof(TagResource):
+            case nameof(TagResource) or nameof(UntagResource):
                 var tag = Read<TagRecord>();
-                TagResource(tag.Arn, tag.Tags);
-                break;
-            case nameof(UntagResource):
-                var untag = Read<TagRecord>();
-                UntagResource(untag.Arn, untag.Keys);
+                if (JobIdOfArn(tag.Arn) is { } jobId)
+                {
+                    if (!TryGetJob(jobId, out _))
+                    {
+                        // Its submission comes later in the file (a snapshot written before job tags followed their jobs),
+                        // or its job was forgotten: applied at the end of the file if the job is there then.
+                        (_deferredJobTags ??= []).Add((jobId, op, json));
+                        return;
+                    }
+
+                    ApplyTag(op, tag);
+                    _jobTagLog.Add((jobId, op, json));
+                    return;
+                }
+
+                ApplyTag(op, tag);
                 break;
             default:
                 throw new JournalCorruptException($"journal has an unknown resource operation '{op}'");
@@ -681,6 +857,41 @@ internal sealed partial class EngineCore
 
         _resourceLog.Add((op, json));
     }
+
+    private void ApplyTag(string op, TagRecord tag)
+    {
+        if (op == nameof(TagResource))
+        {
+            TagResource(tag.Arn, tag.Tags);
+        }
+        else
+        {
+            UntagResource(tag.Arn, tag.Keys);
+        }
+    }
+
+    /// <summary>After a file is replayed: the job tag records that came before their job, for jobs that exist now.</summary>
+    private void ApplyDeferredJobTags()
+    {
+        if (_deferredJobTags is not { } deferred)
+        {
+            return;
+        }
+
+        _deferredJobTags = null;
+        foreach (var (jobId, op, json) in deferred)
+        {
+            if (TryGetJob(jobId, out _))
+            {
+                ApplyTag(op, JsonSerializer.Deserialize<TagRecord>(json, JournalCodec.Json)!);
+                _jobTagLog.Add((jobId, op, json));
+            }
+        }
+    }
+
+    /// <summary>The job id in a job's ARN (<c>…:job/&lt;id&gt;</c>), or null for another resource's.</summary>
+    private static string? JobIdOfArn(string? arn) =>
+        arn is not null && arn.StartsWith("arn:", StringComparison.Ordinal) && arn.Contains(":job/", StringComparison.Ordinal) ? NameOf(arn, "job") : null;
 
     /// <summary>The journal body of Tag/UntagResource.</summary>
     internal sealed record TagRecord(string Arn, IReadOnlyDictionary<string, string>? Tags, IReadOnlyList<string>? Keys);
@@ -716,7 +927,7 @@ internal sealed partial class EngineCore
         var journal = Path.Combine(_stateDirectory, JournalFileName);
         try
         {
-            File.Delete(journal);
+            InstallSnapshot(_stateDirectory);
             _journal = new JournalWriter(journal, _options.Journal, pipelined: true);
             _compactPostponedTo = 0;
         }
@@ -740,6 +951,7 @@ internal sealed partial class EngineCore
         }
     }
 
+    /// <summary>Writes the whole current state to <c><paramref name="path"/>.tmp</c>, fsynced; <see cref="InstallSnapshot"/> puts it in place.</summary>
     private void WriteSnapshot(string path)
     {
         var tmp = path + ".tmp";
@@ -765,6 +977,23 @@ internal sealed partial class EngineCore
                 }
             }
 
+            // Tags set on jobs after they were submitted: after the submissions, and only for the jobs kept.
+            var kept = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var job in keep)
+            {
+                if (job.Parent is null)
+                {
+                    kept.Add(job.Id);
+                }
+            }
+
+            _jobTagLog.RemoveAll(t => !kept.Contains(TopIdOf(t.JobId)));
+            foreach (var (_, op, json) in _jobTagLog)
+            {
+                JournalCodec.Resource(writer.BeginRecord(), op, json);
+                writer.EndRecord();
+            }
+
             foreach (var job in keep)
             {
                 if (job.State == JobState.Submitted)
@@ -779,9 +1008,10 @@ internal sealed partial class EngineCore
 
             writer.Commit();
         }
-
-        File.Move(tmp, path, overwrite: true);
     }
+
+    /// <summary>An array child's parent id (<c>parent:index</c> → <c>parent</c>); a top-level id as it is.</summary>
+    private static string TopIdOf(string jobId) => jobId.IndexOf(':', StringComparison.Ordinal) is var colon and > 0 ? jobId[..colon] : jobId;
 
     /// <summary>
     /// Top-level jobs in submission order, as long as a state directory is open (dependencies always point back in this

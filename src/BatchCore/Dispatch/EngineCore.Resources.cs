@@ -927,6 +927,8 @@ internal sealed partial class EngineCore
         return new JobQueueResponse(q.Name, q.Arn);
     }
 
+    private const string QueueDeletedReason = "Job queue deleted";
+
     public void DeleteJobQueue(string? nameOrArn)
     {
         if (string.IsNullOrEmpty(nameOrArn))
@@ -940,12 +942,13 @@ internal sealed partial class EngineCore
             throw new BatchClientException($"jobQueue {q.Name} must be DISABLED before it is deleted, was {q.State}");
         }
 
-        // AWS: "All jobs in the queue are eventually terminated."
-        foreach (var job in q.AllJobs.ToList())
+        // AWS: "All jobs in the queue are eventually terminated." Not while replaying: every job is still SUBMITTED then,
+        // and its own records (journaled after this deletion) say how it ended; recovery ends any the records leave open.
+        foreach (var job in _replaying ? [] : q.AllJobs.ToList())
         {
             if (!job.State.IsTerminal() && job.Parent is null)
             {
-                Terminate(job.Id, "Job queue deleted");
+                Terminate(job.Id, QueueDeletedReason);
             }
         }
 

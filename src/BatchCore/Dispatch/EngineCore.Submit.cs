@@ -152,7 +152,13 @@ internal sealed partial class EngineCore
 
                 if (!TryGetJob(d.JobId, out var depJob))
                 {
-                    p.Add($"dependsOn[{i}].jobId", $"{d.JobId} does not exist");
+                    // Replay: a dependency a snapshot no longer has ended with its deleted queue before the snapshot was
+                    // written (its dependents were told then; their own records say how they stand).
+                    if (!_replaying)
+                    {
+                        p.Add($"dependsOn[{i}].jobId", $"{d.JobId} does not exist");
+                    }
+
                     continue;
                 }
 
@@ -284,7 +290,7 @@ internal sealed partial class EngineCore
             {
                 p.Add("shareIdentifier", $"is required: job queue {q.Name} has a fair-share scheduling policy");
             }
-            else if (!(q.Shares.TryGetValue(r.ShareIdentifier, out var share) && share.ActiveJobs > 0) &&
+            else if (!_replaying && !(q.Shares.TryGetValue(r.ShareIdentifier, out var share) && share.ActiveJobs > 0) &&
                      q.Shares.Values.Count(s => s.ActiveJobs > 0) >= _options.Quotas.MaxActiveShareIdentifiers)
             {
                 p.Add("shareIdentifier", $"job queue {q.Name} already has {_options.Quotas.MaxActiveShareIdentifiers} active share identifiers");
@@ -304,7 +310,12 @@ internal sealed partial class EngineCore
                 var res = FindConsumable(c.ConsumableResource ?? "");
                 if (res is null)
                 {
-                    p.Add($"consumableResourceProperties.consumableResourceList[{i}].consumableResource", $"{c.ConsumableResource} does not exist");
+                    // Replay: a snapshot replays the resources as they are now, then the jobs; a resource deleted after
+                    // the job ended is gone (and the job's record says it ended).
+                    if (!_replaying)
+                    {
+                        p.Add($"consumableResourceProperties.consumableResourceList[{i}].consumableResource", $"{c.ConsumableResource} does not exist");
+                    }
                 }
                 else
                 {
@@ -364,6 +375,7 @@ internal sealed partial class EngineCore
         };
         if (plain && !p.Any && !q.IsFairShare)
         {
+            spec.Plain = true;
             _plainSpecs[def] = spec;
         }
 

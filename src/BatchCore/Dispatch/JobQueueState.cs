@@ -107,6 +107,14 @@ internal sealed class ShareState
 
     public double WeightedUsage => DecayedUsage * Weight;
 
+    /// <summary>Recovery: the usage rebuilt from the recovered attempts, as of <paramref name="nowMs"/>.</summary>
+    public void Restore(double decayedUsage, double totalUsage, long nowMs)
+    {
+        DecayedUsage = decayedUsage;
+        TotalUsage = totalUsage;
+        LastUpdateMs = nowMs;
+    }
+
     /// <summary>
     /// The fair-share order of shares, lowest first: weighted decayed usage, with running work counted a little so that
     /// shares alternate within one instant instead of one share taking every free slot before usage has accrued. The

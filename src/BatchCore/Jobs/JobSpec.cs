@@ -10,6 +10,12 @@ namespace BatchCore.Jobs;
 internal sealed class JobSpec
 {
     public required JobDefinition Definition { get; init; }
+
+    /// <summary>
+    /// Built from a request that overrides nothing: the definition's shared spec, journaled as the job's fields alone
+    /// (stays so when the definition is later deregistered or tagged, which replaces its record).
+    /// </summary>
+    public bool Plain { get; set; }
     /// <summary>The definition names an in-process handler (<c>extensions.handler</c>): the job runs on <c>inprocess</c> hosts only.</summary>
     public bool IsHandlerJob => _kind != 0 ? _kind == HandlerKind : FindKind();
 
