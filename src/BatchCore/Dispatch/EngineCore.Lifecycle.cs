@@ -26,7 +26,9 @@ internal sealed partial class EngineCore
         job.State = next;
         var now = NowMs; // once per transition: the real clock costs a system call
         _dirty = true; // a job that left a queue or ended can unblock others
-        if (reason is not null)
+        // A job that starts an attempt drops what it waited with (a RUNNABLE job's CAPACITY:/MISCONFIGURATION: reason, the
+        // last attempt's end): a RUNNING job that still said it lacked capacity would trip alerts keyed on those reasons.
+        if (reason is not null || next == JobState.Starting)
         {
             job.StatusReason = reason;
         }

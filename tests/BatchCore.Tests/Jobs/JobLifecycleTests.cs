@@ -458,4 +458,31 @@ public class JobLifecycleTests
         await engine.UntagResourceAsync(arn, ["t0"]);
         Assert.Equal(39, (await engine.ListTagsForResourceAsync(arn)).Count);
     }
+
+    /// <summary>
+    /// A job that waited at the head with a CAPACITY reason, and a retried job, start their attempt without the reason
+    /// they waited with: a RUNNING job says nothing about capacity (found by an AWS-semantics audit).
+    /// </summary>
+    [Fact]
+    public async Task StartingAnAttempt_ClearsTheReasonTheJobWaitedWith()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 1);
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 2 }));
+        await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 100));
+        var b = await engine.SubmitJobAsync(TestEngine.Job("b", runSeconds: 100));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(10));
+        var waiting = await engine.DescribeAsync(b.JobId);
+        Assert.Equal(JobStatus.RUNNABLE, waiting.Status);
+        Assert.StartsWith("CAPACITY:", waiting.StatusReason, StringComparison.Ordinal);
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(100));
+        var running = await engine.DescribeAsync(b.JobId);
+        Assert.Equal((JobStatus.RUNNING, null), (running.Status, running.StatusReason));
+
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(100));
+        var retried = await engine.SubmitJobAsync(TestEngine.Job("r", def: "retry", runSeconds: 100, exitCode: 3, failingAttempts: 1));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(150));
+        var second = await engine.DescribeAsync(retried.JobId);
+        Assert.Equal((JobStatus.RUNNING, 1, null), (second.Status, second.Attempts.Count, second.StatusReason));
+    }
 }
