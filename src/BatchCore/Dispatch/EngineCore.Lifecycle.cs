@@ -783,8 +783,9 @@ internal sealed partial class EngineCore
             return;
         }
 
+        // Nor is the running child of a cancelled array: the cancel left it running (AWS), not free to start new attempts.
         var retry = ShouldRetry(job.Spec.EvaluateOnExit, attemptReason, exit.Reason, exit.ExitCode);
-        if (retry && job.AttemptCount < job.Spec.MaxAttempts && job.PendingCancelReason is null)
+        if (retry && job.AttemptCount < job.Spec.MaxAttempts && job.PendingCancelReason is null && job.Parent is not { IsCancelled: true })
         {
             // AWS: a retried job goes back to RUNNABLE, at the front of the queue. Its attempt has stopped (its record
             // keeps when), the job has not: a later end (a cancel while it waits) stamps its own stoppedAt.

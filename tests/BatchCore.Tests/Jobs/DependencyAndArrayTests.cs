@@ -265,6 +265,30 @@ public class DependencyAndArrayTests
     }
 
     /// <summary>
+    /// A running child of a cancelled array that then fails is not retried: the cancel leaves it running (AWS), not free
+    /// to start new attempts after it. It fails with its attempt's reason; the parent with the cancel's.
+    /// </summary>
+    [Fact]
+    public async Task RunningChildOfACancelledArray_IsNotRetriedWhenItFails()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 2);
+        await engine.RegisterJobDefinitionAsync(TestEngine.Definition("retry", retry: new RetryStrategy { Attempts = 3 }));
+        var r = await engine.SubmitJobAsync(TestEngine.Job("arr", def: "retry", arraySize: 2, runSeconds: 10, exitCode: 2));
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.CancelJobAsync(r.JobId, "user cancel");
+        await engine.RunUntilIdleAsync();
+
+        foreach (var i in new[] { 0, 1 })
+        {
+            var child = await engine.DescribeAsync(r.JobId + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal((JobStatus.FAILED, 1), (child.Status, child.Attempts.Count));
+        }
+
+        var parent = await engine.DescribeAsync(r.JobId);
+        Assert.Equal((JobStatus.FAILED, true, "user cancel"), (parent.Status, parent.IsCancelled, parent.StatusReason));
+    }
+
+    /// <summary>
     /// Cancelling an array whose children all run already: they run to the end (CancelJob does nothing to RUNNING jobs)
     /// and succeed, and the parent — flagged cancelled — ends FAILED with the cancel's reason (AWS: "the parent is
     /// cancelled when all children complete").
