@@ -43,8 +43,8 @@ internal sealed partial class EngineCore
             // Placement judges an environment's driver kind as a whole (ComputeEnvironmentState.RunsKindOf): hosts that run
             // in-process handlers and hosts that run commands belong in two environments of the same queue. (A journal
             // written before this rule replays as it was.)
-            if (!p.Any && !_replaying && drivers.Any(d => d is Hosts.InProcess.InProcessHostDriver)
-                && drivers.FirstOrDefault(d => d is not Hosts.InProcess.InProcessHostDriver and not SimulatedHostDriver) is { } command)
+            if (!p.Any && !_replaying && drivers.Any(d => HostKinds.Of(d) == HostKind.Handlers)
+                && drivers.FirstOrDefault(d => HostKinds.Of(d) == HostKind.Commands) is { } command)
             {
                 p.Add("hosts", $"must all run in-process handlers (driver {Hosts.InProcess.InProcessHostDriverDefaults.Kind}) or all run commands (driver {command.Kind}), not both: put them in two compute environments of the same job queue");
             }
@@ -423,13 +423,14 @@ internal sealed partial class EngineCore
     /// <summary>Counts a host's kind for <see cref="ComputeEnvironmentState.RunsKindOf"/> (simulated hosts count as neither: they run both).</summary>
     private static void CountKind(ComputeEnvironmentState ce, HostDriver driver, int delta)
     {
-        if (driver is Hosts.InProcess.InProcessHostDriver)
+        switch (HostKinds.Of(driver))
         {
-            ce._handlerHosts += delta;
-        }
-        else if (driver is not SimulatedHostDriver)
-        {
-            ce._commandHosts += delta;
+            case HostKind.Handlers:
+                ce._handlerHosts += delta;
+                break;
+            case HostKind.Commands:
+                ce._commandHosts += delta;
+                break;
         }
     }
 

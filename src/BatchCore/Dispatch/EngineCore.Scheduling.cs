@@ -393,7 +393,7 @@ internal sealed partial class EngineCore
                     continue;
                 }
 
-                if (job.Spec.IsHandlerJob ? !RunsHandlers(h.Driver) : h.Driver is Hosts.InProcess.InProcessHostDriver)
+                if (!HostKinds.Runs(HostKinds.Of(h.Driver), job.Spec))
                 {
                     kind++;
                     continue;
@@ -446,8 +446,6 @@ internal sealed partial class EngineCore
         Part(disabled, "compute environments disabled");
         return sb.ToString();
     }
-
-    private static bool RunsHandlers(Hosts.HostDriver driver) => driver is Hosts.InProcess.InProcessHostDriver or Hosts.SimulatedHostDriver;
 
     private void ArmTimeLimit(JobQueueState q, Job job)
     {
