@@ -53,6 +53,15 @@ internal sealed partial class EngineCore
 
     // Scratch of SizeScaleOut, reused (no allocation per cycle once warm).
     private readonly List<Job> _demand = [];
+
+    /// <summary>
+    /// Jobs an environment's sizing in this cycle took (a ready host fits them, or a booting or new instance is planned
+    /// for them): a later environment of their queue does not size for them too.
+    /// </summary>
+    private readonly HashSet<Job> _sizedJobs = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Environments already sized in this cycle (they are visited in queue order).</summary>
+    private readonly HashSet<ComputeEnvironmentState> _sizedEnvironments = new(ReferenceEqualityComparer.Instance);
     private readonly List<(Host Host, ResourceVector Req)> _tentative = [];
     private readonly Dictionary<ResourceVector, InstanceType?> _typeMemo = [];
     private readonly List<InstanceType> _groupTypes = [];
@@ -127,28 +136,42 @@ internal sealed partial class EngineCore
         }
 
         // New demand is sized at once, even while a FIFO head waits for a booting instance (which keeps the queue
-        // from being visited until capacity changes).
-        foreach (var ce in _ces.Values)
+        // from being visited until capacity changes). Environments are sized in the order queues use them (priority,
+        // then computeEnvironmentOrder), so a queue's first environment takes its jobs before a fallback sizes for them.
+        _sizedJobs.Clear();
+        _sizedEnvironments.Clear();
+        foreach (var queue in _queuesByPriority)
         {
-            if (!ce.IsManaged || ce.IsFargate || ce.Provider == "local" || ce.Queues.Count == 0)
+            foreach (var ce in queue.ComputeEnvironments)
             {
-                continue;
+                if (_sizedEnvironments.Add(ce))
+                {
+                    SizeIfNewDemand(ce);
+                }
             }
-
-            var runnable = 0;
-            foreach (var q in ce.Queues)
-            {
-                runnable += q.RunnableCount;
-            }
-
-            if (runnable > ce.LastSizedRunnable && ce.AcceptsPlacements)
-            {
-                ce.ScaleOutCycle = _provisionCycle;
-                SizeScaleOut(ce);
-            }
-
-            ce.LastSizedRunnable = runnable;
         }
+    }
+
+    private void SizeIfNewDemand(ComputeEnvironmentState ce)
+    {
+        if (!ce.IsManaged || ce.IsFargate || ce.Provider == "local" || ce.Queues.Count == 0)
+        {
+            return;
+        }
+
+        var runnable = 0;
+        foreach (var q in ce.Queues)
+        {
+            runnable += q.RunnableCount;
+        }
+
+        if (runnable > ce.LastSizedRunnable && ce.AcceptsPlacements)
+        {
+            ce.ScaleOutCycle = _provisionCycle;
+            SizeScaleOut(ce);
+        }
+
+        ce.LastSizedRunnable = runnable;
     }
 
     // ---- Fargate -------------------------------------------------------------------------------------------------------
@@ -157,21 +180,27 @@ internal sealed partial class EngineCore
     /// Fargate: every job gets its own task, the smallest valid Fargate size that covers it, within maxvCpus and the
     /// Fargate launch rate (token bucket).
     /// </summary>
-    private Host? LaunchFargateHost(ComputeEnvironmentState ce, ResourceVector req)
+    /// <param name="ce">The FARGATE or FARGATE_SPOT environment.</param>
+    /// <param name="req">The job's request.</param>
+    /// <param name="throttled">Set when the launch rate, not maxvCpus, held the task back: it waits for a token.</param>
+    private Host? LaunchFargateHost(ComputeEnvironmentState ce, ResourceVector req, out bool throttled)
     {
+        throttled = false;
         if (FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is not { } size)
         {
             return null;
         }
 
+        // maxvCpus counts the tasks' own vCPUs: four 0.25-vCPU tasks fit in 1 (their hosts' capacities, in milli-vCPUs).
         var vcpus = (int)Math.Ceiling(size.Vcpus);
-        if (ce.ProvisionedVcpus + size.Vcpus > ce.MaxvCpus)
+        if (ce.CapacityVcpuMilli + ResourceVector.ToMilli(size.Vcpus) > ce.MaxvCpus * 1000L)
         {
             return null;
         }
 
         if (!TakeLaunchToken(fargate: true, wanted: 1))
         {
+            throttled = true;
             return null;
         }
 
@@ -376,7 +405,7 @@ internal sealed partial class EngineCore
                 {
                     foreach (var job in s.Ready)
                     {
-                        if (!Gather(job))
+                        if (!Gather(q, job))
                         {
                             goto gatheredAll;
                         }
@@ -388,7 +417,7 @@ internal sealed partial class EngineCore
                 var fifo = q.Fifo;
                 for (var i = 0; i < fifo.RawCount; i++)
                 {
-                    if (fifo.RawAt(i) is { InReadyQueue: true } job && !Gather(job))
+                    if (fifo.RawAt(i) is { InReadyQueue: true } job && !Gather(q, job))
                     {
                         goto gatheredAll;
                     }
@@ -514,6 +543,7 @@ internal sealed partial class EngineCore
                 }
             }
 
+            var launched = 0;
             for (var n = 0; n < newBins; n++)
             {
                 if (!WithinMaxvCpus(ce, type) || !IsAvailable(type))
@@ -527,6 +557,16 @@ internal sealed partial class EngineCore
                 }
 
                 LaunchInstance(ce, type, default);
+                launched++;
+            }
+
+            // Planned here (a booting instance, or a new one that was launched): not a later environment's demand.
+            for (var k = 0; k < members.Count; k++)
+            {
+                if (binOf[k] >= 0 && binOf[k] < bins.Count + launched)
+                {
+                    _sizedJobs.Add(_demand[members[k]]);
+                }
             }
         }
 
@@ -539,10 +579,11 @@ internal sealed partial class EngineCore
         _tentative.Clear();
         _demand.Clear();
 
-        bool Gather(Job job)
+        bool Gather(JobQueueState q, Job job)
         {
             var spec = job.Spec;
-            if (spec.Fargate || (spec.Architecture is { } a && ce.Architecture is { } ca && a != ca) || !shape.Fits(spec.Request) || !ce.RunsKindOf(spec))
+            if (spec.Fargate || (spec.Architecture is { } a && ce.Architecture is { } ca && a != ca) || !shape.Fits(spec.Request) || !ce.RunsKindOf(spec)
+                || _sizedJobs.Contains(job) || EarlierEnvironmentTakes(q, ce, spec))
             {
                 return true;
             }
@@ -553,6 +594,7 @@ internal sealed partial class EngineCore
                 fit.Free = fit.Free - req;
                 ce.Index.Update(fit);
                 _tentative.Add((fit, req));
+                _sizedJobs.Add(job);
                 return true;
             }
 
@@ -560,6 +602,52 @@ internal sealed partial class EngineCore
             gathered += req.VcpuMilli;
             return gathered < budget && _demand.Count < MaxDemandWindow;
         }
+    }
+
+    /// <summary>
+    /// Whether an environment before <paramref name="ce"/> in <paramref name="q"/>'s order can still take a job of
+    /// <paramref name="spec"/> (AWS: the next environment is used only when the ones before it are not VALID and ENABLED or
+    /// cannot provide a suitable resource): it could hold the job, takes placements, and has a host for it or room to
+    /// launch one. Then the job is that environment's demand, not <paramref name="ce"/>'s — a "Spot first, On-Demand
+    /// fallback" queue launched fallback instances on every burst.
+    /// </summary>
+    private bool EarlierEnvironmentTakes(JobQueueState q, ComputeEnvironmentState ce, JobSpec spec)
+    {
+        foreach (var earlier in q.ComputeEnvironments)
+        {
+            if (ReferenceEquals(earlier, ce))
+            {
+                return false;
+            }
+
+            if (!earlier.AcceptsPlacements || earlier.IsFargate != spec.Fargate || earlier.MaxHostShape is not { } shape || !shape.Fits(spec.Request)
+                || (spec.Architecture is { } a && earlier.Architecture is { } ea && a != ea) || !earlier.RunsKindOf(spec))
+            {
+                continue;
+            }
+
+            if ((earlier.IsManaged && earlier.ProvisionedVcpus < earlier.MaxvCpus) || earlier.Index.Find(spec.Request, spec.Architecture, PlacementStrategy.FirstFit) is not null
+                || BootingFits(earlier, spec.Request))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether an instance of <paramref name="ce"/> that is still booting could hold <paramref name="req"/> (the job waits for it).</summary>
+    private bool BootingFits(ComputeEnvironmentState ce, ResourceVector req)
+    {
+        foreach (var h in _booting)
+        {
+            if (ReferenceEquals(h.ComputeEnvironment, ce) && !h.Ready && !h.Draining && h.Capacity.Fits(req))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -984,6 +1072,11 @@ internal sealed partial class EngineCore
             }
 
             var smallest = types.MinBy(t => (t.Vcpus, t.OnDemandPricePerHour))!;
+            if (!WithinMaxvCpus(ce, smallest))
+            {
+                return; // BEST_FIT On-Demand never goes over maxvCpus (AWS), not even for minvCpus
+            }
+
             try
             {
                 LaunchInstance(ce, smallest, default);
@@ -1114,6 +1207,13 @@ internal sealed partial class EngineCore
     /// attempts end as host failures with a statusReason naming the interruption and retry per retryStrategy. A CE
     /// that would fall below minvCpus gets a replacement instance.
     /// </summary>
+    /// <summary>Tests: a spot interruption of <paramref name="host"/> now (a first call gives the notice, a second ends its attempts).</summary>
+    internal void InterruptSpotHost(Host host) => OnSpotInterruption(host);
+
+    /// <summary>Tests: the host named in the environment named, or null.</summary>
+    internal Host? HostNamed(string ceName, string hostName) =>
+        _ces.TryGetValue(ceName, out var ce) && ce.Hosts.TryGetValue(hostName, out var host) ? host : null;
+
     private void OnSpotInterruption(Host host)
     {
         var ce = host.ComputeEnvironment;
@@ -1122,8 +1222,11 @@ internal sealed partial class EngineCore
             return;
         }
 
-        if (!host.Draining)
+        // The notice first (2 minutes), also for a host already draining for another reason (an infrastructure update,
+        // a deletion, scale-in): its jobs get the same 2 minutes.
+        if (!host.SpotNoticeGiven)
         {
+            host.SpotNoticeGiven = true;
             host.Draining = true;
             ce.Index.Update(host);
             Statistics.SpotInterruptions++;
@@ -1149,10 +1252,19 @@ internal sealed partial class EngineCore
             RemoveHost(host);
         }
 
-        if (!ce.IsFargate && ce.ProvisionedVcpus - (ce.Hosts.ContainsKey(host.Name) ? host.NominalVcpus : 0) < ce.MinvCpus
-            && AllowedTypes(ce).Count > 0 && host.InstanceType is { } name && Catalog.Find(name) is { } same)
+        // AWS keeps minvCpus: the reclaimed instance is replaced, with what the environment launches now (its current
+        // instanceTypes: during an infrastructure update not the old type) and only while the environment exists.
+        if (!ce.IsFargate && _ces.TryGetValue(ce.Name, out var live) && ReferenceEquals(live, ce) && ce.Status != ResourceStatus.DELETED
+            && ce.ProvisionedVcpus - (ce.Hosts.ContainsKey(host.Name) ? host.NominalVcpus : 0) < ce.MinvCpus
+            && AllowedTypes(ce) is { Count: > 0 } types)
         {
-            LaunchInstance(ce, same, default); // AWS keeps minvCpus: the reclaimed instance is replaced
+            var replacement = host.InstanceType is { } name && types.FirstOrDefault(t => t.Name == name) is { } same
+                ? same
+                : types.MinBy(t => (t.Vcpus, t.OnDemandPricePerHour))!;
+            if (WithinMaxvCpus(ce, replacement))
+            {
+                LaunchInstance(ce, replacement, default);
+            }
         }
     }
 }

@@ -441,10 +441,14 @@ internal sealed partial class EngineCore
             return "x86_64";
         }
 
-        var types = ce.Resources?.InstanceTypes;
+        return ArchitectureOfTypes(ce.Resources?.InstanceTypes, ce.IsManaged);
+    }
+
+    private static string? ArchitectureOfTypes(IReadOnlyList<string>? types, bool managed)
+    {
         if (types is null || types.Count == 0)
         {
-            return ce.IsManaged ? "x86_64" : null;
+            return managed ? "x86_64" : null;
         }
 
         return types.Any(t => t == "default_arm64" || t.Contains('g', StringComparison.Ordinal) && IsArmFamily(t)) ? "arm64" : "x86_64";
@@ -495,6 +499,19 @@ internal sealed partial class EngineCore
         p.ThrowIfAny();
         var ce = FindCe(r.ComputeEnvironment!) ?? throw new BatchClientException($"computeEnvironment {r.ComputeEnvironment} does not exist");
         ResourceValidation.ValidateUpdateComputeEnvironment(r, ce, p, Catalog, recovering: _replaying);
+        if (!p.Any && !_replaying && !ce.IsFargate && r.ComputeResources?.InstanceTypes is { } newTypes &&
+            ArchitectureOfTypes(newTypes, ce.IsManaged) is { } arch && arch != ce.Architecture)
+        {
+            // A job queue's environments share one architecture (CreateJobQueue's rule): an update may not split one.
+            foreach (var q in ce.Queues)
+            {
+                if (q.ComputeEnvironments.FirstOrDefault(o => !ReferenceEquals(o, ce) && o.Architecture is { } other && other != arch) is { } mixed)
+                {
+                    p.Add("computeResources.instanceTypes", $"would make {ce.Name} {arch}, but job queue {q.Name} also uses {mixed.Name} ({mixed.Architecture}): the compute environments of a job queue share one architecture");
+                }
+            }
+        }
+
         p.ThrowIfAny();
 
         // Everything validated: apply.
@@ -613,7 +630,11 @@ internal sealed partial class EngineCore
             State = ce.State,
             Status = ce.Status,
             StatusReason = ce.StatusReason ?? "ComputeEnvironment Healthy",
-            ComputeResources = ce.Resources is null ? null : ce.Resources with { DesiredvCpus = ce.ProvisionedVcpus },
+            ComputeResources = ce.Resources is null ? null : ce.Resources with
+            {
+                // Fargate: the tasks' vCPUs (0.25 and 0.5 count as such), rounded up once for the whole environment.
+                DesiredvCpus = ce.IsFargate ? (int)Math.Ceiling(ce.CapacityVcpuMilli / 1000.0) : ce.ProvisionedVcpus,
+            },
             UnmanagedvCpus = ce.UnmanagedvCpus,
             ServiceRole = ce.ServiceRole,
             EcsClusterArn = $"arn:{BatchEngineDefaults.Partition(_options.Region)}:ecs:{_options.Region}:{_options.AccountId}:cluster/{ce.Name}",

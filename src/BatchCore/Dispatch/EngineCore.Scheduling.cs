@@ -280,10 +280,12 @@ internal sealed partial class EngineCore
             Host? host;
             if (ce.IsFargate)
             {
-                host = LaunchFargateHost(ce, req);
+                host = LaunchFargateHost(ce, req, out var throttled);
                 if (host is null)
                 {
-                    atMax = true;
+                    // The launch rate held it back (it waits for the next token), or the environment is at maxvCpus.
+                    waiting |= throttled;
+                    atMax |= !throttled;
                     continue;
                 }
             }
@@ -296,8 +298,10 @@ internal sealed partial class EngineCore
                     atMax |= capped;
                     if (host is not null && !host.Accepts)
                     {
+                        // A host of this environment is booting for the job: it waits for it rather than have a later
+                        // environment launch one too (AWS uses the next environment only when this one cannot provide).
                         waiting = true;
-                        continue;
+                        break;
                     }
                 }
             }

@@ -76,6 +76,9 @@ internal sealed class Host
 
     public TimerEntryRef? InterruptionTimer { get; set; }
 
+    /// <summary>Its spot interruption notice was given (the attempts end 2 minutes later): not the same as <see cref="Draining"/>, which other causes set too.</summary>
+    public bool SpotNoticeGiven { get; set; }
+
     /// <summary>The head of the list of attempts running here (<see cref="Jobs.Job.NextOnHost"/>), kept by the loop.</summary>
     internal Jobs.Job? FirstAttempt;
 }

@@ -311,6 +311,12 @@ internal static class ResourceValidation
             p.Add(f, "infrastructure updates (allocationStrategy, instanceTypes, bidPercentage, imageId, instanceRole, ec2KeyPair, type, subnets, securityGroupIds, tags, placementGroup, launchTemplate, ec2Configuration, updateToLatestImageVersion) are not allowed on a BEST_FIT compute environment");
         }
 
+        if (cr.AllocationStrategy == CRAllocationStrategy.BEST_FIT && !recovering)
+        {
+            // AWS ComputeResourceUpdate: "BEST_FIT isn't supported when updating a compute environment".
+            p.Add(f + ".allocationStrategy", "BEST_FIT is not supported when updating a compute environment (use BEST_FIT_PROGRESSIVE or a SPOT strategy)");
+        }
+
         if (cr.Type is { } t && !ce.IsFargate)
         {
             p.OneOf(t, f + ".type", CRType.EC2, CRType.SPOT);
