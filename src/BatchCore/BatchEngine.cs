@@ -254,7 +254,17 @@ public sealed class BatchEngine : IAsyncDisposable
     public async Task<JobDetail> WaitForJobAsync(string jobId, CancellationToken ct = default)
     {
         var task = await Run(c => c.AddWaiter(jobId), ct).ConfigureAwait(false);
-        return await task.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await task.WaitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !task.IsCompleted)
+        {
+            // The caller gave up: its waiter goes (polling a long job with short tokens must not pile them up).
+            _ = Run(c => { c.RemoveWaiter(jobId, task); return true; }, CancellationToken.None)
+                .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
     }
 
     /// <summary>Every job state change from now on, in order, until the engine stops or the caller cancels.</summary>
@@ -346,6 +356,13 @@ public sealed class BatchEngine : IAsyncDisposable
             return Task.FromException<T>(new ObjectDisposedException(nameof(BatchEngine)));
         }
 
+        // A request whose token is cancelled before it is queued is not applied (as when it is cancelled while it waits
+        // for room); once queued, the loop applies it and the task reports that.
+        if (ct.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(ct);
+        }
+
         var write = _commands.WriteAsync(cmd, ct);
         if (write.IsCompletedSuccessfully)
         {
@@ -387,6 +404,14 @@ public sealed class BatchEngine : IAsyncDisposable
             var taken = 0;
             for (; taken < 4096 && reader.TryRead(out var cmd); taken++)
             {
+                if (_core.Stopping && !cmd.IsControl)
+                {
+                    // Queued behind the stop (a writer that waited for room): refused, not accepted by an engine that
+                    // will neither run nor journal it.
+                    cmd.Fail(new ObjectDisposedException(nameof(BatchEngine)));
+                    continue;
+                }
+
                 cmd.Execute(_core);
                 if (journaling)
                 {
@@ -592,20 +617,56 @@ public sealed class BatchEngine : IAsyncDisposable
     /// grace period) and their ends awaited for up to <paramref name="timeout"/>; those still running then are killed
     /// (in-process handlers abandoned); drivers are disposed.
     /// </summary>
-    public async Task StopAsync(TimeSpan timeout)
+    /// <param name="timeout">How long to wait for running attempts to end; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as they take.</param>
+    /// <remarks>A second call (or <see cref="DisposeAsync"/>) returns the first call's task: it completes when the engine has stopped.</remarks>
+    public Task StopAsync(TimeSpan timeout)
     {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "must be zero or more, or Timeout.InfiniteTimeSpan");
+        }
+
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            return;
+            return _stopped.Task;
+        }
+
+        return StopOnceAsync(timeout);
+    }
+
+    /// <summary>Completes when the first <see cref="StopAsync"/> has stopped the engine (every later call returns it).</summary>
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private async Task StopOnceAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await StopCoreAsync(timeout).ConfigureAwait(false);
+        }
+        finally
+        {
+            _stopped.TrySetResult();
+        }
+    }
+
+    private async Task StopCoreAsync(TimeSpan timeout)
+    {
+        // Task.WaitAsync takes up to ~49.7 days; longer (or infinite) means: no limit.
+        if (timeout == Timeout.InfiniteTimeSpan || timeout.TotalMilliseconds >= uint.MaxValue - 1)
+        {
+            timeout = Timeout.InfiniteTimeSpan;
         }
 
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        TimeSpan Left() => TimeSpan.FromTicks(Math.Max(0, (timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started)).Ticks));
+        TimeSpan Left() => timeout == Timeout.InfiniteTimeSpan
+            ? Timeout.InfiniteTimeSpan
+            : TimeSpan.FromTicks(Math.Max(0, (timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started)).Ticks));
+        bool TimeLeft() => timeout == Timeout.InfiniteTimeSpan || Left() > TimeSpan.Zero;
         try
         {
             // With a journal, the journal is closed first: attempts stopped now stay RUNNING in it, and the next start
             // ends them as host failures and retries them per retryStrategy instead of recording them FAILED.
-            var cmd = new FuncCommand<bool>(c => { c.Stopping = true; c.CommitJournal(); c.CloseJournal(); c.TerminateAll("Engine stopped"); return true; });
+            var cmd = new FuncCommand<bool>(c => { c.Stopping = true; c.CommitJournal(); c.CloseJournal(); c.TerminateAll("Engine stopped"); return true; }) { IsControl = true };
             if (_commands.TryWriteControl(cmd))
             {
                 await cmd.Task.WaitAsync(timeout).ConfigureAwait(false);
@@ -623,9 +684,9 @@ public sealed class BatchEngine : IAsyncDisposable
         var running = true;
         try
         {
-            while (Left() > TimeSpan.Zero)
+            while (TimeLeft())
             {
-                var check = new FuncCommand<int>(c => c.RunningAttempts);
+                var check = new FuncCommand<int>(c => c.RunningAttempts) { IsControl = true };
                 if (!_commands.TryWriteControl(check) || await check.Task.WaitAsync(Left()).ConfigureAwait(false) == 0)
                 {
                     running = false;
@@ -650,7 +711,7 @@ public sealed class BatchEngine : IAsyncDisposable
             // timeout): kill them now (SIGKILL; in-process handlers are abandoned) rather than wait out their grace.
             try
             {
-                var kill = new FuncCommand<bool>(c => { c.TerminateAll("Engine stopped", TimeSpan.Zero); return true; });
+                var kill = new FuncCommand<bool>(c => { c.TerminateAll("Engine stopped", TimeSpan.Zero); return true; }) { IsControl = true };
                 if (_commands.TryWriteControl(kill))
                 {
                     await kill.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
@@ -705,6 +766,9 @@ public sealed class BatchEngine : IAsyncDisposable
 
     private interface ICommand : Journal.IJournalAck
     {
+        /// <summary>An engine-control request (the stop's own steps): runs even once the engine is stopping.</summary>
+        bool IsControl { get; }
+
         void Execute(EngineCore core);
 
         void Complete();
@@ -717,6 +781,8 @@ public sealed class BatchEngine : IAsyncDisposable
     {
         private T? _result;
         private Exception? _error;
+
+        public bool IsControl { get; init; }
 
         public void Execute(EngineCore core)
         {

@@ -455,6 +455,22 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         _waiters.Clear();
     }
 
+    /// <summary>Forgets a waiter whose caller gave up (<see cref="BatchEngine.WaitForJobAsync"/> cancelled).</summary>
+    public void RemoveWaiter(string jobId, Task<JobDetail> waiter)
+    {
+        if (_waiters.TryGetValue(jobId, out var list))
+        {
+            list.RemoveAll(t => ReferenceEquals(t.Task, waiter));
+            if (list.Count == 0)
+            {
+                _waiters.Remove(jobId);
+            }
+        }
+    }
+
+    /// <summary>Waiters registered for a job (tests).</summary>
+    internal int WaiterCount(string jobId) => _waiters.TryGetValue(jobId, out var list) ? list.Count : 0;
+
     public Task<JobDetail> AddWaiter(string jobId)
     {
         if (!TryGetJob(jobId, out var job))
