@@ -725,6 +725,24 @@ internal sealed partial class EngineCore
 
         UnlinkFromHost(job, host);
         ReleaseAttemptResources(job, host);
+        try
+        {
+            EndAttempt(job, host, exit, now);
+        }
+        finally
+        {
+            // Only now does a child held by the array's cap take the freed slot: a retried child has gone back to the
+            // front first (AWS: a retry goes to the front), ahead of its waiting siblings.
+            if (job.Parent is { } parent)
+            {
+                UnparkChild(parent);
+            }
+        }
+    }
+
+    /// <summary>The attempt's record, then the job's next state: SUCCEEDED, a retry (RUNNABLE, at the front) or FAILED.</summary>
+    private void EndAttempt(Job job, Placement.Host host, AttemptExit exit, long now)
+    {
         if (job.TimeoutTimer is { } timer)
         {
             timer.Cancelled = true;
@@ -892,8 +910,7 @@ internal sealed partial class EngineCore
 
         if (job.Parent is { } parent)
         {
-            parent.RunningChildren--;
-            UnparkChild(parent);
+            parent.RunningChildren--; // the freed slot goes to a parked sibling once the attempt's end is decided (OnAttemptExited)
         }
 
         _capacityVersion++;

@@ -22,6 +22,8 @@ internal sealed partial class EngineCore
         WaitingProvision,
         /// <summary>The CE is at maxvCpus.</summary>
         AtMaxvCpus,
+        /// <summary>Fair share's computeReservation holds the capacity back for share identifiers not active yet.</summary>
+        Reserved,
     }
 
     /// <summary>
@@ -176,7 +178,14 @@ internal sealed partial class EngineCore
             var job = best.Ready.Min!;
             if (q.RunningVcpuMilli + job.Spec.Request.VcpuMilli > limit)
             {
-                break; // AWS computeReservation: capacity held back for share identifiers not yet active
+                // AWS computeReservation: capacity held back for share identifiers not yet active. The job says so (and
+                // a time-limit action on CAPACITY reasons applies to it as to any head waiting for capacity).
+                if (!headNoted)
+                {
+                    NoteBlockedHead(q, job, PlaceOutcome.Reserved);
+                }
+
+                break;
             }
 
             var outcome = TryPlace(job);
@@ -189,7 +198,9 @@ internal sealed partial class EngineCore
                     NoteBlockedHead(q, job, outcome);
                 }
 
-                if (++blockedShares > 64)
+                // Every share gets its turn: a cap here let the same blocked shares end every cycle, and a share after
+                // them never ran although capacity was free (AWS allows 500 active share identifiers per queue).
+                if (++blockedShares >= shares.Count)
                 {
                     break;
                 }
@@ -322,6 +333,8 @@ internal sealed partial class EngineCore
             : PlaceOutcome.NoCapacity;
     }
 
+    private const string ReservedReason = StatusReasons.InsufficientInstanceCapacity + " - held back by the scheduling policy's computeReservation for share identifiers that are not active yet";
+
     /// <summary>A blocked head gets a statusReason (AWS's codes plus counted filter reasons) and its time-limit timer.</summary>
     private void NoteBlockedHead(JobQueueState q, Job job, PlaceOutcome outcome)
     {
@@ -340,7 +353,11 @@ internal sealed partial class EngineCore
             PlaceOutcome.WaitingConsumable => "RESOURCE:CONSUMABLE_RESOURCE_UNAVAILABLE",
             _ => StatusReasons.InsufficientInstanceCapacity,
         };
-        if (job.StatusReason is null || !job.StatusReason.StartsWith(category, StringComparison.Ordinal))
+        if (outcome == PlaceOutcome.Reserved)
+        {
+            job.StatusReason = ReservedReason;
+        }
+        else if (job.StatusReason is null || !job.StatusReason.StartsWith(category, StringComparison.Ordinal))
         {
             job.StatusReason = outcome is PlaceOutcome.NoCapacity or PlaceOutcome.NeverFits ? Explained(q, job, category, now) : category;
         }
@@ -468,6 +485,14 @@ internal sealed partial class EngineCore
                 return;
             }
         }
+
+        // A new head that no action applies to: the previous head's timer goes (it is no longer the head).
+        if (!ReferenceEquals(q.TimedHead, job))
+        {
+            q.HeadTimer?.Cancelled = true;
+            q.HeadTimer = null;
+            q.TimedHead = null;
+        }
     }
 
     /// <summary>AWS jobStateTimeLimitActions: cancel a job stuck at the head of the queue in RUNNABLE.</summary>
@@ -478,6 +503,15 @@ internal sealed partial class EngineCore
         q.TimedHead = null;
         if (job is null || job.Seq != seq || job.State != JobState.Runnable || job.HeadSince < 0)
         {
+            return;
+        }
+
+        if (!ReferenceEquals(q.BlockedHead, job))
+        {
+            // Not the blocked head now (a retry went in front of it, or the queue is being looked at again): the next
+            // look at the head arms the timer of whichever job is there.
+            q.BlockedHead = null;
+            _dirty = true;
             return;
         }
 

@@ -85,6 +85,7 @@ internal class Job
         Forgotten = 16,
         InReadyQueue = 32,
         OwnSeq = 64,
+        StaleInDeque = 128,
     }
 
     private Flags _flags;
@@ -367,6 +368,13 @@ internal class Job
     {
         get => HasFlag(Flags.InReadyQueue);
         set => SetFlag(Flags.InReadyQueue, value);
+    }
+
+    /// <summary>A FIFO still holds a tombstone entry of this job (it left the queue other than from the front): see <see cref="Queues.JobDeque"/>.</summary>
+    public bool StaleInDeque
+    {
+        get => HasFlag(Flags.StaleInDeque);
+        set => SetFlag(Flags.StaleInDeque, value);
     }
 
     /// <summary>The submitter's activity, to link attempt traces to (null when nobody traced the submit).</summary>

@@ -5,7 +5,9 @@ namespace BatchCore.Queues;
 /// <summary>
 /// A FIFO of RUNNABLE jobs with push-front for retries (AWS: a retried job goes to the front of the queue).
 /// A job leaving RUNNABLE other than by <see cref="PopFront"/> (cancel, backfill) is left as a tombstone and skipped;
-/// tombstones are compacted when they outnumber live entries. Circular buffer: no allocation per job.
+/// tombstones are compacted when they outnumber live entries. Circular buffer: no allocation per job. A job that comes
+/// back while its tombstone is still here (a backfilled job that is retried) has the tombstone cleared first: read
+/// through the job's <c>InReadyQueue</c>, it would count as a second live entry (listed twice, started twice).
 /// </summary>
 internal sealed class JobDeque
 {
@@ -22,6 +24,7 @@ internal sealed class JobDeque
 
     public void PushBack(Job job)
     {
+        ClearTombstone(job);
         Grow();
         _items[(_head + _count) % _items.Length] = job;
         _count++;
@@ -31,6 +34,7 @@ internal sealed class JobDeque
 
     public void PushFront(Job job)
     {
+        ClearTombstone(job);
         Grow();
         _head = (_head - 1 + _items.Length) % _items.Length;
         _items[_head] = job;
@@ -45,6 +49,7 @@ internal sealed class JobDeque
     /// </summary>
     public void InsertBySeq(Job job)
     {
+        ClearTombstone(job);
         Grow();
         var pos = 0;
         while (pos < _count && (_items[(_head + pos) % _items.Length] is not { } j || j.Seq <= job.Seq))
@@ -68,10 +73,15 @@ internal sealed class JobDeque
     {
         while (_count > 0)
         {
-            var job = _items[_head]!;
-            if (job.InReadyQueue)
+            var job = _items[_head];
+            if (job is { InReadyQueue: true })
             {
                 return job;
+            }
+
+            if (job is not null)
+            {
+                job.StaleInDeque = false; // its tombstone goes now
             }
 
             _items[_head] = null;
@@ -103,7 +113,28 @@ internal sealed class JobDeque
         }
 
         job.InReadyQueue = false;
+        job.StaleInDeque = true;
         _live--;
+    }
+
+    /// <summary>Before <paramref name="job"/> is queued again: its old tombstone, if any, becomes an empty slot.</summary>
+    private void ClearTombstone(Job job)
+    {
+        if (!job.StaleInDeque)
+        {
+            return;
+        }
+
+        job.StaleInDeque = false;
+        for (var i = 0; i < _count; i++)
+        {
+            var at = (_head + i) % _items.Length;
+            if (ReferenceEquals(_items[at], job))
+            {
+                _items[at] = null;
+                return;
+            }
+        }
     }
 
     /// <summary>Drops tombstones when they outnumber live entries. Not called while positions are being iterated.</summary>
@@ -146,6 +177,10 @@ internal sealed class JobDeque
             if (job is not null && job.InReadyQueue)
             {
                 fresh[n++] = job;
+            }
+            else if (job is not null)
+            {
+                job.StaleInDeque = false; // its tombstone is dropped
             }
         }
 
