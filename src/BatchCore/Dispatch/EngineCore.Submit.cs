@@ -66,6 +66,7 @@ internal sealed partial class EngineCore
 
         if (r.ContainerOverrides is { } co)
         {
+            ResourceValidation.ValidateCommand(co.Command, p, "containerOverrides.command");
             ResourceValidation.ValidateEnvironment(co.Environment, p, "containerOverrides.environment");
             ResourceValidation.ValidateResourceRequirements(co.ResourceRequirements, p, "containerOverrides.resourceRequirements");
             p.Range(co.Vcpus, 1, 10_000, "containerOverrides.vcpus");

@@ -509,12 +509,29 @@ internal static class ResourceValidation
     }
 
     // recovering: rules added after a replayed journal record may have been written are not applied.
+    /// <summary>A command's arguments are strings: a null one (YAML <c>~</c>, JSON <c>null</c>) is refused, naming its index.</summary>
+    public static void ValidateCommand(IReadOnlyList<string>? command, Problems p, string f)
+    {
+        for (var i = 0; i < (command?.Count ?? 0); i++)
+        {
+            if (command![i] is null)
+            {
+                p.Add(f + "[" + i.ToString(CultureInfo.InvariantCulture) + "]", "must be a string, was null");
+            }
+        }
+    }
+
     public static void ValidateContainer(ContainerProperties cp, bool fargate, Problems p, string f, bool hasHandler = false, bool recovering = false)
     {
         p.MaxLength(cp.Image, 255, f + ".image");
         if (cp.Image is null && (cp.Command is null || cp.Command.Count == 0) && !hasHandler)
         {
             p.Add(f, "needs an image or a command");
+        }
+
+        if (!recovering)
+        {
+            ValidateCommand(cp.Command, p, f + ".command");
         }
 
         ValidateEnvironment(cp.Environment, p, f + ".environment");

@@ -477,4 +477,18 @@ public class ValidationTests
         var e = Assert.Throws<BatchClientException>(() => new BatchEngine(new BatchEngineOptions { RequestQueueCapacity = 0 }));
         Assert.Contains("options.requestQueueCapacity must be between 1", e.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>A null command argument (YAML <c>~</c>, JSON <c>null</c>) is refused naming its index; it crashed SubmitJob with a NullReferenceException.</summary>
+    [Fact]
+    public async Task NullCommandArguments_AreRefused_NamingTheIndex()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var def = TestEngine.Definition("nulls");
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.RegisterJobDefinitionAsync(def with { ContainerProperties = def.ContainerProperties! with { Command = ["echo", null!] } }, ct));
+        Assert.Contains("containerProperties.command[1] must be a string, was null", e.Message, StringComparison.Ordinal);
+
+        e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job() with { ContainerOverrides = new() { Command = [null!, "x"] } }, ct));
+        Assert.Contains("containerOverrides.command[0] must be a string, was null", e.Message, StringComparison.Ordinal);
+    }
 }
