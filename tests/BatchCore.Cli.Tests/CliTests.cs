@@ -184,6 +184,32 @@ public sealed class RunTests
         }
     }
 
+    /// <summary>A state directory resumes only the spec it was made for: another spec is refused, not replaced by the old run's results.</summary>
+    [Fact]
+    public async Task Run_WithTheStateOfAnotherSpec_IsRefused()
+    {
+        var state = Path.Combine(Path.GetTempPath(), "batchcore-state-" + Guid.NewGuid().ToString("N"));
+        var other = Path.Combine(Path.GetTempPath(), "batchcore-other-" + Guid.NewGuid().ToString("N") + ".yaml");
+        try
+        {
+            var first = await Cli.RunAsync("run", Cli.Spec("valid.yaml"), "--state", state);
+            Assert.True(first.ExitCode == 0, first.StandardError);
+            File.WriteAllText(other, File.ReadAllText(Cli.Spec("valid.yaml")) + "\n# changed\n");
+            var second = await Cli.RunAsync("run", other, "--state", state);
+            Assert.Equal(2, second.ExitCode);
+            Assert.Contains("holds a run of another spec", second.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("Resuming", second.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(other);
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
     [Fact]
     public async Task Run_WithState_Again_ResumesWithoutRunningDoneJobsAgain()
     {

@@ -39,6 +39,12 @@ internal static class RunCommand
     /// <summary>The spec's jobs and their ids, written once all are submitted (durably, in the journal).</summary>
     public const string RunStateFileName = "run.json";
 
+    /// <summary>Beside <see cref="RunStateFileName"/>: the SHA-256 of the spec the run came from, so a state directory resumes only its own spec.</summary>
+    public const string RunSpecFileName = "run.spec.sha256";
+
+    private static string SpecFingerprint(FileInfo file) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file.FullName)));
+
     private static async Task<int> RunAsync(FileInfo file, bool json, bool allowShortTimeouts, DirectoryInfo? stateDir, CancellationToken ct)
     {
         // 1. Validate in a throwaway engine: nothing runs unless the whole spec is valid.
@@ -70,6 +76,14 @@ internal static class RunCommand
             {
                 var applier = new SpecApplier(engine);
                 var runFile = stateDir is null ? null : Path.Combine(stateDir.FullName, RunStateFileName);
+                var specFile = stateDir is null ? null : Path.Combine(stateDir.FullName, RunSpecFileName);
+                if (runFile is not null && File.Exists(runFile) && File.Exists(specFile) &&
+                    !string.Equals((await File.ReadAllTextAsync(specFile!, CancellationToken.None)).Trim(), SpecFingerprint(file), StringComparison.OrdinalIgnoreCase))
+                {
+                    await Console.Error.WriteLineAsync($"{stateDir!.FullName} holds a run of another spec (or of an earlier version of {file.Name}): use another --state directory, or remove this one to start again.");
+                    return ExitCodes.InvalidInput;
+                }
+
                 if (runFile is not null && File.Exists(runFile))
                 {
                     // Resume: the journal recovered every job; the run file maps the spec's jobs to them. Jobs already
@@ -93,6 +107,7 @@ internal static class RunCommand
                     await applier.ApplyAsync(doc, Engines.WithDefaultProvider, CancellationToken.None, skipDocker);
                     if (runFile is not null && applier.Problems.Count == 0)
                     {
+                        await File.WriteAllTextAsync(specFile!, SpecFingerprint(file), CancellationToken.None);
                         await File.WriteAllTextAsync(runFile, JsonSerializer.Serialize(applier.Jobs), CancellationToken.None);
                     }
                 }
