@@ -184,6 +184,39 @@ public sealed class RunTests
         }
     }
 
+    /// <summary>A job no host can ever hold (and no time-limit action to cancel it) ends the run with its reason instead of waiting forever.</summary>
+    [Fact]
+    public async Task Run_WithAJobNoHostCanHold_StopsWithTheReason()
+    {
+        var spec = Path.Combine(Path.GetTempPath(), "batchcore-toobig-" + Guid.NewGuid().ToString("N") + ".yaml");
+        File.WriteAllText(spec, """
+            computeEnvironments:
+              - computeEnvironmentName: local
+                type: UNMANAGED
+                hosts: [{ hostName: h0, driver: process, vcpus: 2, memoryMiB: 2048 }]
+            jobQueues:
+              - { jobQueueName: q, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: local }] }
+            jobDefinitions:
+              - jobDefinitionName: big
+                type: container
+                containerProperties:
+                  command: [sh, -c, 'true']
+                  resourceRequirements: [{ type: VCPU, value: "64" }, { type: MEMORY, value: "256" }]
+            jobs:
+              - { jobName: too-big, jobQueue: q, jobDefinition: big }
+            """);
+        try
+        {
+            var run = await Cli.RunAsync("run", spec);
+            Assert.Equal(1, run.ExitCode);
+            Assert.Contains("job too-big can never start: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", run.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(spec);
+        }
+    }
+
     /// <summary>A state directory resumes only the spec it was made for: another spec is refused, not replaced by the old run's results.</summary>
     [Fact]
     public async Task Run_WithTheStateOfAnotherSpec_IsRefused()

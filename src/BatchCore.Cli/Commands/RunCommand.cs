@@ -134,9 +134,20 @@ internal static class RunCommand
                 var waits = applier.Jobs.Select(j => engine.WaitForJobAsync(j.JobId, CancellationToken.None)).ToList();
                 var all = Task.WhenAll(waits);
                 var interrupted = false;
+                var stalledRun = false;
                 try
                 {
                     await ShowProgressAsync(engine, applier.Jobs, queues, all, file.Name, json, interrupt.Token);
+                }
+                catch (StalledRunException stall)
+                {
+                    stalledRun = true;
+                    foreach (var (name, reason) in stall.Jobs)
+                    {
+                        await Console.Error.WriteLineAsync($"job {name} can never start: {reason}");
+                    }
+
+                    await Console.Error.WriteLineAsync("Nothing is running and these jobs wait for hosts that none of their compute environments can give them: stopping.");
                 }
                 catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
                 {
@@ -179,7 +190,7 @@ internal static class RunCommand
                     return ExitCodes.Interrupted;
                 }
 
-                return details.Any(d => d.Status == JobStatus.FAILED) ? ExitCodes.JobFailed : ExitCodes.Success;
+                return stalledRun || details.Any(d => d.Status == JobStatus.FAILED) ? ExitCodes.JobFailed : ExitCodes.Success;
             }
             finally
             {
@@ -202,11 +213,17 @@ internal static class RunCommand
             var first = await Progress.TakeAsync(engine, jobs, queues, ct);
             await AnsiConsole.Live(Render(first, title, DateTime.UtcNow - started)).AutoClear(true).StartAsync(async ctx =>
             {
+                var stalledFor = 0;
                 while (!all.IsCompleted)
                 {
                     await Task.WhenAny(all, Task.Delay(PollInterval, ct));
                     ct.ThrowIfCancellationRequested();
-                    ctx.UpdateTarget(Render(await Progress.TakeAsync(engine, jobs, queues, ct), title, DateTime.UtcNow - started));
+                    var p = await Progress.TakeAsync(engine, jobs, queues, ct);
+                    ctx.UpdateTarget(Render(p, title, DateTime.UtcNow - started));
+                    if (StallSeenTwice(p, ref stalledFor) && !await QueuesHaveTimeLimitsAsync(engine, queues, ct))
+                    {
+                        throw new StalledRunException(p.NeverRun);
+                    }
                 }
             });
             return;
@@ -215,11 +232,17 @@ internal static class RunCommand
         // Not a terminal: a plain line when the counts change, at most every PlainInterval.
         var writer = json ? Console.Error : Console.Out;
         string? last = null;
+        var stalled = 0;
         while (!all.IsCompleted)
         {
             await Task.WhenAny(all, Task.Delay(PlainInterval, ct));
             ct.ThrowIfCancellationRequested();
             var p = await Progress.TakeAsync(engine, jobs, queues, ct);
+            if (StallSeenTwice(p, ref stalled) && !await QueuesHaveTimeLimitsAsync(engine, queues, ct))
+            {
+                throw new StalledRunException(p.NeverRun);
+            }
+
             var line = p.Line();
             if (line != last)
             {
@@ -227,6 +250,28 @@ internal static class RunCommand
                 last = line;
             }
         }
+    }
+
+    /// <summary>The run cannot finish: jobs wait RUNNABLE for a host none of their environments can ever give them.</summary>
+    private sealed class StalledRunException(List<(string JobName, string Reason)> jobs) : Exception("the run cannot finish")
+    {
+        public List<(string JobName, string Reason)> Jobs { get; } = jobs;
+    }
+
+    /// <summary>
+    /// A stall seen on two looks in a row ends the run, unless a queue has jobStateTimeLimitActions (which will cancel
+    /// such jobs in time, as AWS does): waiting forever on a job no host can hold helps nobody.
+    /// </summary>
+    private static bool StallSeenTwice(Progress p, ref int seen)
+    {
+        seen = p.Stalled ? seen + 1 : 0;
+        return seen >= 2;
+    }
+
+    private static async Task<bool> QueuesHaveTimeLimitsAsync(BatchEngine engine, List<string> queues, CancellationToken ct)
+    {
+        var described = await engine.DescribeJobQueuesAsync(new DescribeJobQueuesRequest { JobQueues = queues.Take(100).ToList() }, ct);
+        return described.JobQueues.Any(q => q.JobStateTimeLimitActions is { Count: > 0 });
     }
 
     private static Rows Render(Progress p, string title, TimeSpan elapsed)
@@ -272,8 +317,15 @@ internal static class RunCommand
     ];
 
     /// <summary>One look at the jobs: count per status (array children counted, parents not), running attempts.</summary>
-    private sealed record Progress(Dictionary<string, int> Counts, int Total, int Done, List<RunningAttempt> Running)
+    private sealed record Progress(Dictionary<string, int> Counts, int Total, int Done, List<RunningAttempt> Running, List<(string JobName, string Reason)> NeverRun)
     {
+        /// <summary>
+        /// Nothing runs, and every job still waiting is RUNNABLE with a MISCONFIGURATION reason (no host can ever hold it, or
+        /// its environment is at maxvCpus with nothing running) or PENDING behind such jobs: nothing will change.
+        /// </summary>
+        public bool Stalled => NeverRun.Count > 0 && Done < Total && Counts[JobStatus.SUBMITTED] == 0 && Counts[JobStatus.STARTING] == 0
+            && Counts[JobStatus.RUNNING] == 0 && Counts[JobStatus.RUNNABLE] == NeverRun.Count;
+
         public string Line() =>
             string.Join(" ", JobStatus.All.Select(s => s + " " + Counts.GetValueOrDefault(s).ToString(CultureInfo.InvariantCulture)))
             + string.Create(CultureInfo.InvariantCulture, $" ({Done}/{Total} done)");
@@ -281,6 +333,7 @@ internal static class RunCommand
         public static async Task<Progress> TakeAsync(BatchEngine engine, List<SubmittedJob> jobs, List<string> queues, CancellationToken ct)
         {
             var counts = JobStatus.All.ToDictionary(s => s, _ => 0);
+            var neverRun = new List<(string, string)>();
             foreach (var chunk in jobs.Chunk(100))
             {
                 foreach (var d in await engine.DescribeJobsAsync(chunk.Select(j => j.JobId).ToList(), ct))
@@ -295,6 +348,10 @@ internal static class RunCommand
                     else
                     {
                         counts[d.Status]++;
+                        if (d.Status == JobStatus.RUNNABLE && d.StatusReason?.StartsWith("MISCONFIGURATION:", StringComparison.Ordinal) == true)
+                        {
+                            neverRun.Add((d.JobName, d.StatusReason));
+                        }
                     }
                 }
             }
@@ -308,7 +365,7 @@ internal static class RunCommand
             }
 
             var total = jobs.Sum(j => j.ArraySize ?? 1);
-            return new Progress(counts, total, counts[JobStatus.SUCCEEDED] + counts[JobStatus.FAILED], running);
+            return new Progress(counts, total, counts[JobStatus.SUCCEEDED] + counts[JobStatus.FAILED], running, neverRun);
         }
     }
 
