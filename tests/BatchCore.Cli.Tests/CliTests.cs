@@ -184,6 +184,39 @@ public sealed class RunTests
         }
     }
 
+    /// <summary>simulate --spec reports what is wrong with the spec (as validate does), and an unwritable --charts path is an error, not a stack trace.</summary>
+    [Fact]
+    public async Task Simulate_NamesSpecProblems_AndAnUnwritableChartsPath()
+    {
+        var spec = Path.Combine(Path.GetTempPath(), "batchcore-typo-" + Guid.NewGuid().ToString("N") + ".yaml");
+        File.WriteAllText(spec, """
+            computeEnvironments:
+              - computeEnvironmentName: m
+                type: MANAGED
+                computeResources: { type: EC2, maxvCpu: 16, instanceTypes: [c6i.large], subnets: [s], securityGroupIds: [g], instanceRole: r }
+            """);
+        try
+        {
+            var typo = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--spec", spec);
+            Assert.Equal(2, typo.ExitCode);
+            Assert.Contains("maxvCpu", typo.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("has no MANAGED compute environment", typo.StandardError, StringComparison.Ordinal);
+
+            var missing = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--spec", spec + ".nope");
+            Assert.Equal(2, missing.ExitCode);
+            Assert.Contains("cannot be read", missing.StandardError, StringComparison.Ordinal);
+
+            var charts = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--profile", "ec2", "--charts", spec);
+            Assert.Equal(2, charts.ExitCode);
+            Assert.Contains("the charts cannot be written there", charts.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", charts.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(spec);
+        }
+    }
+
     /// <summary>A job no host can ever hold (and no time-limit action to cancel it) ends the run with its reason instead of waiting forever.</summary>
     [Fact]
     public async Task Run_WithAJobNoHostCanHold_StopsWithTheReason()

@@ -57,6 +57,17 @@ internal static class SimulateCommand
         if (specFile is not null)
         {
             var doc = SpecDocument.Load(specFile.FullName);
+            if (doc.Problems.Count > 0)
+            {
+                // A missing file, a syntax error or a mistyped field, said as `validate` says it (not "no environment").
+                foreach (var problem in doc.Problems)
+                {
+                    await Console.Error.WriteLineAsync("error: --spec " + problem);
+                }
+
+                return ExitCodes.InvalidInput;
+            }
+
             custom = doc.ComputeEnvironments
                 .Select(e => e.Request)
                 .OfType<CreateComputeEnvironmentRequest>()
@@ -122,9 +133,17 @@ internal static class SimulateCommand
 
         if (chartsDir is not null)
         {
-            foreach (var file in SimulationCharts.Write(report, chartsDir.FullName))
+            try
             {
-                await Console.Error.WriteLineAsync("chart: " + file);
+                foreach (var file in SimulationCharts.Write(report, chartsDir.FullName))
+                {
+                    await Console.Error.WriteLineAsync("chart: " + file);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await Console.Error.WriteLineAsync($"error: --charts {chartsDir.FullName}: the charts cannot be written there: {e.Message}");
+                return ExitCodes.InvalidInput;
             }
         }
 
