@@ -184,6 +184,45 @@ public sealed class RunTests
         }
     }
 
+    /// <summary>Unquoted YAML numbers in string fields keep the text they were written with (a command argument `1.10` ran as `1.1`).</summary>
+    [Fact]
+    public async Task Run_YamlNumbersInCommandArguments_KeepTheirText()
+    {
+        var spec = Path.Combine(Path.GetTempPath(), "batchcore-numbers-" + Guid.NewGuid().ToString("N") + ".yaml");
+        var state = Path.Combine(Path.GetTempPath(), "batchcore-state-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(spec, """
+            computeEnvironments:
+              - computeEnvironmentName: local
+                type: UNMANAGED
+                hosts: [{ hostName: h0, driver: process, vcpus: 1, memoryMiB: 1024 }]
+            jobQueues:
+              - { jobQueueName: q, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: local }] }
+            jobDefinitions:
+              - jobDefinitionName: echo
+                type: container
+                containerProperties:
+                  command: [echo, 1.10, 1e3, 007, 12345678901234567890, -0.50]
+                  resourceRequirements: [{ type: VCPU, value: 1 }, { type: MEMORY, value: 128 }]
+            jobs:
+              - { jobName: numbers, jobQueue: q, jobDefinition: echo }
+            """);
+        try
+        {
+            var run = await Cli.RunAsync("run", spec, "--state", state);
+            Assert.True(run.ExitCode == 0, run.StandardError);
+            var logs = await Cli.RunAsync("logs", "numbers", "--state", state);
+            Assert.Contains("1.10 1e3 007 12345678901234567890 -0.50", logs.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(spec);
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
     /// <summary>simulate --spec reports what is wrong with the spec (as validate does), and an unwritable --charts path is an error, not a stack trace.</summary>
     [Fact]
     public async Task Simulate_NamesSpecProblems_AndAnUnwritableChartsPath()

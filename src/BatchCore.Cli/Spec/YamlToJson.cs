@@ -65,6 +65,61 @@ internal static class YamlToJson
         }
     }
 
+    /// <summary>Whether <paramref name="v"/> is a number as JSON writes one (sign, digits without a leading zero, fraction, exponent).</summary>
+    private static bool IsJsonNumber(string v)
+    {
+        var i = 0;
+        if (i < v.Length && v[i] == '-')
+        {
+            i++;
+        }
+
+        if (i >= v.Length || !char.IsAsciiDigit(v[i]) || (v[i] == '0' && i + 1 < v.Length && char.IsAsciiDigit(v[i + 1])))
+        {
+            return false;
+        }
+
+        while (i < v.Length && char.IsAsciiDigit(v[i]))
+        {
+            i++;
+        }
+
+        if (i < v.Length && v[i] == '.')
+        {
+            i++;
+            if (i >= v.Length || !char.IsAsciiDigit(v[i]))
+            {
+                return false;
+            }
+
+            while (i < v.Length && char.IsAsciiDigit(v[i]))
+            {
+                i++;
+            }
+        }
+
+        if (i < v.Length && v[i] is 'e' or 'E')
+        {
+            i++;
+            if (i < v.Length && v[i] is '+' or '-')
+            {
+                i++;
+            }
+
+            if (i >= v.Length || !char.IsAsciiDigit(v[i]))
+            {
+                return false;
+            }
+
+            while (i < v.Length && char.IsAsciiDigit(v[i]))
+            {
+                i++;
+            }
+        }
+
+        return i == v.Length;
+    }
+
     private static JsonNode? Scalar(YamlScalarNode scalar)
     {
         var v = scalar.Value ?? "";
@@ -83,15 +138,15 @@ internal static class YamlToJson
                 return JsonValue.Create(false);
         }
 
-        if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
+        // A number keeps the text it was written with (`1.10` stays 1.10, `1e3` stays 1e3 for a string field such as a
+        // command argument; a number field reads it either way); text JSON has no number for (`+5`, `.5`) stays a string,
+        // which number fields also read.
+        var isNumber = long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+            || (v.Length > 0 && (char.IsAsciiDigit(v[0]) || v[0] is '-' or '+' or '.')
+                && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d));
+        if (isNumber && IsJsonNumber(v))
         {
-            return JsonValue.Create(l);
-        }
-
-        if (v.Length > 0 && (char.IsAsciiDigit(v[0]) || v[0] is '-' or '+' or '.')
-            && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d))
-        {
-            return JsonValue.Create(d);
+            return JsonNode.Parse(v);
         }
 
         return JsonValue.Create(v);
