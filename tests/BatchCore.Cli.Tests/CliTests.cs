@@ -184,6 +184,39 @@ public sealed class RunTests
         }
     }
 
+    /// <summary>A job whose command cannot start shows why in the run's table (the generic reason hid it in jobs.json).</summary>
+    [Fact]
+    public async Task Run_ACommandThatCannotStart_ShowsWhy()
+    {
+        var spec = Path.Combine(Path.GetTempPath(), "batchcore-nobinary-" + Guid.NewGuid().ToString("N") + ".yaml");
+        File.WriteAllText(spec, """
+            computeEnvironments:
+              - computeEnvironmentName: local
+                type: UNMANAGED
+                hosts: [{ hostName: h0, driver: process, vcpus: 1, memoryMiB: 1024 }]
+            jobQueues:
+              - { jobQueueName: q, priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: local }] }
+            jobDefinitions:
+              - jobDefinitionName: missing
+                type: container
+                containerProperties:
+                  command: [no-such-binary-xyz]
+                  resourceRequirements: [{ type: VCPU, value: 1 }, { type: MEMORY, value: 128 }]
+            jobs:
+              - { jobName: m, jobQueue: q, jobDefinition: missing }
+            """);
+        try
+        {
+            var run = await Cli.RunAsync("run", spec, "--output", "table");
+            Assert.Equal(1, run.ExitCode);
+            Assert.Contains("CannotStartContainerError", run.StandardOutput.Replace("\n", "", StringComparison.Ordinal).Replace("│", "", StringComparison.Ordinal).Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(spec);
+        }
+    }
+
     /// <summary>Unquoted YAML numbers in string fields keep the text they were written with (a command argument `1.10` ran as `1.1`).</summary>
     [Fact]
     public async Task Run_YamlNumbersInCommandArguments_KeepTheirText()

@@ -82,7 +82,10 @@ internal static class JobReport
             var last = d.Attempts.Count > 0 ? d.Attempts[^1] : null;
             var duration = d.StartedAt is { } s && d.StoppedAt is { } e ? TimeSpan.FromMilliseconds(e - s).TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + "s" : "";
             // A succeeded job's reason ("Essential container in task exited") says nothing; a failed one's says why.
-            var reason = d.Status == JobStatus.FAILED ? d.StatusReason ?? last?.Container?.Reason ?? "" : "";
+            // The container's reason says what the generic one hides (CannotStartContainerError: executable file not found).
+            var reason = d.Status != JobStatus.FAILED ? ""
+                : d.StatusReason is StatusReasons.Essential && last?.Container?.Reason is { } why ? d.StatusReason + ": " + why
+                : d.StatusReason ?? last?.Container?.Reason ?? "";
             var id = isChild ? ":" + d.ArrayProperties!.Index!.Value.ToString(CultureInfo.InvariantCulture) : d.JobId;
             table.AddRow(
                 Markup.Escape(name),
