@@ -12,6 +12,21 @@ internal static class Cli
 
     public static string Spec(string name) => Path.Combine(AppContext.BaseDirectory, "Specs", name);
 
+    /// <summary>A spec written to a temporary file for one test; disposing deletes it.</summary>
+    public static TempFile TempSpec(string yaml)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "batchcore-spec-" + Guid.NewGuid().ToString("N") + ".yaml");
+        File.WriteAllText(path, yaml);
+        return new TempFile(path);
+    }
+
+    public sealed class TempFile(string path) : IDisposable
+    {
+        public string Path { get; } = path;
+
+        public void Dispose() => File.Delete(Path);
+    }
+
     public static async Task<BufferedCommandResult> RunAsync(params string[] args)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2)); // a hang fails the test instead of the run

@@ -188,8 +188,7 @@ public sealed class RunTests
     [Fact]
     public async Task Run_ACommandThatCannotStart_ShowsWhy()
     {
-        var spec = Path.Combine(Path.GetTempPath(), "batchcore-nobinary-" + Guid.NewGuid().ToString("N") + ".yaml");
-        File.WriteAllText(spec, """
+        using var file = Cli.TempSpec("""
             computeEnvironments:
               - computeEnvironmentName: local
                 type: UNMANAGED
@@ -205,16 +204,10 @@ public sealed class RunTests
             jobs:
               - { jobName: m, jobQueue: q, jobDefinition: missing }
             """);
-        try
-        {
-            var run = await Cli.RunAsync("run", spec, "--output", "table");
-            Assert.Equal(1, run.ExitCode);
-            Assert.Contains("CannotStartContainerError", run.StandardOutput.Replace("\n", "", StringComparison.Ordinal).Replace("│", "", StringComparison.Ordinal).Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(spec);
-        }
+        var spec = file.Path;
+        var run = await Cli.RunAsync("run", spec, "--output", "table");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("CannotStartContainerError", run.StandardOutput.Replace("\n", "", StringComparison.Ordinal).Replace("│", "", StringComparison.Ordinal).Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
     }
 
     /// <summary>Unquoted YAML numbers in string fields keep the text they were written with (a command argument `1.10` ran as `1.1`).</summary>
@@ -260,41 +253,33 @@ public sealed class RunTests
     [Fact]
     public async Task Simulate_NamesSpecProblems_AndAnUnwritableChartsPath()
     {
-        var spec = Path.Combine(Path.GetTempPath(), "batchcore-typo-" + Guid.NewGuid().ToString("N") + ".yaml");
-        File.WriteAllText(spec, """
+        using var file = Cli.TempSpec("""
             computeEnvironments:
               - computeEnvironmentName: m
                 type: MANAGED
                 computeResources: { type: EC2, maxvCpu: 16, instanceTypes: [c6i.large], subnets: [s], securityGroupIds: [g], instanceRole: r }
             """);
-        try
-        {
-            var typo = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--spec", spec);
-            Assert.Equal(2, typo.ExitCode);
-            Assert.Contains("maxvCpu", typo.StandardError, StringComparison.Ordinal);
-            Assert.DoesNotContain("has no MANAGED compute environment", typo.StandardError, StringComparison.Ordinal);
+        var spec = file.Path;
+        var typo = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--spec", spec);
+        Assert.Equal(2, typo.ExitCode);
+        Assert.Contains("maxvCpu", typo.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("has no MANAGED compute environment", typo.StandardError, StringComparison.Ordinal);
 
-            var missing = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--spec", spec + ".nope");
-            Assert.Equal(2, missing.ExitCode);
-            Assert.Contains("cannot be read", missing.StandardError, StringComparison.Ordinal);
+        var missing = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--spec", spec + ".nope");
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("cannot be read", missing.StandardError, StringComparison.Ordinal);
 
-            var charts = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--profile", "ec2", "--charts", spec);
-            Assert.Equal(2, charts.ExitCode);
-            Assert.Contains("the charts cannot be written there", charts.StandardError, StringComparison.Ordinal);
-            Assert.DoesNotContain("Unhandled exception", charts.StandardError, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(spec);
-        }
+        var charts = await Cli.RunAsync("simulate", "--workload", Cli.Spec("small.jsonl"), "--profile", "ec2", "--charts", spec);
+        Assert.Equal(2, charts.ExitCode);
+        Assert.Contains("the charts cannot be written there", charts.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", charts.StandardError, StringComparison.Ordinal);
     }
 
     /// <summary>A job no host can ever hold (and no time-limit action to cancel it) ends the run with its reason instead of waiting forever.</summary>
     [Fact]
     public async Task Run_WithAJobNoHostCanHold_StopsWithTheReason()
     {
-        var spec = Path.Combine(Path.GetTempPath(), "batchcore-toobig-" + Guid.NewGuid().ToString("N") + ".yaml");
-        File.WriteAllText(spec, """
+        using var file = Cli.TempSpec("""
             computeEnvironments:
               - computeEnvironmentName: local
                 type: UNMANAGED
@@ -310,16 +295,10 @@ public sealed class RunTests
             jobs:
               - { jobName: too-big, jobQueue: q, jobDefinition: big }
             """);
-        try
-        {
-            var run = await Cli.RunAsync("run", spec);
-            Assert.Equal(1, run.ExitCode);
-            Assert.Contains("job too-big can never start: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", run.StandardError, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(spec);
-        }
+        var spec = file.Path;
+        var run = await Cli.RunAsync("run", spec);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("job too-big can never start: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT", run.StandardError, StringComparison.Ordinal);
     }
 
     /// <summary>A state directory resumes only the spec it was made for: another spec is refused, not replaced by the old run's results.</summary>
