@@ -270,8 +270,16 @@ internal static class RunCommand
 
     private static async Task<bool> QueuesHaveTimeLimitsAsync(BatchEngine engine, List<string> queues, CancellationToken ct)
     {
-        var described = await engine.DescribeJobQueuesAsync(new DescribeJobQueuesRequest { JobQueues = queues.Take(100).ToList() }, ct);
-        return described.JobQueues.Any(q => q.JobStateTimeLimitActions is { Count: > 0 });
+        foreach (var chunk in queues.Chunk(100))
+        {
+            var described = await engine.DescribeJobQueuesAsync(new DescribeJobQueuesRequest { JobQueues = chunk }, ct);
+            if (described.JobQueues.Any(q => q.JobStateTimeLimitActions is { Count: > 0 }))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static Rows Render(Progress p, string title, TimeSpan elapsed)
@@ -320,8 +328,8 @@ internal static class RunCommand
     private sealed record Progress(Dictionary<string, int> Counts, int Total, int Done, List<RunningAttempt> Running, List<(string JobName, string Reason)> NeverRun)
     {
         /// <summary>
-        /// Nothing runs, and every job still waiting is RUNNABLE with a MISCONFIGURATION reason (no host can ever hold it, or
-        /// its environment is at maxvCpus with nothing running) or PENDING behind such jobs: nothing will change.
+        /// Nothing runs, and every job still waiting is RUNNABLE with MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (no
+        /// environment of its queue can ever hold it) or PENDING behind such jobs: nothing will change.
         /// </summary>
         public bool Stalled => NeverRun.Count > 0 && Done < Total && Counts[JobStatus.SUBMITTED] == 0 && Counts[JobStatus.STARTING] == 0
             && Counts[JobStatus.RUNNING] == 0 && Counts[JobStatus.RUNNABLE] == NeverRun.Count;
@@ -348,7 +356,9 @@ internal static class RunCommand
                     else
                     {
                         counts[d.Status]++;
-                        if (d.Status == JobStatus.RUNNABLE && d.StatusReason?.StartsWith("MISCONFIGURATION:", StringComparison.Ordinal) == true)
+                        // Only a job no environment of its queue can ever hold: at maxvCpus is not forever (idle
+                        // instances scale in and make room), a job never fits.
+                        if (d.Status == JobStatus.RUNNABLE && d.StatusReason?.StartsWith(StatusReasons.JobResourceRequirement, StringComparison.Ordinal) == true)
                         {
                             neverRun.Add((d.JobName, d.StatusReason));
                         }

@@ -256,8 +256,11 @@ internal sealed partial class EngineCore
         var pending = Path.Combine(directory, SnapshotFileName) + ".tmp";
         if (File.Exists(pending))
         {
-            File.Delete(pending);
+            // The journal back first, made durable; only then the marker that said so goes (the other order, cut
+            // between the two, read as "the snapshot has it" at the next start, and the journal was deleted).
             File.Move(replaced, Path.Combine(directory, JournalFileName), overwrite: true);
+            DirectorySync.Fsync(directory);
+            File.Delete(pending);
         }
         else
         {

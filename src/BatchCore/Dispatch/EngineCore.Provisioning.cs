@@ -1202,11 +1202,6 @@ internal sealed partial class EngineCore
         host.InterruptionTimer = AddTimer(new TimerEntry { Kind = TimerKind.SpotInterruption, DueMs = due, Target = host });
     }
 
-    /// <summary>
-    /// A spot interruption (EC2 Spot and Fargate Spot): the 2-minute notice drains the host (no new attempts), then its
-    /// attempts end as host failures with a statusReason naming the interruption and retry per retryStrategy. A CE
-    /// that would fall below minvCpus gets a replacement instance.
-    /// </summary>
     /// <summary>Tests: a spot interruption of <paramref name="host"/> now (a first call gives the notice, a second ends its attempts).</summary>
     internal void InterruptSpotHost(Host host) => OnSpotInterruption(host);
 
@@ -1214,6 +1209,11 @@ internal sealed partial class EngineCore
     internal Host? HostNamed(string ceName, string hostName) =>
         _ces.TryGetValue(ceName, out var ce) && ce.Hosts.TryGetValue(hostName, out var host) ? host : null;
 
+    /// <summary>
+    /// A spot interruption (EC2 Spot and Fargate Spot): the 2-minute notice drains the host (no new attempts), then its
+    /// attempts end as host failures with a statusReason naming the interruption and retry per retryStrategy. A CE
+    /// that would fall below minvCpus gets a replacement instance.
+    /// </summary>
     private void OnSpotInterruption(Host host)
     {
         var ce = host.ComputeEnvironment;

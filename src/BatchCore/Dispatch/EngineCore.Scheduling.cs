@@ -140,7 +140,6 @@ internal sealed partial class EngineCore
         var policy = q.Policy!;
         var decay = policy.DecaySeconds;
         var limit = ReservationLimit(q);
-        var blockedShares = 0;
         var shares = q.Shares;
         foreach (var s in shares.Values)
         {
@@ -148,31 +147,27 @@ internal sealed partial class EngineCore
             s.BlockedThisCycle = false;
         }
 
-        var headNoted = false;
-        while (q.RunningCount < q.MaxRunning)
+        // Least weighted usage first (AWS fair share); running work counts a little so that shares alternate within one
+        // instant instead of one share taking every free slot before usage has accrued. A share's score changes only when
+        // it places a job, so the shares sit in a heap: a placing share goes back in with its new score, a blocked one
+        // stays out for the cycle. Every share gets its turn at O(log shares) each (a rescan per pick, capped at 64
+        // blocked shares, left later shares waiting with capacity free).
+        var heap = _shareHeap;
+        heap.Clear();
+        foreach (var s in shares.Values)
         {
-            // Least weighted usage first (AWS fair share); running work counts a little so that shares alternate
-            // within one instant instead of one share taking every free slot before usage has accrued.
-            ShareState? best = null;
-            var bestScore = double.MaxValue;
-            foreach (var s in shares.Values)
+            if (s.Ready.Count > 0)
             {
-                if (s.Ready.Count == 0 || s.BlockedThisCycle)
-                {
-                    continue;
-                }
-
-                var score = s.Score(s.DecayedUsage, s.RunningVcpuMilli, decay);
-                if (score < bestScore || (score == bestScore && best is not null && string.CompareOrdinal(s.Id, best.Id) < 0))
-                {
-                    best = s;
-                    bestScore = score;
-                }
+                heap.Enqueue(s, (s.Score(s.DecayedUsage, s.RunningVcpuMilli, decay), s.Id));
             }
+        }
 
-            if (best is null)
+        var headNoted = false;
+        while (q.RunningCount < q.MaxRunning && heap.TryDequeue(out var best, out _))
+        {
+            if (best.Ready.Count == 0)
             {
-                break;
+                continue;
             }
 
             var job = best.Ready.Min!;
@@ -189,24 +184,28 @@ internal sealed partial class EngineCore
             }
 
             var outcome = TryPlace(job);
-            if (outcome != PlaceOutcome.Placed)
+            if (outcome == PlaceOutcome.Placed)
             {
-                best.BlockedThisCycle = true;
-                if (!headNoted)
+                if (best.Ready.Count > 0)
                 {
-                    headNoted = true;
-                    NoteBlockedHead(q, job, outcome);
+                    heap.Enqueue(best, (best.Score(best.DecayedUsage, best.RunningVcpuMilli, decay), best.Id));
                 }
 
-                // Every share gets its turn: a cap here let the same blocked shares end every cycle, and a share after
-                // them never ran although capacity was free (AWS allows 500 active share identifiers per queue).
-                if (++blockedShares >= shares.Count)
-                {
-                    break;
-                }
+                continue;
+            }
+
+            best.BlockedThisCycle = true;
+            if (!headNoted)
+            {
+                headNoted = true;
+                NoteBlockedHead(q, job, outcome);
             }
         }
     }
+
+    /// <summary>The fair-share dispatcher's shares in score order (then id), reused from cycle to cycle.</summary>
+    private readonly PriorityQueue<ShareState, (double Score, string Id)> _shareHeap = new(Comparer<(double Score, string Id)>.Create(
+        static (a, b) => a.Score != b.Score ? a.Score.CompareTo(b.Score) : string.CompareOrdinal(a.Id, b.Id)));
 
     /// <summary>
     /// AWS computeReservation: (computeReservation/100)^activeShares of the queue's max vCPUs stays free for share
