@@ -20,6 +20,23 @@ internal static class Cli
         return new TempFile(path);
     }
 
+    /// <summary>A state directory path for one test (created by the CLI); disposing deletes it.</summary>
+    public static TempDirectory TempState() =>
+        new(Path.Combine(Path.GetTempPath(), "batchcore-state-" + Guid.NewGuid().ToString("N")));
+
+    public sealed class TempDirectory(string path) : IDisposable
+    {
+        public string Path { get; } = path;
+
+        public void Dispose()
+        {
+            if (Directory.Exists(Path))
+            {
+                Directory.Delete(Path, recursive: true);
+            }
+        }
+    }
+
     public sealed class TempFile(string path) : IDisposable
     {
         public string Path { get; } = path;

@@ -214,9 +214,7 @@ public sealed class RunTests
     [Fact]
     public async Task Run_YamlNumbersInCommandArguments_KeepTheirText()
     {
-        var spec = Path.Combine(Path.GetTempPath(), "batchcore-numbers-" + Guid.NewGuid().ToString("N") + ".yaml");
-        var state = Path.Combine(Path.GetTempPath(), "batchcore-state-" + Guid.NewGuid().ToString("N"));
-        File.WriteAllText(spec, """
+        using var file = Cli.TempSpec("""
             computeEnvironments:
               - computeEnvironmentName: local
                 type: UNMANAGED
@@ -232,21 +230,11 @@ public sealed class RunTests
             jobs:
               - { jobName: numbers, jobQueue: q, jobDefinition: echo }
             """);
-        try
-        {
-            var run = await Cli.RunAsync("run", spec, "--state", state);
-            Assert.True(run.ExitCode == 0, run.StandardError);
-            var logs = await Cli.RunAsync("logs", "numbers", "--state", state);
-            Assert.Contains("1.10 1e3 007 12345678901234567890 -0.50", logs.StandardOutput, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(spec);
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+        using var state = Cli.TempState();
+        var run = await Cli.RunAsync("run", file.Path, "--state", state.Path);
+        Assert.True(run.ExitCode == 0, run.StandardError);
+        var logs = await Cli.RunAsync("logs", "numbers", "--state", state.Path);
+        Assert.Contains("1.10 1e3 007 12345678901234567890 -0.50", logs.StandardOutput, StringComparison.Ordinal);
     }
 
     /// <summary>simulate --spec reports what is wrong with the spec (as validate does), and an unwritable --charts path is an error, not a stack trace.</summary>
@@ -305,26 +293,14 @@ public sealed class RunTests
     [Fact]
     public async Task Run_WithTheStateOfAnotherSpec_IsRefused()
     {
-        var state = Path.Combine(Path.GetTempPath(), "batchcore-state-" + Guid.NewGuid().ToString("N"));
-        var other = Path.Combine(Path.GetTempPath(), "batchcore-other-" + Guid.NewGuid().ToString("N") + ".yaml");
-        try
-        {
-            var first = await Cli.RunAsync("run", Cli.Spec("valid.yaml"), "--state", state);
-            Assert.True(first.ExitCode == 0, first.StandardError);
-            File.WriteAllText(other, File.ReadAllText(Cli.Spec("valid.yaml")) + "\n# changed\n");
-            var second = await Cli.RunAsync("run", other, "--state", state);
-            Assert.Equal(2, second.ExitCode);
-            Assert.Contains("holds a run of another spec", second.StandardError, StringComparison.Ordinal);
-            Assert.DoesNotContain("Resuming", second.StandardError, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(other);
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+        using var state = Cli.TempState();
+        var first = await Cli.RunAsync("run", Cli.Spec("valid.yaml"), "--state", state.Path);
+        Assert.True(first.ExitCode == 0, first.StandardError);
+        using var other = Cli.TempSpec(File.ReadAllText(Cli.Spec("valid.yaml")) + "\n# changed\n");
+        var second = await Cli.RunAsync("run", other.Path, "--state", state.Path);
+        Assert.Equal(2, second.ExitCode);
+        Assert.Contains("holds a run of another spec", second.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("Resuming", second.StandardError, StringComparison.Ordinal);
     }
 
     [Fact]
