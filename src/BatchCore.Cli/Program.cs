@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using BatchCore.Cli.Commands;
 
 namespace BatchCore.Cli;
@@ -9,10 +10,18 @@ namespace BatchCore.Cli;
 /// </summary>
 internal static class Program
 {
+    /// <summary>The command users type (the tool's ToolCommandName), shown in help and in messages.</summary>
+    public const string CommandName = "batchcore";
+
     public static async Task<int> Main(string[] args)
     {
-        var root = new RootCommand("BatchCore: AWS Batch's jobs, queues and compute environments on this machine.")
+        // Not a RootCommand: its name is the entry assembly's (BatchCore.Cli), fixed at construction, and help's usage
+        // lines would read `BatchCore.Cli validate <spec>`. The command users type is the tool command name. (Only a RootCommand
+        // takes directives: dotnet-suggest's [suggest] goes with it.)
+        var root = new Command(CommandName, "BatchCore: AWS Batch's jobs, queues and compute environments on this machine.")
         {
+            new HelpOption(),
+            new VersionOption(),
             ValidateCommand.Create(),
             RunCommand.Create(),
             AdviseCommand.Create(),
@@ -35,7 +44,7 @@ internal static class Program
                 await Console.Error.WriteLineAsync("error: " + e.Message);
             }
 
-            await Console.Error.WriteLineAsync("Run 'batchcore --help' for usage.");
+            await Console.Error.WriteLineAsync($"Run '{CommandName} --help' for usage.");
             return ExitCodes.InvalidInput;
         }
 

@@ -2,6 +2,23 @@ using System.Text.Json;
 
 namespace BatchCore.Cli.Tests;
 
+public sealed class HelpTests
+{
+    /// <summary>Help names the command users type, not the assembly (it read `BatchCore.Cli validate <spec>`).</summary>
+    [Fact]
+    public async Task Help_UsageLines_NameTheBatchcoreCommand()
+    {
+        var root = await Cli.RunAsync("--help");
+        var validate = await Cli.RunAsync("validate", "--help");
+
+        Assert.Equal(0, root.ExitCode);
+        Assert.Contains("batchcore [command] [options]", root.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("batchcore validate <spec> [options]", validate.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("BatchCore.Cli", root.StandardOutput + validate.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(0, (await Cli.RunAsync("--version")).ExitCode);
+    }
+}
+
 public sealed class ValidateTests
 {
     [Fact]
