@@ -452,6 +452,39 @@ public sealed class AdviseTests
         Assert.Equal(10_000, defs["many"].GetProperty("expectedJobs").GetInt32());
     }
 
+    /// <summary>advise checks the spec as validate does (it advised FARGATE for a definition AWS rejects, and 0 jobs for a queue that does not exist).</summary>
+    [Fact]
+    public async Task Advise_InvalidSpec_ExitsTwo_WithEveryProblemAsValidateSaysIt()
+    {
+        using var file = Cli.TempSpec("""
+            jobDefinitions:
+              - jobDefinitionName: no-memory
+                type: container
+                containerProperties:
+                  command: ["true"]
+                  resourceRequirements: [{ type: VCPU, value: "1" }]
+              - jobDefinitionName: empty
+                type: container
+            jobs:
+              - { jobName: a, jobQueue: nowhere, jobDefinition: empty }
+            """);
+
+        var advise = await Cli.RunAsync("advise", file.Path, "--output", "json");
+        var validate = await Cli.RunAsync("validate", file.Path);
+
+        Assert.Equal(2, advise.ExitCode);
+        Assert.Equal("", advise.StandardOutput.Trim());
+        Assert.Equal(
+            [
+                "jobDefinitions[0].containerProperties.resourceRequirements: must give MEMORY (the memory hard limit in MiB is required)",
+                "jobDefinitions[1].containerProperties: is required for a container job definition (containerProperties or eksProperties must be provided)",
+                "jobs[0].jobQueue: nowhere does not exist",
+                "jobs[0].jobDefinition: empty does not exist",
+            ],
+            Cli.Lines(advise.StandardError));
+        Assert.Equal(Cli.Lines(validate.StandardOutput), Cli.Lines(advise.StandardError));
+    }
+
     [Fact]
     public async Task Advise_Table_NamesPlatforms()
     {

@@ -22,18 +22,21 @@ internal static class AdviseCommand
         {
             Description = "Jobs expected per definition; the default counts the spec's jobs (array children one by one).",
         };
+        var shortTimeouts = CommonOptions.AllowShortTimeouts();
         var command = new Command("advise", "Advise FARGATE or EC2 for each job definition of a spec, with every reason that applies.")
         {
-            spec, output, expected,
+            spec, output, expected, shortTimeouts,
         };
-        command.SetAction(parse =>
+        command.SetAction(async (parse, ct) =>
         {
+            // The spec is validated as `validate` and `run` do: advice on a definition AWS would reject is no advice.
             var doc = SpecDocument.Load(parse.GetRequiredValue(spec).FullName);
-            if (doc.Problems.Count > 0)
+            var problems = await Engines.ValidateAsync(doc, parse.GetValue(shortTimeouts), ct);
+            if (problems.Count > 0)
             {
-                foreach (var p in doc.Problems)
+                foreach (var p in problems)
                 {
-                    Console.Error.WriteLine(p.ToString());
+                    await Console.Error.WriteLineAsync(p.ToString());
                 }
 
                 return ExitCodes.InvalidInput;
