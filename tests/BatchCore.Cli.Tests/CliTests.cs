@@ -75,6 +75,49 @@ public sealed class ValidateTests
             Cli.Lines(r.StandardOutput));
     }
 
+    /// <summary>A value of the wrong kind says what the field takes and what it got (it named .NET types: "could not be converted to System.Nullable`1[System.Int32]").</summary>
+    [Fact]
+    public async Task Validate_ValuesOfTheWrongKind_SayWhatTheFieldTakes()
+    {
+        using var file = Cli.TempSpec("""
+            computeEnvironments:
+              - computeEnvironmentName: local
+                type: UNMANAGED
+                hosts: [{ hostName: h0, driver: process, vcpus: two, memoryMiB: 1024 }]
+            jobQueues:
+              - { jobQueueName: q, priority: high, computeEnvironmentOrder: [{ order: 1, computeEnvironment: local }] }
+              - { jobQueueName: r, priority: 1, computeEnvironmentOrder: { order: 1, computeEnvironment: local } }
+              - { jobQueueName: s, priority: 99999999999, computeEnvironmentOrder: [{ order: 1, computeEnvironment: local }] }
+            jobs:
+              - { jobName: a, jobQueue: q, jobDefinition: d, arrayProperties: { size: abc } }
+              - { jobName: b, jobQueue: q, jobDefinition: d, timeout: { attemptDurationSeconds: 1.5 } }
+              - { jobName: c, jobQueue: q, jobDefinition: d, propagateTags: maybe }
+              - { jobName: [d], jobQueue: q, jobDefinition: d }
+              - { jobName: e, jobQueue: q, jobDefinition: d, arrayProperties: 3 }
+              - { jobName: f, jobQueue: q, jobDefinition: d, parameters: { input: [a, b] } }
+              - { jobName: g, jobQueue: q, jobDefinition: d, containerOverrides: { command: [echo], environment: [name] } }
+            """);
+
+        var r = await Cli.RunAsync("validate", file.Path);
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(
+            [
+                "computeEnvironments[0].hosts[0].vcpus: must be a number, was \"two\"",
+                "jobQueues[0].priority: must be a number, was \"high\"",
+                "jobQueues[1].computeEnvironmentOrder: must be a list, was an object",
+                "jobQueues[2].priority: must be a whole number from -2147483648 to 2147483647, was 99999999999",
+                "jobs[0].arrayProperties.size: must be a number, was \"abc\"",
+                "jobs[1].timeout.attemptDurationSeconds: must be a whole number, was 1.5",
+                "jobs[2].propagateTags: must be true or false, was \"maybe\"",
+                "jobs[3].jobName: must be a string, was a list",
+                "jobs[4].arrayProperties: must be an object, was 3",
+                "jobs[5].parameters.input: must be a string, was a list",
+                "jobs[6].containerOverrides.environment[0]: must be an object, was \"name\"",
+            ],
+            Cli.Lines(r.StandardOutput));
+    }
+
     [Fact]
     public async Task Validate_YamlSyntaxError_NamesTheLine()
     {

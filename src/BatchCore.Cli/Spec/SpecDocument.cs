@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using BatchCore.Model;
 using YamlDotNet.Core;
 
@@ -28,7 +29,7 @@ internal sealed class SpecEntry<T>(string path, T? request)
 /// <c>consumableResources</c>, <c>jobQueues</c>, <c>jobDefinitions</c> and <c>jobs</c>, in JSON or YAML (YAML is
 /// converted to the same JSON model). Reading never throws: every problem found is kept in <see cref="Problems"/>.
 /// </summary>
-internal sealed class SpecDocument
+internal sealed partial class SpecDocument
 {
     /// <summary>The top-level keys, in the order the spec is applied.</summary>
     public static readonly IReadOnlyList<string> Sections =
@@ -224,10 +225,120 @@ internal sealed class SpecDocument
         catch (JsonException e)
         {
             var sub = e.Path is { Length: > 1 } p ? p.TrimStart('$') : "";
-            Problems.Add(new SpecProblem(path + sub, CutPath(e.Message)));
+            Problems.Add(new SpecProblem(path + sub, e.Path is { } at && Mismatch(item, typeof(T), at) is { } m ? m : CutPath(e.Message)));
             return null;
         }
     }
+
+    /// <summary>
+    /// What a field at <paramref name="jsonPath"/> (<c>$.arrayProperties.size</c>) wants, in words, and what it was given:
+    /// <c>must be a number, was "abc"</c> — instead of the serializer's "could not be converted to System.Nullable`1[...]".
+    /// Null when the path does not lead to a field of <paramref name="type"/>.
+    /// </summary>
+    private static string? Mismatch(JsonNode? node, Type type, string jsonPath)
+    {
+        var found = true;
+        foreach (Match segment in PathSegment().Matches(jsonPath))
+        {
+            type = Nullable.GetUnderlyingType(type) ?? type;
+            if (segment.Groups["index"].Success)
+            {
+                if (type == typeof(string) || ElementType(type) is not { } element)
+                {
+                    return null;
+                }
+
+                var i = int.Parse(segment.Groups["index"].Value, CultureInfo.InvariantCulture);
+                type = element;
+                found &= node is JsonArray a && i < a.Count;
+                node = found ? node![i] : null;
+                continue;
+            }
+
+            var name = segment.Groups["name"].Success ? segment.Groups["name"].Value : segment.Groups["quoted"].Value;
+            if (IsDictionary(type))
+            {
+                type = type.GetGenericArguments()[1];
+            }
+            else if (type.GetProperty(name, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase) is { } prop)
+            {
+                type = prop.PropertyType;
+            }
+            else
+            {
+                return null;
+            }
+
+            // Field names are read case-insensitively; the path has them as the spec wrote them.
+            var match = node is JsonObject o ? o.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.OrdinalIgnoreCase)) : default;
+            found &= match.Key is not null;
+            node = match.Value;
+        }
+
+        var kind = Kind(type, node);
+        return kind is null ? null : found ? kind + ", was " + Describe(node) : kind;
+    }
+
+    /// <summary>The kind of JSON value a field of this type takes, as a rule: "must be a number".</summary>
+    private static string? Kind(Type type, JsonNode? value)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (type.IsEnum)
+        {
+            return "must be one of " + string.Join(" | ", Enum.GetNames(type));
+        }
+
+        switch (Type.GetTypeCode(type))
+        {
+            case TypeCode.Boolean:
+                return "must be true or false";
+            case TypeCode.String:
+                return "must be a string";
+            case TypeCode.Single or TypeCode.Double or TypeCode.Decimal:
+                return "must be a number";
+            case TypeCode.SByte or TypeCode.Byte or TypeCode.Int16 or TypeCode.UInt16 or TypeCode.Int32 or TypeCode.UInt32 or TypeCode.Int64 or TypeCode.UInt64:
+                // A number that is not whole, or out of the field's range, says so; anything else is not a number at all.
+                var text = value is JsonValue v ? (v.TryGetValue<string>(out var str) ? str : v.ToJsonString()) : null;
+                if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
+                {
+                    return "must be a number";
+                }
+
+                return d == Math.Floor(d)
+                    ? Fmt($"must be a whole number from {type.GetField("MinValue")!.GetValue(null)} to {type.GetField("MaxValue")!.GetValue(null)}")
+                    : "must be a whole number";
+        }
+
+        if (IsDictionary(type))
+        {
+            return "must be an object";
+        }
+
+        if (ElementType(type) is not null)
+        {
+            return "must be a list";
+        }
+
+        return type.IsClass && type != typeof(object) ? "must be an object" : null;
+    }
+
+    /// <summary>A value as the user wrote it (<c>"abc"</c>, <c>1.5</c>), or what it is when it is a list or an object.</summary>
+    private static string Describe(JsonNode? node)
+    {
+        const int Longest = 40;
+        var text = node switch
+        {
+            null => "null",
+            JsonObject => "an object",
+            JsonArray => "a list",
+            _ => node.ToJsonString(CliJson.Write),
+        };
+        return text.Length <= Longest ? text : text[..(Longest - 1)] + "…";
+    }
+
+    /// <summary>One step of a System.Text.Json path: <c>.name</c>, <c>['odd.name']</c> or <c>[3]</c>.</summary>
+    [GeneratedRegex(@"\.(?<name>[^.\[]+)|\['(?<quoted>.*?)'\]|\[(?<index>\d+)\]")]
+    private static partial Regex PathSegment();
 
     /// <summary>Reports every field the request type does not have (a typo would otherwise be ignored silently).</summary>
     private void CheckFields(JsonNode? node, Type type, string path)
@@ -235,7 +346,9 @@ internal sealed class SpecDocument
         type = Nullable.GetUnderlyingType(type) ?? type;
         if (node is JsonObject obj)
         {
-            if (type == typeof(object) || IsDictionary(type))
+            // Only a request type has fields: an object where a string, a number or a list goes is a type error, said
+            // once by the serializer (Mismatch), not as an unknown field of String.
+            if (type == typeof(object) || IsDictionary(type) || Type.GetTypeCode(type) != TypeCode.Object || ElementType(type) is not null)
             {
                 return;
             }
