@@ -422,6 +422,32 @@ public sealed class RunTests
         Assert.Equal(ec2A.GetProperty("makespanSeconds").GetDouble(), ec2B.GetProperty("makespanSeconds").GetDouble());
     }
 
+    /// <summary>The example workload README.md and docs/simulator.md point at replays every one of its jobs on every built-in profile.</summary>
+    [Fact]
+    public async Task Simulate_TheExampleWorkload_RunsEveryJobOnEveryProfile()
+    {
+        var root = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..");
+        var workload = Path.Combine(root, "examples", "workload.jsonl");
+        var lines = File.ReadLines(workload).Count(l => !string.IsNullOrWhiteSpace(l));
+
+        var r = await Cli.RunAsync("simulate", "--workload", workload, "--output", "json");
+
+        Assert.True(r.ExitCode == 0, r.StandardError);
+        Assert.InRange(lines, 24, 100); // a few dozen jobs: replays in a moment
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        var profiles = doc.RootElement.GetProperty("profiles").EnumerateArray().ToList();
+        Assert.Equal(["ec2", "spot", "fargate"], profiles.Select(p => p.GetProperty("profile").GetString()));
+        Assert.All(profiles, p =>
+        {
+            Assert.Equal(lines, p.GetProperty("jobs").GetInt32());
+            Assert.Equal(0, p.GetProperty("unrunnable").GetInt32());
+        });
+        foreach (var page in new[] { "README.md", Path.Combine("docs", "simulator.md") })
+        {
+            Assert.Contains("simulate --workload examples/workload.jsonl", File.ReadAllText(Path.Combine(root, page)), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task Simulate_CostBreakdown_AddsWhereTheCostGoes()
     {
