@@ -16,6 +16,12 @@ internal sealed partial class EngineCore
     private const string ReplacedJournalFileName = "journal.replaced.bcj";
     private JournalWriter? _journal;
     private bool _replaying;
+
+    /// <summary>
+    /// Set around what recovery itself does (an attempt the restart cut short fails): telemetry counts it, where it skips
+    /// replayed changes (counted by the run that made them).
+    /// </summary>
+    private bool _newDuringReplay;
     private string? _stateDirectory;
     private readonly List<(string Op, byte[] Json)> _resourceLog = [];
 
@@ -657,7 +663,16 @@ internal sealed partial class EngineCore
             else
             {
                 job.StoppedAt = NowMs;
-                SetState(job, JobState.Failed, StatusReasons.EngineRestarted);
+                _newDuringReplay = true;
+                try
+                {
+                    SetState(job, JobState.Failed, StatusReasons.EngineRestarted);
+                }
+                finally
+                {
+                    _newDuringReplay = false;
+                }
+
                 report.Failed++;
             }
 
@@ -1129,9 +1144,16 @@ internal sealed partial class EngineCore
 
     public void CloseJournal()
     {
+        _journalClosed |= _journal is not null;
         _journal?.Dispose();
         _journal = null;
     }
+
+    /// <summary>
+    /// The journal was closed (the engine stops): what ends after it (attempts the stop terminates) is not durable, and a
+    /// restart sees those attempts cut short — telemetry leaves them to the restart too, which counts how they end.
+    /// </summary>
+    private bool _journalClosed;
 }
 
 /// <summary>What recovery found in a state directory.</summary>

@@ -58,7 +58,12 @@ internal sealed partial class EngineCore
 
         if (!initial)
         {
-            Telemetry.Transition(job, prev, next, now);
+            // A replayed change was counted by the run that made it; one after the journal closed is counted by the restart.
+            if ((!_replaying || _newDuringReplay) && !_journalClosed)
+            {
+                Telemetry.Transition(job, prev, next, now);
+            }
+
             JournalState(job);
         }
 
@@ -267,7 +272,10 @@ internal sealed partial class EngineCore
             }
         }
 
-        Telemetry.Submitted(parent, n);
+        if (!_replaying)
+        {
+            Telemetry.Submitted(parent, n);
+        }
         if (parent.DependencyFailed)
         {
             FailGatedChildren(parent, parent.PendingCancelReason ?? StatusReasons.DependentJobFailed);

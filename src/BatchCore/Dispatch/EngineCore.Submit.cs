@@ -225,9 +225,9 @@ internal sealed partial class EngineCore
         _submitted.Add(job);
         _dirty = true;
         Statistics.Submitted++;
-        if (job.ArraySize == 0)
+        if (job.ArraySize == 0 && !_replaying)
         {
-            Telemetry.Submitted(job, 1);
+            Telemetry.Submitted(job, 1); // a replayed submission was counted by the run that accepted it
         }
 
         return job;
