@@ -259,6 +259,21 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
         return sum;
     }
 
+    /// <summary>
+    /// A failed job's container reason (its last attempt's), when it says more than the job's reason: the change does not
+    /// carry it, so it is described (failed jobs only; a succeeded job's container has nothing to add).
+    /// </summary>
+    private async Task<string?> ContainerReasonAsync(JobStateChange change, CancellationToken ct)
+    {
+        if ((await engine.DescribeJobsAsync([change.JobId], ct).ConfigureAwait(false)) is not [var job])
+        {
+            return null; // already forgotten (TerminalJobRetention)
+        }
+
+        var why = job.Container?.Reason ?? (job.Attempts is [.., var last] ? last.Container?.Reason : null);
+        return string.IsNullOrEmpty(why) || why == change.StatusReason ? null : why;
+    }
+
     private async Task WatchAsync(CancellationToken ct)
     {
         try
@@ -267,7 +282,11 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
             var changes = _logger.IsEnabled(LogLevel.Debug) ? engine.WatchJobsAsync(ct: ct) : engine.WatchEndedJobsAsync(ct: ct);
             await foreach (var change in changes.ConfigureAwait(false))
             {
-                if (change.Status is JobStatus.SUCCEEDED or JobStatus.FAILED)
+                if (change.Status is JobStatus.FAILED && await ContainerReasonAsync(change, ct).ConfigureAwait(false) is { } why)
+                {
+                    Log.JobEndedWithContainerReason(_logger, change.JobId, change.JobName, change.Status, change.StatusReason, why);
+                }
+                else if (change.Status is JobStatus.SUCCEEDED or JobStatus.FAILED)
                 {
                     Log.JobEnded(_logger, change.JobId, change.JobName, change.Status, change.StatusReason);
                 }

@@ -51,7 +51,10 @@ public sealed class BatchCoreOptions
     /// <value>The default is 5 seconds.</value>
     public TimeSpan HealthCheckTimeout { get; set; } = BatchCoreHostingDefaults.HealthCheckTimeout;
 
-    /// <summary>Whether the hosted service logs every job state change (Information for SUCCEEDED/FAILED, Debug otherwise).</summary>
+    /// <summary>
+    /// Whether the hosted service logs every job state change (Information for SUCCEEDED/FAILED, a failed job's with its
+    /// container's reason, e.g. <c>CannotStartContainerError: ...</c>; Debug otherwise).
+    /// </summary>
     /// <value>The default is true; nothing is watched when neither level is enabled at start.</value>
     public bool LogJobStateChanges { get; set; } = true;
 

@@ -14,6 +14,13 @@ internal static partial class Log
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Job {JobId} ({JobName}) {Status}: {StatusReason}")]
     public static partial void JobEnded(ILogger logger, string jobId, string jobName, string status, string? statusReason);
 
+    /// <summary>
+    /// A failed job whose container gave a reason the job's own does not say (AWS's generic "Essential container in task
+    /// exited" hides e.g. <c>CannotStartContainerError: ...</c> or <c>OutOfMemoryError: ...</c>).
+    /// </summary>
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "Job {JobId} ({JobName}) {Status}: {StatusReason}: {ContainerReason}")]
+    public static partial void JobEndedWithContainerReason(ILogger logger, string jobId, string jobName, string status, string? statusReason, string containerReason);
+
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "BatchCore stopping: no new jobs taken or placed, waiting up to {DrainTimeout} for {Running} running vCPUs")]
     public static partial void Draining(ILogger logger, TimeSpan drainTimeout, double running);
 

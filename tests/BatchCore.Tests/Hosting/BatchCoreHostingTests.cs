@@ -458,14 +458,29 @@ public sealed class BatchCoreHostingTests
         Assert.DoesNotContain(lines, l => l.Contains(" -> ", StringComparison.Ordinal)); // no transition watched, none logged
     }
 
-    /// <summary>A host logging at <paramref name="minimum"/> runs one handler job to its end; returns the job and the log.</summary>
-    private static async Task<(string JobId, IReadOnlyCollection<string> Lines)> RunOneLoggedJobAsync(LogLevel minimum)
+    /// <summary>
+    /// The ended-job line of a failed job carries its container's reason, which the generic "Essential container in task
+    /// exited" hides (here a definition naming a handler nobody registered).
+    /// </summary>
+    [Fact]
+    public async Task JobStateChanges_AFailedJobsLine_NamesItsContainersReason()
+    {
+        var (jobId, lines) = await RunOneLoggedJobAsync(LogLevel.Information, handler: "absent");
+
+        Assert.Contains(lines, l => l == $"Information: Job {jobId} (logged) FAILED: {StatusReasons.Essential}: CannotStartContainerError: no handler named absent");
+    }
+
+    /// <summary>
+    /// A host logging at <paramref name="minimum"/> runs one job of a definition naming <paramref name="handler"/> to its
+    /// end (only <c>ok</c> is registered); returns the job and the log.
+    /// </summary>
+    private static async Task<(string JobId, IReadOnlyCollection<string> Lines)> RunOneLoggedJobAsync(LogLevel minimum, string handler = "ok")
     {
         var provider = new ListLoggerProvider();
         using var host = Build(b => b.AddJobHandler("ok", (_, _) => Task.FromResult(0)), o =>
         {
             LocalQueue(o);
-            o.AddHandlerJobDefinition("ok", "ok");
+            o.AddHandlerJobDefinition("ok", handler);
         }, services: s => s.AddLogging(l => l.AddProvider(provider).SetMinimumLevel(minimum)));
         using var guard = new CancellationTokenSource(HangGuard);
         await host.StartAsync(guard.Token);
@@ -473,7 +488,7 @@ public sealed class BatchCoreHostingTests
 
         var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "logged", JobQueue = "q", JobDefinition = "ok" }, guard.Token);
         await engine.WaitForJobAsync(job.JobId, guard.Token);
-        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("SUCCEEDED", StringComparison.Ordinal))), guard.Token);
+        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("SUCCEEDED", StringComparison.Ordinal) || l.Contains("FAILED", StringComparison.Ordinal))), guard.Token);
         await host.StopAsync(guard.Token);
         return (job.JobId, provider.Lines);
     }
