@@ -1,3 +1,4 @@
+using System.Reflection;
 using BatchCore.Hosts;
 using BatchCore.Hosts.InProcess;
 using BatchCore.Hosts.Process;
@@ -127,8 +128,68 @@ public static class BatchCoreServiceCollectionExtensions
                 inner = next;
             }
 
+            // An unknown key: the binder names the key and the type, not where the key is (which list item): find it.
+            if (inner.Message.Contains(nameof(BinderOptions.ErrorOnUnknownConfiguration), StringComparison.Ordinal)
+                && UnknownKeys(section, typeof(BatchCoreOptions)).FirstOrDefault(u => inner.Message.Contains($"'{u.Key.Key}'", StringComparison.Ordinal))
+                    is ({ } key, var type))
+            {
+                throw new BatchCoreConfigurationException(key.Path, $"unknown key: {type.Name} has no option '{key.Key}'", e);
+            }
+
             throw new BatchCoreConfigurationException(path, inner.Message, e);
         }
+    }
+
+    /// <summary>
+    /// The keys under <paramref name="section"/> that name no property of <paramref name="type"/>, walked as the binder
+    /// walks them (names ignoring case; a list's items and a dictionary's values as their element type), with the type.
+    /// </summary>
+    private static IEnumerable<(IConfigurationSection Key, Type Type)> UnknownKeys(IConfiguration section, Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        var element = type == typeof(string) ? null : ElementType(type);
+        foreach (var child in section.GetChildren())
+        {
+            var next = element ?? type.GetProperties(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static)
+                .FirstOrDefault(p => string.Equals(p.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name ?? p.Name, child.Key, StringComparison.OrdinalIgnoreCase))
+                ?.PropertyType;
+            if (next is null)
+            {
+                yield return (child, type);
+                continue;
+            }
+
+            foreach (var unknown in UnknownKeys(child, next))
+            {
+                yield return unknown;
+            }
+        }
+    }
+
+    /// <summary>A dictionary's value type, a collection's item type, or null for an object.</summary>
+    private static Type? ElementType(Type type)
+    {
+        Type? item = null;
+        foreach (var i in type.IsInterface ? [type, .. type.GetInterfaces()] : type.GetInterfaces())
+        {
+            if (!i.IsGenericType)
+            {
+                continue;
+            }
+
+            var definition = i.GetGenericTypeDefinition();
+            if (definition == typeof(IDictionary<,>) || definition == typeof(IReadOnlyDictionary<,>))
+            {
+                return i.GetGenericArguments()[1];
+            }
+
+            if (definition == typeof(IEnumerable<>))
+            {
+                item = i.GetGenericArguments()[0];
+            }
+        }
+
+        return item;
     }
 
     private static InProcessHandlerRegistry CreateRegistry(IServiceProvider sp)

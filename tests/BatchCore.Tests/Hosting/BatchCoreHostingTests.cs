@@ -422,6 +422,36 @@ public sealed class BatchCoreHostingTests
         Assert.Contains("Priorty", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>An unknown key is named by its full path, list indices included, as a value that does not convert is.</summary>
+    [Theory]
+    [InlineData("BatchCore:ComputeEnvironments:0:hosts:1:bogus", "HostSpec")]
+    [InlineData("BatchCore:JobQueues:1:ComputeEnvironmentOrder:0:Ordr", "ComputeEnvironmentOrder")]
+    [InlineData("BatchCore:JobDefinitions:0:ContainerProperties:ResourceRequirements:1:Valu", "ResourceRequirement")]
+    [InlineData("BatchCore:DrainTimeout:Seconds2", "TimeSpan")]
+    [InlineData("BatchCore:Bogus", "BatchCoreOptions")]
+    public async Task Configuration_UnknownKeyInAListItem_FailsNamingItsPath(string key, string type)
+    {
+        var config = new Dictionary<string, string?>
+        {
+            ["BatchCore:ComputeEnvironments:0:ComputeEnvironmentName"] = "ce",
+            ["BatchCore:ComputeEnvironments:0:hosts:0:HostName"] = "h0",
+            ["BatchCore:ComputeEnvironments:0:hosts:1:HostName"] = "h1",
+            ["BatchCore:JobQueues:0:JobQueueName"] = "q",
+            ["BatchCore:JobQueues:0:ComputeEnvironmentOrder:0:Order"] = "1",
+            ["BatchCore:JobQueues:1:JobQueueName"] = "q1",
+            ["BatchCore:JobQueues:1:ComputeEnvironmentOrder:0:Order"] = "1",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:ResourceRequirements:0:Type"] = "VCPU",
+            ["BatchCore:JobDefinitions:0:ContainerProperties:ResourceRequirements:1:Type"] = "MEMORY",
+            [key] = "1",
+        };
+        using var host = Build(_ => { }, config: config);
+
+        var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => host.StartAsync());
+
+        Assert.Equal(key, e.Path);
+        Assert.Equal($"{key}: unknown key: {type} has no option '{key.Split(':')[^1]}'", e.Message);
+    }
+
     [Fact]
     public async Task HealthCheck_IsHealthyWhileRunning_AndUnhealthyAfterStop()
     {
