@@ -114,6 +114,19 @@ public static class BatchCoreServiceCollectionExtensions
     /// <summary>Binds <paramref name="section"/> onto <paramref name="options"/>, turning binder errors into path-named ones.</summary>
     internal static void Bind(IConfiguration section, BatchCoreOptions options)
     {
+        // The binder sets properties on the objects it finds, and the engine options' defaults include shared instances
+        // (ProvisioningDefaults' launch buckets): bound onto copies, BatchCore:Engine changes this host's options only.
+        var engine = options.Engine;
+        var provisioning = engine.Provisioning;
+        options.Engine = engine with
+        {
+            Quotas = engine.Quotas with { },
+            Journal = engine.Journal with { },
+            Provisioning = provisioning with
+            {
+                Ec2LaunchBucket = provisioning.Ec2LaunchBucket with { }, FargateLaunchBucket = provisioning.FargateLaunchBucket with { },
+            },
+        };
         try
         {
             section.Bind(options, b => b.ErrorOnUnknownConfiguration = true);

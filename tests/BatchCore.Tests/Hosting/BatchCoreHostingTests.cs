@@ -378,6 +378,38 @@ public sealed class BatchCoreHostingTests
     public void ConfigurationSecrets_KeyOfValueFrom(string valueFrom, string key) =>
         Assert.Equal(key, ConfigurationSecretResolver.KeyOf(valueFrom));
 
+    /// <summary>
+    /// BatchCore:Engine binds the engine's values (here the region in every ARN, a quota, a launch bucket) — onto this
+    /// host's options only: the bucket's default is a shared instance, which binding must not change.
+    /// </summary>
+    [Fact]
+    public async Task Configuration_EngineSection_BindsTheEnginesValues()
+    {
+        var config = new Dictionary<string, string?>
+        {
+            ["BatchCore:Engine:Region"] = "eu-west-1",
+            ["BatchCore:Engine:Quotas:MaxJobQueues"] = "1",
+            ["BatchCore:Engine:Provisioning:Ec2LaunchBucket:Capacity"] = "7",
+        };
+        using var host = Build(_ => { }, o => LocalQueue(o), config);
+        using var guard = new CancellationTokenSource(HangGuard);
+        await host.StartAsync(guard.Token);
+        var engine = host.Services.GetRequiredService<BatchEngine>();
+
+        var queue = (await engine.DescribeJobQueuesAsync(new() { JobQueues = ["q"] }, guard.Token)).JobQueues.Single();
+        var second = await Assert.ThrowsAsync<BatchClientException>(() => engine.CreateJobQueueAsync(new CreateJobQueueRequest
+        {
+            JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "local" }],
+        }, guard.Token));
+        var bound = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<BatchCoreOptions>>().Value.Engine;
+        await host.StopAsync(guard.Token);
+
+        Assert.StartsWith("arn:aws:batch:eu-west-1:", queue.JobQueueArn, StringComparison.Ordinal);
+        Assert.Contains("the quota of 1 is reached", second.Message, StringComparison.Ordinal);
+        Assert.Equal(7, bound.Provisioning.Ec2LaunchBucket.Capacity);
+        Assert.Equal(1_000, BatchCore.Provisioning.ProvisioningDefaults.Ec2LaunchBucket.Capacity);
+    }
+
     [Fact]
     public async Task Configuration_MissingPriority_FailsTheStartNamingThePath()
     {
