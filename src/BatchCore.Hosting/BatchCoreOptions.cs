@@ -12,8 +12,13 @@ namespace BatchCore.Hosting;
 public sealed class BatchCoreOptions
 {
     /// <summary>
-    /// The engine's options (code only: clocks, log stores and driver factories are not configuration). The hosting
-    /// layer adds the <c>inprocess</c> and <c>process</c> drivers and a shared log store unless these options set them.
+    /// The engine's options, bound from <c>BatchCore:Engine</c> too: its values (<c>Region</c>, <c>Seed</c>,
+    /// <c>TerminationGracePeriod</c>, <c>TerminalJobRetention</c>, <c>PlacementStrategy</c>, ...), <c>Quotas</c>,
+    /// <c>Journal</c> (e.g. <c>BatchCore:Engine:Journal:StateDirectory</c>) and <c>Provisioning</c>. Code only, as objects
+    /// and delegates are not configuration values (a key for one fails the start naming it): <c>TimeProvider</c>,
+    /// <c>LogStore</c>, <c>DriverFactories</c>, <c>HostProviders</c>, <c>SecretResolver</c>, <c>UnexpectedError</c> and
+    /// <c>Provisioning.Catalog</c>. The hosting layer adds the <c>inprocess</c> and <c>process</c> drivers and a shared
+    /// log store unless these options set them.
     /// </summary>
     /// <value>The default is <c>new BatchEngineOptions()</c>.</value>
     public BatchEngineOptions Engine { get; set; } = new();

@@ -410,6 +410,24 @@ public sealed class BatchCoreHostingTests
         Assert.Equal(1_000, BatchCore.Provisioning.ProvisioningDefaults.Ec2LaunchBucket.Capacity);
     }
 
+    /// <summary>The engine's objects and delegates are code only: a key for one fails the start naming it.</summary>
+    [Theory]
+    [InlineData("BatchCore:Engine:TimeProvider")]
+    [InlineData("BatchCore:Engine:LogStore")]
+    [InlineData("BatchCore:Engine:DriverFactories:docker")]
+    [InlineData("BatchCore:Engine:HostProviders:slurm")]
+    [InlineData("BatchCore:Engine:SecretResolver")]
+    [InlineData("BatchCore:Engine:UnexpectedError")]
+    [InlineData("BatchCore:Engine:Provisioning:Catalog")]
+    public async Task Configuration_EnginesCodeOnlyOptions_FailTheStartNamingTheKey(string key)
+    {
+        using var host = Build(_ => { }, config: new Dictionary<string, string?> { [key] = "x" });
+
+        var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => host.StartAsync());
+
+        Assert.Contains($"'{key}'", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Configuration_MissingPriority_FailsTheStartNamingThePath()
     {
