@@ -286,6 +286,10 @@ internal sealed class BatchCoreHostedService(BatchEngine engine, IOptions<BatchC
                 {
                     Log.JobEndedWithContainerReason(_logger, change.JobId, change.JobName, change.Status, change.StatusReason, why);
                 }
+                else if (change.Status is JobStatus.SUCCEEDED or JobStatus.FAILED && change.StatusReason is null)
+                {
+                    Log.JobEndedWithoutReason(_logger, change.JobId, change.JobName, change.Status); // not "...: (null)"
+                }
                 else if (change.Status is JobStatus.SUCCEEDED or JobStatus.FAILED)
                 {
                     Log.JobEnded(_logger, change.JobId, change.JobName, change.Status, change.StatusReason);

@@ -14,6 +14,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Job {JobId} ({JobName}) {Status}: {StatusReason}")]
     public static partial void JobEnded(ILogger logger, string jobId, string jobName, string status, string? statusReason);
 
+    /// <summary>An ended job without a statusReason (an array job: its children's lines carry theirs).</summary>
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Job {JobId} ({JobName}) {Status}")]
+    public static partial void JobEndedWithoutReason(ILogger logger, string jobId, string jobName, string status);
+
     /// <summary>
     /// A failed job whose container gave a reason the job's own does not say (AWS's generic "Essential container in task
     /// exited" hides e.g. <c>CannotStartContainerError: ...</c> or <c>OutOfMemoryError: ...</c>).

@@ -550,11 +550,21 @@ public sealed class BatchCoreHostingTests
         Assert.Contains(lines, l => l == $"Information: Job {jobId} (logged) FAILED: {StatusReasons.Essential}: CannotStartContainerError: no handler named absent");
     }
 
+    [Fact]
+    public async Task JobStateChanges_AnArrayJobsLine_HasNoNullReason()
+    {
+        var (jobId, lines) = await RunOneLoggedJobAsync(LogLevel.Information, arraySize: 2);
+
+        Assert.Contains($"Information: Job {jobId} (logged) SUCCEEDED", lines);
+        Assert.Contains(lines, l => l.StartsWith($"Information: Job {jobId}:1 (logged) SUCCEEDED: ", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("(null)", StringComparison.Ordinal));
+    }
+
     /// <summary>
     /// A host logging at <paramref name="minimum"/> runs one job of a definition naming <paramref name="handler"/> to its
     /// end (only <c>ok</c> is registered); returns the job and the log.
     /// </summary>
-    private static async Task<(string JobId, IReadOnlyCollection<string> Lines)> RunOneLoggedJobAsync(LogLevel minimum, string handler = "ok")
+    private static async Task<(string JobId, IReadOnlyCollection<string> Lines)> RunOneLoggedJobAsync(LogLevel minimum, string handler = "ok", int arraySize = 0)
     {
         var provider = new ListLoggerProvider();
         using var host = Build(b => b.AddJobHandler("ok", (_, _) => Task.FromResult(0)), o =>
@@ -566,9 +576,13 @@ public sealed class BatchCoreHostingTests
         await host.StartAsync(guard.Token);
         var engine = host.Services.GetRequiredService<BatchEngine>();
 
-        var job = await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "logged", JobQueue = "q", JobDefinition = "ok" }, guard.Token);
+        var job = await engine.SubmitJobAsync(new SubmitJobRequest
+        {
+            JobName = "logged", JobQueue = "q", JobDefinition = "ok", ArrayProperties = arraySize > 0 ? new ArrayProperties { Size = arraySize } : null,
+        }, guard.Token);
         await engine.WaitForJobAsync(job.JobId, guard.Token);
-        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains("SUCCEEDED", StringComparison.Ordinal) || l.Contains("FAILED", StringComparison.Ordinal))), guard.Token);
+        await WaitUntilAsync(() => Task.FromResult(provider.Lines.Any(l => l.Contains($"Job {job.JobId} (", StringComparison.Ordinal)
+            && (l.Contains("SUCCEEDED", StringComparison.Ordinal) || l.Contains("FAILED", StringComparison.Ordinal)))), guard.Token);
         await host.StopAsync(guard.Token);
         return (job.JobId, provider.Lines);
     }
