@@ -96,6 +96,11 @@ public sealed class BatchEngine : IAsyncDisposable
             p.Add("options.terminalJobRetention", $"must be positive (or Timeout.InfiniteTimeSpan to keep ended jobs), was {o.TerminalJobRetention}");
         }
 
+        if (o.InactiveJobDefinitionRetention <= TimeSpan.Zero && o.InactiveJobDefinitionRetention != Timeout.InfiniteTimeSpan)
+        {
+            p.Add("options.inactiveJobDefinitionRetention", $"must be positive (or Timeout.InfiniteTimeSpan to keep deregistered revisions), was {o.InactiveJobDefinitionRetention}");
+        }
+
         p.ThrowIfAny();
     }
 
@@ -170,7 +175,13 @@ public sealed class BatchEngine : IAsyncDisposable
         }, ct);
 
     public Task DeregisterJobDefinitionAsync(string jobDefinition, CancellationToken ct = default) =>
-        Run(c => { c.DeregisterJobDefinition(jobDefinition); c.JournalResource("DeregisterJobDefinition", jobDefinition); return true; }, ct);
+        Run(c =>
+        {
+            var at = c.NowMs;
+            c.DeregisterJobDefinition(jobDefinition, at);
+            c.JournalResource("DeregisterJobDefinition", new EngineCore.DeregisterRecord(jobDefinition, at)); // the time: recovery purges as the live engine does
+            return true;
+        }, ct);
 
     /// <summary>
     /// AWS DescribeJobDefinitions: one page (up to <c>maxResults</c>, 100 by default) in name then revision order, with

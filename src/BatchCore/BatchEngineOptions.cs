@@ -63,6 +63,15 @@ public sealed record BatchEngineOptions
     public TimeSpan TerminalJobRetention { get; init; } = BatchEngineDefaults.TerminalJobRetention;
 
     /// <summary>
+    /// How long a job definition revision stays after DeregisterJobDefinition made it INACTIVE (AWS: "Job definitions are
+    /// permanently deleted after 180 days"). Past it the revision is gone from DescribeJobDefinitions, SubmitJob and the
+    /// tagging calls; its revision number is not given out again, and jobs that ran with it keep it. The journal applies
+    /// the same rule when it recovers (deregistrations are journaled with their time).
+    /// <see cref="Timeout.InfiniteTimeSpan"/> keeps INACTIVE revisions for the engine's lifetime. The default is 180 days.
+    /// </summary>
+    public TimeSpan InactiveJobDefinitionRetention { get; init; } = BatchEngineDefaults.InactiveJobDefinitionRetention;
+
+    /// <summary>
     /// How many API requests may wait for the scheduling loop before callers wait too (back-pressure).
     /// The default is 65,536; when full, callers wait asynchronously (<see cref="BoundedChannelFullMode.Wait"/>).
     /// </summary>
@@ -138,6 +147,7 @@ public static class BatchEngineDefaults
     public const int BackfillScanLimit = 1_000;
     public static readonly TimeSpan TerminationGracePeriod = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan TerminalJobRetention = TimeSpan.FromDays(7);
+    public static readonly TimeSpan InactiveJobDefinitionRetention = TimeSpan.FromDays(180);
     public static readonly DateTimeOffset VirtualStart = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>

@@ -192,7 +192,7 @@ internal sealed partial class EngineCore
             RebuildShareUsage();
             changed |= ForgetExpiredJobs();
             QueueRecoveredEndedJobs();
-            changed |= Recovery!.InterruptedAttempts > 0 || Recovery.Reattached > 0;
+            changed |= Recovery!.InterruptedAttempts > 0 || Recovery.Reattached > 0 || _deregistrationsTimed;
         }
 
         _journal = null;
@@ -843,7 +843,19 @@ internal sealed partial class EngineCore
             case nameof(UpdateJobQueue): UpdateJobQueue(Read<UpdateJobQueueRequest>()); break;
             case nameof(DeleteJobQueue): DeleteJobQueue(Read<string>()); break;
             case nameof(RegisterJobDefinition): RegisterJobDefinition(Read<RegisterJobDefinitionRequest>()); break;
-            case nameof(DeregisterJobDefinition): DeregisterJobDefinition(Read<string>()); break;
+            case nameof(DeregisterJobDefinition):
+                if (json is [(byte)'"', ..])
+                {
+                    // Written before deregistrations carried their time: from now, and the log rewritten to say so (a
+                    // snapshot is then written), so that every later start counts the 180 days from the same instant.
+                    var legacy = new DeregisterRecord(Read<string>(), NowMs);
+                    json = JsonSerializer.SerializeToUtf8Bytes(legacy, JournalCodec.Json);
+                    _deregistrationsTimed = true;
+                }
+
+                var deregister = Read<DeregisterRecord>();
+                DeregisterJobDefinition(deregister.JobDefinition, deregister.DeregisteredAtMs);
+                break;
             case nameof(CreateSchedulingPolicy): CreateSchedulingPolicy(Read<CreateSchedulingPolicyRequest>()); break;
             case nameof(UpdateSchedulingPolicy): UpdateSchedulingPolicy(Read<UpdateSchedulingPolicyRequest>()); break;
             case nameof(DeleteSchedulingPolicy): DeleteSchedulingPolicy(Read<string>()); break;
@@ -910,6 +922,12 @@ internal sealed partial class EngineCore
     /// <summary>The job id in a job's ARN (<c>…:job/&lt;id&gt;</c>), or null for another resource's.</summary>
     private static string? JobIdOfArn(string? arn) =>
         arn is not null && arn.StartsWith("arn:", StringComparison.Ordinal) && arn.Contains(":job/", StringComparison.Ordinal) ? NameOf(arn, "job") : null;
+
+    /// <summary>The journal body of DeregisterJobDefinition: the request's jobDefinition and when (engine ms), from which recovery purges.</summary>
+    internal sealed record DeregisterRecord(string JobDefinition, long DeregisteredAtMs);
+
+    /// <summary>Replay met deregistrations without their time and gave them one: the state must be written again.</summary>
+    private bool _deregistrationsTimed;
 
     /// <summary>The journal body of Tag/UntagResource.</summary>
     internal sealed record TagRecord(string Arn, IReadOnlyDictionary<string, string>? Tags, IReadOnlyList<string>? Keys);

@@ -1068,7 +1068,8 @@ internal sealed partial class EngineCore
         return (RegisterJobDefinition(r), true);
     }
 
-    public void DeregisterJobDefinition(string? jobDefinition)
+    /// <summary>Marks a revision INACTIVE at <paramref name="atMs"/> (engine ms; replay passes the journaled time).</summary>
+    public void DeregisterJobDefinition(string? jobDefinition, long atMs)
     {
         if (string.IsNullOrEmpty(jobDefinition))
         {
@@ -1081,13 +1082,23 @@ internal sealed partial class EngineCore
             throw new BatchClientException($"jobDefinition must be name:revision or an ARN, was {jobDefinition}");
         }
 
-        if (!_definitions.TryGetValue(name, out var revisions) || rev < 1 || rev > revisions.Count)
+        PurgeDeregisteredDefinitions();
+        if (!_definitions.TryGetValue(name, out var revisions) || rev < 1 || rev > revisions.Count || revisions[rev.Value - 1] is not { } def)
         {
             throw new BatchClientException($"jobDefinition {jobDefinition} does not exist");
         }
 
-        _plainSpecs.Remove(revisions[rev.Value - 1]);
-        revisions[rev.Value - 1] = revisions[rev.Value - 1] with { Status = "INACTIVE" };
+        if (def.Status != "ACTIVE")
+        {
+            return; // deregistered before: its 180 days run from then
+        }
+
+        _plainSpecs.Remove(def);
+        revisions[rev.Value - 1] = def with { Status = "INACTIVE" };
+        if (!KeepsInactiveDefinitionsForever)
+        {
+            _deregistered.Enqueue((name, rev.Value, atMs));
+        }
     }
 
     public DescribeJobDefinitionsResponse DescribeJobDefinitions(DescribeJobDefinitionsRequest r)
@@ -1113,6 +1124,7 @@ internal sealed partial class EngineCore
         }
 
         p.ThrowIfAny();
+        PurgeDeregisteredDefinitions();
         IEnumerable<JobDefinition> matching;
         if (r.JobDefinitions is { Count: > 0 } refs)
         {
@@ -1127,14 +1139,14 @@ internal sealed partial class EngineCore
 
                 if (rev is { } v)
                 {
-                    if (v >= 1 && v <= revisions.Count)
+                    if (v >= 1 && v <= revisions.Count && revisions[v - 1] is { } def)
                     {
-                        found.Add(revisions[v - 1]);
+                        found.Add(def);
                     }
                 }
                 else
                 {
-                    found.AddRange(revisions);
+                    found.AddRange(revisions.OfType<JobDefinition>());
                 }
             }
 
@@ -1142,11 +1154,11 @@ internal sealed partial class EngineCore
         }
         else if (r.JobDefinitionName is { } n)
         {
-            matching = _definitions.GetValueOrDefault(n) ?? [];
+            matching = _definitions.GetValueOrDefault(n)?.OfType<JobDefinition>() ?? [];
         }
         else
         {
-            matching = _definitions.Values.SelectMany(revisions => revisions);
+            matching = _definitions.Values.SelectMany(revisions => revisions.OfType<JobDefinition>());
         }
 
         if (r.Status is { } status)
@@ -1188,6 +1200,7 @@ internal sealed partial class EngineCore
     private JobDefinition? ResolveDefinitionForSubmit(string reference, Problems p)
     {
         var (name, rev) = ParseDefinitionRef(reference);
+        PurgeDeregisteredDefinitions();
         if (!_definitions.TryGetValue(name, out var revisions))
         {
             p.Add("jobDefinition", $"{reference} does not exist");
@@ -1196,13 +1209,12 @@ internal sealed partial class EngineCore
 
         if (rev is { } v)
         {
-            if (v < 1 || v > revisions.Count)
+            if (v < 1 || v > revisions.Count || revisions[v - 1] is not { } d)
             {
                 p.Add("jobDefinition", $"{reference} does not exist");
                 return null;
             }
 
-            var d = revisions[v - 1];
             if (d.Status != "ACTIVE" && !_replaying)
             {
                 p.Add("jobDefinition", $"{reference} is INACTIVE");
@@ -1214,9 +1226,9 @@ internal sealed partial class EngineCore
 
         for (var i = revisions.Count - 1; i >= 0; i--)
         {
-            if (revisions[i].Status == "ACTIVE")
+            if (revisions[i] is { Status: "ACTIVE" } active)
             {
-                return revisions[i];
+                return active;
             }
         }
 
@@ -1438,6 +1450,7 @@ internal sealed partial class EngineCore
         if (arn.Contains(":job-definition/", StringComparison.Ordinal))
         {
             var (name, rev) = ParseDefinitionRef(arn);
+            PurgeDeregisteredDefinitions();
             var def = _definitions.GetValueOrDefault(name) is { } revs && rev is { } v && v >= 1 && v <= revs.Count ? revs[v - 1] : null;
             return def is null ? throw new BatchClientException($"resourceArn {arn} does not exist") : new Dictionary<string, string>(def.Tags);
         }
@@ -1462,12 +1475,13 @@ internal sealed partial class EngineCore
         if (arn!.Contains(":job-definition/", StringComparison.Ordinal))
         {
             var (name, rev) = ParseDefinitionRef(arn);
-            if (_definitions.GetValueOrDefault(name) is not { } revs || rev is not { } v || v < 1 || v > revs.Count)
+            PurgeDeregisteredDefinitions();
+            if (_definitions.GetValueOrDefault(name) is not { } revs || rev is not { } v || v < 1 || v > revs.Count || revs[v - 1] is not { } def)
             {
                 throw new BatchClientException($"resourceArn {arn} does not exist");
             }
 
-            var merged = new Dictionary<string, string>(revs[v - 1].Tags);
+            var merged = new Dictionary<string, string>(def.Tags);
             foreach (var (k, val) in tags ?? new Dictionary<string, string>())
             {
                 merged[k] = val;
@@ -1478,7 +1492,7 @@ internal sealed partial class EngineCore
                 throw new BatchClientException($"tags: Member must have length less than or equal to {_options.Quotas.MaxTags}");
             }
 
-            revs[v - 1] = revs[v - 1] with { Tags = merged };
+            revs[v - 1] = def with { Tags = merged };
             return;
         }
 
@@ -1516,13 +1530,14 @@ internal sealed partial class EngineCore
         if (arn!.Contains(":job-definition/", StringComparison.Ordinal))
         {
             var (name, rev) = ParseDefinitionRef(arn);
-            if (_definitions.GetValueOrDefault(name) is not { } revs || rev is not { } v || v < 1 || v > revs.Count)
+            PurgeDeregisteredDefinitions();
+            if (_definitions.GetValueOrDefault(name) is not { } revs || rev is not { } v || v < 1 || v > revs.Count || revs[v - 1] is not { } def)
             {
                 throw new BatchClientException($"resourceArn {arn} does not exist");
             }
 
-            var kept = revs[v - 1].Tags.Where(kv => keys is null || !keys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
-            revs[v - 1] = revs[v - 1] with { Tags = kept };
+            var kept = def.Tags.Where(kv => keys is null || !keys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+            revs[v - 1] = def with { Tags = kept };
             return;
         }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BatchCore.Jobs;
 
 namespace BatchCore.Dispatch;
@@ -183,5 +184,37 @@ internal sealed partial class EngineCore
         _submitLog.Remove(job.Id);
         job.Queue.ForgottenJobs++;
         return true;
+    }
+
+    // ---- deregistered job definitions ---------------------------------------------------------------------------------
+
+    /// <summary>Deregistered revisions in the order they were deregistered, with when (engine ms): purged oldest first.</summary>
+    private readonly Queue<(string Name, int Revision, long DeregisteredAtMs)> _deregistered = new();
+
+    private bool KeepsInactiveDefinitionsForever => _options.InactiveJobDefinitionRetention == Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// AWS: "Job definitions are permanently deleted after 180 days" (<see cref="BatchEngineOptions.InactiveJobDefinitionRetention"/>
+    /// after DeregisterJobDefinition). Lazy, on the calls that read definitions (a timer 180 days out would make
+    /// <see cref="BatchEngine.RunUntilIdleAsync"/> jump there); costs a peek when nothing is due. A purged revision leaves
+    /// its slot empty, so its number is not given out again; jobs hold their definition and keep it. Not while replaying:
+    /// recovered jobs resolve the revisions they ran with, and the journaled deregistration times purge at the first call.
+    /// </summary>
+    private void PurgeDeregisteredDefinitions()
+    {
+        if (_replaying || _deregistered.Count == 0)
+        {
+            return;
+        }
+
+        var cutoff = NowMs - (long)_options.InactiveJobDefinitionRetention.TotalMilliseconds;
+        while (_deregistered.TryPeek(out var d) && d.DeregisteredAtMs < cutoff)
+        {
+            _deregistered.Dequeue();
+            var revisions = _definitions[d.Name];
+            Debug.Assert(revisions[d.Revision - 1] is { Status: "INACTIVE" }, "only a deregistered revision is queued, once");
+            _plainSpecs.Remove(revisions[d.Revision - 1]!); // replayed plain jobs may have cached one
+            revisions[d.Revision - 1] = null;
+        }
     }
 }

@@ -31,7 +31,8 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     private readonly Dictionary<string, ComputeEnvironmentState> _ces = new(StringComparer.Ordinal);
     private readonly Dictionary<string, JobQueueState> _queues = new(StringComparer.Ordinal);
     private readonly List<JobQueueState> _queuesByPriority = [];
-    private readonly Dictionary<string, List<JobDefinition>> _definitions = new(StringComparer.Ordinal);
+    /// <summary>Revisions by name, revision N at N - 1; null where a deregistered revision was purged (its number is not reused).</summary>
+    private readonly Dictionary<string, List<JobDefinition?>> _definitions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SchedulingPolicyState> _policies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ConsumableResourceState> _consumables = new(StringComparer.Ordinal);
     /// <summary>Top-level jobs by id. Array children are reached through their parent (<see cref="TryGetJob"/>).</summary>

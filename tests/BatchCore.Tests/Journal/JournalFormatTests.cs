@@ -183,6 +183,31 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
         await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateJobQueueAsync(new() { JobQueue = "q", ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }));
     }
 
+    /// <summary>
+    /// A DeregisterJobDefinition record written before deregistrations carried their time (its body the bare
+    /// jobDefinition) replays; its 180 days run from the first start that read it, which rewrites it with that time, so
+    /// later starts do not restart them.
+    /// </summary>
+    [Fact]
+    public async Task DeregistrationWithoutItsTime_IsRead_AndTimedOnce()
+    {
+        Directory.CreateDirectory(Dir);
+        var buffer = new ArrayBufferWriter<byte>();
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "RegisterJobDefinition", TestEngine.Definition("def")));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "RegisterJobDefinition", TestEngine.Definition("def")));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "DeregisterJobDefinition", "def:1"));
+        await File.WriteAllBytesAsync(JournalPath(Dir), [.. "BCJRNL03"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
+        var firstStart = BatchEngineDefaults.VirtualStart;
+
+        foreach (var (days, revisions) in new[] { (0, 2), (179, 2), (181, 1) })
+        {
+            await using var engine = new BatchEngine(Options(firstStart + TimeSpan.FromDays(days)));
+            var found = (await engine.DescribeJobDefinitionsAsync(new DescribeJobDefinitionsRequest { JobDefinitionName = "def" })).JobDefinitions;
+            Assert.Equal(revisions, found.Count);
+            Assert.Equal(2, found[^1].Revision);
+        }
+    }
+
     [Fact]
     public void NewerFormat_IsRefused_NamingTheFileAndTheVersion()
     {

@@ -265,6 +265,55 @@ public sealed class RecoveryEdgeTests() : StateDirectoryTest("bc-recovery-edge-"
     }
 
     /// <summary>
+    /// Deregistrations are journaled with their time: a restart counts the 180 days from the deregistration (not from
+    /// the restart), brings no purged revision back nor gives its number again, and recovers the jobs that ran with it.
+    /// </summary>
+    [Fact]
+    public async Task PurgedDefinition_StaysPurgedAcrossRestarts_AndItsJobsRecover()
+    {
+        string ended, running;
+        DateTimeOffset deregisteredAt;
+        var options = Options() with { TerminalJobRetention = Timeout.InfiniteTimeSpan };
+        await using (var engine = new BatchEngine(options))
+        {
+            await SetUpAsync(engine, new RetryStrategy { Attempts = 5 }); // def:1
+            await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def")); // def:2
+            ended = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "plain", JobQueue = "q", JobDefinition = "def:1" })).JobId;
+            await engine.RunUntilIdleAsync();
+            running = (await engine.SubmitJobAsync(TestEngine.Job("long", def: "def:1", runSeconds: 1000 * 86_400))).JobId;
+            await engine.AdvanceTimeAsync(TimeSpan.FromMinutes(1));
+            await engine.DeregisterJobDefinitionAsync("def:1");
+            deregisteredAt = engine.UtcNow;
+        }
+
+        await using (var engine = new BatchEngine(options with { VirtualStart = deregisteredAt + TimeSpan.FromDays(1) }))
+        {
+            Assert.Equal(["INACTIVE", "ACTIVE"], await DefinitionStatusesAsync(engine));
+            await engine.AdvanceTimeAsync(TimeSpan.FromDays(179) + TimeSpan.FromMinutes(1)); // 180 days after the deregistration
+            Assert.Equal(["ACTIVE"], await DefinitionStatusesAsync(engine));
+        }
+
+        for (var restart = 0; restart < 2; restart++)
+        {
+            // From the journal, then from the snapshot the first of these starts wrote.
+            await using var engine = new BatchEngine(options with { VirtualStart = deregisteredAt + TimeSpan.FromDays(200), Journal = options.Journal with { CompactAfterBytes = 0 } });
+            Assert.Equal(["ACTIVE"], await DefinitionStatusesAsync(engine));
+            var jobs = await engine.DescribeJobsAsync([ended, running]);
+            Assert.Equal(2, jobs.Count);
+            Assert.All(jobs, j => Assert.EndsWith("job-definition/def:1", j.JobDefinition, StringComparison.Ordinal));
+            Assert.Equal(JobStatus.SUCCEEDED, jobs[0].Status);
+        }
+
+        await using (var engine = new BatchEngine(options with { VirtualStart = deregisteredAt + TimeSpan.FromDays(200) }))
+        {
+            Assert.Equal(3, (await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"))).Revision);
+        }
+    }
+
+    private static async Task<IReadOnlyList<string>> DefinitionStatusesAsync(BatchEngine engine) =>
+        (await engine.DescribeJobDefinitionsAsync(new DescribeJobDefinitionsRequest { JobDefinitionName = "def" })).JobDefinitions.Select(d => d.Status).ToList();
+
+    /// <summary>
     /// Fair-share usage is not journaled: recovery rebuilds it from the attempts. Without it a restart forgot that share a
     /// had just used the whole host, and a ran before b.
     /// </summary>
