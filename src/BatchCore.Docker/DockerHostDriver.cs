@@ -140,6 +140,7 @@ public sealed class DockerHostDriver : HostDriver
             ThrowDuplicate(launch.Token);
         }
 
+        attempt.Reattaching(found.ID); // before the task runs: a release may come first
         attempt.Completion = Task.Run(() => attempt.ReattachAsync(found.ID, state.Running));
         return true;
     }
@@ -192,6 +193,22 @@ public sealed class DockerHostDriver : HostDriver
         {
             attempt.Terminate(gracePeriod);
         }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Each re-attached container stops being watched: it is neither stopped nor removed, and no exit is reported.</remarks>
+    public override async ValueTask ReleaseReattachedAsync()
+    {
+        var released = new List<Task>();
+        foreach (var (_, attempt) in _attempts)
+        {
+            if (attempt.Release() && attempt.Completion is { } completion)
+            {
+                released.Add(completion);
+            }
+        }
+
+        await Task.WhenAll(released).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -259,6 +276,27 @@ public sealed class DockerHostDriver : HostDriver
         private bool _started;
         private string? _containerId;
         private string? _initExecFailure;
+        private bool _reattached;
+        private bool _ended;
+        private bool _releaseRequested;
+        private readonly CancellationTokenSource _released = new(); // never disposed: Release may cancel it at any time
+
+        /// <summary>A re-attached attempt stops being watched, its container left as it is; false for any other attempt.</summary>
+        public bool Release()
+        {
+            lock (_gate)
+            {
+                if (!_reattached || _ended)
+                {
+                    return false;
+                }
+
+                _releaseRequested = true;
+            }
+
+            _released.Cancel(); // outside the lock: the watch may go on on this thread
+            return true;
+        }
 
         public Task? Completion { get; set; }
 
@@ -360,16 +398,22 @@ public sealed class DockerHostDriver : HostDriver
             return await WatchAsync(created.ID).ConfigureAwait(false);
         }
 
-        /// <summary>Takes back a container a previous engine started (see <see cref="TryReattach"/>).</summary>
-        public async Task ReattachAsync(string id, bool running)
+        /// <summary>The attempt is a container a previous engine started, about to be taken back.</summary>
+        public void Reattaching(string id)
         {
             lock (_gate)
             {
                 _containerId = id;
                 _started = true;
+                _reattached = true;
             }
+        }
 
-            AttemptExit exit;
+        /// <summary>Takes back a container a previous engine started (see <see cref="TryReattach"/>).</summary>
+        public async Task ReattachAsync(string id, bool running)
+        {
+            AttemptExit exit = default;
+            var released = false;
             try
             {
                 if (running)
@@ -377,7 +421,11 @@ public sealed class DockerHostDriver : HostDriver
                     sink.Started(launch.Token);
                 }
 
-                exit = await WatchAsync(id).ConfigureAwait(false);
+                exit = await WatchAsync(id, _released.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (Volatile.Read(ref _releaseRequested))
+            {
+                // released (a failed engine start): the container is left for the next start
             }
             catch (Exception e)
             {
@@ -385,11 +433,24 @@ public sealed class DockerHostDriver : HostDriver
             }
             finally
             {
-                await RemoveContainerAsync().ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _ended = true;
+                    released = _releaseRequested;
+                }
+
+                if (!released)
+                {
+                    await RemoveContainerAsync().ConfigureAwait(false);
+                }
+
                 driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
             }
 
-            sink.Exited(launch.Token, exit);
+            if (!released)
+            {
+                sink.Exited(launch.Token, exit);
+            }
         }
 
         /// <summary>Removes a container that is not taken back.</summary>
@@ -403,12 +464,24 @@ public sealed class DockerHostDriver : HostDriver
             await RemoveContainerAsync().ConfigureAwait(false);
         }
 
-        /// <summary>Follows a started container's logs (from its start) until it exits; its exit as AWS reports it.</summary>
-        private async Task<AttemptExit> WatchAsync(string id)
+        /// <summary>
+        /// Follows a started container's logs (from its start) until it exits; its exit as AWS reports it. Throws
+        /// <see cref="OperationCanceledException"/> when <paramref name="released"/> is cancelled first.
+        /// </summary>
+        private async Task<AttemptExit> WatchAsync(string id, CancellationToken released = default)
         {
-            using var logsDone = new CancellationTokenSource();
+            using var logsDone = released.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(released) : new CancellationTokenSource();
             var logs = FollowLogsAsync(id, logsDone.Token);
-            var waited = await Containers.WaitContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
+            ContainerWaitResponse waited;
+            try
+            {
+                waited = await Containers.WaitContainerAsync(id, released).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (released.IsCancellationRequested)
+            {
+                await logs.ConfigureAwait(false); // ends with the same token
+                throw;
+            }
 
             // The log stream ends when the container has stopped; the bound only guards against a daemon that never closes it.
             logsDone.CancelAfter(driver._options.LogDrainTimeout);

@@ -43,8 +43,10 @@ public sealed class BatchEngine : IAsyncDisposable
             }
             catch
             {
-                // A recovery that fails partway (a corrupt journal, a driver that cannot be created) leaves nothing it
-                // created running or open: the drivers (and the attempts they re-attached), the providers, the journal.
+                // A recovery that fails partway (a corrupt journal, a driver that cannot be created, a snapshot that
+                // cannot be written) leaves nothing of its own open: drivers, providers, journal. Attempts the drivers
+                // re-attached are released, not stopped: they run on as the crash left them, and the journal (which the
+                // failed start did not change) still names them for the next start to take back.
                 AbandonRecovery();
                 throw;
             }
@@ -65,7 +67,7 @@ public sealed class BatchEngine : IAsyncDisposable
             _core.ReportUnexpected(e);
         }
 
-        _core.DisposeDriversAsync().AsTask().GetAwaiter().GetResult(); // reports what it cannot dispose, never throws
+        _core.DisposeDriversAsync(releaseReattached: true).AsTask().GetAwaiter().GetResult(); // reports what it cannot dispose, never throws
         _core.Telemetry.Dispose();
     }
 

@@ -494,7 +494,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
         return tcs.Task;
     }
 
-    public async ValueTask DisposeDriversAsync()
+    /// <summary>
+    /// Disposes every provider and driver, each whatever the others throw (reported, never thrown). With
+    /// <paramref name="releaseReattached"/> (a failed start) each driver first lets go of the attempts it re-attached
+    /// (<see cref="HostDriver.ReleaseReattachedAsync"/>), so that disposing it stops none of them.
+    /// </summary>
+    public async ValueTask DisposeDriversAsync(bool releaseReattached = false)
     {
         // Providers first: they stop discovering (and dispose the drivers they created; disposal is idempotent).
         foreach (var ce in _ces.Values)
@@ -547,6 +552,12 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             {
                 try
                 {
+                    if (releaseReattached)
+                    {
+                        // A release that throws skips the disposal: what the driver still follows is left running, not killed.
+                        await d.ReleaseReattachedAsync().ConfigureAwait(false);
+                    }
+
                     await d.DisposeAsync().ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)

@@ -37,6 +37,14 @@ public abstract class HostDriver : IAsyncDisposable
     /// </summary>
     public virtual bool TryReattach(AttemptReattach reattach, IAttemptEventSink sink) => false;
 
+    /// <summary>
+    /// The engine's start failed after this driver took attempts back with <see cref="TryReattach"/>: stop following them
+    /// without stopping them or removing anything of theirs, and report nothing more for them, so that they run on as the
+    /// crashed engine left them and the next start takes them back. Completes once nothing of the driver follows them;
+    /// <see cref="DisposeAsync"/> comes next. The default does nothing (a driver that does not re-attach has nothing to let go).
+    /// </summary>
+    public virtual ValueTask ReleaseReattachedAsync() => ValueTask.CompletedTask;
+
     /// <summary>Stops every attempt still running and releases the driver's resources.</summary>
     public virtual ValueTask DisposeAsync()
     {

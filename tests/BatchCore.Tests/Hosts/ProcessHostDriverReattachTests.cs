@@ -149,6 +149,41 @@ public sealed class ProcessHostDriverReattachTests : IAsyncDisposable
     }
 
     /// <summary>
+    /// A released attempt (the engine's start failed after re-attaching) is neither signalled nor cleaned up, even when
+    /// the driver is disposed next, and reports nothing: the next driver takes it back to its exit.
+    /// </summary>
+    [Fact]
+    public async Task ReleaseReattached_LeavesTheAttemptAsItIs_ForTheNextDriver()
+    {
+        RequireLinux();
+        var go = Path.Combine(_root, "go");
+        using var wrapper = StartWrapper($"echo before; while [ ! -e '{go}' ]; do sleep 0.05; done; echo after; exit 3", out var handle);
+        var failed = NewDriver();
+        var released = NextToken();
+        Assert.True(failed.TryReattach(Reattach(released, handle), _events));
+        await _events.WaitStartedAsync(released);
+
+        await failed.ReleaseReattachedAsync();
+        await failed.DisposeAsync();
+
+        Assert.Equal(0, failed.TrackedAttempts);
+        Assert.False(wrapper.HasExited);
+        using (var h = JsonDocument.Parse(handle))
+        {
+            Assert.True(Directory.Exists(h.RootElement.GetProperty("RunDirectory").GetString()));
+        }
+
+        var next = NewDriver();
+        var token = NextToken();
+        Assert.True(next.TryReattach(Reattach(token, handle), _events));
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        Assert.Equal(3, (await _events.WaitExitedAsync(token)).ExitCode);
+        Assert.Equal(0, _events.ExitedCount(released));
+        Assert.Equal(["before", "after"], Lines("re/" + token.Value));
+        await wrapper.WaitForExitAsync(TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>
     /// A survivable attempt as a crashed engine leaves it, without that engine: the driver's file protocol (output file,
     /// exit-code file written by a wrapper that traps SIGTERM) in a session of its own, and its handle.
     /// </summary>

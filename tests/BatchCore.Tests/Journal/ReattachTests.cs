@@ -75,6 +75,50 @@ public sealed class ReattachTests : StateDirectoryTest
         Assert.Equal(0, job.Attempts[1].Container!.ExitCode);
     }
 
+    /// <summary>
+    /// A start that fails after its drivers re-attached attempts (here its snapshot cannot be written: a directory holds
+    /// the temporary file's path; on a real machine a full disk) leaves those attempts running, as the crash left them,
+    /// and follows them no more; the start after the fix takes them back, and nothing of the work is lost.
+    /// </summary>
+    [Fact]
+    public async Task ProcessAttempt_StartThatFailsAfterReattaching_LeavesItRunning_ForTheNextStart()
+    {
+        RequireLinux();
+        var jobId = await CrashedChildAsync("process", "-", "local", Job);
+        var drivers = new List<ProcessHostDriver>();
+        var options = EngineOptions(StateDirectory, "-");
+        var create = options.DriverFactories!["process"];
+        var failing = options with
+        {
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>(StringComparer.Ordinal)
+            {
+                ["process"] = spec => { var d = (ProcessHostDriver)create(spec); drivers.Add(d); return d; },
+            },
+        };
+        var pending = Path.Combine(StateDirectory, "snapshot.bcj.tmp");
+        Directory.CreateDirectory(pending);
+
+        var e = Assert.ThrowsAny<Exception>(() => new BatchEngine(failing));
+        Assert.True(e is IOException or UnauthorizedAccessException, e.ToString());
+        Assert.All(drivers, d => Assert.Equal(0, d.TrackedAttempts)); // released: nothing of the failed start follows it
+        Directory.Delete(pending);
+        var pids = await File.ReadAllTextAsync(Path.Combine(Dir, "pids"), TestContext.Current.CancellationToken);
+        Assert.All(pids.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), pid => Assert.True(IsRunning(pid), "process " + pid + " was stopped"));
+
+        await using var engine = new BatchEngine(EngineOptions(StateDirectory, "-"));
+        Assert.Equal(1, engine.Recovery!.Reattached);
+        Assert.Equal(0, engine.Recovery.InterruptedAttempts);
+        await File.WriteAllTextAsync(_go, "", TestContext.Current.CancellationToken);
+        var job = await WaitDoneAsync(engine, jobId);
+
+        Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+        var attempt = Assert.Single(job.Attempts);
+        Assert.Equal(["before", "after"], engine.Logs.GetLogEvents(attempt.Container!.LogStreamName!).Events.Select(l => l.Message).ToList());
+    }
+
+    private static bool IsRunning(string pid) =>
+        Directory.Exists("/proc/" + pid) && !File.ReadAllText("/proc/" + pid + "/stat").Contains(") Z", StringComparison.Ordinal);
+
     private static async Task WaitGoneAsync(string pids)
     {
         foreach (var pid in pids.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -213,5 +257,36 @@ public sealed class DockerReattachTests(DockerFixture docker) : IClassFixture<Do
 
             Assert.Empty(await docker.ListAttemptContainersAsync());
         }
+    }
+
+    /// <summary>A start that fails after re-attaching the container leaves it (neither stopped nor removed) for the next start.</summary>
+    [Fact]
+    public async Task DockerAttempt_StartThatFailsAfterReattaching_LeavesItForTheNextStart()
+    {
+        if (docker.UnavailableReason is { } why)
+        {
+            Assert.Skip(why);
+        }
+
+        // Long enough to outlast the failed start: a container that ends during it is reported to that engine and removed
+        // (the window docs/on-disk-format.md names), and would be retried instead of taken back.
+        var jobId = await _crash.CrashedChildAsync("docker", docker.Endpoint, DockerFixture.TestImage, ["sh", "-c", "echo before; sleep 12; echo after"]);
+        var pending = Path.Combine(_crash.StateDirectory, "snapshot.bcj.tmp");
+        Directory.CreateDirectory(pending); // the failed start's snapshot cannot be written
+        var e = Assert.ThrowsAny<Exception>(() => new BatchEngine(ReattachTests.EngineOptions(_crash.StateDirectory, docker.Endpoint)));
+        Assert.True(e is IOException or UnauthorizedAccessException, e.ToString());
+        Assert.Single(await docker.ListAttemptContainersAsync()); // not removed
+        Directory.Delete(pending);
+
+        await using (var engine = new BatchEngine(ReattachTests.EngineOptions(_crash.StateDirectory, docker.Endpoint)))
+        {
+            Assert.Equal(1, engine.Recovery!.Reattached);
+            var job = await ReattachTests.WaitDoneAsync(engine, jobId);
+
+            Assert.Equal(JobStatus.SUCCEEDED, job.Status);
+            Assert.Equal(0, Assert.Single(job.Attempts).Container!.ExitCode); // ran to its end: not stopped by the failed start
+        }
+
+        Assert.Empty(await docker.ListAttemptContainersAsync());
     }
 }

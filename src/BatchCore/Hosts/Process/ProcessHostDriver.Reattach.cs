@@ -88,6 +88,30 @@ public sealed partial class ProcessHostDriver
         return true;
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// Each re-attached attempt stops being polled and tailed; its process, cgroup and run directory (with the output and
+    /// exit-code files the next start reads) are left as they are, and no exit is reported. A wrapper that ended at that
+    /// moment keeps its exit-code file: the next start reports that exit.
+    /// </remarks>
+    public override async ValueTask ReleaseReattachedAsync()
+    {
+        var released = new List<Task>();
+        foreach (var (_, tracked) in _attempts)
+        {
+            if (tracked is Reattached attempt)
+            {
+                attempt.Release();
+                if (attempt.Completion is { } completion)
+                {
+                    released.Add(completion);
+                }
+            }
+        }
+
+        await Task.WhenAll(released).ConfigureAwait(false);
+    }
+
     /// <summary>The run directory of a survivable attempt: named after its job and attempt, so that it can be found
     /// without a handle (characters other than letters, digits, '-', '_', '.' and ':' become '_').</summary>
     private string RunDirectoryOf(string jobId, int attempt)
@@ -264,16 +288,35 @@ public sealed partial class ProcessHostDriver
     {
         private readonly Lock _gate = new();
         private readonly CancellationTokenSource _killTimer = new();
+        private readonly CancellationTokenSource _released = new(); // never disposed: Release may cancel it at any time
+        private bool _releaseRequested;
         private readonly AttemptCgroup? _cgroup = handle.Cgroup is { Length: > 0 } paths ? AttemptCgroup.Reopen(paths, handle.CgroupOomBaseline) : null;
         private bool _terminateRequested;
         private bool _killed;
         private TimeSpan _grace;
 
+        /// <summary>Stops following the attempt, leaving it as it is (see <see cref="ReleaseReattachedAsync"/>).</summary>
+        public void Release()
+        {
+            lock (_gate)
+            {
+                if (_killed)
+                {
+                    return; // ended and reported already
+                }
+
+                _releaseRequested = true;
+            }
+
+            _released.Cancel(); // outside the lock: the poll may go on on this thread
+        }
+
         /// <param name="alive">Whether the wrapper still runs.</param>
         /// <param name="newHandle">The handle to report with the start (found without one), else null.</param>
         public async Task RunAsync(bool alive, string? newHandle)
         {
-            AttemptExit exit;
+            AttemptExit exit = default;
+            var released = false;
             try
             {
                 var tail = new OutputTail(Path.Combine(handle.RunDirectory, OutputFileName), AppendLog);
@@ -291,12 +334,16 @@ public sealed partial class ProcessHostDriver
                     while (IsAlive())
                     {
                         tail.Read(final: false);
-                        await Task.Delay(OutputTail.PollInterval, time).ConfigureAwait(false);
+                        await Task.Delay(OutputTail.PollInterval, time, _released.Token).ConfigureAwait(false);
                     }
                 }
 
                 tail.Read(final: true);
                 exit = ReadExit();
+            }
+            catch (OperationCanceledException) when (Volatile.Read(ref _releaseRequested))
+            {
+                // released: below
             }
             catch (Exception e)
             {
@@ -308,14 +355,22 @@ public sealed partial class ProcessHostDriver
                 _killTimer.Dispose();
                 lock (_gate)
                 {
-                    _killed = true; // the process is gone: never signal its pid again
+                    _killed = true; // the process is gone (or no longer ours to signal): never signal its pid again
+                    released = _releaseRequested;
                 }
 
-                await CleanUpAsync(handle, driver._options).ConfigureAwait(false);
+                if (!released)
+                {
+                    await CleanUpAsync(handle, driver._options).ConfigureAwait(false);
+                }
+
                 driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Tracked>(reattach.Token, this));
             }
 
-            sink.Exited(reattach.Token, exit);
+            if (!released)
+            {
+                sink.Exited(reattach.Token, exit);
+            }
         }
 
         private bool IsAlive() => ProcStat.StartTime(handle.Pid) == handle.StartTime;
