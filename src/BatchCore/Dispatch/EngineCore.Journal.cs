@@ -739,6 +739,7 @@ internal sealed partial class EngineCore
         ReserveAttempt(job, host, token);
         job.AttemptHandle = rec.Handle;
         SetState(job, JobState.Starting, null);
+        job.ScheduledAt = null; // when the previous engine placed it is not journaled
         if (state == JobState.Running)
         {
             job.AttemptStartedAt = rec.StartedAt ?? NowMs;

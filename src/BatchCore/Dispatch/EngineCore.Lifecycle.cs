@@ -54,6 +54,10 @@ internal sealed partial class EngineCore
         if (next.IsTerminal())
         {
             job.StoppedAt ??= now; // before the journal record, which carries it
+            if (prev is not (JobState.Starting or JobState.Running) || initial)
+            {
+                job.ScheduledAt = null; // ended waiting: not placed since it was last RUNNABLE (the field held that time)
+            }
         }
 
         if (!initial)
@@ -405,6 +409,7 @@ internal sealed partial class EngineCore
         var token = ReserveAttempt(job, host);
         Statistics.Placements++;
         SetState(job, JobState.Starting, null);
+        job.ScheduledAt = NowMs; // after the transition, whose telemetry reads how long the job was RUNNABLE
         if (IsEngineSimulated(host))
         {
             LaunchSimulated(job, host);
@@ -676,7 +681,7 @@ internal sealed partial class EngineCore
     /// <summary>
     /// STARTING → RUNNING. <paramref name="startedAgoMs"/>: the driver reported the start this long after it happened
     /// (an in-process handler's synchronous part); on the real clock startedAt is set back by it, never before the job
-    /// became RUNNABLE.
+    /// was placed.
     /// </summary>
     private void OnAttemptStarted(Job job, string? handle, long startedAgoMs = 0)
     {
@@ -687,7 +692,7 @@ internal sealed partial class EngineCore
         var now = NowMs;
         if (startedAgoMs > 0 && _virtual is null)
         {
-            now = Math.Max(now - startedAgoMs, job.RunnableSince);
+            now = Math.Max(now - startedAgoMs, job.ScheduledAt ?? long.MinValue);
         }
 
         job.AttemptStartedAt = now;

@@ -373,6 +373,7 @@ internal sealed partial class EngineCore
             StatusReason = job.StatusReason,
             StartedAt = job.StartedAt,
             StoppedAt = job.State.IsTerminal() ? job.StoppedAt : null,
+            ScheduledAt = job.ScheduledAt,
             // Under way: no exit yet (a retried job's earlier exit is its attempt's, not the job's now).
             Container = job.State is JobState.Starting or JobState.Running ? null
                 : last is { } c ? new AttemptContainerDetail { ExitCode = c.ExitCode, Reason = c.Reason } : null,

@@ -22,11 +22,14 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     private Folded[]? _folded;
     private string?[]? _ids;
 
+    /// <summary><see cref="Folded.ScheduledBefore"/> of a child whose scheduledAt is not known.</summary>
+    private const int NotScheduled = int.MinValue;
+
     private struct Folded
     {
         public Host? Host; // null: not folded
-        public long AttemptStartedAt;
-        public int StartedAfter; // StartedAt − AttemptStartedAt, ms
+        public long AttemptStartedAt; // and StartedAt: a plain first success started once
+        public int ScheduledBefore; // StartedAt − ScheduledAt, ms; NotScheduled when not known
         public int RanFor; // StoppedAt − StartedAt, ms
     }
 
@@ -87,15 +90,15 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
             return false;
         }
 
-        var startedAfter = started - child.AttemptStartedAt;
+        var scheduledBefore = started - child.ScheduledAt;
         var ranFor = stopped - started;
-        if (startedAfter is < int.MinValue or > int.MaxValue || ranFor is < int.MinValue or > int.MaxValue)
+        if (started != child.AttemptStartedAt || scheduledBefore is <= NotScheduled or > int.MaxValue || ranFor is < int.MinValue or > int.MaxValue)
         {
-            return false; // an attempt of more than 24 days keeps its object
+            return false; // a start or an attempt of more than 24 days keeps its object
         }
 
         _folded ??= new Folded[_live.Length];
-        _folded[i] = new Folded { Host = host, AttemptStartedAt = child.AttemptStartedAt, StartedAfter = (int)startedAfter, RanFor = (int)ranFor };
+        _folded[i] = new Folded { Host = host, AttemptStartedAt = started, ScheduledBefore = (int)(scheduledBefore ?? NotScheduled), RanFor = (int)ranFor };
         _live[i] = null;
         FoldedCount++;
         return true;
@@ -142,14 +145,15 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     private Job View(int index)
     {
         var f = _folded![index];
-        var started = f.AttemptStartedAt + f.StartedAfter;
+        var started = f.AttemptStartedAt;
         var job = new Job(_parent, index)
         {
             State = JobState.Succeeded,
             StatusReason = StatusReasons.Essential,
-            AttemptStartedAt = f.AttemptStartedAt,
+            AttemptStartedAt = started,
             StartedAt = started,
             StoppedAt = started + f.RanFor,
+            ScheduledAt = f.ScheduledBefore == NotScheduled ? null : started - f.ScheduledBefore,
             JournaledAttempts = 1,
         };
         job.AddPlainSuccess(f.Host!);

@@ -363,7 +363,24 @@ internal class Job
         }
     }
     /// <summary>Set when the job reached RUNNABLE, for wait-time statistics and the queue snapshot.</summary>
-    public long RunnableSince { get; set; }
+    public long RunnableSince
+    {
+        get => _queueTime;
+        set => _queueTime = value;
+    }
+
+    /// <summary>
+    /// When the scheduler placed the job's current or last attempt on a host (RUNNABLE → STARTING: AWS's scheduledAt), or
+    /// null: not placed since it was last RUNNABLE, or not known (an attempt re-attached after a restart).
+    /// </summary>
+    public long? ScheduledAt
+    {
+        get => (State is JobState.Starting or JobState.Running || State.IsTerminal()) && _queueTime != NoTime ? _queueTime : null;
+        set => _queueTime = value ?? NoTime;
+    }
+
+    // RunnableSince while the job waits, ScheduledAt once it is placed: one field, a job is never both at once.
+    private long _queueTime;
     public bool InReadyQueue
     {
         get => HasFlag(Flags.InReadyQueue);

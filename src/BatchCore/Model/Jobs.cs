@@ -245,6 +245,12 @@ public sealed record JobSummary
     public string? StatusReason { get; init; }
     public long? StartedAt { get; init; }
     public long? StoppedAt { get; init; }
+    /// <summary>
+    /// When the job was scheduled for execution: the scheduler placed its current or last attempt on a host (RUNNABLE →
+    /// STARTING; AWS's service jobs enter SCHEDULED then). Null before, and for a job RUNNABLE again or ended without being
+    /// placed since. Not journaled: null for attempts placed before an engine restart.
+    /// </summary>
+    public long? ScheduledAt { get; init; }
     public AttemptContainerDetail? Container { get; init; }
     public ArrayPropertiesDetail? ArrayProperties { get; init; }
     public required string JobDefinition { get; init; }

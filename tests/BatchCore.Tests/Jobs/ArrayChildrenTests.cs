@@ -43,24 +43,25 @@ public class ArrayChildrenTests
     private static object Read(Job j)
     {
         var a = j.Attempts.Last!;
-        return (j.Id, j.Name, j.Seq, j.CreatedAt, j.State, j.StatusReason, j.StartedAt, j.StoppedAt, j.AttemptStartedAt,
+        return (j.Id, j.Name, j.Seq, j.CreatedAt, j.State, j.StatusReason, j.StartedAt, j.StoppedAt, j.AttemptStartedAt, j.ScheduledAt,
             (j.AttemptCount, a.Number, a.ExitCode, a.Reason, a.StartedAt, a.StoppedAt, a.StatusReason, a.HostName, a.CeName),
             (j.Parent, j.ArrayIndex, j.JournaledAttempts, j.IsCancelled, j.IsTerminated, j.TimedOut, j.Host, j.Spec, j.Queue, j.MutableTags));
     }
 
     /// <summary>
-    /// Invariant: a folded child reads exactly as the job it was — ids, times, its attempt, its parent — whatever its
-    /// times; one whose times do not fit the compact record stays live (the same object).
+    /// Invariant: a folded child reads exactly as the job it was — ids, times (scheduledAt, known or not, too), its
+    /// attempt, its parent — whatever its times; one whose times do not fit the compact record stays live (the same object).
     /// </summary>
     [Property(MaxTest = 300)]
-    public bool AFoldedChild_ReadsAsTheJobItWas(uint attemptStart, int startedAfter, long ranFor, byte index)
+    public bool AFoldedChild_ReadsAsTheJobItWas(uint attemptStart, long scheduledBefore, bool scheduled, long ranFor, byte index)
     {
         var (_, children) = Array(8);
         var i = index % 8;
-        long attemptStartedAt = attemptStart;
-        var child = SucceedPlainly(children, i, attemptStartedAt, attemptStartedAt + startedAfter, attemptStartedAt + startedAfter + ranFor);
+        long startedAt = attemptStart;
+        var child = SucceedPlainly(children, i, startedAt, startedAt, startedAt + ranFor);
+        child.ScheduledAt = scheduled ? startedAt - scheduledBefore : null;
         var before = Read(child);
-        var fits = ranFor is >= int.MinValue and <= int.MaxValue;
+        var fits = ranFor is >= int.MinValue and <= int.MaxValue && (!scheduled || scheduledBefore is > int.MinValue and <= int.MaxValue);
 
         var folded = children.TryFold(child);
 
@@ -87,7 +88,7 @@ public class ArrayChildrenTests
         withDependents.Dependents = [];
         withDependents.Dependents = null; // had a dependent once: its cold part stays, and so does the object
         var running = children.LiveAt(3)!;
-        var plain = SucceedPlainly(children, 4, 10, 11, 20);
+        var plain = SucceedPlainly(children, 4, 11, 11, 20);
 
         Assert.Equal([false, false, false, false], new[] { failed, retried, withDependents, running }.Select(children.TryFold));
         Assert.True(children.TryFold(plain));
@@ -116,7 +117,9 @@ public class ArrayChildrenTests
     public void Unfold_KeepsTheFoldedChildAsALiveJobAgain()
     {
         var (_, children) = Array(3);
-        var before = Read(SucceedPlainly(children, 1, 10, 12, 50));
+        var child = SucceedPlainly(children, 1, 12, 12, 50);
+        child.ScheduledAt = 10;
+        var before = Read(child);
         Assert.True(children.TryFold(children.LiveAt(1)!));
 
         var live = children.Unfold(1);
