@@ -1,16 +1,32 @@
+using System.Diagnostics;
 using System.Text;
 
 namespace BatchCore.Logs;
 
 /// <summary>
-/// Turns a job's output bytes (UTF-8) into log lines (every driver's stdout, stderr or output file): whole lines as they complete (a trailing '\r' dropped), the last
-/// partial line on <see cref="Flush"/>. Allocates its buffers on the first byte, so a silent job costs nothing.
+/// Turns a job's output bytes (UTF-8) into log events (every driver's stdout, stderr or output file): whole lines as they
+/// complete (a trailing '\r' dropped), the last partial line on <see cref="Flush"/>. A line longer than
+/// <see cref="LogStore.MaxEventBytes"/> UTF-8 bytes becomes several events of at most that many bytes, cut between
+/// characters, nothing lost — as Docker's awslogs driver cuts it for CloudWatch — so what is pending stays bounded however
+/// much a job writes without a newline. Allocates its buffers on the first byte, so a silent job costs nothing.
 /// </summary>
-internal sealed class LineSplitter(Action<string> appendLine)
+internal sealed class LineSplitter
 {
+    private readonly Action<string> _appendLine;
+    private readonly int _maxEventBytes;
     private Decoder? _decoder;
     private StringBuilder? _line;
+    private int _lineBytes; // UTF-8 bytes in _line
     private char[]? _chars;
+
+    /// <param name="appendLine">Receives each event.</param>
+    /// <param name="maxEventBytes">The most UTF-8 bytes of one event (tests use small ones).</param>
+    public LineSplitter(Action<string> appendLine, int maxEventBytes = LogStore.MaxEventBytes)
+    {
+        Debug.Assert(maxEventBytes >= 4, "an event must hold any one character (up to 4 UTF-8 bytes)");
+        _appendLine = appendLine;
+        _maxEventBytes = maxEventBytes;
+    }
 
     public void Append(ReadOnlySpan<byte> bytes)
     {
@@ -31,12 +47,12 @@ internal sealed class LineSplitter(Action<string> appendLine)
         var span = _chars.AsSpan(0, count);
         while (span.IndexOf('\n') is var newline and >= 0)
         {
-            _line.Append(span[..newline]);
+            AppendPending(span[..newline]);
             Emit();
             span = span[(newline + 1)..];
         }
 
-        _line.Append(span);
+        AppendPending(span);
     }
 
     /// <summary>Emits the last line when it did not end with a newline.</summary>
@@ -48,6 +64,88 @@ internal sealed class LineSplitter(Action<string> appendLine)
         }
     }
 
+    /// <summary>Adds characters of the current line, emitting an event each time the line reaches the cap.</summary>
+    private void AppendPending(ReadOnlySpan<char> chars)
+    {
+        var line = _line!;
+        while (!chars.IsEmpty)
+        {
+            if (_lineBytes > _maxEventBytes)
+            {
+                // A '\r' waited beyond the cap for what follows (a '\n' would have made it a line end, dropped): it is
+                // content, and starts the next event.
+                Debug.Assert(line[^1] == '\r', "only a trailing '\\r' may exceed the cap");
+                line.Length--;
+                _lineBytes--;
+                EmitChunk();
+                line.Append('\r');
+                _lineBytes = 1;
+            }
+
+            var fit = Fit(chars, _maxEventBytes - _lineBytes, out var fitBytes);
+            if (fit == chars.Length || (fit == chars.Length - 1 && chars[^1] == '\r'))
+            {
+                // All of it fits, or all but a final '\r', which is kept until it is known whether a '\n' follows
+                // (possibly in the next read): "\r\n" cut by the cap must not leave an empty event behind.
+                line.Append(chars);
+                _lineBytes += fit == chars.Length ? fitBytes : fitBytes + 1;
+                return;
+            }
+
+            line.Append(chars[..fit]);
+            _lineBytes += fitBytes;
+            EmitChunk();
+            chars = chars[fit..];
+        }
+    }
+
+    /// <summary>How many of <paramref name="chars"/> fit in <paramref name="room"/> UTF-8 bytes (a surrogate pair is
+    /// never cut), and their byte count.</summary>
+    private static int Fit(ReadOnlySpan<char> chars, int room, out int bytes)
+    {
+        bytes = Encoding.UTF8.GetByteCount(chars); // vectorized: the common case, it all fits, looks at no character alone
+        if (bytes <= room)
+        {
+            return chars.Length;
+        }
+
+        var i = 0;
+        bytes = 0;
+        while (i < chars.Length)
+        {
+            var c = chars[i];
+            int n, width = 1;
+            if (c < 0x80)
+            {
+                n = 1;
+            }
+            else if (c < 0x800)
+            {
+                n = 2;
+            }
+            else if (char.IsHighSurrogate(c) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1]))
+            {
+                n = 4;
+                width = 2;
+            }
+            else
+            {
+                n = 3; // a lone surrogate is encoded as U+FFFD, 3 bytes too
+            }
+
+            if (bytes + n > room)
+            {
+                break;
+            }
+
+            bytes += n;
+            i += width;
+        }
+
+        return i;
+    }
+
+    /// <summary>The line ended: emits it without a trailing '\r'.</summary>
     private void Emit()
     {
         var line = _line!;
@@ -56,7 +154,16 @@ internal sealed class LineSplitter(Action<string> appendLine)
             line.Length--;
         }
 
-        appendLine(line.ToString());
+        _appendLine(line.ToString());
         line.Clear();
+        _lineBytes = 0;
+    }
+
+    /// <summary>The line goes on but reached the cap: emits what it has so far, as it is.</summary>
+    private void EmitChunk()
+    {
+        _appendLine(_line!.ToString());
+        _line.Clear();
+        _lineBytes = 0;
     }
 }

@@ -153,6 +153,23 @@ public class ProcessHostDriverTests : HostDriverContractTests
         Assert.Contains("the log store failed (IOException: disk full)", Assert.Single(diagnostics), StringComparison.Ordinal);
     }
 
+    /// <summary>1 MB without a newline: events of at most <see cref="LogStore.MaxEventBytes"/>, every byte kept.</summary>
+    [Fact]
+    public async Task LongLineWithoutNewline_BecomesEventsWithinTheCap_NothingLost()
+    {
+        RequireDriver();
+        var launch = MakeLaunch(["/bin/sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' a"]);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        var lines = LogLines(launch).Where(l => !l.StartsWith("batchcore: ", StringComparison.Ordinal)).ToArray(); // not "running without limits"
+        Assert.All(lines, l => Assert.True(System.Text.Encoding.UTF8.GetByteCount(l) <= LogStore.MaxEventBytes, $"an event of {l.Length} characters"));
+        Assert.Equal(4, lines.Length); // 3 × 262,118 + 213,646
+        Assert.Equal(1_000_000, lines.Sum(l => l.Length));
+        Assert.All(lines, l => Assert.DoesNotContain(l, c => c != 'a'));
+    }
+
     private sealed class ThrowingLogStore : LogStore
     {
         public override void Append(string logStreamName, long timestampMs, string message) => throw new IOException("disk full");
