@@ -127,6 +127,38 @@ public sealed class ProcessHostDriverReattachTests : IAsyncDisposable
         await wrapper.WaitForExitAsync(TestContext.Current.CancellationToken);
     }
 
+    /// <summary>A log store that throws loses the re-attached job's lines, not the job: it still runs to its exit code.</summary>
+    [Fact]
+    public async Task Reattach_FailingLogStore_TheAttemptStillEndsWithItsExitCode()
+    {
+        RequireLinux();
+        var go = Path.Combine(_root, "go");
+        using var wrapper = StartWrapper($"echo before; while [ ! -e '{go}' ]; do sleep 0.05; done; echo after; exit 3", out var handle);
+        var diagnostics = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = new ThrowingLogStore(), WorkRoot = _root, Diagnostic = diagnostics.Enqueue });
+        _drivers.Add(driver);
+        var token = NextToken();
+
+        Assert.True(driver.TryReattach(Reattach(token, handle), _events));
+        await _events.WaitStartedAsync(token);
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(3, exit.ExitCode);
+        Assert.False(exit.HostFailure);
+        Assert.Contains("the log store failed (InvalidOperationException: store closed)", Assert.Single(diagnostics), StringComparison.Ordinal);
+        await wrapper.WaitForExitAsync(TestContext.Current.CancellationToken);
+    }
+
+    private sealed class ThrowingLogStore : LogStore
+    {
+        public override void Append(string logStreamName, long timestampMs, string message) => throw new InvalidOperationException("store closed");
+
+        public override GetLogEventsResponse GetLogEvents(string logStreamName, string? nextToken = null, int limit = 10_000) => throw new NotSupportedException();
+
+        public override bool StreamExists(string logStreamName) => false;
+    }
+
     [Fact]
     public async Task Terminate_ReattachedAttempt_StopsTheJob()
     {

@@ -413,8 +413,24 @@ public sealed partial class ProcessHostDriver
             }
         }
 
-        private void AppendLog(string line) =>
-            driver._options.LogStore.Append(reattach.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+        private int _logFailed;
+
+        private void AppendLog(string line)
+        {
+            try
+            {
+                driver._options.LogStore.Append(reattach.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // As for a launched attempt: a failing log store loses lines, never the attempt (an exception here would
+                // end a job that still runs as a host failure). Said once per attempt.
+                if (Interlocked.Exchange(ref _logFailed, 1) == 0)
+                {
+                    driver._options.Diagnostic?.Invoke($"log stream {reattach.LogStreamName}: the log store failed ({e.GetType().Name}: {e.Message}); the attempt's further lines may be lost");
+                }
+            }
+        }
 
         public override void Terminate(TimeSpan grace)
         {
