@@ -32,7 +32,7 @@ public enum DummyJob
 /// </summary>
 public abstract class HostDriverContractTests : IAsyncLifetime
 {
-    private const string MarkerVariable = "BATCHCORE_TEST_MARKER";
+    protected const string MarkerVariable = "BATCHCORE_TEST_MARKER";
     private static long s_nextToken = 1_000;
     private HostDriver? _driver;
 

@@ -153,6 +153,131 @@ public class ProcessHostDriverTests : HostDriverContractTests
         Assert.Contains("the log store failed (IOException: disk full)", Assert.Single(diagnostics), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Without cgroups a process the job starts in a session of its own escapes the kill of the job's process group and
+    /// holds stdout open for as long as it runs: the attempt still ends with its main process, with that exit code.
+    /// </summary>
+    [Fact]
+    public async Task NoCgroup_ChildInASessionOfItsOwnHoldsStdout_TheAttemptEndsWithTheMainProcessAndItsExitCode()
+    {
+        RequireSetsid();
+        await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions { LogStore = Logs, CgroupRoot = "/nonexistent-cgroup-root" });
+        var escaped = Path.Combine(Path.GetTempPath(), "bc-escaped-" + Guid.NewGuid().ToString("N"));
+        var launch = MakeLaunch(["/bin/sh", "-c", EscapeThen(escaped, "echo main-done")]);
+        try
+        {
+            driver.Launch(launch, Events);
+            var exit = await Events.WaitExitedAsync(launch.Token); // hang guard: without a bound the escaped child kept it
+
+            Assert.Equal(0, exit.ExitCode);
+            Assert.False(exit.HostFailure);
+            Assert.Contains("main-done", LogLines(launch));
+        }
+        finally
+        {
+            KillAll(launch);
+            File.Delete(escaped);
+        }
+    }
+
+    /// <summary>A job that starts a child in a session of its own holding its stdout, waits until the child is out of
+    /// its process group (else the kill of that group may still catch it), then runs <paramref name="then"/>.</summary>
+    private static string EscapeThen(string flag, string then) =>
+        $"setsid /bin/sh -c 'touch \"$0\"; sleep 600' '{flag}' & while [ ! -e '{flag}' ]; do sleep 0.01; done; {then}";
+
+    /// <summary>Terminating such an attempt once its main process exited stops reading its output at once (here the
+    /// drain timeout is an hour).</summary>
+    [Fact]
+    public async Task NoCgroup_TerminateAfterTheMainProcessExited_EndsTheAttemptWithItsExitCode()
+    {
+        RequireSetsid();
+        await using var driver = new ProcessHostDriver(new ProcessHostDriverOptions
+        {
+            LogStore = Logs, CgroupRoot = "/nonexistent-cgroup-root", OutputDrainTimeout = TimeSpan.FromHours(1),
+        });
+        var go = Path.Combine(Path.GetTempPath(), "bc-go-" + Guid.NewGuid().ToString("N"));
+        var escaped = Path.Combine(Path.GetTempPath(), "bc-escaped-" + Guid.NewGuid().ToString("N")); // apart from go: the main process is found by go in its command line
+        var launch = MakeLaunch(["/bin/sh", "-c", EscapeThen(escaped, $"echo main-done; while [ ! -e '{go}' ]; do sleep 0.05; done")]);
+        try
+        {
+            driver.Launch(launch, Events);
+            await WaitForLogLineAsync(launch, "main-done");
+            var main = ProcessesWithCommandLine(go); // the job's shell (and a survivable launch's wrapper)
+            Assert.NotEmpty(main);
+            await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+            using (var guard = new CancellationTokenSource(AttemptEventRecorder.HangGuard))
+            {
+                while (main.Any(pid => Directory.Exists("/proc/" + pid.ToString(CultureInfo.InvariantCulture))))
+                {
+                    await Task.Delay(20, guard.Token); // until exited and reaped
+                }
+            }
+
+            driver.Terminate(launch.Token, TimeSpan.Zero);
+            var exit = await Events.WaitExitedAsync(launch.Token);
+
+            Assert.Equal(0, exit.ExitCode);
+        }
+        finally
+        {
+            KillAll(launch);
+            File.Delete(go);
+            File.Delete(escaped);
+        }
+    }
+
+    private void RequireSetsid()
+    {
+        RequireDriver();
+        if (!File.Exists("/usr/bin/setsid"))
+        {
+            Assert.Skip("needs /usr/bin/setsid (util-linux)");
+        }
+    }
+
+    /// <summary>SIGKILLs every process of the attempt, escaped ones included (found by the launch's marker variable).</summary>
+    private static void KillAll(AttemptLaunch launch)
+    {
+        var marker = MarkerVariable + "=" + launch.Environment[MarkerVariable];
+        for (var round = 0; round < 100 && ProcessesWithEnvironment(marker) is { Count: > 0 } left; round++)
+        {
+            foreach (var pid in left)
+            {
+                _ = NativeMethods.Kill(pid, NativeMethods.SIGKILL);
+            }
+
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>Pids of live processes one of whose arguments contains <paramref name="text"/>.</summary>
+    private static List<int> ProcessesWithCommandLine(string text)
+    {
+        var found = new List<int>();
+        var needle = System.Text.Encoding.UTF8.GetBytes(text);
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllBytes(Path.Combine(dir, "cmdline")).AsSpan().IndexOf(needle) >= 0)
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // gone
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>1 MB without a newline: events of at most <see cref="LogStore.MaxEventBytes"/>, every byte kept.</summary>
     [Fact]
     public async Task LongLineWithoutNewline_BecomesEventsWithinTheCap_NothingLost()

@@ -247,9 +247,12 @@ public sealed partial class ProcessHostDriver : HostDriver
         private readonly CancellationTokenSource _killTimer = new();
         // Cancelled by Terminate: ends a secret resolution that is still waiting, so the attempt ends unstarted.
         private readonly CancellationTokenSource _unstarted = new();
+        // Cancelled once the main process exited and its output still has not closed (see DrainAsync): stops reading it.
+        private readonly CancellationTokenSource _drain = new();
         private bool _terminateRequested;
         private TimeSpan _grace;
         private int _pid;
+        private System.Diagnostics.Process? _process;
         private bool _processExited;
         private AttemptCgroup? _cgroup;
         private int _exitReported;
@@ -273,6 +276,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                 await _killTimer.CancelAsync().ConfigureAwait(false);
                 _killTimer.Dispose();
                 _unstarted.Dispose();
+                _drain.Dispose();
             }
 
             // Nothing of the attempt runs any more (RunCoreAsync emptied its cgroup): report the exit now. Recycling the
@@ -516,7 +520,7 @@ public sealed partial class ProcessHostDriver : HostDriver
             }
 
             // Survivable: the job writes to a file (a pipe to a dead engine would kill it with SIGPIPE), tailed below.
-            var stdout = survivable ? PipeTarget.Null : PipeTarget.Create(CopyLinesAsync);
+            var stdout = survivable ? PipeTarget.Null : PipeTarget.Create((pipe, _) => CopyLinesAsync(pipe)); // no token: see DrainAsync
             var cli = Cli.Wrap(target)
                 .WithArguments(args)
                 .WithWorkingDirectory(workDir)
@@ -550,6 +554,7 @@ public sealed partial class ProcessHostDriver : HostDriver
                     {
                         _cgroup?.LeaveAfterStart(); // right after the fork, before CliWrap starts its pipe tasks
                         process = p;
+                        _process = p;
                     });
                 }
                 catch (Win32Exception e)
@@ -604,7 +609,13 @@ public sealed partial class ProcessHostDriver : HostDriver
                 KillLeftovers();
             }
 
+            var cut = await DrainAsync(running.Task).ConfigureAwait(false);
             var result = await running.ConfigureAwait(false);
+            if (cut)
+            {
+                AppendLog("batchcore: stopped reading the job's output: its main process exited, but a process it started outside its process group still holds stdout or stderr open");
+            }
+
             tail?.Read(final: true);
             var code = result.ExitCode;
             if (code != 0 && _cgroup is not null && _cgroup.OomKilled())
@@ -615,26 +626,56 @@ public sealed partial class ProcessHostDriver : HostDriver
             return new AttemptExit(code);
         }
 
+        /// <summary>
+        /// Once the main process exited and what was left in its cgroup or process group was killed, the output pipes
+        /// close as soon as the kernel has torn those down. A process that left the process group as well (a session of
+        /// its own, with no cgroup to find it by) keeps them open for as long as it runs: reading then stops after
+        /// <see cref="ProcessHostDriverOptions.OutputDrainTimeout"/>, or at once when the attempt is terminated, so the
+        /// attempt ends with its main process, as a container does. Returns whether reading was cut short.
+        /// </summary>
+        private async Task<bool> DrainAsync(Task drained)
+        {
+            if (drained.IsCompleted)
+            {
+                return false;
+            }
+
+            // The delay ends early when Terminate cancels _drain; a faulted copy is seen when the caller awaits the command.
+            await Task.WhenAny(drained, Task.Delay(driver._options.OutputDrainTimeout, driver._options.TimeProvider, _drain.Token)).ConfigureAwait(false);
+            if (drained.IsCompleted)
+            {
+                return false;
+            }
+
+            await _drain.CancelAsync().ConfigureAwait(false);
+            return true;
+        }
+
         /// <summary>Copies one of the job's pipes into its log stream, line by line (stdout and stderr each have their own
-        /// splitter; a pooled buffer, and nothing else allocated for a silent job).</summary>
-        private async Task CopyLinesAsync(Stream pipe, CancellationToken cancellationToken)
+        /// splitter; a pooled buffer, and nothing else allocated for a silent job). Ends at end of file, or when
+        /// <see cref="DrainAsync"/> stops reading (the pipe read is cancellable), with what was read logged.</summary>
+        private async Task CopyLinesAsync(Stream pipe)
         {
             var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            LineSplitter? lines = null;
             try
             {
-                LineSplitter? lines = null;
                 int n;
-                while ((n = await pipe.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                while ((n = await pipe.ReadAsync(buffer, _drain.Token).ConfigureAwait(false)) > 0)
                 {
                     (lines ??= new LineSplitter(AppendLog)).Append(buffer.AsSpan(0, n));
                 }
-
-                lines?.Flush();
+            }
+            catch (OperationCanceledException) when (_drain.IsCancellationRequested)
+            {
+                // Stopped reading: a process the job left still holds the pipe.
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
+
+            lines?.Flush();
         }
 
         private void KillLeftovers()
@@ -676,6 +717,7 @@ public sealed partial class ProcessHostDriver : HostDriver
         public override void Terminate(TimeSpan grace)
         {
             int pid;
+            bool exited;
             lock (_gate)
             {
                 if (_terminateRequested && grace >= _grace)
@@ -686,12 +728,21 @@ public sealed partial class ProcessHostDriver : HostDriver
                 _terminateRequested = true;
                 _grace = grace;
                 pid = _pid;
+                exited = _processExited || HasExited();
             }
 
             if (pid == 0)
             {
                 // Not started: RunAsync sees the flag and never starts it; a secret resolution still waiting ends now.
                 AttemptCancellation.CancelOffThread(_unstarted);
+                return;
+            }
+
+            if (exited)
+            {
+                // The main process is gone and what it left in its cgroup or process group is (or is about to be) killed:
+                // all that may still keep the attempt is reading output a process outside both holds open. Stop it now.
+                AttemptCancellation.CancelOffThread(_drain);
                 return;
             }
 
@@ -717,6 +768,19 @@ public sealed partial class ProcessHostDriver : HostDriver
             catch (ObjectDisposedException)
             {
                 // exited within the grace period
+            }
+        }
+
+        /// <summary>Whether the main process has exited, before RunProcessAsync has seen it (its pid may then be reused).</summary>
+        private bool HasExited()
+        {
+            try
+            {
+                return _process is { HasExited: true };
+            }
+            catch (Exception e) when (e is InvalidOperationException or Win32Exception)
+            {
+                return true; // CliWrap already let go of it: it ended
             }
         }
 

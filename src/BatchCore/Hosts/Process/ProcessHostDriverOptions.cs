@@ -17,6 +17,9 @@ public static class ProcessHostDriverDefaults
     /// <summary>The CFS period the vCPU quota is expressed in: 100,000 µs (100 ms, the kernel default).</summary>
     public const int CpuPeriodMicroseconds = 100_000;
 
+    /// <summary>How long an attempt's output is still read after its main process exited: 2 seconds.</summary>
+    public static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>Where per-attempt working directories go when an attempt names none: <c>$TMPDIR/batchcore-work</c>.</summary>
     public static string WorkRoot => Path.Combine(Path.GetTempPath(), "batchcore-work");
 }
@@ -62,6 +65,16 @@ public sealed record ProcessHostDriverOptions
     public string WorkRoot { get; init; } = ProcessHostDriverDefaults.WorkRoot;
 
     /// <summary>
+    /// How long the driver goes on reading an attempt's stdout and stderr after its main process exited and what was left
+    /// of it was killed. Those pipes then normally close at once; a process the job started in a session of its own
+    /// escapes the kill when there is no cgroup (<see cref="ProcessHostDriver.LimitsUnavailableReason"/>) and holds them
+    /// open: after this long the driver stops reading (saying so in the log stream) and the attempt ends with its main
+    /// process's exit code, as a container does. Terminating the attempt meanwhile stops reading at once.
+    /// </summary>
+    /// <value>The default is 2 seconds (<see cref="ProcessHostDriverDefaults.OutputDrainTimeout"/>).</value>
+    public TimeSpan OutputDrainTimeout { get; init; } = ProcessHostDriverDefaults.OutputDrainTimeout;
+
+    /// <summary>
     /// Runs every job as this process's user, whatever its definition's <c>containerProperties.user</c> says. By default
     /// the job runs as that user, which needs the engine to run as root (a user switch that cannot be made fails the
     /// attempt unstarted); set this when the engine runs unprivileged and its definitions name users it cannot become.
@@ -104,6 +117,11 @@ public sealed record ProcessHostDriverOptions
         if (CpuPeriodMicroseconds is < 1_000 or > 1_000_000)
         {
             (problems ??= []).Add($"CpuPeriodMicroseconds must be between 1000 and 1000000, was {CpuPeriodMicroseconds}");
+        }
+
+        if (OutputDrainTimeout < TimeSpan.Zero || OutputDrainTimeout > TimeSpan.FromDays(1))
+        {
+            (problems ??= []).Add($"OutputDrainTimeout must be between 0 and 1 day, was {OutputDrainTimeout}");
         }
 
         if (string.IsNullOrWhiteSpace(WorkRoot) || !Path.IsPathRooted(WorkRoot))
