@@ -29,7 +29,11 @@ public sealed record BatchEngineOptions
     /// <summary>The virtual clock's start. The default is 2026-01-01T00:00:00Z.</summary>
     public DateTimeOffset VirtualStart { get; init; } = BatchEngineDefaults.VirtualStart;
 
-    /// <summary>Seed of every random choice the engine makes (job ids, simulated faults). The default is 1.</summary>
+    /// <summary>
+    /// Seed of every random choice the engine makes (job ids, simulated faults). The default is 1. A journaling engine
+    /// (<see cref="Journal.JournalOptions.Durability"/>) seeds its job ids randomly instead, when its state directory is
+    /// new and again at every recovery, so that engines sharing a machine never make the same ids.
+    /// </summary>
     public int Seed { get; init; } = 1;
 
     /// <summary>AWS's quotas, enforced by default.</summary>
