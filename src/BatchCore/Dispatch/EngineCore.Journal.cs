@@ -14,6 +14,9 @@ internal sealed partial class EngineCore
 
     /// <summary>The journal a new snapshot replaces, while it is put in place (see <see cref="InstallSnapshot"/>).</summary>
     private const string ReplacedJournalFileName = "journal.replaced.bcj";
+
+    /// <summary>The state directory's identity (see <see cref="EngineId"/>).</summary>
+    private const string EngineIdFileName = "engine-id";
     private JournalWriter? _journal;
     private bool _replaying;
 
@@ -38,6 +41,13 @@ internal sealed partial class EngineCore
     private readonly Dictionary<string, byte[]> _submitLog = new(StringComparer.Ordinal);
 
     public bool Journaling => _journal is not null;
+
+    /// <summary>
+    /// The identity of the state directory, null without one: random when the directory is created, then kept in its
+    /// <c>engine-id</c> file, so the same across restarts and different for every other engine on the machine. Launches
+    /// and re-attaches carry it (<see cref="AttemptLaunch.EngineId"/>) for drivers to scope what they leave on the machine.
+    /// </summary>
+    public string? EngineId { get; private set; }
 
     /// <summary>What recovery found: for the caller to report.</summary>
     public RecoveryReport? Recovery { get; private set; }
@@ -160,6 +170,7 @@ internal sealed partial class EngineCore
         var snapshot = Path.Combine(directory, SnapshotFileName);
         var journal = Path.Combine(directory, JournalFileName);
         FinishInterruptedInstall(directory);
+        EngineId = ReadOrCreateEngineId(directory); // before replay: re-attaching during recovery needs it
         var replay = new ReplayState(_jobs);
         int journalVersion;
         _replaying = true;
@@ -232,6 +243,46 @@ internal sealed partial class EngineCore
         Span<byte> bytes = stackalloc byte[8];
         System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
         return System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(bytes);
+    }
+
+    /// <summary>
+    /// The state directory's <c>engine-id</c> (16 hex digits), created with a random one when missing or not such an id
+    /// (written aside, fsynced and renamed into place, so a crash never leaves a partial one).
+    /// </summary>
+    private static string ReadOrCreateEngineId(string directory)
+    {
+        var file = Path.Combine(directory, EngineIdFileName);
+        try
+        {
+            var text = File.ReadAllText(file).Trim();
+            if (text.Length == 16 && text.AsSpan().IndexOfAnyExcept("0123456789abcdef") < 0)
+            {
+                return text;
+            }
+        }
+        catch (FileNotFoundException)
+        {
+        }
+
+        Span<byte> bytes = stackalloc byte[8];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
+        var id = Convert.ToHexStringLower(bytes);
+        var tmp = file + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // 0600, as the journal's files
+        }
+
+        using (var stream = new FileStream(tmp, options))
+        {
+            stream.Write(System.Text.Encoding.ASCII.GetBytes(id + "\n"));
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(tmp, file, overwrite: true);
+        DirectorySync.Fsync(directory);
+        return id;
     }
 
     /// <summary>
@@ -734,6 +785,7 @@ internal sealed partial class EngineCore
             LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
             HostName = host.Name,
             Handle = rec.Handle,
+            EngineId = EngineId,
         };
         bool taken;
         try
@@ -835,6 +887,7 @@ internal sealed partial class EngineCore
                 LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
                 HostName = hostName,
                 Handle = handle,
+                EngineId = EngineId,
             };
             if (driver.TryReattach(reattach, this))
             {

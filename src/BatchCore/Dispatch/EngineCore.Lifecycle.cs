@@ -664,6 +664,7 @@ internal sealed partial class EngineCore
             JobQueueName = job.Queue.Name,
             Timeout = spec.TimeoutSeconds is { } timeout ? TimeSpan.FromSeconds(timeout) : null,
             Reattachable = _journal is not null,
+            EngineId = EngineId,
             Activity = job.Activity,
         };
     }

@@ -283,6 +283,13 @@ public sealed record AttemptLaunch
     /// crash and report a re-attach handle with <see cref="IAttemptEventSink.Started(AttemptToken, string)"/>.
     /// </summary>
     public bool Reattachable { get; init; }
+    /// <summary>
+    /// The identity of the journaling engine's state directory (the same across its restarts, different for every other
+    /// engine), or null when the engine does not journal. A driver that leaves something on the machine to find a
+    /// reattachable attempt by its job id and attempt number (the process driver's run directories) scopes it by this, so
+    /// that two engines whose jobs share an id never take each other's attempts for their own leftovers.
+    /// </summary>
+    public string? EngineId { get; init; }
     /// <summary>Simulated drivers only: how long the attempt runs and how it exits.</summary>
     public TimeSpan? SimulatedRunTime
     {
@@ -335,6 +342,8 @@ public sealed record AttemptReattach
     public required string HostName { get; init; }
     /// <summary>The handle the driver reported when the attempt started; null when the engine died before journaling it.</summary>
     public string? Handle { get; init; }
+    /// <summary>The engine's identity, as in the attempt's launch (<see cref="AttemptLaunch.EngineId"/>).</summary>
+    public string? EngineId { get; init; }
 }
 
 /// <summary>Cancelling an attempt's token sources from a driver's Terminate.</summary>

@@ -393,6 +393,55 @@ public sealed class ProcessHostDriverReattachTests : IAsyncDisposable
         Assert.Equal(["done"], Lines("d/default/" + second.Value));
     }
 
+    /// <summary>
+    /// Two engines (two state directories) on one machine with a job of the same id and attempt: the second launch, and
+    /// the second engine's restart looking for its attempt without a handle, leave the first engine's attempt alone.
+    /// </summary>
+    [Fact]
+    public async Task SameJobAndAttemptOnTwoEngines_NeitherTakesTheOthersAttemptForALeftover()
+    {
+        RequireLinux();
+        var a = NewDriver();
+        var b = NewDriver();
+        var tokenA = NextToken();
+        var tokenB = NextToken();
+        var jobId = "job-" + tokenA.Value.ToString(CultureInfo.InvariantCulture);
+        var go = Path.Combine(_root, "go-a");
+        a.Launch(Launch(tokenA, "sh", "-c", $"while [ ! -e '{go}' ]; do sleep 0.05; done; echo a") with { EngineId = "aaaaaaaaaaaaaaaa" }, _events);
+        await _events.WaitStartedAsync(tokenA);
+
+        Assert.False(b.TryReattach(Reattach(NextToken(), null) with { JobId = jobId, EngineId = "bbbbbbbbbbbbbbbb" }, _events));
+        b.Launch(Launch(tokenB, "sh", "-c", "echo b") with { JobId = jobId, EngineId = "bbbbbbbbbbbbbbbb" }, _events);
+        Assert.Equal(0, (await _events.WaitExitedAsync(tokenB)).ExitCode);
+        Assert.Equal(0, _events.ExitedCount(tokenA));
+
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        var exitA = await _events.WaitExitedAsync(tokenA);
+
+        Assert.Equal(0, exitA.ExitCode);
+        Assert.Equal(["a"], Lines("d/default/" + tokenA.Value));
+        Assert.Equal(["b"], Lines("d/default/" + tokenB.Value));
+    }
+
+    [Fact]
+    public async Task RunDirectory_IsNamedAfterTheEngineJobAndAttempt()
+    {
+        RequireLinux();
+        var driver = NewDriver();
+        var token = NextToken();
+        var go = Path.Combine(_root, "go-named");
+        driver.Launch(Launch(token, "sh", "-c", $"while [ ! -e '{go}' ]; do sleep 0.05; done") with { EngineId = "0123456789abcdef" }, _events);
+        await _events.WaitStartedAsync(token);
+
+        using (var handle = JsonDocument.Parse(_events.Handle(token)!))
+        {
+            Assert.Equal(Path.Combine(_root, "0123456789abcdef@job-" + token.Value.ToString(CultureInfo.InvariantCulture) + "-1.run"), handle.RootElement.GetProperty("RunDirectory").GetString());
+        }
+
+        await File.WriteAllTextAsync(go, "", TestContext.Current.CancellationToken);
+        Assert.Equal(0, (await _events.WaitExitedAsync(token)).ExitCode);
+    }
+
     private string RunDirectory(AttemptToken token) => Path.Combine(_root, "job-" + token.Value.ToString(CultureInfo.InvariantCulture) + "-1.run");
 
     private static string PartialHandle(string run) =>

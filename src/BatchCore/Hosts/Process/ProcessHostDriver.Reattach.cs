@@ -61,8 +61,8 @@ public sealed partial class ProcessHostDriver
         if (handle is null)
         {
             // The engine died after the fork but before it journaled the handle (its record says STARTING): the run
-            // directory, named after the job and attempt, tells whether the wrapper started and where it is.
-            if (FindByRunDirectory(reattach.JobId, reattach.Attempt) is not { } found)
+            // directory, named after the engine, job and attempt, tells whether the wrapper started and where it is.
+            if (FindByRunDirectory(reattach.EngineId, reattach.JobId, reattach.Attempt) is not { } found)
             {
                 return false;
             }
@@ -112,19 +112,35 @@ public sealed partial class ProcessHostDriver
         await Task.WhenAll(released).ConfigureAwait(false);
     }
 
-    /// <summary>The run directory of a survivable attempt: named after its job and attempt, so that it can be found
-    /// without a handle (characters other than letters, digits, '-', '_', '.' and ':' become '_').</summary>
-    private string RunDirectoryOf(string jobId, int attempt)
+    /// <summary>
+    /// The run directory of a survivable attempt: named after its engine, job and attempt (<c>&lt;engineId&gt;@&lt;jobId&gt;-&lt;attempt&gt;.run</c>,
+    /// or <c>&lt;jobId&gt;-&lt;attempt&gt;.run</c> for a launch without <see cref="AttemptLaunch.EngineId"/>), so that the
+    /// engine finds it again without a handle and no other engine takes it for its own (characters other than letters,
+    /// digits, '-', '_', '.' and ':' become '_'; '@' is thus only ever the separator).
+    /// </summary>
+    private string RunDirectoryOf(string? engineId, string jobId, int attempt)
     {
-        Span<char> name = stackalloc char[Math.Min(jobId.Length, 200)];
-        for (var i = 0; i < name.Length; i++)
+        var engine = engineId is null ? 0 : Math.Min(engineId.Length, 64) + 1;
+        Span<char> name = stackalloc char[engine + Math.Min(jobId.Length, 200)];
+        for (var i = 0; i < engine - 1; i++)
         {
-            var c = jobId[i];
-            name[i] = char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' ? c : '_';
+            name[i] = RunDirectoryChar(engineId![i]);
+        }
+
+        if (engine > 0)
+        {
+            name[engine - 1] = '@';
+        }
+
+        for (var i = engine; i < name.Length; i++)
+        {
+            name[i] = RunDirectoryChar(jobId[i - engine]);
         }
 
         return Path.Combine(_options.WorkRoot, string.Concat(name, "-", attempt.ToString(CultureInfo.InvariantCulture), ".run"));
     }
+
+    private static char RunDirectoryChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' ? c : '_';
 
     /// <summary>
     /// An attempt whose handle never reached the journal: its run directory holds the handle written before the fork and
@@ -132,9 +148,9 @@ public sealed partial class ProcessHostDriver
     /// exit-code file (a reused pid is another program). No pid and no exit code: the wrapper never ran (or died at
     /// once) — what is left is removed and null returned, so the engine retries the attempt.
     /// </summary>
-    private ProcessHandle? FindByRunDirectory(string jobId, int attempt)
+    private ProcessHandle? FindByRunDirectory(string? engineId, string jobId, int attempt)
     {
-        var runDir = RunDirectoryOf(jobId, attempt);
+        var runDir = RunDirectoryOf(engineId, jobId, attempt);
         if (!Directory.Exists(runDir))
         {
             return null;
@@ -176,14 +192,16 @@ public sealed partial class ProcessHostDriver
     }
 
     /// <summary>
-    /// The run directory for a survivable launch. Normally <see cref="RunDirectoryOf"/>; when it exists, a previous engine
-    /// launched this very attempt and died before journaling it (the job was RUNNABLE again after the restart): whatever
-    /// of it still runs is killed before this launch forks, so the attempt never runs twice at once. A caller that
-    /// launches one job id and attempt twice at the same time on this driver gets a directory of its own for the second.
+    /// The run directory for a survivable launch. Normally <see cref="RunDirectoryOf"/>; when it exists, a previous run of
+    /// this engine (same <see cref="AttemptLaunch.EngineId"/>) launched this very attempt and died before journaling it
+    /// (the job was RUNNABLE again after the restart): whatever of it still runs is killed before this launch forks, so
+    /// the attempt never runs twice at once. Another engine's attempts, even of a job with the same id, are in
+    /// directories of other names and never touched. A caller that launches one job id and attempt twice at the same
+    /// time on this driver gets a directory of its own for the second.
     /// </summary>
     private string ClaimRunDirectory(AttemptLaunch launch)
     {
-        var dir = RunDirectoryOf(launch.JobId, launch.Attempt);
+        var dir = RunDirectoryOf(launch.EngineId, launch.JobId, launch.Attempt);
         if (!_runDirectories.TryAdd(dir, 0))
         {
             dir = Path.Combine(_options.WorkRoot, _instanceId + "-" + launch.Token.Value.ToString(CultureInfo.InvariantCulture) + ".run");
@@ -191,7 +209,7 @@ public sealed partial class ProcessHostDriver
             return dir;
         }
 
-        if (Directory.Exists(dir) && FindByRunDirectory(launch.JobId, launch.Attempt) is { } leftover)
+        if (Directory.Exists(dir) && FindByRunDirectory(launch.EngineId, launch.JobId, launch.Attempt) is { } leftover)
         {
             StopLeftover(leftover);
         }
