@@ -55,6 +55,34 @@ internal sealed partial class EngineCore
     internal long TerminalJobs => Statistics.Succeeded + Statistics.Failed;
 
     /// <summary>
+    /// Whether scale-in will still remove a host once its jobs are done: an instance of a managed EC2/Spot environment
+    /// above minvCpus (AWS scales idle instances in down to minvCpus), or a Fargate task (it ends with its job).
+    /// Instances kept for minvCpus are not: they stay as long as the environment does, and a SPOT environment replaces
+    /// an interrupted one for ever — the simulator's drain ends when this is false and every job ended.
+    /// </summary>
+    internal bool ScaleInPending()
+    {
+        foreach (var ce in _ces.Values)
+        {
+            if (!ce.IsManaged)
+            {
+                continue;
+            }
+
+            foreach (var h in ce.Hosts.Values)
+            {
+                // OnScaleInCheck's rule: a host goes when the environment keeps minvCpus without it.
+                if (ce.IsFargate || ce.ProvisionedVcpus - h.NominalVcpus >= ce.MinvCpus)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// Why no host the CE can ever offer holds <paramref name="req"/> (a constant reason), or null when one can:
     /// the simulator counts such jobs as unrunnable instead of submitting them.
     /// </summary>

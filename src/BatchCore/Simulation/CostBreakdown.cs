@@ -24,7 +24,7 @@ public sealed record CostBreakdown
     /// <summary>Hosts running nothing between two jobs.</summary>
     public double IdleBetweenJobsUsd { get; init; }
 
-    /// <summary>Hosts running nothing after their last job (or never used) until scale-in: the scale-down delay.</summary>
+    /// <summary>Hosts running nothing after their last job (or never used) until scale-in — the scale-down delay — or, kept for minvCpus, until the end of the replay.</summary>
     public double IdleBeforeScaleInUsd { get; init; }
 
     /// <summary>Launch → ready (boot), billed.</summary>

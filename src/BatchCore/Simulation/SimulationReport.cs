@@ -129,7 +129,7 @@ public sealed record ProfileReport
     /// <summary>Most hosts (instances or Fargate tasks) at once.</summary>
     public int PeakHosts { get; init; }
 
-    /// <summary>Σ host lifetime × price per hour (boot and idle time until scale-in included).</summary>
+    /// <summary>Σ host lifetime × price per hour (boot and idle time until scale-in included; hosts kept for minvCpus up to the end of the replay).</summary>
     public double CostUsd { get; init; }
 
     /// <summary>Σ job vCPU-seconds × the cheapest price per vCPU-second of any host that could run the job.</summary>

@@ -17,6 +17,18 @@ public static class Simulator
     private const string DefaultQueue = "sim";
     private const string DefaultShare = "default";
 
+    /// <summary>
+    /// The drain gives up on jobs that cannot start when nothing has run and no job has ended for this long (virtual
+    /// time): they count as never started. Nothing legitimate waits that long with the environment idle.
+    /// </summary>
+    private const long StallLimitMs = 24 * 3_600_000L;
+
+    /// <summary>
+    /// The drain stops at most this long after the last job ended, whatever scale-in still has to do: longer than the
+    /// longest scale-down delay AWS allows (minScaleDownDelayMinutes 10,080, a week) plus boots and spot notices.
+    /// </summary>
+    private const long ScaleInLimitMs = 8 * 24 * 3_600_000L;
+
     /// <summary>Runs the replay of <paramref name="options"/> on each profile, one after the other.</summary>
     /// <param name="options">Workload, profiles, seed, time scale.</param>
     /// <param name="progress">Receives 0..1 as the replays go.</param>
@@ -221,7 +233,7 @@ public static class Simulator
 
     /// <summary>
     /// On the scheduling loop: advance virtual time to each submit second (sampling the series on the way), submit the
-    /// jobs of that second, then run until every job ended and idle hosts scaled in.
+    /// jobs of that second, then drain (<see cref="Drain"/>).
     /// </summary>
     private static ReplayResult Replay(EngineCore core, Workload workload, string ce, Dictionary<string, bool> queues, SimulationOptions o,
         IProgress<double>? progress, CancellationToken ct)
@@ -289,23 +301,67 @@ public static class Simulator
             }
         }
 
-        // Drain: until every submitted job ended, or nothing is left that could move (a job that can never start).
-        while (core.TerminalJobs < submitted)
-        {
-            ct.ThrowIfCancellationRequested();
-            core.RunVirtual(series.NextDueMs);
-            series.Record(core);
-            if (core.NextTimerDue() is null && !core.Dirty)
-            {
-                break;
-            }
-        }
-
-        series.Record(core);
-        core.RunVirtual(long.MaxValue); // idle hosts scale in: their idle time is part of the cost
+        Drain(core, submitted, series, ct);
         series.Record(core);
         return new ReplayResult(core.CollectSimulationTotals(), new Dictionary<string, int>(unrunnable, StringComparer.Ordinal), lowerBound, submitted, series.ToSeries(),
             o.IncludeCostBreakdown ? core.CollectCostBreakdown() : null);
+    }
+
+    /// <summary>
+    /// Runs virtual time, timer by timer (sampling the series on the way), until every submitted job ended and scale-in
+    /// removed every host above minvCpus (<see cref="EngineCore.ScaleInPending"/>): the replay ends at the last job's
+    /// end or the last scale-in, whichever is later, and hosts kept for minvCpus are billed up to then. Not until no
+    /// timer is left: a SPOT environment with minvCpus replaces interrupted instances, each with a new interruption
+    /// timer, for ever. Also stops when nothing can move any more (no timer, no change), when jobs wait with nothing
+    /// running and nothing ending for <see cref="StallLimitMs"/>, and <see cref="ScaleInLimitMs"/> after the last job.
+    /// </summary>
+    private static void Drain(EngineCore core, int submitted, SeriesRecorder series, CancellationToken ct)
+    {
+        var lastTerminal = core.TerminalJobs;
+        var progressAt = core.NowMs;
+        long? endedAt = null;
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            var terminal = core.TerminalJobs;
+            if (terminal != lastTerminal || core.SampleForSimulation().RunningVcpus > 0)
+            {
+                lastTerminal = terminal;
+                progressAt = core.NowMs;
+            }
+
+            if (terminal >= submitted)
+            {
+                endedAt ??= core.NowMs;
+                if (!core.ScaleInPending())
+                {
+                    return;
+                }
+
+                if (core.NowMs - endedAt.Value > ScaleInLimitMs)
+                {
+                    Debug.Fail("scale-in removes every host above minvCpus within its delay");
+                    return;
+                }
+            }
+            else if (core.NowMs - progressAt > StallLimitMs)
+            {
+                return; // jobs no capacity the environment can reach will ever start
+            }
+
+            var next = core.NextTimerDue();
+            if (next is null && !core.Dirty)
+            {
+                return; // nothing left that could move (a job that can never start)
+            }
+
+            // To the next timer exactly (a job's end, a scale-in), not past it: the end of the replay is one of those.
+            core.RunVirtual(Math.Min(next ?? long.MaxValue, series.NextDueMs));
+            if (core.NowMs >= series.NextDueMs)
+            {
+                series.Record(core); // on the series' grid; the caller records the end
+            }
+        }
     }
 
     private static SubmitJobRequest Request(WorkloadJob j, int index, Dictionary<string, bool> queues)

@@ -166,6 +166,82 @@ public class SimulatorTests
         await Assert.ThrowsAsync<BatchClientException>(() => Simulator.RunAsync(new SimulationOptions()));
     }
 
+    private static SimulationProfile Managed(string name, string type, int minvCpus) => new(name, new CreateComputeEnvironmentRequest
+    {
+        ComputeEnvironmentName = name,
+        Type = CEType.MANAGED,
+        ComputeResources = new ComputeResource
+        {
+            Type = type,
+            AllocationStrategy = type == CRType.SPOT ? CRAllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED : CRAllocationStrategy.BEST_FIT_PROGRESSIVE,
+            MinvCpus = minvCpus, MaxvCpus = 64, InstanceTypes = ["c6i"], Subnets = ["s"], SecurityGroupIds = ["g"], InstanceRole = "r",
+        },
+    });
+
+    /// <summary>
+    /// A SPOT environment keeps minvCpus by replacing interrupted instances, each with a new interruption timer: the
+    /// replay ends when the last job ended (no scale-in is left), not when the timers run out (never).
+    /// </summary>
+    [Fact]
+    public async Task SpotEnvironmentWithMinvCpus_Finishes_BillingTheMinimumUpToTheLastJobEnd()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 2, 2048, 0, 600)] };
+        var options = new SimulationOptions { Workload = w, CustomProfiles = [Managed("spot-min", CRType.SPOT, 2)], Seed = 1, Ec2BootJitter = TimeSpan.Zero };
+
+        var report = await Simulator.RunAsync(options, ct: TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+        var p = Assert.Single(report.Profiles);
+        Assert.Equal(1, p.Jobs);
+        Assert.Equal(120 + 600, p.MakespanSeconds); // the minimum instance boots, then runs the job
+        var price = BatchCore.Provisioning.InstanceCatalog.Default.Find("c6i.large")!.SpotPricePerHour;
+        Assert.True(double.IsFinite(p.CostUsd));
+        Assert.Equal((120 + 600) / 3_600.0 * price, p.CostUsd, 1e-9);
+    }
+
+    /// <summary>The drain after the last submission stops when the replay is cancelled.</summary>
+    [Fact]
+    public async Task Cancelling_StopsTheDrain()
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var w = new Workload { Jobs = [new WorkloadJob(0, 2, 2048, 0, 600)] };
+        var options = new SimulationOptions { Workload = w, CustomProfiles = [Managed("spot-min", CRType.SPOT, 2)], Seed = 1 };
+
+        // The last progress report comes after the last submission: cancel there, while the jobs still run.
+        var run = Simulator.RunAsync(options, new SyncProgress(v =>
+        {
+            if (v < 1)
+            {
+                cts.Cancel();
+            }
+        }), cts.Token);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken));
+    }
+
+    /// <summary>
+    /// The end of a replay is the last job's end or the last scale-in, whichever is later: an instance above minvCpus
+    /// scales in 20 minutes after its job (on the minute grid), and the minimum instance is billed up to then too.
+    /// </summary>
+    [Fact]
+    public async Task Ec2EnvironmentWithMinvCpus_BillsTheMinimumUpToTheLastScaleIn()
+    {
+        var price = BatchCore.Provisioning.InstanceCatalog.Default.Find("c6i.large")!.OnDemandPricePerHour;
+        var one = new Workload { Jobs = [new WorkloadJob(0, 2, 2048, 0, 600)] };
+        var options = new SimulationOptions { Workload = one, CustomProfiles = [Managed("ec2-min", CRType.EC2, 2)], Seed = 1, Ec2BootJitter = TimeSpan.Zero, IncludeCostBreakdown = true };
+
+        var alone = Assert.Single((await Simulator.RunAsync(options, ct: TestContext.Current.CancellationToken)).Profiles);
+        Assert.Equal((120 + 600) / 3_600.0 * price, alone.CostUsd, 1e-9); // nothing scales in: billed up to the job's end
+
+        var two = new Workload { Jobs = [new WorkloadJob(0, 2, 2048, 0, 600), new WorkloadJob(0, 2, 2048, 0, 600)] };
+        var p = Assert.Single((await Simulator.RunAsync(options with { Workload = two }, ct: TestContext.Current.CancellationToken)).Profiles);
+        Assert.Equal(2, p.Jobs);
+        var type = Assert.Single(p.CostBreakdown!.ByInstanceType);
+        Assert.Equal(2, type.Hosts);
+        // Both instances: launch at 0 → the second scales in at 720 + 20 min; the minimum one is billed as long.
+        Assert.Equal(2 * (720 + 1_200) / 3_600.0, type.HostHours, 1e-9);
+        Assert.Equal(2 * (720 + 1_200) / 3_600.0 * price, p.CostUsd, 1e-9);
+    }
+
     private sealed class SyncProgress(Action<double> report) : IProgress<double>
     {
         public void Report(double value) => report(value);
