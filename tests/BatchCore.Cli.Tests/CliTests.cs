@@ -464,6 +464,25 @@ public sealed class RunTests
         Assert.DoesNotContain("costBreakdown", plain.StandardOutput, StringComparison.Ordinal);
     }
 
+    /// <summary>A JSON-lines workload with a misspelt field is an error naming the line and the field, not a line silently skipped.</summary>
+    [Fact]
+    public async Task Simulate_JsonLinesWithAnUnknownField_ExitsTwo_NamingTheLine()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "batchcore-sim-" + Guid.NewGuid().ToString("N") + ".jsonl");
+        File.WriteAllText(path, "{\"submitTime\": 0, \"vcpus\": 1, \"runtimeSeconds\": 60}\n{\"submitTime\": 0, \"vcpus\": 1, \"runtime\": 60}\n");
+        try
+        {
+            var r = await Cli.RunAsync("simulate", "--workload", path, "--profile", "ec2");
+
+            Assert.Equal(2, r.ExitCode);
+            Assert.Contains("workload line 2: runtime is not a field of a workload line", r.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public async Task Simulate_MissingWorkload_ExitsTwo()
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -5,13 +6,17 @@ namespace BatchCore.Simulation;
 
 /// <summary>
 /// Reads JSON lines, one job per line:
-/// <c>{"submitTime": 0, "vcpus": 2, "memoryMiB": 4096, "gpus": 0, "runtimeSeconds": 600, "jobQueue": "q", "shareIdentifier": "a"}</c>.
-/// <c>submitTime</c> and <c>runtimeSeconds</c> are seconds; <c>gpus</c>, <c>jobQueue</c> and <c>shareIdentifier</c> are
-/// optional; <c>memoryMiB</c> defaults to 1,024 × vCPUs. Lines with run time ≤ 0 are skipped like SWF's.
+/// <c>{"submitTime": 0, "vcpus": 2, "memoryMiB": 4096, "gpus": 0, "runtimeSeconds": 600, "jobQueue": "q", "shareIdentifier": "a", "timeoutSeconds": 900}</c>.
+/// <c>submitTime</c> (seconds, ≥ 0), <c>vcpus</c> (&gt; 0) and <c>runtimeSeconds</c> (≥ 0) are required;
+/// <c>memoryMiB</c> (a whole number ≥ 4, AWS's minimum; default 1,024 × vCPUs, at least 4), <c>gpus</c> (≥ 0),
+/// <c>jobQueue</c>, <c>shareIdentifier</c> (non-empty strings) and <c>timeoutSeconds</c> (≥ 60) are optional; null is
+/// the same as leaving a field out. Field names are matched ignoring case. Lines with run time 0 are skipped like SWF's.
+/// Anything else — a field that is not one of these, a value of the wrong kind or out of range — is an error naming the
+/// line and the field: <c>workload line 3: memoryMiB must be at least 4 (AWS's minimum MEMORY), was 2</c>.
 /// </summary>
 public static class JsonLinesWorkload
 {
-    private static readonly JsonSerializerOptions Options = new() { PropertyNameCaseInsensitive = true };
+    private static readonly string[] Fields = ["submitTime", "vcpus", "memoryMiB", "gpus", "runtimeSeconds", "jobQueue", "shareIdentifier", "timeoutSeconds"];
 
     /// <summary>Reads a <c>.jsonl</c> (or <c>.jsonl.gz</c>) file.</summary>
     public static Workload Read(string path)
@@ -21,12 +26,13 @@ public static class JsonLinesWorkload
         return Parse(reader) with { Source = path };
     }
 
-    /// <summary>Parses JSON-lines text; a malformed line throws <see cref="BatchClientException"/> naming the line.</summary>
+    /// <summary>Parses JSON-lines text; a malformed line throws <see cref="BatchClientException"/> naming the line and the field.</summary>
     public static Workload Parse(TextReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
         var jobs = new List<WorkloadJob>();
         var skipped = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var values = new JsonElement?[Fields.Length];
         string? line;
         var number = 0;
         while ((line = reader.ReadLine()) is not null)
@@ -37,37 +43,172 @@ public static class JsonLinesWorkload
                 continue;
             }
 
-            Line? l;
-            try
-            {
-                l = JsonSerializer.Deserialize<Line>(line, Options);
-            }
-            catch (JsonException e)
-            {
-                throw new BatchClientException($"workload line {number}: {e.Message}");
-            }
-
-            if (l is null || l.Vcpus is not { } v || v <= 0)
-            {
-                throw new BatchClientException($"workload line {number}: vcpus is required and must be positive");
-            }
-
-            if (l.RuntimeSeconds is not { } rt || rt <= 0)
+            var job = ParseLine(line, number, values);
+            if (job.RuntimeSeconds == 0)
             {
                 skipped[SwfWorkload.SkipNoRunTime] = skipped.GetValueOrDefault(SwfWorkload.SkipNoRunTime) + 1;
                 continue;
             }
 
-            if (l.TimeoutSeconds is < 60)
-            {
-                throw new BatchClientException($"workload line {number}: timeoutSeconds must be at least 60 (AWS attemptDurationSeconds), was {l.TimeoutSeconds}");
-            }
-
-            var memory = l.MemoryMiB ?? (int)Math.Ceiling(v * 1024);
-            jobs.Add(new WorkloadJob(Math.Max(0, l.SubmitTime ?? 0), v, Math.Max(1, memory), Math.Max(0, l.Gpus ?? 0), rt, l.JobQueue, l.ShareIdentifier, l.TimeoutSeconds));
+            jobs.Add(job);
         }
 
         return new Workload { Jobs = Workload.Sorted(jobs), Skipped = skipped, Source = "jsonl" };
+    }
+
+    private static WorkloadJob ParseLine(string line, int number, JsonElement?[] values)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(line);
+        }
+        catch (JsonException e)
+        {
+            throw Problem(number, "not JSON: " + e.Message);
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw Problem(number, "must be a JSON object, was " + Describe(root));
+            }
+
+            Array.Clear(values);
+            foreach (var p in root.EnumerateObject())
+            {
+                var i = FieldIndex(p.Name);
+                if (i < 0)
+                {
+                    throw Problem(number, $"{p.Name} is not a field of a workload line ({string.Join(", ", Fields)})");
+                }
+
+                if (values[i] is not null)
+                {
+                    throw Problem(number, $"{Fields[i]} is given more than once");
+                }
+
+                values[i] = p.Value.ValueKind == JsonValueKind.Null ? null : p.Value;
+            }
+
+            var submit = Number(0, required: true)!.Value;
+            AtLeast(0, submit, 0);
+            var vcpus = Number(1, required: true)!.Value;
+            if (vcpus <= 0)
+            {
+                throw Problem(number, $"vcpus must be greater than 0, was {Format(vcpus)}");
+            }
+
+            var memory = Whole(2);
+            if (memory is < 4)
+            {
+                throw Problem(number, $"memoryMiB must be at least 4 (AWS's minimum MEMORY), was {memory}");
+            }
+
+            var gpus = Whole(3);
+            AtLeast(3, gpus, 0);
+            var runtime = Number(4, required: true)!.Value;
+            AtLeast(4, runtime, 0);
+            var queue = Text(5);
+            var share = Text(6);
+            if (share is { Length: > 255 })
+            {
+                throw Problem(number, $"shareIdentifier must be at most 255 characters, was {share.Length}");
+            }
+
+            var timeout = Whole(7);
+            if (timeout is < 60)
+            {
+                throw Problem(number, $"timeoutSeconds must be at least 60 (AWS's minimum attemptDurationSeconds), was {timeout}");
+            }
+
+            var defaultMemory = (int)Math.Min(int.MaxValue, Math.Max(4, Math.Ceiling(vcpus * 1024)));
+            return new WorkloadJob(submit, vcpus, memory ?? defaultMemory, gpus ?? 0, runtime, queue, share, timeout);
+        }
+
+        double? Number(int i, bool required = false)
+        {
+            if (values[i] is not { } v)
+            {
+                return required ? throw Problem(number, Fields[i] + " is required") : null;
+            }
+
+            if (v.ValueKind != JsonValueKind.Number)
+            {
+                throw Problem(number, $"{Fields[i]} must be a number, was {Describe(v)}");
+            }
+
+            return v.TryGetDouble(out var d) && double.IsFinite(d) ? d : throw Problem(number, $"{Fields[i]} must be a finite number, was {Describe(v)}");
+        }
+
+        int? Whole(int i)
+        {
+            if (Number(i) is not { } d)
+            {
+                return null;
+            }
+
+            if (values[i]!.Value.TryGetInt32(out var n))
+            {
+                return n;
+            }
+
+            throw Problem(number, d == Math.Floor(d)
+                ? $"{Fields[i]} must be a whole number of at most {int.MaxValue}, was {Describe(values[i]!.Value)}"
+                : $"{Fields[i]} must be a whole number, was {Describe(values[i]!.Value)}");
+        }
+
+        string? Text(int i)
+        {
+            if (values[i] is not { } v)
+            {
+                return null;
+            }
+
+            if (v.ValueKind != JsonValueKind.String)
+            {
+                throw Problem(number, $"{Fields[i]} must be a string, was {Describe(v)}");
+            }
+
+            var s = v.GetString()!;
+            return s.Length > 0 ? s : throw Problem(number, Fields[i] + " must not be empty");
+        }
+
+        void AtLeast(int i, double? value, double min)
+        {
+            if (value < min)
+            {
+                throw Problem(number, $"{Fields[i]} must be at least {Format(min)}, was {Format(value.Value)}");
+            }
+        }
+    }
+
+    private static int FieldIndex(string name)
+    {
+        for (var i = 0; i < Fields.Length; i++)
+        {
+            if (Fields[i].Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static BatchClientException Problem(int line, string what) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"workload line {line}: {what}"));
+
+    private static string Format(double d) => d.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>A value as the line wrote it (<c>"abc"</c>, <c>1.5</c>, <c>[1, 2]</c>), cut to 40 characters.</summary>
+    private static string Describe(JsonElement v)
+    {
+        const int Longest = 40;
+        var text = v.GetRawText();
+        return text.Length <= Longest ? text : string.Concat(text.AsSpan(0, Longest), "…");
     }
 
     /// <summary>Writes jobs as JSON lines (the format <see cref="Parse"/> reads).</summary>

@@ -97,7 +97,7 @@ public class SwfWorkloadTests
             """));
 
         Assert.Equal(600, Assert.Single(w.Jobs).TimeoutSeconds);
-        var e = Assert.Throws<BatchClientException>(() => JsonLinesWorkload.Parse(new StringReader("{\"vcpus\": 1, \"runtimeSeconds\": 60, \"timeoutSeconds\": 30}")));
+        var e = Assert.Throws<BatchClientException>(() => JsonLinesWorkload.Parse(new StringReader("{\"submitTime\": 0, \"vcpus\": 1, \"runtimeSeconds\": 60, \"timeoutSeconds\": 30}")));
         Assert.Contains("timeoutSeconds", e.Message, StringComparison.Ordinal);
     }
 
