@@ -82,6 +82,9 @@ internal sealed partial class EngineCore
         return false;
     }
 
+    /// <summary>The resources the engine resolved for a job (tests and the simulator's invariant checks).</summary>
+    internal ResourceVector? RequestOf(string jobId) => TryGetJob(jobId, out var job) ? job.Spec.Request : null;
+
     /// <summary>
     /// Why no host the CE can ever offer holds <paramref name="req"/> (a constant reason), or null when one can:
     /// the simulator counts such jobs as unrunnable instead of submitting them.

@@ -266,8 +266,13 @@ public static class Simulator
             for (; i < jobs.Count && (long)Math.Floor(jobs[i].SubmitTimeSeconds / scale) == second; i++)
             {
                 var j = jobs[i];
+                if (WhyInvalid(j) is { } invalid)
+                {
+                    unrunnable[invalid] = unrunnable.GetValueOrDefault(invalid) + 1;
+                    continue;
+                }
+
                 var req = new ResourceVector(ResourceVector.ToMilli(j.Vcpus), j.MemoryMiB, j.Gpus);
-                var asked = req;
                 if (!verdicts.TryGetValue(req, out var verdict))
                 {
                     var why = core.WhyUnrunnable(ce, req);
@@ -284,13 +289,15 @@ public static class Simulator
                 // A job runs at most its timeout (the engine stops it there), so the bound counts no more.
                 var runs = j.TimeoutSeconds is { } limit ? Math.Min(j.RuntimeSeconds, limit) : j.RuntimeSeconds;
                 lowerBound += j.Vcpus * runs / 3_600.0 * verdict.PerVcpuHour;
-                if (fargate && FargateSizes.SmallestCovering(asked.Vcpus, asked.MemoryMiB) is { } size)
+                if (fargate && FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is { } size)
                 {
                     // AWS accepts only valid Fargate sizes: the job asks for the smallest that covers it.
                     j = j with { Vcpus = size.Vcpus, MemoryMiB = size.MemoryMiB };
                 }
 
-                core.SubmitJob(Request(j, i, queues));
+                var id = core.SubmitJob(Request(j, i, queues)).JobId;
+                Debug.Assert(core.RequestOf(id) == new ResourceVector(ResourceVector.ToMilli(j.Vcpus), j.MemoryMiB, j.Gpus),
+                    "the engine runs the job with what it was submitted with, never the definition's values (WhyInvalid filters what SubmitJob refuses)");
                 submitted++;
             }
 
@@ -362,6 +369,40 @@ public static class Simulator
                 series.Record(core); // on the series' grid; the caller records the end
             }
         }
+    }
+
+    /// <summary>
+    /// Why SubmitJob would refuse the job's request (AWS's rules; a constant reason), or null. Such a job counts as
+    /// unrunnable: submitted anyway, an invalid override would leave the job definition's values in its place.
+    /// </summary>
+    private static string? WhyInvalid(WorkloadJob j)
+    {
+        if (!(j.Vcpus > 0))
+        {
+            return "vCPUs not a positive number";
+        }
+
+        if (j.Vcpus > int.MaxValue / 1_000)
+        {
+            return "vCPUs exceed any host";
+        }
+
+        if (j.MemoryMiB < 4)
+        {
+            return "memory below 4 MiB (AWS minimum)";
+        }
+
+        if (j.Gpus < 0)
+        {
+            return "GPUs below 0";
+        }
+
+        if (j.TimeoutSeconds is < 60)
+        {
+            return "timeout below 60 s (AWS minimum attemptDurationSeconds)";
+        }
+
+        return j.RuntimeSeconds is >= 0 and <= int.MaxValue ? null : "run time not a number of seconds from 0 to 2^31";
     }
 
     private static SubmitJobRequest Request(WorkloadJob j, int index, Dictionary<string, bool> queues)

@@ -28,7 +28,8 @@ public sealed record SwfMapping
 /// <item>submit time: field 2 (seconds from the log's start);</item>
 /// <item>vCPUs: requested processors (field 8), else allocated processors (field 5);</item>
 /// <item>memory MiB: requested memory KB per processor (field 10), else used memory KB per processor (field 7),
-///   × processors ÷ 1024, rounded up; when both are unknown, <see cref="SwfMapping.DefaultMemoryPerVcpuMiB"/> × vCPUs;</item>
+///   × processors ÷ 1024, rounded up, at least 4 (AWS's minimum MEMORY); when both are unknown,
+///   <see cref="SwfMapping.DefaultMemoryPerVcpuMiB"/> × vCPUs;</item>
 /// <item>run time: field 4; records with run time ≤ 0 (or unknown) are skipped — a cancelled job (status 5) that
 ///   never ran is one of those; cancelled jobs that ran are kept for the time they ran;</item>
 /// <item>timeout: requested time (field 9) rounded up, at least 60 s (AWS's minimum), when known and
@@ -107,7 +108,7 @@ public static class SwfWorkload
                 ? (int)Math.Min(int.MaxValue, Math.Ceiling(kbPerProc * procs / 1024))
                 : (int)Math.Min(int.MaxValue, (long)mapping.DefaultMemoryPerVcpuMiB * (long)Math.Ceiling(procs));
             int? timeout = mapping.RequestedTimeAsTimeout && f[8] > 0 ? (int)Math.Min(int.MaxValue, Math.Max(60, Math.Ceiling(f[8]))) : null;
-            jobs.Add(new WorkloadJob(Math.Max(0, f[1]), Math.Ceiling(procs), Math.Max(1, memory), 0, runtime, TimeoutSeconds: timeout));
+            jobs.Add(new WorkloadJob(Math.Max(0, f[1]), Math.Ceiling(procs), Math.Max(4, memory), 0, runtime, TimeoutSeconds: timeout));
         }
 
         return new Workload { Jobs = Workload.Sorted(jobs), Skipped = skipped, Source = "swf" };

@@ -242,6 +242,22 @@ public class SimulatorTests
         Assert.Equal(2 * (720 + 1_200) / 3_600.0 * price, p.CostUsd, 1e-9);
     }
 
+    /// <summary>AWS's MEMORY minimum is 4 MiB: a smaller request is unrunnable, never run with the definition's 2,048 MiB.</summary>
+    [Fact]
+    public async Task MemoryBelowFourMiB_IsUnrunnable_NotRunWithTheDefinitionsMemory()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 1, 2, 0, 60), new WorkloadJob(0, 1, 2048, 0, 60)] };
+
+        var report = await Simulator.RunAsync(Small(w, "ec2", "fargate"), ct: TestContext.Current.CancellationToken);
+
+        Assert.All(report.Profiles, p =>
+        {
+            Assert.Equal(1, p.Jobs);
+            Assert.Equal(1, p.Unrunnable);
+            Assert.Equal(1, p.UnrunnableReasons["memory below 4 MiB (AWS minimum)"]);
+        });
+    }
+
     private sealed class SyncProgress(Action<double> report) : IProgress<double>
     {
         public void Report(double value) => report(value);

@@ -31,7 +31,7 @@ public class SwfWorkloadTests
         Assert.Equal(3600, first.RuntimeSeconds);     // field 4
         Assert.Equal(8, w.Jobs[2].Vcpus);             // requested unknown: allocated processors (field 5)
         Assert.Equal(3, w.Jobs[1].Vcpus);
-        Assert.Equal(3, w.Jobs[1].MemoryMiB);         // used memory 1,024 KB per processor × 3
+        Assert.Equal(4, w.Jobs[1].MemoryMiB);         // used memory 1,024 KB per processor × 3 = 3 MiB, raised to AWS's minimum of 4
         Assert.Equal(2 * 2000, w.Jobs[3].MemoryMiB);  // requested memory 2,048,000 KB per processor × 2 ÷ 1024; cancelled but ran: kept
         Assert.Equal(1, w.Skipped[SwfWorkload.SkipCancelled]);
         Assert.Equal(1, w.Skipped[SwfWorkload.SkipNoRunTime]);
@@ -50,6 +50,15 @@ public class SwfWorkloadTests
         Assert.Null(Assert.Single(unknown.Jobs).TimeoutSeconds);
         var off = SwfWorkload.Parse(new StringReader(Sample), new SwfMapping { RequestedTimeAsTimeout = false });
         Assert.All(off.Jobs, j => Assert.Null(j.TimeoutSeconds));
+    }
+
+    /// <summary>SWF logs give memory in KB per processor: a few KB round up to AWS's minimum of 4 MiB, not below it.</summary>
+    [Fact]
+    public void Parse_MemoryBelowFourMiB_IsRaisedToFour()
+    {
+        var w = SwfWorkload.Parse(new StringReader("1 0 0 30 1 -1 100 1 60 -1 1 1 1 -1 -1 -1 -1 -1"));
+
+        Assert.Equal(4, Assert.Single(w.Jobs).MemoryMiB);
     }
 
     [Fact]
