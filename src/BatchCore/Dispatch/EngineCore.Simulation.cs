@@ -108,6 +108,11 @@ internal sealed partial class EngineCore
             return FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is null ? "memory exceeds the largest Fargate size (120 GiB)" : null;
         }
 
+        if (req.VcpuMilli < 1000)
+        {
+            return "vCPUs below 1 (AWS minimum on EC2)"; // AWS: fractional VCPU values are for Fargate only
+        }
+
         var shape = ce.MaxHostShape ?? default;
         if (req.VcpuMilli > shape.VcpuMilli)
         {

@@ -258,6 +258,25 @@ public class SimulatorTests
         });
     }
 
+    /// <summary>AWS: VCPU is at least 1 on EC2; fractions are for Fargate. Such jobs are unrunnable on EC2 and Spot, and run on Fargate.</summary>
+    [Fact]
+    public async Task FractionalVcpus_AreUnrunnableOnEc2_AndRunOnFargate()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 0.5, 1024, 0, 60), new WorkloadJob(0, 1, 2048, 0, 60)] };
+
+        var report = await Simulator.RunAsync(Small(w, "all"), ct: TestContext.Current.CancellationToken);
+
+        foreach (var p in report.Profiles.Where(p => p.Profile != "fargate"))
+        {
+            Assert.Equal(1, p.Jobs);
+            Assert.Equal(1, p.UnrunnableReasons["vCPUs below 1 (AWS minimum on EC2)"]);
+        }
+
+        var fargate = report.Profiles.Single(p => p.Profile == "fargate");
+        Assert.Equal(2, fargate.Jobs);
+        Assert.Equal(0, fargate.Unrunnable);
+    }
+
     private sealed class SyncProgress(Action<double> report) : IProgress<double>
     {
         public void Report(double value) => report(value);
