@@ -887,7 +887,7 @@ internal sealed partial class EngineCore
     private void OnHostRemoved(Host host)
     {
         var ce = host.ComputeEnvironment;
-        ce.ProvisionedVcpuSeconds += (NowMs - host.LaunchedAtMs) / 1000.0 * host.NominalVcpus;
+        ce.ProvisionedVcpuSeconds += (NowMs - host.LaunchedAtMs) / 1000.0 * host.Capacity.Vcpus; // a 0.25-vCPU Fargate task is 0.25, not its nominal 1
         if (host.InstanceType is { } t && _liveByType.TryGetValue(t, out var n))
         {
             _liveByType[t] = n - 1;

@@ -5,7 +5,7 @@ using BatchCore.Validation;
 namespace BatchCore.Dispatch;
 
 /// <summary>One sample of the simulator's time series.</summary>
-internal readonly record struct SimulationSample(long TimeMs, int QueuedJobs, double RunningVcpus, int ProvisionedVcpus, int Hosts);
+internal readonly record struct SimulationSample(long TimeMs, int QueuedJobs, double RunningVcpus, double ProvisionedVcpus, int Hosts);
 
 /// <summary>What the simulator reads back from the engine after a replay.</summary>
 internal sealed class SimulationTotals
@@ -26,7 +26,7 @@ internal sealed class SimulationTotals
 
 internal sealed partial class EngineCore
 {
-    /// <summary>The queue depth (SUBMITTED..RUNNABLE), running vCPUs, provisioned vCPUs and hosts, now.</summary>
+    /// <summary>The queue depth (SUBMITTED..RUNNABLE), running vCPUs, provisioned vCPUs (hosts' real capacities: a 0.25-vCPU Fargate task is 0.25) and hosts, now.</summary>
     internal SimulationSample SampleForSimulation()
     {
         var queued = _submitted.Count;
@@ -36,16 +36,16 @@ internal sealed partial class EngineCore
         }
 
         long used = 0;
-        var provisioned = 0;
+        long provisioned = 0;
         var hosts = 0;
         foreach (var ce in _ces.Values)
         {
             used += ce.UsedVcpuMilli;
-            provisioned += ce.ProvisionedVcpus;
+            provisioned += ce.CapacityVcpuMilli;
             hosts += ce.Hosts.Count;
         }
 
-        return new SimulationSample(NowMs, queued, used / 1000.0, provisioned, hosts);
+        return new SimulationSample(NowMs, queued, used / 1000.0, provisioned / 1000.0, hosts);
     }
 
     /// <summary>Whether the named CE runs Fargate tasks.</summary>
@@ -172,8 +172,8 @@ internal sealed partial class EngineCore
 
     /// <summary>
     /// Reads the replay's outcome: per job, wait = createdAt → startedAt of the first attempt that reached RUNNING;
-    /// used vCPU-seconds = Σ attempts' RUNNING time × vCPUs; cost and provisioned vCPU-seconds of every host, live
-    /// hosts counted up to now.
+    /// used vCPU-seconds = Σ attempts' RUNNING time × vCPUs; cost and provisioned vCPU-seconds (host lifetime × real
+    /// capacity) of every host, live hosts counted up to now.
     /// </summary>
     internal SimulationTotals CollectSimulationTotals()
     {
@@ -243,7 +243,7 @@ internal sealed partial class EngineCore
             foreach (var h in ce.Hosts.Values)
             {
                 totals.CostUsd += BilledHours(h, NowMs) * h.PricePerHour;
-                totals.ProvisionedVcpuSeconds += (NowMs - h.LaunchedAtMs) / 1000.0 * h.NominalVcpus;
+                totals.ProvisionedVcpuSeconds += (NowMs - h.LaunchedAtMs) / 1000.0 * h.Capacity.Vcpus;
             }
         }
 
@@ -260,8 +260,9 @@ internal sealed partial class EngineCore
     /// Where the cost went (<see cref="Simulation.CostBreakdown"/>), from <see cref="HostLifetimes"/>, the live hosts
     /// and the attempts' host names: per host, its boot, its billing minimum, and a sweep over its attempts that splits
     /// its ready time into idle (between jobs, before scale-in) and busy; busy time is the jobs' vCPUs at the cheapest
-    /// price per vCPU that fits them, the host type's premium over that, and the unused vCPUs (size rounding when the
-    /// host runs one job and is the smallest size that fits it; one job on a larger host; otherwise unused).
+    /// price per vCPU that fits them, the host type's premium over that, and the unused vCPUs of the host's real
+    /// capacity (size rounding when the host runs one job and is the smallest size that fits it; one job on a larger
+    /// host; otherwise unused).
     /// </summary>
     internal Simulation.CostBreakdown CollectCostBreakdown()
     {
@@ -274,8 +275,8 @@ internal sealed partial class EngineCore
             }
         }
 
-        var cheapest = new Dictionary<(string, ResourceVector), (double PerVcpuHour, int SmallestVcpus)>();
-        var byHost = new Dictionary<string, List<(long Start, long Stop, long Milli, int Smallest, double Cheapest)>>(StringComparer.Ordinal);
+        var cheapest = new Dictionary<(string, ResourceVector), (double PerVcpuHour, long SmallestMilli)>();
+        var byHost = new Dictionary<string, List<(long Start, long Stop, long Milli, long Smallest, double Cheapest)>>(StringComparer.Ordinal);
         foreach (var job in AllJobsAndChildren())
         {
             var attempts = job.Attempts;
@@ -294,7 +295,7 @@ internal sealed partial class EngineCore
 
                 if (!cheapest.TryGetValue((ce.Name, req), out var c))
                 {
-                    c = (CheapestPricePerVcpuHour(ce.Name, req) ?? 0, SmallestFittingVcpus(ce, req));
+                    c = (CheapestPricePerVcpuHour(ce.Name, req) ?? 0, SmallestFittingVcpuMilli(ce, req));
                     cheapest[(ce.Name, req)] = c;
                 }
 
@@ -303,21 +304,22 @@ internal sealed partial class EngineCore
                     byHost[a.HostName] = list = [];
                 }
 
-                list.Add((s, a.StoppedAt, req.VcpuMilli, c.SmallestVcpus, c.PerVcpuHour));
+                list.Add((s, a.StoppedAt, req.VcpuMilli, c.SmallestMilli, c.PerVcpuHour));
             }
         }
 
         double atCheapest = 0, premium = 0, rounding = 0, oversized = 0, unused = 0, idleBetween = 0, idleEnd = 0, boot = 0, minimum = 0;
         var types = new SortedDictionary<string, (int Hosts, double Hours, double Cost, double VcpuHours, double Used)>(StringComparer.Ordinal);
-        var events = new List<(long At, int Delta, long Milli, int Smallest)>();
+        var events = new List<(long At, int Delta, long Milli, long Smallest)>();
         foreach (var h in hosts)
         {
             var lifeMs = h.RemovedAtMs - h.LaunchedAtMs;
             var billedMs = Math.Max(MinimumBilledMs, lifeMs);
             minimum += (billedMs - lifeMs) / 3_600_000.0 * h.PricePerHour;
             boot += (h.ReadyAtMs - h.LaunchedAtMs) / 3_600_000.0 * h.PricePerHour;
-            var perVcpuHour = h.NominalVcpus > 0 ? h.PricePerHour / h.NominalVcpus : 0;
-            var nominalMilli = h.NominalVcpus * 1000L;
+            // The host's real capacity, not its nominal vCPUs: a 0.25-vCPU Fargate task costs its price per 0.25 vCPU.
+            var capacityMilli = h.CapacityVcpuMilli;
+            var perVcpuHour = capacityMilli > 0 ? h.PricePerHour * 1000 / capacityMilli : 0;
             events.Clear();
             long lastStop = h.ReadyAtMs;
             double usedHours = 0;
@@ -347,7 +349,7 @@ internal sealed partial class EngineCore
             var t = h.ReadyAtMs;
             var running = 0;
             long usedMilli = 0;
-            var smallestSum = 0;
+            long smallestSum = 0;
             for (var k = 0; k <= events.Count; k++)
             {
                 var at = k < events.Count ? events[k].At : h.RemovedAtMs;
@@ -367,8 +369,8 @@ internal sealed partial class EngineCore
                     }
                     else
                     {
-                        var share = Math.Max(0, nominalMilli - usedMilli) / 1000.0 * hours * perVcpuHour;
-                        if (running == 1 && smallestSum == h.NominalVcpus)
+                        var share = Math.Max(0, capacityMilli - usedMilli) / 1000.0 * hours * perVcpuHour;
+                        if (running == 1 && smallestSum == capacityMilli)
                         {
                             rounding += share;
                         }
@@ -396,7 +398,7 @@ internal sealed partial class EngineCore
             var key = h.Type ?? "fargate";
             var agg = types.GetValueOrDefault(key);
             types[key] = (agg.Hosts + 1, agg.Hours + (lifeMs / 3_600_000.0), agg.Cost + (billedMs / 3_600_000.0 * h.PricePerHour),
-                agg.VcpuHours + (lifeMs / 3_600_000.0 * h.NominalVcpus), agg.Used + usedHours);
+                agg.VcpuHours + (lifeMs / 3_600_000.0 * capacityMilli / 1000.0), agg.Used + usedHours);
         }
 
         var byType = new List<Simulation.InstanceTypeCost>(types.Count);
@@ -420,12 +422,12 @@ internal sealed partial class EngineCore
         };
     }
 
-    /// <summary>vCPUs of the smallest allowed instance type (or Fargate size) that fits <paramref name="req"/>; 0 when none.</summary>
-    private int SmallestFittingVcpus(ComputeEnvironmentState ce, ResourceVector req)
+    /// <summary>Milli-vCPUs of the smallest allowed instance type (or Fargate size) that fits <paramref name="req"/>; 0 when none.</summary>
+    private long SmallestFittingVcpuMilli(ComputeEnvironmentState ce, ResourceVector req)
     {
         if (ce.IsFargate)
         {
-            return FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is { } size ? (int)Math.Ceiling(size.Vcpus) : 0;
+            return FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is { } size ? ResourceVector.ToMilli(size.Vcpus) : 0;
         }
 
         var best = 0;
@@ -438,7 +440,7 @@ internal sealed partial class EngineCore
             }
         }
 
-        return best;
+        return best * 1000L;
     }
 
     /// <summary>The name of the host a job's current attempt runs on; null when it runs nowhere (tests and tools).</summary>
@@ -461,9 +463,9 @@ internal sealed partial class EngineCore
 }
 
 /// <summary>A host's life as the cost breakdown needs it (ready is clamped to the removal of a host that never booted).</summary>
-internal readonly record struct HostLifetime(string Name, string? Type, int NominalVcpus, long CapacityVcpuMilli, double PricePerHour,
+internal readonly record struct HostLifetime(string Name, string? Type, long CapacityVcpuMilli, double PricePerHour,
     long LaunchedAtMs, long ReadyAtMs, long RemovedAtMs)
 {
     public static HostLifetime Of(Host h, long nowMs) =>
-        new(h.Name, h.InstanceType, h.NominalVcpus, h.Capacity.VcpuMilli, h.PricePerHour, h.LaunchedAtMs, Math.Min(h.Ready ? h.ReadyAtMs : nowMs, nowMs), nowMs);
+        new(h.Name, h.InstanceType, h.Capacity.VcpuMilli, h.PricePerHour, h.LaunchedAtMs, Math.Min(h.Ready ? h.ReadyAtMs : nowMs, nowMs), nowMs);
 }

@@ -46,6 +46,6 @@ public sealed record CostBreakdown
 /// <param name="Hosts">Hosts launched.</param>
 /// <param name="HostHours">Σ host lifetime, hours.</param>
 /// <param name="CostUsd">Σ billed cost.</param>
-/// <param name="HostVcpuHours">Σ host lifetime × nominal vCPUs, hours.</param>
+/// <param name="HostVcpuHours">Σ host lifetime × the host's vCPUs (real capacity), hours.</param>
 /// <param name="UsedVcpuHours">Σ attempt RUNNING time × vCPUs on those hosts, hours.</param>
 public sealed record InstanceTypeCost(string InstanceType, int Hosts, double HostHours, double CostUsd, double HostVcpuHours, double UsedVcpuHours);

@@ -97,12 +97,12 @@ public sealed record SimulationReport
 /// <summary>Wait time (createdAt → startedAt of the first attempt that ran) percentiles, nearest rank, seconds.</summary>
 public sealed record WaitPercentiles(double P50, double P95, double P99, double Mean, double Max);
 
-/// <summary>Sampled time series of one replay (virtual seconds from the replay's start).</summary>
+/// <summary>Sampled time series of one replay (virtual seconds from the replay's start); provisioned vCPUs are the hosts' real capacities.</summary>
 public sealed record SimulationSeries(
     IReadOnlyList<double> TimeSeconds,
     IReadOnlyList<int> QueuedJobs,
     IReadOnlyList<double> RunningVcpus,
-    IReadOnlyList<int> ProvisionedVcpus,
+    IReadOnlyList<double> ProvisionedVcpus,
     IReadOnlyList<int> Hosts);
 
 /// <summary>One profile's results.</summary>
@@ -168,7 +168,7 @@ public sealed record ProfileReport
     /// <summary>Σ RUNNING time × vCPUs.</summary>
     public double UsedVcpuSeconds { get; init; }
 
-    /// <summary>Σ host lifetime × nominal vCPUs.</summary>
+    /// <summary>Σ host lifetime × the host's vCPUs (its real capacity: a 0.25-vCPU Fargate task counts 0.25).</summary>
     public double ProvisionedVcpuSeconds { get; init; }
 
     /// <summary>Unrunnable jobs by reason.</summary>

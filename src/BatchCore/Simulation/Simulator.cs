@@ -502,7 +502,7 @@ public static class Simulator
             var time = new double[n];
             var queued = new int[n];
             var running = new double[n];
-            var provisioned = new int[n];
+            var provisioned = new double[n];
             var hosts = new int[n];
             for (var k = 0; k < n; k++)
             {

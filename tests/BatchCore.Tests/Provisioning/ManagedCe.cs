@@ -67,5 +67,6 @@ internal static class ManagedCe
     public static Task<List<(string Name, string? Type, int Vcpus, bool Ready, bool Spot)>> HostsAsync(BatchEngine engine) =>
         engine.Run(core => core.SimulationHosts(), CancellationToken.None);
 
-    public static Task<int> ProvisionedAsync(BatchEngine engine) => engine.Run(core => core.SampleForSimulation().ProvisionedVcpus, CancellationToken.None);
+    /// <summary>Provisioned vCPUs of the engine's CEs (EC2 instances: whole vCPUs).</summary>
+    public static Task<int> ProvisionedAsync(BatchEngine engine) => engine.Run(core => (int)core.SampleForSimulation().ProvisionedVcpus, CancellationToken.None);
 }

@@ -277,6 +277,24 @@ public class SimulatorTests
         Assert.Equal(0, fargate.Unrunnable);
     }
 
+    /// <summary>A 0.25-vCPU Fargate task provisions 0.25 vCPU, not 1: utilization and the cost breakdown use its real size.</summary>
+    [Fact]
+    public async Task FargateTaskBelowOneVcpu_CountsItsRealSize()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 0.25, 512, 0, 3_600)] };
+
+        var report = await Simulator.RunAsync(Small(w, "fargate") with { IncludeCostBreakdown = true }, ct: TestContext.Current.CancellationToken);
+
+        var p = report.Profiles[0];
+        Assert.True(p.Utilization > 0.98, $"utilization {p.Utilization}"); // 3,600 of 3,630 s (the 30-s start)
+        Assert.Equal(0.25 * 3_630, p.ProvisionedVcpuSeconds, 1e-6);
+        var b = p.CostBreakdown!;
+        Assert.True(b.TypePremiumUsd >= 0, $"type premium {b.TypePremiumUsd}");
+        Assert.Equal(p.CostLowerBoundUsd, b.JobsAtCheapestUsd, 1e-9);
+        Assert.Equal(0.25 * 3_630 / 3_600, Assert.Single(b.ByInstanceType).HostVcpuHours, 1e-9);
+        Assert.Equal(0.25, p.Series!.ProvisionedVcpus.Max());
+    }
+
     private sealed class SyncProgress(Action<double> report) : IProgress<double>
     {
         public void Report(double value) => report(value);
