@@ -82,6 +82,16 @@ internal sealed partial class EngineCore
         return false;
     }
 
+    /// <summary>
+    /// What the simulator's jobs asked for where it submitted something else (a Fargate job padded to a valid task
+    /// size), by job id; null or absent: the job's own request. Used vCPU-seconds and the cost breakdown count what the
+    /// job asked for, so the padding shows as size rounding (as an instance size rounded up to does on EC2).
+    /// </summary>
+    internal Dictionary<string, ResourceVector>? AskedRequests { get; set; }
+
+    private ResourceVector AskedRequest(Job job) =>
+        AskedRequests is { Count: > 0 } asked && asked.TryGetValue(job.Id, out var r) ? r : job.Spec.Request;
+
     /// <summary>The resources the engine resolved for a job (tests and the simulator's invariant checks).</summary>
     internal ResourceVector? RequestOf(string jobId) => TryGetJob(jobId, out var job) ? job.Spec.Request : null;
 
@@ -172,8 +182,8 @@ internal sealed partial class EngineCore
 
     /// <summary>
     /// Reads the replay's outcome: per job, wait = createdAt → startedAt of the first attempt that reached RUNNING;
-    /// used vCPU-seconds = Σ attempts' RUNNING time × vCPUs; cost and provisioned vCPU-seconds (host lifetime × real
-    /// capacity) of every host, live hosts counted up to now.
+    /// used vCPU-seconds = Σ attempts' RUNNING time × the vCPUs the job asked for (<see cref="AskedRequests"/>); cost
+    /// and provisioned vCPU-seconds (host lifetime × real capacity) of every host, live hosts counted up to now.
     /// </summary>
     internal SimulationTotals CollectSimulationTotals()
     {
@@ -197,7 +207,7 @@ internal sealed partial class EngineCore
             }
 
             long? firstStart = null;
-            var vcpus = job.Spec.Request.Vcpus;
+            var vcpus = AskedRequest(job).Vcpus;
             foreach (var a in job.Attempts)
             {
                 totals.Attempts++;
@@ -259,10 +269,10 @@ internal sealed partial class EngineCore
     /// <summary>
     /// Where the cost went (<see cref="Simulation.CostBreakdown"/>), from <see cref="HostLifetimes"/>, the live hosts
     /// and the attempts' host names: per host, its boot, its billing minimum, and a sweep over its attempts that splits
-    /// its ready time into idle (between jobs, before scale-in) and busy; busy time is the jobs' vCPUs at the cheapest
-    /// price per vCPU that fits them, the host type's premium over that, and the unused vCPUs of the host's real
-    /// capacity (size rounding when the host runs one job and is the smallest size that fits it; one job on a larger
-    /// host; otherwise unused).
+    /// its ready time into idle (between jobs, before scale-in) and busy; busy time is the jobs' vCPUs (what they asked
+    /// for: <see cref="AskedRequests"/>) at the cheapest price per vCPU that fits them, the host type's premium over that,
+    /// and the unused vCPUs of the host's real capacity (size rounding when the host runs one job and is the smallest
+    /// size that fits it — a Fargate task padded to a valid size is one; one job on a larger host; otherwise unused).
     /// </summary>
     internal Simulation.CostBreakdown CollectCostBreakdown()
     {
@@ -285,7 +295,7 @@ internal sealed partial class EngineCore
                 continue;
             }
 
-            var req = job.Spec.Request;
+            var req = AskedRequest(job);
             foreach (var a in attempts)
             {
                 if (a.StartedAt is not { } s || !_ces.TryGetValue(a.CeName, out var ce))

@@ -6,13 +6,13 @@ namespace BatchCore.Simulation;
 /// </summary>
 public sealed record CostBreakdown
 {
-    /// <summary>Σ attempt RUNNING time × vCPUs × the cheapest price per vCPU of any type that fits the job: the lower bound's share (retried attempts included).</summary>
+    /// <summary>Σ attempt RUNNING time × the vCPUs the job asked for × the cheapest price per vCPU of any type (or Fargate size) that fits the job: the lower bound's share (retried attempts included).</summary>
     public double JobsAtCheapestUsd { get; init; }
 
     /// <summary>The same vCPU-seconds × (the host's price per vCPU − the cheapest): jobs on types dearer per vCPU than the cheapest that fits.</summary>
     public double TypePremiumUsd { get; init; }
 
-    /// <summary>Unused vCPUs of a busy host while it runs exactly one job and is the smallest allowed size that fits that job (odd vCPU counts rounded up to a size).</summary>
+    /// <summary>Unused vCPUs of a busy host while it runs exactly one job and is the smallest allowed size that fits that job (odd vCPU counts rounded up to a size; a Fargate task padded to a valid size).</summary>
     public double SizeRoundingUsd { get; init; }
 
     /// <summary>Unused vCPUs of a host running exactly one job that a smaller allowed size would hold (a large host kept up by one small job).</summary>

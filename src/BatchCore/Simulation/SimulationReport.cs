@@ -165,7 +165,7 @@ public sealed record ProfileReport
     /// <summary>Hosts launched.</summary>
     public long HostsLaunched { get; init; }
 
-    /// <summary>Σ RUNNING time × vCPUs.</summary>
+    /// <summary>Σ RUNNING time × the vCPUs the job asked for (on Fargate, not the task size it was padded to).</summary>
     public double UsedVcpuSeconds { get; init; }
 
     /// <summary>Σ host lifetime × the host's vCPUs (its real capacity: a 0.25-vCPU Fargate task counts 0.25).</summary>

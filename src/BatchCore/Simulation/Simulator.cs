@@ -243,6 +243,11 @@ public static class Simulator
         var fargate = core.IsFargateComputeEnvironment(ce);
         var scale = o.TimeScale;
         var unrunnable = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        if (fargate)
+        {
+            core.AskedRequests = [];
+        }
+
         var verdicts = new Dictionary<ResourceVector, (string? Why, double PerVcpuHour)>();
         var lowerBound = 0.0;
         var submitted = 0;
@@ -289,15 +294,24 @@ public static class Simulator
                 // A job runs at most its timeout (the engine stops it there), so the bound counts no more.
                 var runs = j.TimeoutSeconds is { } limit ? Math.Min(j.RuntimeSeconds, limit) : j.RuntimeSeconds;
                 lowerBound += j.Vcpus * runs / 3_600.0 * verdict.PerVcpuHour;
-                if (fargate && FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is { } size)
+                var padded = false;
+                if (fargate && FargateSizes.SmallestCovering(req.Vcpus, req.MemoryMiB) is { } size
+                    && (ResourceVector.ToMilli(size.Vcpus) != req.VcpuMilli || size.MemoryMiB != req.MemoryMiB))
                 {
-                    // AWS accepts only valid Fargate sizes: the job asks for the smallest that covers it.
+                    // AWS accepts only valid Fargate sizes: the job asks for the smallest that covers it. The report
+                    // counts what it asked for as used, the rest of the task as size rounding.
                     j = j with { Vcpus = size.Vcpus, MemoryMiB = size.MemoryMiB };
+                    padded = true;
                 }
 
                 var id = core.SubmitJob(Request(j, i, queues)).JobId;
                 Debug.Assert(core.RequestOf(id) == new ResourceVector(ResourceVector.ToMilli(j.Vcpus), j.MemoryMiB, j.Gpus),
                     "the engine runs the job with what it was submitted with, never the definition's values (WhyInvalid filters what SubmitJob refuses)");
+                if (padded)
+                {
+                    core.AskedRequests![id] = req;
+                }
+
                 submitted++;
             }
 

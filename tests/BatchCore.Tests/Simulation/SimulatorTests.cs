@@ -295,6 +295,26 @@ public class SimulatorTests
         Assert.Equal(0.25, p.Series!.ProvisionedVcpus.Max());
     }
 
+    /// <summary>
+    /// On Fargate a job asking 3 vCPUs runs on a 4-vCPU task: the job used 3 (its share of the bound), the fourth is
+    /// size rounding — as on EC2, where a job's odd vCPUs rounded up to an instance size are reported the same way.
+    /// </summary>
+    [Fact]
+    public async Task FargatePadding_IsSizeRounding_NotUsedVcpus()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 3, 3072, 0, 3_600)] };
+
+        var report = await Simulator.RunAsync(Small(w, "fargate") with { IncludeCostBreakdown = true }, ct: TestContext.Current.CancellationToken);
+
+        var p = report.Profiles[0];
+        Assert.Equal(3 * 3_600, p.UsedVcpuSeconds, 1e-6);
+        var b = p.CostBreakdown!;
+        Assert.Equal(p.CostLowerBoundUsd, b.JobsAtCheapestUsd, 1e-9);
+        Assert.Equal(p.CostLowerBoundUsd / 3, b.SizeRoundingUsd, 1e-9); // one vCPU-hour of four at the same price per vCPU
+        Assert.Equal(0, b.TypePremiumUsd, 1e-12);
+        Assert.Equal(p.CostUsd, b.TotalUsd, 1e-9);
+    }
+
     private sealed class SyncProgress(Action<double> report) : IProgress<double>
     {
         public void Report(double value) => report(value);
