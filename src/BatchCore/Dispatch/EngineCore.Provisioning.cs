@@ -209,7 +209,9 @@ internal sealed partial class EngineCore
         var host = AddHost(ce, "fargate-" + (_hostSeq + 1).ToString(CultureInfo.InvariantCulture),
             new ResourceVector(ResourceVector.ToMilli(size.Vcpus), size.MemoryMiB, 0), driver, "x86_64",
             instanceType: null, spot: ce.IsSpot, price: price, nominalVcpus: vcpus, singleUse: true);
-        host.ReadyAtMs = NowMs;
+        // The task's start (the driver's start delay) is its boot: billed, but not idle time between jobs. The host takes
+        // its job at once (Ready), the job starts after the delay.
+        host.ReadyAtMs = NowMs + (ReferenceEquals(driver, _fargateDriver) ? (long)_options.Provisioning.FargateStartTime.TotalMilliseconds : 0);
         MaybeScheduleInterruption(host, Catalog.Fargate.SpotInterruptionRatePerHour);
         return host;
     }

@@ -27,7 +27,7 @@ public sealed record CostBreakdown
     /// <summary>Hosts running nothing after their last job (or never used) until scale-in — the scale-down delay — or, kept for minvCpus, until the end of the replay.</summary>
     public double IdleBeforeScaleInUsd { get; init; }
 
-    /// <summary>Launch → ready (boot), billed.</summary>
+    /// <summary>Launch → ready (an EC2 boot, a Fargate task's start), billed.</summary>
     public double BootUsd { get; init; }
 
     /// <summary>The 60-second billing minimum beyond a host's actual lifetime.</summary>

@@ -315,6 +315,21 @@ public class SimulatorTests
         Assert.Equal(p.CostUsd, b.TotalUsd, 1e-9);
     }
 
+    /// <summary>A Fargate task's 30-s start is billed as its boot, not as idle time between jobs.</summary>
+    [Fact]
+    public async Task FargateStart_IsBoot_NotIdle()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 1, 2048, 0, 600)] };
+
+        var report = await Simulator.RunAsync(Small(w, "fargate") with { IncludeCostBreakdown = true }, ct: TestContext.Current.CancellationToken);
+
+        var p = report.Profiles[0];
+        var b = p.CostBreakdown!;
+        Assert.Equal(0, b.IdleBetweenJobsUsd);
+        Assert.Equal(p.CostUsd * 30 / 630, b.BootUsd, 1e-9);
+        Assert.Equal(p.CostUsd, b.TotalUsd, 1e-9);
+    }
+
     private sealed class SyncProgress(Action<double> report) : IProgress<double>
     {
         public void Report(double value) => report(value);
