@@ -464,6 +464,47 @@ public sealed class RunTests
         Assert.DoesNotContain("costBreakdown", plain.StandardOutput, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The workload's format comes from its extension (a JSON-lines file under a name with ".swf" in it is JSON lines),
+    /// records the reader skipped are in the table, and a file where no record is SWF exits 2 instead of reporting 0 jobs.
+    /// </summary>
+    [Fact]
+    public async Task Simulate_ReadsTheFormatByExtension_ShowsSkippedRecords_AndRefusesAFileOfMalformedRecords()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "batchcore-sim-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var jsonl = Path.Combine(dir, "export.swf.jsonl");
+            File.WriteAllText(jsonl, "{\"submitTime\": 0, \"vcpus\": 1, \"runtimeSeconds\": 60}\n");
+            var ok = await Cli.RunAsync("simulate", "--workload", jsonl, "--profile", "ec2", "--output", "json");
+            Assert.True(ok.ExitCode == 0, ok.StandardError);
+            using (var doc = JsonDocument.Parse(ok.StandardOutput))
+            {
+                Assert.Equal(1, doc.RootElement.GetProperty("profiles")[0].GetProperty("jobs").GetInt32());
+            }
+
+            var swf = Path.Combine(dir, "log.swf");
+            File.WriteAllText(swf, "1 0 0 30 1 -1 -1 1 60 -1 1 1 1 -1 -1 -1 -1 -1\n2 5 0 -1 1 -1 -1 1 60 -1 0 1 1 -1 -1 -1 -1 -1\n3 bad\n");
+            var table = await Cli.RunAsync("simulate", "--workload", swf, "--profile", "ec2");
+            Assert.True(table.ExitCode == 0, table.StandardError);
+            Assert.Contains("2 records skipped", table.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains("1 malformed record", table.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains("1 run time <= 0 or unknown", table.StandardOutput, StringComparison.Ordinal);
+
+            var notSwf = Path.Combine(dir, "jobs.swf");
+            File.WriteAllText(notSwf, "{\"submitTime\": 0, \"vcpus\": 1, \"runtimeSeconds\": 60}\n{\"submitTime\": 5, \"vcpus\": 1, \"runtimeSeconds\": 60}\n");
+            var bad = await Cli.RunAsync("simulate", "--workload", notSwf, "--profile", "ec2");
+            Assert.Equal(2, bad.ExitCode);
+            Assert.Contains("none of its 2 records", bad.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", bad.StandardError, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>A JSON-lines workload with a misspelt field is an error naming the line and the field, not a line silently skipped.</summary>
     [Fact]
     public async Task Simulate_JsonLinesWithAnUnknownField_ExitsTwo_NamingTheLine()

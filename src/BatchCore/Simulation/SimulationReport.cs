@@ -82,6 +82,15 @@ public sealed record SimulationReport
             }
         }
 
+        // Every profile replays the same workload: its skipped records once.
+        if (Profiles.Count > 0 && Profiles[0].Skipped is { Count: > 0 } skipped)
+        {
+            var total = skipped.Values.Sum();
+            sb.Append(c, $"workload: {total} record{(total == 1 ? "" : "s")} skipped — ")
+                .AppendJoin(", ", skipped.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => string.Create(c, $"{kv.Value} {kv.Key}")))
+                .AppendLine();
+        }
+
         return sb.ToString();
     }
 

@@ -36,6 +36,7 @@ public sealed record SwfMapping
 ///   <see cref="SwfMapping.RequestedTimeAsTimeout"/>;</item>
 /// <item>records with no processor count are skipped.</item>
 /// </list>
+/// A file with records none of which is SWF (18 numbers) is an error, not an empty workload: it is likely another format.
 /// </summary>
 public static class SwfWorkload
 {
@@ -60,6 +61,7 @@ public static class SwfWorkload
     }
 
     /// <summary>Parses SWF text.</summary>
+    /// <exception cref="BatchClientException">There are records and none of them is an SWF record.</exception>
     public static Workload Parse(TextReader reader, SwfMapping? mapping = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
@@ -68,17 +70,23 @@ public static class SwfWorkload
         var skipped = new SortedDictionary<string, int>(StringComparer.Ordinal);
         Span<double> f = stackalloc double[18];
         string? line;
+        var number = 0;
+        var records = 0;
+        var firstMalformed = 0;
         while ((line = reader.ReadLine()) is not null)
         {
+            number++;
             var span = line.AsSpan().Trim();
             if (span.IsEmpty || span[0] == ';')
             {
                 continue;
             }
 
+            records++;
             if (!TryFields(span, f))
             {
                 Skip(SkipMalformed);
+                firstMalformed = firstMalformed == 0 ? number : firstMalformed;
                 continue;
             }
 
@@ -109,6 +117,14 @@ public static class SwfWorkload
                 : (int)Math.Min(int.MaxValue, (long)mapping.DefaultMemoryPerVcpuMiB * (long)Math.Ceiling(procs));
             int? timeout = mapping.RequestedTimeAsTimeout && f[8] > 0 ? (int)Math.Min(int.MaxValue, Math.Max(60, Math.Ceiling(f[8]))) : null;
             jobs.Add(new WorkloadJob(Math.Max(0, f[1]), Math.Ceiling(procs), Math.Max(4, memory), 0, runtime, TimeoutSeconds: timeout));
+        }
+
+        if (records > 0 && skipped.GetValueOrDefault(SkipMalformed) == records)
+        {
+            var which = records == 1
+                ? string.Create(CultureInfo.InvariantCulture, $"its one record (line {firstMalformed}) is not")
+                : string.Create(CultureInfo.InvariantCulture, $"none of its {records} records (the first at line {firstMalformed}) is");
+            throw new BatchClientException($"workload: {which} an SWF record of 18 whitespace-separated numbers: is it another format? JSON-lines files end in .jsonl");
         }
 
         return new Workload { Jobs = Workload.Sorted(jobs), Skipped = skipped, Source = "swf" };

@@ -40,14 +40,18 @@ public sealed record Workload
     /// <summary>The first <paramref name="count"/> jobs (tests and quick runs replay subsets).</summary>
     public Workload Take(int count) => this with { Jobs = Jobs.Take(count).ToList() };
 
-    /// <summary>Reads a workload file: <c>.swf</c>/<c>.swf.gz</c> (Standard Workload Format) or JSON lines (<c>.jsonl</c>, <c>.json</c>, <c>.jsonl.gz</c>).</summary>
+    /// <summary>
+    /// Reads a workload file: Standard Workload Format when its name ends in <c>.swf</c> or <c>.swf.gz</c>, JSON lines
+    /// otherwise (<c>.jsonl</c>, <c>.jsonl.gz</c>, <c>.json</c>; <c>.gz</c> is decompressed). Only the extension
+    /// decides: <c>runs.swf-export.jsonl</c> is JSON lines.
+    /// </summary>
     /// <param name="path">The file.</param>
-    /// <param name="format"><c>swf</c>, <c>jsonl</c> or null to decide by the file name.</param>
+    /// <param name="format"><c>swf</c>, <c>jsonl</c> or null to decide by the file's extension.</param>
     /// <param name="swf">How SWF records map to requests; the default is <see cref="SwfMapping.Default"/>.</param>
     public static Workload Load(string path, string? format = null, SwfMapping? swf = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var kind = format ?? (path.Contains(".swf", StringComparison.OrdinalIgnoreCase) ? "swf" : "jsonl");
+        var kind = format ?? (path.EndsWith(".swf", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".swf.gz", StringComparison.OrdinalIgnoreCase) ? "swf" : "jsonl");
         return kind switch
         {
             "swf" => SwfWorkload.Read(path, swf),
