@@ -13,8 +13,9 @@ namespace BatchCore.Hosts.Docker;
 /// <summary>
 /// Runs attempts as Docker containers (kind <c>docker</c>) through the Docker Engine API: the launch's image and command
 /// (exec form), its environment, and the requested memory (hard limit, no extra swap), vCPUs and a pids limit. Logs are
-/// followed into the attempt's log stream; the container is always removed when the attempt ends (never auto-removed by
-/// the daemon, so that it outlives a crashed engine: <see cref="TryReattach"/>). Containers carry the labels
+/// followed into the attempt's log stream; the container is always removed after the attempt's exit is reported (never
+/// auto-removed by the daemon, so that it outlives a crashed engine: <see cref="TryReattach"/>), tried again a bounded
+/// number of times when the daemon fails or hangs. Containers carry the labels
 /// <c>batchcore.attempt</c>, <c>batchcore.job-id</c> and <c>batchcore.job-attempt</c>.
 /// </summary>
 public sealed class DockerHostDriver : HostDriver
@@ -43,6 +44,10 @@ public sealed class DockerHostDriver : HostDriver
     private readonly DockerClient _client;
     private readonly ConcurrentDictionary<AttemptToken, Attempt> _attempts = new();
     private readonly CancellationTokenSource _disposing = new();
+    // Cancelled when disposing starts: retries stop waiting between tries, and a removal makes one last try.
+    private readonly CancellationTokenSource _closing = new();
+    // Removals of containers that are not taken back (TryReattach): awaited by DisposeAsync.
+    private readonly ConcurrentDictionary<Task, byte> _removals = new();
     private int _disposed;
 
     /// <summary>Creates the driver. Does not contact the daemon until the first launch.</summary>
@@ -131,7 +136,10 @@ public sealed class DockerHostDriver : HostDriver
         var attempt = new Attempt(this, launch, sink);
         if (found.State is not { } state || (!state.Running && state.Status == "created"))
         {
-            _ = Task.Run(() => attempt.RemoveAsync(found.ID)).WaitAsync(ReattachTimeout);
+            var removal = Task.Run(() => attempt.RemoveAsync(found.ID));
+            _removals.TryAdd(removal, 0);
+            _ = removal.ContinueWith(static (done, removals) => ((ConcurrentDictionary<Task, byte>)removals!).TryRemove(done, out _),
+                _removals, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return false;
         }
 
@@ -212,6 +220,10 @@ public sealed class DockerHostDriver : HostDriver
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Stops the running containers (grace 0) and waits for their exits; a container still being removed gets one last
+    /// removal try (bounded), so a hung daemon delays this by at most about one request bound. Never throws.
+    /// </remarks>
     public override async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -219,6 +231,7 @@ public sealed class DockerHostDriver : HostDriver
             return;
         }
 
+        await _closing.CancelAsync().ConfigureAwait(false);
         var running = new List<Task>();
         foreach (var (_, attempt) in _attempts)
         {
@@ -229,12 +242,27 @@ public sealed class DockerHostDriver : HostDriver
             }
         }
 
-        await Task.WhenAll(running).ConfigureAwait(false);
+        running.AddRange(_removals.Keys);
+        await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _disposing.CancelAsync().ConfigureAwait(false);
         _client.Dispose();
         _configuration.Dispose();
         _disposing.Dispose();
+        _closing.Dispose();
         await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Waits before a retry; disposing ends the wait at once.</summary>
+    private async Task DelayAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _options.TimeProvider, _closing.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+            // disposing: the next try is made now
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -317,11 +345,27 @@ public sealed class DockerHostDriver : HostDriver
             finally
             {
                 _unstarted.Dispose();
+            }
+
+            await EndAsync(exit).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Reports the exit, then removes the container. The engine need not wait for the daemon's cleanup (a removal
+        /// that hangs must not hold back the exit: the process driver reports before its cleanup too); the attempt stays
+        /// tracked until the removal is done, so DisposeAsync still waits for it.
+        /// </summary>
+        private async Task EndAsync(AttemptExit exit)
+        {
+            try
+            {
+                sink.Exited(launch.Token, exit);
+            }
+            finally
+            {
                 await RemoveContainerAsync().ConfigureAwait(false);
                 driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
             }
-
-            sink.Exited(launch.Token, exit);
         }
 
         private async Task<AttemptExit> RunCoreAsync()
@@ -413,7 +457,6 @@ public sealed class DockerHostDriver : HostDriver
         public async Task ReattachAsync(string id, bool running)
         {
             AttemptExit exit = default;
-            var released = false;
             try
             {
                 if (running)
@@ -431,26 +474,21 @@ public sealed class DockerHostDriver : HostDriver
             {
                 exit = new AttemptExit(null, "CannotInspectContainerError: " + DaemonMessage(e), HostFailure: true);
             }
-            finally
+
+            bool released;
+            lock (_gate)
             {
-                lock (_gate)
-                {
-                    _ended = true;
-                    released = _releaseRequested;
-                }
-
-                if (!released)
-                {
-                    await RemoveContainerAsync().ConfigureAwait(false);
-                }
-
-                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
+                _ended = true;
+                released = _releaseRequested;
             }
 
-            if (!released)
+            if (released)
             {
-                sink.Exited(launch.Token, exit);
+                driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this)); // left for the next start
+                return;
             }
+
+            await EndAsync(exit).ConfigureAwait(false);
         }
 
         /// <summary>Removes a container that is not taken back.</summary>
@@ -819,6 +857,12 @@ public sealed class DockerHostDriver : HostDriver
             }
         }
 
+        /// <summary>
+        /// Removes the attempt's container (forced: one still running is killed). A try that fails or hangs (bounded by
+        /// <see cref="DockerHostDriverOptions.RemoveRequestTimeout"/>) is made again after a growing wait, at most
+        /// <see cref="DockerHostDriverOptions.RemoveTries"/> times; once the driver is disposing, the try under way is the
+        /// last. Never throws.
+        /// </summary>
         private async Task RemoveContainerAsync()
         {
             string? id;
@@ -832,14 +876,37 @@ public sealed class DockerHostDriver : HostDriver
                 return;
             }
 
+            var options = driver._options;
+            var delay = options.RetryDelay;
+            for (var tries = 1; ; tries++)
+            {
+                if (await TryRemoveAsync(id).ConfigureAwait(false) || tries >= options.RemoveTries || driver._closing.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                await driver.DelayAsync(delay).ConfigureAwait(false);
+                delay += delay;
+            }
+        }
+
+        /// <summary>One removal try: true when the container is gone.</summary>
+        private async Task<bool> TryRemoveAsync(string id)
+        {
             try
             {
+                using var bound = new CancellationTokenSource(driver._options.RemoveRequestTimeout, driver._options.TimeProvider);
                 await Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true },
-                    CancellationToken.None).ConfigureAwait(false);
+                    bound.Token).ConfigureAwait(false);
+                return true;
             }
-            catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException)
+            catch (DockerContainerNotFoundException)
             {
-                // Already removed, or the daemon is gone (its containers went with it).
+                return true; // already removed
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return false; // a timeout, a daemon error or a daemon gone: tried again
             }
         }
     }

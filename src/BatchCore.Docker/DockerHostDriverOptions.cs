@@ -19,6 +19,15 @@ public static class DockerHostDriverDefaults
 
     /// <summary>How long to wait for a container's log stream to drain after it exited: 10 seconds.</summary>
     public static readonly TimeSpan LogDrainTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one request to remove a container may take before it is tried again: 30 seconds.</summary>
+    internal static readonly TimeSpan RemoveRequestTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many times removing a container is tried (a daemon that hangs or fails): 5.</summary>
+    internal const int RemoveTries = 5;
+
+    /// <summary>The wait before the first retry of a removal; it doubles with each retry: 1 second.</summary>
+    internal static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Configures a <see cref="DockerHostDriver"/>. Validated and copied when the driver is created.</summary>
@@ -27,7 +36,7 @@ public sealed record DockerHostDriverOptions
     /// <summary>Receives every attempt's stdout and stderr lines (stream <see cref="AttemptLaunch.LogStreamName"/>).</summary>
     public required LogStore LogStore { get; init; }
 
-    /// <summary>Stamps log lines.</summary>
+    /// <summary>Stamps log lines, and times the driver's retries and its bounds on requests to the daemon.</summary>
     /// <value>The default is <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -86,6 +95,17 @@ public sealed record DockerHostDriverOptions
     /// <summary>How long to wait for the log stream to end after the container exited.</summary>
     /// <value>The default is 10 seconds.</value>
     public TimeSpan LogDrainTimeout { get; init; } = DockerHostDriverDefaults.LogDrainTimeout;
+
+    // Bounds on the cleanup retries; internal so that tests can shorten them.
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.RemoveRequestTimeout"/>.</summary>
+    internal TimeSpan RemoveRequestTimeout { get; init; } = DockerHostDriverDefaults.RemoveRequestTimeout;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.RemoveTries"/>.</summary>
+    internal int RemoveTries { get; init; } = DockerHostDriverDefaults.RemoveTries;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.RetryDelay"/>.</summary>
+    internal TimeSpan RetryDelay { get; init; } = DockerHostDriverDefaults.RetryDelay;
 
     /// <summary>Checks the options; returns the parsed endpoint. Throws <see cref="BatchClientException"/> naming every problem.</summary>
     internal Uri Validate()

@@ -48,8 +48,22 @@ public sealed class DockerHostDriverTests(DockerFixture docker) : HostDriverCont
         _ => throw new ArgumentOutOfRangeException(nameof(job)),
     };
 
-    protected override async Task AssertNothingLeftAsync(AttemptLaunch launch) =>
-        Assert.Empty(await docker.ListAttemptContainersAsync(launch.Token.Value.ToString(CultureInfo.InvariantCulture)));
+    /// <summary>
+    /// The driver reports the exit, then removes the container (a hung removal must not hold back the exit): polled
+    /// until it is gone, the hang guard turning a container left behind into a failure.
+    /// </summary>
+    protected override async Task AssertNothingLeftAsync(AttemptLaunch launch)
+    {
+        var attempt = launch.Token.Value.ToString(CultureInfo.InvariantCulture);
+        using var guard = new CancellationTokenSource(AttemptEventRecorder.HangGuard);
+        IList<Docker.DotNet.Models.ContainerListResponse> left;
+        while ((left = await docker.ListAttemptContainersAsync(attempt)).Count > 0 && !guard.IsCancellationRequested)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Empty(left);
+    }
 
     [Fact]
     public async Task ReattachableLaunch_OverALeftoverContainerOfTheSameAttempt_RemovesItFirst()

@@ -1,0 +1,143 @@
+using System.Globalization;
+using BatchCore.Hosts;
+using BatchCore.Hosts.Docker;
+using BatchCore.Logs;
+
+namespace BatchCore.Tests.Hosts;
+
+/// <summary>
+/// The docker driver against a daemon that fails, hangs or drops requests (<see cref="FakeDockerDaemon"/>, no dockerd
+/// needed): the exit is still reported once, Terminate still ends the attempt, and no container is left behind.
+/// Waits are hang guards, never timed assertions.
+/// </summary>
+public sealed class DockerHostDriverFaultTests : IAsyncLifetime
+{
+    private const string Image = "batchcore-test/fake:1";
+    private static long s_nextToken = 1_000_000;
+
+    private readonly FakeDockerDaemon _daemon = new();
+    private readonly AttemptEventRecorder _events = new();
+    private DockerHostDriver? _driver;
+
+    public static TheoryData<string> Failures => ["hang", "error", "drop"];
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_driver is not null)
+        {
+            await _driver.DisposeAsync().AsTask().WaitAsync(AttemptEventRecorder.HangGuard);
+        }
+
+        await _daemon.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Exit_IsReported_WhileRemovingTheContainerHangs()
+    {
+        _daemon.Intercept = r => r.Method == "DELETE" ? new FakeDockerReply.Hang() : null;
+        var driver = Driver();
+        var launch = MakeLaunch();
+        driver.Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+        var id = _events.Handle(launch.Token)!;
+
+        _daemon.Exit(id, 3);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(3, exit.ExitCode);
+        await _daemon.WaitForRequestAsync(r => r.Is("DELETE", "/containers/" + id)).WaitAsync(AttemptEventRecorder.HangGuard);
+        _driver = null;
+        await driver.DisposeAsync().AsTask().WaitAsync(AttemptEventRecorder.HangGuard); // a removal still hanging: no throw
+        Assert.Equal(1, _events.ExitedCount(launch.Token));
+    }
+
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public async Task FailedRemoval_IsTriedAgain_UntilTheContainerIsGone(string failure)
+    {
+        var deletes = 0;
+        _daemon.Intercept = r => r.Method == "DELETE" && Interlocked.Increment(ref deletes) == 1 ? Reply(failure) : null;
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+        var id = _events.Handle(launch.Token)!;
+
+        _daemon.Exit(id, 0);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Empty(_daemon.ContainerIds);
+    }
+
+    [Fact]
+    public async Task Reattach_ExitIsReported_WhileRemovingTheContainerHangs()
+    {
+        _daemon.Intercept = r => r.Method == "DELETE" ? new FakeDockerReply.Hang() : null;
+        var token = NextToken();
+        var id = _daemon.AddContainer(new Dictionary<string, string>
+        {
+            [DockerHostDriver.AttemptLabel] = "1",
+            [DockerHostDriver.JobIdLabel] = "job-reattached",
+            [DockerHostDriver.JobAttemptLabel] = "1",
+        }, running: true);
+        var driver = Driver();
+
+        var taken = driver.TryReattach(new AttemptReattach
+        {
+            Token = token, JobId = "job-reattached", Attempt = 1, LogStreamName = "fake/default/reattached", HostName = "local", Handle = id,
+        }, _events);
+        Assert.True(taken);
+        await _events.WaitStartedAsync(token);
+        _daemon.Exit(id, 4);
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(4, exit.ExitCode);
+    }
+
+    private static FakeDockerReply Reply(string failure) => failure switch
+    {
+        "hang" => new FakeDockerReply.Hang(),
+        "error" => new FakeDockerReply.Respond(500, "{\"message\":\"daemon busy\"}"),
+        "drop" => new FakeDockerReply.Drop(),
+        _ => throw new ArgumentOutOfRangeException(nameof(failure)),
+    };
+
+    /// <summary>The driver on the fake daemon, with short request bounds and retry waits so that a hung request is given up soon.</summary>
+    private DockerHostDriver Driver(Func<DockerHostDriverOptions, DockerHostDriverOptions>? configure = null)
+    {
+        var options = new DockerHostDriverOptions
+        {
+            LogStore = new InMemoryLogStore(),
+            Endpoint = _daemon.Endpoint,
+            RemoveRequestTimeout = TimeSpan.FromSeconds(2),
+            RetryDelay = TimeSpan.FromMilliseconds(50),
+        };
+        _driver = new DockerHostDriver(configure is null ? options : configure(options));
+        return _driver;
+    }
+
+    private static AttemptToken NextToken() => new(Interlocked.Increment(ref s_nextToken));
+
+    private static AttemptLaunch MakeLaunch()
+    {
+        var token = NextToken();
+        var n = token.Value.ToString(CultureInfo.InvariantCulture);
+        return new AttemptLaunch
+        {
+            Token = token,
+            JobId = "job-" + n,
+            Attempt = 1,
+            JobDefinitionName = "fake",
+            LogStreamName = "fake/default/" + n,
+            Image = Image,
+            Command = ["true"],
+            Environment = new Dictionary<string, string>(),
+            Vcpus = 1,
+            MemoryMiB = 64,
+            HostName = "local",
+        };
+    }
+}

@@ -1,0 +1,565 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace BatchCore.Tests.Hosts;
+
+/// <summary>One request the fake daemon received: the path without the API version prefix, the raw query, the body.</summary>
+internal sealed record FakeDockerRequest(string Method, string Path, string Query, string Body)
+{
+    public bool Is(string method, string pathPrefix) =>
+        Method == method && Path.StartsWith(pathPrefix, StringComparison.Ordinal);
+
+    public override string ToString() => Method + " " + Path + (Query.Length == 0 ? "" : "?" + Query);
+}
+
+/// <summary>What the fake daemon does with one request instead of answering it as a daemon would.</summary>
+internal abstract record FakeDockerReply
+{
+    /// <summary>Answers with this status and JSON body.</summary>
+    public sealed record Respond(int Status, string Body = "") : FakeDockerReply;
+
+    /// <summary>Never answers (until the fake is disposed): a hung daemon.</summary>
+    public sealed record Hang : FakeDockerReply;
+
+    /// <summary>Sends the status line, the headers and <paramref name="Chunk"/> of a streamed body, then never goes on.</summary>
+    public sealed record HangMidStream(string Chunk) : FakeDockerReply;
+
+    /// <summary>Closes the connection without an answer.</summary>
+    public sealed record Drop : FakeDockerReply;
+
+    /// <summary>Does what it would have done, then closes the connection without an answer (a create that timed out).</summary>
+    public sealed record ActThenDrop : FakeDockerReply;
+
+    /// <summary>Does what it would have done, then never answers (a create the daemon finished but never confirmed).</summary>
+    public sealed record ActThenHang : FakeDockerReply;
+}
+
+/// <summary>
+/// A fake Docker Engine API on a unix socket, for the driver's failure paths without a dockerd: it keeps images and
+/// containers in memory and answers the requests the driver makes as a daemon would, unless <see cref="Intercept"/>
+/// says otherwise for a request (fail it, hang, drop the connection). A container runs from its start until it is
+/// stopped, killed or <see cref="Exit"/> is called. One request per connection (every answer closes it).
+/// </summary>
+internal sealed class FakeDockerDaemon : IAsyncDisposable
+{
+    private readonly string _directory;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<Socket, byte> _connections = new();
+    private readonly ConcurrentDictionary<string, Container> _containers = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<FakeDockerRequest> _requests = new();
+    private readonly List<(Func<FakeDockerRequest, bool> Match, TaskCompletionSource<FakeDockerRequest> Seen)> _waiters = [];
+    private readonly Lock _gate = new();
+    private readonly Task _accepting;
+    private int _nextId;
+
+    public FakeDockerDaemon()
+    {
+        // Short: unix socket paths are limited to 108 bytes.
+        _directory = Directory.CreateTempSubdirectory("bcfd-").FullName;
+        var path = Path.Combine(_directory, "docker.sock");
+        Endpoint = "unix://" + path;
+        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        _listener.Bind(new UnixDomainSocketEndPoint(path));
+        _listener.Listen(64);
+        _accepting = Task.Run(AcceptAsync);
+    }
+
+    /// <summary>The endpoint to give the driver.</summary>
+    public string Endpoint { get; }
+
+    /// <summary>Images the daemon does not have (inspect answers 404; a pull adds them).</summary>
+    public ConcurrentDictionary<string, byte> MissingImages { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Decides a request before the daemon's own behaviour: null lets the daemon answer it. Runs on any thread.</summary>
+    public Func<FakeDockerRequest, FakeDockerReply?>? Intercept { get; set; }
+
+    /// <summary>Every request received so far, in order.</summary>
+    public IReadOnlyList<FakeDockerRequest> Requests => [.. _requests];
+
+    /// <summary>The ids of the containers that exist (created and not removed).</summary>
+    public IReadOnlyList<string> ContainerIds => [.. _containers.Keys];
+
+    /// <summary>Completes with the first request (received already or later) that matches.</summary>
+    public Task<FakeDockerRequest> WaitForRequestAsync(Func<FakeDockerRequest, bool> match)
+    {
+        lock (_gate)
+        {
+            foreach (var request in _requests)
+            {
+                if (match(request))
+                {
+                    return Task.FromResult(request);
+                }
+            }
+
+            var seen = new TaskCompletionSource<FakeDockerRequest>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((match, seen));
+            return seen.Task;
+        }
+    }
+
+    /// <summary>Completes when the container has been created (returns its id).</summary>
+    public async Task<string> WaitCreatedAsync()
+    {
+        await WaitForRequestAsync(r => r.Is("POST", "/containers/create"));
+        return await _created.Task;
+    }
+
+    private readonly TaskCompletionSource<string> _created = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the container has been removed.</summary>
+    public Task WaitRemovedAsync(string id) => _removed.GetOrAdd(id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _removed = new(StringComparer.Ordinal);
+
+    /// <summary>Adds a container as a previous engine would have left it (for re-attaching).</summary>
+    public string AddContainer(IReadOnlyDictionary<string, string> labels, bool running)
+    {
+        var container = NewContainer(labels);
+        if (running)
+        {
+            container.Status = "running";
+        }
+
+        return container.Id;
+    }
+
+    /// <summary>The container's main process exits with <paramref name="code"/>.</summary>
+    public void Exit(string id, int code)
+    {
+        if (_containers.TryGetValue(id, out var container))
+        {
+            container.Exit(code);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        _listener.Dispose();
+        foreach (var (connection, _) in _connections)
+        {
+            connection.Dispose();
+        }
+
+        await _accepting.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stopping.Dispose();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // best effort
+        }
+    }
+
+    private async Task AcceptAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = await _listener.AcceptAsync(_stopping.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            _connections.TryAdd(connection, 0);
+            _ = Task.Run(() => ServeAsync(connection));
+        }
+    }
+
+    private async Task ServeAsync(Socket connection)
+    {
+        try
+        {
+            var request = await ReadRequestAsync(connection);
+            if (request is null)
+            {
+                return;
+            }
+
+            Record(request);
+            var reply = Intercept?.Invoke(request);
+            switch (reply)
+            {
+                case FakeDockerReply.Hang:
+                    await Task.Delay(Timeout.Infinite, _stopping.Token);
+                    return;
+                case FakeDockerReply.HangMidStream stream:
+                    await SendAsync(connection, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + stream.Chunk);
+                    await Task.Delay(Timeout.Infinite, _stopping.Token);
+                    return;
+                case FakeDockerReply.Drop:
+                    return;
+                case FakeDockerReply.ActThenDrop:
+                    await HandleAsync(request);
+                    return;
+                case FakeDockerReply.ActThenHang:
+                    await HandleAsync(request);
+                    await Task.Delay(Timeout.Infinite, _stopping.Token);
+                    return;
+                case FakeDockerReply.Respond respond:
+                    await RespondAsync(connection, respond.Status, respond.Body);
+                    return;
+                default:
+                    var (status, body) = await HandleAsync(request);
+                    await RespondAsync(connection, status, body);
+                    return;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
+        {
+            // the fake is going away, or the driver gave up on the request
+        }
+        finally
+        {
+            _connections.TryRemove(connection, out _);
+            connection.Dispose();
+        }
+    }
+
+    private void Record(FakeDockerRequest request)
+    {
+        List<TaskCompletionSource<FakeDockerRequest>>? matched = null;
+        lock (_gate)
+        {
+            _requests.Enqueue(request);
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Match(request))
+                {
+                    (matched ??= []).Add(_waiters[i].Seen);
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+
+        foreach (var seen in matched ?? [])
+        {
+            seen.TrySetResult(request);
+        }
+    }
+
+    /// <summary>What a daemon would answer.</summary>
+    private async Task<(int Status, string Body)> HandleAsync(FakeDockerRequest request)
+    {
+        var path = request.Path;
+        if (path == "/_ping")
+        {
+            return (200, "OK");
+        }
+
+        if (path.StartsWith("/images/", StringComparison.Ordinal) && path.EndsWith("/json", StringComparison.Ordinal) && request.Method == "GET")
+        {
+            var name = Uri.UnescapeDataString(path["/images/".Length..^"/json".Length]);
+            return MissingImages.ContainsKey(name) ? (404, Message("No such image: " + name)) : (200, "{\"Id\":\"sha256:0\"}");
+        }
+
+        if (request.Is("POST", "/images/create"))
+        {
+            return (200, "{\"status\":\"Downloaded newer image\"}");
+        }
+
+        if (request.Is("POST", "/containers/create"))
+        {
+            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+            using (var body = JsonDocument.Parse(request.Body))
+            {
+                if (body.RootElement.TryGetProperty("Labels", out var given) && given.ValueKind == JsonValueKind.Object)
+                {
+                    foreach (var label in given.EnumerateObject())
+                    {
+                        labels[label.Name] = label.Value.GetString() ?? "";
+                    }
+                }
+            }
+
+            var container = NewContainer(labels);
+            _created.TrySetResult(container.Id);
+            return (201, "{\"Id\":\"" + container.Id + "\",\"Warnings\":[]}");
+        }
+
+        if (request.Is("GET", "/containers/json"))
+        {
+            return (200, List(request.Query));
+        }
+
+        if (!path.StartsWith("/containers/", StringComparison.Ordinal))
+        {
+            return (404, Message("page not found"));
+        }
+
+        var rest = path["/containers/".Length..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var id = slash < 0 ? rest : rest[..slash];
+        var action = slash < 0 ? "" : rest[(slash + 1)..];
+        if (!_containers.TryGetValue(id, out var c))
+        {
+            return (404, Message("No such container: " + id));
+        }
+
+        switch (request.Method, action)
+        {
+            case ("DELETE", ""):
+                _containers.TryRemove(id, out _);
+                c.Exit(137);
+                _removed.GetOrAdd(id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                return (204, "");
+            case ("POST", "start"):
+                c.Status = "running";
+                return (204, "");
+            case ("POST", "stop"):
+                if (c.Status != "running")
+                {
+                    return (304, "");
+                }
+
+                c.Exit(143);
+                return (204, "");
+            case ("POST", "kill"):
+                if (c.Status != "running")
+                {
+                    return (409, Message("container " + id + " is not running"));
+                }
+
+                c.Exit(137);
+                return (204, "");
+            case ("POST", "wait"):
+                var code = await c.Exited.Task.WaitAsync(_stopping.Token);
+                return (200, "{\"StatusCode\":" + code.ToString(CultureInfo.InvariantCulture) + "}");
+            case ("GET", "logs"):
+                return (200, "");
+            case ("GET", "json"):
+                return (200, Inspect(c));
+            default:
+                return (404, Message("page not found"));
+        }
+    }
+
+    private Container NewContainer(IReadOnlyDictionary<string, string> labels)
+    {
+        var id = "c" + Interlocked.Increment(ref _nextId).ToString("D63", CultureInfo.InvariantCulture);
+        var container = new Container(id, new Dictionary<string, string>(labels, StringComparer.Ordinal));
+        _containers[id] = container;
+        return container;
+    }
+
+    /// <summary>GET /containers/json: the containers that carry every label of the <c>label</c> filter.</summary>
+    private string List(string query)
+    {
+        var wanted = new List<string>();
+        foreach (var part in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part.StartsWith("filters=", StringComparison.Ordinal))
+            {
+                using var filters = JsonDocument.Parse(Uri.UnescapeDataString(part["filters=".Length..]));
+                if (filters.RootElement.TryGetProperty("label", out var labels))
+                {
+                    foreach (var label in labels.EnumerateObject())
+                    {
+                        wanted.Add(label.Name);
+                    }
+                }
+            }
+        }
+
+        var list = new StringBuilder("[");
+        foreach (var (_, c) in _containers)
+        {
+            var matches = true;
+            foreach (var label in wanted)
+            {
+                var eq = label.IndexOf('=', StringComparison.Ordinal);
+                matches &= eq < 0 ? c.Labels.ContainsKey(label) : c.Labels.TryGetValue(label[..eq], out var v) && v == label[(eq + 1)..];
+            }
+
+            if (matches)
+            {
+                list.Append(list.Length > 1 ? "," : "").Append("{\"Id\":\"").Append(c.Id).Append("\",\"State\":\"").Append(c.Status)
+                    .Append("\",\"Labels\":").Append(JsonSerializer.Serialize(c.Labels)).Append('}');
+            }
+        }
+
+        return list.Append(']').ToString();
+    }
+
+    private static string Inspect(Container c) =>
+        "{\"Id\":\"" + c.Id + "\",\"State\":{\"Status\":\"" + c.Status + "\",\"Running\":" + (c.Status == "running" ? "true" : "false")
+        + ",\"OOMKilled\":false,\"ExitCode\":" + (c.Exited.Task.IsCompleted ? c.Exited.Task.Result : 0).ToString(CultureInfo.InvariantCulture)
+        + "},\"Config\":{\"Labels\":" + JsonSerializer.Serialize(c.Labels) + "}}";
+
+    private static string Message(string message) => "{\"message\":" + JsonSerializer.Serialize(message) + "}";
+
+    private static async Task<FakeDockerRequest?> ReadRequestAsync(Socket connection)
+    {
+        var data = new List<byte>();
+        var buffer = new byte[16 * 1024];
+        int headerEnd;
+        while ((headerEnd = HeaderEnd(data)) < 0)
+        {
+            var read = await connection.ReceiveAsync(buffer, SocketFlags.None);
+            if (read == 0)
+            {
+                return null;
+            }
+
+            data.AddRange(buffer.AsSpan(0, read));
+        }
+
+        // Docker.DotNet ends header lines with Environment.NewLine ("\n" here) and the headers with "\r\n".
+        var lines = Encoding.ASCII.GetString(data.GetRange(0, headerEnd).ToArray()).Split('\n');
+        var requestLine = lines[0].TrimEnd('\r').Split(' ');
+        var length = 0;
+        var chunked = false;
+        foreach (var line in lines.AsSpan(1))
+        {
+            var header = line.TrimEnd('\r');
+            var colon = header.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                continue;
+            }
+
+            var name = header[..colon].Trim();
+            var value = header[(colon + 1)..].Trim();
+            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                length = int.Parse(value, CultureInfo.InvariantCulture);
+            }
+            else if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                chunked = value.Contains("chunked", StringComparison.OrdinalIgnoreCase);
+            }
+        }
+
+        var body = data.GetRange(headerEnd, data.Count - headerEnd);
+        while (chunked ? !EndsChunked(body) : body.Count < length)
+        {
+            var read = await connection.ReceiveAsync(buffer, SocketFlags.None);
+            if (read == 0)
+            {
+                return null;
+            }
+
+            body.AddRange(buffer.AsSpan(0, read));
+        }
+
+        var text = chunked ? Unchunk(body) : Encoding.UTF8.GetString(body.GetRange(0, length).ToArray());
+        var target = requestLine[1];
+        var question = target.IndexOf('?', StringComparison.Ordinal);
+        var path = question < 0 ? target : target[..question];
+        var query = question < 0 ? "" : target[(question + 1)..];
+        if (path.StartsWith("/v1.", StringComparison.Ordinal) && path.IndexOf('/', 1) is > 0 and var versionEnd)
+        {
+            path = path[versionEnd..];
+        }
+
+        return new FakeDockerRequest(requestLine[0], path, query, text);
+    }
+
+    /// <summary>The index just past the empty line that ends the headers, or -1.</summary>
+    private static int HeaderEnd(List<byte> data)
+    {
+        for (var i = 0; i < data.Count; i++)
+        {
+            if (data[i] != '\n')
+            {
+                continue;
+            }
+
+            if (i + 1 < data.Count && data[i + 1] == '\n')
+            {
+                return i + 2;
+            }
+
+            if (i + 2 < data.Count && data[i + 1] == '\r' && data[i + 2] == '\n')
+            {
+                return i + 3;
+            }
+        }
+
+        return -1;
+    }
+
+    private static bool EndsChunked(List<byte> body)
+    {
+        var text = Encoding.ASCII.GetString(body.ToArray());
+        return text.StartsWith("0\r\n\r\n", StringComparison.Ordinal) || text.Contains("\r\n0\r\n\r\n", StringComparison.Ordinal);
+    }
+
+    private static string Unchunk(List<byte> body)
+    {
+        var text = Encoding.UTF8.GetString(body.ToArray());
+        var result = new StringBuilder();
+        var at = 0;
+        while (true)
+        {
+            var eol = text.IndexOf("\r\n", at, StringComparison.Ordinal);
+            var size = int.Parse(text[at..eol], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            if (size == 0)
+            {
+                return result.ToString();
+            }
+
+            result.Append(text, eol + 2, size);
+            at = eol + 2 + size + 2;
+        }
+    }
+
+    private static Task RespondAsync(Socket connection, int status, string body)
+    {
+        var bytes = Encoding.UTF8.GetByteCount(body);
+        return SendAsync(connection, "HTTP/1.1 " + status.ToString(CultureInfo.InvariantCulture) + " " + Reason(status) + "\r\n"
+            + "Content-Type: application/json\r\nContent-Length: " + bytes.ToString(CultureInfo.InvariantCulture) + "\r\n"
+            + "Connection: close\r\n\r\n" + body);
+    }
+
+    private static async Task SendAsync(Socket connection, string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var sent = 0;
+        while (sent < bytes.Length)
+        {
+            sent += await connection.SendAsync(bytes.AsMemory(sent), SocketFlags.None);
+        }
+    }
+
+    private static string Reason(int status) => status switch
+    {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        304 => "Not Modified",
+        404 => "Not Found",
+        409 => "Conflict",
+        _ => "Internal Server Error",
+    };
+
+    private sealed class Container(string id, Dictionary<string, string> labels)
+    {
+        public string Id => id;
+
+        public Dictionary<string, string> Labels => labels;
+
+        public volatile string Status = "created";
+
+        public TaskCompletionSource<int> Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Exit(int code)
+        {
+            if (Exited.TrySetResult(code))
+            {
+                Status = "exited";
+            }
+        }
+    }
+}
