@@ -380,7 +380,23 @@ public sealed class DockerHostDriver : HostDriver
                 return new AttemptExit(null, "CannotCreateContainerError: the docker driver needs an image");
             }
 
-            if (await EnsureImageAsync(launch.Image).ConfigureAwait(false) is { } pullError)
+            string? pullError;
+            try
+            {
+                pullError = await EnsureImageAsync(launch.Image, _unstarted.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (IsTerminateRequested())
+            {
+                // Terminate cut the inspect or the pull short (whatever the client made of the cancellation).
+                return new AttemptExit(null, TerminatedBeforeStartReason);
+            }
+
+            if (IsTerminateRequested())
+            {
+                return new AttemptExit(null, TerminatedBeforeStartReason); // a cut-off pull stream can end without an error
+            }
+
+            if (pullError is not null)
             {
                 return new AttemptExit(null, "CannotPullContainerError: " + pullError);
             }
@@ -681,12 +697,15 @@ public sealed class DockerHostDriver : HostDriver
             return host;
         }
 
-        /// <summary>Null when the image is present (or was pulled), else why not.</summary>
-        private async Task<string?> EnsureImageAsync(string image)
+        /// <summary>
+        /// Null when the image is present (or was pulled), else why not. <paramref name="terminated"/> (Terminate) cuts
+        /// the inspect or the pull short: it then throws or returns early, and the caller checks the terminate flag.
+        /// </summary>
+        private async Task<string?> EnsureImageAsync(string image, CancellationToken terminated)
         {
             try
             {
-                await driver._client.Images.InspectImageAsync(image, CancellationToken.None).ConfigureAwait(false);
+                await driver._client.Images.InspectImageAsync(image, terminated).ConfigureAwait(false);
                 return null;
             }
             catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
@@ -698,20 +717,28 @@ public sealed class DockerHostDriver : HostDriver
             }
 
             var (repository, tag) = SplitImage(image);
-            using var timeout = new CancellationTokenSource(driver._options.ImagePullTimeout);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(terminated);
+            timeout.CancelAfter(driver._options.ImagePullTimeout);
             var progress = new PullProgress();
+            var tooLong = $"pulling {image} took longer than {driver._options.ImagePullTimeout}";
             try
             {
                 await driver._client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = repository, Tag = tag },
                     null, progress, timeout.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (!terminated.IsCancellationRequested)
             {
-                return $"pulling {image} took longer than {driver._options.ImagePullTimeout}";
+                return tooLong;
             }
             catch (DockerApiException e)
             {
                 return DaemonMessage(e);
+            }
+
+            // A cut-off progress stream can end without an error (the client disposes it).
+            if (timeout.IsCancellationRequested && !terminated.IsCancellationRequested)
+            {
+                return tooLong;
             }
 
             // The daemon reports pull failures in the progress stream with status 200.

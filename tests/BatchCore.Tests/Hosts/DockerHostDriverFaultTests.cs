@@ -97,6 +97,34 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.Equal(4, exit.ExitCode);
     }
 
+    [Theory]
+    [InlineData("inspect")]
+    [InlineData("pull")]
+    [InlineData("pull-stream")]
+    public async Task Terminate_WhileTheImageIsInspectedOrPulled_EndsTheAttemptUnstarted(string stage)
+    {
+        _daemon.MissingImages[Image] = 0;
+        _daemon.Intercept = r => stage switch
+        {
+            "inspect" when r.Is("GET", "/images/") => new FakeDockerReply.Hang(),
+            "pull" when r.Is("POST", "/images/create") => new FakeDockerReply.Hang(),
+            "pull-stream" when r.Is("POST", "/images/create") => new FakeDockerReply.HangMidStream("{\"status\":\"Pulling fs layer\"}\n"),
+            _ => null,
+        };
+        var driver = Driver(o => o with { ImagePullTimeout = TimeSpan.FromHours(1) });
+        var launch = MakeLaunch();
+        driver.Launch(launch, _events);
+        await _daemon.WaitForRequestAsync(r => stage == "inspect" ? r.Is("GET", "/images/") : r.Is("POST", "/images/create"))
+            .WaitAsync(AttemptEventRecorder.HangGuard);
+
+        driver.Terminate(launch.Token, TimeSpan.Zero);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(new AttemptExit(null, DockerHostDriver.TerminatedBeforeStartReason), exit);
+        Assert.Equal(0, _events.StartedCount(launch.Token));
+        Assert.DoesNotContain(_daemon.Requests, r => r.Is("POST", "/containers/create"));
+    }
+
     private static FakeDockerReply Reply(string failure) => failure switch
     {
         "hang" => new FakeDockerReply.Hang(),
