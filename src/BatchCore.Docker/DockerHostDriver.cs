@@ -302,6 +302,8 @@ public sealed class DockerHostDriver : HostDriver
         private bool _terminateRequested;
         private TimeSpan _grace;
         private bool _started;
+        // The container exited or the attempt ended: a stop is not tried again.
+        private bool _exited;
         private string? _containerId;
         private string? _initExecFailure;
         private bool _reattached;
@@ -357,6 +359,11 @@ public sealed class DockerHostDriver : HostDriver
         /// </summary>
         private async Task EndAsync(AttemptExit exit)
         {
+            lock (_gate)
+            {
+                _exited = true;
+            }
+
             try
             {
                 sink.Exited(launch.Token, exit);
@@ -535,6 +542,11 @@ public sealed class DockerHostDriver : HostDriver
             {
                 await logs.ConfigureAwait(false); // ends with the same token
                 throw;
+            }
+
+            lock (_gate)
+            {
+                _exited = true;
             }
 
             // The log stream ends when the container has stopped; the bound only guards against a daemon that never closes it.
@@ -809,7 +821,7 @@ public sealed class DockerHostDriver : HostDriver
             string? id;
             lock (_gate)
             {
-                if (_terminateRequested && grace >= _grace)
+                if (_exited || (_terminateRequested && grace >= _grace))
                 {
                     return;
                 }
@@ -828,18 +840,77 @@ public sealed class DockerHostDriver : HostDriver
             AttemptCancellation.CancelOffThread(_unstarted); // a secret resolution still waiting ends now; RunAsync sees the flag
         }
 
+        /// <summary>
+        /// Stops the container (SIGTERM, SIGKILL after the grace period). A stop that fails or hangs (each request is
+        /// bounded by the grace period and <see cref="DockerHostDriverOptions.StopRequestMargin"/>) is tried again after a
+        /// growing wait while the container has not exited; after <see cref="DockerHostDriverOptions.StopTries"/> failed
+        /// stops the container is killed instead, at most <see cref="DockerHostDriverOptions.KillTries"/> times. Otherwise
+        /// a terminated job would keep running while the engine waits for its exit. Never throws.
+        /// </summary>
         private async Task StopAsync(string id, TimeSpan grace)
         {
+            var options = driver._options;
+            var seconds = (uint)Math.Ceiling(grace.TotalSeconds);
+            var delay = options.RetryDelay;
+            for (var tries = 1; ; tries++)
+            {
+                if (HasExited() || driver._disposing.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                var kill = tries > options.StopTries;
+                if (await TryStopAsync(id, kill, seconds).ConfigureAwait(false) || tries >= options.StopTries + options.KillTries)
+                {
+                    return;
+                }
+
+                await driver.DelayAsync(delay).ConfigureAwait(false);
+                delay += delay;
+            }
+        }
+
+        /// <summary>One stop (or kill) request; true when the container is stopped or gone.</summary>
+        private async Task<bool> TryStopAsync(string id, bool kill, uint seconds)
+        {
+            var options = driver._options;
             try
             {
-                var seconds = (uint)Math.Ceiling(grace.TotalSeconds);
-                await Containers.StopContainerAsync(id, new ContainerStopParameters { WaitBeforeKillSeconds = seconds },
-                    driver._disposing.Token).ConfigureAwait(false);
+                // Docker.DotNet waits for a stop without a bound (the daemon answers once the container is down).
+                using var bound = new CancellationTokenSource(
+                    kill ? options.StopRequestMargin : TimeSpan.FromSeconds(seconds) + options.StopRequestMargin, options.TimeProvider);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(bound.Token, driver._disposing.Token);
+                if (kill)
+                {
+                    await Containers.KillContainerAsync(id, new ContainerKillParameters(), linked.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await Containers.StopContainerAsync(id, new ContainerStopParameters { WaitBeforeKillSeconds = seconds },
+                        linked.Token).ConfigureAwait(false);
+                }
+
+                return true;
             }
-            catch (Exception e) when (e is DockerApiException or OperationCanceledException or ObjectDisposedException or IOException
-                or HttpRequestException)
+            catch (DockerContainerNotFoundException)
             {
-                // Already gone; RunAsync reports the exit and removes the container.
+                return true; // already removed
+            }
+            catch (DockerApiException e) when (kill && e.StatusCode == HttpStatusCode.Conflict)
+            {
+                return true; // not running any more
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return false; // RunAsync reports the exit once the container is down
+            }
+        }
+
+        private bool HasExited()
+        {
+            lock (_gate)
+            {
+                return _exited;
             }
         }
 

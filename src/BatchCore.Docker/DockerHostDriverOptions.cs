@@ -26,7 +26,19 @@ public static class DockerHostDriverDefaults
     /// <summary>How many times removing a container is tried (a daemon that hangs or fails): 5.</summary>
     internal const int RemoveTries = 5;
 
-    /// <summary>The wait before the first retry of a removal; it doubles with each retry: 1 second.</summary>
+    /// <summary>
+    /// How much longer than the grace period one stop request may take (and one kill request in all) before it is
+    /// tried again: 30 seconds.
+    /// </summary>
+    internal static readonly TimeSpan StopRequestMargin = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many times stopping a container is tried before it is killed instead: 3.</summary>
+    internal const int StopTries = 3;
+
+    /// <summary>How many times killing a container is tried after the stops failed: 3.</summary>
+    internal const int KillTries = 3;
+
+    /// <summary>The wait before the first retry of a removal, stop or kill; it doubles with each retry: 1 second.</summary>
     internal static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 }
 
@@ -103,6 +115,15 @@ public sealed record DockerHostDriverOptions
 
     /// <summary>See <see cref="DockerHostDriverDefaults.RemoveTries"/>.</summary>
     internal int RemoveTries { get; init; } = DockerHostDriverDefaults.RemoveTries;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.StopRequestMargin"/>.</summary>
+    internal TimeSpan StopRequestMargin { get; init; } = DockerHostDriverDefaults.StopRequestMargin;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.StopTries"/>.</summary>
+    internal int StopTries { get; init; } = DockerHostDriverDefaults.StopTries;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.KillTries"/>.</summary>
+    internal int KillTries { get; init; } = DockerHostDriverDefaults.KillTries;
 
     /// <summary>See <see cref="DockerHostDriverDefaults.RetryDelay"/>.</summary>
     internal TimeSpan RetryDelay { get; init; } = DockerHostDriverDefaults.RetryDelay;

@@ -125,6 +125,43 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.DoesNotContain(_daemon.Requests, r => r.Is("POST", "/containers/create"));
     }
 
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public async Task FailedStop_IsTriedAgain_UntilTheContainerStops(string failure)
+    {
+        var stops = 0;
+        _daemon.Intercept = r => r.Is("POST", "/containers/") && r.Path.EndsWith("/stop", StringComparison.Ordinal)
+            && Interlocked.Increment(ref stops) == 1 ? Reply(failure) : null;
+        var driver = Driver();
+        var launch = MakeLaunch();
+        driver.Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+
+        driver.Terminate(launch.Token, TimeSpan.Zero);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(143, exit.ExitCode);
+        Assert.True(Volatile.Read(ref stops) >= 2, "the failed stop was tried again");
+    }
+
+    [Fact]
+    public async Task StopsThatKeepFailing_EndInAKill()
+    {
+        _daemon.Intercept = r => r.Is("POST", "/containers/") && r.Path.EndsWith("/stop", StringComparison.Ordinal)
+            ? new FakeDockerReply.Respond(500, "{\"message\":\"cannot stop container: permission denied\"}")
+            : null;
+        var driver = Driver();
+        var launch = MakeLaunch();
+        driver.Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+
+        driver.Terminate(launch.Token, TimeSpan.Zero);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(137, exit.ExitCode);
+        Assert.Contains(_daemon.Requests, r => r.Is("POST", "/containers/") && r.Path.EndsWith("/kill", StringComparison.Ordinal));
+    }
+
     private static FakeDockerReply Reply(string failure) => failure switch
     {
         "hang" => new FakeDockerReply.Hang(),
@@ -141,6 +178,7 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
             LogStore = new InMemoryLogStore(),
             Endpoint = _daemon.Endpoint,
             RemoveRequestTimeout = TimeSpan.FromSeconds(2),
+            StopRequestMargin = TimeSpan.FromSeconds(2),
             RetryDelay = TimeSpan.FromMilliseconds(50),
         };
         _driver = new DockerHostDriver(configure is null ? options : configure(options));
