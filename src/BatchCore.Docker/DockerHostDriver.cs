@@ -305,6 +305,8 @@ public sealed class DockerHostDriver : HostDriver
         // The container exited or the attempt ended: a stop is not tried again.
         private bool _exited;
         private string? _containerId;
+        // A create that got no answer (timeout, dropped connection, Terminate): the daemon may have created the container.
+        private bool _createUnanswered;
         private string? _initExecFailure;
         private bool _reattached;
         private bool _ended;
@@ -418,14 +420,32 @@ public sealed class DockerHostDriver : HostDriver
                 await RemoveLeftoversAsync().ConfigureAwait(false);
             }
 
+            if (IsTerminateRequested())
+            {
+                return new AttemptExit(null, TerminatedBeforeStartReason);
+            }
+
             CreateContainerResponse created;
             try
             {
-                created = await Containers.CreateContainerAsync(CreateParameters(), CancellationToken.None).ConfigureAwait(false);
+                created = await Containers.CreateContainerAsync(CreateParameters(), _unstarted.Token).ConfigureAwait(false);
             }
             catch (DockerApiException e)
             {
                 return new AttemptExit(null, "CannotCreateContainerError: " + DaemonMessage(e));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // No answer (the client's timeout, a dropped connection, Terminate): the daemon may have created the
+                // container all the same. It has no id here; RemoveContainerAsync finds it by its attempt label.
+                lock (_gate)
+                {
+                    _createUnanswered = true;
+                }
+
+                return IsTerminateRequested()
+                    ? new AttemptExit(null, TerminatedBeforeStartReason)
+                    : new AttemptExit(null, "CannotCreateContainerError: " + e.Message, HostFailure: true);
             }
 
             lock (_gate)
@@ -935,7 +955,7 @@ public sealed class DockerHostDriver : HostDriver
                             [JobAttemptLabel + "=" + launch.Attempt.ToString(CultureInfo.InvariantCulture)] = true,
                         },
                     },
-                }).ConfigureAwait(false);
+                }, _unstarted.Token).ConfigureAwait(false);
                 foreach (var leftover in list)
                 {
                     if (leftover.Labels is { } labels && labels.TryGetValue(AttemptLabel, out var token)
@@ -946,17 +966,18 @@ public sealed class DockerHostDriver : HostDriver
                     }
 
                     await Containers.RemoveContainerAsync(leftover.ID, new ContainerRemoveParameters { Force = true, RemoveVolumes = true },
-                        CancellationToken.None).ConfigureAwait(false);
+                        _unstarted.Token).ConfigureAwait(false);
                 }
             }
-            catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                // best effort
+                // best effort (a timeout, Terminate)
             }
         }
 
         /// <summary>
-        /// Removes the attempt's container (forced: one still running is killed). A try that fails or hangs (bounded by
+        /// Removes the attempt's container (forced: one still running is killed) or, after a create that got no answer,
+        /// the containers carrying the attempt's label. A try that fails or hangs (bounded by
         /// <see cref="DockerHostDriverOptions.RemoveRequestTimeout"/>) is made again after a growing wait, at most
         /// <see cref="DockerHostDriverOptions.RemoveTries"/> times; once the driver is disposing, the try under way is the
         /// last. Never throws.
@@ -964,12 +985,14 @@ public sealed class DockerHostDriver : HostDriver
         private async Task RemoveContainerAsync()
         {
             string? id;
+            bool unanswered;
             lock (_gate)
             {
                 id = _containerId;
+                unanswered = _createUnanswered;
             }
 
-            if (id is null)
+            if (id is null && !unanswered)
             {
                 return;
             }
@@ -989,14 +1012,45 @@ public sealed class DockerHostDriver : HostDriver
         }
 
         /// <summary>One removal try: true when the container is gone.</summary>
-        private async Task<bool> TryRemoveAsync(string id)
+        private async Task<bool> TryRemoveAsync(string? id)
         {
+            var remove = new ContainerRemoveParameters { Force = true, RemoveVolumes = true };
             try
             {
                 using var bound = new CancellationTokenSource(driver._options.RemoveRequestTimeout, driver._options.TimeProvider);
-                await Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true },
-                    bound.Token).ConfigureAwait(false);
-                return true;
+                if (id is not null)
+                {
+                    await Containers.RemoveContainerAsync(id, remove, bound.Token).ConfigureAwait(false);
+                    return true;
+                }
+
+                // The attempt label is unique to this attempt. None found is no proof yet: the daemon may still be
+                // completing the create, so the next try looks again.
+                var list = await Containers.ListContainersAsync(new ContainersListParameters
+                {
+                    All = true,
+                    Filters = new Dictionary<string, IDictionary<string, bool>>
+                    {
+                        ["label"] = new Dictionary<string, bool>
+                        {
+                            [AttemptLabel + "=" + launch.Token.Value.ToString(CultureInfo.InvariantCulture)] = true,
+                            [JobIdLabel + "=" + launch.JobId] = true,
+                        },
+                    },
+                }, bound.Token).ConfigureAwait(false);
+                foreach (var found in list)
+                {
+                    try
+                    {
+                        await Containers.RemoveContainerAsync(found.ID, remove, bound.Token).ConfigureAwait(false);
+                    }
+                    catch (DockerContainerNotFoundException)
+                    {
+                        // removed meanwhile
+                    }
+                }
+
+                return list.Count > 0;
             }
             catch (DockerContainerNotFoundException)
             {

@@ -162,6 +162,40 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.Contains(_daemon.Requests, r => r.Is("POST", "/containers/") && r.Path.EndsWith("/kill", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task CreateWithoutAnAnswer_FailsTheAttempt_AndRemovesTheContainerTheDaemonCreated()
+    {
+        _daemon.Intercept = r => r.Is("POST", "/containers/create") ? new FakeDockerReply.ActThenDrop() : null;
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        var id = await _daemon.WaitCreatedAsync().WaitAsync(AttemptEventRecorder.HangGuard);
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Null(exit.ExitCode);
+        Assert.StartsWith("CannotCreateContainerError:", exit.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, _events.StartedCount(launch.Token));
+        Assert.Empty(_daemon.ContainerIds);
+    }
+
+    [Fact]
+    public async Task Terminate_WhileCreateHangs_EndsTheAttemptUnstarted_AndRemovesTheContainer()
+    {
+        _daemon.Intercept = r => r.Is("POST", "/containers/create") ? new FakeDockerReply.ActThenHang() : null;
+        var driver = Driver();
+        var launch = MakeLaunch();
+        driver.Launch(launch, _events);
+        var id = await _daemon.WaitCreatedAsync().WaitAsync(AttemptEventRecorder.HangGuard);
+
+        driver.Terminate(launch.Token, TimeSpan.Zero);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Equal(new AttemptExit(null, DockerHostDriver.TerminatedBeforeStartReason), exit);
+        Assert.Empty(_daemon.ContainerIds);
+    }
+
     private static FakeDockerReply Reply(string failure) => failure switch
     {
         "hang" => new FakeDockerReply.Hang(),
