@@ -25,12 +25,17 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        if (_driver is not null)
+        try
         {
-            await _driver.DisposeAsync().AsTask().WaitAsync(AttemptEventRecorder.HangGuard);
+            if (_driver is not null)
+            {
+                await _driver.DisposeAsync().AsTask().WaitAsync(AttemptEventRecorder.HangGuard);
+            }
         }
-
-        await _daemon.DisposeAsync();
+        finally
+        {
+            await _daemon.DisposeAsync(); // also when the driver hung: the socket and its directory never stay behind
+        }
     }
 
     [Fact]
