@@ -1,0 +1,60 @@
+using BatchCore.Hosts;
+using BatchCore.Hosts.Slurm;
+using BatchCore.Logs;
+
+namespace BatchCore.Tests.Hosts.Slurm;
+
+/// <summary>
+/// <see cref="SlurmHostDriver"/> against a <see cref="FakeSlurm"/>: what a real cluster rarely shows on demand — a
+/// controller that does not answer, an sbatch that fails or hangs after queueing the job, a scancel that fails, a log
+/// store that throws, an engine that died while its Slurm jobs ran. Waits are hang guards, never timed assertions.
+/// </summary>
+public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
+{
+    private readonly FakeSlurm _slurm = new();
+    private readonly InMemoryLogStore _logs = new();
+    private readonly AttemptEventRecorder _events = new();
+
+    public ValueTask DisposeAsync()
+    {
+        _slurm.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Launch_RunsTheJob_ReportsItsOutputAndExit()
+    {
+        var client = _slurm.Client();
+        await using var driver = new SlurmHostDriver(client.Options(_logs));
+        var launch = Launch(1);
+
+        driver.Launch(launch, _events);
+        var job = await _slurm.WaitForJobAsync();
+        _slurm.Run(job, "one\n");
+        await _events.WaitStartedAsync(launch.Token);
+        _slurm.Complete(job, 3, "two\n");
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(3, exit.ExitCode);
+        Assert.Equal(["one", "two"], Lines(launch));
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------------------------------
+
+    private static AttemptLaunch Launch(long token, string jobId = "job-1", int attempt = 1) => new()
+    {
+        Token = new AttemptToken(token),
+        JobId = jobId,
+        Attempt = attempt,
+        JobDefinitionName = "def",
+        Command = ["echo", "hi"],
+        Environment = new Dictionary<string, string>(StringComparer.Ordinal) { ["A"] = "1" },
+        Vcpus = 1,
+        MemoryMiB = 64,
+        HostName = "n1",
+        Reattachable = true,
+    };
+
+    private List<string> Lines(AttemptLaunch launch) =>
+        [.. _logs.GetLogEvents(launch.LogStreamName).Events.Select(e => e.Message)];
+}
