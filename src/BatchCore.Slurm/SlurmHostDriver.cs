@@ -188,7 +188,10 @@ public sealed class SlurmHostDriver : HostDriver
         }
     }
 
-    /// <summary>One squeue for all submitted jobs per interval, then each attempt reads its output and, when its job ended, reports.</summary>
+    /// <summary>
+    /// One squeue for all submitted jobs per interval, then each attempt reads its output and, when its job ended,
+    /// reports. Failures are values: whatever goes wrong in a tick, the next one asks again; the poller never dies.
+    /// </summary>
     private async Task PollLoopAsync()
     {
         var ct = _disposing.Token;
@@ -197,37 +200,49 @@ public sealed class SlurmHostDriver : HostDriver
         var states = new Dictionary<long, string>();
         while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
         {
-            ids.Clear();
-            foreach (var (_, attempt) in _attempts)
+            try
             {
-                if (attempt.JobId is { } id)
-                {
-                    ids.Add(id);
-                }
+                await PollAttemptsAsync(ids, states, ct).ConfigureAwait(false);
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // the next tick tries again (or, when the driver is being disposed, the loop ends)
+            }
+        }
+    }
 
-            if (ids.Count == 0)
+    private async Task PollAttemptsAsync(List<long> ids, Dictionary<long, string> states, CancellationToken ct)
+    {
+        ids.Clear();
+        foreach (var (_, attempt) in _attempts)
+        {
+            if (attempt.JobId is { } id)
+            {
+                ids.Add(id);
+            }
+        }
+
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        var ok = await QueryStatesAsync(ids, states, ct).ConfigureAwait(false);
+        var now = _options.TimeProvider.GetUtcNow();
+        foreach (var (_, attempt) in _attempts)
+        {
+            if (attempt.JobId is not { } id)
             {
                 continue;
             }
 
-            var ok = await QueryStatesAsync(ids, states, ct).ConfigureAwait(false);
-            var now = _options.TimeProvider.GetUtcNow();
-            foreach (var (_, attempt) in _attempts)
+            try
             {
-                if (attempt.JobId is not { } id)
-                {
-                    continue;
-                }
-
-                try
-                {
-                    attempt.Poll(ok ? (states.TryGetValue(id, out var s) ? s : null) : "?", now);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    // the shared directory hiccupped: the next tick reads again
-                }
+                attempt.Poll(ok ? (states.TryGetValue(id, out var s) ? s : null) : "?", now);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // the shared directory hiccupped: the next tick reads again
             }
         }
     }
@@ -530,7 +545,7 @@ public sealed class SlurmHostDriver : HostDriver
                 }
             }
 
-            ReadOutput(final: false);
+            TryReadOutput(final: false);
             if (state == "?")
             {
                 return;
@@ -572,7 +587,7 @@ public sealed class SlurmHostDriver : HostDriver
 
         private void End(string state)
         {
-            ReadOutput(final: true);
+            TryReadOutput(final: true);
             var result = ReadResult();
             var ran = result is not null || File.Exists(StartedFile);
             AttemptExit exit;
@@ -637,7 +652,7 @@ public sealed class SlurmHostDriver : HostDriver
             {
                 return File.Exists(ResultFile) ? File.ReadAllText(ResultFile).Trim() : null;
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 return null;
             }
@@ -673,6 +688,21 @@ public sealed class SlurmHostDriver : HostDriver
             Completion.TrySetResult();
         }
 
+        /// <summary>
+        /// <see cref="ReadOutput"/>; a shared directory that fails is read again next tick, or at the end loses the
+        /// rest of the output, never the attempt.
+        /// </summary>
+        private void TryReadOutput(bool final)
+        {
+            try
+            {
+                ReadOutput(final);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+
         /// <summary>Reads what the job wrote since the last tick; lines go to the log stream, a partial line waits.</summary>
         private void ReadOutput(bool final)
         {
@@ -702,7 +732,17 @@ public sealed class SlurmHostDriver : HostDriver
             }
         }
 
-        private void AppendLog(string line) =>
-            driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+        private void AppendLog(string line)
+        {
+            try
+            {
+                driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A failing log store loses lines, never the attempt: thrown here, it would stop the output copy and,
+                // at the end, the attempt's exit (End reads the output first).
+            }
+        }
     }
 }

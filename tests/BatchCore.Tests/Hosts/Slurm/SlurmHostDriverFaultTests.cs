@@ -39,6 +39,35 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
         Assert.Equal(["one", "two"], Lines(launch));
     }
 
+    // ---- the log store ----------------------------------------------------------------------------------------------
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task LogStoreThatThrows_LosesLines_NotTheAttempt(bool ioException)
+    {
+        var client = _slurm.Client();
+        await using var driver = new SlurmHostDriver(client.Options(new ThrowingLogStore(ioException)));
+        var launch = Launch(1);
+
+        driver.Launch(launch, _events);
+        var job = await _slurm.WaitForJobAsync();
+        _slurm.Run(job, "one\n");
+        await _events.WaitStartedAsync(launch.Token);
+        _slurm.Complete(job, 0, "last line without a newline");
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(0, exit.ExitCode);
+
+        // The driver goes on with its other attempts.
+        var next = Launch(2, "job-2");
+        driver.Launch(next, _events);
+        var nextJob = await _slurm.WaitForJobAsync(2);
+        _slurm.Run(nextJob, "x\n");
+        _slurm.Complete(nextJob, 5);
+        Assert.Equal(5, (await _events.WaitExitedAsync(next.Token)).ExitCode);
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------------------------
 
     private static AttemptLaunch Launch(long token, string jobId = "job-1", int attempt = 1) => new()
@@ -57,4 +86,14 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
 
     private List<string> Lines(AttemptLaunch launch) =>
         [.. _logs.GetLogEvents(launch.LogStreamName).Events.Select(e => e.Message)];
+
+    private sealed class ThrowingLogStore(bool ioException) : LogStore
+    {
+        public override void Append(string logStreamName, long timestampMs, string message) =>
+            throw (ioException ? new IOException("log volume full") : new InvalidOperationException("log store closed"));
+
+        public override GetLogEventsResponse GetLogEvents(string logStreamName, string? nextToken = null, int limit = 10_000) => new([], null);
+
+        public override bool StreamExists(string logStreamName) => false;
+    }
 }
