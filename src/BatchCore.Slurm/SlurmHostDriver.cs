@@ -13,7 +13,7 @@ namespace BatchCore.Hosts.Slurm;
 /// arguments are sbatch's script arguments: never parsed by a shell) and records its exit code in a result file.
 /// Progress comes from one <c>squeue</c> poll per interval for all of the driver's jobs; output is read from the job's
 /// output file into the attempt's log stream. Terminate: <c>scancel --signal=TERM --full</c>, then
-/// <c>--signal=KILL</c> after the grace period. See docs/slurm.md.
+/// <c>--signal=KILL</c> after the grace period; a scancel that fails is sent again on the next poll. See docs/slurm.md.
 /// </summary>
 public sealed class SlurmHostDriver : HostDriver
 {
@@ -180,6 +180,13 @@ public sealed class SlurmHostDriver : HostDriver
     private static void ThrowDuplicate(AttemptToken token) =>
         throw new InvalidOperationException($"attempt {token.Value} is already running on this driver");
 
+    private static bool IsTerminal(string state) => Array.IndexOf(TerminalStates, state) >= 0;
+
+    /// <summary>scancel failed because there is nothing left to cancel.</summary>
+    private static bool AlreadyEnded(SlurmResult result) =>
+        result.StandardError.Contains("Invalid job id", StringComparison.Ordinal)
+        || result.StandardError.Contains("already completing or completed", StringComparison.Ordinal);
+
     private void EnsurePoller()
     {
         lock (_pollerGate)
@@ -287,6 +294,14 @@ public sealed class SlurmHostDriver : HostDriver
         return Math.Max(1, minutes).ToString(CultureInfo.InvariantCulture);
     }
 
+    private enum CancelStep
+    {
+        None,
+        Cancel,
+        Term,
+        Kill,
+    }
+
     /// <summary>One attempt: its Slurm job, files, termination state and log tail.</summary>
     private sealed class Attempt(SlurmHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
     {
@@ -298,6 +313,9 @@ public sealed class SlurmHostDriver : HostDriver
         private long _offset;
         private long _jobId = -1;
         private bool _terminateRequested;
+        private DateTimeOffset _killAt;
+        private bool _cancelInFlight;
+        private bool _cancelSent;
         private bool _termSent;
         private bool _killSent;
         private bool _started;
@@ -351,7 +369,6 @@ public sealed class SlurmHostDriver : HostDriver
                 }
 
                 bool terminate;
-                TimeSpan grace = default;
                 lock (_gate)
                 {
                     Volatile.Write(ref _jobId, id);
@@ -360,7 +377,7 @@ public sealed class SlurmHostDriver : HostDriver
 
                 if (terminate)
                 {
-                    await CancelAsync(grace).ConfigureAwait(false);
+                    _ = DeliverCancelAsync();
                 }
             }
             catch (OperationCanceledException)
@@ -445,74 +462,118 @@ public sealed class SlurmHostDriver : HostDriver
 
         public void Terminate(TimeSpan grace)
         {
+            var now = driver._options.TimeProvider.GetUtcNow();
+            var killAt = grace >= DateTimeOffset.MaxValue - now ? DateTimeOffset.MaxValue : now + grace;
             bool submitted;
             lock (_gate)
             {
-                if (_finished || (_terminateRequested && grace > TimeSpan.Zero))
+                // A second request only brings the SIGKILL forward (disposal's zero grace after a timeout's).
+                if (_finished || (_terminateRequested && killAt >= _killAt))
                 {
                     return;
                 }
 
                 _terminateRequested = true;
+                _killAt = killAt;
                 submitted = _jobId >= 0;
             }
 
             if (submitted)
             {
-                _ = CancelAsync(grace);
+                _ = DeliverCancelAsync();
                 return;
             }
 
             AttemptCancellation.CancelOffThread(_unstarted); // a secret resolution still waiting ends now; SubmitAsync sees the flag
         }
 
-        /// <summary>Pending: cancelled outright. Running: SIGTERM to every process of the job, SIGKILL after the grace.</summary>
-        private async Task CancelAsync(TimeSpan grace)
+        /// <summary>
+        /// What termination still has to send, in order. Not started (pending, or still starting): <c>scancel</c>, which
+        /// ends the job whatever its state (a wrapper already up gets SIGTERM from Slurm and records the exit).
+        /// Started: SIGTERM to every process of the job until the grace period is over, then SIGKILL and <c>scancel</c>.
+        /// </summary>
+        private CancelStep NextCancelStep(DateTimeOffset now)
         {
-            var id = _jobId.ToString(CultureInfo.InvariantCulture);
-            try
+            if (_cancelSent)
             {
-                bool started;
+                return CancelStep.None;
+            }
+
+            if (!_started)
+            {
+                return CancelStep.Cancel;
+            }
+
+            if (now < _killAt)
+            {
+                return _termSent ? CancelStep.None : CancelStep.Term;
+            }
+
+            return _killSent ? CancelStep.Cancel : CancelStep.Kill;
+        }
+
+        /// <summary>
+        /// Sends what termination has due, one scancel at a time. A scancel that fails (the controller did not answer)
+        /// is sent again by the next poll, for as long as the attempt has not ended.
+        /// </summary>
+        private async Task DeliverCancelAsync()
+        {
+            while (true)
+            {
+                CancelStep step;
+                string id;
                 lock (_gate)
                 {
-                    started = _started;
-                }
-
-                if (!started)
-                {
-                    // Not running yet (pending, or still starting): cancelled outright; a wrapper already up gets
-                    // SIGTERM from Slurm and records the exit.
-                    await driver._commands.RunAsync("scancel", [id]).ConfigureAwait(false);
-                    return;
-                }
-
-                if (grace > TimeSpan.Zero)
-                {
-                    lock (_gate)
-                    {
-                        _termSent = true;
-                    }
-
-                    await driver._commands.RunAsync("scancel", ["--signal=TERM", "--full", id]).ConfigureAwait(false);
-                    await Task.Delay(grace, driver._options.TimeProvider).ConfigureAwait(false);
-                    if (IsFinished())
+                    if (_finished || !_terminateRequested || _jobId < 0 || _cancelInFlight)
                     {
                         return;
                     }
+
+                    id = _jobId.ToString(CultureInfo.InvariantCulture);
+
+                    step = NextCancelStep(driver._options.TimeProvider.GetUtcNow());
+                    if (step == CancelStep.None)
+                    {
+                        return;
+                    }
+
+                    _cancelInFlight = true;
                 }
 
-                lock (_gate)
+                var delivered = false;
+                try
                 {
-                    _killSent = true;
+                    string[] args = step switch
+                    {
+                        CancelStep.Term => ["--signal=TERM", "--full", id],
+                        CancelStep.Kill => ["--signal=KILL", "--full", id],
+                        _ => [id],
+                    };
+                    var result = await driver._commands.RunAsync("scancel", args).ConfigureAwait(false);
+                    delivered = result.Ok || AlreadyEnded(result);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // driver disposed meanwhile
+                }
+                finally
+                {
+                    lock (_gate)
+                    {
+                        _cancelInFlight = false;
+                        if (delivered)
+                        {
+                            _cancelSent |= step == CancelStep.Cancel;
+                            _termSent |= step == CancelStep.Term;
+                            _killSent |= step == CancelStep.Kill;
+                        }
+                    }
                 }
 
-                await driver._commands.RunAsync("scancel", ["--signal=KILL", "--full", id]).ConfigureAwait(false);
-                // Also ends a job that is still pending (signals only reach running jobs).
-                await driver._commands.RunAsync("scancel", [id]).ConfigureAwait(false);
-            }
-            catch (ObjectDisposedException)
-            {
-                // driver disposed meanwhile
+                if (!delivered)
+                {
+                    return;
+                }
             }
         }
 
@@ -546,11 +607,6 @@ public sealed class SlurmHostDriver : HostDriver
             }
 
             TryReadOutput(final: false);
-            if (state == "?")
-            {
-                return;
-            }
-
             if (state is null)
             {
                 // Purged (MinJobAge) or lost by the controller: the result file still says how it ended.
@@ -558,15 +614,22 @@ public sealed class SlurmHostDriver : HostDriver
                 if (File.Exists(ResultFile) || now - _missingSince.Value >= driver._options.LostJobTimeout)
                 {
                     End("UNKNOWN");
+                    return;
                 }
-
-                return;
+            }
+            else if (state != "?")
+            {
+                _missingSince = null;
+                if (IsTerminal(state))
+                {
+                    End(state);
+                    return;
+                }
             }
 
-            _missingSince = null;
-            if (Array.IndexOf(TerminalStates, state) >= 0)
+            if (IsTerminateRequested())
             {
-                End(state);
+                _ = DeliverCancelAsync(); // what failed before, or the SIGKILL whose time has come
             }
         }
 

@@ -68,6 +68,48 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
         Assert.Equal(5, (await _events.WaitExitedAsync(next.Token)).ExitCode);
     }
 
+    // ---- terminate ----------------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Terminate_RunningJob_AFailedScancelIsSentAgain()
+    {
+        var client = _slurm.Client();
+        await using var driver = new SlurmHostDriver(client.Options(_logs));
+        var launch = Launch(1);
+        driver.Launch(launch, _events);
+        var job = await _slurm.WaitForJobAsync();
+        _slurm.Run(job);
+        await _events.WaitStartedAsync(launch.Token);
+        client.FailScancel(1);
+
+        driver.Terminate(launch.Token, TimeSpan.FromHours(1)); // no SIGKILL deadline comes to the rescue
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(143, exit.ExitCode);
+        Assert.Equal(2, client.Calls().Count(c => c == $"scancel --signal=TERM --full {job.Id}"));
+        Assert.Equal("CANCELLED", _slurm.Job(job.Id).State);
+    }
+
+    [Fact]
+    public async Task Terminate_PendingJob_AFailedScancelIsSentAgain()
+    {
+        var client = _slurm.Client();
+        await using var driver = new SlurmHostDriver(client.Options(_logs));
+        var launch = Launch(1);
+        driver.Launch(launch, _events);
+        var job = await _slurm.WaitForJobAsync();
+        await FakeSlurm.WaitUntilAsync(() => driver.SlurmJobId(launch.Token) is not null, "sbatch answered");
+        client.FailScancel(1);
+
+        driver.Terminate(launch.Token, TimeSpan.FromSeconds(30));
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Null(exit.ExitCode);
+        Assert.Equal(SlurmHostDriver.TerminatedBeforeStartReason, exit.Reason);
+        Assert.Equal("CANCELLED", _slurm.Job(job.Id).State);
+        Assert.Equal(0, _events.StartedCount(launch.Token));
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------------------------
 
     private static AttemptLaunch Launch(long token, string jobId = "job-1", int attempt = 1) => new()
