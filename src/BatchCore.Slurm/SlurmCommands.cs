@@ -22,6 +22,31 @@ internal readonly record struct SlurmResult(int ExitCode, string StandardOutput,
     }
 }
 
+/// <summary>A job as <c>squeue --format=%i|%T|%j[|%k]</c> reports it: id, state, name and (when asked) comment.</summary>
+internal readonly record struct SlurmJob(long Id, string State, string Name, string Comment)
+{
+    /// <summary>Reads one line; the comment comes last, so that a '|' in it stays part of it. No comment: empty.</summary>
+    public static bool TryParse(ReadOnlySpan<char> line, out SlurmJob job)
+    {
+        job = default;
+        var bar = line.IndexOf('|');
+        if (bar <= 0 || !long.TryParse(line[..bar], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+        {
+            return false;
+        }
+
+        var rest = line[(bar + 1)..];
+        bar = rest.IndexOf('|');
+        var state = (bar < 0 ? rest : rest[..bar]).Trim().ToString();
+        rest = bar < 0 ? [] : rest[(bar + 1)..];
+        bar = rest.IndexOf('|');
+        var name = (bar < 0 ? rest : rest[..bar]).Trim().ToString();
+        var comment = bar < 0 ? "" : rest[(bar + 1)..].ToString();
+        job = new SlurmJob(id, state, name, comment == "(null)" ? "" : comment);
+        return true;
+    }
+}
+
 /// <summary>A node as <c>sinfo --json</c> reports it.</summary>
 internal sealed record SlurmNode(string Name, int Cpus, int RealMemoryMiB, int Gpus, string Architecture, string State,
     IReadOnlyList<string> Flags, IReadOnlyList<string> Partitions, string Reason)
@@ -104,6 +129,11 @@ internal sealed class SlurmCommands : IDisposable
         return await ExecuteAsync(cli, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Runs <paramref name="cli"/> once a slot is free. <paramref name="ct"/> cancelled while waiting for the slot:
+    /// <see cref="OperationCanceledException"/>, the command never ran. Cancelled (or timed out) while it runs: it is
+    /// killed and the result is a failure, since it may have done its work already (sbatch: queued the job).
+    /// </summary>
     private async Task<SlurmResult> ExecuteAsync(Command cli, CancellationToken ct)
     {
         await _gate.WaitAsync(ct).ConfigureAwait(false);
@@ -117,6 +147,10 @@ internal sealed class SlurmCommands : IDisposable
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
             return new SlurmResult(-1, "", $"{cli.TargetFilePath} took longer than {_options.CommandTimeout}");
+        }
+        catch (OperationCanceledException)
+        {
+            return new SlurmResult(-1, "", $"{cli.TargetFilePath} was cancelled");
         }
         catch (System.ComponentModel.Win32Exception e)
         {

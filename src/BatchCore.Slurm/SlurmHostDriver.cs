@@ -11,6 +11,9 @@ namespace BatchCore.Hosts.Slurm;
 /// on: <c>sbatch --parsable --nodelist=&lt;host&gt; --cpus-per-task --mem --gres=gpu:N --time</c>, the job's environment
 /// from a NUL-separated <c>--export-file</c>, and a small wrapper script that runs the command in exec form (its
 /// arguments are sbatch's script arguments: never parsed by a shell) and records its exit code in a result file.
+/// Every job carries the attempt's identity (<c>--job-name=bc-&lt;job id&gt;-&lt;attempt&gt;</c>, <c>--comment</c> with
+/// the driver instance, the token and the attempt's files), so that a submission whose sbatch failed is found and
+/// cancelled.
 /// Progress comes from one <c>squeue</c> poll per interval for all of the driver's jobs; output is read from the job's
 /// output file into the attempt's log stream. Terminate: <c>scancel --signal=TERM --full</c>, then
 /// <c>--signal=KILL</c> after the grace period; a scancel that fails is sent again on the next poll. See docs/slurm.md.
@@ -41,17 +44,24 @@ public sealed class SlurmHostDriver : HostDriver
         exit "$c"
         """;
 
+    // The job's --comment: "batchcore attempt=<driver instance>/<token> files=<the attempt's file prefix>".
+    private const string CommentPrefix = "batchcore attempt=";
+    private const string FilesKey = " files=";
+
     private static readonly string[] TerminalStates =
         ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"];
 
     private readonly SlurmOptions _options;
     private readonly SlurmCommands _commands;
+    private readonly string _instance;
     private readonly string _directory;
     private readonly bool _ownsDirectory;
     private readonly string _wrapper;
     private readonly ConcurrentDictionary<AttemptToken, Attempt> _attempts = new();
     private readonly CancellationTokenSource _disposing = new();
     private readonly Lock _pollerGate = new();
+    private readonly Lock _straysGate = new();
+    private readonly List<Stray> _strays = [];
     private Task? _poller;
     private int _disposed;
 
@@ -63,9 +73,10 @@ public sealed class SlurmHostDriver : HostDriver
         options.Validate();
         _options = options with { };
         _commands = new SlurmCommands(_options);
+        _instance = Guid.NewGuid().ToString("N")[..12];
         if (_options.SharedDirectory is { } shared)
         {
-            _directory = Directory.CreateDirectory(Path.Combine(shared, "batchcore-" + Guid.NewGuid().ToString("N")[..12])).FullName;
+            _directory = Directory.CreateDirectory(Path.Combine(shared, "batchcore-" + _instance)).FullName;
         }
         else
         {
@@ -95,7 +106,7 @@ public sealed class SlurmHostDriver : HostDriver
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(sink);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var attempt = new Attempt(this, launch, sink);
+        var attempt = new Attempt(this, launch, sink, Path.Combine(_directory, launch.Token.Value.ToString(CultureInfo.InvariantCulture)));
         if (!_attempts.TryAdd(launch.Token, attempt))
         {
             ThrowDuplicate(launch.Token);
@@ -159,6 +170,16 @@ public sealed class SlurmHostDriver : HostDriver
             }
         }
 
+        // A submission cancelled just now (or failed lately) may have reached the controller: one last look for it.
+        try
+        {
+            await SweepStraysAsync(final: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // best effort: the controller did not answer
+        }
+
         _commands.Dispose();
         _disposing.Dispose();
         if (_ownsDirectory)
@@ -180,6 +201,22 @@ public sealed class SlurmHostDriver : HostDriver
     private static void ThrowDuplicate(AttemptToken token) =>
         throw new InvalidOperationException($"attempt {token.Value} is already running on this driver");
 
+    /// <summary>
+    /// The attempt's Slurm job name, <c>bc-&lt;job id&gt;-&lt;attempt&gt;</c>: the same whoever submits the attempt.
+    /// Only letters, digits and <c>- _ . :</c> (squeue's <c>--name</c> takes a comma-separated list).
+    /// </summary>
+    internal static string JobName(string jobId, int attempt)
+    {
+        var name = new StringBuilder(Math.Min(jobId.Length, 200) + 16).Append("bc-");
+        for (var i = 0; i < jobId.Length && i < 200; i++)
+        {
+            var c = jobId[i];
+            name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' ? c : '_');
+        }
+
+        return name.Append('-').Append(attempt.ToString(CultureInfo.InvariantCulture)).ToString();
+    }
+
     private static bool IsTerminal(string state) => Array.IndexOf(TerminalStates, state) >= 0;
 
     /// <summary>scancel failed because there is nothing left to cancel.</summary>
@@ -187,29 +224,49 @@ public sealed class SlurmHostDriver : HostDriver
         result.StandardError.Contains("Invalid job id", StringComparison.Ordinal)
         || result.StandardError.Contains("already completing or completed", StringComparison.Ordinal);
 
+    private static void DeleteAttemptFiles(string prefix)
+    {
+        foreach (var suffix in new[] { ".out", ".result", ".env", ".result.started", ".result.tmp" })
+        {
+            try
+            {
+                File.Delete(prefix + suffix);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // best effort: the driver's directory goes on dispose
+            }
+        }
+    }
+
     private void EnsurePoller()
     {
         lock (_pollerGate)
         {
-            _poller ??= Task.Run(PollLoopAsync);
+            if (Volatile.Read(ref _disposed) == 0)
+            {
+                _poller ??= Task.Run(PollLoopAsync);
+            }
         }
     }
 
     /// <summary>
-    /// One squeue for all submitted jobs per interval, then each attempt reads its output and, when its job ended,
-    /// reports. Failures are values: whatever goes wrong in a tick, the next one asks again; the poller never dies.
+    /// One tick per interval: first the strays (submissions that may have reached Slurm unseen), then one squeue for
+    /// all submitted jobs, after which each attempt reads its output and, when its job ended, reports. Failures are
+    /// values: whatever goes wrong in a tick, the next one asks again; the poller never dies.
     /// </summary>
     private async Task PollLoopAsync()
     {
         var ct = _disposing.Token;
         using var timer = new PeriodicTimer(_options.PollInterval, _options.TimeProvider);
         var ids = new List<long>();
-        var states = new Dictionary<long, string>();
+        var known = new Dictionary<long, SlurmJob>();
         while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
         {
             try
             {
-                await PollAttemptsAsync(ids, states, ct).ConfigureAwait(false);
+                await SweepStraysAsync(final: false, ct).ConfigureAwait(false);
+                await PollAttemptsAsync(ids, known, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -218,7 +275,7 @@ public sealed class SlurmHostDriver : HostDriver
         }
     }
 
-    private async Task PollAttemptsAsync(List<long> ids, Dictionary<long, string> states, CancellationToken ct)
+    private async Task PollAttemptsAsync(List<long> ids, Dictionary<long, SlurmJob> known, CancellationToken ct)
     {
         ids.Clear();
         foreach (var (_, attempt) in _attempts)
@@ -234,7 +291,19 @@ public sealed class SlurmHostDriver : HostDriver
             return;
         }
 
-        var ok = await QueryStatesAsync(ids, states, ct).ConfigureAwait(false);
+        var list = new StringBuilder("--jobs=");
+        for (var i = 0; i < ids.Count; i++)
+        {
+            list.Append(i == 0 ? "" : ",").Append(ids[i].ToString(CultureInfo.InvariantCulture));
+        }
+
+        var jobs = await QueryAsync(list.ToString(), withComment: false, ct).ConfigureAwait(false);
+        known.Clear();
+        foreach (var job in jobs ?? [])
+        {
+            known[job.Id] = job;
+        }
+
         var now = _options.TimeProvider.GetUtcNow();
         foreach (var (_, attempt) in _attempts)
         {
@@ -243,9 +312,11 @@ public sealed class SlurmHostDriver : HostDriver
                 continue;
             }
 
+            // A job id Slurm gave another job since (its ids restart when its state is lost) is not the attempt's job.
+            var state = jobs is null ? "?" : known.TryGetValue(id, out var job) && job.Name == attempt.Name ? job.State : null;
             try
             {
-                attempt.Poll(ok ? (states.TryGetValue(id, out var s) ? s : null) : "?", now);
+                attempt.Poll(state, now);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -254,38 +325,95 @@ public sealed class SlurmHostDriver : HostDriver
         }
     }
 
-    /// <summary>Job states by id from <c>squeue --states=all</c> (<c>--json</c> ignores the job filter in 22.05, see docs/slurm.md).</summary>
-    private async Task<bool> QueryStatesAsync(List<long> ids, Dictionary<long, string> states, CancellationToken ct)
+    /// <summary>
+    /// squeue's view of the jobs <paramref name="filter"/> selects (<c>--jobs=</c> or <c>--name=</c>): an empty list
+    /// when it knows none of them, null when it did not answer. (<c>--json</c> ignores the job filter in 22.05, see docs/slurm.md.)
+    /// </summary>
+    private async Task<List<SlurmJob>?> QueryAsync(string filter, bool withComment, CancellationToken ct)
     {
-        states.Clear();
-        var list = new StringBuilder();
-        foreach (var id in ids)
-        {
-            if (list.Length > 0)
-            {
-                list.Append(',');
-            }
-
-            list.Append(id.ToString(CultureInfo.InvariantCulture));
-        }
-
-        var result = await _commands.RunAsync("squeue", ["--noheader", "--states=all", "--jobs=" + list, "--format=%i|%T"], ct).ConfigureAwait(false);
+        var result = await _commands.RunAsync("squeue",
+            ["--noheader", "--states=all", filter, withComment ? "--format=%i|%T|%j|%k" : "--format=%i|%T|%j"], ct).ConfigureAwait(false);
         if (!result.Ok)
         {
-            // Every id unknown (all purged): "Invalid job id specified". Anything else: ask again next tick.
-            return result.StandardError.Contains("Invalid job id", StringComparison.Ordinal);
+            // Every id unknown (all purged): "Invalid job id specified". Anything else: ask again later.
+            return result.StandardError.Contains("Invalid job id", StringComparison.Ordinal) ? [] : null;
         }
 
+        var jobs = new List<SlurmJob>();
         foreach (var line in result.StandardOutput.AsSpan().EnumerateLines())
         {
-            var bar = line.IndexOf('|');
-            if (bar > 0 && long.TryParse(line[..bar], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            if (SlurmJob.TryParse(line, out var job))
             {
-                states[id] = line[(bar + 1)..].Trim().ToString();
+                jobs.Add(job);
             }
         }
 
-        return true;
+        return jobs;
+    }
+
+    /// <summary>Watches for a submission that may have reached Slurm without the driver learning its job id.</summary>
+    private void AddStray(string name, string comment)
+    {
+        lock (_straysGate)
+        {
+            _strays.Add(new Stray(name, comment, _options.TimeProvider.GetUtcNow() + _options.LostJobTimeout));
+        }
+
+        EnsurePoller();
+    }
+
+    /// <summary>
+    /// One squeue for every stray's job name; the live jobs that carry a stray's identity are cancelled. A stray is
+    /// forgotten once a look found nothing left of it after its watch (a controller slow to register a submission that
+    /// timed out may show the job late) or, <paramref name="final"/>ly, at once.
+    /// </summary>
+    private async Task SweepStraysAsync(bool final, CancellationToken ct)
+    {
+        Stray[] strays;
+        lock (_straysGate)
+        {
+            if (_strays.Count == 0)
+            {
+                return;
+            }
+
+            strays = [.. _strays];
+        }
+
+        var names = new StringBuilder("--name=");
+        for (var i = 0; i < strays.Length; i++)
+        {
+            names.Append(i == 0 ? "" : ",").Append(strays[i].Name);
+        }
+
+        if (await QueryAsync(names.ToString(), withComment: true, ct).ConfigureAwait(false) is not { } jobs)
+        {
+            return; // Slurm did not answer: the next tick asks again
+        }
+
+        var now = _options.TimeProvider.GetUtcNow();
+        foreach (var stray in strays)
+        {
+            var left = false;
+            foreach (var job in jobs)
+            {
+                if (job.Name != stray.Name || job.Comment != stray.Comment || IsTerminal(job.State))
+                {
+                    continue;
+                }
+
+                var result = await _commands.RunAsync("scancel", [job.Id.ToString(CultureInfo.InvariantCulture)], ct).ConfigureAwait(false);
+                left |= !result.Ok && !AlreadyEnded(result);
+            }
+
+            if (!left && (final || now >= stray.WatchUntil))
+            {
+                lock (_straysGate)
+                {
+                    _strays.Remove(stray);
+                }
+            }
+        }
     }
 
     private static string TimeLimit(TimeSpan timeout, TimeSpan margin)
@@ -293,6 +421,12 @@ public sealed class SlurmHostDriver : HostDriver
         var minutes = (long)Math.Ceiling((timeout + margin).TotalMinutes);
         return Math.Max(1, minutes).ToString(CultureInfo.InvariantCulture);
     }
+
+    /// <summary>
+    /// A submission whose job id the driver never learned: the job <paramref name="Name"/> carrying the identity
+    /// <paramref name="Comment"/> is cancelled when found.
+    /// </summary>
+    private sealed record Stray(string Name, string Comment, DateTimeOffset WatchUntil);
 
     private enum CancelStep
     {
@@ -303,12 +437,13 @@ public sealed class SlurmHostDriver : HostDriver
     }
 
     /// <summary>One attempt: its Slurm job, files, termination state and log tail.</summary>
-    private sealed class Attempt(SlurmHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink)
+    private sealed class Attempt(SlurmHostDriver driver, AttemptLaunch launch, IAttemptEventSink sink, string prefix)
     {
         private readonly Lock _gate = new();
-        private readonly string _prefix = Path.Combine(driver._directory, launch.Token.Value.ToString(CultureInfo.InvariantCulture));
-        // Cancelled by Terminate (and by the driver's disposal): ends a secret resolution still waiting, unstarted.
+        // Cancelled by Terminate (and by the driver's disposal) while the attempt has no job id: ends a secret
+        // resolution still waiting, or an sbatch under way (what it may have queued is looked for and cancelled).
         private readonly CancellationTokenSource _unstarted = CancellationTokenSource.CreateLinkedTokenSource(driver._disposing.Token);
+        private readonly string _name = JobName(launch.JobId, launch.Attempt);
         private LineSplitter? _lines;
         private long _offset;
         private long _jobId = -1;
@@ -333,9 +468,15 @@ public sealed class SlurmHostDriver : HostDriver
             }
         }
 
-        private string OutputFile => _prefix + ".out";
-        private string ResultFile => _prefix + ".result";
-        private string EnvironmentFile => _prefix + ".env";
+        /// <summary>The Slurm job name (<see cref="JobName"/>).</summary>
+        public string Name => _name;
+
+        // Unique per submission (driver instance and token); the prefix says where the attempt's files are.
+        private string Comment => string.Create(CultureInfo.InvariantCulture, $"{CommentPrefix}{driver._instance}/{launch.Token.Value}{FilesKey}{prefix}");
+
+        private string OutputFile => prefix + ".out";
+        private string ResultFile => prefix + ".result";
+        private string EnvironmentFile => prefix + ".env";
         private string StartedFile => ResultFile + ".started";
 
         public async Task SubmitAsync()
@@ -360,11 +501,17 @@ public sealed class SlurmHostDriver : HostDriver
                     return;
                 }
 
-                await File.WriteAllTextAsync(EnvironmentFile, EnvironmentText(), driver._disposing.Token).ConfigureAwait(false);
-                var result = await driver._commands.SubmitAsync(SbatchArguments(), driver._disposing.Token).ConfigureAwait(false);
+                await File.WriteAllTextAsync(EnvironmentFile, EnvironmentText(), _unstarted.Token).ConfigureAwait(false);
+                var comment = Comment;
+                var result = await driver._commands.SubmitAsync(SbatchArguments(comment), _unstarted.Token).ConfigureAwait(false);
                 if (!result.Ok || !long.TryParse(result.StandardOutput.Trim().Split(';')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
                 {
-                    Finish(new AttemptExit(null, "CannotStartContainerError: sbatch: " + result.Message));
+                    // sbatch may fail (time out, be cancelled) after the controller queued the job: whatever carries
+                    // this submission's identity is cancelled when found.
+                    driver.AddStray(_name, comment);
+                    Finish(IsTerminateRequested()
+                        ? new AttemptExit(null, TerminatedBeforeStartReason)
+                        : new AttemptExit(null, "CannotStartContainerError: sbatch: " + result.Message));
                     return;
                 }
 
@@ -382,6 +529,12 @@ public sealed class SlurmHostDriver : HostDriver
             }
             catch (OperationCanceledException)
             {
+                // terminated before sbatch ran
+                Finish(new AttemptExit(null, TerminatedBeforeStartReason));
+            }
+            catch (ObjectDisposedException)
+            {
+                // the driver was disposed under the submission
                 Finish(new AttemptExit(null, TerminatedBeforeStartReason));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -402,13 +555,14 @@ public sealed class SlurmHostDriver : HostDriver
             return text.ToString();
         }
 
-        private List<string> SbatchArguments()
+        private List<string> SbatchArguments(string comment)
         {
             var cpus = Math.Max(1, (int)Math.Ceiling(launch.Vcpus - 1e-9));
             var args = new List<string>(20 + launch.Command.Count)
             {
                 "--parsable",
-                "--job-name=" + JobName(),
+                "--job-name=" + _name,
+                "--comment=" + comment,
                 "--nodes=1",
                 "--ntasks=1",
                 "--nodelist=" + launch.HostName,
@@ -445,13 +599,6 @@ public sealed class SlurmHostDriver : HostDriver
             return args;
         }
 
-        private string JobName()
-        {
-            // Slurm job names show in squeue; keep them short and free of separators.
-            var name = "bc-" + launch.JobId;
-            return name.Length > 64 ? name[..64] : name;
-        }
-
         private bool IsTerminateRequested()
         {
             lock (_gate)
@@ -484,7 +631,7 @@ public sealed class SlurmHostDriver : HostDriver
                 return;
             }
 
-            AttemptCancellation.CancelOffThread(_unstarted); // a secret resolution still waiting ends now; SubmitAsync sees the flag
+            AttemptCancellation.CancelOffThread(_unstarted); // a secret resolution or an sbatch under way ends now; SubmitAsync sees the flag
         }
 
         /// <summary>
@@ -735,18 +882,7 @@ public sealed class SlurmHostDriver : HostDriver
 
             _unstarted.Dispose(); // unlinks it from the driver's disposal token
             driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
-            foreach (var file in new[] { OutputFile, ResultFile, EnvironmentFile, StartedFile })
-            {
-                try
-                {
-                    File.Delete(file);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    // best effort: the driver's directory goes on dispose
-                }
-            }
-
+            DeleteAttemptFiles(prefix);
             sink.Exited(launch.Token, exit);
             Completion.TrySetResult();
         }

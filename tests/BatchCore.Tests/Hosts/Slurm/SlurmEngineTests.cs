@@ -125,9 +125,9 @@ public sealed class SlurmEngineTests(SlurmFixture slurm) : IAsyncLifetime
         [.. _logs.GetLogEvents(attempt.Container!.LogStreamName!).Events.Select(e => e.Message)];
 
     /// <summary>The Slurm job of a running job's attempt, found by the job name the driver gives it.</summary>
-    private async Task<(long JobId, string Node)> SlurmJobOfAsync(string jobId)
+    private async Task<(long JobId, string Node)> SlurmJobOfAsync(string jobId, int attempt = 1)
     {
-        var (code, output) = await slurm.RunAsync("/usr/bin/squeue", "--noheader", "--states=RUNNING", "--name=bc-" + jobId, "--format=%i %N");
+        var (code, output) = await slurm.RunAsync("/usr/bin/squeue", "--noheader", "--states=RUNNING", "--name=" + SlurmHostDriver.JobName(jobId, attempt), "--format=%i %N");
         Assert.True(code == 0, output);
         var parts = output.Trim().Split(' ');
         return (long.Parse(parts[0], CultureInfo.InvariantCulture), parts[1]);

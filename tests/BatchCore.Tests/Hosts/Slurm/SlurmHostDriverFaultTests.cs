@@ -110,6 +110,88 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
         Assert.Equal(0, _events.StartedCount(launch.Token));
     }
 
+    // ---- submission -------------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task EachAttempt_IsSubmittedUnderItsOwnIdentity()
+    {
+        var client = _slurm.Client();
+        await using var driver = new SlurmHostDriver(client.Options(_logs));
+        var first = Launch(1, "job-1", attempt: 1);
+        var retry = Launch(2, "job-1", attempt: 2);
+
+        driver.Launch(first, _events);
+        driver.Launch(retry, _events);
+        await _slurm.WaitForJobAsync(2);
+        var jobs = _slurm.Jobs();
+
+        Assert.NotEqual(jobs[0].Name, jobs[1].Name);
+        Assert.NotEqual(jobs[0].Comment, jobs[1].Comment);
+        Assert.All(jobs, j => Assert.Contains("job-1", j.Name, StringComparison.Ordinal));
+        foreach (var job in jobs)
+        {
+            _slurm.Run(job);
+            _slurm.Complete(job, 0);
+        }
+
+        await _events.WaitExitedAsync(first.Token);
+        await _events.WaitExitedAsync(retry.Token);
+    }
+
+    [Fact]
+    public async Task Sbatch_FailsAfterTheJobWasQueued_TheJobIsCancelled_AndNoOtherJob()
+    {
+        var client = _slurm.Client();
+        // The same job's attempt submitted by another engine (same name, another identity): never touched.
+        var other = _slurm.AddJob("bc-job-1-1", "batchcore attempt=0123456789ab/1 files=/elsewhere/batchcore-0123456789ab/1", "RUNNING");
+        client.SbatchMode("fail");
+        await using var driver = new SlurmHostDriver(client.Options(_logs));
+        var launch = Launch(1);
+
+        driver.Launch(launch, _events);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        var queued = Assert.Single(_slurm.Jobs(), j => j.Id != other);
+        await _slurm.WaitForStateAsync(queued.Id, "CANCELLED");
+
+        Assert.Null(exit.ExitCode);
+        Assert.StartsWith("CannotStartContainerError: sbatch: ", exit.Reason, StringComparison.Ordinal);
+        Assert.Equal("RUNNING", _slurm.Job(other).State);
+    }
+
+    [Fact]
+    public async Task Sbatch_HangsAfterTheJobWasQueued_TimesOut_AndTheJobIsCancelled()
+    {
+        var client = _slurm.Client();
+        client.SbatchMode("hang");
+        await using var driver = new SlurmHostDriver(client.Options(_logs) with { CommandTimeout = TimeSpan.FromSeconds(2) });
+        var launch = Launch(1);
+
+        driver.Launch(launch, _events);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        var queued = Assert.Single(_slurm.Jobs());
+        await _slurm.WaitForStateAsync(queued.Id, "CANCELLED");
+
+        Assert.Null(exit.ExitCode);
+        Assert.Contains("took longer than", exit.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dispose_WhileSbatchRuns_CancelsTheQueuedJob()
+    {
+        var client = _slurm.Client();
+        client.SbatchMode("hang");
+        var driver = new SlurmHostDriver(client.Options(_logs));
+        var launch = Launch(1);
+        driver.Launch(launch, _events);
+        var queued = await _slurm.WaitForJobAsync();
+
+        await driver.DisposeAsync();
+
+        Assert.Equal("CANCELLED", _slurm.Job(queued.Id).State);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        Assert.Equal(SlurmHostDriver.TerminatedBeforeStartReason, exit.Reason);
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------------------------
 
     private static AttemptLaunch Launch(long token, string jobId = "job-1", int attempt = 1) => new()
