@@ -13,12 +13,12 @@ namespace BatchCore.Hosts.Slurm;
 /// arguments are sbatch's script arguments: never parsed by a shell) and records its exit code in a result file.
 /// Every job carries the attempt's identity (<c>--job-name=bc-&lt;job id&gt;-&lt;attempt&gt;</c>, <c>--comment</c> with
 /// the driver instance, the token and the attempt's files), so that a submission whose sbatch failed is found and
-/// cancelled.
+/// cancelled, and an attempt a previous engine launched is found again (<see cref="TryReattach"/>).
 /// Progress comes from one <c>squeue</c> poll per interval for all of the driver's jobs; output is read from the job's
 /// output file into the attempt's log stream. Terminate: <c>scancel --signal=TERM --full</c>, then
 /// <c>--signal=KILL</c> after the grace period; a scancel that fails is sent again on the next poll. See docs/slurm.md.
 /// </summary>
-public sealed class SlurmHostDriver : HostDriver
+public sealed partial class SlurmHostDriver : HostDriver
 {
     /// <summary>The reason of an attempt terminated before its Slurm job started.</summary>
     public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
@@ -202,8 +202,9 @@ public sealed class SlurmHostDriver : HostDriver
         throw new InvalidOperationException($"attempt {token.Value} is already running on this driver");
 
     /// <summary>
-    /// The attempt's Slurm job name, <c>bc-&lt;job id&gt;-&lt;attempt&gt;</c>: the same whoever submits the attempt.
-    /// Only letters, digits and <c>- _ . :</c> (squeue's <c>--name</c> takes a comma-separated list).
+    /// The attempt's Slurm job name, <c>bc-&lt;job id&gt;-&lt;attempt&gt;</c>: what <see cref="TryReattach"/> finds an
+    /// attempt by when the engine died before it journaled a handle. Only letters, digits and <c>- _ . :</c> (squeue's
+    /// <c>--name</c> takes a comma-separated list).
     /// </summary>
     internal static string JobName(string jobId, int attempt)
     {
@@ -216,6 +217,23 @@ public sealed class SlurmHostDriver : HostDriver
 
         return name.Append('-').Append(attempt.ToString(CultureInfo.InvariantCulture)).ToString();
     }
+
+    /// <summary>The attempt's file prefix in a job's comment, or null when the comment is not one of ours.</summary>
+    internal static string? FilesOf(string comment)
+    {
+        if (!comment.StartsWith(CommentPrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var at = comment.IndexOf(FilesKey, CommentPrefix.Length, StringComparison.Ordinal);
+        var files = at < 0 ? "" : comment[(at + FilesKey.Length)..];
+        return Path.IsPathFullyQualified(files) ? files : null;
+    }
+
+    /// <summary>Whether an attempt's files are in a driver directory under this driver's shared (or temporary) directory.</summary>
+    private bool IsOwnFiles(string files) =>
+        string.Equals(Path.GetDirectoryName(Path.GetDirectoryName(files)), Path.GetDirectoryName(_directory), StringComparison.Ordinal);
 
     private static bool IsTerminal(string state) => Array.IndexOf(TerminalStates, state) >= 0;
 
@@ -352,7 +370,7 @@ public sealed class SlurmHostDriver : HostDriver
     }
 
     /// <summary>Watches for a submission that may have reached Slurm without the driver learning its job id.</summary>
-    private void AddStray(string name, string comment)
+    private void AddStray(string name, string? comment)
     {
         lock (_straysGate)
         {
@@ -397,7 +415,8 @@ public sealed class SlurmHostDriver : HostDriver
             var left = false;
             foreach (var job in jobs)
             {
-                if (job.Name != stray.Name || job.Comment != stray.Comment || IsTerminal(job.State))
+                if (job.Name != stray.Name || IsTerminal(job.State)
+                    || (stray.Comment is { } comment ? job.Comment != comment : FilesOf(job.Comment) is not { } files || !IsOwnFiles(files)))
                 {
                     continue;
                 }
@@ -424,9 +443,9 @@ public sealed class SlurmHostDriver : HostDriver
 
     /// <summary>
     /// A submission whose job id the driver never learned: the job <paramref name="Name"/> carrying the identity
-    /// <paramref name="Comment"/> is cancelled when found.
+    /// <paramref name="Comment"/> (null: any attempt file prefix of this driver's directory) is cancelled when found.
     /// </summary>
-    private sealed record Stray(string Name, string Comment, DateTimeOffset WatchUntil);
+    private sealed record Stray(string Name, string? Comment, DateTimeOffset WatchUntil);
 
     private enum CancelStep
     {
@@ -471,6 +490,9 @@ public sealed class SlurmHostDriver : HostDriver
         /// <summary>The Slurm job name (<see cref="JobName"/>).</summary>
         public string Name => _name;
 
+        /// <summary>What <see cref="TryReattach"/> needs to find the job again: <c>&lt;Slurm job id&gt; &lt;file prefix&gt;</c>.</summary>
+        private string Handle => string.Create(CultureInfo.InvariantCulture, $"{_jobId} {prefix}");
+
         // Unique per submission (driver instance and token); the prefix says where the attempt's files are.
         private string Comment => string.Create(CultureInfo.InvariantCulture, $"{CommentPrefix}{driver._instance}/{launch.Token.Value}{FilesKey}{prefix}");
 
@@ -478,6 +500,9 @@ public sealed class SlurmHostDriver : HostDriver
         private string ResultFile => prefix + ".result";
         private string EnvironmentFile => prefix + ".env";
         private string StartedFile => ResultFile + ".started";
+
+        /// <summary>A job a previous engine submitted (<see cref="TryReattach"/>): tracked from the next poll on.</summary>
+        public void Adopt(long jobId) => Volatile.Write(ref _jobId, jobId);
 
         public async Task SubmitAsync()
         {
@@ -792,7 +817,7 @@ public sealed class SlurmHostDriver : HostDriver
                 _started = true;
             }
 
-            sink.Started(launch.Token);
+            sink.Started(launch.Token, Handle);
         }
 
         private void End(string state)
@@ -811,7 +836,9 @@ public sealed class SlurmHostDriver : HostDriver
 
             if (result == "notfound")
             {
-                exit = new AttemptExit(null, $"CannotStartContainerError: {launch.Command[0]}: executable file not found in $PATH");
+                // A re-attached attempt does not know its command.
+                var command = launch.Command.Count > 0 ? launch.Command[0] : "the command";
+                exit = new AttemptExit(null, $"CannotStartContainerError: {command}: executable file not found in $PATH");
                 ran = false;
             }
             else if (state == "OUT_OF_MEMORY")

@@ -14,11 +14,17 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
     private readonly FakeSlurm _slurm = new();
     private readonly InMemoryLogStore _logs = new();
     private readonly AttemptEventRecorder _events = new();
+    private readonly List<(FakeSlurmClient Client, SlurmHostDriver Driver)> _crashed = [];
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        foreach (var (client, driver) in _crashed)
+        {
+            client.FailSqueue(false); // so that its attempt ends and disposal does not wait out its guard
+            await driver.DisposeAsync();
+        }
+
         _slurm.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     [Fact]
@@ -192,6 +198,116 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
         Assert.Equal(SlurmHostDriver.TerminatedBeforeStartReason, exit.Reason);
     }
 
+    // ---- re-attach --------------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task TryReattach_RunningJobByItsHandle_FollowsItToItsExit()
+    {
+        var (launch, job, handle) = await CrashWhileRunningAsync("before\n");
+        await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
+        var token = new AttemptToken(100);
+
+        Assert.True(driver.TryReattach(Reattach(token, launch, handle), _events));
+        await _events.WaitStartedAsync(token);
+        _slurm.Complete(job, 0, "after\n");
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["before", "after"], Lines(launch));
+        Assert.Equal(1, _events.ExitedCount(token));
+    }
+
+    [Fact]
+    public async Task TryReattach_PendingJobWithoutAHandle_IsFoundByItsIdentity()
+    {
+        var (launch, job) = await CrashWhilePendingAsync();
+        await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
+        var token = new AttemptToken(100);
+
+        Assert.True(driver.TryReattach(Reattach(token, launch, handle: null), _events));
+        _slurm.Run(job, "hello\n");
+        await _events.WaitStartedAsync(token);
+        _slurm.Complete(job, 7);
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(7, exit.ExitCode);
+        Assert.Equal(["hello"], Lines(launch));
+        Assert.NotNull(_events.Handle(token)); // journaled with RUNNING: a second crash finds it by its handle
+    }
+
+    [Fact]
+    public async Task TryReattach_JobEndedAndPurgedWhileTheEngineWasDown_ReportsItsRecordedExit()
+    {
+        var (launch, job, handle) = await CrashWhileRunningAsync("hi\n");
+        _slurm.Complete(job, 4, "bye\n");
+        _slurm.Forget(job.Id);
+        await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
+        var token = new AttemptToken(100);
+
+        Assert.True(driver.TryReattach(Reattach(token, launch, handle), _events));
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(4, exit.ExitCode);
+        Assert.Equal(["hi", "bye"], Lines(launch));
+    }
+
+    [Fact]
+    public async Task TryReattach_JobGoneWithoutAResult_ReturnsFalse()
+    {
+        var (launch, job, handle) = await CrashWhileRunningAsync();
+        _slurm.Forget(job.Id);
+        await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
+
+        Assert.False(driver.TryReattach(Reattach(new AttemptToken(100), launch, handle), _events));
+    }
+
+    [Fact]
+    public async Task TryReattach_ThenTerminateAtOnce_CancelsTheSlurmJob()
+    {
+        // What the engine does with an attempt whose host is gone: take it back only to stop it.
+        var (launch, job, handle) = await CrashWhileRunningAsync();
+        await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
+        var token = new AttemptToken(100);
+
+        Assert.True(driver.TryReattach(Reattach(token, launch, handle), _events));
+        driver.Terminate(token, TimeSpan.Zero);
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal("CANCELLED", _slurm.Job(job.Id).State);
+        Assert.NotNull(exit.ExitCode);
+    }
+
+    [Fact]
+    public async Task TryReattach_WithoutAHandle_WhenSlurmDoesNotAnswer_ReturnsFalse_AndCancelsTheJobOnceItAnswers()
+    {
+        var (launch, job) = await CrashWhilePendingAsync();
+        var client = _slurm.Client();
+        client.FailSqueue(true);
+        await using var driver = new SlurmHostDriver(client.Options(_logs));
+
+        Assert.False(driver.TryReattach(Reattach(new AttemptToken(100), launch, handle: null), _events));
+        client.FailSqueue(false);
+
+        await _slurm.WaitForStateAsync(job.Id, "CANCELLED");
+    }
+
+    [Fact]
+    public async Task TryReattach_ByItsHandle_WhenSlurmDoesNotAnswer_TracksItUntilItAnswers()
+    {
+        var (launch, job, handle) = await CrashWhileRunningAsync();
+        var client = _slurm.Client();
+        client.FailSqueue(true);
+        await using var driver = new SlurmHostDriver(client.Options(_logs));
+        var token = new AttemptToken(100);
+
+        Assert.True(driver.TryReattach(Reattach(token, launch, handle), _events));
+        _slurm.Complete(job, 0);
+        client.FailSqueue(false);
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(0, exit.ExitCode);
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------------------------
 
     private static AttemptLaunch Launch(long token, string jobId = "job-1", int attempt = 1) => new()
@@ -208,8 +324,54 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
         Reattachable = true,
     };
 
+    private static AttemptReattach Reattach(AttemptToken token, AttemptLaunch launch, string? handle) => new()
+    {
+        Token = token,
+        JobId = launch.JobId,
+        Attempt = launch.Attempt,
+        LogStreamName = launch.LogStreamName,
+        HostName = launch.HostName,
+        Handle = handle,
+    };
+
     private List<string> Lines(AttemptLaunch launch) =>
         [.. _logs.GetLogEvents(launch.LogStreamName).Events.Select(e => e.Message)];
+
+    /// <summary>
+    /// An engine's driver launches an attempt, sees it start (the handle the engine journals), then the engine dies: its
+    /// driver's squeue fails from then on, so it reports nothing more (it is disposed when the test ends).
+    /// </summary>
+    private async Task<(AttemptLaunch Launch, FakeJob Job, string Handle)> CrashWhileRunningAsync(string output = "")
+    {
+        var (client, driver, events, launch, job) = await LaunchOnCrashingDriverAsync();
+        _slurm.Run(job, output);
+        await events.WaitStartedAsync(launch.Token);
+        var handle = events.Handle(launch.Token);
+        client.FailSqueue(true);
+        Assert.True(handle is not null, "Started carried no re-attach handle");
+        return (launch, job, handle);
+    }
+
+    /// <summary>As <see cref="CrashWhileRunningAsync"/>, but the engine dies while the job is still pending (no handle journaled).</summary>
+    private async Task<(AttemptLaunch Launch, FakeJob Job)> CrashWhilePendingAsync()
+    {
+        var (client, _, _, launch, job) = await LaunchOnCrashingDriverAsync();
+        client.FailSqueue(true);
+        return (launch, job);
+    }
+
+    private async Task<(FakeSlurmClient, SlurmHostDriver, AttemptEventRecorder, AttemptLaunch, FakeJob)> LaunchOnCrashingDriverAsync()
+    {
+        var client = _slurm.Client();
+        var driver = new SlurmHostDriver(client.Options(new InMemoryLogStore()));
+        _crashed.Add((client, driver));
+        var events = new AttemptEventRecorder();
+        var launch = Launch(1);
+        driver.Launch(launch, events);
+        var job = await _slurm.WaitForJobAsync();
+        await FakeSlurm.WaitUntilAsync(() => driver.SlurmJobId(launch.Token) is not null, "sbatch answered");
+        return (client, driver, events, launch, job);
+    }
 
     private sealed class ThrowingLogStore(bool ioException) : LogStore
     {

@@ -79,6 +79,64 @@ public sealed class SlurmHostDriverTests(SlurmFixture slurm) : HostDriverContrac
         await AssertCleanAsync(launch);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task TryReattach_AfterTheEngineDied_FollowsTheRunningJobToItsExit(bool withHandle)
+    {
+        RequireDriver();
+        // The engine that "dies": its driver's squeue stops answering once the marker exists, so it reports nothing more.
+        var bin = Directory.CreateTempSubdirectory("bc-slurm-bin-").FullName;
+        var down = Path.Combine(bin, "down");
+        var go = Path.Combine(slurm.SharedDirectory, "go-" + Guid.NewGuid().ToString("N"));
+        foreach (var command in new[] { "sbatch", "scancel", "sinfo" })
+        {
+            File.CreateSymbolicLink(Path.Combine(bin, command), "/usr/bin/" + command);
+        }
+
+        File.WriteAllText(Path.Combine(bin, "squeue"), $"#!/bin/sh\n[ -e '{down}' ] && {{ echo 'squeue: error: Unable to contact slurm controller' >&2; exit 1; }}\nexec /usr/bin/squeue \"$@\"\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Path.Combine(bin, "squeue"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        var crashedEvents = new AttemptEventRecorder();
+        var crashed = new SlurmHostDriver(Options(new InMemoryLogStore()) with { BinDirectory = bin });
+        try
+        {
+            var launch = MakeLaunch(["sh", "-c", $"echo before; while [ ! -e '{go}' ]; do sleep 0.1; done; echo after"]);
+            crashed.Launch(launch, crashedEvents);
+            await crashedEvents.WaitStartedAsync(launch.Token);
+            var handle = crashedEvents.Handle(launch.Token);
+            Assert.NotNull(handle);
+            File.WriteAllText(down, "");
+            var token = new AttemptToken(launch.Token.Value + 1_000_000);
+
+            var taken = Driver.TryReattach(new AttemptReattach
+            {
+                Token = token,
+                JobId = launch.JobId,
+                Attempt = launch.Attempt,
+                LogStreamName = launch.LogStreamName,
+                HostName = launch.HostName,
+                Handle = withHandle ? handle : null,
+            }, Events);
+            File.WriteAllText(go, "");
+            var exit = await Events.WaitExitedAsync(token);
+
+            Assert.True(taken);
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Equal(["before", "after"], LogLines(launch));
+        }
+        finally
+        {
+            File.Delete(down);
+            File.Delete(go);
+            await crashed.DisposeAsync();
+            Directory.Delete(bin, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task UnknownNode_ExitsWithCannotStartContainerError()
     {
