@@ -52,7 +52,7 @@ public sealed class SlurmHostProvider : HostProvider
     public override string Kind => Name;
 
     /// <summary>The driver every host of this provider runs attempts with.</summary>
-    public SlurmHostDriver Driver => _driver;
+    public override SlurmHostDriver Driver => _driver;
 
     /// <summary>The last error of a node query (null after a successful one): for diagnostics.</summary>
     public string? LastError { get; private set; }

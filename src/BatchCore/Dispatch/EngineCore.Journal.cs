@@ -842,7 +842,10 @@ internal sealed partial class EngineCore
         return null;
     }
 
-    /// <summary>The host is gone: a driver of its kind takes the attempt back only to stop it at once.</summary>
+    /// <summary>
+    /// The host is gone (or, for a host provider's, not reported again yet): a driver of its kind takes the attempt
+    /// back only to stop it at once.
+    /// </summary>
     private void StopOrphan(Job job, int attempt, string hostName, string kind, string? handle)
     {
         HostDriver? driver = null;
@@ -871,11 +874,26 @@ internal sealed partial class EngineCore
             _sharedDrivers[kind] = driver; // disposed with the engine
         }
 
-        if (driver is null)
+        if (driver is not null)
         {
+            _ = StopOrphanWith(driver, job, attempt, hostName, handle);
             return;
         }
 
+        // A host provider's hosts come back only once it reports them, after recovery (a Slurm node): its driver is
+        // asked instead. Each provider may own another cluster: the first whose driver takes the attempt stops it.
+        foreach (var ce in _ces.Values)
+        {
+            if (ce.HostProvider?.Driver is { } provided && provided.Kind == kind && StopOrphanWith(provided, job, attempt, hostName, handle))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Whether <paramref name="driver"/> took the attempt back (and was told to stop it at once).</summary>
+    private bool StopOrphanWith(HostDriver driver, Job job, int attempt, string hostName, string? handle)
+    {
         var token = new AttemptToken(++_tokenSeq); // never in _attempts: its events are ignored
         try
         {
@@ -892,12 +910,15 @@ internal sealed partial class EngineCore
             if (driver.TryReattach(reattach, this))
             {
                 driver.Terminate(token, TimeSpan.Zero);
+                return true;
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // best effort: the attempt fails as a host failure either way
         }
+
+        return false;
     }
 
     private void ReplayResource(string op, byte[] json)

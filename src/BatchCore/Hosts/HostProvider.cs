@@ -18,6 +18,13 @@ public abstract class HostProvider : IAsyncDisposable
     /// </summary>
     public abstract void Start(IHostMembershipSink membership);
 
+    /// <summary>
+    /// The driver every host of this provider runs attempts with, or null (the default) when there is no single one.
+    /// After a restart the engine recovers before the provider has reported its hosts again, and hands this driver
+    /// the attempts its previous run had on them, so that none is left running beside its retry.
+    /// </summary>
+    public virtual HostDriver? Driver => null;
+
     /// <summary>Stops discovery and releases the provider's resources (and the drivers it created).</summary>
     public virtual ValueTask DisposeAsync()
     {

@@ -5,8 +5,8 @@ using BatchCore.Logs;
 namespace BatchCore.Tests.Hosts.Slurm;
 
 /// <summary>
-/// A Slurm controller made of files, for driver tests without slurmctld: <c>sbatch</c>, <c>squeue</c> and
-/// <c>scancel</c> are small <c>/bin/sh</c> scripts that keep jobs as directories (<c>jobs/&lt;id&gt;/state</c>,
+/// A Slurm controller made of files, for driver tests without slurmctld: <c>sbatch</c>, <c>squeue</c>,
+/// <c>scancel</c> and <c>sinfo</c> (one idle node, n1) are small <c>/bin/sh</c> scripts that keep jobs as directories (<c>jobs/&lt;id&gt;/state</c>,
 /// <c>name</c>, <c>comment</c>, <c>args</c>). Nothing runs: a test plays the job itself (<see cref="Run"/>,
 /// <see cref="Complete"/>) and the controller (<see cref="SetState"/>, <see cref="Forget"/>). Each <see cref="Client"/>
 /// is one bin directory with its own faults (a failing squeue, failing scancels, an sbatch that fails or hangs after
@@ -44,6 +44,7 @@ internal sealed class FakeSlurm : IDisposable
         Write(Path.Combine(bin, "sbatch"), header + Sbatch);
         Write(Path.Combine(bin, "squeue"), header + Squeue);
         Write(Path.Combine(bin, "scancel"), header + Scancel);
+        Write(Path.Combine(bin, "sinfo"), header + Sinfo);
         return new FakeSlurmClient(this, bin, flags);
     }
 
@@ -219,6 +220,11 @@ internal sealed class FakeSlurm : IDisposable
         done
         if [ -n "$jobs" ] && [ "$found" = 0 ]; then echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; fi
         exit 0
+        """;
+
+    // One idle node, n1 (2 CPUs, 2000 MiB), of partition debug.
+    private const string Sinfo = """
+        echo '{"meta":{},"errors":[],"nodes":[{"name":"n1","cpus":2,"real_memory":2000,"gres":"","architecture":"x86_64","state":"idle","state_flags":[],"partitions":["debug"],"reason":""}]}'
         """;
 
     // Fails while flags/scancel-fail counts down; otherwise records the call with the job and cancels a live job.
