@@ -26,7 +26,7 @@ public static class SlurmDefaults
     /// <summary>How long one Slurm command may take before it counts as failed: 30 seconds.</summary>
     public static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long a job the driver submitted may be missing from <c>squeue</c> before its attempt ends as a host failure: 30 seconds.</summary>
+    /// <summary>How long a job the driver submitted may be missing from <c>squeue</c> before its attempt ends as a host failure (and how long a failed sbatch's job is looked for): 30 seconds.</summary>
     public static readonly TimeSpan LostJobTimeout = TimeSpan.FromSeconds(30);
 }
 
@@ -89,7 +89,10 @@ public sealed record SlurmOptions
     /// <value>The default is 30 seconds.</value>
     public TimeSpan CommandTimeout { get; init; } = SlurmDefaults.CommandTimeout;
 
-    /// <summary>How long a submitted job may be missing from <c>squeue</c> (purged, controller state lost) before its attempt ends as a host failure.</summary>
+    /// <summary>
+    /// How long a submitted job may be missing from <c>squeue</c> (purged, controller state lost) before its attempt ends
+    /// as a host failure; also how long the driver keeps looking for the job of a submission whose sbatch failed.
+    /// </summary>
     /// <value>The default is 30 seconds.</value>
     public TimeSpan LostJobTimeout { get; init; } = SlurmDefaults.LostJobTimeout;
 
