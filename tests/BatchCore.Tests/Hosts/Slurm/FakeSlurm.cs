@@ -40,7 +40,9 @@ internal sealed class FakeSlurm : IDisposable
         var dir = Directory.CreateDirectory(Path.Combine(_root, "client" + Interlocked.Increment(ref _clients).ToString(CultureInfo.InvariantCulture))).FullName;
         var bin = Directory.CreateDirectory(Path.Combine(dir, "bin")).FullName;
         var flags = Directory.CreateDirectory(Path.Combine(dir, "flags")).FullName;
-        var header = $"#!/bin/sh\nS='{_state}'; F='{flags}'\necho \"${{0##*/}} $*\" >> \"$F/calls\"\n";
+        // lock: a mkdir lock, given up after 5 s (a command killed while holding it, or the cluster removed under it).
+        var header = $"#!/bin/sh\nS='{_state}'; F='{flags}'\necho \"${{0##*/}} $*\" >> \"$F/calls\" || exit 1\n"
+            + "lock() { n=0; while ! mkdir \"$1\" 2>/dev/null; do n=$((n + 1)); [ $n -lt 500 ] || exit 1; sleep 0.01; done; }\n";
         Write(Path.Combine(bin, "sbatch"), header + Sbatch);
         Write(Path.Combine(bin, "squeue"), header + Squeue);
         Write(Path.Combine(bin, "scancel"), header + Scancel);
@@ -130,12 +132,17 @@ internal sealed class FakeSlurm : IDisposable
 
     public void Dispose()
     {
-        try
+        // A command of a disposed driver may still be writing (a scancel it sent last): try again a few times.
+        for (var i = 0; i < 10 && Directory.Exists(_root); i++)
         {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                Directory.Delete(_root, recursive: true);
+            }
+            catch (IOException)
+            {
+                Thread.Sleep(100);
+            }
         }
     }
 
@@ -164,7 +171,7 @@ internal sealed class FakeSlurm : IDisposable
     private const string Sbatch = """
         mode=$(cat "$F/sbatch" 2>/dev/null)
         if [ "$mode" = reject ]; then echo "sbatch: error: Batch job submission failed: Invalid node name specified" >&2; exit 1; fi
-        while ! mkdir "$S/lock" 2>/dev/null; do sleep 0.01; done
+        lock "$S/lock"
         id=$(( $(cat "$S/next" 2>/dev/null || echo 100) + 1 ))
         echo "$id" > "$S/next"
         rmdir "$S/lock"
@@ -230,7 +237,7 @@ internal sealed class FakeSlurm : IDisposable
     // Fails while flags/scancel-fail counts down; otherwise records the call with the job and cancels a live job.
     private const string Scancel = """
         for a in "$@"; do id="$a"; done
-        while ! mkdir "$F/lock" 2>/dev/null; do sleep 0.01; done
+        lock "$F/lock"
         n=$(cat "$F/scancel-fail" 2>/dev/null || echo 0)
         if [ "$n" -gt 0 ]; then
           echo $((n - 1)) > "$F/scancel-fail"; rmdir "$F/lock"
