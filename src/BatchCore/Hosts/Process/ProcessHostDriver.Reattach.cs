@@ -113,6 +113,25 @@ public sealed partial class ProcessHostDriver
     }
 
     /// <summary>
+    /// Appends an attempt's output line; a failing log store loses lines, never the attempt, and is said once per attempt
+    /// (<paramref name="failed"/>).
+    /// </summary>
+    private void AppendLog(string logStreamName, string line, ref int failed)
+    {
+        try
+        {
+            _options.LogStore.Append(logStreamName, _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (Interlocked.Exchange(ref failed, 1) == 0)
+            {
+                _options.Diagnostic?.Invoke($"log stream {logStreamName}: the log store failed ({e.GetType().Name}: {e.Message}); the attempt's further lines may be lost");
+            }
+        }
+    }
+
+    /// <summary>
     /// The run directory of a survivable attempt: named after its engine, job and attempt (<c>&lt;engineId&gt;@&lt;jobId&gt;-&lt;attempt&gt;.run</c>,
     /// or <c>&lt;jobId&gt;-&lt;attempt&gt;.run</c> for a launch without <see cref="AttemptLaunch.EngineId"/>), so that the
     /// engine finds it again without a handle and no other engine takes it for its own (characters other than letters,
@@ -433,22 +452,9 @@ public sealed partial class ProcessHostDriver
 
         private int _logFailed;
 
-        private void AppendLog(string line)
-        {
-            try
-            {
-                driver._options.LogStore.Append(reattach.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // As for a launched attempt: a failing log store loses lines, never the attempt (an exception here would
-                // end a job that still runs as a host failure). Said once per attempt.
-                if (Interlocked.Exchange(ref _logFailed, 1) == 0)
-                {
-                    driver._options.Diagnostic?.Invoke($"log stream {reattach.LogStreamName}: the log store failed ({e.GetType().Name}: {e.Message}); the attempt's further lines may be lost");
-                }
-            }
-        }
+        // As for a launched attempt: a failing log store loses lines, never the attempt (an exception here would end a job
+        // that still runs as a host failure).
+        private void AppendLog(string line) => driver.AppendLog(reattach.LogStreamName, line, ref _logFailed);
 
         public override void Terminate(TimeSpan grace)
         {

@@ -687,22 +687,9 @@ public sealed partial class ProcessHostDriver : HostDriver
             }
         }
 
-        private void AppendLog(string line)
-        {
-            try
-            {
-                driver._options.LogStore.Append(launch.LogStreamName, driver._options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), line);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // A failing log store loses lines, never the attempt: an exception here would stop the output copy (and
-                // in a survivable launch report a process that still runs as ended). Said once per attempt.
-                if (Interlocked.Exchange(ref _logFailed, 1) == 0)
-                {
-                    driver._options.Diagnostic?.Invoke($"log stream {launch.LogStreamName}: the log store failed ({e.GetType().Name}: {e.Message}); the attempt's further lines may be lost");
-                }
-            }
-        }
+        // A failing log store loses lines, never the attempt: an exception here would stop the output copy (and in a
+        // survivable launch report a process that still runs as ended).
+        private void AppendLog(string line) => driver.AppendLog(launch.LogStreamName, line, ref _logFailed);
 
         private int _logFailed;
 
