@@ -13,8 +13,12 @@ namespace BatchCore.Tests.Hosts;
 /// </summary>
 public sealed class SurvivableProcessHostDriverTests : ProcessHostDriverTests
 {
+    // The run directories are in the shared default WorkRoot, named after the job ids (job-<token>): scoped like an
+    // engine's, so another test process on the machine launching the same ids never takes these for its leftovers.
+    private static readonly string EngineId = Guid.NewGuid().ToString("N")[..16];
+
     protected override AttemptLaunch MakeLaunch(IReadOnlyList<string> command, IReadOnlyDictionary<string, string>? environment = null,
-        double vcpus = 1, int memoryMiB = 512) => base.MakeLaunch(command, environment, vcpus, memoryMiB) with { Reattachable = true };
+        double vcpus = 1, int memoryMiB = 512) => base.MakeLaunch(command, environment, vcpus, memoryMiB) with { Reattachable = true, EngineId = EngineId };
 }
 
 /// <summary><see cref="ProcessHostDriver.TryReattach"/>: by pid and start time, exit code from the wrapper's file.</summary>
