@@ -182,7 +182,16 @@ public sealed partial class SlurmHostDriver : HostDriver
 
         _commands.Dispose();
         _disposing.Dispose();
-        if (_ownsDirectory)
+
+        // A Slurm job whose end this driver never saw (its scancel failed: the controller did not answer) may still run,
+        // and a journaling engine's next start may take it back: it needs its wrapper and its files, so they stay.
+        var mayStillRun = false;
+        foreach (var attempt in _attempts.Values)
+        {
+            mayStillRun |= attempt.JobId is not null;
+        }
+
+        if (_ownsDirectory && !mayStillRun)
         {
             try
             {

@@ -93,6 +93,11 @@ public sealed class BatchEngine : IAsyncDisposable
             p.Add("options.terminationGracePeriod", "must not be negative");
         }
 
+        if (o.ProvidedHostRecoveryTimeout < TimeSpan.Zero)
+        {
+            p.Add("options.providedHostRecoveryTimeout", "must not be negative");
+        }
+
         if (o.TerminalJobRetention <= TimeSpan.Zero && o.TerminalJobRetention != Timeout.InfiniteTimeSpan)
         {
             p.Add("options.terminalJobRetention", $"must be positive (or Timeout.InfiniteTimeSpan to keep ended jobs), was {o.TerminalJobRetention}");

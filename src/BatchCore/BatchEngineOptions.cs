@@ -57,6 +57,16 @@ public sealed record BatchEngineOptions
     public TimeSpan TerminationGracePeriod { get; init; } = BatchEngineDefaults.TerminationGracePeriod;
 
     /// <summary>
+    /// After a restart, how long an attempt that ran on a host provider's host (a Slurm node) and that the provider's
+    /// driver took back waits for the provider to report that host again. Recovery runs before any provider has
+    /// reported its hosts, so such an attempt is held on a stand-in host that takes no new jobs; when the provider
+    /// reports the host, the host takes over (its reported capacity, less what the attempts use) and the attempts run
+    /// on. When it is not reported in time, the attempts are stopped and end as host failures
+    /// (<see cref="Model.StatusReasons.EngineRestarted"/>), retried per retryStrategy. The default is 5 minutes.
+    /// </summary>
+    public TimeSpan ProvidedHostRecoveryTimeout { get; init; } = BatchEngineDefaults.ProvidedHostRecoveryTimeout;
+
+    /// <summary>
     /// How long a job that reached SUCCEEDED or FAILED stays visible (DescribeJobs, ListJobs, dependsOn) before the
     /// engine forgets it, with its array children (AWS keeps ended jobs at least 7 days). A job that a retained job
     /// names in <c>dependsOn</c> is kept until that job goes too. Bounds the memory of a long-running engine: at 10
@@ -150,6 +160,7 @@ public static class BatchEngineDefaults
     public const int BatchPlacementThreshold = 32;
     public const int BackfillScanLimit = 1_000;
     public static readonly TimeSpan TerminationGracePeriod = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan ProvidedHostRecoveryTimeout = TimeSpan.FromMinutes(5);
     public static readonly TimeSpan TerminalJobRetention = TimeSpan.FromDays(7);
     public static readonly TimeSpan InactiveJobDefinitionRetention = TimeSpan.FromDays(180);
     public static readonly DateTimeOffset VirtualStart = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);

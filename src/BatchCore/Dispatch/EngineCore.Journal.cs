@@ -770,12 +770,6 @@ internal sealed partial class EngineCore
 
         var attempt = job.AttemptCount + 1;
         var host = FindHost(hostName);
-        if (host is null || host.Driver.Kind != kind || !host.Accepts)
-        {
-            StopOrphan(job, attempt, hostName, kind, rec.Handle);
-            return false;
-        }
-
         var token = ++_tokenSeq; // events only reach the loop's channel: nothing is handled before the job is set up
         var reattach = new AttemptReattach
         {
@@ -783,23 +777,33 @@ internal sealed partial class EngineCore
             JobId = job.Id,
             Attempt = attempt,
             LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
-            HostName = host.Name,
+            HostName = hostName,
             Handle = rec.Handle,
             EngineId = EngineId,
         };
-        bool taken;
-        try
+        if (host is null)
         {
-            taken = host.Driver.TryReattach(reattach, this);
+            // A host provider's host (a Slurm node) is reported again only after recovery: its driver takes the attempt
+            // back onto a stand-in host, which the reported host later takes over.
+            host = ReattachOnUnreportedHost(job, kind, reattach);
+            if (host is null)
+            {
+                StopOrphan(job, attempt, hostName, kind, rec.Handle);
+                return false;
+            }
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        else if (host.Driver.Kind != kind || !(host.Accepts || host.AwaitingReport))
         {
-            taken = false; // failures are values: a driver that throws could not take it back
+            StopOrphan(job, attempt, hostName, kind, rec.Handle);
+            return false;
         }
-
-        if (!taken)
+        else if (!TryTakeBack(host.Driver, reattach))
         {
             return false;
+        }
+        else if (host.AwaitingReport)
+        {
+            GrowStandIn(host, job.Spec.Request);
         }
 
         RemoveFromReady(job);

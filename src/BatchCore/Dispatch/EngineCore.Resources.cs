@@ -156,7 +156,11 @@ internal sealed partial class EngineCore
         {
             if (ce.Hosts.TryGetValue(provided.HostName, out var existing))
             {
-                if (existing.Draining && ce.Status != ResourceStatus.DELETED)
+                if (existing.AwaitingReport)
+                {
+                    AdoptReportedHost(existing, provided); // re-attached attempts ran on it across a restart
+                }
+                else if (existing.Draining && ce.Status != ResourceStatus.DELETED)
                 {
                     // Back before its last attempt ended: usable again (its lost attempts still end as host failures).
                     existing.Draining = false;
@@ -174,11 +178,12 @@ internal sealed partial class EngineCore
             return;
         }
 
-        if (change.LostHost is not { } lostName || !ce.Hosts.TryGetValue(lostName, out var host) || host.Draining)
+        if (change.LostHost is not { } lostName || !ce.Hosts.TryGetValue(lostName, out var host) || (host.Draining && !host.AwaitingReport))
         {
             return;
         }
 
+        host.AwaitingReport = false;
         host.Draining = true;
         ce.Index.Update(host);
         var reason = change.Reason ?? StatusReasons.HostTerminated;

@@ -24,24 +24,30 @@ internal sealed class Host
     public string Name { get; }
     public Dispatch.ComputeEnvironmentState ComputeEnvironment { get; }
     /// <summary>Usable capacity: nominal minus the host's memory reserve.</summary>
-    public ResourceVector Capacity { get; }
+    public ResourceVector Capacity { get; set; }
     public ResourceVector Free { get; set; }
     public HostDriver Driver { get; }
     /// <summary>EC2 or FARGATE.</summary>
     public string Platform { get; init; } = Model.PlatformCapability.EC2;
     /// <summary>x86_64 or arm64.</summary>
-    public string Architecture { get; init; } = "x86_64";
+    public string Architecture { get; set; } = "x86_64";
     public string? InstanceType { get; init; }
     public bool Spot { get; init; }
     /// <summary>On-demand (or spot) price per hour, for reports.</summary>
     public double PricePerHour { get; init; }
     /// <summary>Nominal vCPUs counted against the CE's maxvCpus.</summary>
-    public int NominalVcpus { get; init; }
+    public int NominalVcpus { get; set; }
     /// <summary>When the host becomes usable (booting until then).</summary>
     public long ReadyAtMs { get; set; }
     public bool Ready { get; set; } = true;
     /// <summary>Leaving: takes no new attempts (scale-in, spot interruption, host lost, infrastructure update).</summary>
     public bool Draining { get; set; }
+    /// <summary>
+    /// A stand-in, made at recovery for attempts re-attached on a host provider's host that the provider has not reported
+    /// again yet: draining (takes no new jobs) and sized to those attempts, until the provider reports the host
+    /// (EngineCore.AdoptReportedHost) or <see cref="BatchEngineOptions.ProvidedHostRecoveryTimeout"/> passes.
+    /// </summary>
+    public bool AwaitingReport { get; set; }
     /// <summary>
     /// Replaced by an infrastructure update (draining): when what still runs on it is terminated, by the policy of the
     /// update that replaced it. -1: not replaced by one.

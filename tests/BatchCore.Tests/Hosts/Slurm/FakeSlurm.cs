@@ -231,6 +231,7 @@ internal sealed class FakeSlurm : IDisposable
 
     // One idle node, n1 (2 CPUs, 2000 MiB), of partition debug.
     private const string Sinfo = """
+        if [ -e "$F/sinfo-fail" ]; then echo "sinfo: error: Unable to contact slurm controller (connect failure)" >&2; exit 1; fi
         echo '{"meta":{},"errors":[],"nodes":[{"name":"n1","cpus":2,"real_memory":2000,"gres":"","architecture":"x86_64","state":"idle","state_flags":[],"partitions":["debug"],"reason":""}]}'
         """;
 
@@ -273,6 +274,20 @@ internal sealed class FakeSlurmClient(FakeSlurm cluster, string bin, string flag
     public void FailSqueue(bool fail)
     {
         var file = Path.Combine(flags, "squeue-fail");
+        if (fail)
+        {
+            File.WriteAllText(file, "");
+        }
+        else
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>sinfo fails (the provider sees no nodes) while set.</summary>
+    public void FailSinfo(bool fail)
+    {
+        var file = Path.Combine(flags, "sinfo-fail");
         if (fail)
         {
             File.WriteAllText(file, "");

@@ -16,36 +16,45 @@ public sealed class SlurmEngineRestartTests() : StateDirectoryTest("bc-slurm-res
     private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task Restart_AttemptOnANodeTheProviderHasNotReportedYet_ItsSlurmJobIsCancelled_AndTheJobRetried()
+    public async Task Restart_TheProviderReportsTheNodeAgain_TheSlurmJobRunsOn_AndTheJobSucceedsWithItsOneAttempt()
     {
         using var slurm = new FakeSlurm();
-        var first = slurm.Client();
-        string jobId;
-        FakeJob running;
-        var engine = Engine(first, TimeSpan.FromSeconds(1));
-        try
-        {
-            await SetUpAsync(engine);
-            jobId = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "d" })).JobId;
-            running = await slurm.WaitForJobAsync();
-            slurm.Run(running, "first\n");
-            await WaitForStatusAsync(engine, jobId, JobStatus.RUNNING);
+        var (jobId, running) = await RunThenCrashAsync(slurm);
 
-            // The engine dies: its driver can neither see nor stop the job any more.
-            first.FailSqueue(true);
-            first.FailScancel(int.MaxValue);
-        }
-        finally
-        {
-            await engine.StopAsync(TimeSpan.FromSeconds(1));
-        }
-
-        Assert.Equal("RUNNING", slurm.Job(running.Id).State);
-
-        // Recovery runs before the provider reported node n1 again: the attempt cannot be taken back onto a host, so
-        // it is retried — and its Slurm job must not run on beside the retry.
+        // Recovery runs before the provider reports node n1 again: the attempt is held on a stand-in for n1, and n1,
+        // once reported, takes it over. The Slurm job is neither cancelled nor run a second time.
         await using var restarted = Engine(slurm.Client(), SlurmDefaults.CommandTimeout);
+        var next = (await restarted.SubmitJobAsync(new SubmitJobRequest { JobName = "next", JobQueue = "q", JobDefinition = "d" })).JobId;
+
+        // n1 has 2 CPUs and the held attempt uses 1: the new job gets the other once n1 is reported.
+        var second = await slurm.WaitForJobAsync(2);
+        Assert.Equal("RUNNING", slurm.Job(running.Id).State);
+        slurm.Run(second);
+        slurm.Complete(second, 0);
+        slurm.Complete(running, 0, "after the restart\n");
+        using var guard = new CancellationTokenSource(HangGuard);
+        var done = await restarted.WaitForJobAsync(jobId, guard.Token);
+        var nextDone = await restarted.WaitForJobAsync(next, guard.Token);
+
+        Assert.Equal(JobStatus.SUCCEEDED, done.Status);
+        Assert.Single(done.Attempts);
+        Assert.Equal(JobStatus.SUCCEEDED, nextDone.Status);
+        Assert.Equal(2, slurm.Jobs().Count); // the re-attached job and the new one: no retry was submitted
+    }
+
+    [Fact]
+    public async Task Restart_TheNodeIsNotReportedInTime_ItsSlurmJobIsCancelled_AndTheJobRetried()
+    {
+        using var slurm = new FakeSlurm();
+        var (jobId, running) = await RunThenCrashAsync(slurm);
+
+        // The controller does not list n1 within ProvidedHostRecoveryTimeout: the held attempt ends as a host failure,
+        // its Slurm job must not run on beside the retry, and the retry runs once n1 is listed again.
+        var client = slurm.Client();
+        client.FailSinfo(true);
+        await using var restarted = Engine(client, SlurmDefaults.CommandTimeout, recoveryTimeout: TimeSpan.FromMilliseconds(300));
         await slurm.WaitForStateAsync(running.Id, "CANCELLED");
+        client.FailSinfo(false);
         var retry = await slurm.WaitForJobAsync(2);
         slurm.Run(retry);
         slurm.Complete(retry, 0);
@@ -57,11 +66,37 @@ public sealed class SlurmEngineRestartTests() : StateDirectoryTest("bc-slurm-res
         Assert.Equal(StatusReasons.EngineRestarted, done.Attempts[0].StatusReason);
     }
 
-    private BatchEngine Engine(FakeSlurmClient client, TimeSpan commandTimeout)
+    /// <summary>Runs one job until its Slurm job is RUNNING, then stops the engine as a crash would leave it.</summary>
+    private async Task<(string JobId, FakeJob Running)> RunThenCrashAsync(FakeSlurm slurm)
+    {
+        var first = slurm.Client();
+        var engine = Engine(first, TimeSpan.FromSeconds(1));
+        try
+        {
+            await SetUpAsync(engine);
+            var jobId = (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "j", JobQueue = "q", JobDefinition = "d" })).JobId;
+            var running = await slurm.WaitForJobAsync();
+            slurm.Run(running, "first\n");
+            await WaitForStatusAsync(engine, jobId, JobStatus.RUNNING);
+
+            // The engine dies: its driver can neither see nor stop the job any more.
+            first.FailSqueue(true);
+            first.FailScancel(int.MaxValue);
+            return (jobId, running);
+        }
+        finally
+        {
+            await engine.StopAsync(TimeSpan.FromSeconds(1));
+            Assert.Equal("RUNNING", slurm.Jobs()[0].State);
+        }
+    }
+
+    private BatchEngine Engine(FakeSlurmClient client, TimeSpan commandTimeout, TimeSpan? recoveryTimeout = null)
     {
         var logs = new InMemoryLogStore();
         return new BatchEngine(new BatchEngineOptions
         {
+            ProvidedHostRecoveryTimeout = recoveryTimeout ?? BatchEngineDefaults.ProvidedHostRecoveryTimeout,
             LogStore = logs,
             AllowShortTimeouts = true,
             TerminationGracePeriod = TimeSpan.FromSeconds(1),
