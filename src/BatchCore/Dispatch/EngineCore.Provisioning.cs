@@ -1057,15 +1057,18 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>Managed EC2 CEs keep at least minvCpus of instances, even when DISABLED (AWS).</summary>
-    private void EnsureMinCapacity(ComputeEnvironmentState ce)
+    private void EnsureMinCapacity(ComputeEnvironmentState ce, int? desiredvCpus = null)
     {
         if (!ce.IsManaged || ce.IsFargate)
         {
             return;
         }
 
+        // desiredvCpus given by a create or an update (AWS launches it, then moves it with demand: instances above
+        // minvCpus that stay idle are scaled in). Not at replay: the hosts a restart starts with are minvCpus's.
+        var target = Math.Max(ce.MinvCpus, _replaying ? 0 : desiredvCpus ?? 0);
         var guard = 0;
-        while (ce.ProvisionedVcpus < ce.MinvCpus && guard++ < 100_000)
+        while (ce.ProvisionedVcpus < target && guard++ < 100_000)
         {
             var types = AllowedTypes(ce);
             if (types.Count == 0)

@@ -117,7 +117,7 @@ internal sealed partial class EngineCore
             ce.MaxHostShape = MaxShapeOf(ce);
         }
 
-        EnsureMinCapacity(ce);
+        EnsureMinCapacity(ce, r.ComputeResources?.DesiredvCpus);
         _dirty = true;
         provider?.Start(new MembershipSink(this, ce));
         return new ComputeEnvironmentResponse(name, ce.Arn);
@@ -569,7 +569,7 @@ internal sealed partial class EngineCore
             BeginInfrastructureUpdate(ce, r.UpdatePolicy);
         }
 
-        EnsureMinCapacity(ce);
+        EnsureMinCapacity(ce, r.ComputeResources?.DesiredvCpus);
         ScheduleScaleIn(ce);
         _capacityVersion++;
         _dirty = true;

@@ -298,6 +298,11 @@ internal static class ResourceValidation
         {
             p.Add(f + ".desiredvCpus", $"must be between minvCpus and maxvCpus, was {d}");
         }
+        else if (cr.DesiredvCpus is { } want && !recovering && want < ce.ProvisionedVcpus)
+        {
+            // AWS: "the updated desiredvCpus value must be greater than or equal to the current desiredvCpus value".
+            p.Add(f + ".desiredvCpus", $"must not be lower than the current desiredvCpus ({ce.ProvisionedVcpus}), was {want}: a compute environment is not scaled down by hand (idle instances above minvCpus are scaled in)");
+        }
 
         p.OneOf(cr.AllocationStrategy, f + ".allocationStrategy", Strategies);
         var infrastructure = cr.AllocationStrategy is not null || cr.InstanceTypes is not null || cr.BidPercentage is not null ||
