@@ -1384,7 +1384,36 @@ internal sealed partial class EngineCore
         }
 
         var c = FindConsumable(nameOrArn) ?? throw new BatchClientException($"consumableResource {nameOrArn} does not exist");
+        if (!_replaying && FirstJobNeeding(c) is var (job, count) && job is not null)
+        {
+            // AWS is silent. Deleting it would leave a waiting job RUNNABLE for good (a resource created again under the
+            // name is another resource) and a running one holding a quantity of nothing: refused, as a compute
+            // environment in a queue is.
+            throw new BatchClientException($"consumableResource {c.Name} is needed by job {job.Id} ({job.State.ToAws()})" +
+                (count > 1 ? $" and {count - 1} other job(s)" : "") + " that have not ended: delete it once they have ended, or cancel or terminate them");
+        }
+
         _consumables.Remove(c.Name);
+    }
+
+    /// <summary>The first retained job that has not ended and needs <paramref name="resource"/>, and how many there are.</summary>
+    private (Job? Job, int Count) FirstJobNeeding(ConsumableResourceState resource)
+    {
+        Job? first = null;
+        var count = 0;
+        foreach (var q in _queues.Values)
+        {
+            foreach (var job in q.AllJobs)
+            {
+                if (!job.Forgotten && !job.State.IsTerminal() && QuantityOf(job.Spec, resource) > 0)
+                {
+                    first ??= job;
+                    count++;
+                }
+            }
+        }
+
+        return (first, count);
     }
 
     public ConsumableResourceDetail DescribeConsumableResource(string? nameOrArn)

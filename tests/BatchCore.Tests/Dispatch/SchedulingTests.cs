@@ -183,6 +183,32 @@ public class SchedulingTests
         Assert.Equal(0, (await engine.DescribeConsumableResourceAsync("licence")).InUseQuantity);
     }
 
+    /// <summary>
+    /// AWS is silent; deleting it used to leave the waiting job RUNNABLE for good (a resource created again under the
+    /// name did not release it) and the running one holding a quantity of nothing.
+    /// </summary>
+    [Fact]
+    public async Task DeleteConsumableResource_NeededByJobsThatHaveNotEnded_IsRefused_ThenAllowedOnceTheyEnded()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "licence", TotalQuantity = 1 });
+        var req = TestEngine.Job("x", runSeconds: 10) with
+        {
+            ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "licence", Quantity = 1 }] },
+        };
+        var a = await engine.SubmitJobAsync(req with { JobName = "a" });
+        await engine.SubmitJobAsync(req with { JobName = "b" });
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.DeleteConsumableResourceAsync("licence"));
+        Assert.Equal($"consumableResource licence is needed by job {a.JobId} (RUNNING) and 1 other job(s) that have not ended: delete it once they have ended, or cancel or terminate them", e.Message);
+        Assert.Equal(1, (await engine.DescribeConsumableResourceAsync("licence")).InUseQuantity);
+
+        await engine.RunUntilIdleAsync();
+        await engine.DeleteConsumableResourceAsync("licence");
+        await Assert.ThrowsAsync<BatchClientException>(() => engine.DescribeConsumableResourceAsync("licence"));
+    }
+
     [Fact]
     public async Task JobStateTimeLimitAction_CancelsStuckHead_AndNextAdvances()
     {
