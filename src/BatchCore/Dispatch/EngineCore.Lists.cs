@@ -248,6 +248,14 @@ internal sealed partial class EngineCore
             p.Add(field, string.Create(CultureInfo.InvariantCulture, $"must have at most 100 entries, had {names.Count}"));
         }
 
+        for (var i = 0; i < (names?.Count ?? 0); i++)
+        {
+            if (string.IsNullOrEmpty(names![i]))
+            {
+                p.Add(string.Create(CultureInfo.InvariantCulture, $"{field}[{i}]"), "must be a name or an ARN, was " + (names[i] is null ? "null" : "empty"));
+            }
+        }
+
         p.Range(maxResults, 1, ListPageMax, "maxResults");
         return p;
     }

@@ -157,12 +157,21 @@ internal sealed partial class EngineCore
         var filter = r.Filters is { Count: 1 } fl ? fl[0] : null;
         var maxPage = filter is null ? 1000 : 100;
         p.Range(r.MaxResults, 1, maxPage, "maxResults");
+        if (r.Filters is { Count: 1 } && filter is null)
+        {
+            p.Add("filters[0]", "must not be null");
+        }
+
         if (filter is not null)
         {
             p.OneOf(filter.Name, "filters[0].name", ListJobsFilterName.JOB_NAME, ListJobsFilterName.JOB_DEFINITION, ListJobsFilterName.BEFORE_CREATED_AT, ListJobsFilterName.AFTER_CREATED_AT, ListJobsFilterName.SHARE_IDENTIFIER);
             if (filter.Values is not { Count: 1 })
             {
                 p.Add("filters[0].values", "must have exactly 1 value");
+            }
+            else if (string.IsNullOrEmpty(filter.Values[0]))
+            {
+                p.Add("filters[0].values[0]", "must not be " + (filter.Values[0] is null ? "null" : "empty"));
             }
         }
 

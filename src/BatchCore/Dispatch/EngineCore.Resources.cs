@@ -14,7 +14,8 @@ internal sealed partial class EngineCore
     public ComputeEnvironmentResponse CreateComputeEnvironment(CreateComputeEnvironmentRequest r)
     {
         var p = new Problems();
-        ResourceValidation.ValidateCreateComputeEnvironment(r, p, Catalog, _options.HostProviders?.Keys as ICollection<string> ?? _options.HostProviders?.Keys.ToList(), recovering: _replaying);
+        ResourceValidation.ValidateCreateComputeEnvironment(r, p, Catalog, _options.HostProviders?.Keys as ICollection<string> ?? _options.HostProviders?.Keys.ToList(), recovering: _replaying,
+            maxTags: _options.Quotas.MaxTags);
         if (r.ComputeEnvironmentName is { } n && _ces.ContainsKey(n))
         {
             p.Add($"Object already exists: computeEnvironmentName {n}");
@@ -755,6 +756,12 @@ internal sealed partial class EngineCore
         var seenOrders = new HashSet<int>();
         foreach (var (o, i) in order.Select((o, i) => (o, i)))
         {
+            if (o is null)
+            {
+                p.Add($"computeEnvironmentOrder[{i}]", "must not be null");
+                continue;
+            }
+
             if (!seenOrders.Add(o.Order))
             {
                 p.Add($"computeEnvironmentOrder[{i}].order", $"must be unique, {o.Order} appears twice");
@@ -802,6 +809,11 @@ internal sealed partial class EngineCore
             }
         }
 
+        if (p.Any)
+        {
+            return [.. list]; // refused anyway (and a null entry has no order)
+        }
+
         var sorted = order.Select((o, i) => (o.Order, i)).OrderBy(x => x.Order).Select(x => x.i).ToList();
         return [.. sorted.Where(i => i < list.Count && FindCe(order[i].ComputeEnvironment ?? "") is not null).Select(i => FindCe(order[i].ComputeEnvironment!)!).Distinct()];
     }
@@ -828,6 +840,12 @@ internal sealed partial class EngineCore
         {
             var a = actions[i];
             var f = $"jobStateTimeLimitActions[{i}]";
+            if (a is null)
+            {
+                p.Add(f, "must not be null");
+                continue;
+            }
+
             p.Required(a.Reason, f + ".reason");
             p.MaxLength(a.Reason, 1024, f + ".reason");
             if (a.State != JobStateTimeLimitActionsValues.RUNNABLE)
@@ -1247,7 +1265,7 @@ internal sealed partial class EngineCore
     {
         var p = new Problems();
         Names.Check(p, r.Name, "name", firstAlphanumeric: false);
-        ResourceValidation.ValidateFairshare(r.FairsharePolicy, p);
+        ResourceValidation.ValidateFairshare(r.FairsharePolicy, p, recovering: _replaying);
         Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
         if (r.Name is { } n && _policies.ContainsKey(n))
         {
@@ -1270,7 +1288,7 @@ internal sealed partial class EngineCore
     {
         var p = new Problems();
         p.Required(r.Arn, "arn");
-        ResourceValidation.ValidateFairshare(r.FairsharePolicy, p);
+        ResourceValidation.ValidateFairshare(r.FairsharePolicy, p, recovering: _replaying);
         p.ThrowIfAny();
         var policy = _policies.GetValueOrDefault(NameOf(r.Arn!, "scheduling-policy")) ?? throw new BatchClientException($"arn {r.Arn} does not name an existing scheduling policy");
         policy.Policy = r.FairsharePolicy ?? new FairsharePolicy();
@@ -1306,6 +1324,7 @@ internal sealed partial class EngineCore
 
     public IReadOnlyList<SchedulingPolicyDetail> DescribeSchedulingPolicies(IReadOnlyList<string>? arns)
     {
+        DescribeProblems(arns, "arns", null).ThrowIfAny();
         IEnumerable<SchedulingPolicyState> ps = arns is { Count: > 0 }
             ? arns.Select(a => _policies.GetValueOrDefault(NameOf(a, "scheduling-policy"))).OfType<SchedulingPolicyState>()
             : _policies.Values;
@@ -1323,7 +1342,7 @@ internal sealed partial class EngineCore
             p.Add("totalQuantity", "is required");
         }
 
-        p.Range(r.TotalQuantity, 1, long.MaxValue / 2, "totalQuantity");
+        p.Range(r.TotalQuantity, 1, ResourceValidation.MaxConsumableQuantity, "totalQuantity");
         p.OneOf(r.ResourceType, "resourceType", ConsumableResourceType.REPLENISHABLE, ConsumableResourceType.NON_REPLENISHABLE);
         Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
         if (r.ConsumableResourceName is { } n && _consumables.ContainsKey(n))
@@ -1356,9 +1375,10 @@ internal sealed partial class EngineCore
         p.Required(r.ConsumableResource, "consumableResource");
         p.OneOf(r.Operation, "operation", "SET", "ADD", "REMOVE");
         p.Required(r.Quantity, "quantity");
-        p.Range(r.Quantity, 0, long.MaxValue / 2, "quantity");
+        p.Range(r.Quantity, 0, ResourceValidation.MaxConsumableQuantity, "quantity");
         p.ThrowIfAny();
         var c = FindConsumable(r.ConsumableResource!) ?? throw new BatchClientException($"consumableResource {r.ConsumableResource} does not exist");
+        // Both at most MaxConsumableQuantity (long.MaxValue / 2): the sum cannot overflow.
         var total = (r.Operation ?? "SET") switch
         {
             "ADD" => c.TotalQuantity + r.Quantity!.Value,
@@ -1368,6 +1388,13 @@ internal sealed partial class EngineCore
         if (total < 0)
         {
             throw new BatchClientException($"quantity: removing {r.Quantity} would make totalQuantity negative ({total})");
+        }
+
+        if (total > ResourceValidation.MaxConsumableQuantity)
+        {
+            // The cap CreateConsumableResource puts on totalQuantity holds for the result of ADD too.
+            throw new BatchClientException(string.Create(CultureInfo.InvariantCulture,
+                $"quantity: adding {r.Quantity} to totalQuantity {c.TotalQuantity} would make it {total}, above the maximum {ResourceValidation.MaxConsumableQuantity}"));
         }
 
         c.TotalQuantity = total;
@@ -1556,6 +1583,15 @@ internal sealed partial class EngineCore
             else if (keys.Count > _options.Quotas.MaxTags)
             {
                 p.Add("tagKeys", $"must have at most {_options.Quotas.MaxTags} keys, had {keys.Count}");
+            }
+        }
+
+        // Every key is checked before any tag goes: a bad key must not leave some removed (and the removal unjournaled).
+        for (var i = 0; i < (keys?.Count ?? 0); i++)
+        {
+            if (string.IsNullOrEmpty(keys![i]))
+            {
+                p.Add(string.Create(CultureInfo.InvariantCulture, $"tagKeys[{i}]"), "must be 1 to 128 characters, was " + (keys[i] is null ? "null" : "empty"));
             }
         }
 

@@ -37,6 +37,12 @@ internal sealed partial class EngineCore
             {
                 var d = deps[i];
                 var f = $"dependsOn[{i}]";
+                if (d is null)
+                {
+                    p.Add(f, "must not be null");
+                    continue;
+                }
+
                 p.OneOf(d.Type, f + ".type", ArrayJobDependency.N_TO_N, ArrayJobDependency.SEQUENTIAL);
                 if (d.Type == ArrayJobDependency.SEQUENTIAL)
                 {
@@ -92,6 +98,7 @@ internal sealed partial class EngineCore
 
         ResourceValidation.ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");
         ResourceValidation.ValidateTimeout(r.Timeout, p, "timeout", options);
+        ResourceValidation.ValidateParameters(r.Parameters, p); // as RegisterJobDefinition: a null value would be a null argument
         ResourceValidation.ValidateConsumables(r.ConsumableResourcePropertiesOverride, p, "consumableResourcePropertiesOverride");
         Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags);
         RequestSize.CheckSubmit(r, options.Quotas.MaxSubmitJobPayloadBytes, p);
@@ -110,6 +117,12 @@ internal sealed partial class EngineCore
             if (e.SimulatedRunTimeSeconds is { } s && (s < 0 || double.IsNaN(s)))
             {
                 p.Add("extensions.simulatedRunTimeSeconds", $"must be at least 0, was {s}");
+            }
+            else if (e.SimulatedRunTimeSeconds > ResourceValidation.MaxSimulatedRunTimeSeconds)
+            {
+                // The attempt's timer counts milliseconds in a long: an infinite or huge run time would wrap it.
+                p.Add("extensions.simulatedRunTimeSeconds", string.Create(CultureInfo.InvariantCulture,
+                    $"must be at most {ResourceValidation.MaxSimulatedRunTimeSeconds} seconds, was {e.SimulatedRunTimeSeconds}"));
             }
         }
     }
@@ -146,7 +159,7 @@ internal sealed partial class EngineCore
         {
             foreach (var (d, i) in dependsOn.Select((d, i) => (d, i)))
             {
-                if (d.JobId is null)
+                if (d?.JobId is null)
                 {
                     continue;
                 }
@@ -317,6 +330,11 @@ internal sealed partial class EngineCore
                     {
                         p.Add($"consumableResourceProperties.consumableResourceList[{i}].consumableResource", $"{c.ConsumableResource} does not exist");
                     }
+                }
+                else if (!_replaying && consumables.Exists(x => x.Item1 == res))
+                {
+                    // Checked without state too (ValidateConsumables); this catches any other spelling of the resource.
+                    p.Add($"consumableResourceProperties.consumableResourceList[{i}].consumableResource", $"names consumable resource {res.Name} again; list each resource once");
                 }
                 else
                 {

@@ -10,11 +10,27 @@ internal static class ResourceValidation
 {
     private static readonly string[] Strategies = [.. CRAllocationStrategy.All];
 
+    /// <summary>
+    /// The most vCPUs a job asks for or a host offers: 1,000,000. The engine counts vCPUs in thousandths in an
+    /// <see cref="int"/> (at most 2,147,483 vCPUs), so a larger (or infinite) value would wrap; the bound leaves room
+    /// for sums of a few such values.
+    /// </summary>
+    public const double MaxVcpus = 1_000_000;
+
+    /// <summary>
+    /// The longest extensions.simulatedRunTimeSeconds: 1,000,000,000 seconds (about 31.7 years). The engine's timers count
+    /// milliseconds in a <see cref="long"/>; a larger (or infinite) value would wrap them negative.
+    /// </summary>
+    public const double MaxSimulatedRunTimeSeconds = 1_000_000_000;
+
+    /// <summary>The largest totalQuantity of a consumable resource (Create, and the result of an Update's SET or ADD).</summary>
+    public const long MaxConsumableQuantity = long.MaxValue / 2;
+
     // hostProviders: the names registered in BatchEngineOptions.HostProviders (UNMANAGED CEs whose hosts come from them).
     // recovering: a journal's record is replayed; rules added after it may have been written are not applied (see
     // ValidateJobDefinition).
     public static void ValidateCreateComputeEnvironment(CreateComputeEnvironmentRequest r, Problems p, InstanceCatalog catalog,
-        ICollection<string>? hostProviders = null, bool recovering = false)
+        ICollection<string>? hostProviders = null, bool recovering = false, int maxTags = 50)
     {
         Names.Check(p, r.ComputeEnvironmentName, "computeEnvironmentName", firstAlphanumeric: false);
         if (r.Type is null)
@@ -29,7 +45,7 @@ internal static class ResourceValidation
             p.Add("state", "must be ENABLED when a compute environment is created");
         }
 
-        Names.CheckTags(p, r.Tags, "tags", 50);
+        Names.CheckTags(p, r.Tags, "tags", maxTags);
         var hostProvider = r.Provider is { } pn && hostProviders is not null && hostProviders.Contains(pn);
         if (!hostProvider)
         {
@@ -57,7 +73,7 @@ internal static class ResourceValidation
             }
 
             p.Range(r.UnmanagedvCpus, 0, int.MaxValue, "unmanagedvCpus");
-            ValidateHosts(r.Hosts, p);
+            ValidateHosts(r.Hosts, p, recovering);
         }
         else if (r.Type == CEType.MANAGED)
         {
@@ -86,7 +102,7 @@ internal static class ResourceValidation
         }
     }
 
-    private static void ValidateHosts(IReadOnlyList<HostSpec>? hosts, Problems p)
+    private static void ValidateHosts(IReadOnlyList<HostSpec>? hosts, Problems p, bool recovering)
     {
         if (hosts is null)
         {
@@ -98,6 +114,12 @@ internal static class ResourceValidation
         {
             var h = hosts[i];
             var f = $"hosts[{i}]";
+            if (h is null)
+            {
+                p.Add(f, "must not be null");
+                continue;
+            }
+
             if (h.HostName is { } n && !names.Add(n))
             {
                 p.Add(f + ".hostName", $"must be unique, {n} appears twice");
@@ -106,6 +128,10 @@ internal static class ResourceValidation
             if (h.Vcpus <= 0 || double.IsNaN(h.Vcpus))
             {
                 p.Add(f + ".vcpus", string.Create(CultureInfo.InvariantCulture, $"must be greater than 0, was {h.Vcpus}"));
+            }
+            else if (h.Vcpus > MaxVcpus && !recovering) // an older journal recovers
+            {
+                p.Add(f + ".vcpus", string.Create(CultureInfo.InvariantCulture, $"must be at most {MaxVcpus} (the engine counts thousandths of a vCPU in an int), was {h.Vcpus}"));
             }
 
             if (h.MemoryMiB <= 64)
@@ -223,8 +249,15 @@ internal static class ResourceValidation
         }
 
         var archs = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var t in types)
+        for (var i = 0; i < types.Count; i++)
         {
+            var t = types[i];
+            if (string.IsNullOrEmpty(t))
+            {
+                p.Add(string.Create(CultureInfo.InvariantCulture, $"{field}[{i}]"), "must be an instance type, was " + (t is null ? "null" : "empty"));
+                continue;
+            }
+
             var expanded = catalog.Expand(t);
             if (expanded.Count == 0)
             {
@@ -342,7 +375,8 @@ internal static class ResourceValidation
         ValidateInstanceTypes(cr.InstanceTypes, p, catalog, f + ".instanceTypes");
     }
 
-    public static void ValidateFairshare(FairsharePolicy? fp, Problems p)
+    // recovering: a journal's record is replayed; a policy created before the character rule still recovers.
+    public static void ValidateFairshare(FairsharePolicy? fp, Problems p, bool recovering = false)
     {
         if (fp is null)
         {
@@ -351,11 +385,23 @@ internal static class ResourceValidation
 
         p.Range(fp.ShareDecaySeconds, 0, 604_800, "fairsharePolicy.shareDecaySeconds");
         p.Range(fp.ComputeReservation, 0, 99, "fairsharePolicy.computeReservation");
+        if (fp.ShareDistribution is null)
+        {
+            p.Add("fairsharePolicy.shareDistribution", "must not be null (leave it out or give a list)");
+            return;
+        }
+
         var ids = new List<string>();
         for (var i = 0; i < fp.ShareDistribution.Count; i++)
         {
             var s = fp.ShareDistribution[i];
             var f = $"fairsharePolicy.shareDistribution[{i}]";
+            if (s is null)
+            {
+                p.Add(f, "must not be null");
+                continue;
+            }
+
             if (string.IsNullOrEmpty(s.ShareIdentifier))
             {
                 p.Add(f + ".shareIdentifier", "is required");
@@ -367,6 +413,11 @@ internal static class ResourceValidation
             if (star >= 0 && star != s.ShareIdentifier.Length - 1)
             {
                 p.Add(f + ".shareIdentifier", $"may contain * only as its last character, was {s.ShareIdentifier}");
+            }
+            else if (!recovering && !s.ShareIdentifier.TrimEnd('*').All(char.IsAsciiLetterOrDigit))
+            {
+                // AWS ShareAttributes: up to 255 alphanumeric characters, optionally followed by *.
+                p.Add(f + ".shareIdentifier", $"may contain only letters and digits, optionally followed by *, was '{s.ShareIdentifier}'");
             }
 
             p.Range(s.WeightFactor, 0.0001, 999.9999, f + ".weightFactor");
@@ -438,9 +489,14 @@ internal static class ResourceValidation
             p.Add("platformCapabilities", $"must have one entry (EC2 or FARGATE), had {platforms.Count}");
         }
 
-        foreach (var pc in platforms)
+        for (var i = 0; i < platforms.Count; i++)
         {
-            p.OneOf(pc, "platformCapabilities", PlatformCapability.EC2, PlatformCapability.FARGATE);
+            if (platforms[i] is null)
+            {
+                p.Add(string.Create(CultureInfo.InvariantCulture, $"platformCapabilities[{i}]"), "must be one of EC2 | FARGATE, was null");
+            }
+
+            p.OneOf(platforms[i], "platformCapabilities", PlatformCapability.EC2, PlatformCapability.FARGATE);
         }
 
         var fargate = platforms.Contains(PlatformCapability.FARGATE);
@@ -463,7 +519,7 @@ internal static class ResourceValidation
             }
         }
 
-        ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy");
+        ValidateRetryStrategy(r.RetryStrategy, p, "retryStrategy", recovering);
         ValidateTimeout(r.Timeout, p, "timeout", options);
         ValidateParameters(r.Parameters, p);
         if (!recovering)
@@ -471,10 +527,11 @@ internal static class ResourceValidation
             RequestSize.CheckDefinition(r, options.Quotas.MaxJobDefinitionBytes, p);
         }
 
-        ValidateConsumables(r.ConsumableResourceProperties, p, "consumableResourceProperties");
+        ValidateConsumables(r.ConsumableResourceProperties, p, "consumableResourceProperties", recovering);
     }
 
-    private static void ValidateParameters(IReadOnlyDictionary<string, string>? parameters, Problems p)
+    /// <summary>Parameters substitute Ref:: placeholders of the command: a key must be non-empty and a value a string.</summary>
+    public static void ValidateParameters(IReadOnlyDictionary<string, string>? parameters, Problems p)
     {
         if (parameters is null)
         {
@@ -495,22 +552,61 @@ internal static class ResourceValidation
         }
     }
 
-    public static void ValidateConsumables(ConsumableResourceProperties? c, Problems p, string field)
+    // recovering: a journal's record is replayed; a definition registered before the duplicate rule still recovers.
+    public static void ValidateConsumables(ConsumableResourceProperties? c, Problems p, string field, bool recovering = false)
     {
         if (c is null)
         {
             return;
         }
 
+        if (c.ConsumableResourceList is null)
+        {
+            p.Add(field + ".consumableResourceList", "must not be null (give a list)");
+            return;
+        }
+
+        var names = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < c.ConsumableResourceList.Count; i++)
         {
             var e = c.ConsumableResourceList[i];
-            p.Required(e.ConsumableResource, $"{field}.consumableResourceList[{i}].consumableResource");
+            var fi = string.Create(CultureInfo.InvariantCulture, $"{field}.consumableResourceList[{i}]");
+            if (e is null)
+            {
+                p.Add(fi, "must not be null");
+                continue;
+            }
+
+            p.Required(e.ConsumableResource, fi + ".consumableResource");
             if (e.Quantity < 1)
             {
-                p.Add($"{field}.consumableResourceList[{i}].quantity", $"must be at least 1, was {e.Quantity}");
+                p.Add(fi + ".quantity", $"must be at least 1, was {e.Quantity}");
+            }
+
+            // A resource is named by its name or its ARN: listed twice, the job would hold both quantities of one
+            // resource (and a check of each against the total would over-commit it).
+            if (!string.IsNullOrEmpty(e.ConsumableResource) && !recovering)
+            {
+                var name = ConsumableName(e.ConsumableResource);
+                if (names.TryGetValue(name, out var first))
+                {
+                    p.Add(fi + ".consumableResource", string.Create(CultureInfo.InvariantCulture,
+                        $"names consumable resource {name} again (entry [{first}]); list each resource once, with its whole quantity"));
+                }
+                else
+                {
+                    names[name] = i;
+                }
             }
         }
+    }
+
+    /// <summary>The name in a consumable resource's ARN (arn:...:consumable-resource/NAME), or the name given.</summary>
+    public static string ConsumableName(string nameOrArn)
+    {
+        const string marker = ":consumable-resource/";
+        var i = nameOrArn.StartsWith("arn:", StringComparison.Ordinal) ? nameOrArn.IndexOf(marker, StringComparison.Ordinal) : -1;
+        return i < 0 ? nameOrArn : nameOrArn[(i + marker.Length)..];
     }
 
     // recovering: rules added after a replayed journal record may have been written are not applied.
@@ -836,6 +932,12 @@ internal static class ResourceValidation
 
         for (var i = 0; i < env.Count; i++)
         {
+            if (env[i] is null)
+            {
+                p.Add($"{f}[{i}]", "must not be null");
+                continue;
+            }
+
             var name = env[i].Name;
             if (string.IsNullOrEmpty(name))
             {
@@ -863,6 +965,12 @@ internal static class ResourceValidation
         {
             var r = reqs[i];
             var fi = $"{f}[{i}]";
+            if (r is null)
+            {
+                p.Add(fi, "must not be null");
+                continue;
+            }
+
             if (r.Type is null)
             {
                 p.Add(fi + ".type", "is required");
@@ -877,7 +985,11 @@ internal static class ResourceValidation
             switch (r.Type)
             {
                 case ResourceType.VCPU:
-                    if (double.TryParse(r.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0)
+                    if (double.TryParse(r.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && v > MaxVcpus)
+                    {
+                        p.Add(fi + ".value", string.Create(CultureInfo.InvariantCulture, $"VCPU must be at most {MaxVcpus} (the engine counts thousandths of a vCPU in an int), was '{r.Value}'"));
+                    }
+                    else if (v > 0)
                     {
                         vcpus = v;
                     }
@@ -918,7 +1030,8 @@ internal static class ResourceValidation
         return (vcpus, memory, gpus);
     }
 
-    public static void ValidateRetryStrategy(RetryStrategy? rs, Problems p, string f)
+    // recovering: a replayed definition written before the character rules of the globs still recovers.
+    public static void ValidateRetryStrategy(RetryStrategy? rs, Problems p, string f, bool recovering = false)
     {
         if (rs is null)
         {
@@ -945,6 +1058,12 @@ internal static class ResourceValidation
         {
             var e = list[i];
             var fi = $"{f}.evaluateOnExit[{i}]";
+            if (e is null)
+            {
+                p.Add(fi, "must not be null");
+                continue;
+            }
+
             if (e.Action is null)
             {
                 p.Add(fi + ".action", "is required");
@@ -954,16 +1073,24 @@ internal static class ResourceValidation
                 p.Add(fi + ".action", $"must be one of RETRY | EXIT, was {e.Action}");
             }
 
-            CheckGlob(e.OnStatusReason, fi + ".onStatusReason", p, digitsOnly: false);
-            CheckGlob(e.OnReason, fi + ".onReason", p, digitsOnly: false);
-            CheckGlob(e.OnExitCode, fi + ".onExitCode", p, digitsOnly: true);
+            CheckGlob(e.OnStatusReason, fi + ".onStatusReason", p, digitsOnly: false, recovering);
+            CheckGlob(e.OnReason, fi + ".onReason", p, digitsOnly: false, recovering);
+            CheckGlob(e.OnExitCode, fi + ".onExitCode", p, digitsOnly: true, recovering);
         }
     }
 
-    private static void CheckGlob(string? glob, string f, Problems p, bool digitsOnly)
+    private static void CheckGlob(string? glob, string f, Problems p, bool digitsOnly, bool recovering)
     {
         if (glob is null)
         {
+            return;
+        }
+
+        // AWS EvaluateOnExit: 1-512 characters; onStatusReason and onReason letters, digits, periods, colons and white
+        // space, onExitCode digits; either may end with * (a prefix match).
+        if (glob.Length == 0 && !recovering)
+        {
+            p.Add(f, "must be 1 to 512 characters, was empty");
             return;
         }
 
@@ -974,9 +1101,28 @@ internal static class ResourceValidation
             p.Add(f, $"may contain * only at the end, was '{glob}'");
         }
 
-        if (digitsOnly && glob.TrimEnd('*').Any(c => !char.IsAsciiDigit(c)))
+        var body = glob.AsSpan(0, glob.Length - (glob.EndsWith('*') ? 1 : 0));
+        if (digitsOnly)
         {
-            p.Add(f, $"may contain only digits (and a trailing *), was '{glob}'");
+            foreach (var c in body)
+            {
+                if (!char.IsAsciiDigit(c) && c != '*')
+                {
+                    p.Add(f, $"may contain only digits (and a trailing *), was '{glob}'");
+                    break;
+                }
+            }
+        }
+        else if (!recovering)
+        {
+            foreach (var c in body)
+            {
+                if (!char.IsAsciiLetterOrDigit(c) && c is not ('.' or ':' or '*') && !char.IsWhiteSpace(c))
+                {
+                    p.Add(f, $"may contain only letters, digits, periods, colons and white space (and a trailing *), was '{glob}'");
+                    break;
+                }
+            }
         }
     }
 
