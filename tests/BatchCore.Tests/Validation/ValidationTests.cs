@@ -44,6 +44,23 @@ public class ValidationTests
         { "node overrides", TestEngine.Job() with { NodeOverrides = new { numNodes = 2 } }, "nodeOverrides applies only to multi-node parallel jobs" },
         { "eks overrides", TestEngine.Job() with { EksPropertiesOverride = new { } }, "eksPropertiesOverride applies only to EKS job definitions" },
         { "ecs overrides", TestEngine.Job() with { EcsPropertiesOverride = new { } }, "ecsPropertiesOverride applies only to job definitions with ecsProperties" },
+        // A null element of a list (JSON null) is refused naming its index; these threw NullReferenceException.
+        { "null dependency", TestEngine.Job() with { DependsOn = [null!] }, "dependsOn[0] must not be null" },
+        { "null environment entry", TestEngine.Job() with { ContainerOverrides = new() { Environment = [null!] } }, "containerOverrides.environment[0] must not be null" },
+        { "null resource requirement", TestEngine.Job() with { ContainerOverrides = new() { ResourceRequirements = [null!] } }, "containerOverrides.resourceRequirements[0] must not be null" },
+        { "null evaluateOnExit", TestEngine.Job() with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [null!] } }, "retryStrategy.evaluateOnExit[0] must not be null" },
+        { "null consumable entry", TestEngine.Job() with { ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [null!] } }, "consumableResourcePropertiesOverride.consumableResourceList[0] must not be null" },
+        { "null consumable list", TestEngine.Job() with { ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = null! } }, "consumableResourcePropertiesOverride.consumableResourceList must not be null" },
+        { "null parameter value", TestEngine.Job() with { Parameters = new Dictionary<string, string> { ["x"] = null! }, ContainerOverrides = new() { Command = ["echo", "Ref::x"] } }, "parameters.x must not be null" },
+        { "consumable twice", TestEngine.Job() with { ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "lic", Quantity = 6 }, new() { ConsumableResource = "lic", Quantity = 6 }] } }, "consumableResourcePropertiesOverride.consumableResourceList[1].consumableResource names consumable resource lic again (entry [0])" },
+        // vCPUs are counted in thousandths in an int: beyond 1,000,000 (or infinite) they would wrap.
+        { "infinite vcpu", TestEngine.Job() with { ContainerOverrides = new() { ResourceRequirements = [new(ResourceType.VCPU, "Infinity")] } }, "containerOverrides.resourceRequirements[0].value VCPU must be at most 1000000" },
+        { "huge vcpu", TestEngine.Job() with { ContainerOverrides = new() { ResourceRequirements = [new(ResourceType.VCPU, "1e300")] } }, "containerOverrides.resourceRequirements[0].value VCPU must be at most 1000000" },
+        { "vcpu past int milli", TestEngine.Job() with { ContainerOverrides = new() { ResourceRequirements = [new(ResourceType.VCPU, "2147484")] } }, "containerOverrides.resourceRequirements[0].value VCPU must be at most 1000000" },
+        { "infinite simulated run time", TestEngine.Job(runSeconds: double.PositiveInfinity), "extensions.simulatedRunTimeSeconds must be at most 1000000000 seconds" },
+        { "huge simulated run time", TestEngine.Job(runSeconds: 9.3e15), "extensions.simulatedRunTimeSeconds must be at most 1000000000 seconds" },
+        { "reason glob characters", TestEngine.Job() with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [new() { Action = "EXIT", OnReason = "Out-of-memory/killed*" }] } }, "retryStrategy.evaluateOnExit[0].onReason may contain only letters, digits, periods, colons and white space" },
+        { "empty exit code glob", TestEngine.Job() with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [new() { Action = "EXIT", OnExitCode = "" }] } }, "retryStrategy.evaluateOnExit[0].onExitCode must be 1 to 512 characters, was empty" },
     };
 
     [Theory]
@@ -111,6 +128,12 @@ public class ValidationTests
         { "tmpfs size", Ec2With(c => c with { LinuxParameters = new() { Tmpfs = [new() { ContainerPath = "/t", Size = 0 }] } }), "containerProperties.linuxParameters.tmpfs[0].size must be a positive number of MiB, was 0" },
         { "ec2 fargate platform", Ec2With(c => c with { FargatePlatformConfiguration = new() { PlatformVersion = "LATEST" } }), "containerProperties.fargatePlatformConfiguration is only for jobs on Fargate resources" },
         { "bad public ip", Fargate(1, 2048) with { ContainerProperties = Fargate(1, 2048).ContainerProperties! with { NetworkConfiguration = new() { AssignPublicIp = "YES" } } }, "containerProperties.networkConfiguration.assignPublicIp must be one of ENABLED | DISABLED, was YES" },
+        { "null environment entry", Ec2With(c => c with { Environment = [null!] }), "containerProperties.environment[0] must not be null" },
+        { "null resource requirement", Ec2With(c => c with { ResourceRequirements = [null!] }), "containerProperties.resourceRequirements[0] must not be null" },
+        { "null platform capability", TestEngine.Definition("d") with { PlatformCapabilities = [null!] }, "platformCapabilities[0] must be one of EC2 | FARGATE, was null" },
+        { "null evaluateOnExit", TestEngine.Definition("d") with { RetryStrategy = new() { Attempts = 2, EvaluateOnExit = [null!] } }, "retryStrategy.evaluateOnExit[0] must not be null" },
+        { "null consumable entry", TestEngine.Definition("d") with { ConsumableResourceProperties = new() { ConsumableResourceList = [null!] } }, "consumableResourceProperties.consumableResourceList[0] must not be null" },
+        { "consumable by name and arn", TestEngine.Definition("d") with { ConsumableResourceProperties = new() { ConsumableResourceList = [new() { ConsumableResource = "lic", Quantity = 1 }, new() { ConsumableResource = "arn:aws:batch:local:000000000000:consumable-resource/lic", Quantity = 1 }] } }, "consumableResourceProperties.consumableResourceList[1].consumableResource names consumable resource lic again (entry [0])" },
     };
 
     private static RegisterJobDefinitionRequest Ec2With(Func<ContainerProperties, ContainerProperties> change) =>
@@ -285,7 +308,27 @@ public class ValidationTests
         { "duplicate", new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED }, "Object already exists: computeEnvironmentName ce" },
         { "bad host", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 0, MemoryMiB = 1024 }] }, "hosts[0].vcpus must be greater than 0, was 0" },
         { "unknown driver", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 1, MemoryMiB = 1024, Driver = "k8s" }] }, "hosts[0].driver k8s is not available" },
+        { "null host", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, Hosts = [null!] }, "hosts[0] must not be null" },
+        { "infinite host vcpus", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = double.PositiveInfinity, MemoryMiB = 1024 }] }, "hosts[0].vcpus must be at most 1000000" },
+        { "host vcpus past int milli", new() { ComputeEnvironmentName = "x", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 3_000_000, MemoryMiB = 1024 }] }, "hosts[0].vcpus must be at most 1000000" },
+        { "null instance type", new() { ComputeEnvironmentName = "x", Type = CEType.MANAGED, ComputeResources = new() { Type = CRType.EC2, MaxvCpus = 4, InstanceTypes = [null!] } }, "computeResources.instanceTypes[0] must be an instance type, was null" },
     };
+
+    /// <summary>CreateComputeEnvironment's tag limit is Quotas.MaxTags, as for every other resource (it was a fixed 50).</summary>
+    [Fact]
+    public async Task CreateComputeEnvironment_TagLimit_IsTheQuota()
+    {
+        await using var engine = TestEngine.Create(new BatchEngineOptions { Quotas = new() { MaxTags = 5 } });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.CreateComputeEnvironmentAsync(new()
+        {
+            ComputeEnvironmentName = "ce",
+            Type = CEType.UNMANAGED,
+            Hosts = [new HostSpec { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }],
+            Tags = Enumerable.Range(0, 6).ToDictionary(i => $"k{i}", i => "v"),
+        }));
+        Assert.Contains("Member must have length less than or equal to 5, had 6", e.Message, StringComparison.Ordinal);
+        Assert.Empty((await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments);
+    }
 
     [Theory]
     [MemberData(nameof(BadComputeEnvironments))]
@@ -310,6 +353,69 @@ public class ValidationTests
             ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
             JobStateTimeLimitActions = [new() { Reason = "r", State = "RUNNABLE", Action = "CANCEL", MaxTimeSeconds = 100 }],
         }), "jobStateTimeLimitActions[0].maxTimeSeconds must be between 600 and 86400, was 100");
+        await Rejects(e => e.CreateJobQueueAsync(new() { JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [null!] }), "computeEnvironmentOrder[0] must not be null");
+        await Rejects(e => e.CreateJobQueueAsync(new()
+        {
+            JobQueueName = "q2",
+            Priority = 1,
+            ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
+            JobStateTimeLimitActions = [null!],
+        }), "jobStateTimeLimitActions[0] must not be null");
+    }
+
+    /// <summary>A null entry of UpdateJobQueue's lists is refused (it threw NullReferenceException), and nothing else of the update is applied.</summary>
+    [Fact]
+    public async Task UpdateJobQueue_NullEntries_AreRefused_NothingApplied()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateJobQueueAsync(new() { JobQueue = "q", Priority = 7, ComputeEnvironmentOrder = [null!] }));
+        Assert.Contains("computeEnvironmentOrder[0] must not be null", e.Message, StringComparison.Ordinal);
+        e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateJobQueueAsync(new() { JobQueue = "q", Priority = 7, JobStateTimeLimitActions = [null!] }));
+        Assert.Contains("jobStateTimeLimitActions[0] must not be null", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1, (await engine.DescribeJobQueuesAsync()).JobQueues[0].Priority);
+    }
+
+    /// <summary>A null filter, filter value or name to describe is refused naming it (ListJobs took a null filter as none, and a null value threw).</summary>
+    [Fact]
+    public async Task ListAndDescribe_NullEntries_AreRefused()
+    {
+        await Rejects(e => e.ListJobsAsync(new() { JobQueue = "q", Filters = [null!] }), "filters[0] must not be null");
+        await Rejects(e => e.ListJobsAsync(new() { JobQueue = "q", Filters = [new() { Name = "JOB_NAME", Values = [null!] }] }), "filters[0].values[0] must not be null");
+        await Rejects(e => e.ListJobsAsync(new() { JobQueue = "q", Filters = [new() { Name = "JOB_DEFINITION", Values = [null!] }] }), "filters[0].values[0] must not be null");
+        await Rejects(e => e.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [null!] }), "computeEnvironments[0] must be a name or an ARN, was null");
+        await Rejects(e => e.DescribeJobQueuesAsync(new() { JobQueues = [null!] }), "jobQueues[0] must be a name or an ARN, was null");
+        await Rejects(e => e.DescribeJobDefinitionsAsync(new() { JobDefinitions = [null!] }), "jobDefinitions[0] must be a name or an ARN, was null");
+        await Rejects(e => e.DescribeSchedulingPoliciesAsync([null!]), "arns[0] must be a name or an ARN, was null");
+    }
+
+    /// <summary>UntagResource checks every key before removing any: ["a", null] removed a (unjournaled), then threw ArgumentNullException.</summary>
+    [Fact]
+    public async Task UntagResource_NullKey_IsRefused_NothingRemoved()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var arn = (await engine.DescribeJobQueuesAsync()).JobQueues[0].JobQueueArn;
+        await engine.TagResourceAsync(arn, new Dictionary<string, string> { ["a"] = "1" });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UntagResourceAsync(arn, ["a", null!]));
+        Assert.Contains("tagKeys[1] must be 1 to 128 characters, was null", e.Message, StringComparison.Ordinal);
+        Assert.Equal("1", (await engine.ListTagsForResourceAsync(arn))["a"]);
+    }
+
+    /// <summary>
+    /// A job naming one consumable resource twice (by name and by ARN) is refused: each entry was checked alone against
+    /// the total, and both were taken (inUse 12 of 10).
+    /// </summary>
+    [Fact]
+    public async Task SubmitJob_ConsumableByNameAndArn_IsRefused_NothingHeld()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        var arn = (await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "lic", TotalQuantity = 10 })).ConsumableResourceArn;
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job(runSeconds: 100) with
+        {
+            ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "lic", Quantity = 6 }, new() { ConsumableResource = arn, Quantity = 6 }] },
+        }));
+        Assert.Contains("consumableResourceList[1].consumableResource names consumable resource lic again (entry [0])", e.Message, StringComparison.Ordinal);
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(0, (await engine.DescribeConsumableResourceAsync("lic")).InUseQuantity);
     }
 
     [Fact]
@@ -449,6 +555,10 @@ public class ValidationTests
         await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [new() { ShareIdentifier = "a*", WeightFactor = 1 }, new() { ShareIdentifier = "ab", WeightFactor = 2 }] } }), "ab overlaps a*");
         await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [new() { ShareIdentifier = "a", WeightFactor = 1000 }] } }), "weightFactor must be between 0.0001 and 999.9999");
         await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [new() { ShareIdentifier = "a*b", WeightFactor = 1 }] } }), "may contain * only as its last character");
+        // AWS ShareAttributes: up to 255 alphanumeric characters, optionally followed by *.
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [new() { ShareIdentifier = "team a/b", WeightFactor = 1 }] } }), "fairsharePolicy.shareDistribution[0].shareIdentifier may contain only letters and digits, optionally followed by *, was 'team a/b'");
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = null! } }), "fairsharePolicy.shareDistribution must not be null");
+        await Rejects(e => e.CreateSchedulingPolicyAsync(new() { Name = "p", FairsharePolicy = new() { ShareDistribution = [null!] } }), "fairsharePolicy.shareDistribution[0] must not be null");
     }
 
     [Fact]
@@ -469,6 +579,17 @@ public class ValidationTests
     {
         await Rejects(e => e.CreateConsumableResourceAsync(new() { ConsumableResourceName = "c" }), "totalQuantity is required");
         await Rejects(e => e.CreateConsumableResourceAsync(new() { ConsumableResourceName = "c", TotalQuantity = 1, ResourceType = "FOREVER" }), "resourceType must be one of REPLENISHABLE | NON_REPLENISHABLE");
+    }
+
+    /// <summary>The cap CreateConsumableResource puts on totalQuantity (long.MaxValue / 2) holds for an ADD's result: it could pass it, then overflow.</summary>
+    [Fact]
+    public async Task UpdateConsumableResource_Add_CannotPassTheCap()
+    {
+        await using var engine = await TestEngine.WithQueueAsync();
+        await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "lic", TotalQuantity = long.MaxValue / 2 });
+        var e = await Assert.ThrowsAsync<BatchClientException>(() => engine.UpdateConsumableResourceAsync(new() { ConsumableResource = "lic", Operation = "ADD", Quantity = 10 }));
+        Assert.Contains("quantity: adding 10 to totalQuantity 4611686018427387903 would make it 4611686018427387913, above the maximum 4611686018427387903", e.Message, StringComparison.Ordinal);
+        Assert.Equal(long.MaxValue / 2, (await engine.DescribeConsumableResourceAsync("lic")).TotalQuantity);
     }
 
     [Fact]
