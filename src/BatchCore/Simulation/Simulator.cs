@@ -396,9 +396,9 @@ public static class Simulator
             return "vCPUs not a positive number";
         }
 
-        if (j.Vcpus > int.MaxValue / 1_000)
+        if (j.Vcpus > Validation.ResourceValidation.MaxVcpus)
         {
-            return "vCPUs exceed any host";
+            return "vCPUs above 1,000,000 (the engine's maximum)";
         }
 
         if (j.MemoryMiB < 4)
@@ -416,7 +416,7 @@ public static class Simulator
             return "timeout below 60 s (AWS minimum attemptDurationSeconds)";
         }
 
-        return j.RuntimeSeconds is >= 0 and <= int.MaxValue ? null : "run time not a number of seconds from 0 to 2^31";
+        return j.RuntimeSeconds is >= 0 and <= Validation.ResourceValidation.MaxSimulatedRunTimeSeconds ? null : "run time not a number of seconds from 0 to 10^9";
     }
 
     private static SubmitJobRequest Request(WorkloadJob j, int index, Dictionary<string, bool> queues)

@@ -258,6 +258,23 @@ public class SimulatorTests
         });
     }
 
+    /// <summary>
+    /// Beyond what SubmitJob takes (1,000,000 vCPUs; a run time of 10^9 s): unrunnable, counted with the reason; the
+    /// replay used to stop on the submission's error.
+    /// </summary>
+    [Fact]
+    public async Task JobsBeyondTheEnginesLimits_AreUnrunnable_NotAnErrorThatStopsTheReplay()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 1_500_000, 2048, 0, 60), new WorkloadJob(0, 1, 2048, 0, 1.5e9), new WorkloadJob(0, 1, 2048, 0, 60)] };
+
+        var report = await Simulator.RunAsync(Small(w, "ec2"), ct: TestContext.Current.CancellationToken);
+
+        var p = Assert.Single(report.Profiles);
+        Assert.Equal(1, p.Jobs);
+        Assert.Equal(1, p.UnrunnableReasons["vCPUs above 1,000,000 (the engine's maximum)"]);
+        Assert.Equal(1, p.UnrunnableReasons["run time not a number of seconds from 0 to 10^9"]);
+    }
+
     /// <summary>AWS: VCPU is at least 1 on EC2; fractions are for Fargate. Such jobs are unrunnable on EC2 and Spot, and run on Fargate.</summary>
     [Fact]
     public async Task FractionalVcpus_AreUnrunnableOnEc2_AndRunOnFargate()
