@@ -4,18 +4,22 @@ using System.Buffers.Binary;
 namespace BatchCore.Journal;
 
 /// <summary>
-/// The on-disk framing, version 3: a file starts with the 8-byte magic <c>BCJRNL03</c> (versions 1 and 2, <c>BCJRNL01</c>
-/// and <c>BCJRNL02</c>, are still read: their records have the older layouts, which the decoder tells apart); then records, each
+/// The on-disk framing, version 4: a file starts with the 8-byte magic <c>BCJRNL04</c> (versions 1 to 3, <c>BCJRNL01</c>
+/// to <c>BCJRNL03</c>, are still read: their records have the older layouts, which the decoder tells apart; they are never
+/// appended to, so a file's records are all of its header's version or older); then records, each
 /// <c>[u32 little-endian payload length][u32 CRC-32 of the payload][payload]</c>, payload a MessagePack array.
 /// A torn final record (crash mid-write) is detected and cut off; a bad record followed by more data is corruption
 /// and stops recovery with the file and the offset — data is never skipped silently.
 /// </summary>
 internal static class JournalFile
 {
-    public static ReadOnlySpan<byte> Magic => "BCJRNL03"u8;
+    public static ReadOnlySpan<byte> Magic => "BCJRNL04"u8;
 
-    /// <summary>The format written; formats from <see cref="OldestReadable"/> up to it are read.</summary>
-    public const int Version = 3;
+    /// <summary>
+    /// The format written; formats from <see cref="OldestReadable"/> up to it are read. Bumped whenever a record says
+    /// something an older engine would misread (it then refuses the file by its header instead of failing on a record).
+    /// </summary>
+    public const int Version = 4;
     public const int OldestReadable = 1;
     public const int HeaderSize = 8;
 

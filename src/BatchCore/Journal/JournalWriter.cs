@@ -46,6 +46,22 @@ internal sealed class JournalWriter : IDisposable
     {
         _options = options;
         var exists = File.Exists(path) && new FileInfo(path).Length >= JournalFile.HeaderSize;
+        if (exists)
+        {
+            // Records of this version after an older header would be misread by an engine of that version (or refused
+            // as undecodable, not as a newer format): an older file is rewritten as a snapshot, never appended to.
+            Span<byte> header = stackalloc byte[JournalFile.HeaderSize];
+            using (var read = File.OpenHandle(path))
+            {
+                RandomAccess.Read(read, header, 0);
+            }
+
+            if (!header.SequenceEqual(JournalFile.Magic))
+            {
+                throw new InvalidOperationException($"{path}: not appended to, its format version is {JournalFile.VersionOf(header)}, this engine writes version {JournalFile.Version}");
+            }
+        }
+
         var fso = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.Write, Share = FileShare.Read };
         if (!OperatingSystem.IsWindows())
         {

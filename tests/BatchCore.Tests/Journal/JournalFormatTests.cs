@@ -101,7 +101,7 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
     }
 
     [Fact]
-    public async Task Format2Journal_IsRead_AndRewrittenAsFormat3()
+    public async Task Format2Journal_IsRead_AndRewrittenAsFormat4()
     {
         Directory.CreateDirectory(Dir);
         const string id = "0f8fad5b-d9cb-469f-a165-70867728950e";
@@ -149,15 +149,187 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
         var start = DateTimeOffset.FromUnixTimeMilliseconds(created + 10_000);
         for (var restart = 0; restart < 2; restart++)
         {
-            // First from the format 2 journal; then from the format 3 snapshot that recovery wrote.
+            // First from the format 2 journal; then from the format 4 snapshot that recovery wrote.
             await using var engine = new BatchEngine(Options(start));
             Assert.Equal(1, engine.Recovery!.Jobs);
             var job = await engine.DescribeAsync(id);
             Assert.Equal(JobStatus.SUCCEEDED, job.Status);
             Assert.Equal(created, job.CreatedAt);
             Assert.Equal(attempt, Assert.Single(job.Attempts));
-            Assert.Equal("BCJRNL03"u8.ToArray(), File.ReadAllBytes(Path.Combine(Dir, "snapshot.bcj"))[..8]);
+            Assert.Equal("BCJRNL04"u8.ToArray(), File.ReadAllBytes(Path.Combine(Dir, "snapshot.bcj"))[..8]);
         }
+    }
+
+    /// <summary>
+    /// A version 3 journal (the exact bytes a version 3 engine wrote: a plain submission, its STARTING, RUNNING and
+    /// SUCCEEDED records of 12 fields, a DeregisterJobDefinition with its time) replays as before — the job with its
+    /// attempt, no scheduledAt (version 3 did not record it) — and is never appended to: the first start writes
+    /// everything as a version 4 snapshot and starts a version 4 journal, so that no engine reading only version 3 ever
+    /// meets a version 4 record in a file that says 3 (it refuses the files by their header instead). The same records
+    /// as a version 3 snapshot replay the same; that snapshot is kept as it is (it holds version 3 records only) and the
+    /// journal beside it is version 4.
+    /// </summary>
+    [Theory]
+    [InlineData("journal.bcj")]
+    [InlineData("snapshot.bcj")]
+    public async Task Format3File_ReplaysAsBefore_AndIsContinuedAsFormat4_NeverAppendedTo(string file)
+    {
+        Directory.CreateDirectory(Dir);
+        const string id = "6d3f3d2e-5c1b-4f5e-9a3e-0b1c2d3e4f50";
+        const string arn = "arn:aws:batch:local:000000000000:job-definition/def:1";
+        var created = BatchEngineDefaults.VirtualStart.ToUnixTimeMilliseconds();
+        var buffer = new ArrayBufferWriter<byte>();
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateComputeEnvironment", new CreateComputeEnvironmentRequest { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }] }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateJobQueue", new CreateJobQueueRequest { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "RegisterJobDefinition", TestEngine.Definition("def")));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "RegisterJobDefinition", TestEngine.Definition("other")));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "DeregisterJobDefinition", new { jobDefinition = "other:1", deregisteredAtMs = created }));
+        Frame(buffer, (ref MessagePackWriter w) =>
+        {
+            // Format 3 submit: [2, jobId, createdAt, definitionArn, queue, jobName, arraySize, requestJson?]
+            w.WriteArrayHeader(8);
+            w.Write((byte)2);
+            w.Write(id);
+            w.Write(created);
+            w.Write(arn);
+            w.Write("q");
+            w.Write("old");
+            w.Write(0);
+            w.WriteNil();
+        });
+
+        // Format 3 state: [3, jobId, state, reason, time, startedAt, stoppedAt, flags, attempt?, host?, driver?, handle?]
+        Frame(buffer, (ref MessagePackWriter w) => State3(ref w, id, state: 3, time: created, startedAt: null, stoppedAt: null, attempt: false, host: "h"));
+        Frame(buffer, (ref MessagePackWriter w) => State3(ref w, id, state: 4, time: created + 1000, startedAt: created + 1000, stoppedAt: null, attempt: false, host: "h"));
+        Frame(buffer, (ref MessagePackWriter w) => State3(ref w, id, state: 5, time: created + 6000, startedAt: created + 1000, stoppedAt: created + 6000, attempt: true, host: null));
+        await File.WriteAllBytesAsync(Path.Combine(Dir, file), [.. "BCJRNL03"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
+
+        var start = BatchEngineDefaults.VirtualStart + TimeSpan.FromSeconds(10);
+        string? next = null;
+        for (var restart = 0; restart < 3; restart++)
+        {
+            await using var engine = new BatchEngine(Options(start));
+            var job = await engine.DescribeAsync(id);
+            Assert.Equal((JobStatus.SUCCEEDED, created, created + 1000, created + 6000), (job.Status, job.CreatedAt, job.StartedAt, job.StoppedAt));
+            var attempt = Assert.Single(job.Attempts);
+            Assert.Equal((0, created + 1000, created + 6000, StatusReasons.Essential), (attempt.Container!.ExitCode, attempt.StartedAt, attempt.StoppedAt, attempt.StatusReason));
+            var summary = (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", JobStatus = JobStatus.SUCCEEDED })).JobSummaryList.Single(s => s.JobId == id);
+            Assert.Null(summary.ScheduledAt);
+            Assert.Equal(["def"], (await engine.DescribeJobDefinitionsAsync(new DescribeJobDefinitionsRequest { Status = "ACTIVE" })).JobDefinitions.Select(d => d.JobDefinitionName));
+            if (next is not null)
+            {
+                Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(next));
+            }
+
+            // The version 3 journal went into a version 4 snapshot; a version 3 snapshot with nothing to add is kept.
+            Assert.Equal(file == "journal.bcj" ? "BCJRNL04"u8.ToArray() : "BCJRNL03"u8.ToArray(), File.ReadAllBytes(Path.Combine(Dir, "snapshot.bcj"))[..8]);
+            Assert.Equal("BCJRNL04"u8.ToArray(), File.ReadAllBytes(JournalPath(Dir))[..8]);
+            next ??= (await engine.SubmitJobAsync(new SubmitJobRequest { JobName = "new", JobQueue = "q", JobDefinition = "def" })).JobId;
+            await engine.RunUntilIdleAsync();
+        }
+    }
+
+    /// <summary>[3, jobId, state, reason, time, startedAt, stoppedAt, flags, attempt?, host?, driver?, handle?] as version 3 wrote it.</summary>
+    private static void State3(ref MessagePackWriter w, string id, int state, long time, long? startedAt, long? stoppedAt, bool attempt, string? host)
+    {
+        w.WriteArrayHeader(12);
+        w.Write((byte)3);
+        w.Write(id);
+        w.Write(state);
+        if (state == 5)
+        {
+            w.Write(StatusReasons.Essential);
+        }
+        else
+        {
+            w.WriteNil();
+        }
+
+        w.Write(time);
+        WriteNullable(ref w, startedAt);
+        WriteNullable(ref w, stoppedAt);
+        w.Write(0);
+        if (attempt)
+        {
+            // [number, exitCode?, reason?, startedAt?, stoppedAt, statusReason, hostName, ceName]
+            w.WriteArrayHeader(8);
+            w.Write(1);
+            w.Write(0);
+            w.WriteNil();
+            w.Write(startedAt!.Value);
+            w.Write(stoppedAt!.Value);
+            w.Write(StatusReasons.Essential);
+            w.Write("h");
+            w.Write("ce");
+        }
+        else
+        {
+            w.WriteNil();
+        }
+
+        if (host is null)
+        {
+            w.WriteNil();
+            w.WriteNil();
+        }
+        else
+        {
+            w.Write(host);
+            w.Write("simulated");
+        }
+
+        w.WriteNil();
+
+        static void WriteNullable(ref MessagePackWriter w, long? v)
+        {
+            if (v is { } x)
+            {
+                w.Write(x);
+            }
+            else
+            {
+                w.WriteNil();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task NewJournal_IsVersion4_AndStaysSoWhenAppendedToAfterARestart()
+    {
+        var lengths = new List<long>();
+        for (var restart = 0; restart < 2; restart++)
+        {
+            await using (var engine = restart == 0 ? await TestEngine.WithQueueAsync(options: Options()) : new BatchEngine(Options()))
+            {
+                await engine.SubmitJobAsync(TestEngine.Job());
+                await engine.RunUntilIdleAsync();
+            }
+
+            lengths.Add(new FileInfo(JournalPath(Dir)).Length);
+            Assert.Equal("BCJRNL04"u8.ToArray(), File.ReadAllBytes(Path.Combine(Dir, "snapshot.bcj"))[..8]); // the new directory's empty snapshot
+        }
+
+        Assert.True(lengths[1] > lengths[0], "the second start appended to the first's journal");
+        var bytes = File.ReadAllBytes(JournalPath(Dir));
+        Assert.Equal("BCJRNL04"u8.ToArray(), bytes[..8]);
+        Assert.Equal(4, JournalFile.Version);
+        Assert.Equal(4, JournalFile.VersionOf(bytes));
+    }
+
+    /// <summary>The writer appends only to a file of the version it writes: records of another version after its header would be misread.</summary>
+    [Fact]
+    public void Writer_RefusesToAppendToAnOlderVersionsFile()
+    {
+        Directory.CreateDirectory(Dir);
+        var path = JournalPath(Dir);
+        var buffer = new ArrayBufferWriter<byte>();
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "RegisterJobDefinition", TestEngine.Definition("def")));
+        byte[] v3 = [.. "BCJRNL03"u8.ToArray(), .. buffer.WrittenSpan.ToArray()];
+        File.WriteAllBytes(path, v3);
+
+        var e = Assert.Throws<InvalidOperationException>(() => new JournalWriter(path, new JournalOptions()));
+        Assert.Contains("format version is 3", e.Message, StringComparison.Ordinal);
+        Assert.Equal(v3, File.ReadAllBytes(path));
     }
 
     /// <summary>
@@ -208,15 +380,18 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
         }
     }
 
-    [Fact]
-    public void NewerFormat_IsRefused_NamingTheFileAndTheVersion()
+    [Theory]
+    [InlineData("BCJRNL05", 5)]
+    [InlineData("BCJRNL09", 9)]
+    public void NewerFormat_IsRefused_NamingTheFileAndTheVersion(string magic, int version)
     {
         Directory.CreateDirectory(Dir);
-        File.WriteAllBytes(JournalPath(Dir), "BCJRNL09"u8.ToArray());
+        File.WriteAllBytes(JournalPath(Dir), System.Text.Encoding.ASCII.GetBytes(magic));
         var e = Assert.Throws<JournalCorruptException>(() => new BatchEngine(Options()));
         Assert.Equal(JournalPath(Dir), e.Path);
-        Assert.Contains("format version 9 is not supported", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"format version {version} is not supported: this engine reads versions 1 to 4 (a newer engine wrote it?)", e.Message, StringComparison.Ordinal);
         Assert.Contains(JournalPath(Dir), e.Message, StringComparison.Ordinal);
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(magic), File.ReadAllBytes(JournalPath(Dir))); // left as it is
     }
 
     private delegate void Write(ref MessagePackWriter w);
