@@ -555,7 +555,7 @@ internal sealed partial class EngineCore
     /// Fair share after recovery: the live engine accrues each share's usage continuously and journals none of it, so it
     /// is rebuilt here from the recovered attempts (and the attempts still running), decayed to now exactly as the live
     /// accrual decays it: an attempt of r vCPUs that ran from s to e adds r·τ·(e^(−(now−e)/τ) − e^(−(now−s)/τ)). Attempts
-    /// count from RUNNING (the journal has no placement time), so a start delay (Fargate's) is left out.
+    /// count from RUNNING (the journal keeps the placement time of the last attempt only), so a start delay (Fargate's) is left out.
     /// </summary>
     private void RebuildShareUsage()
     {
@@ -676,6 +676,7 @@ internal sealed partial class EngineCore
         {
             job.StatusReason = rec.Reason ?? job.StatusReason;
             job.StoppedAt = rec.StoppedAt ?? job.StoppedAt;
+            RestoreScheduledAt(job, rec);
             return;
         }
 
@@ -683,7 +684,8 @@ internal sealed partial class EngineCore
         {
             RemoveFromReady(job);
             job.StoppedAt = rec.StoppedAt;
-            SetState(job, state, rec.Reason);
+            SetState(job, state, rec.Reason); // from RUNNABLE: no scheduledAt
+            RestoreScheduledAt(job, rec);
             return;
         }
 
@@ -733,6 +735,7 @@ internal sealed partial class EngineCore
                 try
                 {
                     SetState(job, JobState.Failed, StatusReasons.EngineRestarted);
+                    RestoreScheduledAt(job, rec); // the interrupted attempt's placement, as a live host failure keeps it
                 }
                 finally
                 {
@@ -752,6 +755,19 @@ internal sealed partial class EngineCore
             job.Seq = -(++_retrySeq);
             Enqueue(job, front: true);
             job.StatusReason = rec.Reason;
+        }
+    }
+
+    /// <summary>
+    /// An ended job's scheduledAt from its record (format 4 carries it; a format 1–3 record leaves what replay gave it,
+    /// none). Never for a job waiting again: its field holds when it became RUNNABLE.
+    /// </summary>
+    private static void RestoreScheduledAt(Job job, in StateRecord rec)
+    {
+        System.Diagnostics.Debug.Assert(job.State.IsTerminal(), "only an ended job's field is free for scheduledAt");
+        if (rec.ScheduledAt is { } at)
+        {
+            job.ScheduledAt = at;
         }
     }
 
@@ -810,7 +826,7 @@ internal sealed partial class EngineCore
         ReserveAttempt(job, host, token);
         job.AttemptHandle = rec.Handle;
         SetState(job, JobState.Starting, null);
-        job.ScheduledAt = null; // when the previous engine placed it is not journaled
+        job.ScheduledAt = rec.ScheduledAt; // when the previous engine placed it (null from a format 1–3 record)
         if (state == JobState.Running)
         {
             job.AttemptStartedAt = rec.StartedAt ?? NowMs;

@@ -68,6 +68,13 @@ internal sealed partial class EngineCore
                 Telemetry.Transition(job, prev, next, now);
             }
 
+            if (next == JobState.Starting)
+            {
+                // Placed (AWS's scheduledAt): after the telemetry, which reads how long the job was RUNNABLE from the same
+                // field, and before the record, which carries it. Re-attach sets the recorded one instead.
+                job.ScheduledAt = now;
+            }
+
             JournalState(job);
         }
 
@@ -408,8 +415,7 @@ internal sealed partial class EngineCore
     {
         var token = ReserveAttempt(job, host);
         Statistics.Placements++;
-        SetState(job, JobState.Starting, null);
-        job.ScheduledAt = NowMs; // after the transition, whose telemetry reads how long the job was RUNNABLE
+        SetState(job, JobState.Starting, null); // sets scheduledAt
         if (IsEngineSimulated(host))
         {
             LaunchSimulated(job, host);

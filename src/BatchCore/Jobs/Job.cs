@@ -371,7 +371,7 @@ internal class Job
 
     /// <summary>
     /// When the scheduler placed the job's current or last attempt on a host (RUNNABLE → STARTING: AWS's scheduledAt), or
-    /// null: not placed since it was last RUNNABLE, or not known (an attempt re-attached after a restart).
+    /// null: not placed since it was last RUNNABLE, or not known (recovered from a format 1–3 record, which did not carry it).
     /// </summary>
     public long? ScheduledAt
     {

@@ -14,11 +14,11 @@ internal enum RecordKind : byte
     /// <summary>A job accepted by SubmitJob: [2, jobId, createdAt, definitionArn, queue, jobName, arraySize, requestJson?]
     /// (formats 1 and 2: [2, jobId, createdAt, definitionArn, requestJson]).</summary>
     Submit = 2,
-    /// <summary>A job changed state: [3, jobId, state, reason, time, startedAt, stoppedAt, flags, attempt?, host?, driver?, handle?]
-    /// (format 1: the first 9 fields only; formats 1 and 2: the attempt as JSON).</summary>
+    /// <summary>A job changed state: [3, jobId, state, reason, time, startedAt, stoppedAt, flags, attempt?, host?, driver?, handle?, scheduledAgo?]
+    /// (format 1: the first 9 fields only; formats 1 and 2: the attempt as JSON; formats 1 to 3: no scheduledAgo).</summary>
     State = 3,
-    /// <summary>Snapshot only: a job's whole state: [4, jobId, state, reason, time, startedAt, stoppedAt, flags, attempts?, host?, driver?, handle?]
-    /// (format 1: the first 9 fields only; formats 1 and 2: the attempts as one JSON array).</summary>
+    /// <summary>Snapshot only: a job's whole state: [4, jobId, state, reason, time, startedAt, stoppedAt, flags, attempts?, host?, driver?, handle?, scheduledAgo?]
+    /// (format 1: the first 9 fields only; formats 1 and 2: the attempts as one JSON array; formats 1 to 3: no scheduledAgo).</summary>
     Full = 4,
 }
 
@@ -42,11 +42,11 @@ internal sealed class DecodedRecord(RecordKind kind)
     public string? JobId { get; init; }
     public long Time { get; init; }
     public string? DefinitionArn { get; init; }
-    /// <summary>Submit, format 3: the queue's name, the job's name and its array size (0: not an array).</summary>
+    /// <summary>Submit, formats 3 and 4: the queue's name, the job's name and its array size (0: not an array).</summary>
     public string? Queue { get; init; }
     public string? JobName { get; init; }
     public int ArraySize { get; init; }
-    /// <summary>Submit: format 3 (queue and name recorded; no request body means the request overrode nothing).</summary>
+    /// <summary>Submit: format 3 or 4 (queue and name recorded; no request body means the request overrode nothing).</summary>
     public bool Compact { get; init; }
 }
 
@@ -68,6 +68,9 @@ internal struct StateRecord
     public string? Driver;
     /// <summary>RUNNING: the driver's re-attach handle, when it reported one.</summary>
     public string? Handle;
+    /// <summary>The job's scheduledAt (placed on a host: STARTING, RUNNING, or ended after a placement); null when it has
+    /// none, and in records of formats 1 to 3, which did not carry it.</summary>
+    public long? ScheduledAt;
 }
 
 /// <summary>Where a STARTING or RUNNING job's attempt runs, for re-attaching after a restart.</summary>
@@ -121,7 +124,7 @@ internal static class JournalCodec
     {
         var attempts = job.Attempts;
         var w = new MessagePackWriter(output);
-        w.WriteArrayHeader(12);
+        w.WriteArrayHeader(13);
         w.Write((byte)kind);
         w.Write(job.Id);
         w.Write((int)job.State);
@@ -150,6 +153,10 @@ internal static class JournalCodec
         WriteNullable(ref w, where.Host);
         WriteNullable(ref w, where.Driver);
         WriteNullable(ref w, where.Handle);
+
+        // scheduledAt as how long before the record's time: 1 byte in the STARTING record (the placement's own), a few
+        // in the others, where the absolute time would take 9.
+        WriteNullable(ref w, time - job.ScheduledAt);
         w.Flush();
     }
 
@@ -215,7 +222,7 @@ internal static class JournalCodec
         return (RecordKind)r.ReadByte();
     }
 
-    /// <summary>The rest of a Resource or Submit record of any format (1–3: the field count tells the layouts apart).</summary>
+    /// <summary>The rest of a Resource or Submit record of any format (1–4: the field count tells the layouts apart).</summary>
     public static DecodedRecord Decode(ref MessagePackReader r, RecordKind kind, int n, StringTable strings)
     {
         switch (kind)
@@ -242,12 +249,13 @@ internal static class JournalCodec
     }
 
     /// <summary>
-    /// The rest of a State or Full record of any format (format 1: 9 fields; formats 1 and 2 carry attempts as JSON
-    /// (bin), format 3 as MessagePack arrays). <paramref name="jobId"/> is the job id's UTF-8, inside the payload.
+    /// The rest of a State or Full record of any format (format 1: 9 fields, formats 2 and 3: 12, format 4: 13; formats 1
+    /// and 2 carry attempts as JSON (bin), formats 3 and 4 as MessagePack arrays). <paramref name="jobId"/> is the job
+    /// id's UTF-8, inside the payload.
     /// </summary>
     public static StateRecord DecodeState(ref MessagePackReader r, RecordKind kind, int n, StringTable strings, out ReadOnlySequence<byte> jobId)
     {
-        if (kind is not (RecordKind.State or RecordKind.Full) || n is not (9 or 12))
+        if (kind is not (RecordKind.State or RecordKind.Full) || n is not (9 or 12 or 13))
         {
             throw new InvalidDataException($"unknown record kind {(int)kind} with {n} fields");
         }
@@ -264,11 +272,16 @@ internal static class JournalCodec
             Flags = (JobFlags)r.ReadInt32(),
         };
         rec.Attempts = r.TryReadNil() ? null : ReadAttempts(ref r, kind, strings);
-        if (n == 12)
+        if (n >= 12)
         {
             rec.Host = r.TryReadNil() ? null : strings.Read(ref r);
             rec.Driver = r.TryReadNil() ? null : strings.Read(ref r);
             rec.Handle = r.TryReadNil() ? null : r.ReadString();
+        }
+
+        if (n == 13)
+        {
+            rec.ScheduledAt = r.TryReadNil() ? null : rec.Time - r.ReadInt64();
         }
 
         return rec;

@@ -248,7 +248,7 @@ public sealed record JobSummary
     /// <summary>
     /// When the job was scheduled for execution: the scheduler placed its current or last attempt on a host (RUNNABLE →
     /// STARTING; AWS's service jobs enter SCHEDULED then). Null before, and for a job RUNNABLE again or ended without being
-    /// placed since. Not journaled: null for attempts placed before an engine restart.
+    /// placed since. Journaled: the same after an engine restart (null for attempts recorded by a format 1–3 journal).
     /// </summary>
     public long? ScheduledAt { get; init; }
     public AttemptContainerDetail? Container { get; init; }

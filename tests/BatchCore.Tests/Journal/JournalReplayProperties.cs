@@ -60,6 +60,7 @@ public sealed class JournalReplayProperties
     {
         var ids = new List<string>();
         Dictionary<string, JobDetail> live;
+        Dictionary<string, (string Status, long? At)> liveScheduledAt;
         DateTimeOffset stoppedAt;
         await using (var engine = new BatchEngine(Options(dir, BatchEngineDefaults.VirtualStart)))
         {
@@ -104,12 +105,14 @@ public sealed class JournalReplayProperties
             }
 
             live = (await Describe(engine, ids)).ToDictionary(j => j.JobId);
+            liveScheduledAt = await ScheduledAt(engine, ids);
             stoppedAt = engine.UtcNow;
         }
 
         await using (var engine = new BatchEngine(Options(dir, stoppedAt)))
         {
             var recovered = (await Describe(engine, ids)).ToDictionary(j => j.JobId);
+            var recoveredScheduledAt = await ScheduledAt(engine, ids);
             JobDetail after(string id) => recovered[id];
             Assert.Equal(live.Keys.Order(), recovered.Keys.Order());
             var cutShort = live.Values.Any(j => j.Status is JobStatus.STARTING or JobStatus.RUNNING);
@@ -128,6 +131,11 @@ public sealed class JournalReplayProperties
                     Assert.Contains(afterJob.Status, new[] { JobStatus.RUNNABLE, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.FAILED });
                     Assert.Equal(before.Attempts.Count + 1, afterJob.Attempts.Count);
                     Assert.Equal(StatusReasons.EngineRestarted, afterJob.Attempts[^1].StatusReason);
+                    if (afterJob.Status == JobStatus.FAILED)
+                    {
+                        Assert.Equal((JobStatus.FAILED, liveScheduledAt[id].At), recoveredScheduledAt[id]); // the cut-short attempt's placement
+                    }
+
                     continue;
                 }
 
@@ -148,6 +156,12 @@ public sealed class JournalReplayProperties
                 Assert.Equal(before.IsTerminated, afterJob.IsTerminated);
                 Assert.Equal(before.CreatedAt, afterJob.CreatedAt);
                 Assert.Equal(before.StoppedAt, afterJob.StoppedAt);
+                if (recoveredScheduledAt.TryGetValue(id, out var listed) && listed.Status == afterJob.Status)
+                {
+                    // (ListJobs came after DescribeJobs: the recovered engine may have placed a waiting job in between)
+                    Assert.True(liveScheduledAt[id].At == listed.At, $"{id} ({before.Status}): scheduledAt {liveScheduledAt[id].At} live, {listed.At} after replay");
+                }
+
                 Assert.Equal(before.Attempts.Select(x => (x.Container?.ExitCode, x.StatusReason, x.StartedAt, x.StoppedAt, x.Container?.LogStreamName, x.Container?.TaskArn)),
                     afterJob.Attempts.Select(x => (x.Container?.ExitCode, x.StatusReason, x.StartedAt, x.StoppedAt, x.Container?.LogStreamName, x.Container?.TaskArn)));
             }
@@ -155,6 +169,27 @@ public sealed class JournalReplayProperties
             // The recovered engine goes on: everything that can finish does.
             await engine.RunUntilIdleAsync();
         }
+    }
+
+    /// <summary>ListJobs' status and scheduledAt of every job of queue <c>q</c> and of the array children among <paramref name="ids"/>.</summary>
+    private static async Task<Dictionary<string, (string Status, long? At)>> ScheduledAt(BatchEngine engine, List<string> ids)
+    {
+        var all = (await engine.ListJobsAsync(new ListJobsRequest { JobQueue = "q", Filters = [new KeyValuesPair { Name = "JOB_NAME", Values = ["*"] }] })).JobSummaryList.ToList();
+        foreach (var array in ids.Where(id => id.Contains(':', StringComparison.Ordinal)).Select(id => id[..id.IndexOf(':', StringComparison.Ordinal)]).Distinct())
+        {
+            foreach (var status in JobStatus.All)
+            {
+                all.AddRange((await engine.ListJobsAsync(new ListJobsRequest { ArrayJobId = array, JobStatus = status })).JobSummaryList);
+            }
+        }
+
+        var byId = new Dictionary<string, (string Status, long? At)>(StringComparer.Ordinal);
+        foreach (var s in all)
+        {
+            byId[s.JobId] = (s.Status, s.ScheduledAt); // a child that moved on between two calls: listed twice, the later wins
+        }
+
+        return byId;
     }
 
     private static async Task<List<JobDetail>> Describe(BatchEngine engine, List<string> ids)
