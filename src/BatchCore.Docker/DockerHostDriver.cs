@@ -457,14 +457,9 @@ public sealed class DockerHostDriver : HostDriver
                 }
             }
 
-            try
+            if (await StartAsync(created.ID).ConfigureAwait(false) is { } notStarted)
             {
-                await Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (DockerApiException e)
-            {
-                // e.g. exec: "x": executable file not found in $PATH
-                return new AttemptExit(null, "CannotStartContainerError: " + DaemonMessage(e));
+                return notStarted; // the container is removed (EndAsync): one the daemon started after all is killed
             }
 
             bool stopNow;
@@ -483,6 +478,42 @@ public sealed class DockerHostDriver : HostDriver
             }
 
             return await WatchAsync(created.ID).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Starts the created container; null when it started, else how the attempt ends unstarted. The request is bounded
+        /// by <see cref="DockerHostDriverOptions.StartRequestTimeout"/> (a daemon that takes the connection and never
+        /// answers would otherwise hold the attempt in STARTING), and Terminate cuts it short.
+        /// </summary>
+        private async Task<AttemptExit?> StartAsync(string id)
+        {
+            var timeout = driver._options.StartRequestTimeout;
+            using var bound = new CancellationTokenSource(timeout, driver._options.TimeProvider);
+            try
+            {
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(bound.Token, _unstarted.Token);
+                await Containers.StartContainerAsync(id, new ContainerStartParameters(), linked.Token).ConfigureAwait(false);
+                return null;
+            }
+            catch (DockerApiException e)
+            {
+                // e.g. exec: "x": executable file not found in $PATH
+                return new AttemptExit(null, "CannotStartContainerError: " + DaemonMessage(e));
+            }
+            catch (Exception) when (IsTerminateRequested())
+            {
+                return new AttemptExit(null, TerminatedBeforeStartReason);
+            }
+            catch (OperationCanceledException) when (bound.IsCancellationRequested)
+            {
+                return new AttemptExit(null, $"CannotStartContainerError: the Docker daemon did not answer the start of container {id} within {timeout}",
+                    HostFailure: true);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A dropped connection, the client's own timeout: the daemon, not the job, failed.
+                return new AttemptExit(null, "CannotStartContainerError: " + e.Message, HostFailure: true);
+            }
         }
 
         /// <summary>The attempt is a container a previous engine started, about to be taken back.</summary>

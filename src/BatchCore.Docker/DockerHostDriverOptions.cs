@@ -40,6 +40,12 @@ public static class DockerHostDriverDefaults
 
     /// <summary>The wait before the first retry of a removal, stop or kill; it doubles with each retry: 1 second.</summary>
     internal static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long the request that starts a container may take: 1 minute. Past it the attempt fails to start (the daemon
+    /// may have started the container all the same: it is removed).
+    /// </summary>
+    internal static readonly TimeSpan StartRequestTimeout = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Configures a <see cref="DockerHostDriver"/>. Validated and copied when the driver is created.</summary>
@@ -127,6 +133,9 @@ public sealed record DockerHostDriverOptions
 
     /// <summary>See <see cref="DockerHostDriverDefaults.RetryDelay"/>.</summary>
     internal TimeSpan RetryDelay { get; init; } = DockerHostDriverDefaults.RetryDelay;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.StartRequestTimeout"/>.</summary>
+    internal TimeSpan StartRequestTimeout { get; init; } = DockerHostDriverDefaults.StartRequestTimeout;
 
     /// <summary>Checks the options; returns the parsed endpoint. Throws <see cref="BatchClientException"/> naming every problem.</summary>
     internal Uri Validate()

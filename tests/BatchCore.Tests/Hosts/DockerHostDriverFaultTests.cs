@@ -201,6 +201,46 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.Empty(_daemon.ContainerIds);
     }
 
+    [Fact]
+    public async Task StartWithoutAnAnswer_FailsTheAttemptToStart_AndRemovesTheContainer()
+    {
+        // The daemon starts the container but never confirms it.
+        _daemon.Intercept = r => IsStart(r) ? new FakeDockerReply.ActThenHang() : null;
+        var launch = MakeLaunch();
+        Driver(o => o with { StartRequestTimeout = TimeSpan.FromMilliseconds(200) }).Launch(launch, _events);
+
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        var id = await _daemon.WaitCreatedAsync().WaitAsync(AttemptEventRecorder.HangGuard);
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Null(exit.ExitCode);
+        Assert.True(exit.HostFailure);
+        Assert.StartsWith("CannotStartContainerError: the Docker daemon did not answer the start", exit.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, _events.StartedCount(launch.Token));
+        Assert.Empty(_daemon.ContainerIds);
+    }
+
+    [Fact]
+    public async Task Terminate_WhileTheStartHangs_EndsTheAttemptUnstarted_AndRemovesTheContainer()
+    {
+        _daemon.Intercept = r => IsStart(r) ? new FakeDockerReply.Hang() : null;
+        var driver = Driver(o => o with { StartRequestTimeout = TimeSpan.FromHours(1) });
+        var launch = MakeLaunch();
+        driver.Launch(launch, _events);
+        await _daemon.WaitForRequestAsync(IsStart).WaitAsync(AttemptEventRecorder.HangGuard);
+        var id = await _daemon.WaitCreatedAsync().WaitAsync(AttemptEventRecorder.HangGuard);
+
+        driver.Terminate(launch.Token, TimeSpan.Zero);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Equal(new AttemptExit(null, DockerHostDriver.TerminatedBeforeStartReason), exit);
+        Assert.Equal(0, _events.StartedCount(launch.Token));
+        Assert.Empty(_daemon.ContainerIds);
+    }
+
+    private static bool IsStart(FakeDockerRequest r) => r.Is("POST", "/containers/") && r.Path.EndsWith("/start", StringComparison.Ordinal);
+
     private static FakeDockerReply Reply(string failure) => failure switch
     {
         "hang" => new FakeDockerReply.Hang(),
