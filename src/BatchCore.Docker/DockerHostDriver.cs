@@ -584,10 +584,10 @@ public sealed class DockerHostDriver : HostDriver
         {
             using var logsDone = released.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(released) : new CancellationTokenSource();
             var logs = FollowLogsAsync(id, logsDone.Token);
-            ContainerWaitResponse waited;
+            ContainerExit waited;
             try
             {
-                waited = await Containers.WaitContainerAsync(id, released).ConfigureAwait(false);
+                waited = await WaitForExitAsync(id, released).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (released.IsCancellationRequested)
             {
@@ -604,9 +604,26 @@ public sealed class DockerHostDriver : HostDriver
             logsDone.CancelAfter(driver._options.LogDrainTimeout);
             await logs.ConfigureAwait(false);
 
-            var code = (int)waited.StatusCode;
-            var inspected = await Containers.InspectContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
-            if (code != 0 && inspected.State is { OOMKilled: true })
+            if (waited.Lost is { } lost)
+            {
+                return new AttemptExit(null, "CannotInspectContainerError: " + lost, HostFailure: true);
+            }
+
+            var code = waited.Code;
+            var oomKilled = waited.OomKilled;
+            if (code != 0 && oomKilled is null)
+            {
+                try
+                {
+                    oomKilled = (await InspectAsync(id, CancellationToken.None).ConfigureAwait(false)).State?.OOMKilled;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // The exit code is known: a daemon that fails now only loses the OOM verdict.
+                }
+            }
+
+            if (code != 0 && oomKilled == true)
             {
                 return new AttemptExit(137, AttemptExit.OutOfMemoryReason);
             }
@@ -620,6 +637,97 @@ public sealed class DockerHostDriver : HostDriver
 
             return new AttemptExit(code);
         }
+
+        /// <summary>
+        /// Waits for the container's exit. The wait is a long poll that lasts as long as the container runs, so it has no
+        /// bound; a wait that fails instead (the daemon restarted, the connection reset, an error) does not decide the
+        /// attempt: the container is inspected. Exited: its exit code. Gone: lost. Still running: waited for again after
+        /// a growing pause (at most <see cref="DockerHostDriverDefaults.MaxWaitRetryDelay"/>), for as long as the daemon
+        /// says it runs (ending the attempt would remove, and so kill, a job that runs). Only when the inspect fails too
+        /// <see cref="DockerHostDriverOptions.LostWaitTries"/> times in a row (or once the driver is disposing) is the
+        /// container lost.
+        /// </summary>
+        private async Task<ContainerExit> WaitForExitAsync(string id, CancellationToken released)
+        {
+            var options = driver._options;
+            var delay = options.RetryDelay;
+            var unknown = 0;
+            while (true)
+            {
+                Exception failure;
+                try
+                {
+                    var waited = await Containers.WaitContainerAsync(id, released).ConfigureAwait(false);
+                    return new ContainerExit((int)waited.StatusCode, null, null);
+                }
+                catch (OperationCanceledException) when (released.IsCancellationRequested)
+                {
+                    throw;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    failure = e;
+                }
+
+                ContainerInspectResponse? inspected = null;
+                try
+                {
+                    inspected = await InspectAsync(id, released).ConfigureAwait(false);
+                }
+                catch (DockerContainerNotFoundException)
+                {
+                    return new ContainerExit(0, null, $"container {id} is gone (removed while it ran, outside the engine): its exit is unknown");
+                }
+                catch (OperationCanceledException) when (released.IsCancellationRequested)
+                {
+                    throw;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    failure = e;
+                }
+
+                if (inspected?.State is { Running: false } state)
+                {
+                    return new ContainerExit((int)state.ExitCode, state.OOMKilled, null); // exited while the wait was down
+                }
+
+                // Running, or unknown (the daemon not answering): tried again, the unknowns in a row bounded. A driver
+                // that is disposing has stopped the container: it no longer waits long for a daemon that fails.
+                unknown = inspected?.State is null || driver._closing.IsCancellationRequested ? unknown + 1 : 0;
+                if (unknown >= options.LostWaitTries)
+                {
+                    return new ContainerExit(0, null,
+                        $"lost the wait for container {id} and could not inspect it {unknown} times in a row: {DaemonMessage(failure)}");
+                }
+
+                await DelayAsync(delay, released).ConfigureAwait(false);
+                delay = delay + delay > DockerHostDriverDefaults.MaxWaitRetryDelay ? DockerHostDriverDefaults.MaxWaitRetryDelay : delay + delay;
+            }
+        }
+
+        /// <summary>Inspects the container, bounded by <see cref="DockerHostDriverOptions.InspectRequestTimeout"/>.</summary>
+        private async Task<ContainerInspectResponse> InspectAsync(string id, CancellationToken cancellationToken)
+        {
+            using var bound = new CancellationTokenSource(driver._options.InspectRequestTimeout, driver._options.TimeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(bound.Token, cancellationToken);
+            return await Containers.InspectContainerAsync(id, linked.Token).ConfigureAwait(false);
+        }
+
+        /// <summary>The driver's retry pause, which <paramref name="released"/> ends by throwing.</summary>
+        private async Task DelayAsync(TimeSpan delay, CancellationToken released)
+        {
+            if (!released.CanBeCanceled)
+            {
+                await driver.DelayAsync(delay).ConfigureAwait(false);
+                return;
+            }
+
+            await driver.DelayAsync(delay).WaitAsync(released).ConfigureAwait(false);
+        }
+
+        /// <summary>A container's exit code and OOM verdict (null: not known yet), or why its exit is lost.</summary>
+        private readonly record struct ContainerExit(int Code, bool? OomKilled, string? Lost);
 
         private CreateContainerParameters CreateParameters()
         {

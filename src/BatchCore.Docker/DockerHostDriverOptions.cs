@@ -46,6 +46,19 @@ public static class DockerHostDriverDefaults
     /// may have started the container all the same: it is removed).
     /// </summary>
     internal static readonly TimeSpan StartRequestTimeout = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long one request to inspect a container may take: 30 seconds.</summary>
+    internal static readonly TimeSpan InspectRequestTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How many times in a row a failed wait for a container's exit may be followed by an inspect that fails too (the
+    /// daemon gone or not answering) before the attempt is given up as a host failure: 6 (with the doubling retry wait,
+    /// about a minute).
+    /// </summary>
+    internal const int LostWaitTries = 6;
+
+    /// <summary>The longest wait between two waits for a container's exit when they keep failing: 30 seconds.</summary>
+    internal static readonly TimeSpan MaxWaitRetryDelay = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Configures a <see cref="DockerHostDriver"/>. Validated and copied when the driver is created.</summary>
@@ -136,6 +149,12 @@ public sealed record DockerHostDriverOptions
 
     /// <summary>See <see cref="DockerHostDriverDefaults.StartRequestTimeout"/>.</summary>
     internal TimeSpan StartRequestTimeout { get; init; } = DockerHostDriverDefaults.StartRequestTimeout;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.InspectRequestTimeout"/>.</summary>
+    internal TimeSpan InspectRequestTimeout { get; init; } = DockerHostDriverDefaults.InspectRequestTimeout;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.LostWaitTries"/>.</summary>
+    internal int LostWaitTries { get; init; } = DockerHostDriverDefaults.LostWaitTries;
 
     /// <summary>Checks the options; returns the parsed endpoint. Throws <see cref="BatchClientException"/> naming every problem.</summary>
     internal Uri Validate()

@@ -239,6 +239,116 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.Empty(_daemon.ContainerIds);
     }
 
+    [Theory]
+    [InlineData("error")]
+    [InlineData("drop")]
+    public async Task FailedWait_ContainerStillRunning_IsWaitedForAgain_AndItsExitReported(string failure)
+    {
+        var waits = 0;
+        _daemon.Intercept = r => IsWait(r) && Interlocked.Increment(ref waits) == 1 ? Reply(failure) : null;
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+        var id = _events.Handle(launch.Token)!;
+        await _daemon.WaitForRequestAsync(IsInspect).WaitAsync(AttemptEventRecorder.HangGuard);
+        var again = await WaitForRequestCountAsync(IsWait, 2);
+
+        _daemon.Exit(id, 5);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(new AttemptExit(5), exit);
+        Assert.Equal(id, FakeDockerDaemon.ContainerIdOf(again));
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+    }
+
+    [Fact]
+    public async Task FailedWait_ContainerExitedMeanwhile_ReportsItsExitCode()
+    {
+        var waits = 0;
+        _daemon.Intercept = r =>
+        {
+            if (!IsWait(r) || Interlocked.Increment(ref waits) != 1)
+            {
+                return null;
+            }
+
+            _daemon.Exit(FakeDockerDaemon.ContainerIdOf(r), 7); // the daemon restarts: the job ended meanwhile
+            return new FakeDockerReply.Drop();
+        };
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(new AttemptExit(7), exit);
+        Assert.Equal(1, _events.StartedCount(launch.Token));
+    }
+
+    [Fact]
+    public async Task FailedWait_ContainerGone_FailsTheAttemptAsAHostFailure_WithTheReason()
+    {
+        _daemon.Intercept = r =>
+        {
+            if (!IsWait(r))
+            {
+                return null;
+            }
+
+            _daemon.Remove(FakeDockerDaemon.ContainerIdOf(r)); // docker rm -f from outside
+            return new FakeDockerReply.Drop();
+        };
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Null(exit.ExitCode);
+        Assert.True(exit.HostFailure);
+        Assert.StartsWith("CannotInspectContainerError: container ", exit.Reason, StringComparison.Ordinal);
+        Assert.Contains(" is gone ", exit.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FailedWait_DaemonNotAnswering_GivesTheAttemptUpAfterTheBoundedTries()
+    {
+        _daemon.Intercept = r => IsWait(r) || IsInspect(r) ? new FakeDockerReply.Respond(500, "{\"message\":\"daemon busy\"}") : null;
+        var launch = MakeLaunch();
+        Driver(o => o with { LostWaitTries = 3 }).Launch(launch, _events);
+
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Null(exit.ExitCode);
+        Assert.True(exit.HostFailure);
+        Assert.Equal("CannotInspectContainerError: lost the wait for container " + _events.Handle(launch.Token)
+            + " and could not inspect it 3 times in a row: daemon busy", exit.Reason);
+        Assert.Equal(3, _daemon.Requests.Count(IsWait));
+    }
+
+    [Fact]
+    public async Task InspectAfterTheExitFails_TheExitCodeIsStillReported()
+    {
+        _daemon.Intercept = r => IsInspect(r) ? new FakeDockerReply.Respond(500, "{\"message\":\"daemon busy\"}") : null;
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+
+        _daemon.Exit(_events.Handle(launch.Token)!, 3);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(new AttemptExit(3), exit);
+    }
+
+    private async Task<FakeDockerRequest> WaitForRequestCountAsync(Func<FakeDockerRequest, bool> match, int count)
+    {
+        var seen = 0;
+        return await _daemon.WaitForRequestAsync(r => match(r) && ++seen == count).WaitAsync(AttemptEventRecorder.HangGuard);
+    }
+
+    private static bool IsWait(FakeDockerRequest r) => r.Is("POST", "/containers/") && r.Path.EndsWith("/wait", StringComparison.Ordinal);
+
+    private static bool IsInspect(FakeDockerRequest r) =>
+        r.Is("GET", "/containers/") && r.Path != "/containers/json" && r.Path.EndsWith("/json", StringComparison.Ordinal);
+
     private static bool IsStart(FakeDockerRequest r) => r.Is("POST", "/containers/") && r.Path.EndsWith("/start", StringComparison.Ordinal);
 
     private static FakeDockerReply Reply(string failure) => failure switch

@@ -137,6 +137,19 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>The container is removed from outside the engine (<c>docker rm -f</c>): a wait on it ends with 137.</summary>
+    public void Remove(string id)
+    {
+        if (_containers.TryRemove(id, out var container))
+        {
+            container.Exit(137);
+            _removed.GetOrAdd(id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
+    }
+
+    /// <summary>The container id a <c>/containers/{id}/...</c> request names.</summary>
+    public static string ContainerIdOf(FakeDockerRequest request) => request.Path.Split('/')[2];
+
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync();
