@@ -16,7 +16,9 @@ namespace BatchCore.Hosts.Docker;
 /// followed into the attempt's log stream; the container is always removed after the attempt's exit is reported (never
 /// auto-removed by the daemon, so that it outlives a crashed engine: <see cref="TryReattach"/>), tried again a bounded
 /// number of times when the daemon fails or hangs. Containers carry the labels
-/// <c>batchcore.attempt</c>, <c>batchcore.job-id</c> and <c>batchcore.job-attempt</c>.
+/// <c>batchcore.attempt</c>, <c>batchcore.job-id</c>, <c>batchcore.job-attempt</c> and, for a journaling engine,
+/// <c>batchcore.engine-id</c> (<see cref="AttemptLaunch.EngineId"/>): what the driver finds again or removes by labels is
+/// only its own engine's.
 /// </summary>
 public sealed class DockerHostDriver : HostDriver
 {
@@ -28,6 +30,12 @@ public sealed class DockerHostDriver : HostDriver
 
     /// <summary>Label holding the 1-based attempt number: with the job id, finds an attempt again after an engine restart.</summary>
     public const string JobAttemptLabel = "batchcore.job-attempt";
+
+    /// <summary>
+    /// Label holding the engine's id (<see cref="AttemptLaunch.EngineId"/>), on the containers of a journaling engine:
+    /// scopes what the driver finds by labels to its own engine (another engine's job of the same id is never touched).
+    /// </summary>
+    public const string EngineIdLabel = "batchcore.engine-id";
 
     /// <summary>How long re-attaching waits for the daemon.</summary>
     private static readonly TimeSpan ReattachTimeout = TimeSpan.FromSeconds(30);
@@ -132,6 +140,7 @@ public sealed class DockerHostDriver : HostDriver
             Vcpus = 0,
             MemoryMiB = 0,
             HostName = reattach.HostName,
+            EngineId = reattach.EngineId,
         };
         var attempt = new Attempt(this, launch, sink);
         if (found.State is not { } state || (!state.Running && state.Status == "created"))
@@ -167,12 +176,19 @@ public sealed class DockerHostDriver : HostDriver
                     ["label"] = new Dictionary<string, bool> { [JobIdLabel + "=" + reattach.JobId] = true, [JobAttemptLabel + "=" + attemptNumber] = true },
                 },
             }).ConfigureAwait(false);
-            if (list.Count == 0)
+            foreach (var candidate in list)
+            {
+                if (OfEngine(candidate.Labels, reattach.EngineId))
+                {
+                    id = candidate.ID;
+                    break;
+                }
+            }
+
+            if (string.IsNullOrEmpty(id))
             {
                 return null;
             }
-
-            id = list[0].ID;
         }
 
         try
@@ -180,7 +196,7 @@ public sealed class DockerHostDriver : HostDriver
             var inspected = await _client.Containers.InspectContainerAsync(id).ConfigureAwait(false);
             var labels = inspected.Config?.Labels;
             return labels is not null && labels.TryGetValue(JobIdLabel, out var job) && job == reattach.JobId
-                && (!labels.TryGetValue(JobAttemptLabel, out var n) || n == attemptNumber) ? inspected : null;
+                && (!labels.TryGetValue(JobAttemptLabel, out var n) || n == attemptNumber) && OfEngine(labels, reattach.EngineId) ? inspected : null;
         }
         catch (DockerContainerNotFoundException)
         {
@@ -264,6 +280,13 @@ public sealed class DockerHostDriver : HostDriver
             // disposing: the next try is made now
         }
     }
+
+    /// <summary>
+    /// Whether a container is of the engine <paramref name="engineId"/>: its <see cref="EngineIdLabel"/> is that id, or it
+    /// has none (made before the label existed). Any container is, for a launch without an engine id.
+    /// </summary>
+    private static bool OfEngine(IDictionary<string, string>? labels, string? engineId) =>
+        engineId is null || labels is null || !labels.TryGetValue(EngineIdLabel, out var label) || label == engineId;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowDuplicate(AttemptToken token) =>
@@ -772,6 +795,15 @@ public sealed class DockerHostDriver : HostDriver
             labels[AttemptLabel] = launch.Token.Value.ToString(CultureInfo.InvariantCulture); // ours win over a tag of the same name
             labels[JobIdLabel] = launch.JobId;
             labels[JobAttemptLabel] = launch.Attempt.ToString(CultureInfo.InvariantCulture);
+            if (launch.EngineId is { } engineId)
+            {
+                labels[EngineIdLabel] = engineId;
+            }
+            else
+            {
+                labels.Remove(EngineIdLabel); // a propagated tag must not pass the container off as an engine's
+            }
+
             return labels;
         }
 
@@ -1077,7 +1109,8 @@ public sealed class DockerHostDriver : HostDriver
         /// A journaling engine that died between creating a container and journaling its STARTING record leaves a
         /// container no record names, while the job is RUNNABLE again: when the job is launched again (same job id and
         /// attempt number) that container is removed first, so the attempt never runs twice at once. Containers of
-        /// attempts this driver runs are left alone. Best effort: a daemon error here does not stop the launch.
+        /// attempts this driver runs, and another engine's (<see cref="EngineIdLabel"/>), are left alone. Best effort:
+        /// a daemon error here does not stop the launch.
         /// </summary>
         private async Task RemoveLeftoversAsync()
         {
@@ -1097,6 +1130,11 @@ public sealed class DockerHostDriver : HostDriver
                 }, _unstarted.Token).ConfigureAwait(false);
                 foreach (var leftover in list)
                 {
+                    if (!OfEngine(leftover.Labels, launch.EngineId))
+                    {
+                        continue; // another engine's job of the same id: not ours to remove
+                    }
+
                     if (leftover.Labels is { } labels && labels.TryGetValue(AttemptLabel, out var token)
                         && long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
                         && driver._attempts.ContainsKey(new AttemptToken(value)))

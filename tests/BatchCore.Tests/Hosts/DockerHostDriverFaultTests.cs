@@ -338,6 +338,80 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.Equal(new AttemptExit(3), exit);
     }
 
+    [Fact]
+    public async Task Launch_LabelsTheContainerWithTheEngineId_AndATagCannotFakeIt()
+    {
+        var driver = Driver();
+        var journaled = MakeLaunch() with { EngineId = EngineA };
+        var plain = MakeLaunch() with { Tags = new Dictionary<string, string> { [DockerHostDriver.EngineIdLabel] = EngineB } };
+        driver.Launch(journaled, _events);
+        driver.Launch(plain, _events);
+        await _events.WaitStartedAsync(journaled.Token);
+        await _events.WaitStartedAsync(plain.Token);
+
+        Assert.Equal(EngineA, _daemon.LabelsOf(_events.Handle(journaled.Token)!)![DockerHostDriver.EngineIdLabel]);
+        Assert.False(_daemon.LabelsOf(_events.Handle(plain.Token)!)!.ContainsKey(DockerHostDriver.EngineIdLabel));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Reattach_NeverTakesAnotherEnginesContainer_OfAJobOfTheSameId(bool byHandle)
+    {
+        var theirs = _daemon.AddContainer(Labels(NextToken(), "job-shared", EngineB), running: true);
+        var ours = _daemon.AddContainer(Labels(NextToken(), "job-ours", EngineA), running: true);
+        var driver = Driver();
+
+        var takenTheirs = driver.TryReattach(Reattach(NextToken(), "job-shared", byHandle ? theirs : null), _events);
+        var oursToken = NextToken();
+        var takenOurs = driver.TryReattach(Reattach(oursToken, "job-ours", byHandle ? ours : null), _events);
+        await _events.WaitStartedAsync(oursToken);
+
+        Assert.False(takenTheirs);
+        Assert.True(takenOurs);
+        Assert.Contains(theirs, _daemon.ContainerIds);
+        Assert.DoesNotContain(_daemon.Requests, r => r.Path.StartsWith("/containers/" + theirs + "/", StringComparison.Ordinal) && r.Path != "/containers/" + theirs + "/json");
+    }
+
+    [Fact]
+    public async Task Launch_RemovesLeftoversOfTheSameJobAndAttempt_OfItsOwnEngineOnly()
+    {
+        var theirs = _daemon.AddContainer(Labels(NextToken(), "job-again", EngineB), running: true);
+        var leftover = _daemon.AddContainer(Labels(NextToken(), "job-again", EngineA), running: true);
+        var launch = MakeLaunch() with { JobId = "job-again", Reattachable = true, EngineId = EngineA };
+
+        Driver().Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+        await _daemon.WaitRemovedAsync(leftover).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Contains(theirs, _daemon.ContainerIds);
+    }
+
+    private const string EngineA = "aaaaaaaaaaaaaaaa";
+    private const string EngineB = "bbbbbbbbbbbbbbbb";
+
+    /// <summary>The labels a launch of attempt 1 of <paramref name="jobId"/> by the engine <paramref name="engineId"/> gave its container.</summary>
+    private static Dictionary<string, string> Labels(AttemptToken token, string jobId, string? engineId)
+    {
+        var labels = new Dictionary<string, string>
+        {
+            [DockerHostDriver.AttemptLabel] = token.Value.ToString(CultureInfo.InvariantCulture),
+            [DockerHostDriver.JobIdLabel] = jobId,
+            [DockerHostDriver.JobAttemptLabel] = "1",
+        };
+        if (engineId is not null)
+        {
+            labels[DockerHostDriver.EngineIdLabel] = engineId;
+        }
+
+        return labels;
+    }
+
+    private static AttemptReattach Reattach(AttemptToken token, string jobId, string? handle) => new()
+    {
+        Token = token, JobId = jobId, Attempt = 1, LogStreamName = "fake/default/" + jobId, HostName = "local", Handle = handle, EngineId = EngineA,
+    };
+
     private async Task<FakeDockerRequest> WaitForRequestCountAsync(Func<FakeDockerRequest, bool> match, int count)
     {
         var seen = 0;

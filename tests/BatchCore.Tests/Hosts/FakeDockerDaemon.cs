@@ -147,6 +147,10 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>The labels of a container that exists, else null.</summary>
+    public IReadOnlyDictionary<string, string>? LabelsOf(string id) =>
+        _containers.TryGetValue(id, out var container) ? new Dictionary<string, string>(container.Labels, StringComparer.Ordinal) : null;
+
     /// <summary>The container id a <c>/containers/{id}/...</c> request names.</summary>
     public static string ContainerIdOf(FakeDockerRequest request) => request.Path.Split('/')[2];
 
