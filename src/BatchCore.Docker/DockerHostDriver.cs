@@ -15,12 +15,14 @@ namespace BatchCore.Hosts.Docker;
 /// (exec form), its environment, and the requested memory (hard limit, no extra swap), vCPUs and a pids limit. Logs are
 /// followed into the attempt's log stream; the container is always removed after the attempt's exit is reported (never
 /// auto-removed by the daemon, so that it outlives a crashed engine: <see cref="TryReattach"/>), tried again a bounded
-/// number of times when the daemon fails or hangs. Containers carry the labels
+/// number of times when the daemon fails or hangs, then left to a sweep (<see cref="SweepAsync"/>) that also removes a
+/// crash's leftovers once the engine launches again. Every request but the exit wait is bounded; a failed exit wait is
+/// followed by an inspect, so that a daemon restart neither fails nor kills a job that still runs. Containers carry the labels
 /// <c>batchcore.attempt</c>, <c>batchcore.job-id</c>, <c>batchcore.job-attempt</c> and, for a journaling engine,
 /// <c>batchcore.engine-id</c> (<see cref="AttemptLaunch.EngineId"/>): what the driver finds again or removes by labels is
 /// only its own engine's.
 /// </summary>
-public sealed class DockerHostDriver : HostDriver
+public sealed partial class DockerHostDriver : HostDriver
 {
     /// <summary>Label holding the attempt token.</summary>
     public const string AttemptLabel = "batchcore.attempt";
@@ -54,8 +56,8 @@ public sealed class DockerHostDriver : HostDriver
     private readonly CancellationTokenSource _disposing = new();
     // Cancelled when disposing starts: retries stop waiting between tries, and a removal makes one last try.
     private readonly CancellationTokenSource _closing = new();
-    // Removals of containers that are not taken back (TryReattach): awaited by DisposeAsync.
-    private readonly ConcurrentDictionary<Task, byte> _removals = new();
+    // Work outside any attempt (removals of containers not taken back by TryReattach, sweeps): awaited by DisposeAsync.
+    private readonly ConcurrentDictionary<Task, byte> _background = new();
     private int _disposed;
 
     /// <summary>Creates the driver. Does not contact the daemon until the first launch.</summary>
@@ -79,6 +81,7 @@ public sealed class DockerHostDriver : HostDriver
 
         _configuration = credentials is null ? new DockerClientConfiguration(endpoint) : new DockerClientConfiguration(endpoint, credentials);
         _client = _configuration.CreateClient();
+        s_drivers.Add(this, null);
     }
 
     /// <inheritdoc />
@@ -98,6 +101,7 @@ public sealed class DockerHostDriver : HostDriver
         }
 
         attempt.Completion = Task.Run(attempt.RunAsync);
+        NoteEngine(launch.EngineId); // after the attempt is tracked: a sweep it starts leaves its container alone
     }
 
     /// <inheritdoc />
@@ -145,10 +149,7 @@ public sealed class DockerHostDriver : HostDriver
         var attempt = new Attempt(this, launch, sink);
         if (found.State is not { } state || (!state.Running && state.Status == "created"))
         {
-            var removal = Task.Run(() => attempt.RemoveAsync(found.ID));
-            _removals.TryAdd(removal, 0);
-            _ = removal.ContinueWith(static (done, removals) => ((ConcurrentDictionary<Task, byte>)removals!).TryRemove(done, out _),
-                _removals, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            Track(Task.Run(() => attempt.RemoveAsync(found.ID)));
             return false;
         }
 
@@ -258,14 +259,23 @@ public sealed class DockerHostDriver : HostDriver
             }
         }
 
-        running.AddRange(_removals.Keys);
+        running.AddRange(_background.Keys);
         await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        s_drivers.Remove(this);
         await _disposing.CancelAsync().ConfigureAwait(false);
         _client.Dispose();
         _configuration.Dispose();
         _disposing.Dispose();
         _closing.Dispose();
         await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Keeps background work for DisposeAsync to await, until it is done.</summary>
+    private void Track(Task work)
+    {
+        _background.TryAdd(work, 0);
+        _ = work.ContinueWith(static (done, background) => ((ConcurrentDictionary<Task, byte>)background!).TryRemove(done, out _),
+            _background, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <summary>Waits before a retry; disposing ends the wait at once.</summary>
@@ -586,6 +596,23 @@ public sealed class DockerHostDriver : HostDriver
             }
 
             await EndAsync(exit).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Whether this attempt's container is <paramref name="containerId"/>, or one labelled with its token (a create
+        /// under way, or one that got no answer).
+        /// </summary>
+        public bool Owns(string containerId, long? token)
+        {
+            if (token == launch.Token.Value)
+            {
+                return true;
+            }
+
+            lock (_gate)
+            {
+                return _containerId == containerId;
+            }
         }
 
         /// <summary>Removes a container that is not taken back.</summary>
@@ -1148,7 +1175,8 @@ public sealed class DockerHostDriver : HostDriver
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                // best effort (a timeout, Terminate)
+                // Best effort (a timeout, Terminate): a leftover still there is no live attempt's, so a sweep removes it.
+                driver.SweepLater();
             }
         }
 
@@ -1157,7 +1185,7 @@ public sealed class DockerHostDriver : HostDriver
         /// the containers carrying the attempt's label. A try that fails or hangs (bounded by
         /// <see cref="DockerHostDriverOptions.RemoveRequestTimeout"/>) is made again after a growing wait, at most
         /// <see cref="DockerHostDriverOptions.RemoveTries"/> times; once the driver is disposing, the try under way is the
-        /// last. Never throws.
+        /// last. A removal that gives up is left to the sweep (<see cref="SweepAsync"/>). Never throws.
         /// </summary>
         private async Task RemoveContainerAsync()
         {
@@ -1178,8 +1206,14 @@ public sealed class DockerHostDriver : HostDriver
             var delay = options.RetryDelay;
             for (var tries = 1; ; tries++)
             {
-                if (await TryRemoveAsync(id).ConfigureAwait(false) || tries >= options.RemoveTries || driver._closing.IsCancellationRequested)
+                if (await TryRemoveAsync(id).ConfigureAwait(false))
                 {
+                    return;
+                }
+
+                if (tries >= options.RemoveTries || driver._closing.IsCancellationRequested)
+                {
+                    driver.RemovalGaveUp(id); // the sweep tries again later
                     return;
                 }
 

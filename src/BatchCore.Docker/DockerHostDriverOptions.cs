@@ -59,6 +59,11 @@ public static class DockerHostDriverDefaults
 
     /// <summary>The longest wait between two waits for a container's exit when they keep failing: 30 seconds.</summary>
     internal static readonly TimeSpan MaxWaitRetryDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long after a removal that gave up (or a sweep that could not finish) the driver sweeps again: 1 minute.
+    /// </summary>
+    internal static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Configures a <see cref="DockerHostDriver"/>. Validated and copied when the driver is created.</summary>
@@ -155,6 +160,12 @@ public sealed record DockerHostDriverOptions
 
     /// <summary>See <see cref="DockerHostDriverDefaults.LostWaitTries"/>.</summary>
     internal int LostWaitTries { get; init; } = DockerHostDriverDefaults.LostWaitTries;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.SweepInterval"/>.</summary>
+    internal TimeSpan SweepInterval { get; init; } = DockerHostDriverDefaults.SweepInterval;
+
+    /// <summary>Tests: called after each sweep with the number of containers it removed.</summary>
+    internal Action<int>? Swept { get; init; }
 
     /// <summary>Checks the options; returns the parsed endpoint. Throws <see cref="BatchClientException"/> naming every problem.</summary>
     internal Uri Validate()

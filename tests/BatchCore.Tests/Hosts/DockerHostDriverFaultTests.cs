@@ -387,6 +387,110 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.Contains(theirs, _daemon.ContainerIds);
     }
 
+    [Fact]
+    public async Task FirstLaunch_SweepsItsEnginesLeftovers_AndNothingAnAttemptFollowsOrAnotherEngineOwns()
+    {
+        // Leftovers of engine A that no attempt follows: exited, running, never started.
+        var exited = _daemon.AddContainer(Labels(NextToken(), "job-left-1", EngineA), running: false, exitCode: 0);
+        var running = _daemon.AddContainer(Labels(NextToken(), "job-left-2", EngineA), running: true);
+        var created = _daemon.AddContainer(Labels(NextToken(), "job-left-3", EngineA), running: false);
+        // Followed: re-attached by this driver, and by another driver of the same engine on the same daemon (a second host).
+        var reattached = _daemon.AddContainer(Labels(NextToken(), "job-back-1", EngineA), running: true);
+        var otherHosts = _daemon.AddContainer(Labels(NextToken(), "job-back-2", EngineA), running: true);
+        // Not engine A's: another engine's, BatchCore's without an engine id, and one without BatchCore's labels.
+        var theirs = _daemon.AddContainer(Labels(NextToken(), "job-theirs", EngineB), running: true);
+        var noEngine = _daemon.AddContainer(Labels(NextToken(), "job-no-engine", null), running: false, exitCode: 1);
+        var foreign = _daemon.AddContainer(new Dictionary<string, string> { ["app"] = "web" }, running: true);
+        var swept = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var driver = Driver(o => o with { Swept = n => swept.TrySetResult(n) });
+        await using var other = new DockerHostDriver(Options());
+        var back = NextToken();
+        var otherBack = NextToken();
+        Assert.True(driver.TryReattach(Reattach(back, "job-back-1", reattached), _events));
+        Assert.True(other.TryReattach(Reattach(otherBack, "job-back-2", otherHosts), _events));
+        await _events.WaitStartedAsync(back);
+        await _events.WaitStartedAsync(otherBack);
+
+        var launch = MakeLaunch() with { Reattachable = true, EngineId = EngineA };
+        driver.Launch(launch, _events);
+        var removed = await swept.Task.WaitAsync(AttemptEventRecorder.HangGuard);
+        await _events.WaitStartedAsync(launch.Token);
+
+        Assert.Equal(3, removed);
+        Assert.DoesNotContain(exited, _daemon.ContainerIds);
+        Assert.DoesNotContain(running, _daemon.ContainerIds);
+        Assert.DoesNotContain(created, _daemon.ContainerIds);
+        Assert.Equal(
+            new[] { reattached, otherHosts, theirs, noEngine, foreign, _events.Handle(launch.Token)! }.Order(),
+            _daemon.ContainerIds.Order());
+        Assert.Equal(0, _events.ExitedCount(back));
+        Assert.Equal(0, _events.ExitedCount(otherBack));
+        Assert.Equal(0, _events.ExitedCount(launch.Token));
+    }
+
+    [Fact]
+    public async Task Reattaching_DoesNotSweep_OnlyALaunchDoes()
+    {
+        // Re-attach is not settled while the engine recovers: a container another host's driver is about to take back
+        // must not be swept by one that re-attached first.
+        var later = _daemon.AddContainer(Labels(NextToken(), "job-later", EngineA), running: true);
+        var mine = _daemon.AddContainer(Labels(NextToken(), "job-mine", EngineA), running: true);
+        var sweeps = 0;
+        var driver = Driver(o => o with { Swept = _ => Interlocked.Increment(ref sweeps) });
+        var token = NextToken();
+
+        Assert.True(driver.TryReattach(Reattach(token, "job-mine", mine), _events));
+        await _events.WaitStartedAsync(token);
+        _daemon.Exit(mine, 0);
+        await _events.WaitExitedAsync(token);
+        await _daemon.WaitRemovedAsync(mine).WaitAsync(AttemptEventRecorder.HangGuard);
+        _driver = null;
+        await driver.DisposeAsync().AsTask().WaitAsync(AttemptEventRecorder.HangGuard); // awaits any sweep under way
+
+        Assert.Equal(0, Volatile.Read(ref sweeps));
+        Assert.Contains(later, _daemon.ContainerIds);
+        Assert.DoesNotContain(_daemon.Requests, r => r.Is("GET", "/containers/json") && r.Query.Contains("engine-id", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(EngineA)]
+    public async Task RemovalThatGaveUp_IsSweptLater(string? engineId)
+    {
+        var deletes = 0;
+        _daemon.Intercept = r => r.Method == "DELETE" && Interlocked.Increment(ref deletes) <= 2
+            ? new FakeDockerReply.Respond(500, "{\"message\":\"device or resource busy\"}")
+            : null;
+        var launch = MakeLaunch() with { EngineId = engineId };
+        Driver(o => o with { RemoveTries = 2, SweepInterval = TimeSpan.FromMilliseconds(100) }).Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+        var id = _events.Handle(launch.Token)!;
+
+        _daemon.Exit(id, 0);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Equal(new AttemptExit(0), exit);
+        Assert.True(Volatile.Read(ref deletes) >= 3, "removed by the sweep after the removal gave up");
+        Assert.Empty(_daemon.ContainerIds);
+    }
+
+    [Fact]
+    public async Task SweepThatCouldNotRemoveALeftover_TriesAgain()
+    {
+        var leftover = _daemon.AddContainer(Labels(NextToken(), "job-left", EngineA), running: true);
+        var deletes = 0;
+        _daemon.Intercept = r => r.Is("DELETE", "/containers/" + leftover) && Interlocked.Increment(ref deletes) == 1
+            ? new FakeDockerReply.Drop()
+            : null;
+        var driver = Driver(o => o with { SweepInterval = TimeSpan.FromMilliseconds(100) });
+
+        driver.Launch(MakeLaunch() with { EngineId = EngineA }, _events);
+        await _daemon.WaitRemovedAsync(leftover).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.Equal(2, Volatile.Read(ref deletes));
+    }
+
     private const string EngineA = "aaaaaaaaaaaaaaaa";
     private const string EngineB = "bbbbbbbbbbbbbbbb";
 
@@ -436,17 +540,19 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
     /// <summary>The driver on the fake daemon, with short request bounds and retry waits so that a hung request is given up soon.</summary>
     private DockerHostDriver Driver(Func<DockerHostDriverOptions, DockerHostDriverOptions>? configure = null)
     {
-        var options = new DockerHostDriverOptions
-        {
-            LogStore = new InMemoryLogStore(),
-            Endpoint = _daemon.Endpoint,
-            RemoveRequestTimeout = TimeSpan.FromSeconds(2),
-            StopRequestMargin = TimeSpan.FromSeconds(2),
-            RetryDelay = TimeSpan.FromMilliseconds(50),
-        };
+        var options = Options();
         _driver = new DockerHostDriver(configure is null ? options : configure(options));
         return _driver;
     }
+
+    private DockerHostDriverOptions Options() => new()
+    {
+        LogStore = new InMemoryLogStore(),
+        Endpoint = _daemon.Endpoint,
+        RemoveRequestTimeout = TimeSpan.FromSeconds(2),
+        StopRequestMargin = TimeSpan.FromSeconds(2),
+        RetryDelay = TimeSpan.FromMilliseconds(50),
+    };
 
     private static AttemptToken NextToken() => new(Interlocked.Increment(ref s_nextToken));
 

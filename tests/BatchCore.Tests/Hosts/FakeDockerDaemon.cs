@@ -116,13 +116,21 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
 
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _removed = new(StringComparer.Ordinal);
 
-    /// <summary>Adds a container as a previous engine would have left it (for re-attaching).</summary>
-    public string AddContainer(IReadOnlyDictionary<string, string> labels, bool running)
+    /// <summary>
+    /// Adds a container as a previous engine (or someone else) would have left it: created, running, or exited with
+    /// <paramref name="exitCode"/>.
+    /// </summary>
+    public string AddContainer(IReadOnlyDictionary<string, string> labels, bool running, int? exitCode = null)
     {
         var container = NewContainer(labels);
         if (running)
         {
             container.Status = "running";
+        }
+
+        if (exitCode is { } code)
+        {
+            container.Exit(code);
         }
 
         return container.Id;
