@@ -8,7 +8,9 @@ namespace BatchCore.Logs;
 /// complete (a trailing '\r' dropped), the last partial line on <see cref="Flush"/>. A line longer than
 /// <see cref="LogStore.MaxEventBytes"/> UTF-8 bytes becomes several events of at most that many bytes, cut between
 /// characters, nothing lost — as Docker's awslogs driver cuts it for CloudWatch — so what is pending stays bounded however
-/// much a job writes without a newline. Allocates its buffers on the first byte, so a silent job costs nothing.
+/// much a job writes without a newline. Allocates its buffers on the first byte, so a silent job costs nothing. Text
+/// written as characters (the in-process driver's <c>Log</c> writer) goes through the same rule with
+/// <see cref="AppendText"/>. Not thread-safe: a writer shared between threads locks around it.
 /// </summary>
 internal sealed class LineSplitter
 {
@@ -18,6 +20,7 @@ internal sealed class LineSplitter
     private StringBuilder? _line;
     private int _lineBytes; // UTF-8 bytes in _line
     private char[]? _chars;
+    private char _pendingHigh; // a high surrogate that ended a char write, waiting for its low half (never cut from it)
 
     /// <param name="appendLine">Receives each event.</param>
     /// <param name="maxEventBytes">The most UTF-8 bytes of one event (tests use small ones).</param>
@@ -43,8 +46,82 @@ internal sealed class LineSplitter
             _chars = new char[Math.Max(needed, 1024)];
         }
 
+        // The decoder keeps a character's bytes until all have come, so a surrogate pair is never cut between reads.
         var count = _decoder.GetChars(bytes, _chars, flush: false);
-        var span = _chars.AsSpan(0, count);
+        AppendDecoded(_chars.AsSpan(0, count));
+    }
+
+    /// <summary>
+    /// Adds text already decoded, under the same rules as bytes. A surrogate pair may arrive cut between calls (a
+    /// <see cref="TextWriter"/> is written a char at a time): a final high surrogate waits for the next call.
+    /// </summary>
+    public void AppendText(ReadOnlySpan<char> chars)
+    {
+        if (chars.IsEmpty)
+        {
+            return;
+        }
+
+        _line ??= new StringBuilder();
+        if (_pendingHigh != '\0')
+        {
+            Span<char> pair = [_pendingHigh, chars[0]];
+            _pendingHigh = '\0';
+            if (char.IsLowSurrogate(chars[0]))
+            {
+                AppendDecoded(pair);
+                chars = chars[1..];
+            }
+            else
+            {
+                AppendDecoded(pair[..1]); // a lone high surrogate: content, as it came
+            }
+        }
+
+        if (!chars.IsEmpty && char.IsHighSurrogate(chars[^1]))
+        {
+            _pendingHigh = chars[^1];
+            chars = chars[..^1];
+        }
+
+        AppendDecoded(chars);
+    }
+
+    /// <summary>
+    /// Adds one whole line (<paramref name="line"/> and a newline). A line within the cap that holds no '\r' or '\n',
+    /// written when nothing is pending (the common case), is handed on as it is, without a copy.
+    /// </summary>
+    public void AppendLine(string line)
+    {
+        if (_pendingHigh == '\0' && _line is null or { Length: 0 } && line.AsSpan().IndexOfAny('\r', '\n') < 0
+            && (line.Length <= _maxEventBytes / 3 || Encoding.UTF8.GetByteCount(line) <= _maxEventBytes))
+        {
+            _appendLine(line);
+            return;
+        }
+
+        AppendText(line);
+        AppendText("\n");
+    }
+
+    /// <summary>Emits the last line when it did not end with a newline.</summary>
+    public void Flush()
+    {
+        if (_pendingHigh != '\0')
+        {
+            ReadOnlySpan<char> high = [_pendingHigh];
+            _pendingHigh = '\0';
+            AppendDecoded(high);
+        }
+
+        if (_line is { Length: > 0 })
+        {
+            Emit();
+        }
+    }
+
+    private void AppendDecoded(ReadOnlySpan<char> span)
+    {
         while (span.IndexOf('\n') is var newline and >= 0)
         {
             AppendPending(span[..newline]);
@@ -53,15 +130,6 @@ internal sealed class LineSplitter
         }
 
         AppendPending(span);
-    }
-
-    /// <summary>Emits the last line when it did not end with a newline.</summary>
-    public void Flush()
-    {
-        if (_line is { Length: > 0 })
-        {
-            Emit();
-        }
     }
 
     /// <summary>Adds characters of the current line, emitting an event each time the line reaches the cap.</summary>

@@ -97,45 +97,53 @@ public sealed class LineSplitterTests
             Assert.Equal(Expected(text, cap), events);
             Assert.All(events, e => Assert.True(Encoding.UTF8.GetByteCount(e) <= cap, $"'{e}' is over {cap} bytes"));
         }
+    }
 
-        // The model: each line (the last one only when not empty) cut greedily into pieces of at most cap bytes.
-        static List<string> Expected(string text, int cap)
+    /// <summary>The same rules for text written as characters, cut anywhere, surrogate pairs too.</summary>
+    [Fact]
+    public void RandomText_EventsWithinTheCap_LinesPreserved_PairsNeverCut()
+    {
+        var random = new Random(11);
+        string[] alphabet = ["a", "b", "é", "€", "😀", "\n"];
+        for (var round = 0; round < 300; round++)
         {
-            var result = new List<string>();
-            var lines = text.Split('\n');
-            for (var i = 0; i < lines.Length; i++)
+            var cap = random.Next(4, 20);
+            var sb = new StringBuilder();
+            for (var i = random.Next(0, 120); i > 0; i--)
             {
-                var line = lines[i];
-                if (i == lines.Length - 1 && line.Length == 0)
-                {
-                    break;
-                }
-
-                var piece = new StringBuilder();
-                var pieceBytes = 0;
-                var any = false;
-                foreach (var rune in line.EnumerateRunes())
-                {
-                    if (pieceBytes + rune.Utf8SequenceLength > cap)
-                    {
-                        result.Add(piece.ToString());
-                        piece.Clear();
-                        pieceBytes = 0;
-                    }
-
-                    piece.Append(rune.ToString());
-                    pieceBytes += rune.Utf8SequenceLength;
-                    any = true;
-                }
-
-                if (piece.Length > 0 || !any)
-                {
-                    result.Add(piece.ToString());
-                }
+                sb.Append(alphabet[random.Next(alphabet.Length)]);
             }
 
-            return result;
+            var text = sb.ToString();
+            var events = new List<string>();
+            var splitter = new LineSplitter(events.Add, cap);
+            for (var at = 0; at < text.Length;)
+            {
+                var n = Math.Min(random.Next(1, 12), text.Length - at);
+                splitter.AppendText(text.AsSpan(at, n));
+                at += n;
+            }
+
+            splitter.Flush();
+            Assert.Equal(Expected(text, cap), events);
+            Assert.All(events, e => Assert.True(Encoding.UTF8.GetByteCount(e) <= cap, $"'{e}' is over {cap} bytes"));
         }
+    }
+
+    [Fact]
+    public void AppendLine_WholeLinesWithinTheCap_PassedOnAsTheyAre_LongerOnesCut()
+    {
+        var lines = new List<string>();
+        var splitter = new LineSplitter(lines.Add, maxEventBytes: 4);
+        var line = "abcd";
+        splitter.AppendLine(line);
+        splitter.AppendText("x");
+        splitter.AppendLine("y"); // ends the pending line
+        splitter.AppendLine("abcdef\r");
+        splitter.AppendLine("");
+
+        Assert.Equal(["abcd", "xy", "abcd", "ef", ""], lines);
+        Assert.Same(line, lines[0]);
     }
 
     [Fact]
@@ -164,5 +172,44 @@ public sealed class LineSplitterTests
         splitter.Append([]);
         splitter.Flush();
         Assert.Empty(lines);
+    }
+
+    // The model: each line (the last one only when not empty) cut greedily into pieces of at most cap bytes.
+    private static List<string> Expected(string text, int cap)
+    {
+        var result = new List<string>();
+        var lines = text.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i];
+            if (i == lines.Length - 1 && line.Length == 0)
+            {
+                break;
+            }
+
+            var piece = new StringBuilder();
+            var pieceBytes = 0;
+            var any = false;
+            foreach (var rune in line.EnumerateRunes())
+            {
+                if (pieceBytes + rune.Utf8SequenceLength > cap)
+                {
+                    result.Add(piece.ToString());
+                    piece.Clear();
+                    pieceBytes = 0;
+                }
+
+                piece.Append(rune.ToString());
+                pieceBytes += rune.Utf8SequenceLength;
+                any = true;
+            }
+
+            if (piece.Length > 0 || !any)
+            {
+                result.Add(piece.ToString());
+            }
+        }
+
+        return result;
     }
 }

@@ -172,7 +172,8 @@ public class BatchJobContext
 
     /// <summary>
     /// Writes into the attempt's log stream: each line (up to a newline, or flushed) becomes one log event, as a
-    /// container's stdout would. Thread-safe.
+    /// container's stdout would; a line longer than <see cref="Logs.LogStore.MaxEventBytes"/> UTF-8 bytes becomes several
+    /// events, cut between characters, as every driver cuts one. Thread-safe.
     /// </summary>
     public TextWriter Log => More.Log ??= new JobLogWriter(_driver.LogStore, _driver.TimeProvider, LogStreamName);
 

@@ -3,11 +3,18 @@ using BatchCore.Logs;
 
 namespace BatchCore.Hosts.InProcess;
 
-/// <summary>A <see cref="TextWriter"/> that turns lines into log events of one stream.</summary>
-internal sealed class JobLogWriter(LogStore store, TimeProvider time, string stream) : TextWriter
+/// <summary>
+/// A <see cref="TextWriter"/> that turns lines into log events of one stream, under the rules of every driver's output
+/// (<see cref="LineSplitter"/>): a trailing '\r' dropped, a line longer than <see cref="LogStore.MaxEventBytes"/> UTF-8
+/// bytes cut into several events between characters, so a handler writing without newlines holds a bounded buffer.
+/// </summary>
+internal sealed class JobLogWriter : TextWriter
 {
     private readonly Lock _gate = new();
-    private readonly StringBuilder _line = new();
+    private readonly LineSplitter _lines;
+
+    public JobLogWriter(LogStore store, TimeProvider time, string stream, int maxEventBytes = LogStore.MaxEventBytes) =>
+        _lines = new LineSplitter(line => store.Append(stream, time.GetUtcNow().ToUnixTimeMilliseconds(), line), maxEventBytes);
 
     public override Encoding Encoding => Encoding.UTF8;
 
@@ -15,7 +22,7 @@ internal sealed class JobLogWriter(LogStore store, TimeProvider time, string str
     {
         lock (_gate)
         {
-            AppendLocked(value);
+            _lines.AppendText([value]);
         }
     }
 
@@ -25,10 +32,7 @@ internal sealed class JobLogWriter(LogStore store, TimeProvider time, string str
     {
         lock (_gate)
         {
-            foreach (var c in buffer)
-            {
-                AppendLocked(c);
-            }
+            _lines.AppendText(buffer);
         }
     }
 
@@ -38,19 +42,7 @@ internal sealed class JobLogWriter(LogStore store, TimeProvider time, string str
     {
         lock (_gate)
         {
-            if (_line.Length == 0 && value is not null && value.AsSpan().IndexOfAny('\r', '\n') < 0)
-            {
-                // The common case: one whole line, no copy.
-                store.Append(stream, time.GetUtcNow().ToUnixTimeMilliseconds(), value);
-                return;
-            }
-
-            foreach (var c in value.AsSpan())
-            {
-                AppendLocked(c);
-            }
-
-            EmitLocked();
+            _lines.AppendLine(value ?? "");
         }
     }
 
@@ -58,10 +50,7 @@ internal sealed class JobLogWriter(LogStore store, TimeProvider time, string str
     {
         lock (_gate)
         {
-            if (_line.Length > 0)
-            {
-                EmitLocked();
-            }
+            _lines.Flush();
         }
     }
 
@@ -73,23 +62,5 @@ internal sealed class JobLogWriter(LogStore store, TimeProvider time, string str
         }
 
         base.Dispose(disposing);
-    }
-
-    private void AppendLocked(char c)
-    {
-        if (c == '\n')
-        {
-            EmitLocked();
-        }
-        else if (c != '\r')
-        {
-            _line.Append(c);
-        }
-    }
-
-    private void EmitLocked()
-    {
-        store.Append(stream, time.GetUtcNow().ToUnixTimeMilliseconds(), _line.ToString());
-        _line.Clear();
     }
 }

@@ -95,6 +95,31 @@ public sealed class InProcessHostDriverTests : HostDriverContractTests
         Assert.Equal(["partial line"], LogLines(launch));
     }
 
+    /// <summary>1 MB through the context's log without a newline: events of at most <see cref="LogStore.MaxEventBytes"/>,
+    /// every character kept, as the process driver cuts a long line.</summary>
+    [Fact]
+    public async Task LongLineWithoutNewline_BecomesEventsWithinTheCap_NothingLost()
+    {
+        _handlers.Add("long-line", (c, _) =>
+        {
+            var chunk = new string('a', 1000);
+            for (var i = 0; i < 1000; i++)
+            {
+                c.Log.Write(chunk);
+            }
+
+            return Task.FromResult(0);
+        });
+        var launch = MakeLaunch(["long-line"]);
+
+        var exit = await RunAsync(launch);
+
+        Assert.Equal(0, exit.ExitCode);
+        var lines = LogLines(launch);
+        Assert.Equal([LogStore.MaxEventBytes, LogStore.MaxEventBytes, LogStore.MaxEventBytes, 213_646], lines.Select(l => l.Length));
+        Assert.All(lines, l => Assert.DoesNotContain(l, c => c != 'a'));
+    }
+
     [Fact]
     public async Task Logger_WritesLevelledEntriesIntoTheStream()
     {
