@@ -43,9 +43,9 @@ public static class SimulationCharts
         var plot = new Plot();
         var hours = s.TimeSeconds.Select(t => t / 3_600).ToArray();
         var running = plot.Add.ScatterLine(hours, s.RunningVcpus.ToArray());
-        running.LegendText = "running vCPUs";
+        running.LegendText = "vCPUs running jobs asked for";
         var provisioned = plot.Add.ScatterLine(hours, s.ProvisionedVcpus.Select(v => (double)v).ToArray());
-        provisioned.LegendText = "provisioned vCPUs";
+        provisioned.LegendText = "provisioned vCPUs (host sizes)";
         var queued = plot.Add.ScatterLine(hours, s.QueuedJobs.Select(v => (double)v).ToArray());
         queued.LegendText = "queued jobs (right axis)";
         queued.Axes.YAxis = plot.Axes.Right;

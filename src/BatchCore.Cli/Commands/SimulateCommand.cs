@@ -26,7 +26,7 @@ internal static class SimulateCommand
         var maxvCpus = new Option<int>("--max-vcpus") { Description = "maxvCpus of the built-in profiles.", DefaultValueFactory = _ => SimulationDefaults.MaxvCpus };
         var maxJobs = new Option<int?>("--max-jobs") { Description = "Replay only the first N jobs of the workload." };
         var output = CommonOptions.Output("table", "json");
-        var charts = new Option<DirectoryInfo?>("--charts") { Description = "Write PNG charts (queue depth and running vCPUs over time; cost and wait per profile) into this directory." };
+        var charts = new Option<DirectoryInfo?>("--charts") { Description = "Write PNG charts (queue depth, vCPUs running jobs asked for and provisioned vCPUs over time; cost and wait per profile) into this directory." };
         var breakdown = new Option<bool>("--cost-breakdown") { Description = "Add where the cost goes per profile (idle, boot, unused vCPUs, size rounding, type premium) to the report." };
         var command = new Command("simulate", "Replay a workload in virtual time on EC2, Spot and Fargate profiles and compare cost, wait and makespan.")
         {

@@ -457,6 +457,11 @@ internal sealed partial class EngineCore
             ? Math.Max(host.DeclaredBusyUntilMs, NowMs + (timeout * 1000L))
             : long.MaxValue;
         ce.UsedVcpuMilli += req.VcpuMilli;
+        if (AskedRequests is not null)
+        {
+            TrackPadding(job, 1);
+        }
+
         foreach (var (res, qty) in job.Spec.Consumables)
         {
             // AWS: consumable resources are locked when the job moves to STARTING.
@@ -886,6 +891,11 @@ internal sealed partial class EngineCore
         host.Free = host.Free + req;
         host.RunningAttempts--;
         ce.UsedVcpuMilli -= req.VcpuMilli;
+        if (AskedRequests is not null)
+        {
+            TrackPadding(job, -1);
+        }
+
         if (host.RunningAttempts == 0)
         {
             host.IdleSinceMs = NowMs;

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using BatchCore.Jobs;
 using BatchCore.Placement;
 using BatchCore.Validation;
@@ -26,7 +28,11 @@ internal sealed class SimulationTotals
 
 internal sealed partial class EngineCore
 {
-    /// <summary>The queue depth (SUBMITTED..RUNNABLE), running vCPUs, provisioned vCPUs (hosts' real capacities: a 0.25-vCPU Fargate task is 0.25) and hosts, now.</summary>
+    /// <summary>
+    /// The queue depth (SUBMITTED..RUNNABLE), running vCPUs — what the running jobs asked for (<see cref="AskedRequests"/>),
+    /// as utilization counts them, not a Fargate task's padded size —, provisioned vCPUs (hosts' real capacities: a
+    /// 0.25-vCPU Fargate task is 0.25, a 3-vCPU job's task 4) and hosts, now.
+    /// </summary>
     internal SimulationSample SampleForSimulation()
     {
         var queued = _submitted.Count;
@@ -45,7 +51,24 @@ internal sealed partial class EngineCore
             hosts += ce.Hosts.Count;
         }
 
-        return new SimulationSample(NowMs, queued, used / 1000.0, provisioned / 1000.0, hosts);
+        Debug.Assert(_paddingRunningVcpuMilli >= 0 && _paddingRunningVcpuMilli <= used, "padding is part of what running jobs hold");
+        return new SimulationSample(NowMs, queued, (used - _paddingRunningVcpuMilli) / 1000.0, provisioned / 1000.0, hosts);
+    }
+
+    /// <summary>The vCPUs running jobs hold beyond what they asked for (Fargate padding, <see cref="AskedRequests"/>).</summary>
+    private long _paddingRunningVcpuMilli;
+
+    /// <summary>
+    /// A job's attempt took (<paramref name="sign"/> 1) or gave back (-1) its resources: counts its padding. The
+    /// engine itself (placement, <c>UsedVcpuMilli</c>) keeps the padded size, which is what the task really holds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TrackPadding(Job job, int sign)
+    {
+        if (AskedRequests!.TryGetValue(job.Id, out var asked))
+        {
+            _paddingRunningVcpuMilli += sign * (job.Spec.Request.VcpuMilli - asked.VcpuMilli);
+        }
     }
 
     /// <summary>Whether the named CE runs Fargate tasks.</summary>

@@ -106,7 +106,12 @@ public sealed record SimulationReport
 /// <summary>Wait time (createdAt → startedAt of the first attempt that ran) percentiles, nearest rank, seconds.</summary>
 public sealed record WaitPercentiles(double P50, double P95, double P99, double Mean, double Max);
 
-/// <summary>Sampled time series of one replay (virtual seconds from the replay's start); provisioned vCPUs are the hosts' real capacities.</summary>
+/// <summary>
+/// Sampled time series of one replay (virtual seconds from the replay's start). Running vCPUs are what the running jobs
+/// asked for, as <see cref="ProfileReport.Utilization"/> counts them; provisioned vCPUs are the hosts' real capacities. On
+/// Fargate a job runs on the smallest valid task size covering it: a 3-vCPU job is 3 running and 4 provisioned, as a job
+/// on an instance larger than it is on EC2.
+/// </summary>
 public sealed record SimulationSeries(
     IReadOnlyList<double> TimeSeconds,
     IReadOnlyList<int> QueuedJobs,

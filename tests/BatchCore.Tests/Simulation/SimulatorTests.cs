@@ -332,6 +332,24 @@ public class SimulatorTests
         Assert.Equal(p.CostUsd, b.TotalUsd, 1e-9);
     }
 
+    /// <summary>
+    /// The series says what the summary says: running vCPUs are what the jobs asked for (3), as utilization counts them;
+    /// the task's padded size (4) shows as provisioned — the same split as on EC2, where a host rounded up is provisioned
+    /// and not running.
+    /// </summary>
+    [Fact]
+    public async Task FargatePadding_SeriesRunningVcpusAreAsked_ProvisionedArePadded()
+    {
+        var w = new Workload { Jobs = [new WorkloadJob(0, 3, 3072, 0, 3_600), new WorkloadJob(0, 0.25, 512, 0, 3_600)] };
+
+        var report = await Simulator.RunAsync(Small(w, "fargate"), ct: TestContext.Current.CancellationToken);
+
+        var s = report.Profiles[0].Series!;
+        Assert.Equal(3.25, s.RunningVcpus.Max(), 1e-9);
+        Assert.Equal(4.25, s.ProvisionedVcpus.Max(), 1e-9);
+        Assert.Equal(0, s.RunningVcpus[^1]);
+    }
+
     /// <summary>A Fargate task's 30-s start is billed as its boot, not as idle time between jobs.</summary>
     [Fact]
     public async Task FargateStart_IsBoot_NotIdle()
