@@ -10,7 +10,8 @@ namespace BatchCore.Simulation;
 /// <c>submitTime</c> (seconds, ≥ 0), <c>vcpus</c> (&gt; 0) and <c>runtimeSeconds</c> (≥ 0) are required;
 /// <c>memoryMiB</c> (a whole number ≥ 4, AWS's minimum; default 1,024 × vCPUs, at least 4), <c>gpus</c> (≥ 0),
 /// <c>jobQueue</c>, <c>shareIdentifier</c> (non-empty strings) and <c>timeoutSeconds</c> (≥ 60) are optional; null is
-/// the same as leaving a field out. Field names are matched ignoring case. Lines with run time 0 are skipped like SWF's.
+/// the same as leaving a field out. Field names are exact, as JSON's and AWS's are (a name differing only in case is an
+/// error naming the expected one). Lines with run time 0 are skipped like SWF's.
 /// Anything else — a field that is not one of these, a value of the wrong kind or out of range — is an error naming the
 /// line and the field: <c>workload line 3: memoryMiB must be at least 4 (AWS's minimum MEMORY), was 2</c>.
 /// </summary>
@@ -79,10 +80,13 @@ public static class JsonLinesWorkload
             Array.Clear(values);
             foreach (var p in root.EnumerateObject())
             {
-                var i = FieldIndex(p.Name);
+                var i = FieldIndex(p.Name, StringComparison.Ordinal);
                 if (i < 0)
                 {
-                    throw Problem(number, $"{p.Name} is not a field of a workload line ({string.Join(", ", Fields)})");
+                    var near = FieldIndex(p.Name, StringComparison.OrdinalIgnoreCase);
+                    throw Problem(number, near >= 0
+                        ? $"{p.Name} is not a field of a workload line: field names are case-sensitive, expected {Fields[near]}"
+                        : $"{p.Name} is not a field of a workload line ({string.Join(", ", Fields)})");
                 }
 
                 if (values[i] is not null)
@@ -185,11 +189,11 @@ public static class JsonLinesWorkload
         }
     }
 
-    private static int FieldIndex(string name)
+    private static int FieldIndex(string name, StringComparison comparison)
     {
         for (var i = 0; i < Fields.Length; i++)
         {
-            if (Fields[i].Equals(name, StringComparison.OrdinalIgnoreCase))
+            if (Fields[i].Equals(name, comparison))
             {
                 return i;
             }

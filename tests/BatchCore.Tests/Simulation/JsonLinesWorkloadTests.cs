@@ -38,6 +38,19 @@ public class JsonLinesWorkloadTests
         Assert.Contains("runtimeSeconds", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>Names are exact: one differing only in case is an error naming the line, the name as written and the expected one.</summary>
+    [Theory]
+    [InlineData("RuntimeSeconds", "runtimeSeconds")]
+    [InlineData("VCPUS", "vcpus")]
+    [InlineData("memorymib", "memoryMiB")]
+    [InlineData("TimeoutSeconds", "timeoutSeconds")]
+    public void FieldNames_AreCaseSensitive_TheErrorNamesTheExpectedOne(string written, string expected)
+    {
+        var e = Rejected("{\"submitTime\": 0, \"vcpus\": 1, \"runtimeSeconds\": 60}\n{\"submitTime\": 0, \"vcpus\": 1, \"runtimeSeconds\": 60, \"" + written + "\": 600}");
+
+        Assert.Equal($"workload line 2: {written} is not a field of a workload line: field names are case-sensitive, expected {expected}", e.Message);
+    }
+
     /// <summary>A value of the wrong kind says what the field takes and what it was, not a .NET type name.</summary>
     [Theory]
     [InlineData("""{"submitTime": "abc", "vcpus": 1, "runtimeSeconds": 60}""", "workload line 1: submitTime must be a number, was \"abc\"")]
