@@ -17,7 +17,9 @@ public sealed class BatchCoreOptions
     /// <c>Journal</c> (e.g. <c>BatchCore:Engine:Journal:StateDirectory</c>) and <c>Provisioning</c>. Code only, as objects
     /// and delegates are not configuration values (a key for one fails the start naming it): <c>TimeProvider</c>,
     /// <c>LogStore</c>, <c>DriverFactories</c>, <c>HostProviders</c>, <c>SecretResolver</c>, <c>UnexpectedError</c> and
-    /// <c>Provisioning.Catalog</c>. The hosting layer adds the <c>inprocess</c> and <c>process</c> drivers and a shared
+    /// <c>Provisioning.Catalog</c>; so are <c>VirtualTime</c> and <c>VirtualStart</c>, the simulator's and the tests'
+    /// clock, which only code advances (from configuration a hosted engine would run on a clock that never moves by
+    /// itself). The hosting layer adds the <c>inprocess</c> and <c>process</c> drivers and a shared
     /// log store unless these options set them.
     /// </summary>
     /// <value>The default is <c>new BatchEngineOptions()</c>.</value>

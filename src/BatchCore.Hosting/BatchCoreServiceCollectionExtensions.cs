@@ -114,6 +114,8 @@ public static class BatchCoreServiceCollectionExtensions
     /// <summary>Binds <paramref name="section"/> onto <paramref name="options"/>, turning binder errors into path-named ones.</summary>
     internal static void Bind(IConfiguration section, BatchCoreOptions options)
     {
+        RejectVirtualClock(section);
+
         // The binder sets properties on the objects it finds, and the engine options' defaults include shared instances
         // (ProvisioningDefaults' launch buckets): bound onto copies, BatchCore:Engine changes this host's options only.
         var engine = options.Engine;
@@ -150,6 +152,30 @@ public static class BatchCoreServiceCollectionExtensions
             }
 
             throw new BatchCoreConfigurationException(path, inner.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// <c>Engine:VirtualTime</c> and <c>Engine:VirtualStart</c> are code only, whatever their value: a virtual clock moves
+    /// only when code calls RunUntilIdleAsync or AdvanceTimeAsync (the simulator's and the tests' mode), so a hosted engine
+    /// on one, set by a configuration key, would never time out, retry or scale in by itself and would stamp jobs with
+    /// another clock than its drivers'; VirtualStart means nothing without it. The binder would take both (a bool, a date).
+    /// </summary>
+    private static void RejectVirtualClock(IConfiguration section)
+    {
+        foreach (var key in section.GetSection("Engine").GetChildren())
+        {
+            if (string.Equals(key.Key, nameof(BatchEngineOptions.VirtualTime), StringComparison.OrdinalIgnoreCase))
+            {
+                throw new BatchCoreConfigurationException(key.Path,
+                    "code only: the virtual clock of the simulator and the tests moves only when code calls RunUntilIdleAsync or AdvanceTimeAsync, so a hosted engine on it would never time out, retry or scale in by itself; set BatchEngineOptions.VirtualTime in code");
+            }
+
+            if (string.Equals(key.Key, nameof(BatchEngineOptions.VirtualStart), StringComparison.OrdinalIgnoreCase))
+            {
+                throw new BatchCoreConfigurationException(key.Path,
+                    "code only: the start of the virtual clock, used only with BatchEngineOptions.VirtualTime, which is set in code");
+            }
         }
     }
 

@@ -428,6 +428,26 @@ public sealed class BatchCoreHostingTests
         Assert.Contains($"'{key}'", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The virtual clock (the simulator's and the tests') is code only, whatever the value: from configuration a hosted
+    /// engine would run on a clock only code moves. The error names the key as the configuration wrote it.
+    /// </summary>
+    [Theory]
+    [InlineData("BatchCore:Engine:VirtualTime", "true")]
+    [InlineData("BatchCore:Engine:VirtualTime", "false")]
+    [InlineData("BatchCore:Engine:virtualTime", "true")]
+    [InlineData("BatchCore:Engine:VirtualStart", "2026-01-01T00:00:00Z")]
+    public async Task Configuration_VirtualClock_FailsTheStartNamingTheKey(string key, string value)
+    {
+        using var host = Build(_ => { }, config: new Dictionary<string, string?> { [key] = value });
+
+        var e = await Assert.ThrowsAsync<BatchCoreConfigurationException>(() => host.StartAsync());
+
+        Assert.Equal(key, e.Path);
+        Assert.StartsWith(key + ": code only: ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(key.EndsWith("Start", StringComparison.Ordinal) ? "VirtualTime" : "BatchEngineOptions.VirtualTime", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Configuration_MissingPriority_FailsTheStartNamingThePath()
     {
