@@ -104,6 +104,29 @@ internal sealed class LineSplitter
         AppendText("\n");
     }
 
+    /// <summary>
+    /// Hands on one event's message as it is (newlines kept: a logger's entry with its exception is one event) when it
+    /// is at most <paramref name="maxEventBytes"/> UTF-8 bytes, else in consecutive pieces of at most that, cut between
+    /// characters.
+    /// </summary>
+    public static void AppendCapped<TState>(string message, TState state, Action<TState, string> append, int maxEventBytes = LogStore.MaxEventBytes)
+    {
+        Debug.Assert(maxEventBytes >= 4, "an event must hold any one character (up to 4 UTF-8 bytes)");
+        if (message.Length <= maxEventBytes / 3 || Encoding.UTF8.GetByteCount(message) <= maxEventBytes)
+        {
+            append(state, message);
+            return;
+        }
+
+        var rest = message.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            var fit = Fit(rest, maxEventBytes, out _);
+            append(state, rest[..fit].ToString());
+            rest = rest[fit..];
+        }
+    }
+
     /// <summary>Emits the last line when it did not end with a newline.</summary>
     public void Flush()
     {

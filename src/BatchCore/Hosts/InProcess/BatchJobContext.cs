@@ -179,7 +179,8 @@ public class BatchJobContext
 
     /// <summary>
     /// An <see cref="Microsoft.Extensions.Logging.ILogger"/> writing into the attempt's log stream: each entry is one log
-    /// event, <c>&lt;level&gt;: &lt;message&gt;</c>, followed by the exception when there is one. When the driver was given a
+    /// event, <c>&lt;level&gt;: &lt;message&gt;</c>, followed by the exception when there is one (an entry over
+    /// <see cref="Logs.LogStore.MaxEventBytes"/> UTF-8 bytes: consecutive events, cut between characters). When the driver was given a
     /// logger factory (the Generic Host integration passes the app's), entries also go there, in a scope with
     /// <c>AwsBatchJobId</c> and <c>AwsBatchJobAttempt</c>.
     /// </summary>

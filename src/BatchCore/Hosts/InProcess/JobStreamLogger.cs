@@ -5,9 +5,12 @@ namespace BatchCore.Hosts.InProcess;
 
 /// <summary>
 /// The <see cref="ILogger"/> of an in-process attempt: entries become log events of the attempt's stream (readable
-/// with GetLogEvents, like a container's stdout) and, when given, also go to the application's logger.
+/// with GetLogEvents, like a container's stdout) and, when given, also go to the application's logger. An entry is one
+/// event, its newlines kept; one over <see cref="LogStore.MaxEventBytes"/> UTF-8 bytes becomes consecutive events, cut
+/// between characters.
 /// </summary>
-internal sealed class JobStreamLogger(LogStore store, TimeProvider time, string stream, ILogger? forward, string jobId, int attempt) : ILogger
+internal sealed class JobStreamLogger(LogStore store, TimeProvider time, string stream, ILogger? forward, string jobId, int attempt,
+    int maxEventBytes = LogStore.MaxEventBytes) : ILogger
 {
     private readonly KeyValuePair<string, object>[] _scope =
     [
@@ -31,7 +34,8 @@ internal sealed class JobStreamLogger(LogStore store, TimeProvider time, string 
 
         var message = formatter(state, exception);
         var line = exception is null ? LevelText(logLevel) + ": " + message : LevelText(logLevel) + ": " + message + Environment.NewLine + exception;
-        store.Append(stream, time.GetUtcNow().ToUnixTimeMilliseconds(), line);
+        LineSplitter.AppendCapped(line, (store, stream, At: time.GetUtcNow().ToUnixTimeMilliseconds()),
+            static (s, piece) => s.store.Append(s.stream, s.At, piece), maxEventBytes);
         if (forward is not null && forward.IsEnabled(logLevel))
         {
             using (forward.BeginScope(_scope))

@@ -4,7 +4,7 @@ using BatchCore.Logs;
 
 namespace BatchCore.Tests.Hosts.InProcess;
 
-/// <summary>How an in-process handler's <c>Log</c> writes become log events: the cap and line rules of every driver.</summary>
+/// <summary>How an in-process handler's <c>Log</c> writes and <c>Logger</c> entries become log events: the cap of every driver.</summary>
 public sealed class JobLogWriterTests
 {
     private const string Stream = "def/default/job";
@@ -74,6 +74,32 @@ public sealed class JobLogWriterTests
         writer.Flush();
         writer.Flush();
         Assert.Equal(["one", "two", "three"], Messages(logs));
+    }
+
+    /// <summary>The ILogger's entry keeps its newlines (one event with its exception) but not its unbounded size.</summary>
+    [Fact]
+    public void LoggerEntryOverTheCap_BecomesEventsWithinIt_NewlinesKept()
+    {
+        var logs = new InMemoryLogStore();
+        var logger = new JobStreamLogger(logs, TimeProvider.System, Stream, forward: null, "job", 0, maxEventBytes: 9);
+
+        logger.Log(Microsoft.Extensions.Logging.LogLevel.Information, default, "a\nb", null, static (s, _) => s);
+        logger.Log(Microsoft.Extensions.Logging.LogLevel.Information, default, "€€€x", null, static (s, _) => s);
+
+        Assert.Equal(["info: a\nb", "info: €", "€€x"], Messages(logs));
+    }
+
+    [Fact]
+    public void LoggerEntry_ADefaultSizedOneOverTheCap_IsCut()
+    {
+        var logs = new InMemoryLogStore();
+        var logger = new JobStreamLogger(logs, TimeProvider.System, Stream, forward: null, "job", 0);
+
+        logger.Log(Microsoft.Extensions.Logging.LogLevel.Warning, default, new string('a', 1_000_000), null, static (s, _) => s);
+
+        var events = Messages(logs);
+        Assert.Equal([LogStore.MaxEventBytes, LogStore.MaxEventBytes, LogStore.MaxEventBytes, 213_652], events.Select(e => e.Length));
+        Assert.Equal("warn: " + new string('a', 1_000_000), string.Concat(events));
     }
 
     private static string[] Messages(InMemoryLogStore logs) =>
