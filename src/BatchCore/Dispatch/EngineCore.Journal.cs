@@ -238,6 +238,23 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>A seed no other engine uses (64 random bits).</summary>
+    /// <summary>
+    /// The seed of the recovered engine's <see cref="Random"/> (boot jitter, spot interruptions): the same in every
+    /// process for the same options seed, recovered job count and clock (<see cref="HashCode.Combine{T1, T2, T3}"/>,
+    /// used before, is randomized per process, so a replayed simulation or test did not repeat).
+    /// </summary>
+    internal static int RecoveredSeed(int seed, int jobs, long nowMs)
+    {
+        unchecked
+        {
+            var h = ((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)(uint)jobs * 0xC2B2AE3D27D4EB4FUL) ^ (ulong)nowMs;
+            h ^= h >> 33;
+            h *= 0xFF51AFD7ED558CCDUL;
+            h ^= h >> 33;
+            return (int)h;
+        }
+    }
+
     private static long RandomSeed()
     {
         Span<byte> bytes = stackalloc byte[8];
@@ -544,8 +561,9 @@ internal sealed partial class EngineCore
             }
         }
 
-        // New ids must never repeat recovered ones, nor another engine's: a random seed (see OpenJournal).
-        _random = new Random(HashCode.Combine(_options.Seed, _jobs.Count, NowMs));
+        // New ids must never repeat recovered ones, nor another engine's: a random seed (see OpenJournal). Boot jitter
+        // and spot interruptions stay reproducible: their seed is a function of the options' and what was recovered.
+        _random = new Random(RecoveredSeed(_options.Seed, _jobs.Count, NowMs));
         _ids = new JobIdGenerator(RandomSeed());
         Recovery = report;
         _dirty = true;

@@ -31,6 +31,20 @@ public sealed class RecoveryEdgeTests() : StateDirectoryTest("bc-recovery-edge-"
     /// Tags set on a job after it was submitted are journaled with the resources; a snapshot used to write them before
     /// the jobs, so the next start tagged a job that did not exist yet and threw (every later start too).
     /// </summary>
+    /// <summary>
+    /// The recovered engine's random (boot jitter, spot interruptions) is seeded by a fixed function of the options' seed,
+    /// the recovered job count and the clock: the same in every process. It was <c>HashCode.Combine</c>, randomized per
+    /// process, so these values changed from one test run to the next.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 0, 0L, RecoveredSeedOf1)]
+    [InlineData(1, 3, 1_767_225_600_000L, RecoveredSeedOf2)]
+    public void RecoveredSeed_IsTheSameInEveryProcess(int seed, int jobs, long nowMs, int expected) =>
+        Assert.Equal(expected, BatchCore.Dispatch.EngineCore.RecoveredSeed(seed, jobs, nowMs));
+
+    private const int RecoveredSeedOf1 = 922_921_446;
+    private const int RecoveredSeedOf2 = 162_699_868;
+
     [Fact]
     public async Task JobTaggedAfterSubmission_SurvivesSnapshotsAtEveryRestart()
     {
