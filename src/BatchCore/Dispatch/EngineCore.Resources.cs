@@ -39,6 +39,11 @@ internal sealed partial class EngineCore
                 {
                     p.Add(e.Message);
                 }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    DisposeUnused(drivers); // a factory's bug: the create fails, and what it built goes
+                    throw;
+                }
             }
 
             // Placement judges an environment's driver kind as a whole (ComputeEnvironmentState.RunsKindOf): hosts that run
@@ -76,6 +81,11 @@ internal sealed partial class EngineCore
             {
                 p.Add(e.Message);
             }
+        }
+
+        if (p.Any)
+        {
+            DisposeUnused(drivers); // built for the hosts of an environment that is refused: nothing ever ran on them
         }
 
         p.ThrowIfAny();
@@ -202,6 +212,33 @@ internal sealed partial class EngineCore
         ce.MaxHostShape = MaxShapeOf(ce);
         _capacityVersion++;
         _dirty = true;
+    }
+
+    /// <summary>
+    /// Disposes drivers a refused CreateComputeEnvironment built (not the engine's own simulated one, nor a shared one),
+    /// off the loop: a disposal that throws is reported, never thrown.
+    /// </summary>
+    private void DisposeUnused(List<HostDriver> drivers)
+    {
+        foreach (var d in drivers)
+        {
+            if (d is not SimulatedHostDriver && !_sharedDrivers.Values.Contains(d))
+            {
+                _ = DisposeQuietlyAsync(d);
+            }
+        }
+
+        async Task DisposeQuietlyAsync(HostDriver driver)
+        {
+            try
+            {
+                await driver.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                ReportUnexpected(e);
+            }
+        }
     }
 
     private HostDriver CreateDriver(HostSpec spec, string field)

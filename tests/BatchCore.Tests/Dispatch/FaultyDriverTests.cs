@@ -183,6 +183,46 @@ public sealed class FaultyDriverTests
     }
 
     /// <summary>
+    /// A create refused for a later host (an unknown driver, or a factory that throws) disposes the drivers it built for
+    /// the earlier ones: they were kept by nothing and never disposed (audit).
+    /// </summary>
+    [Theory]
+    [InlineData("unknown")]
+    [InlineData("boom")]
+    public async Task CreateRefusedForALaterHost_DisposesTheDriversItBuilt(string laterDriver)
+    {
+        var built = new List<FaultyDriver>();
+        await using var engine = TestEngine.Create(new BatchEngineOptions
+        {
+            DriverFactories = new Dictionary<string, Func<HostSpec, HostDriver>>
+            {
+                ["faulty"] = _ =>
+                {
+                    var d = new FaultyDriver(throwOnLaunch: false, throwOnTerminate: false);
+                    built.Add(d);
+                    return d;
+                },
+                ["boom"] = _ => throw new InvalidOperationException("no daemon"),
+            },
+        });
+
+        var e = await Record.ExceptionAsync(() => engine.CreateComputeEnvironmentAsync(new CreateComputeEnvironmentRequest
+        {
+            ComputeEnvironmentName = "ce",
+            Type = CEType.UNMANAGED,
+            Hosts = [new() { HostName = "a", Vcpus = 2, MemoryMiB = 4096, Driver = "faulty" }, new() { HostName = "b", Vcpus = 2, MemoryMiB = 4096, Driver = laterDriver }],
+        }));
+
+        Assert.NotNull(e);
+        Assert.Empty((await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments);
+        using var guard = new CancellationTokenSource(Hosts.AttemptEventRecorder.HangGuard);
+        while (!Assert.Single(built).Disposed)
+        {
+            await Task.Delay(10, guard.Token); // disposed off the loop
+        }
+    }
+
+    /// <summary>
     /// minvCpus on an environment whose driver cannot be created: the create completes (all of it, journal included)
     /// and the environment is INVALID with the reason, as AWS shows an environment that cannot launch instances.
     /// </summary>
