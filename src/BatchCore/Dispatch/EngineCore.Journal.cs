@@ -805,16 +805,7 @@ internal sealed partial class EngineCore
         var attempt = job.AttemptCount + 1;
         var host = FindHost(hostName);
         var token = ++_tokenSeq; // events only reach the loop's channel: nothing is handled before the job is set up
-        var reattach = new AttemptReattach
-        {
-            Token = new AttemptToken(token),
-            JobId = job.Id,
-            Attempt = attempt,
-            LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
-            HostName = hostName,
-            Handle = rec.Handle,
-            EngineId = EngineId,
-        };
+        var reattach = ReattachOf(job, attempt, hostName, rec.Handle, new AttemptToken(token));
         if (host is null)
         {
             // A host provider's host (a Slurm node) is reported again only after recovery: its driver takes the attempt
@@ -933,31 +924,33 @@ internal sealed partial class EngineCore
     private bool StopOrphanWith(HostDriver driver, Job job, int attempt, string hostName, string? handle)
     {
         var token = new AttemptToken(++_tokenSeq); // never in _attempts: its events are ignored
+        if (!TryTakeBack(driver, ReattachOf(job, attempt, hostName, handle, token)))
+        {
+            return false;
+        }
+
         try
         {
-            var reattach = new AttemptReattach
-            {
-                Token = token,
-                JobId = job.Id,
-                Attempt = attempt,
-                LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
-                HostName = hostName,
-                Handle = handle,
-                EngineId = EngineId,
-            };
-            if (driver.TryReattach(reattach, this))
-            {
-                driver.Terminate(token, TimeSpan.Zero);
-                return true;
-            }
+            driver.Terminate(token, TimeSpan.Zero);
+            return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // best effort: the attempt fails as a host failure either way
+            return false; // best effort: the attempt fails as a host failure either way
         }
-
-        return false;
     }
+
+    /// <summary>What a driver is handed to take back attempt <paramref name="attempt"/> of <paramref name="job"/>.</summary>
+    private AttemptReattach ReattachOf(Job job, int attempt, string hostName, string? handle, AttemptToken token) => new()
+    {
+        Token = token,
+        JobId = job.Id,
+        Attempt = attempt,
+        LogStreamName = AttemptRecord.LogStreamName(job.Spec.Definition.JobDefinitionName, job.Id, attempt),
+        HostName = hostName,
+        Handle = handle,
+        EngineId = EngineId,
+    };
 
     private void ReplayResource(string op, byte[] json)
     {

@@ -57,9 +57,8 @@ internal sealed partial class EngineCore
         {
             var f = r.Filters![i];
             var field = string.Create(CultureInfo.InvariantCulture, $"filters[{i}]");
-            if (f is null)
+            if (p.NullEntry(f, field))
             {
-                p.Add(field, "must not be null");
                 continue;
             }
 

@@ -793,9 +793,8 @@ internal sealed partial class EngineCore
         var seenOrders = new HashSet<int>();
         foreach (var (o, i) in order.Select((o, i) => (o, i)))
         {
-            if (o is null)
+            if (p.NullEntry(o, $"computeEnvironmentOrder[{i}]"))
             {
-                p.Add($"computeEnvironmentOrder[{i}]", "must not be null");
                 continue;
             }
 
@@ -877,9 +876,8 @@ internal sealed partial class EngineCore
         {
             var a = actions[i];
             var f = $"jobStateTimeLimitActions[{i}]";
-            if (a is null)
+            if (p.NullEntry(a, f))
             {
-                p.Add(f, "must not be null");
                 continue;
             }
 

@@ -37,9 +37,8 @@ internal sealed partial class EngineCore
             {
                 var d = deps[i];
                 var f = $"dependsOn[{i}]";
-                if (d is null)
+                if (p.NullEntry(d, f))
                 {
-                    p.Add(f, "must not be null");
                     continue;
                 }
 

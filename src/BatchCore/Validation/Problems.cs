@@ -18,6 +18,21 @@ internal sealed class Problems
 
     public void Add(string message) => (_items ??= []).Add(message);
 
+    /// <summary>
+    /// A null entry of a request's list: adds "<paramref name="field"/> must not be null" and returns true, so that the
+    /// caller skips the entry (<c>if (p.NullEntry(item, f)) continue;</c>).
+    /// </summary>
+    public bool NullEntry([System.Diagnostics.CodeAnalysis.NotNullWhen(false)] object? value, string field)
+    {
+        if (value is not null)
+        {
+            return false;
+        }
+
+        Add(field, "must not be null");
+        return true;
+    }
+
     public void Required(object? value, string field)
     {
         if (value is null || (value is string s && s.Length == 0))

@@ -114,9 +114,8 @@ internal static class ResourceValidation
         {
             var h = hosts[i];
             var f = $"hosts[{i}]";
-            if (h is null)
+            if (p.NullEntry(h, f))
             {
-                p.Add(f, "must not be null");
                 continue;
             }
 
@@ -396,9 +395,8 @@ internal static class ResourceValidation
         {
             var s = fp.ShareDistribution[i];
             var f = $"fairsharePolicy.shareDistribution[{i}]";
-            if (s is null)
+            if (p.NullEntry(s, f))
             {
-                p.Add(f, "must not be null");
                 continue;
             }
 
@@ -571,9 +569,8 @@ internal static class ResourceValidation
         {
             var e = c.ConsumableResourceList[i];
             var fi = string.Create(CultureInfo.InvariantCulture, $"{field}.consumableResourceList[{i}]");
-            if (e is null)
+            if (p.NullEntry(e, fi))
             {
-                p.Add(fi, "must not be null");
                 continue;
             }
 
@@ -715,9 +712,8 @@ internal static class ResourceValidation
         {
             var v = cp.Volumes![i];
             var fi = string.Create(CultureInfo.InvariantCulture, $"{f}.volumes[{i}]");
-            if (v is null)
+            if (p.NullEntry(v, fi))
             {
-                p.Add(fi, "must not be null");
                 continue;
             }
 
@@ -767,9 +763,8 @@ internal static class ResourceValidation
         {
             var m = cp.MountPoints![i];
             var fi = string.Create(CultureInfo.InvariantCulture, $"{f}.mountPoints[{i}]");
-            if (m is null)
+            if (p.NullEntry(m, fi))
             {
-                p.Add(fi, "must not be null");
                 continue;
             }
 
@@ -932,9 +927,8 @@ internal static class ResourceValidation
 
         for (var i = 0; i < env.Count; i++)
         {
-            if (env[i] is null)
+            if (p.NullEntry(env[i], $"{f}[{i}]"))
             {
-                p.Add($"{f}[{i}]", "must not be null");
                 continue;
             }
 
@@ -965,9 +959,8 @@ internal static class ResourceValidation
         {
             var r = reqs[i];
             var fi = $"{f}[{i}]";
-            if (r is null)
+            if (p.NullEntry(r, fi))
             {
-                p.Add(fi, "must not be null");
                 continue;
             }
 
@@ -1058,9 +1051,8 @@ internal static class ResourceValidation
         {
             var e = list[i];
             var fi = $"{f}.evaluateOnExit[{i}]";
-            if (e is null)
+            if (p.NullEntry(e, fi))
             {
-                p.Add(fi, "must not be null");
                 continue;
             }
 
