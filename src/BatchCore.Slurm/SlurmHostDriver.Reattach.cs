@@ -55,6 +55,7 @@ public sealed partial class SlurmHostDriver
 
             // Slurm forgot it and its wrapper recorded no exit: nothing of it is left running.
             DeleteAttemptFiles(prefix);
+            RemoveEndedDriverDirectory(prefix);
             return false;
         }
 

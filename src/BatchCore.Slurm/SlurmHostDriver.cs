@@ -48,6 +48,12 @@ public sealed partial class SlurmHostDriver : HostDriver
     private const string CommentPrefix = "batchcore attempt=";
     private const string FilesKey = " files=";
 
+    // A driver's directory is <shared directory>/batchcore-<instance> (or a temporary batchcore-slurm-*).
+    private const string DirectoryPrefix = "batchcore-";
+
+    // An attempt's files: <file prefix> (the directory and the token) and one of these.
+    private static readonly string[] AttemptFileSuffixes = [".out", ".result", ".env", ".result.started", ".result.tmp"];
+
     private static readonly string[] TerminalStates =
         ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "SPECIAL_EXIT", "REVOKED"];
 
@@ -76,11 +82,11 @@ public sealed partial class SlurmHostDriver : HostDriver
         _instance = Guid.NewGuid().ToString("N")[..12];
         if (_options.SharedDirectory is { } shared)
         {
-            _directory = Directory.CreateDirectory(Path.Combine(shared, "batchcore-" + _instance)).FullName;
+            _directory = Directory.CreateDirectory(Path.Combine(shared, DirectoryPrefix + _instance)).FullName;
         }
         else
         {
-            _directory = Directory.CreateTempSubdirectory("batchcore-slurm-").FullName;
+            _directory = Directory.CreateTempSubdirectory(DirectoryPrefix + "slurm-").FullName;
         }
 
         _ownsDirectory = true;
@@ -253,7 +259,7 @@ public sealed partial class SlurmHostDriver : HostDriver
 
     private static void DeleteAttemptFiles(string prefix)
     {
-        foreach (var suffix in new[] { ".out", ".result", ".env", ".result.started", ".result.tmp" })
+        foreach (var suffix in AttemptFileSuffixes)
         {
             try
             {
@@ -264,6 +270,53 @@ public sealed partial class SlurmHostDriver : HostDriver
                 // best effort: the driver's directory goes on dispose
             }
         }
+    }
+
+    /// <summary>
+    /// The attempt files in <paramref name="prefix"/>'s directory are gone: when that is the directory of another driver
+    /// instance (a re-attached attempt of an engine that died) and no attempt file is left in it, the directory is
+    /// deleted with what is left (its wrapper, what jobs wrote in their working directory), as that driver would have
+    /// deleted it on disposal. A file of another attempt (its <c>.env</c> is there from its submission to its end: a job
+    /// that may still run, or be re-attached by another driver) keeps it. Never this driver's own directory (it goes on
+    /// disposal), nor one outside this driver's shared directory or not named as a driver directory. Best effort.
+    /// </summary>
+    private void RemoveEndedDriverDirectory(string prefix)
+    {
+        var directory = Path.GetDirectoryName(prefix);
+        if (directory is null || string.Equals(directory, _directory, StringComparison.Ordinal) || !IsOwnFiles(prefix)
+            || !Path.GetFileName(directory).StartsWith(DirectoryPrefix, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(directory))
+            {
+                if (IsAttemptFile(Path.GetFileName(file)))
+                {
+                    return;
+                }
+            }
+
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // best effort: gone already, or the shared directory hiccupped (the next re-attached attempt's end tries again)
+        }
+    }
+
+    /// <summary>Whether a file name is an attempt file: <c>&lt;token&gt;</c> and one of <see cref="AttemptFileSuffixes"/>.</summary>
+    private static bool IsAttemptFile(string name)
+    {
+        var dot = name.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0 || name.AsSpan(0, dot).ContainsAnyExceptInRange('0', '9'))
+        {
+            return false;
+        }
+
+        return Array.IndexOf(AttemptFileSuffixes, name[dot..]) >= 0;
     }
 
     private void EnsurePoller()
@@ -919,6 +972,7 @@ public sealed partial class SlurmHostDriver : HostDriver
             _unstarted.Dispose(); // unlinks it from the driver's disposal token
             driver._attempts.TryRemove(new KeyValuePair<AttemptToken, Attempt>(launch.Token, this));
             DeleteAttemptFiles(prefix);
+            driver.RemoveEndedDriverDirectory(prefix); // a re-attached attempt's: its output was read (End) and its files are gone
             sink.Exited(launch.Token, exit);
             Completion.TrySetResult();
         }

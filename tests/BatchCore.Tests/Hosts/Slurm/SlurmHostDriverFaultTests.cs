@@ -218,6 +218,44 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task TryReattach_TheJobEnds_ThePreviousDriversDirectoryIsRemoved_AfterItsOutputWasRead()
+    {
+        var (launch, job, handle) = await CrashWhileRunningAsync("before\n");
+        var previous = Path.GetDirectoryName(job.ResultFile)!;
+        await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
+        var token = new AttemptToken(100);
+
+        Assert.True(driver.TryReattach(Reattach(token, launch, handle), _events));
+        await _events.WaitStartedAsync(token);
+        _slurm.Complete(job, 0, "after\n");
+        var exit = await _events.WaitExitedAsync(token);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["before", "after"], Lines(launch));
+        Assert.False(Directory.Exists(previous), "the directory of the driver that died is left in the shared directory");
+        Assert.Single(Directory.GetDirectories(_slurm.SharedDirectory)); // this driver's own, until it is disposed
+    }
+
+    [Fact]
+    public async Task TryReattach_TheJobEnds_ThePreviousDriversDirectoryStays_WhileAnotherAttemptsFilesAreInIt()
+    {
+        var (launch, job, handle) = await CrashWhileRunningAsync();
+        var previous = Path.GetDirectoryName(job.ResultFile)!;
+        var other = Path.Combine(previous, "2.env"); // another attempt of that driver: its job may still run
+        await File.WriteAllTextAsync(other, "");
+        await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
+        var token = new AttemptToken(100);
+
+        Assert.True(driver.TryReattach(Reattach(token, launch, handle), _events));
+        _slurm.Complete(job, 0);
+        await _events.WaitExitedAsync(token);
+
+        Assert.False(File.Exists(job.ResultFile));
+        Assert.True(File.Exists(other));
+        Assert.True(File.Exists(Path.Combine(previous, "wrapper.sh")));
+    }
+
+    [Fact]
     public async Task TryReattach_PendingJobWithoutAHandle_IsFoundByItsIdentity()
     {
         var (launch, job) = await CrashWhilePendingAsync();
@@ -259,6 +297,7 @@ public sealed class SlurmHostDriverFaultTests : IAsyncDisposable
         await using var driver = new SlurmHostDriver(_slurm.Client().Options(_logs));
 
         Assert.False(driver.TryReattach(Reattach(new AttemptToken(100), launch, handle), _events));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(job.ResultFile)), "the directory of the driver that died is left behind");
     }
 
     [Fact]
