@@ -39,9 +39,6 @@ public sealed partial class DockerHostDriver : HostDriver
     /// </summary>
     public const string EngineIdLabel = "batchcore.engine-id";
 
-    /// <summary>How long re-attaching waits for the daemon.</summary>
-    private static readonly TimeSpan ReattachTimeout = TimeSpan.FromSeconds(30);
-
     /// <summary>The reason of an attempt terminated before its container was started.</summary>
     public const string TerminatedBeforeStartReason = "Terminated before the attempt started";
 
@@ -109,7 +106,9 @@ public sealed partial class DockerHostDriver : HostDriver
     /// Finds the container by its id (the handle) or, when the engine died before journaling it, by the labels
     /// <c>batchcore.job-id</c> and <c>batchcore.job-attempt</c>; a container of another job is never taken. A running or
     /// exited container is taken back: its logs are followed from the start, its exit awaited and reported, and it is
-    /// removed. A container that never started is removed and not taken back.
+    /// removed. A container that never started is removed and not taken back. When the daemon does not answer within
+    /// 30 seconds, or fails, the attempt is not taken back either, and its container is looked for again and removed
+    /// in the background (<see cref="RemoveUnreattachedAsync"/>).
     /// </remarks>
     public override bool TryReattach(AttemptReattach reattach, IAttemptEventSink sink)
     {
@@ -117,13 +116,19 @@ public sealed partial class DockerHostDriver : HostDriver
         ArgumentNullException.ThrowIfNull(sink);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         ContainerInspectResponse? found;
+        var givenUp = new CancellationTokenSource(); // holds no timer: not disposed, the find may still look at its token
         try
         {
             // Recovery runs synchronously; the pool thread keeps a caller's synchronization context out of the way.
-            found = Task.Run(() => FindAsync(reattach)).WaitAsync(ReattachTimeout).GetAwaiter().GetResult();
+            found = Task.Run(() => FindAsync(reattach, givenUp.Token)).WaitAsync(_options.ReattachTimeout, _options.TimeProvider)
+                .GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is TimeoutException or DockerApiException or IOException or HttpRequestException)
         {
+            // The engine ends the attempt as a host failure and may run it again: a container that still runs must not
+            // run on beside the retry, unobserved until a sweep. The hung look is cut short and a new one removes it.
+            givenUp.Cancel();
+            Track(Task.Run(() => RemoveUnreattachedAsync(reattach)));
             return false;
         }
 
@@ -163,7 +168,62 @@ public sealed partial class DockerHostDriver : HostDriver
         return true;
     }
 
-    private async Task<ContainerInspectResponse?> FindAsync(AttemptReattach reattach)
+    /// <summary>
+    /// A re-attach that gave up: finds the attempt's container again as TryReattach would (by its handle or labels,
+    /// never another job's or engine's) and force-removes it (one still running is killed), unless an attempt of a docker
+    /// driver in this process follows it. Each try is bounded by <see cref="DockerHostDriverOptions.RemoveRequestTimeout"/>
+    /// per request and made again after a growing wait, at most <see cref="DockerHostDriverOptions.RemoveTries"/> times;
+    /// once the driver is disposing, the try under way is the last. A removal that gives up is left to the sweep. Never throws.
+    /// </summary>
+    private async Task RemoveUnreattachedAsync(AttemptReattach reattach)
+    {
+        var id = reattach.Handle;
+        var delay = _options.RetryDelay;
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                ContainerInspectResponse? found;
+                using (var bound = new CancellationTokenSource(_options.RemoveRequestTimeout, _options.TimeProvider))
+                {
+                    found = await FindAsync(reattach, bound.Token).ConfigureAwait(false);
+                }
+
+                if (found is null || FollowedByADriver(found.ID, found.Config?.Labels))
+                {
+                    return; // gone meanwhile (or never created), or taken back after all
+                }
+
+                id = found.ID;
+                using (var bound = new CancellationTokenSource(_options.RemoveRequestTimeout, _options.TimeProvider))
+                {
+                    await _client.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, bound.Token)
+                        .ConfigureAwait(false);
+                }
+
+                return;
+            }
+            catch (DockerContainerNotFoundException)
+            {
+                return; // removed meanwhile
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // a timeout, a daemon error or a daemon gone: tried again
+            }
+
+            if (tries >= _options.RemoveTries || _closing.IsCancellationRequested)
+            {
+                RemovalGaveUp(id); // the sweep tries again later (by id when it was found)
+                return;
+            }
+
+            await DelayAsync(delay).ConfigureAwait(false);
+            delay += delay;
+        }
+    }
+
+    private async Task<ContainerInspectResponse?> FindAsync(AttemptReattach reattach, CancellationToken cancellationToken)
     {
         var attemptNumber = reattach.Attempt.ToString(CultureInfo.InvariantCulture);
         var id = reattach.Handle;
@@ -176,7 +236,7 @@ public sealed partial class DockerHostDriver : HostDriver
                 {
                     ["label"] = new Dictionary<string, bool> { [JobIdLabel + "=" + reattach.JobId] = true, [JobAttemptLabel + "=" + attemptNumber] = true },
                 },
-            }).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
             foreach (var candidate in list)
             {
                 if (OfEngine(candidate.Labels, reattach.EngineId))
@@ -194,7 +254,7 @@ public sealed partial class DockerHostDriver : HostDriver
 
         try
         {
-            var inspected = await _client.Containers.InspectContainerAsync(id).ConfigureAwait(false);
+            var inspected = await _client.Containers.InspectContainerAsync(id, cancellationToken).ConfigureAwait(false);
             var labels = inspected.Config?.Labels;
             return labels is not null && labels.TryGetValue(JobIdLabel, out var job) && job == reattach.JobId
                 && (!labels.TryGetValue(JobAttemptLabel, out var n) || n == attemptNumber) && OfEngine(labels, reattach.EngineId) ? inspected : null;

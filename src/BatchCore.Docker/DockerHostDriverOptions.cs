@@ -64,6 +64,12 @@ public static class DockerHostDriverDefaults
     /// How long after a removal that gave up (or a sweep that could not finish) the driver sweeps again: 1 minute.
     /// </summary>
     internal static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How long re-attaching to a container waits for the daemon: 30 seconds. Past it the attempt is not taken back (the
+    /// engine ends it as a host failure) and its container is removed in the background.
+    /// </summary>
+    internal static readonly TimeSpan ReattachTimeout = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Configures a <see cref="DockerHostDriver"/>. Validated and copied when the driver is created.</summary>
@@ -163,6 +169,9 @@ public sealed record DockerHostDriverOptions
 
     /// <summary>See <see cref="DockerHostDriverDefaults.SweepInterval"/>.</summary>
     internal TimeSpan SweepInterval { get; init; } = DockerHostDriverDefaults.SweepInterval;
+
+    /// <summary>See <see cref="DockerHostDriverDefaults.ReattachTimeout"/>.</summary>
+    internal TimeSpan ReattachTimeout { get; init; } = DockerHostDriverDefaults.ReattachTimeout;
 
     /// <summary>Tests: called after each sweep with the number of containers it removed.</summary>
     internal Action<int>? Swept { get; init; }

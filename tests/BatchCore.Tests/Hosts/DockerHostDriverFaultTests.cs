@@ -354,6 +354,31 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData(true, "hang")]
+    [InlineData(false, "hang")]
+    [InlineData(true, "error")]
+    public async Task Reattach_ThatGivesUp_RemovesTheContainer_SoThatNothingRunsOnUnobserved(bool byHandle, string failure)
+    {
+        var id = _daemon.AddContainer(Labels(NextToken(), "job-slow", EngineA), running: true);
+        var other = _daemon.AddContainer(Labels(NextToken(), "job-other", EngineA), running: true);
+        var looks = 0;
+        // The daemon does not answer (or fails) the re-attach's look for the container: the inspect by its id, or the list by its labels.
+        _daemon.Intercept = r => (byHandle ? IsInspect(r) : r.Is("GET", "/containers/json")) && Interlocked.Increment(ref looks) == 1
+            ? Reply(failure)
+            : null;
+        var driver = Driver(o => o with { ReattachTimeout = TimeSpan.FromMilliseconds(200) });
+        var token = NextToken();
+
+        var taken = driver.TryReattach(Reattach(token, "job-slow", byHandle ? id : null), _events);
+        await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+
+        Assert.False(taken);
+        Assert.Equal([other], _daemon.ContainerIds); // only the attempt's own container
+        Assert.Equal(0, _events.StartedCount(token));
+        Assert.Equal(0, _events.ExitedCount(token));
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Reattach_NeverTakesAnotherEnginesContainer_OfAJobOfTheSameId(bool byHandle)
