@@ -17,7 +17,8 @@ namespace BatchCore.Hosts.Docker;
 /// auto-removed by the daemon, so that it outlives a crashed engine: <see cref="TryReattach"/>), tried again a bounded
 /// number of times when the daemon fails or hangs, then left to a sweep (<see cref="SweepAsync"/>) that also removes a
 /// crash's leftovers once the engine launches again. Every request but the exit wait is bounded; a failed exit wait is
-/// followed by an inspect, so that a daemon restart neither fails nor kills a job that still runs. Containers carry the labels
+/// followed by an inspect, so that a daemon restart neither fails nor kills a job that still runs, and the log follow it cut
+/// off is resumed where it stopped (<see cref="DockerLogFollower"/>). Containers carry the labels
 /// <c>batchcore.attempt</c>, <c>batchcore.job-id</c>, <c>batchcore.job-attempt</c> and, for a journaling engine,
 /// <c>batchcore.engine-id</c> (<see cref="AttemptLaunch.EngineId"/>): what the driver finds again or removes by labels is
 /// only its own engine's.
@@ -404,6 +405,8 @@ public sealed partial class DockerHostDriver : HostDriver
         private bool _reattached;
         private bool _ended;
         private bool _releaseRequested;
+        // An exit wait failed (the daemon restarted?): the log follow may have been cut too.
+        private bool _waitFailed;
         private readonly CancellationTokenSource _released = new(); // never disposed: Release may cancel it at any time
 
         /// <summary>A re-attached attempt stops being watched, its container left as it is; false for any other attempt.</summary>
@@ -693,7 +696,8 @@ public sealed partial class DockerHostDriver : HostDriver
         private async Task<AttemptExit> WatchAsync(string id, CancellationToken released = default)
         {
             using var logsDone = released.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(released) : new CancellationTokenSource();
-            var logs = FollowLogsAsync(id, logsDone.Token);
+            var exitKnown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var logs = FollowLogsAsync(id, exitKnown.Task, logsDone.Token);
             ContainerExit waited;
             try
             {
@@ -710,8 +714,17 @@ public sealed partial class DockerHostDriver : HostDriver
                 _exited = true;
             }
 
-            // The log stream ends when the container has stopped; the bound only guards against a daemon that never closes it.
-            logsDone.CancelAfter(driver._options.LogDrainTimeout);
+            exitKnown.TrySetResult();
+            if (waited.Lost is not null)
+            {
+                await logsDone.CancelAsync().ConfigureAwait(false); // given up: the lines read so far are what there is
+            }
+            else
+            {
+                // The log stream ends when the container has stopped; the bound only guards against a daemon that never closes it.
+                logsDone.CancelAfter(driver._options.LogDrainTimeout);
+            }
+
             await logs.ConfigureAwait(false);
 
             if (waited.Lost is { } lost)
@@ -779,6 +792,7 @@ public sealed partial class DockerHostDriver : HostDriver
                     failure = e;
                 }
 
+                Volatile.Write(ref _waitFailed, true); // the daemon may have dropped the log follow too: it is made once more after the exit
                 ContainerInspectResponse? inspected = null;
                 try
                 {
@@ -1046,33 +1060,117 @@ public sealed partial class DockerHostDriver : HostDriver
             return colon > image.LastIndexOf('/') ? (image[..colon], image[(colon + 1)..]) : (image, "latest");
         }
 
-        private async Task FollowLogsAsync(string id, CancellationToken cancellationToken)
+        /// <summary>
+        /// Follows the container's logs (from its start) into the log stream until it has stopped. A follow ends when
+        /// the container stops, or when the daemon drops it (a restart, a reset connection) while the container runs on:
+        /// one that ended before the exit is known is followed again after a pause (doubling, as the exit wait's, while
+        /// the daemon does not answer), unless the exit comes within the pause and neither the follow nor the exit wait
+        /// had failed (then the stop ended it, with everything). Once the exit is known, a follow that had been cut is
+        /// made once more to its end (a stopped container's follow returns what is left, then ends). Each new follow
+        /// resumes where the last stopped, neither losing nor repeating a line (<see cref="DockerLogFollower"/>).
+        /// <paramref name="cancellationToken"/> (the drain bound after the exit, or a release) ends it; the lines read
+        /// so far are kept.
+        /// </summary>
+        private async Task FollowLogsAsync(string id, Task exitKnown, CancellationToken cancellationToken)
         {
+            var options = driver._options;
+            var follower = new DockerLogFollower(AppendLog);
+            var buffer = new byte[16 * 1024];
+            var delay = options.RetryDelay;
+            while (true)
+            {
+                var afterExit = exitKnown.IsCompleted;
+                var ended = await FollowOnceAsync(id, follower, buffer, cancellationToken).ConfigureAwait(false);
+                if (ended is LogsEnd.Cancelled or LogsEnd.Unreadable || (ended == LogsEnd.Stopped && afterExit))
+                {
+                    break;
+                }
+
+                try
+                {
+                    if (afterExit)
+                    {
+                        await Task.Delay(delay, options.TimeProvider, cancellationToken).ConfigureAwait(false); // the follow after the exit failed
+                    }
+                    else
+                    {
+                        await exitKnown.WaitAsync(delay, options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                catch (TimeoutException)
+                {
+                    // still running: followed again
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                if (!afterExit && ended == LogsEnd.Stopped && exitKnown.IsCompleted && !Volatile.Read(ref _waitFailed))
+                {
+                    break; // the container's stop ended the follow
+                }
+
+                delay = delay + delay > DockerHostDriverDefaults.MaxWaitRetryDelay ? DockerHostDriverDefaults.MaxWaitRetryDelay : delay + delay;
+            }
+
+            follower.Flush();
+        }
+
+        /// <summary>One follow, from where the last one stopped (<see cref="DockerLogFollower.Since"/>).</summary>
+        private async Task<LogsEnd> FollowOnceAsync(string id, DockerLogFollower follower, byte[] buffer, CancellationToken cancellationToken)
+        {
+            follower.BeginStream();
             try
             {
-                using var stream = await Containers.GetContainerLogsAsync(id, false,
-                    new ContainerLogsParameters { Follow = true, ShowStdout = true, ShowStderr = true }, cancellationToken).ConfigureAwait(false);
-                var buffer = new byte[16 * 1024];
-                var stdout = new LineSplitter(AppendLog);
-                var stderr = new LineSplitter(AppendLog);
+                // Not demultiplexed by the client (tty: true): DockerLogFollower reads the frames, one per stamped message.
+                using var stream = await Containers.GetContainerLogsAsync(id, true, new ContainerLogsParameters
+                {
+                    Follow = true,
+                    ShowStdout = true,
+                    ShowStderr = true,
+                    Timestamps = true,
+                    Since = follower.Since,
+                }, cancellationToken).ConfigureAwait(false);
                 while (true)
                 {
                     var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false);
                     if (read.EOF)
                     {
-                        break;
+                        return LogsEnd.Stopped;
                     }
 
-                    (read.Target == MultiplexedStream.TargetStream.StandardError ? stderr : stdout).Append(buffer.AsSpan(0, read.Count));
+                    follower.Append(buffer.AsSpan(0, read.Count));
                 }
-
-                stdout.Flush();
-                stderr.Flush();
             }
-            catch (Exception e) when (e is OperationCanceledException or IOException or DockerApiException)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
-                // Cut off by the drain bound or the daemon; the lines read so far are kept.
+                return LogsEnd.Cancelled;
             }
+            catch (DockerApiException e) when ((int)e.StatusCode < 500)
+            {
+                return LogsEnd.Unreadable; // the container is gone, or its logging driver cannot be read: nothing to follow
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return LogsEnd.Failed; // dropped, refused, reset, a daemon error: followed again
+            }
+        }
+
+        /// <summary>How a follow of the logs ended.</summary>
+        private enum LogsEnd
+        {
+            /// <summary>The daemon ended it: the container stopped, or the daemon went away cleanly.</summary>
+            Stopped,
+
+            /// <summary>It failed: a dropped or refused connection, a daemon error.</summary>
+            Failed,
+
+            /// <summary>Nothing can be followed: the container is gone, or its logs cannot be read.</summary>
+            Unreadable,
+
+            /// <summary>The drain bound or a release ended it.</summary>
+            Cancelled,
         }
 
         private void AppendLog(string line)

@@ -17,6 +17,7 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
 
     private readonly FakeDockerDaemon _daemon = new();
     private readonly AttemptEventRecorder _events = new();
+    private readonly InMemoryLogStore _logs = new();
     private DockerHostDriver? _driver;
 
     public static TheoryData<string> Failures => ["hang", "error", "drop"];
@@ -259,6 +260,62 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         Assert.Equal(new AttemptExit(5), exit);
         Assert.Equal(id, FakeDockerDaemon.ContainerIdOf(again));
         await _daemon.WaitRemovedAsync(id).WaitAsync(AttemptEventRecorder.HangGuard);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DaemonRestart_TheLogFollowResumes_NeitherLosingNorRepeatingALine(bool exitsWhileDown)
+    {
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+        var id = _events.Handle(launch.Token)!;
+        var second = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+        _daemon.Log(id, "one\n", second.AddMilliseconds(100));
+        _daemon.Log(id, "two\n", second.AddMilliseconds(500), stderr: true);
+        _daemon.Log(id, "three\n", second.AddMilliseconds(500)); // stamped as the one before it
+        await WaitForLinesAsync(launch, 3);
+
+        // The daemon restarts: the exit wait and the log follow are cut off. The job writes on meanwhile, in the same
+        // second (since, whole seconds, replays the lines above) and with the same stamp as the last line delivered.
+        _daemon.DropConnections();
+        _daemon.Log(id, "four\n", second.AddMilliseconds(500));
+        _daemon.Log(id, "five\n", second.AddMilliseconds(900), stderr: true);
+        _daemon.Log(id, "six\n", second.AddSeconds(1));
+        if (!exitsWhileDown)
+        {
+            await WaitForRequestCountAsync(IsLogs, 2);
+            await WaitForLinesAsync(launch, 6);
+            _daemon.Log(id, "seven\n", second.AddSeconds(2)); // followed as it comes
+            await WaitForLinesAsync(launch, 7);
+        }
+
+        _daemon.Exit(id, 3);
+        var exit = await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(new AttemptExit(3), exit);
+        Assert.Equal(exitsWhileDown ? ["one", "two", "three", "four", "five", "six"] : ["one", "two", "three", "four", "five", "six", "seven"], Lines(launch));
+        var resumed = _daemon.Requests.Where(IsLogs).Skip(1).First();
+        Assert.Contains("since=1700000000", resumed.Query, StringComparison.Ordinal);
+        Assert.Matches("timestamps=(1|true|True)(&|$)", resumed.Query);
+    }
+
+    [Fact]
+    public async Task LogFollow_EndsWithTheContainer_WithoutASecondFollow()
+    {
+        var launch = MakeLaunch();
+        Driver().Launch(launch, _events);
+        await _events.WaitStartedAsync(launch.Token);
+        var id = _events.Handle(launch.Token)!;
+        _daemon.Log(id, "out\n", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000));
+        _daemon.Log(id, "err, no newline", DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), stderr: true);
+
+        _daemon.Exit(id, 0);
+        await _events.WaitExitedAsync(launch.Token);
+
+        Assert.Equal(["out", "err, no newline"], Lines(launch));
+        Assert.Single(_daemon.Requests, IsLogs);
     }
 
     [Fact]
@@ -547,6 +604,21 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
         return await _daemon.WaitForRequestAsync(r => match(r) && ++seen == count).WaitAsync(AttemptEventRecorder.HangGuard);
     }
 
+    private static bool IsLogs(FakeDockerRequest r) => r.Is("GET", "/containers/") && r.Path.EndsWith("/logs", StringComparison.Ordinal);
+
+    private List<string> Lines(AttemptLaunch launch) => [.. _logs.GetLogEvents(launch.LogStreamName).Events.Select(e => e.Message)];
+
+    /// <summary>Waits (hang guard) until the attempt's log stream has <paramref name="count"/> lines.</summary>
+    private async Task WaitForLinesAsync(AttemptLaunch launch, int count)
+    {
+        var deadline = DateTime.UtcNow + AttemptEventRecorder.HangGuard;
+        while (!_logs.StreamExists(launch.LogStreamName) || Lines(launch).Count < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{count} lines not logged (hang guard): {string.Join('|', _logs.StreamExists(launch.LogStreamName) ? Lines(launch) : [])}");
+            await Task.Delay(10);
+        }
+    }
+
     private static bool IsWait(FakeDockerRequest r) => r.Is("POST", "/containers/") && r.Path.EndsWith("/wait", StringComparison.Ordinal);
 
     private static bool IsInspect(FakeDockerRequest r) =>
@@ -572,7 +644,7 @@ public sealed class DockerHostDriverFaultTests : IAsyncLifetime
 
     private DockerHostDriverOptions Options() => new()
     {
-        LogStore = new InMemoryLogStore(),
+        LogStore = _logs,
         Endpoint = _daemon.Endpoint,
         RemoveRequestTimeout = TimeSpan.FromSeconds(2),
         StopRequestMargin = TimeSpan.FromSeconds(2),

@@ -41,7 +41,10 @@ internal abstract record FakeDockerReply
 /// A fake Docker Engine API on a unix socket, for the driver's failure paths without a dockerd: it keeps images and
 /// containers in memory and answers the requests the driver makes as a daemon would, unless <see cref="Intercept"/>
 /// says otherwise for a request (fail it, hang, drop the connection). A container runs from its start until it is
-/// stopped, killed or <see cref="Exit"/> is called. One request per connection (every answer closes it).
+/// stopped, killed or <see cref="Exit"/> is called; what it writes (<see cref="Log"/>) is stored with its stamp and
+/// served by the logs endpoint as a daemon serves it (multiplexed frames, chunked; <c>follow</c>, <c>since</c> in whole
+/// or fractional seconds, inclusive; <c>timestamps</c>). One request per connection (every answer closes it);
+/// <see cref="DropConnections"/> drops the open ones, as a daemon restart does.
 /// </summary>
 internal sealed class FakeDockerDaemon : IAsyncDisposable
 {
@@ -145,6 +148,36 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>The container writes <paramref name="text"/> (one log message; a line ends with "\n"), stamped <paramref name="at"/>.</summary>
+    public void Log(string id, string text, DateTimeOffset at, bool stderr = false)
+    {
+        var container = _containers[id];
+        lock (container.Gate)
+        {
+            container.Logs.Add(new LogMessage(stderr ? (byte)2 : (byte)1, (at - DateTimeOffset.UnixEpoch).Ticks * 100, text));
+        }
+
+        container.Pulse();
+    }
+
+    /// <summary>Closes every open connection without an answer or the end of its stream, as a daemon restart does.</summary>
+    public void DropConnections()
+    {
+        foreach (var (connection, _) in _connections)
+        {
+            try
+            {
+                connection.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // closed meanwhile
+            }
+
+            connection.Dispose();
+        }
+    }
+
     /// <summary>The container is removed from outside the engine (<c>docker rm -f</c>): a wait on it ends with 137.</summary>
     public void Remove(string id)
     {
@@ -236,6 +269,13 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
                     await RespondAsync(connection, respond.Status, respond.Body);
                     return;
                 default:
+                    if (request.Method == "GET" && request.Path.EndsWith("/logs", StringComparison.Ordinal)
+                        && _containers.TryGetValue(ContainerIdOf(request), out var followed))
+                    {
+                        await StreamLogsAsync(connection, followed, request.Query);
+                        return;
+                    }
+
                     var (status, body) = await HandleAsync(request);
                     await RespondAsync(connection, status, body);
                     return;
@@ -361,13 +401,91 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
             case ("POST", "wait"):
                 var code = await c.Exited.Task.WaitAsync(_stopping.Token);
                 return (200, "{\"StatusCode\":" + code.ToString(CultureInfo.InvariantCulture) + "}");
-            case ("GET", "logs"):
-                return (200, "");
             case ("GET", "json"):
                 return (200, Inspect(c));
             default:
                 return (404, Message("page not found"));
         }
+    }
+
+    /// <summary>
+    /// GET /containers/{id}/logs: the stored messages (stamped at or after <c>since</c>) as multiplexed frames in HTTP
+    /// chunks, then, with <c>follow</c>, each new one until the container has exited, then the last chunk.
+    /// </summary>
+    private async Task StreamLogsAsync(Socket connection, Container c, string query)
+    {
+        bool follow = false, stdout = false, stderr = false, timestamps = false;
+        var since = long.MinValue;
+        foreach (var part in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = part.IndexOf('=', StringComparison.Ordinal);
+            var name = eq < 0 ? part : part[..eq];
+            var value = eq < 0 ? "" : Uri.UnescapeDataString(part[(eq + 1)..]);
+            var on = value is "1" or "true" or "True";
+            switch (name)
+            {
+                case "follow": follow = on; break;
+                case "stdout": stdout = on; break;
+                case "stderr": stderr = on; break;
+                case "timestamps": timestamps = on; break;
+                case "since" when value.Length > 0:
+                    var dot = value.IndexOf('.', StringComparison.Ordinal);
+                    var seconds = long.Parse(dot < 0 ? value : value[..dot], CultureInfo.InvariantCulture);
+                    var nanos = dot < 0 ? 0 : long.Parse(value[(dot + 1)..].PadRight(9, '0')[..9], CultureInfo.InvariantCulture);
+                    since = seconds == 0 && nanos == 0 ? long.MinValue : (seconds * 1_000_000_000) + nanos;
+                    break;
+            }
+        }
+
+        await SendAsync(connection, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+        var next = 0;
+        while (true)
+        {
+            LogMessage[] batch;
+            Task changed;
+            bool exited;
+            lock (c.Gate)
+            {
+                batch = [.. c.Logs.Skip(next)];
+                next = c.Logs.Count;
+                changed = c.Changed;
+                exited = c.Exited.Task.IsCompleted;
+            }
+
+            foreach (var m in batch)
+            {
+                if (m.UnixNanos < since || (m.Stream == 1 ? !stdout : !stderr))
+                {
+                    continue; // the daemon skips each message stamped before since
+                }
+
+                var text = (timestamps ? Stamp(m.UnixNanos) + " " : "") + m.Text;
+                var payload = Encoding.UTF8.GetBytes(text);
+                var frame = new byte[8 + payload.Length];
+                frame[0] = m.Stream;
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(4), (uint)payload.Length);
+                payload.CopyTo(frame, 8);
+                await SendBytesAsync(connection, Encoding.ASCII.GetBytes(frame.Length.ToString("x", CultureInfo.InvariantCulture) + "\r\n"));
+                await SendBytesAsync(connection, [.. frame, (byte)'\r', (byte)'\n']);
+            }
+
+            if (!follow || exited)
+            {
+                break;
+            }
+
+            await changed.WaitAsync(_stopping.Token);
+        }
+
+        await SendAsync(connection, "0\r\n\r\n");
+    }
+
+    /// <summary>A stamp as the daemon writes it (RFC3339NanoFixed, UTC).</summary>
+    public static string Stamp(long unixNanos)
+    {
+        var seconds = Math.DivRem(unixNanos, 1_000_000_000, out var nanos);
+        return DateTimeOffset.FromUnixTimeSeconds(seconds).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss", CultureInfo.InvariantCulture)
+            + "." + nanos.ToString("D9", CultureInfo.InvariantCulture) + "Z";
     }
 
     private Container NewContainer(IReadOnlyDictionary<string, string> labels)
@@ -548,9 +666,10 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
             + "Connection: close\r\n\r\n" + body);
     }
 
-    private static async Task SendAsync(Socket connection, string text)
+    private static Task SendAsync(Socket connection, string text) => SendBytesAsync(connection, Encoding.UTF8.GetBytes(text));
+
+    private static async Task SendBytesAsync(Socket connection, byte[] bytes)
     {
-        var bytes = Encoding.UTF8.GetBytes(text);
         var sent = 0;
         while (sent < bytes.Length)
         {
@@ -579,12 +698,41 @@ internal sealed class FakeDockerDaemon : IAsyncDisposable
 
         public TaskCompletionSource<int> Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        public Lock Gate { get; } = new();
+
+        /// <summary>What it wrote, in the order it was stored (under <see cref="Gate"/>).</summary>
+        public List<LogMessage> Logs { get; } = [];
+
+        /// <summary>Completes at the next message or exit (read under <see cref="Gate"/>).</summary>
+        public Task Changed => _changed.Task;
+
+        private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public void Exit(int code)
         {
-            if (Exited.TrySetResult(code))
+            lock (Gate)
             {
-                Status = "exited";
+                if (Exited.TrySetResult(code))
+                {
+                    Status = "exited";
+                }
             }
+
+            Pulse();
+        }
+
+        public void Pulse()
+        {
+            TaskCompletionSource changed;
+            lock (Gate)
+            {
+                changed = _changed;
+                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            changed.TrySetResult();
         }
     }
+
+    private sealed record LogMessage(byte Stream, long UnixNanos, string Text);
 }
