@@ -918,15 +918,7 @@ internal sealed partial class EngineCore
         foreach (var (res, qty) in job.Spec.Consumables)
         {
             // AWS: unlocked at SUCCEEDED or FAILED; a non-replenishable resource is used up.
-            if (res.Replenishable)
-            {
-                res.InUse -= qty;
-            }
-            else
-            {
-                res.InUse -= qty;
-                res.TotalQuantity -= qty;
-            }
+            res.Release(qty);
         }
 
         var q = job.Queue;

@@ -36,7 +36,7 @@ internal sealed partial class EngineCore
         {
             ConsumableResourceArn = c.Arn,
             ConsumableResourceName = c.Name,
-            TotalQuantity = c.TotalQuantity,
+            TotalQuantity = c.ReportedTotal,
             InUseQuantity = c.InUse,
             ResourceType = c.Replenishable ? ConsumableResourceType.REPLENISHABLE : ConsumableResourceType.NON_REPLENISHABLE,
         }), next);

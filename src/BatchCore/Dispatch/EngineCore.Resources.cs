@@ -1432,6 +1432,8 @@ internal sealed partial class EngineCore
                 $"quantity: adding {r.Quantity} to totalQuantity {c.TotalQuantity} would make it {total}, above the maximum {ResourceValidation.MaxConsumableQuantity}"));
         }
 
+        // Below what running jobs hold is accepted, as AWS accepts it: nothing is available until they have released
+        // enough, and the total reported shrinks to the new one as they end (ConsumableResourceState.TotalQuantity).
         c.TotalQuantity = total;
         _capacityVersion++;
         _dirty = true;
@@ -1493,7 +1495,7 @@ internal sealed partial class EngineCore
     {
         ConsumableResourceName = c.Name,
         ConsumableResourceArn = c.Arn,
-        TotalQuantity = c.TotalQuantity,
+        TotalQuantity = c.ReportedTotal,
         InUseQuantity = c.InUse,
         AvailableQuantity = c.Available,
         ResourceType = c.Replenishable ? ConsumableResourceType.REPLENISHABLE : ConsumableResourceType.NON_REPLENISHABLE,

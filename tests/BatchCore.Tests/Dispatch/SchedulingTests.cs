@@ -184,6 +184,70 @@ public class SchedulingTests
     }
 
     /// <summary>
+    /// AWS: an update below what jobs hold "reduces the available quantity immediately and, as jobs finish, [...] reduces
+    /// the total (available) quantity so that it eventually arrives at the new number". A SET below the quantity in use
+    /// used to describe a negative availableQuantity.
+    /// </summary>
+    [Theory]
+    [InlineData("SET", 1L)]
+    [InlineData("REMOVE", 3L)]
+    public async Task UpdateConsumableResource_BelowWhatJobsHold_LeavesNothingAvailable_UntilTheyEnd(string operation, long quantity)
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "licence", TotalQuantity = 4 });
+        var req = TestEngine.Job("x", runSeconds: 10) with
+        {
+            ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "licence", Quantity = 3 }] },
+        };
+        var a = await engine.SubmitJobAsync(req with { JobName = "a" });
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        Assert.Equal(JobStatus.RUNNING, await engine.StatusAsync(a.JobId));
+
+        await engine.UpdateConsumableResourceAsync(new() { ConsumableResource = "licence", Operation = operation, Quantity = quantity });
+        var held = await engine.DescribeConsumableResourceAsync("licence");
+        Assert.Equal((3L, 3L, 0L), (held.TotalQuantity, held.InUseQuantity, held.AvailableQuantity));
+        var listed = Assert.Single((await engine.ListConsumableResourcesAsync(new())).ConsumableResources);
+        Assert.Equal((3L, 3L), (listed.TotalQuantity, listed.InUseQuantity));
+
+        var one = TestEngine.Job("one", runSeconds: 10) with
+        {
+            ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "licence", Quantity = 1 }] },
+        };
+        var b = await engine.SubmitJobAsync(one);
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(JobStatus.RUNNABLE, await engine.StatusAsync(b.JobId)); // a holds more than the new total
+
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(b.JobId));
+        var after = await engine.DescribeConsumableResourceAsync("licence");
+        Assert.Equal((1L, 0L, 1L), (after.TotalQuantity, after.InUseQuantity, after.AvailableQuantity));
+    }
+
+    /// <summary>
+    /// A non-replenishable resource set below what a job holds: the job uses its units up, and what is left is the new
+    /// total capped by what exists. It used to end with a negative totalQuantity (1 - 3).
+    /// </summary>
+    [Fact]
+    public async Task UpdateConsumableResource_NonReplenishableBelowWhatJobsHold_EndsAtWhatIsLeft()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 4);
+        await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "credits", TotalQuantity = 4, ResourceType = ConsumableResourceType.NON_REPLENISHABLE });
+        var a = await engine.SubmitJobAsync(TestEngine.Job("a", runSeconds: 10) with
+        {
+            ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = "credits", Quantity = 3 }] },
+        });
+        await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+        await engine.UpdateConsumableResourceAsync(new() { ConsumableResource = "credits", Operation = "SET", Quantity = 1 });
+        var held = await engine.DescribeConsumableResourceAsync("credits");
+        Assert.Equal((3L, 3L, 0L), (held.TotalQuantity, held.InUseQuantity, held.AvailableQuantity));
+
+        await engine.RunUntilIdleAsync();
+        Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(a.JobId));
+        var after = await engine.DescribeConsumableResourceAsync("credits");
+        Assert.Equal((0L, 0L, 0L), (after.TotalQuantity, after.InUseQuantity, after.AvailableQuantity));
+    }
+
+    /// <summary>
     /// AWS is silent; deleting it used to leave the waiting job RUNNABLE for good (a resource created again under the
     /// name did not release it) and the running one holding a quantity of nothing.
     /// </summary>
