@@ -704,7 +704,7 @@ internal sealed partial class EngineCore
         }
 
         p.Range(r.Priority, 0, 1000, "priority");
-        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
+        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags, recovering: _replaying);
         if (r.JobQueueName is { } n && _queues.ContainsKey(n))
         {
             p.Add($"Job queue {n} already exists");
@@ -1301,7 +1301,7 @@ internal sealed partial class EngineCore
         var p = new Problems();
         Names.Check(p, r.Name, "name", firstAlphanumeric: false);
         ResourceValidation.ValidateFairshare(r.FairsharePolicy, p, recovering: _replaying);
-        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
+        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags, recovering: _replaying);
         if (r.Name is { } n && _policies.ContainsKey(n))
         {
             p.Add($"Object already exists: scheduling policy {n}");
@@ -1379,7 +1379,7 @@ internal sealed partial class EngineCore
 
         p.Range(r.TotalQuantity, 1, ResourceValidation.MaxConsumableQuantity, "totalQuantity");
         p.OneOf(r.ResourceType, "resourceType", ConsumableResourceType.REPLENISHABLE, ConsumableResourceType.NON_REPLENISHABLE);
-        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags);
+        Names.CheckTags(p, r.Tags, "tags", _options.Quotas.MaxTags, recovering: _replaying);
         if (r.ConsumableResourceName is { } n && _consumables.ContainsKey(n))
         {
             p.Add($"Object already exists: consumable resource {n}");
@@ -1568,7 +1568,7 @@ internal sealed partial class EngineCore
     {
         var p = new Problems();
         p.Required(arn, "resourceArn");
-        Names.CheckTags(p, tags, "tags", _options.Quotas.MaxTags);
+        Names.CheckTags(p, tags, "tags", _options.Quotas.MaxTags, recovering: _replaying);
         p.ThrowIfAny();
         if (arn!.Contains(":job-definition/", StringComparison.Ordinal))
         {

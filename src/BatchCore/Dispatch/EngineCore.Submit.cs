@@ -99,7 +99,7 @@ internal sealed partial class EngineCore
         ResourceValidation.ValidateTimeout(r.Timeout, p, "timeout", options);
         ResourceValidation.ValidateParameters(r.Parameters, p); // as RegisterJobDefinition: a null value would be a null argument
         ResourceValidation.ValidateConsumables(r.ConsumableResourcePropertiesOverride, p, "consumableResourcePropertiesOverride");
-        Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags);
+        Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags, recovering: false); // never replayed: the journal replays through SubmitJob
         RequestSize.CheckSubmit(r, options.Quotas.MaxSubmitJobPayloadBytes, p);
         if (r.Extensions is { } e)
         {

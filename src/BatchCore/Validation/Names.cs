@@ -35,7 +35,12 @@ internal static class Names
         }
     }
 
-    public static void CheckTags(Problems p, IReadOnlyDictionary<string, string>? tags, string field, int max)
+    /// <summary>
+    /// A resource's or a job's tags (AWS "Tag restrictions"): at most <paramref name="max"/>, keys of 1 to 128 characters,
+    /// values of at most 256, and neither starting with the reserved <c>aws:</c> prefix (<see cref="CheckReservedTagPrefix"/>)
+    /// unless <c>recovering</c> (replaying a journal: rules added after the record may have been written are not applied).
+    /// </summary>
+    public static void CheckTags(Problems p, IReadOnlyDictionary<string, string>? tags, string field, int max, bool recovering)
     {
         if (tags is null)
         {
@@ -59,5 +64,38 @@ internal static class Names
                 p.Add($"{field}.{k}", "must be at most 256 characters");
             }
         }
+
+        if (!recovering)
+        {
+            CheckReservedTagPrefix(p, tags, field);
+        }
     }
+
+    /// <summary>
+    /// AWS reserves the <c>aws:</c> prefix, in any case, for its own tags: "Don't use aws:, AWS:, or any upper or lowercase
+    /// combination of such as a prefix for either keys or values". Also EC2's rule for a compute environment's
+    /// <c>computeResources.tags</c>. (UntagResource still removes such a key: an engine before this rule accepted them.)
+    /// </summary>
+    public static void CheckReservedTagPrefix(Problems p, IReadOnlyDictionary<string, string>? tags, string field)
+    {
+        if (tags is null)
+        {
+            return;
+        }
+
+        foreach (var (k, v) in tags)
+        {
+            if (k is not null && k.StartsWith(ReservedTagPrefix, StringComparison.OrdinalIgnoreCase))
+            {
+                p.Add(field, $"keys must not start with '{ReservedTagPrefix}' (reserved for AWS's own tags, in any case), was '{k}'");
+            }
+
+            if (v is not null && v.StartsWith(ReservedTagPrefix, StringComparison.OrdinalIgnoreCase))
+            {
+                p.Add($"{field}.{k}", $"must not start with '{ReservedTagPrefix}' (reserved for AWS's own tags, in any case), was '{v}'");
+            }
+        }
+    }
+
+    private const string ReservedTagPrefix = "aws:";
 }

@@ -45,7 +45,7 @@ internal static class ResourceValidation
             p.Add("state", "must be ENABLED when a compute environment is created");
         }
 
-        Names.CheckTags(p, r.Tags, "tags", maxTags);
+        Names.CheckTags(p, r.Tags, "tags", maxTags, recovering);
         var hostProvider = r.Provider is { } pn && hostProviders is not null && hostProviders.Contains(pn);
         if (!hostProvider)
         {
@@ -94,6 +94,11 @@ internal static class ResourceValidation
             }
 
             ValidateComputeResources(cr, p, catalog);
+            if (!recovering)
+            {
+                Names.CheckReservedTagPrefix(p, cr.Tags, "computeResources.tags"); // EC2 tags: EC2 reserves aws: too
+            }
+
             if (!recovering && cr.Type == CRType.SPOT && cr.AllocationStrategy is (null or CRAllocationStrategy.BEST_FIT) &&
                 string.IsNullOrEmpty(cr.SpotIamFleetRole))
             {
@@ -337,6 +342,11 @@ internal static class ResourceValidation
         }
 
         p.OneOf(cr.AllocationStrategy, f + ".allocationStrategy", Strategies);
+        if (!recovering)
+        {
+            Names.CheckReservedTagPrefix(p, cr.Tags, f + ".tags"); // EC2 tags: EC2 reserves aws: too
+        }
+
         var infrastructure = cr.AllocationStrategy is not null || cr.InstanceTypes is not null || cr.BidPercentage is not null ||
                              cr.ImageId is not null || cr.InstanceRole is not null || cr.Ec2KeyPair is not null || cr.Type is not null ||
                              (!recovering && (cr.Subnets is not null || cr.SecurityGroupIds is not null)) ||
@@ -479,7 +489,7 @@ internal static class ResourceValidation
             p.Add("eksProperties", "is not supported by BatchCore (it runs no Kubernetes pods): use containerProperties");
         }
 
-        Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags);
+        Names.CheckTags(p, r.Tags, "tags", options.Quotas.MaxTags, recovering);
         p.Range(r.SchedulingPriority, 0, 9999, "schedulingPriority");
         var platforms = r.PlatformCapabilities ?? [];
         if (platforms.Count > 1)

@@ -356,6 +356,32 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
     }
 
     /// <summary>
+    /// A journal written before tags starting aws: were refused replays with them (the rule is not applied to replayed
+    /// records), and UntagResource still removes such a key.
+    /// </summary>
+    [Fact]
+    public async Task OlderJournal_TagsWithTheReservedAwsPrefix_Replay()
+    {
+        Directory.CreateDirectory(Dir);
+        var tags = new Dictionary<string, string> { ["aws:team"] = "a" };
+        var buffer = new ArrayBufferWriter<byte>();
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateComputeEnvironment", new CreateComputeEnvironmentRequest { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }], Tags = tags }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "CreateJobQueue", new CreateJobQueueRequest { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }] }));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "TagResource", new BatchCore.Dispatch.EngineCore.TagRecord("arn:aws:batch:local:000000000000:job-queue/q", new Dictionary<string, string> { ["AWS:x"] = "aws:y" }, null)));
+        Frame(buffer, (ref MessagePackWriter w) => Resource(ref w, "RegisterJobDefinition", TestEngine.Definition("def") with { Tags = tags }));
+        await File.WriteAllBytesAsync(JournalPath(Dir), [.. "BCJRNL03"u8.ToArray(), .. buffer.WrittenSpan.ToArray()], TestContext.Current.CancellationToken);
+
+        await using var engine = new BatchEngine(Options());
+        var ce = Assert.Single((await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments);
+        Assert.Equal("a", ce.Tags["aws:team"]);
+        var queueArn = Assert.Single((await engine.DescribeJobQueuesAsync()).JobQueues).JobQueueArn;
+        Assert.Equal("aws:y", (await engine.ListTagsForResourceAsync(queueArn))["AWS:x"]);
+        Assert.Equal("a", Assert.Single((await engine.DescribeJobDefinitionsAsync()).JobDefinitions).Tags["aws:team"]);
+        await engine.UntagResourceAsync(queueArn, ["AWS:x"]);
+        Assert.Empty(await engine.ListTagsForResourceAsync(queueArn));
+    }
+
+    /// <summary>
     /// A DeregisterJobDefinition record written before deregistrations carried their time (its body the bare
     /// jobDefinition) replays; its 180 days run from the first start that read it, which rewrites it with that time, so
     /// later starts do not restart them.

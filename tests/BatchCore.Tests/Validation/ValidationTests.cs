@@ -388,6 +388,52 @@ public class ValidationTests
         await Rejects(e => e.DescribeSchedulingPoliciesAsync([null!]), "arns[0] must be a name or an ARN, was null");
     }
 
+    /// <summary>
+    /// AWS reserves the aws: prefix, in any case, for keys and values ("Tag restrictions"); every call that takes tags
+    /// accepted it. Refused naming the field, and nothing of the request applied.
+    /// </summary>
+    [Fact]
+    public async Task Tags_WithTheReservedAwsPrefix_AreRefusedWhereverTagsAreGiven()
+    {
+        const string Rule = "must not start with 'aws:' (reserved for AWS's own tags, in any case)";
+        var reservedKey = new Dictionary<string, string> { ["team"] = "a", ["AWS:owner"] = "me" };
+        var reservedValue = new Dictionary<string, string> { ["owner"] = "Aws:me" };
+        await using var engine = await TestEngine.WithQueueAsync();
+        var queueArn = (await engine.DescribeJobQueuesAsync()).JobQueues[0].JobQueueArn;
+
+        async Task Refused(Func<Task> act, string field)
+        {
+            var e = await Assert.ThrowsAsync<BatchClientException>(act);
+            Assert.Contains($"{field} ", e.Message, StringComparison.Ordinal);
+            Assert.Contains(Rule, e.Message, StringComparison.Ordinal);
+        }
+
+        await Refused(() => engine.TagResourceAsync(queueArn, reservedKey), "tags keys");
+        await Refused(() => engine.TagResourceAsync(queueArn, reservedValue), "tags.owner");
+        Assert.Empty(await engine.ListTagsForResourceAsync(queueArn)); // not even "team"
+        await Refused(() => engine.CreateJobQueueAsync(new() { JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }], Tags = reservedKey }), "tags keys");
+        await Refused(() => engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce2", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h9", Vcpus = 1, MemoryMiB = 1024 }], Tags = reservedKey }), "tags keys");
+        await Refused(() => engine.CreateSchedulingPolicyAsync(new() { Name = "p", Tags = reservedKey }), "tags keys");
+        await Refused(() => engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "lic", TotalQuantity = 1, Tags = reservedValue }), "tags.owner");
+        await Refused(() => engine.RegisterJobDefinitionAsync(TestEngine.Definition("def2") with { Tags = reservedKey }), "tags keys");
+        await Refused(() => engine.SubmitJobAsync(TestEngine.Job() with { Tags = reservedKey }), "tags keys");
+        var managed = TestEngine.ManagedEc2("m");
+        await Refused(() => engine.CreateComputeEnvironmentAsync(managed with { ComputeResources = managed.ComputeResources! with { Tags = reservedKey } }), "computeResources.tags keys");
+
+        Assert.Single((await engine.DescribeJobQueuesAsync()).JobQueues);
+        Assert.Single((await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments);
+        Assert.Empty((await engine.ListSchedulingPoliciesAsync(new())).SchedulingPolicies);
+        Assert.Empty((await engine.ListConsumableResourcesAsync(new())).ConsumableResources);
+        Assert.Empty((await engine.DescribeJobDefinitionsAsync(new() { JobDefinitionName = "def2" })).JobDefinitions);
+
+        await engine.CreateComputeEnvironmentAsync(managed);
+        await Refused(() => engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = "m", ComputeResources = new() { Tags = reservedKey } }), "computeResources.tags keys");
+
+        // Other tags, and a key that only contains the prefix, are fine.
+        await engine.TagResourceAsync(queueArn, new Dictionary<string, string> { ["team:aws:x"] = "a-aws:b" });
+        Assert.Equal("a-aws:b", (await engine.ListTagsForResourceAsync(queueArn))["team:aws:x"]);
+    }
+
     /// <summary>UntagResource checks every key before removing any: ["a", null] removed a (unjournaled), then threw ArgumentNullException.</summary>
     [Fact]
     public async Task UntagResource_NullKey_IsRefused_NothingRemoved()
