@@ -37,8 +37,11 @@ internal sealed class ComputeEnvironmentState
     /// <summary>x86_64 or arm64 for EC2 environments whose instance types say so; null when mixed or unknown.</summary>
     public string? Architecture { get; set; }
 
-    /// <summary>Nominal vCPUs of all hosts, booting ones included: what maxvCpus limits.</summary>
-    public int ProvisionedVcpus { get; set; }
+    /// <summary>
+    /// Nominal vCPUs of all hosts, booting ones included: what maxvCpus limits. A long: an UNMANAGED environment may list
+    /// (or a provider report) thousands of hosts of up to a million vCPUs each, past int.MaxValue.
+    /// </summary>
+    public long ProvisionedVcpus { get; set; }
 
     /// <summary>vCPU-milli in use by STARTING and RUNNING attempts.</summary>
     public long UsedVcpuMilli { get; set; }

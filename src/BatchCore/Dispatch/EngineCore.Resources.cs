@@ -676,7 +676,8 @@ internal sealed partial class EngineCore
             ComputeResources = ce.Resources is null ? null : ce.Resources with
             {
                 // Fargate: the tasks' vCPUs (0.25 and 0.5 count as such), rounded up once for the whole environment.
-                DesiredvCpus = ce.IsFargate ? (int)Math.Ceiling(ce.CapacityVcpuMilli / 1000.0) : ce.ProvisionedVcpus,
+                // AWS's field is an int; the sums are longs (ProvisionedVcpus), clamped rather than wrapped.
+                DesiredvCpus = (int)Math.Min(int.MaxValue, ce.IsFargate ? (ce.CapacityVcpuMilli + 999) / 1000 : ce.ProvisionedVcpus),
             },
             UnmanagedvCpus = ce.UnmanagedvCpus,
             ServiceRole = ce.ServiceRole,

@@ -479,6 +479,9 @@ internal sealed partial class EngineCore
     /// <summary>The name of the host a job's current attempt runs on; null when it runs nowhere (tests and tools).</summary>
     internal string? HostOfJob(string jobId) => TryGetJob(jobId, out var job) ? job.Host?.Name : null;
 
+    /// <summary>A compute environment's provisioned (nominal) vCPUs; null when there is none of that name (tests and tools).</summary>
+    internal long? ProvisionedVcpusOf(string computeEnvironment) => _ces.TryGetValue(computeEnvironment, out var ce) ? ce.ProvisionedVcpus : null;
+
     /// <summary>Every host: name, instance type, nominal vCPUs, ready, spot (tests and tools).</summary>
     internal List<(string Name, string? Type, int Vcpus, bool Ready, bool Spot)> SimulationHosts()
     {

@@ -213,4 +213,22 @@ public sealed class ProvisioningEdgeTests
         await using var engine = await ManagedCe.CreateAsync(ManagedCe.Ec2(CRAllocationStrategy.BEST_FIT, max: 3, min: 3, types: ["c6i.large"]));
         Assert.Equal(2, await ManagedCe.ProvisionedAsync(engine));
     }
+
+    /// <summary>
+    /// An environment's provisioned vCPUs were an int: 2,148 listed hosts of a million vCPUs each (each within the host
+    /// limit) summed past int.MaxValue and wrapped negative.
+    /// </summary>
+    [Fact]
+    public async Task ProvisionedVcpus_OfManyLargeHosts_DoNotOverflow()
+    {
+        const int Hosts = 2_148;
+        await using var engine = TestEngine.Create();
+        await engine.CreateComputeEnvironmentAsync(new()
+        {
+            ComputeEnvironmentName = "big",
+            Type = CEType.UNMANAGED,
+            Hosts = [.. Enumerable.Range(0, Hosts).Select(i => new HostSpec { HostName = $"h{i}", Vcpus = 1_000_000, MemoryMiB = 1024 })],
+        }, Ct);
+        Assert.Equal(Hosts * 1_000_000L, await engine.Run(c => c.ProvisionedVcpusOf("big"), Ct));
+    }
 }
