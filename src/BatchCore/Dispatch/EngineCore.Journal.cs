@@ -1041,7 +1041,7 @@ internal sealed partial class EngineCore
     }
 
     /// <summary>The job id in a job's ARN (<c>…:job/&lt;id&gt;</c>), or null for another resource's.</summary>
-    private static string? JobIdOfArn(string? arn) =>
+    private string? JobIdOfArn(string? arn) =>
         arn is not null && arn.StartsWith("arn:", StringComparison.Ordinal) && arn.Contains(":job/", StringComparison.Ordinal) ? NameOf(arn, "job") : null;
 
     /// <summary>The journal body of DeregisterJobDefinition: the request's jobDefinition and when (engine ms), from which recovery purges.</summary>

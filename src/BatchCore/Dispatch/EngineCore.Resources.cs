@@ -1077,6 +1077,21 @@ internal sealed partial class EngineCore
     {
         var p = new Problems();
         ResourceValidation.ValidateJobDefinition(r, p, _options, recovering: _replaying);
+        if (!_replaying && r.ConsumableResourceProperties?.ConsumableResourceList is { } consumables)
+        {
+            // Resolved only when a job is submitted, where a definition's reference resolves whatever its ARN's region
+            // (one replayed may have been written by an engine with other options): another region's or account's is
+            // refused here instead.
+            for (var i = 0; i < consumables.Count; i++)
+            {
+                if (consumables[i]?.ConsumableResource is { } c && NameOf(c, "consumable-resource") == c && c.StartsWith("arn:", StringComparison.Ordinal))
+                {
+                    p.Add(string.Create(CultureInfo.InvariantCulture, $"consumableResourceProperties.consumableResourceList[{i}].consumableResource"),
+                        $"must be a name or an ARN of this engine's region and account ({OwnArnPrefix}consumable-resource/NAME), was {c}");
+                }
+            }
+        }
+
         p.ThrowIfAny();
         var name = r.JobDefinitionName!;
         if (!_definitions.TryGetValue(name, out var revisions))
@@ -1244,7 +1259,7 @@ internal sealed partial class EngineCore
         return new DescribeJobDefinitionsResponse(page, next);
     }
 
-    private static (string Name, int? Revision) ParseDefinitionRef(string reference)
+    private (string Name, int? Revision) ParseDefinitionRef(string reference)
     {
         var s = NameOf(reference, "job-definition");
         var colon = s.LastIndexOf(':');
@@ -1504,7 +1519,8 @@ internal sealed partial class EngineCore
         Tags = new Dictionary<string, string>(c.Tags),
     };
 
-    private ConsumableResourceState? FindConsumable(string nameOrArn) => _consumables.GetValueOrDefault(NameOf(nameOrArn, "consumable-resource"));
+    private ConsumableResourceState? FindConsumable(string nameOrArn, bool anyRegion = false) =>
+        _consumables.GetValueOrDefault(NameOf(nameOrArn, "consumable-resource", anyRegion));
 
     // ---- tags --------------------------------------------------------------------------------------------------------
 

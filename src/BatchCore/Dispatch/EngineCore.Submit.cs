@@ -320,7 +320,8 @@ internal sealed partial class EngineCore
         {
             foreach (var (c, i) in crp.ConsumableResourceList.Select((c, i) => (c, i)))
             {
-                var res = FindConsumable(c.ConsumableResource ?? "");
+                // A definition's reference was checked when it was registered (RegisterJobDefinition), an override's is now.
+                var res = FindConsumable(c.ConsumableResource ?? "", anyRegion: r.ConsumableResourcePropertiesOverride is null);
                 if (res is null)
                 {
                     // Replay: a snapshot replays the resources as they are now, then the jobs; a resource deleted after

@@ -388,8 +388,17 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
     private readonly Validation.Problems _submitProblems = new();
 
-    /// <summary>Strips an ARN of this engine's kind to its name; returns the input when it is not such an ARN.</summary>
-    private static string NameOf(string nameOrArn, string kind)
+    /// <summary><c>arn:partition:batch:region:account:</c> of this engine's options, formatted once.</summary>
+    private string OwnArnPrefix => field ??= Arn("", "")[..^1];
+
+    /// <summary>
+    /// Strips an ARN of this engine's kind to its name; returns the input when it is not such an ARN. An ARN of another
+    /// partition, region or account names nothing here (AWS: another region's or account's resource is not this one's):
+    /// it is returned whole, which no name matches (names hold no ':'), so the caller reports it as not existing, naming
+    /// its field. Replay passes any: a journal may have been written by an engine with another region or account, and
+    /// so may a job definition's reference (<paramref name="anyRegion"/>) that was accepted when it was registered.
+    /// </summary>
+    private string NameOf(string nameOrArn, string kind, bool anyRegion = false)
     {
         if (!nameOrArn.StartsWith("arn:", StringComparison.Ordinal))
         {
@@ -398,8 +407,16 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
 
         var marker = ":" + kind + "/";
         var i = nameOrArn.IndexOf(marker, StringComparison.Ordinal);
-        return i < 0 ? nameOrArn : nameOrArn[(i + marker.Length)..];
+        if (i < 0)
+        {
+            return nameOrArn;
+        }
+
+        return anyRegion || _replaying || IsOwnArn(nameOrArn, i) ? nameOrArn[(i + marker.Length)..] : nameOrArn;
     }
+
+    /// <summary>Whether <paramref name="arn"/>'s part before its resource (ending at <paramref name="kindAt"/>) is this engine's.</summary>
+    private bool IsOwnArn(string arn, int kindAt) => arn.AsSpan(0, kindAt + 1).SequenceEqual(OwnArnPrefix);
 
     // ---- watchers ----------------------------------------------------------------------------------------------------
 

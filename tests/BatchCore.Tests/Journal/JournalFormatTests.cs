@@ -382,6 +382,50 @@ public sealed class JournalFormatTests() : StateDirectoryTest("bc-jformat-")
     }
 
     /// <summary>
+    /// A state directory written by an engine of another region and account replays its ARNs (they name that engine's
+    /// resources, which are this one's now), from the journal and then from the snapshot; a definition that names a
+    /// consumable resource by such an ARN still runs jobs, while a new request with such an ARN names nothing.
+    /// </summary>
+    [Fact]
+    public async Task ArnsWrittenByAnEngineOfAnotherRegion_Replay()
+    {
+        const string Old = "arn:aws:batch:eu-west-1:111111111111:";
+        string first;
+        await using (var engine = new BatchEngine(Options() with { Region = "eu-west-1", AccountId = "111111111111" }))
+        {
+            await engine.CreateComputeEnvironmentAsync(new() { ComputeEnvironmentName = "ce", Type = CEType.UNMANAGED, Hosts = [new() { HostName = "h", Vcpus = 2, MemoryMiB = 8192 }] });
+            await engine.CreateSchedulingPolicyAsync(new() { Name = "p" });
+            await engine.CreateJobQueueAsync(new() { JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = Old + "compute-environment/ce" }], SchedulingPolicyArn = Old + "scheduling-policy/p" });
+            await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "lic", TotalQuantity = 2 });
+            await engine.UpdateConsumableResourceAsync(new() { ConsumableResource = Old + "consumable-resource/lic", Operation = "ADD", Quantity = 1 });
+            await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def") with { ConsumableResourceProperties = new() { ConsumableResourceList = [new() { ConsumableResource = Old + "consumable-resource/lic", Quantity = 1 }] } });
+            await engine.TagResourceAsync(Old + "job-queue/q", new Dictionary<string, string> { ["k"] = "v" });
+            first = (await engine.SubmitJobAsync(TestEngine.Job(queue: Old + "job-queue/q", def: Old + "job-definition/def:1", share: "a"))).JobId;
+            await engine.TagResourceAsync(Old + "job/" + first, new Dictionary<string, string> { ["j"] = "1" });
+            await engine.RunUntilIdleAsync();
+        }
+
+        for (var restart = 0; restart < 2; restart++) // the journal, then the snapshot the first restart wrote
+        {
+            await using var engine = new BatchEngine(Options());
+            var queue = Assert.Single((await engine.DescribeJobQueuesAsync()).JobQueues);
+            Assert.Equal("arn:aws:batch:local:000000000000:compute-environment/ce", Assert.Single(queue.ComputeEnvironmentOrder).ComputeEnvironment);
+            Assert.Equal("arn:aws:batch:local:000000000000:scheduling-policy/p", queue.SchedulingPolicyArn);
+            Assert.Equal("v", (await engine.ListTagsForResourceAsync(queue.JobQueueArn))["k"]);
+            Assert.Equal(3, (await engine.DescribeConsumableResourceAsync("lic")).TotalQuantity);
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(first));
+            Assert.Equal("1", (await engine.ListTagsForResourceAsync("arn:aws:batch:local:000000000000:job/" + first))["j"]);
+
+            var next = await engine.SubmitJobAsync(TestEngine.Job(share: "a"));
+            await engine.AdvanceTimeAsync(TimeSpan.FromSeconds(1));
+            Assert.Equal(1, (await engine.DescribeConsumableResourceAsync("lic")).InUseQuantity); // the definition's old ARN names lic
+            await engine.RunUntilIdleAsync();
+            Assert.Equal(JobStatus.SUCCEEDED, await engine.StatusAsync(next.JobId));
+            await Assert.ThrowsAsync<BatchClientException>(() => engine.SubmitJobAsync(TestEngine.Job(queue: Old + "job-queue/q", share: "a")));
+        }
+    }
+
+    /// <summary>
     /// A DeregisterJobDefinition record written before deregistrations carried their time (its body the bare
     /// jobDefinition) replays; its 180 days run from the first start that read it, which rewrites it with that time, so
     /// later starts do not restart them.

@@ -434,6 +434,62 @@ public class ValidationTests
         Assert.Equal("a-aws:b", (await engine.ListTagsForResourceAsync(queueArn))["team:aws:x"]);
     }
 
+    /// <summary>
+    /// An ARN of another region, account or partition names another engine's resource: it used to resolve to the local
+    /// one of the same name (the ARN was stripped to its name whatever it said). Now it names nothing, and the error
+    /// names the field; this engine's own ARNs still resolve.
+    /// </summary>
+    [Fact]
+    public async Task ArnsOfAnotherRegionOrAccount_NameNothing()
+    {
+        await using var engine = await TestEngine.WithQueueAsync(options: new BatchEngineOptions { Region = "us-east-1", AccountId = "123456789012" });
+        await engine.CreateConsumableResourceAsync(new() { ConsumableResourceName = "lic", TotalQuantity = 1 });
+        await engine.CreateSchedulingPolicyAsync(new() { Name = "p" });
+        const string Own = "arn:aws:batch:us-east-1:123456789012:";
+        string[] others = ["arn:aws:batch:eu-west-1:999999999999:", "arn:aws:batch:eu-west-1:123456789012:", "arn:aws:batch:us-east-1:999999999999:", "arn:aws-cn:batch:us-east-1:123456789012:"];
+
+        // This engine's ARNs resolve.
+        var job = await engine.SubmitJobAsync(TestEngine.Job() with { JobQueue = Own + "job-queue/q", JobDefinition = Own + "job-definition/def:1" });
+        await engine.TagResourceAsync(Own + "job-queue/q", new Dictionary<string, string> { ["k"] = "v" });
+        Assert.Single((await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [Own + "compute-environment/ce"] })).ComputeEnvironments);
+
+        foreach (var other in others)
+        {
+            async Task Refused(Func<Task> act, string expected)
+            {
+                var e = await Assert.ThrowsAsync<BatchClientException>(act);
+                Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+            }
+
+            var queue = other + "job-queue/q";
+            await Refused(() => engine.SubmitJobAsync(TestEngine.Job() with { JobQueue = queue }), $"jobQueue {queue} does not exist");
+            await Refused(() => engine.SubmitJobAsync(TestEngine.Job() with { JobDefinition = other + "job-definition/def:1" }), $"jobDefinition {other}job-definition/def:1 does not exist");
+            await Refused(() => engine.SubmitJobAsync(TestEngine.Job() with { ConsumableResourcePropertiesOverride = new() { ConsumableResourceList = [new() { ConsumableResource = other + "consumable-resource/lic", Quantity = 1 }] } }),
+                $"consumableResourceProperties.consumableResourceList[0].consumableResource {other}consumable-resource/lic does not exist");
+            await Refused(() => engine.RegisterJobDefinitionAsync(TestEngine.Definition("d2") with { ConsumableResourceProperties = new() { ConsumableResourceList = [new() { ConsumableResource = other + "consumable-resource/lic", Quantity = 1 }] } }),
+                $"consumableResourceProperties.consumableResourceList[0].consumableResource must be a name or an ARN of this engine's region and account ({Own}consumable-resource/NAME), was {other}consumable-resource/lic");
+            await Refused(() => engine.UpdateJobQueueAsync(new() { JobQueue = queue, Priority = 5 }), $"jobQueue {queue} does not exist");
+            await Refused(() => engine.UpdateComputeEnvironmentAsync(new() { ComputeEnvironment = other + "compute-environment/ce", State = ResourceState.DISABLED }), $"computeEnvironment {other}compute-environment/ce does not exist");
+            await Refused(() => engine.CreateJobQueueAsync(new() { JobQueueName = "q2", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = other + "compute-environment/ce" }] }),
+                $"computeEnvironmentOrder is malformed: computeEnvironment {other}compute-environment/ce does not exist");
+            await Refused(() => engine.CreateJobQueueAsync(new() { JobQueueName = "q3", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }], SchedulingPolicyArn = other + "scheduling-policy/p" }),
+                $"schedulingPolicyArn does not name an existing scheduling policy: {other}scheduling-policy/p");
+            await Refused(() => engine.UpdateConsumableResourceAsync(new() { ConsumableResource = other + "consumable-resource/lic", Operation = "SET", Quantity = 5 }), $"consumableResource {other}consumable-resource/lic does not exist");
+            await Refused(() => engine.TagResourceAsync(queue, new Dictionary<string, string> { ["k"] = "w" }), $"resourceArn {queue} does not exist");
+            await Refused(() => engine.ListTagsForResourceAsync(other + "job/" + job.JobId), $"resourceArn {other}job/{job.JobId} does not exist");
+            await Refused(() => engine.DeleteJobQueueAsync(queue), $"jobQueue {queue} does not exist");
+            Assert.Empty((await engine.DescribeComputeEnvironmentsAsync(new() { ComputeEnvironments = [other + "compute-environment/ce"] })).ComputeEnvironments);
+            Assert.Empty((await engine.DescribeJobQueuesAsync(new() { JobQueues = [queue] })).JobQueues);
+            Assert.Empty(await engine.DescribeSchedulingPoliciesAsync([other + "scheduling-policy/p"]));
+        }
+
+        // Nothing was applied to the local resources of the same names.
+        Assert.Equal(1, Assert.Single((await engine.DescribeJobQueuesAsync()).JobQueues).Priority);
+        Assert.Equal("v", (await engine.ListTagsForResourceAsync(Own + "job-queue/q"))["k"]);
+        Assert.Equal(1, (await engine.DescribeConsumableResourceAsync("lic")).TotalQuantity);
+        Assert.Equal(ResourceState.ENABLED, Assert.Single((await engine.DescribeComputeEnvironmentsAsync()).ComputeEnvironments).State);
+    }
+
     /// <summary>UntagResource checks every key before removing any: ["a", null] removed a (unjournaled), then threw ArgumentNullException.</summary>
     [Fact]
     public async Task UntagResource_NullKey_IsRefused_NothingRemoved()
