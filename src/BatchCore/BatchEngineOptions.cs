@@ -100,6 +100,13 @@ public sealed record BatchEngineOptions
     /// </summary>
     public int BatchPlacementThreshold { get; init; } = BatchEngineDefaults.BatchPlacementThreshold;
 
+    /// <summary>
+    /// Keep plain array children on the engine's simulated hosts without an object each until something looks at one
+    /// (see docs/architecture.md, "Virtual array children"). Always on; tests and benchmarks turn it off to compare with
+    /// the per-child path.
+    /// </summary>
+    internal bool VirtualArrayChildren { get; init; } = true;
+
     /// <summary>How far past a blocked head a backfilling queue looks per scheduling cycle. The default is 1,000.</summary>
     public int BackfillScanLimit { get; init; } = BatchEngineDefaults.BackfillScanLimit;
 

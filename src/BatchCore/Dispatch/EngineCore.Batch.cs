@@ -70,10 +70,10 @@ internal sealed partial class EngineCore
                 continue;
             }
 
-            if (job.Spec.Consumables.Length > 0 || job.Spec.Fargate || (job.Spec.Architecture is { } a && ce.Architecture is { } ca && a != ca)
+            if (job.IsArrayParent || job.Spec.Consumables.Length > 0 || job.Spec.Fargate || (job.Spec.Architecture is { } a && ce.Architecture is { } ca && a != ca)
                 || !ce.RunsKindOf(job.Spec))
             {
-                break; // keep the window simple: those go one at a time
+                break; // keep the window simple: those go one at a time (an array's virtual children by counts)
             }
 
             freeVcpuMilli -= job.Spec.Request.VcpuMilli;

@@ -253,6 +253,12 @@ internal sealed partial class EngineCore
         // The parent is PENDING while it has children to run (AWS).
         SetState(parent, JobState.Pending, null);
         parent.ChildrenGated = parent.UnmetDependencies > 0 || parent.DependencyFailed;
+        if (CanSpawnVirtual(parent))
+        {
+            SpawnVirtual(parent, children, n); // no object per child until one is looked at (EngineCore.Cohorts.cs)
+            return;
+        }
+
         for (var i = 0; i < n; i++)
         {
             var child = new Job(parent, i)
@@ -984,18 +990,9 @@ internal sealed partial class EngineCore
             UnparkChild(capped); // a child that ended while queued frees its slot under the array's cap
         }
 
-        if (job.Parent is { } parent && !parent.State.IsTerminal())
+        if (job.Parent is { } parent)
         {
-            var summary = parent.StatusSummary!;
-            if (summary[(int)JobState.Succeeded] + summary[(int)JobState.Failed] == parent.ArraySize)
-            {
-                // AWS: any child failure fails the parent; a cancelled or terminated parent is cancelled once all its
-                // children have completed, even if the ones still running then succeeded.
-                var failed = summary[(int)JobState.Failed] > 0 || parent.IsCancelled || parent.IsTerminated;
-                parent.StoppedAt = NowMs;
-                SetState(parent, failed ? JobState.Failed : JobState.Succeeded,
-                    failed ? (parent.StatusReason ?? "Array Child Job failed") : null);
-            }
+            EndArrayIfDone(parent);
         }
 
         // A child's id is built only if someone asked for it: one waiting on the parent formats no id per child.

@@ -419,7 +419,18 @@ internal sealed partial class EngineCore
                 var fifo = q.Fifo;
                 for (var i = 0; i < fifo.RawCount; i++)
                 {
-                    if (fifo.RawAt(i) is { InReadyQueue: true } job && !Gather(q, job))
+                    if (fifo.RawAt(i) is not { InReadyQueue: true } job)
+                    {
+                        continue;
+                    }
+
+                    if (job.IsArrayParent)
+                    {
+                        Materialize((TopJob)job); // its virtual children are demand, each with its own request
+                        job = fifo.RawAt(i)!;
+                    }
+
+                    if (!Gather(q, job))
                     {
                         goto gatheredAll;
                     }

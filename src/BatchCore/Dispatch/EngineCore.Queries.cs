@@ -464,7 +464,20 @@ internal sealed partial class EngineCore
         {
             for (var i = 0; i < q.Fifo.RawCount && front.Count < Front; i++)
             {
-                if (q.Fifo.RawAt(i) is { InReadyQueue: true } j)
+                if (q.Fifo.RawAt(i) is not { InReadyQueue: true } j)
+                {
+                    continue;
+                }
+
+                if (j is TopJob { Children.Virtual: { } v } array)
+                {
+                    // An array's virtual RUNNABLE children, in index order (ids built, no objects).
+                    for (var c = v.RunnableFrom; c < v.RunnableTo && front.Count < Front; c++)
+                    {
+                        front.Add(new FrontOfQueueJobSummary(JobArn(array.Children!.IdOf(c)), v.RunnableSince));
+                    }
+                }
+                else
                 {
                     front.Add(new FrontOfQueueJobSummary(JobArn(j.Id), j.RunnableSince));
                 }

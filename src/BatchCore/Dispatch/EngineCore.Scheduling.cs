@@ -93,8 +93,7 @@ internal sealed partial class EngineCore
 
         var blocked = false;
         var scanned = 0;
-        var n = fifo.RawCount;
-        for (var i = 0; i < n; i++)
+        for (var i = 0; i < fifo.RawCount; i++)
         {
             var job = fifo.RawAt(i);
             if (job is null || !job.InReadyQueue)
@@ -105,6 +104,18 @@ internal sealed partial class EngineCore
             if (q.RunningCount >= q.MaxRunning)
             {
                 break; // BatchCore extension: the queue's cap on running jobs
+            }
+
+            if (job.IsArrayParent)
+            {
+                // An array's virtual RUNNABLE children (EngineCore.Cohorts.cs): placed by counts, or its head made an
+                // object here for the per-child path below.
+                if (PlaceVirtual(q, (TopJob)job, i))
+                {
+                    continue;
+                }
+
+                job = fifo.RawAt(i)!;
             }
 
             var outcome = TryPlace(job);

@@ -183,7 +183,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     }
 
     private static bool IsLive(object timer, long seq) =>
-        timer is TimerEntry t ? !t.Cancelled : ((Job)timer).SimTimerSeq == seq;
+        timer is TimerEntry t ? !t.Cancelled : timer is Job job ? job.SimTimerSeq == seq : ((Cohort)timer).TimerSeq == seq;
 
     /// <summary>The due time of the next live timer, or null.</summary>
     public long? NextTimerDue()
@@ -218,9 +218,13 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             {
                 Fire(entry);
             }
+            else if (t is Job job)
+            {
+                OnSimulatedTimer(job);
+            }
             else
             {
-                OnSimulatedTimer((Job)t);
+                OnCohortTimer((Cohort)t);
             }
         }
 
@@ -428,6 +432,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
             SingleWriter = true,
             FullMode = BoundedChannelFullMode.DropOldest,
         });
+        MaterializeAll(); // a watcher hears of every child's changes: each needs its object from now on
         (endedOnly ? _endedWatchers : _watchers).Add(ch);
         return ch.Reader;
     }
@@ -611,6 +616,7 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     public void TerminateAll(string reason, TimeSpan? grace = null)
     {
         // Every attempt is on its host's list (those of the engine's simulated hosts are in no map).
+        MaterializeAll();
         var running = new List<Job>(_attempts.Values);
         foreach (var ce in _ces.Values)
         {
@@ -641,8 +647,9 @@ internal sealed partial class EngineCore : ISimulationScheduler, IAttemptEventSi
     public int RunningAttempts => _attempts.Count + _simulatedAttempts;
 
     /// <summary>The attempts running on <paramref name="host"/> now (a copy: terminating them changes the list).</summary>
-    private static List<Job> AttemptsOn(Placement.Host host)
+    private List<Job> AttemptsOn(Placement.Host host)
     {
+        MaterializeAll(); // a virtual child on the host is on no list yet
         var list = new List<Job>(host.RunningAttempts);
         for (var j = host.FirstAttempt; j is not null; j = j.NextOnHost)
         {

@@ -45,6 +45,25 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
 
     public int Count => _live.Length;
 
+    /// <summary>
+    /// The children kept without objects (<see cref="VirtualChildren"/>), or null. Every accessor below that hands out
+    /// children first has <see cref="Materializer"/> turn them into objects; the loop's own virtual paths use
+    /// <see cref="Set"/>, <see cref="FoldVirtual"/> and this field.
+    /// </summary>
+    public VirtualChildren? Virtual;
+
+    /// <summary>The engine's materialization of this array's virtual children (set with <see cref="Virtual"/>).</summary>
+    public Action<TopJob>? Materializer;
+
+    /// <summary>Makes every virtual child an object before a child is handed out.</summary>
+    private void EnsureReal()
+    {
+        if (Virtual is not null)
+        {
+            Materializer!(_parent);
+        }
+    }
+
     /// <summary>The id of child <paramref name="index"/> (parentId:index), built on first use and kept.</summary>
     public string IdOf(int index)
     {
@@ -66,15 +85,33 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     public int FoldedCount { get; private set; }
 
     /// <summary>The child at <paramref name="index"/>: the live job, or a fresh read-only view of a folded one.</summary>
-    public Job this[int index] => _live[index] ?? View(index);
+    public Job this[int index]
+    {
+        get
+        {
+            EnsureReal();
+            return _live[index] ?? View(index);
+        }
+    }
 
     /// <summary>The live child at <paramref name="index"/>, or null when it is folded.</summary>
-    public Job? LiveAt(int index) => _live[index];
+    public Job? LiveAt(int index)
+    {
+        EnsureReal();
+        return _live[index];
+    }
 
     public void Set(int index, Job child) => _live[index] = child;
 
     /// <summary>The live children in index order (the folded ones have ended: nothing the loop changes).</summary>
-    public LiveEnumerable Live => new(_live);
+    public LiveEnumerable Live
+    {
+        get
+        {
+            EnsureReal();
+            return new(_live);
+        }
+    }
 
     /// <summary>
     /// Folds <paramref name="child"/> if it is a plain first-attempt success that keeps nothing else; returns whether it
@@ -104,9 +141,22 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
         return true;
     }
 
+    /// <summary>
+    /// Folds virtual child <paramref name="index"/> of an ended cohort: a plain first-attempt success on
+    /// <paramref name="host"/>, placed and started at <paramref name="started"/>, run for <paramref name="ranFor"/> ms
+    /// (the caller checked it fits in an int).
+    /// </summary>
+    public void FoldVirtual(int index, Host host, long started, int ranFor)
+    {
+        _folded ??= new Folded[_live.Length];
+        _folded[index] = new Folded { Host = host, AttemptStartedAt = started, ScheduledBefore = 0, RanFor = ranFor };
+        FoldedCount++;
+    }
+
     /// <summary>The child at <paramref name="index"/> as a live job again (a folded one is rebuilt and kept).</summary>
     public Job Unfold(int index)
     {
+        EnsureReal();
         if (_live[index] is { } live)
         {
             return live;
@@ -124,6 +174,12 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     /// SUCCEEDED, so asking for another state builds no view.
     /// </summary>
     public IEnumerable<Job> InState(JobState? state)
+    {
+        EnsureReal();
+        return InStateReal(state);
+    }
+
+    private IEnumerable<Job> InStateReal(JobState? state)
     {
         var folded = state is null or JobState.Succeeded;
         for (var i = 0; i < _live.Length; i++)

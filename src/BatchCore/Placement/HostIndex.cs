@@ -179,6 +179,11 @@ internal sealed class HostIndex
                 }
 
                 var score = Leftover(h, request);
+                if (score == 0)
+                {
+                    return h; // an exact fit in every dimension: no candidate can leave less (and the first such wins, as below)
+                }
+
                 if (score < bestScore)
                 {
                     bestScore = score;

@@ -68,6 +68,65 @@ internal sealed class JobDeque
         job.InReadyQueue = true;
     }
 
+    /// <summary>
+    /// Puts <paramref name="job"/> at position <paramref name="pos"/> (0 = the front), moving the entries from there
+    /// one back: an array's materialized head goes just in front of the parent that stands for the rest of its RUNNABLE
+    /// children. Positions before <paramref name="pos"/> keep theirs (a caller iterating up to it goes on).
+    /// </summary>
+    public void InsertAt(int pos, Job job)
+    {
+        ClearTombstone(job);
+        Grow();
+        for (var i = _count; i > pos; i--)
+        {
+            _items[(_head + i) % _items.Length] = _items[(_head + i - 1) % _items.Length];
+        }
+
+        _items[(_head + pos) % _items.Length] = job;
+        _count++;
+        _live++;
+        job.InReadyQueue = true;
+    }
+
+    /// <summary>
+    /// Replaces the live entry <paramref name="marker"/> (an array parent standing for its RUNNABLE children) with
+    /// <paramref name="jobs"/>, in order and in its place. Entries before it keep their positions.
+    /// </summary>
+    public void ReplaceWith(Job marker, ReadOnlySpan<Job> jobs)
+    {
+        var pos = 0;
+        while (pos < _count && !ReferenceEquals(_items[(_head + pos) % _items.Length], marker))
+        {
+            pos++;
+        }
+
+        System.Diagnostics.Debug.Assert(pos < _count && marker.InReadyQueue, "the marker is a live entry");
+        var fresh = new Job?[Math.Max(16, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(_count + jobs.Length)))];
+        var n = 0;
+        for (var i = 0; i < pos; i++)
+        {
+            fresh[n++] = _items[(_head + i) % _items.Length];
+        }
+
+        foreach (var job in jobs)
+        {
+            ClearTombstone(job);
+            job.InReadyQueue = true;
+            fresh[n++] = job;
+        }
+
+        for (var i = pos + 1; i < _count; i++)
+        {
+            fresh[n++] = _items[(_head + i) % _items.Length];
+        }
+
+        _items = fresh;
+        _head = 0;
+        _count = n;
+        _live += jobs.Length - 1;
+        marker.InReadyQueue = false;
+    }
+
     /// <summary>The first live job, dropping tombstones in front of it.</summary>
     public Job? PeekFront()
     {

@@ -143,6 +143,61 @@ internal sealed class BatchCoreTelemetry : IDisposable
         }
     }
 
+    /// <summary>Whether anyone listens for attempt activities (an attempt kept without an object cannot carry one).</summary>
+    public static bool TracesAttempts => Source.HasListeners();
+
+    /// <summary>
+    /// <paramref name="count"/> array children placed and started together (RUNNABLE → STARTING → RUNNING at
+    /// <paramref name="nowMs"/>): what <see cref="Transition"/> records for each, without an object per child.
+    /// </summary>
+    public void StartedMany(JobQueueState q, int count, long runnableSince, long createdAt, long nowMs)
+    {
+        try
+        {
+            var queue = new KeyValuePair<string, object?>("queue", q.Name);
+            if (_started.Enabled)
+            {
+                _started.Add(count, queue);
+            }
+
+            for (var i = 0; _dispatchLatency.Enabled && i < count; i++)
+            {
+                _dispatchLatency.Record((nowMs - runnableSince) / 1000.0, queue);
+            }
+
+            for (var i = 0; _waitTime.Enabled && i < count; i++)
+            {
+                _waitTime.Record((nowMs - createdAt) / 1000.0, queue);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _onListenerError?.Invoke(e);
+        }
+    }
+
+    /// <summary><paramref name="count"/> array children that started at <paramref name="startedAt"/> succeeded together (RUNNING → SUCCEEDED).</summary>
+    public void SucceededMany(JobQueueState q, int count, long startedAt, long nowMs)
+    {
+        try
+        {
+            var queue = new KeyValuePair<string, object?>("queue", q.Name);
+            if (_succeeded.Enabled)
+            {
+                _succeeded.Add(count, queue);
+            }
+
+            for (var i = 0; _runTime.Enabled && i < count; i++)
+            {
+                _runTime.Record((nowMs - startedAt) / 1000.0, queue);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _onListenerError?.Invoke(e);
+        }
+    }
+
     /// <summary>One activity per attempt, linked to the activity that submitted the job.</summary>
     private static void StartActivity(Job job)
     {
