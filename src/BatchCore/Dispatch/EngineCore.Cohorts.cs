@@ -226,8 +226,12 @@ internal sealed partial class EngineCore
         }
 
         cohort.DueMs = now + (long)(parent.Spec.SimulatedRunTimeSeconds * 1000);
-        cohort.TimerSeq = ++_timerSeq;
-        _timers.Enqueue(cohort, cohort.DueMs, cohort.TimerSeq);
+        // The timer sequence numbers the per-child path gives its k exit timers (one each, in index order): the cohort
+        // fires at the first, and a materialized child gets its own, so simultaneous ends keep the per-child order.
+        cohort.SeqBase = _timerSeq + 1;
+        _timerSeq += k;
+        cohort.TimerSeq = cohort.SeqBase;
+        _timers.Enqueue(cohort, cohort.DueMs, cohort.SeqBase);
         v.Cohorts.Add(cohort);
         _dirty = true;
     }
@@ -377,7 +381,8 @@ internal sealed partial class EngineCore
                     host.FirstAttempt?.PrevOnHost = job;
                     host.FirstAttempt = job;
                     children.Set(cohort.First + o, job);
-                    AddSimulatedTimer(job, cohort.DueMs);
+                    job.SimTimerSeq = cohort.SeqBase + o;
+                    _timers.Enqueue(job, cohort.DueMs, job.SimTimerSeq);
                 }
             }
 

@@ -49,6 +49,9 @@ internal sealed class Cohort(TopJob parent, int first, long startedAt, long toke
     public int Runs;
     public long DueMs;
 
+    /// <summary>The first of the <see cref="Count"/> timer sequence numbers it holds (child <c>First + o</c> has <c>SeqBase + o</c>).</summary>
+    public long SeqBase;
+
     /// <summary>The sequence number of its live timer; 0 once it ended or was materialized (the timer is then stale).</summary>
     public long TimerSeq;
 
