@@ -20,6 +20,9 @@ internal sealed partial class EngineCore
     /// <summary>Virtual arrays now (tests).</summary>
     internal int VirtualArrayCount => _virtualParents.Count;
 
+    /// <summary>Arrays spawned virtual so far (tests).</summary>
+    internal int VirtualArraysSpawned { get; private set; }
+
     /// <summary>
     /// Whether <paramref name="parent"/>'s children can be kept without objects: nothing about any one child can differ
     /// from its siblings until it ends — no dependencies (N_TO_N, SEQUENTIAL or the parent's), no concurrency cap, no
@@ -49,6 +52,7 @@ internal sealed partial class EngineCore
         children.Virtual = new VirtualChildren { RunnableFrom = 0, RunnableTo = n, RunnableSince = now };
         children.Materializer = _materialize ??= Materialize;
         _virtualParents.Add(parent);
+        VirtualArraysSpawned++;
         parent.StatusSummary![(int)JobState.Runnable] += n;
         parent.StatusSummaryLastUpdatedAt = now;
         q.RunnableCount += n;

@@ -140,7 +140,7 @@ public class VirtualChildrenProperties
                 Timeout = j.TimeoutSeconds is { } t ? new JobTimeout { AttemptDurationSeconds = t } : null,
             };
             ids.Add((await engine.SubmitJobAsync(r)).JobId);
-            used |= await engine.Run(c => { c.Settle(); return c.VirtualArrayCount > 0; }, CancellationToken.None);
+            used |= await engine.Run(c => { c.Settle(); return c.VirtualArraysSpawned > 0; }, CancellationToken.None);
         }
 
         async Task<string> DescribeAll(IEnumerable<string> which)

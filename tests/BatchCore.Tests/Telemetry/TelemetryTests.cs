@@ -4,6 +4,8 @@ using System.Diagnostics.Metrics;
 
 namespace BatchCore.Tests.Telemetry;
 
+/// <summary>In <see cref="ActivityListenerCollection"/>: its ActivityListener is process-wide.</summary>
+[Collection(ActivityListenerCollection.Name)]
 public class TelemetryTests
 {
     [Fact]
