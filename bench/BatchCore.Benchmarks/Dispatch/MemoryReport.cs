@@ -23,6 +23,11 @@ internal static class MemoryReport
         Measure("queued (RUNNABLE, no host fits)", () => DispatchSetup.Ec2(1, jobs, capacity: false), jobs);
         Measure("running (placed on 1,000 hosts)", () => DispatchSetup.Ec2(1_000, jobs), jobs);
         Measure("ended (SUCCEEDED array children, kept for the retention)", () => DispatchSetup.Ec2(1_000, jobs), jobs, runSeconds: 1);
+        // The same arrays with an object per child (virtual children off): what arrays that can differ per child keep.
+        var perChild = new BatchEngineOptions { VirtualArrayChildren = false };
+        Measure("queued, object per child", () => DispatchSetup.Ec2(1, jobs, capacity: false, options: perChild), jobs);
+        Measure("running, object per child", () => DispatchSetup.Ec2(1_000, jobs, options: perChild), jobs);
+        Measure("ended, object per child", () => DispatchSetup.Ec2(1_000, jobs, options: perChild), jobs, runSeconds: 1);
 
         Console.WriteLine();
         // The breakdown uses 100,000 jobs, or fewer when fewer were asked for (the quick run).
