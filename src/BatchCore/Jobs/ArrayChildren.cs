@@ -17,7 +17,9 @@ namespace BatchCore.Jobs;
 internal sealed class ArrayChildren : IReadOnlyList<Job>
 {
     private readonly TopJob _parent;
-    private readonly Job?[] _live;
+    private readonly int _size;
+    // Allocated at the first live child: a virtual array (VirtualChildren) may never have one.
+    private Job?[]? _live;
     private readonly long _createdAt;
     private Folded[]? _folded;
     private string?[]? _ids;
@@ -39,11 +41,11 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     public ArrayChildren(TopJob parent, int size, long createdAt)
     {
         _parent = parent;
-        _live = new Job?[size];
+        _size = size;
         _createdAt = createdAt;
     }
 
-    public int Count => _live.Length;
+    public int Count => _size;
 
     /// <summary>
     /// The children kept without objects (<see cref="VirtualChildren"/>), or null. Every accessor below that hands out
@@ -67,7 +69,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     /// <summary>The id of child <paramref name="index"/> (parentId:index), built on first use and kept.</summary>
     public string IdOf(int index)
     {
-        _ids ??= new string?[_live.Length];
+        _ids ??= new string?[_size];
         return _ids[index] ??= ChildId(_parent.JobId, index);
     }
 
@@ -90,7 +92,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
         get
         {
             EnsureReal();
-            return _live[index] ?? View(index);
+            return _live?[index] ?? View(index);
         }
     }
 
@@ -98,10 +100,10 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     public Job? LiveAt(int index)
     {
         EnsureReal();
-        return _live[index];
+        return _live?[index];
     }
 
-    public void Set(int index, Job child) => _live[index] = child;
+    public void Set(int index, Job child) => (_live ??= new Job?[_size])[index] = child;
 
     /// <summary>The live children in index order (the folded ones have ended: nothing the loop changes).</summary>
     public LiveEnumerable Live
@@ -109,7 +111,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
         get
         {
             EnsureReal();
-            return new(_live);
+            return new(_live ?? []);
         }
     }
 
@@ -120,7 +122,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     public bool TryFold(Job child)
     {
         var i = child.ArrayIndex;
-        if (!ReferenceEquals(_live[i], child) || child.State != JobState.Succeeded || child.PlainSuccessHost is not { } host ||
+        if (_live is null || !ReferenceEquals(_live[i], child) || child.State != JobState.Succeeded || child.PlainSuccessHost is not { } host ||
             child.HasCold || child.StartedAt is not { } started || child.StoppedAt is not { } stopped ||
             child.HasOwnSeq || child.Forgotten)
         {
@@ -134,7 +136,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
             return false; // a start or an attempt of more than 24 days keeps its object
         }
 
-        _folded ??= new Folded[_live.Length];
+        _folded ??= new Folded[_size];
         _folded[i] = new Folded { Host = host, AttemptStartedAt = started, ScheduledBefore = (int)(scheduledBefore ?? NotScheduled), RanFor = (int)ranFor };
         _live[i] = null;
         FoldedCount++;
@@ -148,7 +150,7 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     /// </summary>
     public void FoldVirtual(int index, Host host, long started, int ranFor)
     {
-        _folded ??= new Folded[_live.Length];
+        _folded ??= new Folded[_size];
         _folded[index] = new Folded { Host = host, AttemptStartedAt = started, ScheduledBefore = 0, RanFor = ranFor };
         FoldedCount++;
     }
@@ -157,13 +159,13 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     public Job Unfold(int index)
     {
         EnsureReal();
-        if (_live[index] is { } live)
+        if (_live?[index] is { } live)
         {
             return live;
         }
 
         var job = View(index);
-        _live[index] = job;
+        (_live ??= new Job?[_size])[index] = job;
         _folded![index] = default;
         FoldedCount--;
         return job;
@@ -182,9 +184,9 @@ internal sealed class ArrayChildren : IReadOnlyList<Job>
     private IEnumerable<Job> InStateReal(JobState? state)
     {
         var folded = state is null or JobState.Succeeded;
-        for (var i = 0; i < _live.Length; i++)
+        for (var i = 0; i < _size; i++)
         {
-            if (_live[i] is { } live)
+            if (_live?[i] is { } live)
             {
                 if (state is null || live.State == state)
                 {
