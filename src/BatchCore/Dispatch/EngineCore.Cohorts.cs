@@ -83,35 +83,59 @@ internal sealed partial class EngineCore
 
         var spec = parent.Spec;
         var req = spec.Request;
-        var spread = _options.PlacementStrategy == PlacementStrategy.Spread;
+        var strategy = _options.PlacementStrategy;
+        var spread = strategy == PlacementStrategy.Spread;
+        var room = q.MaxRunning - q.RunningCount;
         Cohort? cohort = null;
         var foreign = false;
-        while (v.HasRunnable && q.RunningCount + (cohort?.Count ?? 0) < q.MaxRunning)
+        var ces = q.ComputeEnvironments;
+        // The environments in order, each until it has no host for one more child: identical children only use capacity
+        // up, so one that had none for a child has none for the next (what TryPlace, trying them in order per child, finds).
+        for (var i = 0; i < ces.Length && v.HasRunnable && (cohort?.Count ?? 0) < room; i++)
         {
-            var host = FindVirtualHost(q, spec);
-            if (host is null)
+            var ce = ces[i];
+            if (ce.IsFargate != spec.Fargate || (spec.Architecture is not null && ce.Architecture is not null && spec.Architecture != ce.Architecture)
+                || !ce.RunsKindOf(spec) || ce.MaxHostShape is not { } shape || !shape.Fits(req) || !ce.AcceptsPlacements)
+            {
+                continue; // TryPlace's filters
+            }
+
+            if (ce.IsFargate)
+            {
+                break; // single-use hosts: the per-child path
+            }
+
+            var stop = false;
+            while (v.HasRunnable && (cohort?.Count ?? 0) < room)
+            {
+                var host = ce.IsManaged ? FindManagedHost(ce, spec, strategy) : ce.Index.Find(req, spec.Architecture, strategy);
+                if (host is null)
+                {
+                    stop = ce.IsManaged; // a managed environment would launch an instance: the per-child path does
+                    break;
+                }
+
+                if (!ReferenceEquals(host.Driver, _simulatedDriver))
+                {
+                    foreign = stop = true; // a real driver runs each attempt: the per-child path from here on
+                    break;
+                }
+
+                // As many as fit (one for Spread, and no division when a second would not fit).
+                var k = Math.Min(v.RunnableTo - v.RunnableFrom, room - (cohort?.Count ?? 0));
+                var free = host.Free;
+                k = spread || k == 1 || !(free - req).Fits(req) ? 1 : Math.Min(k, FitCount(free, req));
+                cohort ??= new Cohort(parent, v.RunnableFrom, NowMs, _tokenSeq + 1);
+                _tokenSeq += k;
+                ReserveVirtual(host, req, k);
+                v.RunnableFrom += k;
+                cohort.Add(host, k, v.RunnableTo - v.RunnableFrom + 1);
+            }
+
+            if (stop)
             {
                 break;
             }
-
-            if (!ReferenceEquals(host.Driver, _simulatedDriver))
-            {
-                foreign = true; // a real driver runs each attempt: the per-child path from here on
-                break;
-            }
-
-            var k = Math.Min(v.RunnableTo - v.RunnableFrom, q.MaxRunning - q.RunningCount - (cohort?.Count ?? 0));
-            k = spread ? Math.Min(k, 1) : Math.Min(k, FitCount(host.Free, req));
-            if (k <= 0)
-            {
-                break;
-            }
-
-            cohort ??= new Cohort(parent, v.RunnableFrom, NowMs, _tokenSeq + 1);
-            _tokenSeq += k;
-            ReserveVirtual(host, req, k);
-            v.RunnableFrom += k;
-            cohort.Add(host, k, v.RunnableTo - v.RunnableFrom + 1);
         }
 
         if (cohort is not null)
@@ -147,39 +171,6 @@ internal sealed partial class EngineCore
         }
 
         return false;
-    }
-
-    /// <summary>
-    /// The host <see cref="TryPlace"/> would pick for a job of <paramref name="spec"/> in an environment that has one
-    /// ready, or null: the environments in order, the same filters, the strategy's pick; a Fargate environment or a
-    /// managed one that would have to launch an instance ends the search (the per-child path does those).
-    /// </summary>
-    private Host? FindVirtualHost(JobQueueState q, JobSpec spec)
-    {
-        var req = spec.Request;
-        var ces = q.ComputeEnvironments;
-        for (var i = 0; i < ces.Length; i++)
-        {
-            var ce = ces[i];
-            if (ce.IsFargate != spec.Fargate || (spec.Architecture is not null && ce.Architecture is not null && spec.Architecture != ce.Architecture)
-                || !ce.RunsKindOf(spec) || ce.MaxHostShape is not { } shape || !shape.Fits(req) || !ce.AcceptsPlacements)
-            {
-                continue;
-            }
-
-            if (ce.IsFargate)
-            {
-                return null;
-            }
-
-            var host = ce.IsManaged ? FindManagedHost(ce, spec, _options.PlacementStrategy) : ce.Index.Find(req, spec.Architecture, _options.PlacementStrategy);
-            if (host is not null || ce.IsManaged)
-            {
-                return host;
-            }
-        }
-
-        return null;
     }
 
     /// <summary>How many jobs of <paramref name="req"/> fit in <paramref name="free"/>.</summary>
