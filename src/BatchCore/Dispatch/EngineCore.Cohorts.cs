@@ -259,7 +259,8 @@ internal sealed partial class EngineCore
                 children.FoldVirtual(cohort.First + o, host, cohort.StartedAt, ranFor);
             }
 
-            ReleaseVirtual(host, req, k, now);
+            _simulatedAttempts -= k;
+            ReleaseOnHost(host, req, k, now);
         }
 
         cohort.Release();
@@ -284,8 +285,12 @@ internal sealed partial class EngineCore
         EndArrayIfDone(parent);
     }
 
-    /// <summary><see cref="ReleaseAttemptResources"/>'s host and environment part for <paramref name="k"/> attempts at once.</summary>
-    private void ReleaseVirtual(Host host, in ResourceVector req, int k, long now)
+    /// <summary>
+    /// <paramref name="k"/> attempts of <paramref name="req"/> on <paramref name="host"/> ended (<see cref="ReleaseAttemptResources"/>
+    /// for one, a cohort's end for a run of children): their capacity goes back to the host and its environment; an idle
+    /// host is noted (scale-in), a single-use or draining one that is idle now removed.
+    /// </summary>
+    private void ReleaseOnHost(Host host, in ResourceVector req, int k, long now)
     {
         var ce = host.ComputeEnvironment;
         var free = host.Free;
@@ -293,7 +298,6 @@ internal sealed partial class EngineCore
             (int)(free.VcpuMilli + ((long)req.VcpuMilli * k)), (int)(free.MemoryMiB + ((long)req.MemoryMiB * k)), (int)(free.Gpus + ((long)req.Gpus * k)));
         host.RunningAttempts -= k;
         ce.UsedVcpuMilli -= (long)req.VcpuMilli * k;
-        _simulatedAttempts -= k;
         if (host.RunningAttempts == 0)
         {
             host.IdleSinceMs = now;

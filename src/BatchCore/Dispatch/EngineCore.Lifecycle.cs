@@ -893,34 +893,12 @@ internal sealed partial class EngineCore
     private void ReleaseAttemptResources(Job job, Placement.Host host)
     {
         var req = job.Spec.Request;
-        var ce = host.ComputeEnvironment;
-        host.Free = host.Free + req;
-        host.RunningAttempts--;
-        ce.UsedVcpuMilli -= req.VcpuMilli;
         if (AskedRequests is not null)
         {
             TrackPadding(job, -1);
         }
 
-        if (host.RunningAttempts == 0)
-        {
-            host.IdleSinceMs = NowMs;
-            host.DeclaredBusyUntilMs = 0;
-        }
-
-        if (host.SingleUse || (host.Draining && host.RunningAttempts == 0))
-        {
-            RemoveHost(host);
-        }
-        else
-        {
-            ce.Index.Update(host);
-            if (host.RunningAttempts == 0 && ce.IsManaged)
-            {
-                ScheduleScaleIn(ce);
-            }
-        }
-
+        ReleaseOnHost(host, req, 1, NowMs);
         foreach (var (res, qty) in job.Spec.Consumables)
         {
             // AWS: unlocked at SUCCEEDED or FAILED; a non-replenishable resource is used up.

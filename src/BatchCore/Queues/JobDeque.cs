@@ -49,23 +49,14 @@ internal sealed class JobDeque
     /// </summary>
     public void InsertBySeq(Job job)
     {
-        ClearTombstone(job);
-        Grow();
+        ClearTombstone(job); // first: its tombstone may sit before the position
         var pos = 0;
         while (pos < _count && (_items[(_head + pos) % _items.Length] is not { } j || j.Seq <= job.Seq))
         {
             pos++;
         }
 
-        for (var i = _count; i > pos; i--)
-        {
-            _items[(_head + i) % _items.Length] = _items[(_head + i - 1) % _items.Length];
-        }
-
-        _items[(_head + pos) % _items.Length] = job;
-        _count++;
-        _live++;
-        job.InReadyQueue = true;
+        InsertAt(pos, job);
     }
 
     /// <summary>
