@@ -20,6 +20,10 @@ internal sealed partial class EngineCore
     /// <summary>Virtual arrays now (tests).</summary>
     internal int VirtualArrayCount => _virtualParents.Count;
 
+    /// <summary>How many of an array's children are virtual and RUNNABLE (tests).</summary>
+    internal int VirtualRunnableChildren(string arrayJobId) =>
+        _jobs.TryGetValue(arrayJobId, out var job) && job.Children?.Virtual is { } v ? v.RunnableTo - v.RunnableFrom : 0;
+
     /// <summary>Arrays spawned virtual so far (tests).</summary>
     internal int VirtualArraysSpawned { get; private set; }
 

@@ -93,6 +93,7 @@ internal sealed partial class EngineCore
 
         var blocked = false;
         var scanned = 0;
+        TopJob? unplaceable = null;
         for (var i = 0; i < fifo.RawCount; i++)
         {
             var job = fifo.RawAt(i);
@@ -108,6 +109,11 @@ internal sealed partial class EngineCore
 
             if (job.IsArrayParent)
             {
+                if (ReferenceEquals(job, unplaceable))
+                {
+                    continue; // backfill: its head child just failed to place, and the others are the same job
+                }
+
                 // An array's virtual RUNNABLE children (EngineCore.Cohorts.cs): placed by counts, or its head made an
                 // object here for the per-child path below.
                 if (PlaceVirtual(q, (TopJob)job, i))
@@ -128,6 +134,11 @@ internal sealed partial class EngineCore
             {
                 blocked = true;
                 NoteBlockedHead(q, job, outcome);
+            }
+
+            if (outcome is PlaceOutcome.NoCapacity or PlaceOutcome.NeverFits or PlaceOutcome.AtMaxvCpus && job.Parent is { InReadyQueue: true } array)
+            {
+                unplaceable = array; // its virtual children behind this one would fail alike (a booting host, though, may take them)
             }
 
             // AWS FIFO: a head that cannot start blocks the queue. Backfill (extension) looks further.

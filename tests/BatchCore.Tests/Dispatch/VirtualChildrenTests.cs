@@ -104,6 +104,27 @@ public sealed class VirtualChildrenTests
         }
     }
 
+    /// <summary>
+    /// A head that no host takes is made an object alone (it goes the per-child way: reasons, provisioning); the rest stay
+    /// virtual, and a backfilling queue does not make the next ones objects one by one to find they do not fit either.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_blocked_array_makes_only_its_head_an_object(bool backfill)
+    {
+        await using var engine = await TestEngine.WithQueueAsync(hosts: 1, vcpus: 2, memoryMiB: 4096, extensions: new JobQueueExtensions { Backfill = backfill });
+        var id = (await engine.SubmitJobAsync(TestEngine.Job(arraySize: 50, runSeconds: 10))).JobId;
+        await StateAsync(engine, id);
+        await engine.AdvanceTimeAsync(TimeSpan.Zero); // another cycle: nothing changed, nothing more is made an object
+
+        // Two run, child 2 is the blocked head (an object, with its reason), 47 are still virtual.
+        Assert.Equal(47, await engine.Run(c => c.VirtualRunnableChildren(id), CancellationToken.None));
+        var head = await engine.DescribeAsync(id + ":2");
+        Assert.Equal(JobStatus.RUNNABLE, head.Status);
+        Assert.StartsWith(StatusReasons.InsufficientInstanceCapacity, head.StatusReason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_queue_snapshot_lists_virtual_children_in_order_without_making_them_objects()
     {

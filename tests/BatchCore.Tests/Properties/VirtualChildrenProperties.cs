@@ -24,10 +24,10 @@ public sealed record VirtualOpCase(char Kind, int A, int B)
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Kind}{A}/{B}");
 }
 
-public sealed record VirtualScenario(HostCase[] Hosts, VirtualJobCase[] Jobs, VirtualOpCase[] Ops, PlacementStrategy Strategy, int? MaxRunning)
+public sealed record VirtualScenario(HostCase[] Hosts, VirtualJobCase[] Jobs, VirtualOpCase[] Ops, PlacementStrategy Strategy, int? MaxRunning, bool Backfill)
 {
     public override string ToString() =>
-        $"hosts [{string.Join(", ", Hosts.Select(h => h.ToString()))}]\n jobs [{string.Join(",\n  ", Jobs.Select(j => j.ToString()))}]\n ops [{string.Join(" ", Ops.Select(o => o.ToString()))}]\n strategy={Strategy} maxRunning={MaxRunning}";
+        $"hosts [{string.Join(", ", Hosts.Select(h => h.ToString()))}]\n jobs [{string.Join(",\n  ", Jobs.Select(j => j.ToString()))}]\n ops [{string.Join(" ", Ops.Select(o => o.ToString()))}]\n strategy={Strategy} maxRunning={MaxRunning} backfill={Backfill}";
 }
 
 public static class VirtualScenarioGenerators
@@ -60,7 +60,8 @@ public static class VirtualScenarioGenerators
         from ops in Op.ArrayOf(opCount)
         from strategy in Gen.Elements(PlacementStrategy.FirstFit, PlacementStrategy.Spread, PlacementStrategy.BestFit)
         from maxRunning in Gen.Frequency((3, Gen.Constant<int?>(null)), (1, Gen.Choose(1, 12).Select(c => (int?)c)))
-        select new VirtualScenario(hosts, [first, .. rest], [new VirtualOpCase('S', 0, 0), .. ops], strategy, maxRunning));
+        from backfill in Gen.Elements(false, true)
+        select new VirtualScenario(hosts, [first, .. rest], [new VirtualOpCase('S', 0, 0), .. ops], strategy, maxRunning, backfill));
 }
 
 /// <summary>
@@ -115,7 +116,7 @@ public class VirtualChildrenProperties
         await engine.CreateJobQueueAsync(new CreateJobQueueRequest
         {
             JobQueueName = "q", Priority = 1, ComputeEnvironmentOrder = [new() { Order = 1, ComputeEnvironment = "ce" }],
-            Extensions = s.MaxRunning is { } cap ? new JobQueueExtensions { MaxRunningJobs = cap } : null,
+            Extensions = new JobQueueExtensions { MaxRunningJobs = s.MaxRunning, Backfill = s.Backfill },
         });
         await engine.RegisterJobDefinitionAsync(TestEngine.Definition("def"));
         var ids = new List<string>();
