@@ -68,11 +68,69 @@ internal sealed partial class EngineCore
         }
         else
         {
-            _resourceLog.Add((op, json));
+            LogResource(op, json, request);
         }
 
         JournalCodec.Resource(_journal.BeginRecord(), op, json);
         _journal.EndRecord();
+    }
+
+    /// <summary>
+    /// Per consumable resource (by name): where in <see cref="_resourceLog"/> its last UpdateConsumableResource is, while
+    /// no Create or Delete of it came after. A SET replaces that entry instead of following it (nothing after it says
+    /// anything about the resource, and a SET makes what came before it moot), so the log does not grow by one entry per
+    /// job that used up units of a non-replenishable resource (<see cref="RecordConsumableTotal"/>).
+    /// </summary>
+    private readonly Dictionary<string, int> _lastConsumableUpdate = new(StringComparer.Ordinal);
+
+    /// <summary>Adds a resource record to the log snapshots write (<paramref name="request"/>: the record's request, decoded).</summary>
+    private void LogResource(string op, byte[] json, object request)
+    {
+        switch (request)
+        {
+            case UpdateConsumableResourceRequest { ConsumableResource: { } nameOrArn } update:
+                var name = NameOf(nameOrArn, "consumable-resource", anyRegion: true);
+                if ((update.Operation ?? "SET") == "SET" && _lastConsumableUpdate.TryGetValue(name, out var at))
+                {
+                    _resourceLog[at] = (op, json);
+                    return;
+                }
+
+                _lastConsumableUpdate[name] = _resourceLog.Count;
+                break;
+            case CreateConsumableResourceRequest { ConsumableResourceName: { } created }:
+                _lastConsumableUpdate.Remove(created);
+                break;
+            case string deleted when op == nameof(DeleteConsumableResource):
+                _lastConsumableUpdate.Remove(NameOf(deleted, "consumable-resource", anyRegion: true));
+                break;
+        }
+
+        _resourceLog.Add((op, json));
+    }
+
+    /// <summary>
+    /// A job that ended used up units of non-replenishable <paramref name="resource"/>: its total now is journaled (as
+    /// the UpdateConsumableResource SET that gives it, so every engine that reads the format replays it) and kept for
+    /// snapshots. Replay applies job states only after every resource record, so without it a restart gave the used-up
+    /// units back; a SET of the total, not the quantity used, keeps its place among UpdateConsumableResource records (an
+    /// update below what jobs hold shrinks the total as they end: <see cref="ConsumableResourceState.Release"/>).
+    /// </summary>
+    private void RecordConsumableTotal(ConsumableResourceState resource)
+    {
+        if (_stateDirectory is null)
+        {
+            return; // nothing is kept: no snapshot will be written
+        }
+
+        var request = new UpdateConsumableResourceRequest { ConsumableResource = resource.Name, Operation = "SET", Quantity = resource.TotalQuantity };
+        var json = JsonSerializer.SerializeToUtf8Bytes(request, JournalCodec.Json);
+        LogResource(nameof(UpdateConsumableResource), json, request); // also during recovery: the snapshot it writes has it
+        if (_journal is not null && !_replaying)
+        {
+            JournalCodec.Resource(_journal.BeginRecord(), nameof(UpdateConsumableResource), json);
+            _journal.EndRecord();
+        }
     }
 
     private void JournalSubmit(Job job, SubmitJobRequest r)
@@ -545,6 +603,8 @@ internal sealed partial class EngineCore
                     ApplyRecovered(replay.Jobs[at], replay.Last[at], report);
                 }
             }
+
+            ReleaseInterruptedConsumables();
         }
         finally
         {
@@ -724,6 +784,7 @@ internal sealed partial class EngineCore
             // The engine died while this attempt ran and no driver could take it back: the attempt ends as a host
             // failure and retries per retryStrategy.
             report.InterruptedAttempts++;
+            LockInterruptedConsumables(job);
             job.AddAttempt(new AttemptRecord(new AttemptDetail
             {
                 Container = new AttemptContainerDetail { Reason = StatusReasons.EngineRestarted },
@@ -773,6 +834,52 @@ internal sealed partial class EngineCore
             job.Seq = -(++_retrySeq);
             Enqueue(job, front: true);
             job.StatusReason = rec.Reason;
+        }
+    }
+
+    /// <summary>Jobs whose attempt the restart cut short, holding their consumable resources until every recovered attempt holds its own.</summary>
+    private List<Job>? _interruptedHolding;
+
+    /// <summary>
+    /// An attempt the restart cut short held its consumable resources (locked at STARTING) when the engine died: they are
+    /// locked again, and released as the attempt's end releases them live once every re-attached attempt holds its own
+    /// (<see cref="ReleaseInterruptedConsumables"/>), so a non-replenishable resource's units it used are used up, as
+    /// after any failed attempt, and the total comes out as the running engine's would have (an update below what jobs
+    /// hold shrinks it by what they all held).
+    /// </summary>
+    private void LockInterruptedConsumables(Job job)
+    {
+        if (job.Spec.Consumables.Length == 0)
+        {
+            return;
+        }
+
+        foreach (var (res, qty) in job.Spec.Consumables)
+        {
+            res.InUse += qty;
+        }
+
+        (_interruptedHolding ??= []).Add(job);
+    }
+
+    private void ReleaseInterruptedConsumables()
+    {
+        if (_interruptedHolding is not { } holding)
+        {
+            return;
+        }
+
+        _interruptedHolding = null;
+        foreach (var job in holding)
+        {
+            foreach (var (res, qty) in job.Spec.Consumables)
+            {
+                res.Release(qty);
+                if (!res.Replenishable)
+                {
+                    RecordConsumableTotal(res); // into the snapshot recovery writes (an interrupted attempt makes it write one)
+                }
+            }
         }
     }
 
@@ -980,9 +1087,21 @@ internal sealed partial class EngineCore
             case nameof(CreateSchedulingPolicy): CreateSchedulingPolicy(Read<CreateSchedulingPolicyRequest>()); break;
             case nameof(UpdateSchedulingPolicy): UpdateSchedulingPolicy(Read<UpdateSchedulingPolicyRequest>()); break;
             case nameof(DeleteSchedulingPolicy): DeleteSchedulingPolicy(Read<string>()); break;
-            case nameof(CreateConsumableResource): CreateConsumableResource(Read<CreateConsumableResourceRequest>()); break;
-            case nameof(UpdateConsumableResource): UpdateConsumableResource(Read<UpdateConsumableResourceRequest>()); break;
-            case nameof(DeleteConsumableResource): DeleteConsumableResource(Read<string>()); break;
+            case nameof(CreateConsumableResource):
+                var create = Read<CreateConsumableResourceRequest>();
+                CreateConsumableResource(create);
+                LogResource(op, json, create);
+                return;
+            case nameof(UpdateConsumableResource):
+                var update = Read<UpdateConsumableResourceRequest>();
+                UpdateConsumableResource(update);
+                LogResource(op, json, update);
+                return;
+            case nameof(DeleteConsumableResource):
+                var delete = Read<string>();
+                DeleteConsumableResource(delete);
+                LogResource(op, json, delete);
+                return;
             case nameof(TagResource) or nameof(UntagResource):
                 var tag = Read<TagRecord>();
                 if (JobIdOfArn(tag.Arn) is { } jobId)

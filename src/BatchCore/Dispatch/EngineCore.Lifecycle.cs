@@ -903,6 +903,10 @@ internal sealed partial class EngineCore
         {
             // AWS: unlocked at SUCCEEDED or FAILED; a non-replenishable resource is used up.
             res.Release(qty);
+            if (!res.Replenishable)
+            {
+                RecordConsumableTotal(res);
+            }
         }
 
         var q = job.Queue;
