@@ -165,6 +165,20 @@ internal sealed partial class EngineCore
 
         if (change.Available is { } provided)
         {
+            var problems = new Problems();
+            ResourceValidation.ValidateProvidedHost(provided, problems);
+            if (problems.Any)
+            {
+                // A provider is code, not a user's request: no caller waits to be told, and throwing into it (the sink is
+                // called from its discovery loop) could stop its discovery of every other host. The report is refused
+                // here on the loop: reported as an unexpected error (a bug in the provider, or what it read) and the
+                // host ignored, as if never reported (a stand-in for it then expires as a host not reported again).
+                // Taken as it is, a value out of range would wrap the host's int counts (thousandths of a vCPU).
+                ReportUnexpected(new InvalidOperationException(
+                    $"host provider {ce.HostProvider?.Kind} of compute environment {ce.Name} reported host {provided.HostName}, which is ignored: {string.Join("; ", problems.Items)}"));
+                return;
+            }
+
             if (ce.Hosts.TryGetValue(provided.HostName, out var existing))
             {
                 if (existing.AwaitingReport)

@@ -36,7 +36,11 @@ public abstract class HostProvider : IAsyncDisposable
 /// <summary>Receives host changes from a <see cref="HostProvider"/>. Thread-safe; never blocks.</summary>
 public interface IHostMembershipSink
 {
-    /// <summary>A host became usable (or came back): it joins the compute environment. A known host name is ignored.</summary>
+    /// <summary>
+    /// A host became usable (or came back): it joins the compute environment. A known host name is ignored; so is a host
+    /// outside a listed host's limits (vCPUs above 0 and at most 1,000,000, memory and GPUs not negative, architecture
+    /// <c>x86_64</c> or <c>arm64</c>), which is reported through <see cref="BatchEngineOptions.UnexpectedError"/>.
+    /// </summary>
     void HostAvailable(ProvidedHost host);
 
     /// <summary>

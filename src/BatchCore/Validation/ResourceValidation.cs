@@ -152,6 +152,50 @@ internal static class ResourceValidation
         }
     }
 
+    /// <summary>
+    /// A host a <see cref="Hosts.HostProvider"/> reported, by the limits a listed <see cref="HostSpec"/> has (the engine
+    /// counts its vCPUs in thousandths in an int, and its whole vCPUs in an int). Memory may be as small as 0: a
+    /// provider reports what jobs may use (a Slurm node's RealMemory is 1 MiB unless configured), where a listed host's
+    /// memory has the engine's reserve taken from it.
+    /// </summary>
+    public static void ValidateProvidedHost(Hosts.ProvidedHost h, Problems p)
+    {
+        if (string.IsNullOrEmpty(h.HostName))
+        {
+            p.Add("hostName", "is required");
+        }
+
+        if (!(h.Vcpus > 0)) // NaN too
+        {
+            p.Add("vcpus", string.Create(CultureInfo.InvariantCulture, $"must be greater than 0, was {h.Vcpus}"));
+        }
+        else if (h.Vcpus > MaxVcpus) // infinity too
+        {
+            p.Add("vcpus", string.Create(CultureInfo.InvariantCulture, $"must be at most {MaxVcpus} (the engine counts thousandths of a vCPU in an int), was {h.Vcpus}"));
+        }
+
+        if (h.MemoryMiB < 0)
+        {
+            p.Add("memoryMiB", string.Create(CultureInfo.InvariantCulture, $"must be at least 0, was {h.MemoryMiB}"));
+        }
+
+        if (h.Gpus < 0)
+        {
+            p.Add("gpus", string.Create(CultureInfo.InvariantCulture, $"must be at least 0, was {h.Gpus}"));
+        }
+
+        if (h.Architecture is null)
+        {
+            p.Add("architecture", "is required");
+        }
+
+        p.OneOf(h.Architecture, "architecture", "x86_64", "arm64");
+        if (h.Driver is null)
+        {
+            p.Add("driver", "is required");
+        }
+    }
+
     private static void ValidateComputeResources(ComputeResource cr, Problems p, InstanceCatalog catalog)
     {
         const string f = "computeResources";

@@ -15,6 +15,7 @@ public sealed class HostProviderTests : IAsyncLifetime
     private readonly InProcessHandlerRegistry _handlers = new();
     private readonly InMemoryLogStore _logs = new();
     private readonly ManualProvider _provider = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Exception> _errors = new();
     private InProcessHostDriver _driver = null!;
     private BatchEngine _engine = null!;
 
@@ -25,6 +26,7 @@ public sealed class HostProviderTests : IAsyncLifetime
         {
             LogStore = _logs,
             TerminationGracePeriod = TimeSpan.FromSeconds(5),
+            UnexpectedError = _errors.Enqueue,
             HostProviders = new Dictionary<string, Func<CreateComputeEnvironmentRequest, HostProvider>> { ["manual"] = _ => _provider },
         });
         return ValueTask.CompletedTask;
@@ -135,6 +137,45 @@ public sealed class HostProviderTests : IAsyncLifetime
         Assert.Equal(["a", "b"], hosts);
         await _engine.StopAsync(TimeSpan.FromSeconds(5));
         Assert.True(_provider.Disposed);
+    }
+
+    /// <summary>
+    /// A provider's host is held to a listed host's limits: one out of range used to join, its vCPUs wrapping the int
+    /// that counts thousandths of a vCPU (2,000,000 vCPUs became a negative capacity). The report is refused on the loop,
+    /// reported as an unexpected error naming the provider, the host and the field, and the host ignored; the provider is
+    /// not thrown at, and its other hosts join.
+    /// </summary>
+    [Fact]
+    public async Task ReportedHostOutOfRange_IsIgnoredAndReported_AndTheOthersJoin()
+    {
+        await SetUpAsync();
+        var sink = _provider.Sink!;
+        sink.HostAvailable(Host("big") with { Vcpus = 2_000_000 });
+        sink.HostAvailable(Host("nan") with { Vcpus = double.NaN });
+        sink.HostAvailable(Host("inf") with { Vcpus = double.PositiveInfinity });
+        sink.HostAvailable(Host("negative") with { Vcpus = -1 });
+        sink.HostAvailable(Host("memory") with { MemoryMiB = -1 });
+        sink.HostAvailable(Host("gpus") with { Gpus = -2 });
+        sink.HostAvailable(Host("arch") with { Architecture = "sparc" });
+        sink.HostAvailable(Host("ok") with { Vcpus = 1_000_000 }); // the limit itself is allowed; handled after the others
+
+        using var guard = new CancellationTokenSource(HangGuard);
+        List<string> hosts;
+        while ((hosts = await _engine.Run(c => c.AcceptingHostNames("ce"), guard.Token)).Count < 1)
+        {
+            await Task.Delay(10, guard.Token);
+        }
+
+        Assert.Equal(["ok"], hosts);
+        var messages = _errors.Select(e => Assert.IsType<InvalidOperationException>(e).Message).ToList();
+        Assert.Equal(7, messages.Count);
+        Assert.Equal("host provider manual of compute environment ce reported host big, which is ignored: vcpus must be at most 1000000 (the engine counts thousandths of a vCPU in an int), was 2000000", messages[0]);
+        Assert.EndsWith("host nan, which is ignored: vcpus must be greater than 0, was NaN", messages[1], StringComparison.Ordinal);
+        Assert.EndsWith("host inf, which is ignored: vcpus must be at most 1000000 (the engine counts thousandths of a vCPU in an int), was Infinity", messages[2], StringComparison.Ordinal);
+        Assert.EndsWith("host negative, which is ignored: vcpus must be greater than 0, was -1", messages[3], StringComparison.Ordinal);
+        Assert.EndsWith("host memory, which is ignored: memoryMiB must be at least 0, was -1", messages[4], StringComparison.Ordinal);
+        Assert.EndsWith("host gpus, which is ignored: gpus must be at least 0, was -2", messages[5], StringComparison.Ordinal);
+        Assert.EndsWith("host arch, which is ignored: architecture must be one of x86_64 | arm64, was sparc", messages[6], StringComparison.Ordinal);
     }
 
     [Fact]
