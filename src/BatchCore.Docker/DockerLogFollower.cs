@@ -23,6 +23,15 @@ namespace BatchCore.Hosts.Docker;
 /// away meanwhile) is lost, as it would be for <c>docker logs</c>. A frame cut off by the drop is not delivered: the
 /// replay brings it whole.
 /// </para>
+/// <para>
+/// A frame's length comes from the stream and is not trusted with memory: a message of at most
+/// <see cref="MaxHeldFrameBytes"/> (1 MiB; the daemon cuts messages at 16 KiB for its own drivers) is held whole, a
+/// longer one (another logging driver's, or a corrupt header's up to 4 GiB) only for its stamp: its first
+/// <see cref="StampPrefixBytes"/> bytes decide it as a message's stamp does, the rest goes on to the line splitter as
+/// it comes (which cuts lines at <see cref="LogStore.MaxEventBytes"/>), so nothing is lost and what is held stays
+/// bounded. Such a message counts as delivered from its start: one a drop cuts off is delivered up to the cut (its last
+/// line ends there), and the replay, which skips it, does not repeat its beginning (the rest of it is lost).
+/// </para>
 /// Not thread-safe: one follow at a time.
 /// </summary>
 internal sealed class DockerLogFollower(Action<string> appendLine)
@@ -30,6 +39,12 @@ internal sealed class DockerLogFollower(Action<string> appendLine)
     private const int HeaderLength = 8;
     private const byte StdoutStream = 1;
     private const byte StderrStream = 2;
+
+    /// <summary>The longest message held whole (1 MiB); a longer one is passed on as it comes.</summary>
+    internal const int MaxHeldFrameBytes = 1 << 20;
+
+    /// <summary>What is held of a longer message: its stamp (RFC 3339 with nanoseconds and a zone, a space: at most 36 bytes).</summary>
+    internal const int StampPrefixBytes = 64;
 
     // "2006-01-02T15:04:05": what every stamp starts with; the fraction and the zone follow.
     private const int StampSecondsLength = 19;
@@ -39,8 +54,11 @@ internal sealed class DockerLogFollower(Action<string> appendLine)
     private readonly byte[] _header = new byte[HeaderLength];
     private int _headerFill;
     private byte[] _frame = [];
-    private int _frameLength = -1; // -1: reading a header
+    private Phase _phase;
+    private int _held; // bytes of the frame under way that are held (all of it, or its stamp)
     private int _frameFill;
+    private long _passOn; // bytes of the frame under way after those held, still to come
+    private LineSplitter? _passTo; // where they go: null when the message is skipped
 
     // The latest second (UNIX) a delivered message was stamped in, and how many delivered messages were stamped in it.
     private long _lastSecond = -1;
@@ -49,53 +67,112 @@ internal sealed class DockerLogFollower(Action<string> appendLine)
     // Messages of the stream under way that were delivered by an earlier one.
     private int _toSkip;
 
+    private enum Phase
+    {
+        /// <summary>Reading a frame's header.</summary>
+        Header,
+
+        /// <summary>Reading what is held of a frame (<see cref="_held"/> bytes).</summary>
+        Held,
+
+        /// <summary>Passing the rest of a longer frame on as it comes (<see cref="_passOn"/> bytes).</summary>
+        PassOn,
+    }
+
     /// <summary>The <c>since</c> of the next stream: null (from the start) before any message was delivered.</summary>
     public string? Since => _lastSecond < 0 ? null : _lastSecond.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The bytes held for frames: at most <see cref="MaxHeldFrameBytes"/>, whatever a header says.</summary>
+    internal int HeldCapacity => _frame.Length;
 
     /// <summary>A new stream begins (with <see cref="Since"/>): a frame the last one cut off is dropped, and the replayed messages are skipped.</summary>
     public void BeginStream()
     {
+        if (_phase == Phase.PassOn)
+        {
+            _passTo?.Flush(); // a longer message cut off while passed on: its last line ends at the cut
+        }
+
         _headerFill = 0;
-        _frameLength = -1;
+        _phase = Phase.Header;
         _frameFill = 0;
+        _passOn = 0;
+        _passTo = null;
         _toSkip = _lastSecond < 0 ? 0 : _deliveredInLastSecond;
     }
 
     /// <summary>Adds bytes of the stream under way.</summary>
     public void Append(ReadOnlySpan<byte> bytes)
     {
-        while (!bytes.IsEmpty)
+        while (true)
         {
-            if (_frameLength < 0)
+            switch (_phase)
             {
-                var take = Math.Min(HeaderLength - _headerFill, bytes.Length);
-                bytes[..take].CopyTo(_header.AsSpan(_headerFill));
-                _headerFill += take;
-                bytes = bytes[take..];
-                if (_headerFill < HeaderLength)
+                case Phase.Header:
                 {
-                    return;
+                    if (bytes.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    var take = Math.Min(HeaderLength - _headerFill, bytes.Length);
+                    bytes[..take].CopyTo(_header.AsSpan(_headerFill));
+                    _headerFill += take;
+                    bytes = bytes[take..];
+                    if (_headerFill < HeaderLength)
+                    {
+                        return;
+                    }
+
+                    _headerFill = 0;
+                    var length = BinaryPrimitives.ReadUInt32BigEndian(_header.AsSpan(4));
+                    _held = length <= MaxHeldFrameBytes ? (int)length : StampPrefixBytes;
+                    _passOn = length - _held;
+                    _frameFill = 0;
+                    if (_frame.Length < _held)
+                    {
+                        _frame = new byte[Math.Max(_held, Math.Min(2 * _frame.Length, MaxHeldFrameBytes))];
+                    }
+
+                    _phase = Phase.Held;
+                    break;
                 }
 
-                _headerFill = 0;
-                var length = BinaryPrimitives.ReadUInt32BigEndian(_header.AsSpan(4));
-                _frameLength = length > int.MaxValue ? int.MaxValue : (int)length;
-                _frameFill = 0;
-                if (_frame.Length < _frameLength)
+                case Phase.Held:
                 {
-                    _frame = new byte[Math.Max(_frameLength, Math.Min(2 * _frame.Length, 1 << 20))];
-                }
-            }
+                    var copy = Math.Min(_held - _frameFill, bytes.Length);
+                    bytes[..copy].CopyTo(_frame.AsSpan(_frameFill));
+                    _frameFill += copy;
+                    bytes = bytes[copy..];
+                    if (_frameFill < _held)
+                    {
+                        return;
+                    }
 
-            var copy = Math.Min(_frameLength - _frameFill, bytes.Length);
-            bytes[..copy].CopyTo(_frame.AsSpan(_frameFill));
-            _frameFill += copy;
-            bytes = bytes[copy..];
-            if (_frameFill == _frameLength)
-            {
-                var stream = _header[0];
-                _frameLength = -1;
-                Deliver(stream, _frame.AsSpan(0, _frameFill));
+                    _passTo = Deliver(_header[0], _frame.AsSpan(0, _frameFill));
+                    _phase = _passOn > 0 ? Phase.PassOn : Phase.Header;
+                    break;
+                }
+
+                default:
+                {
+                    if (bytes.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    var take = (int)Math.Min(_passOn, bytes.Length);
+                    _passTo?.Append(bytes[..take]);
+                    _passOn -= take;
+                    bytes = bytes[take..];
+                    if (_passOn == 0)
+                    {
+                        _passTo = null;
+                        _phase = Phase.Header;
+                    }
+
+                    break;
+                }
             }
         }
     }
@@ -107,17 +184,18 @@ internal sealed class DockerLogFollower(Action<string> appendLine)
         _stderr.Flush();
     }
 
-    private void Deliver(byte stream, ReadOnlySpan<byte> message)
+    /// <summary>A message, or what is held of a longer one: the splitter the rest of it goes to (null: none, skipped).</summary>
+    private LineSplitter? Deliver(byte stream, ReadOnlySpan<byte> message)
     {
         if (stream is not (StdoutStream or StderrStream))
         {
-            return; // stdin, or the daemon's own error text (stream 3): not a stored message, nothing to replay
+            return null; // stdin, or the daemon's own error text (stream 3): not a stored message, nothing to replay
         }
 
         if (_toSkip > 0)
         {
             _toSkip--;
-            return; // delivered by an earlier stream
+            return null; // delivered by an earlier stream
         }
 
         long second;
@@ -141,7 +219,9 @@ internal sealed class DockerLogFollower(Action<string> appendLine)
             _deliveredInLastSecond++;
         }
 
-        (stream == StderrStream ? _stderr : _stdout).Append(message);
+        var splitter = stream == StderrStream ? _stderr : _stdout;
+        splitter.Append(message);
+        return splitter;
     }
 
     /// <summary>

@@ -46,6 +46,93 @@ public sealed class DockerLogFollowerTests
         Assert.Equal(["a", "b", "c", "cut off", "late"], lines);
     }
 
+    /// <summary>
+    /// A frame was held whole however long its header said it was: a corrupt header could make the follower allocate
+    /// gigabytes. One longer than 1 MiB is held only for its stamp and passed on in pieces as it comes: its lines come
+    /// out whole (the splitter cuts only lines above its own cap), the frames after it are read as before, and what is
+    /// held stays at most 1 MiB.
+    /// </summary>
+    [Fact]
+    public void FrameLongerThanTheCap_IsPassedOnInPieces_WithoutHoldingIt()
+    {
+        var (follower, lines) = New();
+        var text = new StringBuilder();
+        var expected = new List<string>();
+        for (var i = 0; text.Length < 3 * DockerLogFollower.MaxHeldFrameBytes; i++)
+        {
+            var line = "line " + i + " " + new string((char)('a' + (i % 26)), i % 200);
+            expected.Add(line);
+            text.Append(line).Append('\n');
+        }
+
+        var bytes = Frames((1, Second, 100, text.ToString()), (2, Second, 200, "after\n"), (1, Second + 1, 0, "small\n"));
+        follower.BeginStream();
+        for (var i = 0; i < 200; i++)
+        {
+            follower.Append(bytes.AsSpan(i, 1)); // the header and the stamp cut a byte at a time
+        }
+
+        for (var at = 200; at < bytes.Length; at += 16 * 1024)
+        {
+            follower.Append(bytes.AsSpan(at, Math.Min(16 * 1024, bytes.Length - at)));
+        }
+
+        Assert.Equal([.. expected, "after", "small"], lines);
+        Assert.Equal("1700000001", follower.Since);
+        Assert.InRange(follower.HeldCapacity, 1, DockerLogFollower.MaxHeldFrameBytes);
+    }
+
+    /// <summary>
+    /// A header that says 4 GiB (corrupt): nothing near that is held; what follows is that message's content, passed on
+    /// as lines, until 4 GiB have come.
+    /// </summary>
+    [Fact]
+    public void CorruptHeaderOfGigabytes_HoldsNoMoreThanTheCap()
+    {
+        var (follower, lines) = New();
+        var header = new byte[8];
+        header[0] = 1;
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), uint.MaxValue);
+        follower.BeginStream();
+        follower.Append(header);
+        follower.Append(Encoding.ASCII.GetBytes("not a stamp\n"));
+        follower.Append(new byte[2 * DockerLogFollower.MaxHeldFrameBytes]);
+        follower.Append(Encoding.ASCII.GetBytes("\nstill\n"));
+
+        Assert.InRange(follower.HeldCapacity, 1, DockerLogFollower.StampPrefixBytes);
+        Assert.Equal("not a stamp", lines[0]);
+        Assert.Equal("still", lines[^1]);
+    }
+
+    /// <summary>
+    /// A longer-than-the-cap message counts as delivered from its start: the replay after a drop skips it, whole or cut
+    /// (what was passed on of a cut one is not repeated; its rest is lost), and delivers what follows it.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Resume_SkipsALongerMessageAlreadyPassedOn(bool cutInside)
+    {
+        var (follower, lines) = New();
+        var big = new string('x', DockerLogFollower.MaxHeldFrameBytes + 10) + "\n";
+        var bigFrame = Frames((1, Second, 100, big));
+        follower.BeginStream();
+        follower.Append(Frames((1, Second, 50, "a\n")));
+        follower.Append(cutInside ? bigFrame[..(bigFrame.Length / 2)] : bigFrame);
+
+        follower.BeginStream();
+        follower.Append(Frames((1, Second, 50, "a\n")));
+        follower.Append(bigFrame);
+        follower.Append(Frames((2, Second, 200, "b\n")));
+        follower.Flush();
+
+        Assert.Equal("a", lines[0]);
+        Assert.Equal("b", lines[^1]);
+        var passedOn = string.Concat(lines.Skip(1).Take(lines.Count - 2));
+        Assert.Equal(cutInside ? (bigFrame.Length / 2) - 8 - 31 : big.Length - 1, passedOn.Length); // header 8, stamp and space 31
+        Assert.All(passedOn, c => Assert.Equal('x', c));
+    }
+
     [Theory]
     [InlineData("2023-11-14T22:13:20.000000000Z x", 1_700_000_000, 31)]
     [InlineData("2023-11-14T22:13:20Z x", 1_700_000_000, 21)]
