@@ -131,7 +131,8 @@ internal sealed partial class EngineCore
                 k = spread || k == 1 || !(free - req).Fits(req) ? 1 : Math.Min(k, FitCount(free, req));
                 cohort ??= new Cohort(parent, v.RunnableFrom, NowMs, _tokenSeq + 1);
                 _tokenSeq += k;
-                ReserveVirtual(host, req, k);
+                ReserveOnHost(host, req, k, long.MaxValue); // no timeout: busy until they end
+                _simulatedAttempts += k;
                 v.RunnableFrom += k;
                 cohort.Add(host, k, v.RunnableTo - v.RunnableFrom + 1);
             }
@@ -183,20 +184,6 @@ internal sealed partial class EngineCore
         var n = req.VcpuMilli > 0 ? free.VcpuMilli / req.VcpuMilli : int.MaxValue;
         n = req.MemoryMiB > 0 ? Math.Min(n, free.MemoryMiB / req.MemoryMiB) : n;
         return req.Gpus > 0 ? Math.Min(n, free.Gpus / req.Gpus) : n;
-    }
-
-    /// <summary><see cref="ReserveAttempt"/>'s host and environment part for <paramref name="k"/> attempts at once.</summary>
-    private void ReserveVirtual(Host host, in ResourceVector req, int k)
-    {
-        var ce = host.ComputeEnvironment;
-        var free = host.Free;
-        host.Free = new ResourceVector(
-            (int)(free.VcpuMilli - ((long)req.VcpuMilli * k)), (int)(free.MemoryMiB - ((long)req.MemoryMiB * k)), (int)(free.Gpus - ((long)req.Gpus * k)));
-        ce.Index.Update(host);
-        host.RunningAttempts += k;
-        host.DeclaredBusyUntilMs = long.MaxValue; // no timeout: busy until it ends
-        ce.UsedVcpuMilli += (long)req.VcpuMilli * k;
-        _simulatedAttempts += k;
     }
 
     /// <summary>
@@ -297,9 +284,7 @@ internal sealed partial class EngineCore
     private void ReleaseOnHost(Host host, in ResourceVector req, int k, long now)
     {
         var ce = host.ComputeEnvironment;
-        var free = host.Free;
-        host.Free = new ResourceVector(
-            (int)(free.VcpuMilli + ((long)req.VcpuMilli * k)), (int)(free.MemoryMiB + ((long)req.MemoryMiB * k)), (int)(free.Gpus + ((long)req.Gpus * k)));
+        host.Free = host.Free + req.Times(k);
         host.RunningAttempts -= k;
         ce.UsedVcpuMilli -= (long)req.VcpuMilli * k;
         if (host.RunningAttempts == 0)
@@ -380,9 +365,7 @@ internal sealed partial class EngineCore
                         StartedAt = cohort.StartedAt,
                         Host = host,
                     };
-                    job.NextOnHost = host.FirstAttempt;
-                    host.FirstAttempt?.PrevOnHost = job;
-                    host.FirstAttempt = job;
+                    LinkOnHost(job, host);
                     children.Set(cohort.First + o, job);
                     job.SimTimerSeq = cohort.SeqBase + o;
                     _timers.Enqueue(job, cohort.DueMs, job.SimTimerSeq);

@@ -455,14 +455,9 @@ internal sealed partial class EngineCore
     private long ReserveAttempt(Job job, Placement.Host host, long token = 0)
     {
         var req = job.Spec.Request;
-        var ce = host.ComputeEnvironment;
-        host.Free = host.Free - req;
-        ce.Index.Update(host);
-        host.RunningAttempts++;
-        host.DeclaredBusyUntilMs = job.Spec.TimeoutSeconds is { } timeout
+        ReserveOnHost(host, req, 1, job.Spec.TimeoutSeconds is { } timeout
             ? Math.Max(host.DeclaredBusyUntilMs, NowMs + (timeout * 1000L))
-            : long.MaxValue;
-        ce.UsedVcpuMilli += req.VcpuMilli;
+            : long.MaxValue);
         if (AskedRequests is not null)
         {
             TrackPadding(job, 1);
@@ -500,11 +495,7 @@ internal sealed partial class EngineCore
         job.AttemptStartedAt = 0;
         job.HeadSince = -1;
         job.AttemptHandle = null;
-        // The host's list of running attempts (host lost, spot interruption, engine stop find them there).
-        job.PrevOnHost = null;
-        job.NextOnHost = host.FirstAttempt;
-        host.FirstAttempt?.PrevOnHost = job;
-        host.FirstAttempt = job;
+        LinkOnHost(job, host);
         if (IsEngineSimulated(host))
         {
             _simulatedAttempts++; // its timers carry the job itself: no map entry
@@ -520,6 +511,29 @@ internal sealed partial class EngineCore
     /// <summary>A host of the engine's own simulated drivers: its attempts run on the loop's timers, not through events.</summary>
     private bool IsEngineSimulated(Placement.Host host) =>
         ReferenceEquals(host.Driver, _simulatedDriver) || ReferenceEquals(host.Driver, _fargateDriver);
+
+    /// <summary>
+    /// <paramref name="k"/> attempts of <paramref name="req"/> start on <paramref name="host"/> (<see cref="ReserveAttempt"/>
+    /// for one, a cohort for a run of children): its capacity and its environment's, and until when it is declared busy.
+    /// </summary>
+    private static void ReserveOnHost(Placement.Host host, in Placement.ResourceVector req, int k, long busyUntilMs)
+    {
+        var ce = host.ComputeEnvironment;
+        host.Free = host.Free - req.Times(k);
+        ce.Index.Update(host);
+        host.RunningAttempts += k;
+        host.DeclaredBusyUntilMs = busyUntilMs;
+        ce.UsedVcpuMilli += (long)req.VcpuMilli * k;
+    }
+
+    /// <summary>Puts <paramref name="job"/> on the host's list of running attempts (host lost, spot interruption and engine stop find them there).</summary>
+    private static void LinkOnHost(Job job, Placement.Host host)
+    {
+        job.PrevOnHost = null;
+        job.NextOnHost = host.FirstAttempt;
+        host.FirstAttempt?.PrevOnHost = job;
+        host.FirstAttempt = job;
+    }
 
     private static void UnlinkFromHost(Job job, Placement.Host host)
     {

@@ -19,6 +19,9 @@ public readonly record struct ResourceVector(int VcpuMilli, int MemoryMiB, int G
     public static ResourceVector operator +(in ResourceVector a, in ResourceVector b) =>
         new(a.VcpuMilli + b.VcpuMilli, a.MemoryMiB + b.MemoryMiB, a.Gpus + b.Gpus);
 
+    /// <summary><paramref name="k"/> times this request (k jobs of it; callers keep the result within a host's capacity).</summary>
+    public ResourceVector Times(int k) => new(VcpuMilli * k, MemoryMiB * k, Gpus * k);
+
     public ResourceVector Subtract(in ResourceVector b) => this - b;
 
     public ResourceVector Add(in ResourceVector b) => this + b;

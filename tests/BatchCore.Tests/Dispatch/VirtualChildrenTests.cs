@@ -212,12 +212,8 @@ public sealed class VirtualChildrenTests
             ids.AddRange(Enumerable.Range(0, size).Select(i => id + ":" + i.ToString(CultureInfo.InvariantCulture)));
         }
 
-        string Name(string jobId)
-        {
-            var colon = jobId.IndexOf(':', StringComparison.Ordinal);
-            var top = jobs.Select(j => j.Id).ToList().IndexOf(colon < 0 ? jobId : jobId[..colon]);
-            return "#" + top.ToString(CultureInfo.InvariantCulture) + (colon < 0 ? "" : jobId[colon..]);
-        }
+        var tops = jobs.Select(j => j.Id).ToList();
+        string Name(string jobId) => VirtualChildrenProperties.NameIn(tops, jobId);
 
         var result = new List<string>();
         foreach (var chunk in ids.Chunk(100))

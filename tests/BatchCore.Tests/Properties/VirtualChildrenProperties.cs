@@ -124,12 +124,7 @@ public class VirtualChildrenProperties
         var used = false;
         var next = 0;
 
-        string Name(string id)
-        {
-            var colon = id.IndexOf(':', StringComparison.Ordinal);
-            var top = ids.IndexOf(colon < 0 ? id : id[..colon]);
-            return "#" + top.ToString(CultureInfo.InvariantCulture) + (colon < 0 ? "" : id[colon..]);
-        }
+        string Name(string id) => NameIn(ids, id);
 
         async Task Submit()
         {
@@ -223,6 +218,14 @@ public class VirtualChildrenProperties
         trace.Add(string.Create(CultureInfo.InvariantCulture,
             $"statistics: submitted={stats.Submitted} started={stats.Started} succeeded={stats.Succeeded} failed={stats.Failed} placements={stats.Placements}"));
         return (trace, used);
+    }
+
+    /// <summary>A job's or child's id as its submission position among <paramref name="tops"/> (<c>#k</c>, <c>#k:i</c>).</summary>
+    internal static string NameIn(List<string> tops, string id)
+    {
+        var colon = id.IndexOf(':', StringComparison.Ordinal);
+        var top = tops.IndexOf(colon < 0 ? id : id[..colon]);
+        return "#" + top.ToString(CultureInfo.InvariantCulture) + (colon < 0 ? "" : id[colon..]);
     }
 
     /// <summary>What a user reads of a job, ids replaced by submission positions (the two runs draw different ids).</summary>
